@@ -1,0 +1,398 @@
+//! Configuration: the secrets, vars and bindings of TOOLS.md, read once per
+//! request into one typed [`Config`]. A missing or malformed value becomes a
+//! [`ConfigError`] that names the setting and never quotes a secret.
+
+use std::fmt;
+
+pub const DEFAULT_API_BASE: &str = "https://api.scale.com/v1";
+pub const DEFAULT_TIMEOUT_MS: u32 = 25_000;
+pub const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
+/// Workers KV refuses values above 25 MiB, so a larger limit could never be stored.
+pub const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+pub const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
+/// Tokens shorter than this are refused: the endpoint is on the open internet.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Every setting the worker reads, with whether it is a secret.
+pub const SETTINGS: &[(&str, bool)] = &[
+    ("SCALE_API_KEY", true),
+    ("MCP_AUTH_TOKEN", true),
+    ("SCALE_CALLBACK_AUTH_KEY", true),
+    ("SCALE_API_BASE", false),
+    ("SCALE_TIMEOUT_MS", false),
+    ("ALLOWED_ORIGINS", false),
+    ("DEFAULT_CALLBACK_URL", false),
+    ("WEBHOOK_MAX_BYTES", false),
+    ("CALLBACK_TTL_DAYS", false),
+];
+
+/// The raw strings as the platform gave them (absent settings are `None`).
+#[derive(Clone, Default)]
+pub struct RawSettings {
+    pub values: Vec<(&'static str, Option<String>)>,
+    /// Whether the `CALLBACKS` KV namespace is bound.
+    pub kv_bound: bool,
+}
+
+impl RawSettings {
+    /// Builds the raw settings by asking `lookup` for each known name.
+    pub fn read(mut lookup: impl FnMut(&str) -> Option<String>, kv_bound: bool) -> Self {
+        let values = SETTINGS
+            .iter()
+            .map(|(name, _)| (*name, lookup(name)))
+            .collect();
+        Self { values, kv_bound }
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+    /// Present and not blank.
+    pub fn present(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| !v.trim().is_empty())
+    }
+}
+
+/// A secret string that cannot be printed by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub scale_api_key: Option<Secret>,
+    pub mcp_tokens: Vec<Secret>,
+    pub callback_keys: Vec<Secret>,
+    /// Without a trailing slash.
+    pub api_base: String,
+    pub timeout_ms: u32,
+    /// Lower-case `scheme://host[:port]` entries.
+    pub allowed_origins: Vec<String>,
+    pub default_callback_url: Option<String>,
+    pub webhook_max_bytes: usize,
+    pub callback_ttl_days: u32,
+    pub kv_bound: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)
+    }
+}
+
+fn err(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        message: message.into(),
+    }
+}
+
+fn secret_list(
+    raw: &RawSettings,
+    name: &'static str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Secret> {
+    let Some(v) = raw.get(name) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part.len() < MIN_TOKEN_LEN {
+            errors.push(err(
+                name,
+                format!(
+                    "each comma-separated value must be at least {MIN_TOKEN_LEN} characters long"
+                ),
+            ));
+        } else if part
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+        {
+            errors.push(err(name, "values must be printable ASCII without spaces"));
+        } else {
+            out.push(Secret(part.to_string()));
+        }
+    }
+    out
+}
+
+fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
+    raw: &RawSettings,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+    errors: &mut Vec<ConfigError>,
+) -> T {
+    match raw.get(name).map(str::trim).filter(|v| !v.is_empty()) {
+        None => default,
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if n >= min && n <= max => n,
+            _ => {
+                errors.push(err(
+                    name,
+                    format!("must be a whole number from {min} to {max}"),
+                ));
+                default
+            }
+        },
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased, or `None`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .map(|r| ("https", r))
+        .or_else(|| lower.strip_prefix("http://").map(|r| ("http", r)))?;
+    let authority = rest.1.split(['/', '?', '#']).next()?;
+    if authority.is_empty()
+        || authority.contains('@')
+        || authority
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return None;
+    }
+    Some(format!("{}://{}", rest.0, authority))
+}
+
+fn is_http_url(v: &str) -> bool {
+    origin_of(v).is_some() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+impl Config {
+    pub fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let scale_api_key = match raw.get("SCALE_API_KEY").map(str::trim) {
+            None | Some("") => None,
+            Some(k)
+                if k.chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ':' || !c.is_ascii()) =>
+            {
+                errors.push(err("SCALE_API_KEY", "must be a Scale API key (live_... or test_...) without spaces, colons or control characters"));
+                None
+            }
+            Some(k) => Some(Secret(k.to_string())),
+        };
+        let mcp_tokens = secret_list(raw, "MCP_AUTH_TOKEN", &mut errors);
+        let callback_keys = secret_list(raw, "SCALE_CALLBACK_AUTH_KEY", &mut errors);
+        let api_base = match raw
+            .get("SCALE_API_BASE")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => DEFAULT_API_BASE.to_string(),
+            Some(v) if is_http_url(v) && !v.contains(['?', '#']) => {
+                v.trim_end_matches('/').to_string()
+            }
+            Some(_) => {
+                errors.push(err("SCALE_API_BASE", "must be an http(s) URL without query or fragment, e.g. https://api.scale.com/v1"));
+                DEFAULT_API_BASE.to_string()
+            }
+        };
+        let timeout_ms = parse_num(
+            raw,
+            "SCALE_TIMEOUT_MS",
+            DEFAULT_TIMEOUT_MS,
+            100,
+            120_000,
+            &mut errors,
+        );
+        let webhook_max_bytes = parse_num(
+            raw,
+            "WEBHOOK_MAX_BYTES",
+            DEFAULT_WEBHOOK_MAX_BYTES,
+            1024,
+            KV_MAX_VALUE_BYTES,
+            &mut errors,
+        );
+        let callback_ttl_days = parse_num(
+            raw,
+            "CALLBACK_TTL_DAYS",
+            DEFAULT_CALLBACK_TTL_DAYS,
+            1,
+            365,
+            &mut errors,
+        );
+        let mut allowed_origins = Vec::new();
+        for part in raw
+            .get("ALLOWED_ORIGINS")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            match origin_of(part) {
+                Some(o) if o.len() == part.trim_end_matches('/').len() => allowed_origins.push(o),
+                _ => errors.push(err("ALLOWED_ORIGINS", "must be comma-separated origins like https://app.example.com (scheme and host, no path)")),
+            }
+        }
+        let default_callback_url = match raw
+            .get("DEFAULT_CALLBACK_URL")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(v) if is_http_url(v) => Some(v.to_string()),
+            Some(_) => {
+                errors.push(err(
+                    "DEFAULT_CALLBACK_URL",
+                    "must be an http(s) URL, e.g. https://<worker>/webhooks/scale",
+                ));
+                None
+            }
+        };
+        if !errors.is_empty() {
+            errors.dedup();
+            return Err(errors);
+        }
+        Ok(Config {
+            scale_api_key,
+            mcp_tokens,
+            callback_keys,
+            api_base,
+            timeout_ms,
+            allowed_origins,
+            default_callback_url,
+            webhook_max_bytes,
+            callback_ttl_days,
+            kv_bound: raw.kv_bound,
+        })
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..n {
+        let x = if i < a.len() { a[i] } else { 0 };
+        let y = if i < b.len() { b[i] } else { 0 };
+        diff |= (x ^ y) as u64;
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// True when `candidate` equals any of `secrets`; every secret is compared,
+/// so the time does not reveal which one matched.
+pub fn matches_any(candidate: &str, secrets: &[Secret]) -> bool {
+    let mut found = false;
+    for s in secrets {
+        found |= ct_eq(candidate.as_bytes(), s.expose().as_bytes());
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&'static str, &str)]) -> RawSettings {
+        RawSettings::read(
+            |n| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+            },
+            true,
+        )
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = Config::from_raw(&raw(&[])).unwrap();
+        assert_eq!(c.api_base, DEFAULT_API_BASE);
+        assert_eq!(c.timeout_ms, 25_000);
+        assert_eq!(c.webhook_max_bytes, 10 * 1024 * 1024);
+        assert_eq!(c.callback_ttl_days, 30);
+        assert!(c.scale_api_key.is_none() && c.mcp_tokens.is_empty() && c.callback_keys.is_empty());
+    }
+
+    #[test]
+    fn lists_are_split_and_trimmed() {
+        let c = Config::from_raw(&raw(&[
+            ("MCP_AUTH_TOKEN", " aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbbbb ,"),
+            (
+                "ALLOWED_ORIGINS",
+                "https://A.example.com, http://localhost:3000/",
+            ),
+            ("SCALE_API_BASE", "http://127.0.0.1:9/v1/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.mcp_tokens.len(), 2);
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://a.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(c.api_base, "http://127.0.0.1:9/v1");
+    }
+
+    #[test]
+    fn malformed_values_name_the_setting_and_hide_the_value() {
+        let errs = Config::from_raw(&raw(&[
+            ("SCALE_API_BASE", "ftp://x"),
+            ("SCALE_TIMEOUT_MS", "soon"),
+            ("MCP_AUTH_TOKEN", "short-secret"),
+            ("WEBHOOK_MAX_BYTES", "99999999999"),
+            ("CALLBACK_TTL_DAYS", "0"),
+            ("ALLOWED_ORIGINS", "https://x.com/path"),
+            ("DEFAULT_CALLBACK_URL", "mailto:x"),
+            ("SCALE_API_KEY", "live key"),
+        ]))
+        .unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.name).collect();
+        for n in [
+            "SCALE_API_BASE",
+            "SCALE_TIMEOUT_MS",
+            "MCP_AUTH_TOKEN",
+            "WEBHOOK_MAX_BYTES",
+            "CALLBACK_TTL_DAYS",
+            "ALLOWED_ORIGINS",
+            "DEFAULT_CALLBACK_URL",
+            "SCALE_API_KEY",
+        ] {
+            assert!(names.contains(&n), "{n} missing from {names:?}");
+        }
+        let text: String = errs.iter().map(|e| e.to_string()).collect();
+        assert!(!text.contains("short-secret") && !text.contains("live key"));
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = Config::from_raw(&raw(&[("SCALE_API_KEY", "live_abcdef")])).unwrap();
+        assert!(!format!("{c:?}").contains("live_abcdef"));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+        assert!(!ct_eq(b"", b"a"));
+        let toks = vec![Secret("x".repeat(16)), Secret("y".repeat(16))];
+        assert!(matches_any(&"y".repeat(16), &toks));
+        assert!(!matches_any(&"y".repeat(15), &toks));
+    }
+}

@@ -1,0 +1,247 @@
+//! The thin edge: the Workers entry point and the two I/O traits implemented
+//! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
+
+use crate::app::{self, Deps, Incoming, Outgoing};
+use crate::config::RawSettings;
+use crate::io::{
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Upstream,
+};
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
+use worker::*;
+
+struct FetchUpstream;
+
+/// Resolves to `Some(output)`, or `None` if `ms` passed first.
+async fn with_timeout<F: Future>(fut: F, ms: u32) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut delay = pin!(Delay::from(Duration::from_millis(ms as u64)));
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if delay.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+fn method_of(m: crate::io::Method) -> Method {
+    match m {
+        crate::io::Method::Get => Method::Get,
+        crate::io::Method::Post => Method::Post,
+        crate::io::Method::Put => Method::Put,
+        crate::io::Method::Delete => Method::Delete,
+    }
+}
+
+async fn send_once(
+    req: &OutRequest,
+    signal: &AbortSignal,
+) -> std::result::Result<InResponse, String> {
+    let headers = Headers::new();
+    for (k, v) in &req.headers {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method_of(req.method))
+        .with_headers(headers);
+    if let Some(b) = &req.body {
+        init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
+    }
+    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
+    let mut resp = Fetch::Request(request)
+        .send_with_signal(signal)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status_code();
+    let headers = resp
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    Ok(InResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+impl Upstream for FetchUpstream {
+    fn send<'a>(
+        &'a self,
+        req: &'a OutRequest,
+        timeout_ms: u32,
+    ) -> BoxFut<'a, std::result::Result<InResponse, SendError>> {
+        Box::pin(async move {
+            let controller = AbortController::default();
+            let signal = controller.signal();
+            match with_timeout(send_once(req, &signal), timeout_ms).await {
+                Some(Ok(r)) => Ok(r),
+                Some(Err(e)) => Err(SendError::Network(e)),
+                None => {
+                    // Abort so the connection is not left running after we give up.
+                    controller.abort();
+                    Err(SendError::Timeout(timeout_ms))
+                }
+            }
+        })
+    }
+    fn sleep(&self, ms: u32) -> BoxFut<'_, ()> {
+        Box::pin(Delay::from(Duration::from_millis(ms as u64)))
+    }
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+}
+
+struct KvLog(KvStore);
+
+impl CallbackStore for KvLog {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl_secs: u64,
+        metadata: &'a Value,
+    ) -> BoxFut<'a, std::result::Result<(), String>> {
+        Box::pin(async move {
+            self.0
+                .put(key, value)
+                .map_err(|e| e.to_string())?
+                .expiration_ttl(ttl_secs)
+                .metadata(metadata)
+                .map_err(|e| e.to_string())?
+                .execute()
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, std::result::Result<Option<String>, String>> {
+        Box::pin(async move { self.0.get(key).text().await.map_err(|e| e.to_string()) })
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        limit: u32,
+        cursor: Option<&'a str>,
+    ) -> BoxFut<'a, std::result::Result<ListPage, String>> {
+        Box::pin(async move {
+            let mut b = self.0.list().prefix(prefix.to_string()).limit(limit as u64);
+            if let Some(c) = cursor {
+                b = b.cursor(c.to_string());
+            }
+            let r = b.execute().await.map_err(|e| e.to_string())?;
+            Ok(ListPage {
+                keys: r
+                    .keys
+                    .into_iter()
+                    .map(|k| ListedKey {
+                        name: k.name,
+                        metadata: k.metadata,
+                    })
+                    .collect(),
+                cursor: if r.list_complete {
+                    None
+                } else {
+                    r.cursor.filter(|c| !c.is_empty())
+                },
+            })
+        })
+    }
+}
+
+/// Reads the body up to `limit` bytes; past it, stops and reports the size seen.
+async fn read_body(req: &mut Request, limit: usize) -> (Vec<u8>, Option<u64>) {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return (Vec::new(), declared);
+    }
+    let Ok(mut stream) = req.stream() else {
+        return (Vec::new(), None);
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) => {
+                body.extend_from_slice(&c);
+                if body.len() > limit {
+                    return (Vec::new(), Some(body.len() as u64));
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    (body, None)
+}
+
+fn to_response(out: Outgoing) -> Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &out.headers {
+        headers.append(k, v)?;
+    }
+    let resp = if out.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::from_bytes(out.body)?
+    };
+    Ok(resp.with_status(out.status).with_headers(headers))
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    let started = js_sys::Date::now();
+    let url = req.url()?;
+    let kv = env.kv("CALLBACKS").ok();
+    let raw = RawSettings::read(
+        |name| env.var(name).ok().map(|v| v.to_string()),
+        kv.is_some(),
+    );
+    let path = url.path().to_string();
+    let method = req.method().to_string();
+    let (body, declared_len) = match app::body_limit(&method, &path, &raw) {
+        0 => (Vec::new(), None),
+        limit => read_body(&mut req, limit).await,
+    };
+    let incoming = Incoming {
+        method: method.clone(),
+        path: path.clone(),
+        self_origin: url.origin().ascii_serialization(),
+        headers: req
+            .headers()
+            .entries()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect(),
+        body,
+        declared_len,
+    };
+    let store = kv.map(KvLog);
+    let deps = Deps {
+        upstream: &FetchUpstream,
+        store: store.as_ref().map(|s| s as &dyn CallbackStore),
+    };
+    let out = app::handle(&incoming, &raw, deps).await;
+    for line in &out.logs {
+        console_log!("{line}");
+    }
+    // The path only: query strings could carry tokens pasted by mistake.
+    console_log!(
+        "{method} {path} -> {} in {} ms",
+        out.status,
+        (js_sys::Date::now() - started) as u64
+    );
+    to_response(out)
+}

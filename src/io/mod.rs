@@ -1,0 +1,144 @@
+//! The two seams between the pure core and the platform: an upstream HTTP client
+//! and the callback store. The edge implements them with `worker::Fetch` and
+//! Workers KV; [`fakes`] implements them in memory for native tests.
+
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, non-`Send` future: Workers run single-threaded and their JS-backed
+/// futures are not `Send`, so the core never asks for it.
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A request the core wants sent upstream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+}
+
+/// What came back from upstream. Header names are lower-case.
+#[derive(Clone, Debug, Default)]
+pub struct InResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl InResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why an upstream call produced no HTTP answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SendError {
+    /// The call was aborted after the given number of milliseconds.
+    Timeout(u32),
+    /// The connection failed or broke; the text is the platform's description.
+    Network(String),
+}
+
+/// The upstream HTTP client, plus the clock the retry policy needs.
+pub trait Upstream {
+    /// Sends one request and aborts it after `timeout_ms`.
+    fn send<'a>(
+        &'a self,
+        req: &'a OutRequest,
+        timeout_ms: u32,
+    ) -> BoxFut<'a, Result<InResponse, SendError>>;
+    /// Waits, for backoff between retries.
+    fn sleep(&self, ms: u32) -> BoxFut<'_, ()>;
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+}
+
+/// A key as listed by the store: its name and the metadata stored beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedKey {
+    pub name: String,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ListPage {
+    pub keys: Vec<ListedKey>,
+    /// Present when more keys follow.
+    pub cursor: Option<String>,
+}
+
+/// The callback log's storage (Workers KV at the edge). Errors are the
+/// platform's message; the core turns them into 5xx answers.
+pub trait CallbackStore {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl_secs: u64,
+        metadata: &'a Value,
+    ) -> BoxFut<'a, Result<(), String>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<String>, String>>;
+    /// Keys with `prefix`, in lexicographic order, at most `limit`, after `cursor`.
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        limit: u32,
+        cursor: Option<&'a str>,
+    ) -> BoxFut<'a, Result<ListPage, String>>;
+}
+
+/// Drives several futures at once and returns their outputs in order, so
+/// independent upstream calls overlap (Workers allow six open at a time and
+/// queue the rest).
+pub async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
+    let mut slots: Vec<(Option<BoxFut<'a, T>>, Option<T>)> =
+        futs.into_iter().map(|f| (Some(f), None)).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (fut, out) in slots.iter_mut() {
+            if let Some(f) = fut {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        *out = Some(v);
+                        *fut = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    slots.into_iter().filter_map(|(_, o)| o).collect()
+}
+
+pub mod fakes;

@@ -1,0 +1,133 @@
+//! Strict JSON input: what callers send (MCP bodies, webhook deliveries) is
+//! parsed here so every malformed input gets the same clear message.
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Parses `bytes` as one JSON value. Refuses invalid UTF-8, nesting deeper
+/// than serde_json's limit, numbers it cannot represent, and objects that
+/// repeat a key (which parsers resolve differently, so the meaning is unclear).
+pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
+    if text.trim().is_empty() {
+        return Err("body is empty; send one JSON value".into());
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = StrictValue
+        .deserialize(&mut de)
+        .map_err(|e| format!("invalid JSON: {e}"))?;
+    de.end().map_err(|e| format!("invalid JSON: {e}"))?;
+    Ok(v)
+}
+
+struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("number out of range"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    truncate(&k, 64)
+                )));
+            }
+            let v = map.next_value_seed(StrictValue)?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Shortens `s` to at most `max` characters for quoting in messages.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_json() {
+        assert_eq!(
+            parse_strict(br#" {"a":[1,2.5,"x",null,true]} "#).unwrap()["a"][2],
+            "x"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_inputs_with_reasons() {
+        assert!(parse_strict(b"").unwrap_err().contains("empty"));
+        assert!(parse_strict(b"  ").unwrap_err().contains("empty"));
+        assert!(parse_strict(b"\xff\xfe").unwrap_err().contains("UTF-8"));
+        assert!(parse_strict(br#"{"a":1,"a":2}"#)
+            .unwrap_err()
+            .contains("duplicate key `a`"));
+        assert!(parse_strict(b"1e999").unwrap_err().contains("invalid JSON"));
+        assert!(parse_strict(b"{} {}").unwrap_err().contains("invalid JSON"));
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(parse_strict(deep.as_bytes())
+            .unwrap_err()
+            .contains("invalid JSON"));
+    }
+
+    #[test]
+    fn big_integers_survive() {
+        assert_eq!(
+            parse_strict(b"18446744073709551615").unwrap(),
+            Value::from(u64::MAX)
+        );
+    }
+}

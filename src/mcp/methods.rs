@@ -1,0 +1,279 @@
+//! The MCP methods this server answers, and the modern lane's per-request
+//! checks (`_meta`, `Mcp-Method`, `Mcp-Name`).
+
+use super::rpc::{self, Payload, RpcError};
+use super::{decorate, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION, MODERN_VERSION};
+use crate::app::Incoming as HttpIn;
+use crate::tools::{self, Ctx};
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+pub const SERVER_NAME: &str = "scale-mcp-worker";
+pub const SERVER_TITLE: &str = "Scale AI";
+/// How long a client may cache list results (the lists change only on deploy).
+pub const LIST_TTL_MS: u64 = 3_600_000;
+
+pub const INSTRUCTIONS: &str = "Tools for Scale AI's data-labeling API (v1). \
+Usual workflows: (1) set up: create_project (or list_projects/get_project), then create_batch; \
+(2) send work: import_file for private files (use its scaledata:// URL as `attachment`), then create_task per item with `project`/`batch`, \
+a `unique_id` for safe retries, and type-specific fields in `params`; Rapid and Studio batches start in `staging` and need finalize_batch before work begins; \
+(3) follow progress: get_batch (counts by status), list_tasks (filters, next_token paging), get_task; \
+Scale POSTs a callback when a task completes: list_callbacks/get_callback read the deliveries this server logged; \
+(4) fix up: update_task (metadata replaces the whole object; tags set/add/remove; unique_id), cancel_task (pending tasks only), resend_callback. \
+manage_team lists, invites and changes roles of teammates. Errors from Scale come back as tool results with isError and Scale's status and message.";
+
+pub fn server_info() -> Value {
+    json!({"name": SERVER_NAME, "title": SERVER_TITLE, "version": crate::VERSION})
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}})
+}
+
+/// The modern lane's per-request rules: `_meta` present and consistent with
+/// the headers, which must name the method (and the tool or resource).
+pub fn check_modern(
+    req: &HttpIn,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Result<(), RpcError> {
+    let header_version = req.header("mcp-protocol-version").map(str::trim);
+    let Some(header_version) = header_version else {
+        return Err(mismatch(
+            "the MCP-Protocol-Version header is required on every request",
+        ));
+    };
+    let meta = params.get("_meta").and_then(Value::as_object);
+    let Some(meta) = meta else {
+        return Err(RpcError::invalid_params(format!(
+            "params._meta with `{META_VERSION}` and `{META_CAPS}` is required"
+        ))
+        .with_status(400));
+    };
+    let Some(body_version) = meta.get(META_VERSION).and_then(Value::as_str) else {
+        return Err(RpcError::invalid_params(format!(
+            "params._meta[\"{META_VERSION}\"] must be a string"
+        ))
+        .with_status(400));
+    };
+    if !meta.get(META_CAPS).is_some_and(Value::is_object) {
+        return Err(RpcError::invalid_params(format!(
+            "params._meta[\"{META_CAPS}\"] must be an object"
+        ))
+        .with_status(400));
+    }
+    if body_version != header_version {
+        if body_version != MODERN_VERSION {
+            return Err(super::unsupported_version(body_version));
+        }
+        return Err(mismatch(
+            "MCP-Protocol-Version header does not match params._meta protocol version",
+        ));
+    }
+    match req.header("mcp-method").map(decode_header) {
+        None => return Err(mismatch("the Mcp-Method header is required")),
+        Some(m) if m.as_deref() != Some(method) => {
+            return Err(mismatch(
+                "Mcp-Method header does not match the request's method",
+            ))
+        }
+        _ => {}
+    }
+    let name_field = match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    };
+    if let Some(field) = name_field {
+        let body_name = params.get(field).and_then(Value::as_str);
+        match req.header("mcp-name").map(decode_header) {
+            None => return Err(mismatch("the Mcp-Name header is required for this method")),
+            Some(n) if n.as_deref() != body_name => {
+                return Err(mismatch(format!(
+                    "Mcp-Name header does not match params.{field}"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn mismatch(m: impl Into<String>) -> RpcError {
+    RpcError::new(rpc::HEADER_MISMATCH, m)
+}
+
+/// Header values that are not plain ASCII arrive as `=?base64?…?=`.
+fn decode_header(v: &str) -> Option<String> {
+    let v = v.trim();
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_string()),
+    }
+}
+
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        buf = (buf << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+pub async fn dispatch(
+    method: &str,
+    params: &Map<String, Value>,
+    lane: Lane,
+    cx: &Ctx<'_>,
+) -> Result<Payload, RpcError> {
+    let not_found = || {
+        let e = RpcError::new(
+            rpc::METHOD_NOT_FOUND,
+            format!(
+                "method `{}` is not supported by this server",
+                crate::json::truncate(method, 64)
+            ),
+        );
+        if lane == Lane::Modern {
+            e.with_status(404)
+        } else {
+            e
+        }
+    };
+    match (method, lane) {
+        ("initialize", Lane::Legacy(_)) => Ok(initialize(params)),
+        ("ping", Lane::Legacy(_)) => Ok(Payload::Raw("{}")),
+        ("server/discover", Lane::Modern) => Ok(decorate(lane, discover(), true)),
+        ("tools/list", _) => {
+            check_cursor(params)?;
+            Ok(Payload::Raw(tools_list(lane)))
+        }
+        ("tools/call", _) => {
+            let name = params.get("name").and_then(Value::as_str).ok_or_else(|| {
+                RpcError::invalid_params("params.name (the tool name) must be a string")
+            })?;
+            let args = match params.get("arguments") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(m)) => m.clone(),
+                Some(_) => {
+                    return Err(RpcError::invalid_params(
+                        "params.arguments must be an object",
+                    ))
+                }
+            };
+            let result = tools::call(cx, name, args).await?;
+            Ok(decorate(lane, Payload::Json(result), false))
+        }
+        ("resources/list", _) => {
+            let r = crate::webhook::resources::list(cx, params, lane).await?;
+            Ok(decorate(lane, Payload::Json(r), true))
+        }
+        ("resources/templates/list", _) => {
+            check_cursor(params)?;
+            Ok(decorate(
+                lane,
+                Payload::Json(crate::webhook::resources::templates()),
+                true,
+            ))
+        }
+        ("resources/read", _) => {
+            let r = crate::webhook::resources::read(cx, params, lane).await?;
+            Ok(decorate(lane, Payload::Json(r), false))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// Lists are one page; any cursor a client invents is invalid.
+fn check_cursor(params: &Map<String, Value>) -> Result<(), RpcError> {
+    match params.get("cursor") {
+        None | Some(Value::Null) => Ok(()),
+        Some(_) => Err(RpcError::invalid_params(
+            "invalid cursor: this list has a single page",
+        )),
+    }
+}
+
+fn initialize(params: &Map<String, Value>) -> Payload {
+    let asked = params
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let version = LEGACY_VERSIONS
+        .iter()
+        .find(|v| **v == asked)
+        .copied()
+        .unwrap_or(LEGACY_VERSIONS[0]);
+    Payload::Json(json!({
+        "protocolVersion": version,
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
+    }))
+}
+
+fn discover() -> Payload {
+    Payload::Json(json!({
+        "supportedVersions": super::supported_versions(),
+        "capabilities": capabilities(),
+        "serverInfo": server_info(),
+        "instructions": INSTRUCTIONS,
+    }))
+}
+
+/// The tools/list result, serialised once per lane for the life of the isolate.
+fn tools_list(lane: Lane) -> &'static str {
+    static LEGACY: OnceLock<String> = OnceLock::new();
+    static MODERN: OnceLock<String> = OnceLock::new();
+    let build = |modern: bool| {
+        let base = json!({"tools": tools::list_values()});
+        let p = if modern {
+            decorate(Lane::Modern, Payload::Json(base), true)
+        } else {
+            Payload::Json(base)
+        };
+        match p {
+            Payload::Json(v) => v.to_string(),
+            Payload::Raw(r) => r.to_string(),
+        }
+    };
+    match lane {
+        Lane::Legacy(_) => LEGACY.get_or_init(|| build(false)),
+        Lane::Modern => MODERN.get_or_init(|| build(true)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_header_values() {
+        assert_eq!(
+            decode_header("=?base64?dG9vbHMvY2FsbA==?=").as_deref(),
+            Some("tools/call")
+        );
+        assert_eq!(decode_header("=?base64?w6k=?=").as_deref(), Some("é"));
+        assert_eq!(decode_header("=?base64?***?=").as_deref(), None);
+        assert_eq!(decode_header(" ping ").as_deref(), Some("ping"));
+    }
+}

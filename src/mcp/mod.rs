@@ -1,0 +1,258 @@
+//! MCP over Streamable HTTP, stateless and dual-era: the legacy lane
+//! (`initialize` era, 2024-11-05 … 2025-11-25) and the modern lane
+//! (2026-07-28, `server/discover`, per-request `_meta` and headers) share one
+//! POST endpoint and one method dispatcher.
+
+pub mod methods;
+pub mod rpc;
+
+use crate::app::{Incoming as HttpIn, Outgoing};
+use crate::json::parse_strict;
+use crate::tools::Ctx;
+use rpc::{classify, write_response, Incoming, Payload, RpcError};
+use serde_json::{json, Value};
+
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// Newest first; `initialize` answers the first when it cannot echo the client's.
+pub const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// What a request without `MCP-Protocol-Version` is taken to speak.
+pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
+/// Bodies above this are refused before parsing.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
+pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+pub fn supported_versions() -> Vec<&'static str> {
+    std::iter::once(MODERN_VERSION)
+        .chain(LEGACY_VERSIONS)
+        .collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// The version the request is taken to speak (from the header or the default).
+    Legacy(&'static str),
+    Modern,
+}
+
+/// Answers one POST to `/mcp` (authentication and origin already checked).
+pub async fn handle_post(req: &HttpIn, cx: &Ctx<'_>) -> Outgoing {
+    let sse = wants_sse(req.header("accept"));
+    if let Some(ct) = req.header("content-type") {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if !mime.eq_ignore_ascii_case("application/json") {
+            return error_reply(
+                RpcError::new(
+                    rpc::INVALID_REQUEST,
+                    format!(
+                        "Content-Type must be application/json, not `{}`",
+                        crate::json::truncate(mime, 64)
+                    ),
+                )
+                .with_status(415),
+                sse,
+            );
+        }
+    }
+    if req.body_too_large(MAX_BODY_BYTES) {
+        return error_reply(
+            RpcError::new(
+                rpc::INVALID_REQUEST,
+                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+            .with_status(413),
+            sse,
+        );
+    }
+    let body = match parse_strict(&req.body) {
+        Ok(v) => v,
+        Err(m) => return error_reply(RpcError::new(rpc::PARSE_ERROR, m), sse),
+    };
+    let lane = match lane_of(req.header("mcp-protocol-version"), &body) {
+        Ok(l) => l,
+        Err(e) => return error_reply(e, sse),
+    };
+    match (&body, lane) {
+        (Value::Array(items), Lane::Legacy(DEFAULT_LEGACY_VERSION)) => handle_batch(items, lane, req, cx, sse).await,
+        (Value::Array(_), _) => error_reply(
+            RpcError::new(rpc::INVALID_REQUEST, "JSON-RPC batches are only accepted under protocol version 2025-03-26; send one message per POST"),
+            sse,
+        ),
+        (msg, lane) => {
+            let (status, out) = handle_one(msg, lane, req, cx).await;
+            match out {
+                None => accepted(),
+                Some(text) => reply(status, text, sse),
+            }
+        }
+    }
+}
+
+/// Decides the lane from the `MCP-Protocol-Version` header, or, without it,
+/// from whether the body carries modern `_meta`.
+pub fn lane_of(header: Option<&str>, body: &Value) -> Result<Lane, RpcError> {
+    match header.map(str::trim) {
+        Some(MODERN_VERSION) => Ok(Lane::Modern),
+        Some(v) => match LEGACY_VERSIONS.iter().find(|s| **s == v) {
+            Some(s) => Ok(Lane::Legacy(s)),
+            None => Err(unsupported_version(v)),
+        },
+        None if body
+            .get("params")
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(META_VERSION))
+            .is_some() =>
+        {
+            Ok(Lane::Modern)
+        }
+        None => Ok(Lane::Legacy(DEFAULT_LEGACY_VERSION)),
+    }
+}
+
+pub fn unsupported_version(requested: &str) -> RpcError {
+    RpcError::new(
+        rpc::UNSUPPORTED_VERSION,
+        format!(
+            "unsupported protocol version `{}`; supported: {}",
+            crate::json::truncate(requested, 40),
+            supported_versions().join(", ")
+        ),
+    )
+    .with_data(json!({"supported": supported_versions(), "requested": requested}))
+}
+
+async fn handle_batch(
+    items: &[Value],
+    lane: Lane,
+    req: &HttpIn,
+    cx: &Ctx<'_>,
+    sse: bool,
+) -> Outgoing {
+    if items.is_empty() {
+        return error_reply(
+            RpcError::new(rpc::INVALID_REQUEST, "empty JSON-RPC batch"),
+            sse,
+        );
+    }
+    let mut parts = Vec::new();
+    for item in items {
+        if let (_, Some(text)) = handle_one(item, lane, req, cx).await {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        return accepted();
+    }
+    if sse {
+        // One event per response, as the 2025-03-26 transport allows.
+        let body: String = parts.iter().map(|p| sse_event(p)).collect();
+        return Outgoing::new(200)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .body(body.into_bytes());
+    }
+    let body = format!("[{}]", parts.join(","));
+    Outgoing::new(200)
+        .header("content-type", "application/json")
+        .body(body.into_bytes())
+}
+
+/// Handles one message; `None` means nothing to answer (a notification or response).
+async fn handle_one(msg: &Value, lane: Lane, req: &HttpIn, cx: &Ctx<'_>) -> (u16, Option<String>) {
+    let (id, result) = match classify(msg) {
+        Incoming::Notification { .. } | Incoming::Response => return (202, None),
+        Incoming::Invalid { id, error } => (id, Err(error)),
+        Incoming::Request { id, method, params } => {
+            let r = match lane {
+                Lane::Modern => match methods::check_modern(req, &method, &params) {
+                    Ok(()) => methods::dispatch(&method, &params, lane, cx).await,
+                    Err(e) => Err(e),
+                },
+                Lane::Legacy(_) => methods::dispatch(&method, &params, lane, cx).await,
+            };
+            (id, r)
+        }
+    };
+    let status = match &result {
+        Err(e) => e.http_status,
+        Ok(_) => 200,
+    };
+    let mut out = String::new();
+    write_response(&mut out, &id, &result);
+    (status, Some(out))
+}
+
+/// JSON unless the client accepts only SSE (some hosted proxies send just
+/// `text/event-stream`); no Accept, `*/*` or `application/json` all get JSON.
+pub fn wants_sse(accept: Option<&str>) -> bool {
+    let Some(a) = accept else { return false };
+    let types: Vec<String> = a
+        .split(',')
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let json_ok = types
+        .iter()
+        .any(|t| t == "application/json" || t == "*/*" || t == "application/*");
+    !json_ok
+        && types
+            .iter()
+            .any(|t| t == "text/event-stream" || t == "text/*")
+}
+
+fn sse_event(data: &str) -> String {
+    format!("event: message\ndata: {data}\n\n")
+}
+
+fn reply(status: u16, text: String, sse: bool) -> Outgoing {
+    if sse {
+        Outgoing::new(status)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .header("x-accel-buffering", "no")
+            .body(sse_event(&text).into_bytes())
+    } else {
+        Outgoing::new(status)
+            .header("content-type", "application/json")
+            .body(text.into_bytes())
+    }
+}
+
+fn accepted() -> Outgoing {
+    Outgoing::new(202)
+}
+
+/// An error that is not tied to a request id (parse errors, transport rules).
+pub fn error_reply(e: RpcError, sse: bool) -> Outgoing {
+    let mut out = String::new();
+    let status = e.http_status;
+    write_response(&mut out, &Value::Null, &Err(e));
+    reply(status, out, sse)
+}
+
+/// The result for a method, decorated for the lane it is answered on.
+pub(crate) fn decorate(lane: Lane, payload: Payload, list: bool) -> Payload {
+    match (lane, payload) {
+        (Lane::Legacy(_), p) => p,
+        (Lane::Modern, Payload::Json(Value::Object(mut m))) => {
+            m.insert("resultType".into(), json!("complete"));
+            if list {
+                m.entry("ttlMs").or_insert(json!(methods::LIST_TTL_MS));
+                m.entry("cacheScope").or_insert(json!("public"));
+            }
+            m.insert(
+                "_meta".into(),
+                json!({ META_SERVER_INFO: methods::server_info() }),
+            );
+            Payload::Json(Value::Object(m))
+        }
+        (Lane::Modern, p) => p,
+    }
+}

@@ -1,0 +1,236 @@
+//! JSON-RPC 2.0 messages as MCP uses them: classifying what arrived, error
+//! codes, and writing responses (splicing pre-serialised results verbatim).
+
+use serde_json::{json, Map, Value};
+
+pub const PARSE_ERROR: i64 = -32700;
+pub const INVALID_REQUEST: i64 = -32600;
+pub const METHOD_NOT_FOUND: i64 = -32601;
+pub const INVALID_PARAMS: i64 = -32602;
+pub const INTERNAL_ERROR: i64 = -32603;
+/// Legacy lane only; the modern lane uses -32602 for a missing resource.
+pub const RESOURCE_NOT_FOUND: i64 = -32002;
+pub const HEADER_MISMATCH: i64 = -32020;
+pub const UNSUPPORTED_VERSION: i64 = -32022;
+
+/// Longest string id we echo back; a longer one is an invalid request.
+pub const MAX_ID_LEN: usize = 256;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+    /// The HTTP status to answer with when this is the only message.
+    pub http_status: u16,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        let http_status = match code {
+            PARSE_ERROR | INVALID_REQUEST | HEADER_MISMATCH | UNSUPPORTED_VERSION => 400,
+            _ => 200,
+        };
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+            http_status,
+        }
+    }
+    pub fn with_status(mut self, s: u16) -> Self {
+        self.http_status = s;
+        self
+    }
+    pub fn with_data(mut self, d: Value) -> Self {
+        self.data = Some(d);
+        self
+    }
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(INVALID_PARAMS, message)
+    }
+    fn to_value(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.data {
+            e["data"] = d.clone();
+        }
+        e
+    }
+}
+
+/// A result, either built per request or serialised once and reused.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    Json(Value),
+    Raw(&'static str),
+}
+
+/// One message of a POST body, classified.
+#[derive(Debug)]
+pub enum Incoming {
+    Request {
+        id: Value,
+        method: String,
+        params: Map<String, Value>,
+    },
+    Notification {
+        method: String,
+    },
+    /// A response from the client (to a server request we never send); accepted and ignored.
+    Response,
+    /// Not a valid message: answer this error with this id (null when unknown).
+    Invalid {
+        id: Value,
+        error: RpcError,
+    },
+}
+
+fn valid_id(id: &Value) -> Result<(), &'static str> {
+    match id {
+        Value::String(s) if s.len() <= MAX_ID_LEN => Ok(()),
+        Value::String(_) => Err("id is too long (at most 256 characters)"),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(()),
+        Value::Number(_) => Err("id must be a string or an integer"),
+        Value::Null => Err("id must not be null"),
+        _ => Err("id must be a string or an integer"),
+    }
+}
+
+pub fn classify(msg: &Value) -> Incoming {
+    let invalid = |id: Value, m: &str| Incoming::Invalid {
+        id,
+        error: RpcError::new(INVALID_REQUEST, m),
+    };
+    let Some(obj) = msg.as_object() else {
+        return invalid(Value::Null, "each JSON-RPC message must be an object");
+    };
+    let id = obj.get("id");
+    let echo_id = match id {
+        Some(i) if valid_id(i).is_ok() => i.clone(),
+        _ => Value::Null,
+    };
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return invalid(echo_id, "`jsonrpc` must be \"2.0\"");
+    }
+    match obj.get("method") {
+        Some(Value::String(method)) => {
+            let params = match obj.get("params") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(m)) => m.clone(),
+                Some(_) => {
+                    return match id {
+                        Some(_) => Incoming::Invalid {
+                            id: echo_id,
+                            error: RpcError::invalid_params("`params` must be an object"),
+                        },
+                        None => Incoming::Notification {
+                            method: method.clone(),
+                        },
+                    }
+                }
+            };
+            match id {
+                None => Incoming::Notification {
+                    method: method.clone(),
+                },
+                Some(i) => match valid_id(i) {
+                    Ok(()) => Incoming::Request {
+                        id: i.clone(),
+                        method: method.clone(),
+                        params,
+                    },
+                    Err(m) => invalid(Value::Null, m),
+                },
+            }
+        }
+        Some(_) => invalid(echo_id, "`method` must be a string"),
+        None if id.is_some() && (obj.contains_key("result") || obj.contains_key("error")) => {
+            Incoming::Response
+        }
+        None => invalid(echo_id, "a request needs a `method`"),
+    }
+}
+
+/// Serialises one response. Raw payloads are spliced in without a re-parse.
+pub fn write_response(out: &mut String, id: &Value, result: &Result<Payload, RpcError>) {
+    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
+    out.push_str(&serde_json::to_string(id).unwrap_or_else(|_| "null".into()));
+    match result {
+        Ok(Payload::Raw(raw)) => {
+            out.push_str(",\"result\":");
+            out.push_str(raw);
+        }
+        Ok(Payload::Json(v)) => {
+            out.push_str(",\"result\":");
+            out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "{}".into()));
+        }
+        Err(e) => {
+            out.push_str(",\"error\":");
+            out.push_str(&e.to_value().to_string());
+        }
+    }
+    out.push('}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_messages() {
+        assert!(matches!(
+            classify(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+            Incoming::Request { .. }
+        ));
+        assert!(matches!(
+            classify(&json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+            Incoming::Notification { .. }
+        ));
+        assert!(matches!(
+            classify(&json!({"jsonrpc":"2.0","id":"x","result":{}})),
+            Incoming::Response
+        ));
+        for bad in [
+            json!([1]),
+            json!({"id":1,"method":"ping"}),
+            json!({"jsonrpc":"1.0","id":1,"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":null,"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":1.5,"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":{},"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":"x".repeat(300),"method":"ping"}),
+            json!({"jsonrpc":"2.0","id":1,"method":7}),
+            json!({"jsonrpc":"2.0","id":1}),
+        ] {
+            match classify(&bad) {
+                Incoming::Invalid { error, .. } => assert_eq!(error.code, INVALID_REQUEST, "{bad}"),
+                other => panic!("{bad} gave {other:?}"),
+            }
+        }
+        match classify(&json!({"jsonrpc":"2.0","id":3,"method":"ping","params":[1]})) {
+            Incoming::Invalid { id, error } => {
+                assert_eq!(id, json!(3));
+                assert_eq!(error.code, INVALID_PARAMS);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ids_are_echoed_exactly() {
+        let mut s = String::new();
+        write_response(&mut s, &json!(u64::MAX), &Ok(Payload::Raw("{}")));
+        assert_eq!(
+            s,
+            r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#
+        );
+        let mut s = String::new();
+        write_response(
+            &mut s,
+            &json!("a\"b"),
+            &Err(RpcError::new(METHOD_NOT_FOUND, "nope")),
+        );
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["id"], "a\"b");
+        assert_eq!(v["error"]["code"], -32601);
+    }
+}

@@ -1,0 +1,374 @@
+//! The tool registry and what every tool shares: the definition type, argument
+//! validation against the tool's own schema, result shaping (structured
+//! content plus the same JSON as text, trimmed when too large) and tool errors.
+//! Each Scale area lives in its own file with its tools' schemas, descriptions,
+//! request mapping and result shaping together.
+
+pub mod batches;
+pub mod callbacks;
+pub mod files;
+pub mod projects;
+pub mod schema;
+pub mod tasks;
+pub mod team;
+
+use crate::config::Config;
+use crate::io::{BoxFut, CallbackStore, Upstream};
+use crate::mcp::rpc::RpcError;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+/// What a tool call may use.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub upstream: &'a dyn Upstream,
+    pub store: Option<&'a dyn CallbackStore>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Hints {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+/// A Scale read: safe to repeat, touches the outside world.
+pub const READ: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+    open_world: true,
+};
+/// A Scale create: a repeat makes another resource.
+pub const CREATE: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+    open_world: true,
+};
+
+pub type ToolResult = Result<Value, ToolError>;
+pub type RunFn = for<'a> fn(&'a Ctx<'a>, Map<String, Value>) -> BoxFut<'a, ToolResult>;
+
+pub struct ToolDef {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub input_schema: fn() -> Value,
+    pub output_schema: fn() -> Value,
+    pub hints: Hints,
+    pub run: RunFn,
+}
+
+/// A failed tool call, reported to the agent as a result with `isError`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    /// Scale's HTTP status, when Scale answered.
+    pub status: Option<u16>,
+    pub message: String,
+    /// For multi-step tools: the steps that were applied before the failure.
+    pub applied: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArguments,
+    Scale,
+    Config,
+    Store,
+}
+
+impl ToolError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::InvalidArguments,
+            status: None,
+            message: message.into(),
+            applied: None,
+        }
+    }
+    pub fn scale(status: Option<u16>, message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Scale,
+            status,
+            message: message.into(),
+            applied: None,
+        }
+    }
+    pub fn config(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Config,
+            status: None,
+            message: message.into(),
+            applied: None,
+        }
+    }
+    pub fn store(message: impl Into<String>) -> Self {
+        Self {
+            kind: ErrorKind::Store,
+            status: None,
+            message: message.into(),
+            applied: None,
+        }
+    }
+    pub fn with_applied(mut self, steps: Vec<String>) -> Self {
+        self.applied = Some(steps);
+        self
+    }
+    fn text(&self, tool: &str) -> String {
+        let mut t = match self.kind {
+            ErrorKind::InvalidArguments => format!(
+                "Invalid arguments for {tool}: {}. No request was sent to Scale.",
+                self.message
+            ),
+            _ => self.message.clone(),
+        };
+        if let Some(steps) = &self.applied {
+            if steps.is_empty() {
+                t.push_str("\nNo step was applied.");
+            } else {
+                t.push_str(&format!(
+                    "\nSteps applied before the failure: {}.",
+                    steps.join(", ")
+                ));
+            }
+        }
+        t
+    }
+}
+
+/// Every tool, in the order `tools/list` shows them.
+pub fn registry() -> &'static [ToolDef] {
+    static ALL: OnceLock<Vec<ToolDef>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut v = Vec::new();
+        v.extend(tasks::tools());
+        v.extend(batches::tools());
+        v.extend(projects::tools());
+        v.extend(team::tools());
+        v.extend(files::tools());
+        v.extend(callbacks::tools());
+        v
+    })
+}
+
+/// Input schemas, built once (they are also the validation rules).
+fn input_schemas() -> &'static [Value] {
+    static S: OnceLock<Vec<Value>> = OnceLock::new();
+    S.get_or_init(|| registry().iter().map(|t| (t.input_schema)()).collect())
+}
+
+pub fn find(name: &str) -> Option<(usize, &'static ToolDef)> {
+    registry().iter().enumerate().find(|(_, t)| t.name == name)
+}
+
+/// The `tools` array of `tools/list`.
+pub fn list_values() -> Vec<Value> {
+    registry()
+        .iter()
+        .zip(input_schemas())
+        .map(|(t, input)| {
+            json!({
+                "name": t.name,
+                "title": t.title,
+                "description": t.description,
+                "inputSchema": input,
+                "outputSchema": (t.output_schema)(),
+                "annotations": {
+                    "title": t.title,
+                    "readOnlyHint": t.hints.read_only,
+                    "destructiveHint": t.hints.destructive,
+                    "idempotentHint": t.hints.idempotent,
+                    "openWorldHint": t.hints.open_world,
+                },
+            })
+        })
+        .collect()
+}
+
+/// Runs a tool: an unknown name is a protocol error; everything else,
+/// including invalid arguments, is a tool result.
+pub async fn call(cx: &Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<Value, RpcError> {
+    let Some((i, tool)) = find(name) else {
+        return Err(RpcError::invalid_params(format!(
+            "unknown tool `{}`; call tools/list for the available tools",
+            crate::json::truncate(name, 64)
+        )));
+    };
+    let outcome = match schema::validate(&input_schemas()[i], &args) {
+        Err(m) => Err(ToolError::invalid(m)),
+        Ok(()) => {
+            // Explicit nulls mean "not given"; dropping them keeps them off the wire.
+            let args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
+            (tool.run)(cx, args).await
+        }
+    };
+    Ok(match outcome {
+        Ok(v) => success(v),
+        Err(e) => json!({"content": [{"type": "text", "text": e.text(name)}], "isError": true}),
+    })
+}
+
+/// Text above this many bytes is trimmed (hosted clients cap tool output).
+pub const MAX_TEXT_BYTES: usize = 200 * 1024;
+
+fn success(structured: Value) -> Value {
+    let text = structured.to_string();
+    json!({"content": [{"type": "text", "text": text}], "structuredContent": structured})
+}
+
+/// Fits a list result into [`MAX_TEXT_BYTES`]: first drops the heavy fields
+/// (`response`, `params`) of each item, then keeps only each item's
+/// identifying fields, recording what was dropped in a `truncated` field.
+pub fn fit_list(mut v: Value, list_key: &str, id_fields: &[&str], how_to_get: &str) -> Value {
+    if v.to_string().len() <= MAX_TEXT_BYTES {
+        return v;
+    }
+    let heavy = ["response", "params"];
+    if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
+        for it in items.iter_mut().filter_map(Value::as_object_mut) {
+            for h in heavy {
+                it.remove(h);
+            }
+        }
+    }
+    let mut dropped: Vec<&str> = heavy.to_vec();
+    if v.to_string().len() > MAX_TEXT_BYTES {
+        if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
+            for it in items.iter_mut().filter_map(Value::as_object_mut) {
+                it.retain(|k, _| id_fields.contains(&k.as_str()));
+            }
+        }
+        dropped = vec!["all fields but the identifying ones"];
+    }
+    v["truncated"] = json!({
+        "dropped": dropped,
+        "reason": format!("the full result is larger than {} KB", MAX_TEXT_BYTES / 1024),
+        "how_to_get_full_items": how_to_get,
+    });
+    v
+}
+
+/// Deserialises validated arguments into a tool's typed struct.
+pub fn parse_args<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ToolError> {
+    serde_json::from_value(Value::Object(args)).map_err(|e| ToolError::invalid(e.to_string()))
+}
+
+/// An ISO 8601 date or date-time, as Scale's time filters take.
+pub fn check_iso_date(name: &str, v: &str) -> Result<(), ToolError> {
+    let b = v.as_bytes();
+    let date_ok = b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit);
+    let rest_ok = b.len() == 10
+        || (matches!(b[10], b'T' | b't' | b' ')
+            && b[11..]
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || b":.+-".contains(c)));
+    if date_ok && rest_ok && b.len() <= 40 {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(format!("`{name}` must be an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z")))
+    }
+}
+
+/// A Scale task type: one path segment of lower-case letters and digits.
+pub fn check_task_type(name: &str, v: &str) -> Result<(), ToolError> {
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
+        return Err(ToolError::invalid(format!(
+            "`{name}` must be a Scale task type of lower-case letters and digits, e.g. imageannotation, categorization, textcollection"
+        )));
+    }
+    Ok(())
+}
+
+/// Common schema fragments.
+pub mod s {
+    use serde_json::{json, Value};
+
+    pub fn string(desc: &str) -> Value {
+        json!({"type": "string", "description": desc})
+    }
+    /// A string that becomes a path segment: never empty.
+    pub fn id(desc: &str) -> Value {
+        json!({"type": "string", "minLength": 1, "maxLength": 1024, "description": desc})
+    }
+    pub fn boolean(desc: &str) -> Value {
+        json!({"type": "boolean", "description": desc})
+    }
+    pub fn object(desc: &str) -> Value {
+        json!({"type": "object", "description": desc})
+    }
+    pub fn strings(desc: &str) -> Value {
+        json!({"type": "array", "items": {"type": "string"}, "description": desc})
+    }
+    pub fn enum_of(values: &[&str], desc: &str) -> Value {
+        json!({"type": "string", "enum": values, "description": desc})
+    }
+    pub fn int(min: i64, max: i64, desc: &str) -> Value {
+        json!({"type": "integer", "minimum": min, "maximum": max, "description": desc})
+    }
+    pub fn date(desc: &str) -> Value {
+        json!({"type": "string", "description": format!("{desc} ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z.")})
+    }
+    /// An object schema with `additionalProperties: false`.
+    pub fn input(props: Value, required: &[&str]) -> Value {
+        let mut v = json!({"type": "object", "properties": props, "additionalProperties": false});
+        if !required.is_empty() {
+            v["required"] = json!(required);
+        }
+        v
+    }
+    /// An open object (Scale adds fields over time).
+    pub fn output(props: Value) -> Value {
+        json!({"type": "object", "properties": props, "additionalProperties": true})
+    }
+    /// The task object as Scale returns it.
+    pub fn task() -> Value {
+        output(json!({
+            "task_id": {"type": "string"},
+            "type": {"type": "string"},
+            "status": {"type": "string"},
+            "project": {"type": "string"},
+            "batch": {"type": "string"},
+            "created_at": {"type": "string"},
+            "completed_at": {"type": "string"},
+            "metadata": {"type": "object"},
+            "tags": {"type": "array"},
+            "params": {"type": "object"},
+            "response": {},
+        }))
+    }
+    pub fn batch() -> Value {
+        output(json!({
+            "name": {"type": "string"},
+            "project": {"type": "string"},
+            "status": {"type": "string"},
+            "callback": {"type": "string"},
+            "created_at": {"type": "string"},
+            "metadata": {"type": "object"},
+        }))
+    }
+    pub fn project() -> Value {
+        output(json!({
+            "name": {"type": "string"},
+            "type": {"type": "string"},
+            "param_history": {"type": "array"},
+            "created_at": {"type": "string"},
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,563 @@
+//! Task tools: create (and evaluation tasks), get, list, cancel, update
+//! (metadata, tags, unique_id) and resend_callback.
+
+use super::{
+    check_iso_date, check_task_type, fit_list, parse_args, s, Ctx, Hints, ToolDef, ToolError,
+    ToolResult, CREATE, READ,
+};
+use crate::io::{BoxFut, Method};
+use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+pub const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
+segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
+lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat, multichat.";
+
+const STATUSES: &[&str] = &["pending", "completed", "canceled", "error"];
+const REVIEW_STATUSES: &[&str] = &["pending", "fixed", "accepted", "rejected", "commented"];
+
+pub fn tools() -> Vec<ToolDef> {
+    vec![
+        ToolDef {
+            name: "create_task",
+            title: "Create task",
+            description: "Creates one Scale labeling task: POST /task/{type}. Give `project` (or a `batch`, which implies its project; Rapid projects need a batch), \
+the data to label in `attachment` (a URL, or the scaledata:// URL from import_file), and any type-specific fields (geometries, labels, fields, ...) in `params`, \
+which are merged into the request body. Set `unique_id` so a retry can never create a duplicate: Scale answers 409 for a reused unique_id. \
+Scale POSTs the finished task to `callback_url` (defaults to the server's DEFAULT_CALLBACK_URL, else the account default). Returns the created task with its task_id. \
+A 402 means the task type is not enabled for the account.",
+            input_schema: create_task_schema,
+            output_schema: s::task,
+            hints: CREATE,
+            run: create_task,
+        },
+        ToolDef {
+            name: "create_evaluation_task",
+            title: "Create evaluation task",
+            description: "Creates a Scale Rapid evaluation (quality) task: POST /evaluation_tasks/{type}. Labelers' answers are scored against `expected_response`, \
+which must have the same shape as a real task response for the project; `initial_response` makes it a review-phase evaluation task. \
+Type-specific task fields go in `params`. Only Rapid projects support this. Returns the evaluation task (its id is `id`, not `task_id`).",
+            input_schema: || {
+                s::input(
+                    json!({
+                        "type": type_schema(),
+                        "expected_response": s::object("The correct answer, shaped like a task response for this project."),
+                        "initial_response": s::object("A pre-filled response for review-phase evaluation tasks."),
+                        "project": s::string("Project name (a Rapid project)."),
+                        "batch": s::string("Batch name."),
+                        "params": s::object("Other task fields for this type (attachment, geometries, ...), merged into the request body."),
+                    }),
+                    &["type", "expected_response"],
+                )
+            },
+            output_schema: || s::output(json!({"id": {"type": "string"}, "expected_response": {}, "initial_response": {}})),
+            hints: CREATE,
+            run: create_evaluation_task,
+        },
+        ToolDef {
+            name: "get_task",
+            title: "Get task",
+            description: "Fetches one task by id: GET /task/{task_id}. Returns the full task: status (pending, completed, canceled, error), params, \
+metadata, tags, and `response` (the labels) once completed. Use list_tasks to find tasks by project, batch or unique_id.",
+            input_schema: || s::input(json!({"task_id": s::id("The task's id.")}), &["task_id"]),
+            output_schema: s::task,
+            hints: READ,
+            run: get_task,
+        },
+        ToolDef {
+            name: "list_tasks",
+            title: "List tasks",
+            description: "Lists tasks, newest first, with filters: GET /tasks. Returns {tasks, total, has_more, next_token}; pass `next_token` back to get the next page. \
+`limit` is 1-100 (default 10). Use `limited_response` for lighter items (task_id, status, metadata, project) and `unique_id` to find the task created with that id. \
+Dates are ISO 8601. Very large pages are trimmed (a `truncated` field says so); use get_task for a full task.",
+            input_schema: || {
+                s::input(
+                    json!({
+                        "project": s::string("Project name."),
+                        "batch": s::string("Batch name."),
+                        "status": s::enum_of(STATUSES, "Task status."),
+                        "type": s::string("Task type, e.g. imageannotation."),
+                        "tags": s::strings("Only tasks with these tags."),
+                        "unique_id": s::string("The unique_id the task was created with."),
+                        "customer_review_status": {"type": "array", "items": {"type": "string", "enum": REVIEW_STATUSES}, "description": "Audit statuses to match."},
+                        "created_after": s::date("Created at or after this time."),
+                        "created_before": s::date("Created at or before this time."),
+                        "completed_after": s::date("Completed at or after this time."),
+                        "completed_before": s::date("Completed at or before this time."),
+                        "updated_after": s::date("Updated at or after this time."),
+                        "updated_before": s::date("Updated at or before this time."),
+                        "limit": s::int(1, 100, "Page size, 1-100 (default 10)."),
+                        "next_token": s::string("The next_token of the previous page."),
+                        "limited_response": s::boolean("Return only task_id, status, metadata and project for each task."),
+                        "include_attachment_url": s::boolean("Include pre-signed attachment URLs."),
+                    }),
+                    &[],
+                )
+            },
+            output_schema: || {
+                json!({"type": "object", "required": ["tasks", "has_more"], "properties": {
+                    "tasks": {"type": "array", "items": {"type": "object"}},
+                    "total": {"type": ["integer", "null"]},
+                    "has_more": {"type": "boolean"},
+                    "next_token": {"type": ["string", "null"]},
+                    "truncated": {"type": "object"},
+                }})
+            },
+            hints: READ,
+            run: list_tasks,
+        },
+        ToolDef {
+            name: "cancel_task",
+            title: "Cancel task",
+            description: "Cancels a task: POST /task/{task_id}/cancel. Only pending tasks (work not started) can be canceled; Scale answers 400 for a completed task. \
+Canceling an already canceled task is harmless. `clear_unique_id` also frees the task's unique_id so it can be reused. Returns the task.",
+            input_schema: || {
+                s::input(
+                    json!({"task_id": s::id("The task's id."), "clear_unique_id": s::boolean("Also remove the task's unique_id so it can be reused.")}),
+                    &["task_id"],
+                )
+            },
+            output_schema: s::task,
+            hints: Hints { read_only: false, destructive: true, idempotent: true, open_world: true },
+            run: cancel_task,
+        },
+        ToolDef {
+            name: "update_task",
+            title: "Update task",
+            description: "Changes a task's metadata, tags or unique_id. `metadata` REPLACES the whole metadata object (Scale v1 has no merge: get_task first and send the merged object). \
+`set_tags` replaces all tags; `add_tags` and `remove_tags` change some (not together with set_tags). `unique_id` sets a new one; `clear_unique_id` removes it. \
+Steps run in this order, only those asked: metadata, set_tags, add_tags, remove_tags, unique_id, clear_unique_id. Returns the task after the last step; \
+if a step fails, the error says which steps were already applied.",
+            input_schema: || {
+                s::input(
+                    json!({
+                        "task_id": s::id("The task's id."),
+                        "metadata": s::object("The new metadata; replaces the existing object."),
+                        "set_tags": s::strings("Replace all tags with these."),
+                        "add_tags": s::strings("Tags to add."),
+                        "remove_tags": s::strings("Tags to remove."),
+                        "unique_id": {"type": "string", "minLength": 1, "description": "A new unique_id (409 if another task has it)."},
+                        "clear_unique_id": s::boolean("Remove the task's unique_id."),
+                    }),
+                    &["task_id"],
+                )
+            },
+            output_schema: s::task,
+            hints: Hints { read_only: false, destructive: true, idempotent: true, open_world: true },
+            run: update_task,
+        },
+        ToolDef {
+            name: "resend_callback",
+            title: "Resend task callback",
+            description: "Asks Scale to deliver a task's callback again: POST /task/{task_id}/send-callback. Works for completed or errored tasks that have a callback_url; \
+useful when the receiver was down after Scale's retries (20 over 24 h) ran out. Returns Scale's answer.",
+            input_schema: || s::input(json!({"task_id": s::id("The task's id.")}), &["task_id"]),
+            output_schema: || s::output(json!({})),
+            hints: Hints { read_only: false, destructive: false, idempotent: false, open_world: true },
+            run: resend_callback,
+        },
+    ]
+}
+
+fn type_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9]+$",
+           "description": format!("The Scale task type (path segment). {TASK_TYPES_HINT}")})
+}
+
+fn create_task_schema() -> Value {
+    s::input(
+        json!({
+            "type": type_schema(),
+            "project": s::string("Project name."),
+            "batch": s::string("Batch name (required for Rapid projects; implies the project)."),
+            "instruction": s::string("Instructions for labelers (markdown). Rapid projects inherit the project's when omitted."),
+            "callback_url": s::string("URL (or e-mail) Scale notifies when the task completes."),
+            "attachment": s::string("The data to label: a URL or a scaledata:// URL from import_file."),
+            "attachment_type": s::string("Attachment kind for older task types, e.g. image, text, website."),
+            "unique_id": s::string("Your idempotency key; Scale refuses a second task with the same one (409)."),
+            "metadata": s::object("Your own key/values, returned with the task (max 10 KB)."),
+            "tags": s::strings("Tags for filtering, e.g. [\"split:train\"]."),
+            "params": s::object("Every other type-specific field (geometries, labels, fields, ...), merged into the body's top level."),
+        }),
+        &["type"],
+    )
+}
+
+const CREATE_FIELDS: &[&str] = &[
+    "project",
+    "batch",
+    "instruction",
+    "callback_url",
+    "attachment",
+    "attachment_type",
+    "unique_id",
+    "metadata",
+    "tags",
+];
+
+/// Runs one Scale call and shapes a 2xx into an object.
+pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResult {
+    let sc = Scale::new(cx.config, cx.upstream);
+    sc.send(&call, retry)
+        .await
+        .map(object_or_ok)
+        .map_err(|e| sc.tool_error(&call, e))
+}
+
+/// Builds a create body: the named fields, then `params` merged at the top
+/// level; a key given both ways is refused rather than silently picked.
+pub(crate) fn merged_body(
+    args: &Map<String, Value>,
+    fields: &[&str],
+    all_args: &[&str],
+) -> Result<Map<String, Value>, ToolError> {
+    let mut body = Map::new();
+    for f in fields {
+        if let Some(v) = args.get(*f) {
+            body.insert((*f).to_string(), v.clone());
+        }
+    }
+    if let Some(Value::Object(p)) = args.get("params") {
+        for (k, v) in p {
+            if all_args.contains(&k.as_str()) {
+                return Err(ToolError::invalid(format!(
+                    "`params.{k}` duplicates the `{k}` argument; give it only once"
+                )));
+            }
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(body)
+}
+
+fn create_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let ty = args
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        check_task_type("type", &ty)?;
+        let mut all = CREATE_FIELDS.to_vec();
+        all.push("type");
+        let mut body = merged_body(&args, CREATE_FIELDS, &all)?;
+        if !body.contains_key("callback_url") {
+            if let Some(u) = &cx.config.default_callback_url {
+                body.insert("callback_url".into(), json!(u));
+            }
+        }
+        let unique_id = body
+            .get("unique_id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let call = Call::post()
+            .lit("task")
+            .seg("type", &ty)?
+            .body(Value::Object(body));
+        let sc = Scale::new(cx.config, cx.upstream);
+        let result = match &unique_id {
+            Some(u) => sc.create_unique(&call, u).await,
+            None => sc.send(&call, Retry::Never).await,
+        };
+        result.map(object_or_ok).map_err(|e| {
+            let dup = matches!(e, ScaleError::Http { status: 409, .. });
+            let mut err = sc.tool_error(&call, e);
+            if let (true, Some(u)) = (dup, &unique_id) {
+                err.message.push_str(&format!(
+                    "\nA task with unique_id `{u}` already exists: fetch it with list_tasks {{\"unique_id\": \"{u}\"}}. \
+To reuse the id, cancel that task with clear_unique_id or remove its id with update_task clear_unique_id."
+                ));
+            }
+            err
+        })
+    })
+}
+
+fn create_evaluation_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let ty = args
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        check_task_type("type", &ty)?;
+        let fields = ["expected_response", "initial_response", "project", "batch"];
+        let all = [
+            "type",
+            "expected_response",
+            "initial_response",
+            "project",
+            "batch",
+        ];
+        let body = merged_body(&args, &fields, &all)?;
+        let call = Call::post()
+            .lit("evaluation_tasks")
+            .seg("type", &ty)?
+            .body(Value::Object(body));
+        run_one(cx, call, Retry::Never).await
+    })
+}
+
+#[derive(Deserialize)]
+struct TaskId {
+    task_id: String,
+}
+
+fn get_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let a: TaskId = parse_args(args)?;
+        run_one(
+            cx,
+            Call::get().lit("task").seg("task_id", &a.task_id)?,
+            Retry::Idempotent,
+        )
+        .await
+    })
+}
+
+#[derive(Deserialize)]
+struct ListArgs {
+    project: Option<String>,
+    batch: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    ty: Option<String>,
+    tags: Option<Vec<String>>,
+    unique_id: Option<String>,
+    customer_review_status: Option<Vec<String>>,
+    created_after: Option<String>,
+    created_before: Option<String>,
+    completed_after: Option<String>,
+    completed_before: Option<String>,
+    updated_after: Option<String>,
+    updated_before: Option<String>,
+    limit: Option<f64>,
+    next_token: Option<String>,
+    limited_response: Option<bool>,
+    include_attachment_url: Option<bool>,
+}
+
+/// Builds `GET /tasks` from list_tasks arguments.
+pub fn list_tasks_call(args: Map<String, Value>) -> Result<Call, ToolError> {
+    let a: ListArgs = parse_args(args)?;
+    let dates = [
+        ("created_after", "start_time", &a.created_after),
+        ("created_before", "end_time", &a.created_before),
+        ("completed_after", "completed_after", &a.completed_after),
+        ("completed_before", "completed_before", &a.completed_before),
+        ("updated_after", "updated_after", &a.updated_after),
+        ("updated_before", "updated_before", &a.updated_before),
+    ];
+    let mut call = Call::get()
+        .lit("tasks")
+        .query_opt("project", a.project)
+        .query_opt("batch", a.batch)
+        .query_opt("status", a.status)
+        .query_opt("type", a.ty);
+    for t in a.tags.unwrap_or_default() {
+        call = call.query("tags", t);
+    }
+    call = call.query_opt("unique_id", a.unique_id);
+    if let Some(r) = a.customer_review_status.filter(|r| !r.is_empty()) {
+        call = call.query("customer_review_status", r.join(","));
+    }
+    for (arg, wire, v) in dates {
+        if let Some(v) = v {
+            check_iso_date(arg, v)?;
+            call = call.query(wire, v.clone());
+        }
+    }
+    call = call
+        .query("limit", (a.limit.unwrap_or(10.0) as i64).to_string())
+        .query_opt("next_token", a.next_token)
+        .query_opt(
+            "limited_response",
+            a.limited_response.map(|b| b.to_string()),
+        )
+        .query_opt(
+            "include_attachment_url",
+            a.include_attachment_url.map(|b| b.to_string()),
+        );
+    Ok(call)
+}
+
+/// Shapes Scale's `/tasks` answer into `{tasks, total, has_more, next_token}`.
+pub fn shape_task_list(v: Value) -> Value {
+    let mut v = match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    let tasks = v
+        .remove("docs")
+        .filter(Value::is_array)
+        .unwrap_or_else(|| json!([]));
+    let next = v
+        .remove("next_token")
+        .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()))
+        .unwrap_or(Value::Null);
+    let has_more = v
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .unwrap_or(!next.is_null());
+    let total = v
+        .get("total")
+        .filter(|t| t.is_u64() || t.is_i64())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let out = json!({"tasks": tasks, "total": total, "has_more": has_more, "next_token": next});
+    fit_list(
+        out,
+        "tasks",
+        &["task_id", "status", "type", "project", "batch", "created_at", "completed_at", "unique_id", "metadata", "tags"],
+        "call get_task with an item's task_id, or ask for fewer tasks with a smaller `limit` or `limited_response`",
+    )
+}
+
+fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let call = list_tasks_call(args)?;
+        let sc = Scale::new(cx.config, cx.upstream);
+        let v = sc
+            .send(&call, Retry::Idempotent)
+            .await
+            .map_err(|e| sc.tool_error(&call, e))?;
+        Ok(shape_task_list(v))
+    })
+}
+
+#[derive(Deserialize)]
+struct CancelArgs {
+    task_id: String,
+    clear_unique_id: Option<bool>,
+}
+
+fn cancel_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let a: CancelArgs = parse_args(args)?;
+        let mut call = Call::post()
+            .lit("task")
+            .seg("task_id", &a.task_id)?
+            .lit("cancel");
+        if a.clear_unique_id == Some(true) {
+            call = call.query("clear_unique_id", "true");
+        }
+        // Not retried: a cancel is cheap to repeat by hand, and a repeat after an
+        // unseen success would report a confusing 400 for a task canceled by us.
+        run_one(cx, call, Retry::Never).await.map_err(|mut e| {
+            if e.status == Some(400) {
+                e.message.push_str(
+                    "\nOnly pending tasks can be canceled; get_task shows the task's status.",
+                );
+            }
+            e
+        })
+    })
+}
+
+#[derive(Deserialize)]
+struct UpdateArgs {
+    task_id: String,
+    metadata: Option<Map<String, Value>>,
+    set_tags: Option<Vec<String>>,
+    add_tags: Option<Vec<String>>,
+    remove_tags: Option<Vec<String>>,
+    unique_id: Option<String>,
+    clear_unique_id: Option<bool>,
+}
+
+/// The steps of update_task, in order, as (name, call).
+pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, Call)>, ToolError> {
+    let a: UpdateArgs = parse_args(args)?;
+    if a.set_tags.is_some() && (a.add_tags.is_some() || a.remove_tags.is_some()) {
+        return Err(ToolError::invalid("`set_tags` replaces all tags, so it cannot be combined with `add_tags` or `remove_tags`"));
+    }
+    let clear = a.clear_unique_id == Some(true);
+    if a.unique_id.is_some() && clear {
+        return Err(ToolError::invalid(
+            "`unique_id` and `clear_unique_id` exclude each other",
+        ));
+    }
+    let task = || {
+        Call::new(Method::Post)
+            .lit("task")
+            .seg("task_id", &a.task_id)
+    };
+    let mut steps = Vec::new();
+    if let Some(m) = a.metadata {
+        steps.push((
+            "metadata",
+            task()?.lit("setMetadata").body(Value::Object(m)),
+        ));
+    }
+    if let Some(t) = a.set_tags {
+        steps.push(("set_tags", task()?.lit("tags").body(json!(t))));
+    }
+    if let Some(t) = a.add_tags {
+        let mut c = task()?.lit("tags").body(json!(t));
+        c.method = Some(Method::Put);
+        steps.push(("add_tags", c));
+    }
+    if let Some(t) = a.remove_tags {
+        let mut c = task()?.lit("tags").body(json!(t));
+        c.method = Some(Method::Delete);
+        steps.push(("remove_tags", c));
+    }
+    if let Some(u) = a.unique_id {
+        steps.push((
+            "unique_id",
+            task()?.lit("unique_id").body(json!({"unique_id": u})),
+        ));
+    }
+    if clear {
+        let mut c = task()?.lit("unique_id");
+        c.method = Some(Method::Delete);
+        steps.push(("clear_unique_id", c));
+    }
+    if steps.is_empty() {
+        return Err(ToolError::invalid(
+            "nothing to update: give at least one of metadata, set_tags, add_tags, remove_tags, unique_id, clear_unique_id (true)",
+        ));
+    }
+    Ok(steps)
+}
+
+fn update_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let steps = update_task_steps(args)?;
+        let sc = Scale::new(cx.config, cx.upstream);
+        let mut applied = Vec::new();
+        let mut last = Value::Null;
+        for (name, call) in steps {
+            // Each step sets state (replace, add, remove), so repeating it is safe.
+            match sc.send(&call, Retry::Idempotent).await {
+                Ok(v) => {
+                    last = v;
+                    applied.push(name.to_string());
+                }
+                Err(e) => {
+                    let mut err = sc.tool_error(&call, e);
+                    err.message = format!("Step `{name}` failed. {}", err.message);
+                    return Err(err.with_applied(applied));
+                }
+            }
+        }
+        Ok(object_or_ok(last))
+    })
+}
+
+fn resend_callback<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
+    Box::pin(async move {
+        let a: TaskId = parse_args(args)?;
+        let call = Call::post()
+            .lit("task")
+            .seg("task_id", &a.task_id)?
+            .lit("send-callback");
+        run_one(cx, call, Retry::Never).await.map_err(|mut e| {
+            if e.status == Some(400) {
+                e.message.push_str("\nScale resends callbacks only for completed or errored tasks that have a callback_url.");
+            }
+            e
+        })
+    })
+}
