@@ -21,19 +21,25 @@ if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb_version"
 fi
 
 worker_version=$(awk '/^name = "worker"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$worker_version" ]; then
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$worker_version" ]; then
   log "installing worker-build $worker_version (a few minutes, once)"
   cargo install -q worker-build --version "=$worker_version" --force >&2
 fi
 
-# npm ci when node_modules does not match the lockfile.
-if [ ! -f node_modules/.package-lock.json ] || ! cmp -s <(node -e 'const l=require("./package-lock.json");console.log(JSON.stringify(Object.keys(l.packages).sort()))') \
-     <(node -e 'const l=require("./node_modules/.package-lock.json");console.log(JSON.stringify(Object.keys(l.packages).map(k=>k).concat([""]).sort()))'); then
+# npm ci when node_modules was not installed from this exact lockfile.
+lock_sum=$(sha256sum package-lock.json | cut -c1-64)
+if [ "$(cat node_modules/.setup-lock 2>/dev/null)" != "$lock_sum" ]; then
   log "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$lock_sum" > node_modules/.setup-lock
 fi
 
-if ! python3 -c 'import scaleapi, pytest, mcp' 2>/dev/null; then
-  log "installing Python test packages"
-  python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
+# Test-only tools: Python clients (Scale's SDK and MCP's) drive the simulator and the worker.
+if [ "${1:-}" = "--test" ]; then
+  req_sum=$(sha256sum tests/requirements.txt | cut -c1-64)
+  if [ "$(cat node_modules/.setup-py 2>/dev/null)" != "$req_sum" ]; then
+    log "installing Python test packages"
+    python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
+    echo "$req_sum" > node_modules/.setup-py
+  fi
 fi

@@ -164,7 +164,19 @@ fn misconfigured(errs: &[crate::config::ConfigError]) -> Outgoing {
 }
 
 /// Whether a present `Origin` may call `/mcp`: loopback origins, the worker's
-/// own origin, and those listed in `ALLOWED_ORIGINS`.
+/// own origin when it is `https`, and those listed in `ALLOWED_ORIGINS`.
+///
+/// DNS rebinding: the worker's own origin is derived from the request's Host,
+/// which the caller controls. On a plain-http dev server (`wrangler dev` on
+/// 127.0.0.1:8787) a page at `http://evil.example:8787`, rebound to 127.0.0.1,
+/// sends `Host: evil.example:8787` and `Origin: http://evil.example:8787`;
+/// matching those two would let it in. Such an attack cannot use `https`: the
+/// browser would need the local server to present a valid certificate for the
+/// attacker's name. So the self-origin rule only counts for `https` origins,
+/// which is what production has (`https://<name>.workers.dev` or a custom
+/// domain, routed by Cloudflare only for hostnames we own). Server-side agents
+/// send no Origin and are not affected; a plain-http non-loopback origin must
+/// be listed in `ALLOWED_ORIGINS`.
 pub fn origin_allowed(origin: &str, self_origin: &str, cfg: &Config) -> bool {
     let Some(o) = origin_of(origin) else {
         return false;
@@ -184,7 +196,8 @@ pub fn origin_allowed(origin: &str, self_origin: &str, cfg: &Config) -> bool {
     if matches!(hostname.as_str(), "localhost" | "127.0.0.1" | "[::1]") {
         return true;
     }
-    o == self_origin.to_ascii_lowercase() || cfg.allowed_origins.iter().any(|a| *a == o)
+    let is_self = o.starts_with("https://") && o == self_origin.to_ascii_lowercase();
+    is_self || cfg.allowed_origins.iter().any(|a| *a == o)
 }
 
 fn cors_headers(mut out: Outgoing, origin: Option<&str>) -> Outgoing {
@@ -298,5 +311,52 @@ pub fn body_limit(method: &str, path: &str, raw: &RawSettings) -> usize {
             .map(|c| c.webhook_max_bytes)
             .unwrap_or(crate::config::DEFAULT_WEBHOOK_MAX_BYTES),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(allowed: &str) -> Config {
+        let raw = RawSettings::read(
+            |n| match n {
+                "MCP_AUTH_TOKEN" => Some("0123456789abcdef-token".into()),
+                "ALLOWED_ORIGINS" => Some(allowed.into()),
+                _ => None,
+            },
+            false,
+        );
+        Config::from_raw(&raw).expect("valid config")
+    }
+
+    #[test]
+    fn origins() {
+        let c = cfg("http://app.example:3000");
+        let prod = "https://scale-mcp.example.workers.dev";
+        assert!(origin_allowed(prod, prod, &c));
+        assert!(origin_allowed("http://localhost:6274", prod, &c));
+        assert!(origin_allowed(
+            "http://127.0.0.1:8787",
+            "http://127.0.0.1:8787",
+            &c
+        ));
+        assert!(origin_allowed(
+            "http://[::1]:8787",
+            "http://127.0.0.1:8787",
+            &c
+        ));
+        assert!(origin_allowed("http://app.example:3000", prod, &c));
+        assert!(!origin_allowed("https://evil.example", prod, &c));
+        assert!(!origin_allowed("null", prod, &c));
+        assert!(!origin_allowed("http://localhost.evil.example", prod, &c));
+        assert!(!origin_allowed(&format!("{prod}/path"), prod, &c));
+        // DNS rebinding against a plain-http dev server: Host and Origin both
+        // name the attacker's domain, so "own origin" must not let it in.
+        assert!(!origin_allowed(
+            "http://evil.example:8787",
+            "http://evil.example:8787",
+            &c
+        ));
     }
 }

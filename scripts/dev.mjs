@@ -1,0 +1,111 @@
+// `npm run dev`: runs the worker locally in workerd through `wrangler dev` on
+// 127.0.0.1:8787. Creates .dev.vars with generated local secrets on first run.
+// When .dev.vars names no real Scale key (live_... or test_...), it also starts
+// the repository's Scale simulator and points the worker at it. Ctrl-C stops all.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { startSimulator } from '../sim/scale-sim.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const HOST = '127.0.0.1';
+const PORT = Number(process.env.PORT || 8787);
+const varsPath = path.join(root, '.dev.vars');
+
+function parseVars(text) {
+  const out = {};
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && !line.trim().startsWith('#')) out[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
+  }
+  return out;
+}
+
+if (!existsSync(varsPath)) {
+  const token = randomBytes(24).toString('hex');
+  const cbKey = randomBytes(24).toString('hex');
+  writeFileSync(
+    varsPath,
+    [
+      '# Local secrets for `npm run dev` (git-ignored). Generated on first run.',
+      `MCP_AUTH_TOKEN=${token}`,
+      `SCALE_CALLBACK_AUTH_KEY=${cbKey}`,
+      '# Put a real Scale key here to talk to Scale instead of the local simulator:',
+      '# SCALE_API_KEY=test_...',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  console.log('dev: created .dev.vars with a generated MCP token and callback key');
+}
+
+const vars = parseVars(readFileSync(varsPath, 'utf8'));
+const realKey = /^(live|test)_/.test(vars.SCALE_API_KEY || '');
+const extra = [];
+let sim = null;
+if (!realKey) {
+  const simKey = `test_local_${randomBytes(8).toString('hex')}`;
+  sim = await startSimulator({ apiKey: simKey, callbackAuthKey: vars.SCALE_CALLBACK_AUTH_KEY || null });
+  extra.push('--var', `SCALE_API_KEY:${simKey}`, '--var', `SCALE_API_BASE:${sim.base}`);
+  // Callbacks from the simulator come straight back to this worker.
+  if (!vars.DEFAULT_CALLBACK_URL) extra.push('--var', `DEFAULT_CALLBACK_URL:http://${HOST}:${PORT}/webhooks/scale`);
+}
+
+const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
+const wrangler = spawn(
+  path.join(root, 'node_modules/.bin/wrangler'),
+  ['dev', '--local', '--ip', HOST, '--port', String(PORT), '--show-interactive-dev-session=false', ...extra],
+  { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
+);
+
+let stopping = false;
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  try {
+    process.kill(-wrangler.pid, 'SIGTERM');
+  } catch {}
+  await sim?.close();
+  process.exit(code);
+}
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+wrangler.on('exit', (code) => {
+  if (!stopping) {
+    console.error(`dev: wrangler exited (${code})`);
+    stop(code || 1);
+  }
+});
+
+let announced = false;
+wrangler.stdout.on('data', (chunk) => {
+  const text = chunk.toString();
+  process.stdout.write(text);
+  if (!announced && /Ready on/.test(text)) {
+    announced = true;
+    announce();
+  }
+});
+
+function announce() {
+  const url = `http://${HOST}:${PORT}`;
+  const token = vars.MCP_AUTH_TOKEN || '(set MCP_AUTH_TOKEN in .dev.vars)';
+  const config = { mcpServers: { scale: { type: 'http', url: `${url}/mcp`, headers: { Authorization: `Bearer ${token}` } } } };
+  console.log(`
+  Scale MCP worker running
+    MCP endpoint   ${url}/mcp
+    Bearer token   ${token}
+    Webhook        ${url}/webhooks/scale
+    Health         ${url}/health
+    Scale API      ${sim ? `local simulator at ${sim.base} (no Scale account needed)` : 'api.scale.com with the key in .dev.vars'}
+
+  Client config (Claude Code / Cursor style):
+${JSON.stringify(config, null, 2).replace(/^/gm, '    ')}
+
+  Claude Code: claude mcp add --transport http scale ${url}/mcp --header "Authorization: Bearer ${token}"
+  Press Ctrl-C to stop.
+`);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# `npm test`: every test. The native core under cargo test, then the release
+# worker built and run in workerd (Miniflare) against the Scale simulator,
+# driven by real MCP clients, then the simulator checked with Scale's own
+# Python client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+
+bash scripts/setup.sh --test
+
+echo "== native core (cargo test)"
+cargo test --quiet --locked
+
+echo "== release build"
+mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/build.log >&2; exit 1; }
+if [ -x fuzz/run-short.sh ]; then
+  echo "== short fuzz run"
+  bash fuzz/run-short.sh
+fi
+
+echo "== simulator checked with Scale's Python client (pytest)"
+python3 -m pytest -q tests/sim
+
+echo "== end to end in workerd (node --test)"
+node --test --test-reporter=spec tests/sim/*.test.mjs tests/e2e/*.test.mjs

@@ -1,0 +1,121 @@
+// Test harness for the end-to-end suite: the built worker (build/index.js and
+// its wasm) running in workerd through Miniflare, next to the repository's
+// Scale simulator, both on free loopback ports. Every log line the worker
+// prints is captured so tests can assert on it (and scan it for secrets).
+
+import { Miniflare, Log, LogLevel } from 'miniflare';
+import { readFileSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { startSimulator } from '../../sim/scale-sim.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))[1];
+
+export const SECRETS = {
+  SCALE_API_KEY: 'test_e2e_scale_key_7f3a9c',
+  MCP_AUTH_TOKEN: 'e2e-mcp-token-3b8e1d4c5a',
+  SCALE_CALLBACK_AUTH_KEY: 'e2e-callback-key-91c2f0aa',
+};
+
+/** Every secret value and the Basic-auth encoding of the Scale key. */
+export function secretNeedles(secrets = SECRETS) {
+  const out = Object.values(secrets).flatMap((v) => String(v).split(',')).filter((v) => v.length >= 8);
+  if (secrets.SCALE_API_KEY) out.push(Buffer.from(`${secrets.SCALE_API_KEY}:`).toString('base64'));
+  return out;
+}
+
+/**
+ * Starts the simulator and the worker. `vars` override or add bindings
+ * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound.
+ */
+export async function startStack({ vars = {}, kv = true, sim: simOpts = {} } = {}) {
+  if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
+  const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
+  const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
+  for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
+  const logs = [];
+  const collect = (stream) => {
+    let buf = '';
+    stream.on('data', (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        logs.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+  };
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(root, 'build/index.js'),
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate,
+    bindings,
+    kvNamespaces: kv ? ['CALLBACKS'] : [],
+    host: '127.0.0.1',
+    port: 0,
+    log: new Log(LogLevel.NONE),
+    handleRuntimeStdio(stdout, stderr) {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  const url = (await mf.ready).toString().replace(/\/$/, '');
+  return {
+    sim,
+    mf,
+    url,
+    mcpUrl: `${url}/mcp`,
+    webhookUrl: `${url}/webhooks/scale`,
+    logs,
+    token: bindings.MCP_AUTH_TOKEN,
+    kv: kv ? await mf.getKVNamespace('CALLBACKS') : null,
+    /** The simulator's log of /v1 requests. */
+    async simRequests() {
+      return (await fetch(`${sim.url}/__sim/requests`)).json();
+    },
+    async simControl(pathname, body, method = 'POST') {
+      const r = await fetch(`${sim.url}/__sim/${pathname}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`sim control ${pathname}: ${r.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+    async close() {
+      await mf.dispose();
+      await sim.close();
+    },
+  };
+}
+
+/** A raw JSON-RPC POST to /mcp with the bearer token and chosen headers. */
+export async function rpc(stack, body, { headers = {}, token = stack.token } = {}) {
+  const h = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers };
+  if (token !== null) h.authorization = `Bearer ${token}`;
+  for (const [k, v] of Object.entries(h)) if (v === undefined) delete h[k];
+  const res = await fetch(stack.mcpUrl, { method: 'POST', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {}
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Modern-lane request helper: adds _meta and the required headers. */
+export function modern(method, params = {}, id = 1) {
+  const body = {
+    jsonrpc: '2.0',
+    id,
+    method,
+    params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {}, ...(params._meta || {}) } },
+  };
+  const headers = { 'mcp-protocol-version': '2026-07-28', 'mcp-method': method };
+  if (params.name !== undefined) headers['mcp-name'] = params.name;
+  if (params.uri !== undefined) headers['mcp-name'] = params.uri;
+  return { body, headers };
+}
