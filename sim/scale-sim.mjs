@@ -1,0 +1,1129 @@
+#!/usr/bin/env node
+// scale-sim: a local, stateful simulator of Scale AI's v1 REST API.
+//
+// What it is for: the worker (and its tests) talk to this instead of
+// api.scale.com, so every Scale endpoint the MCP tools call can be exercised
+// offline and deterministically: tasks, batches, projects, teams, file import,
+// evaluation tasks, callbacks (with the `scale-callback-auth` header), plus a
+// control API under /__sim/ for completing tasks, injecting faults and reading
+// a log of every /v1 request exactly as it arrived on the wire.
+//
+// Wire facts follow shared/scale-api.md; where Scale's official Python client
+// (`scaleapi` on PyPI) disagrees, the simulator follows the client (see the
+// notes marked "PY client" below). Zero npm dependencies: node: builtins only.
+//
+// Use as a CLI:    node sim/scale-sim.mjs [--port N] [--host H] [--api-key K]
+//                    [--callback-auth-key K] [--auto-complete-ms N] [--verbose]
+// or as a module:  const sim = await startSimulator({ port: 0 }); ... await sim.close();
+
+import http from 'node:http';
+import https from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+
+// ---------------------------------------------------------------------------
+// Constants
+
+const TYPE_RE = /^[a-z0-9]+$/;
+// Task types the simulated account has not bought: creating one answers 402.
+const DISABLED_TYPES = new Set(['federal2dvideoannotation']);
+// Task fields that stay at the top level of the task object; every other body
+// field is a type-specific parameter and goes into `params`.
+const TASK_TOP_LEVEL = new Set(['project', 'batch', 'instruction', 'callback_url', 'unique_id', 'metadata', 'tags']);
+const TASK_STATUSES = new Set(['pending', 'completed', 'canceled', 'error']);
+const TERMINAL = new Set(['completed', 'canceled', 'error']);
+const REVIEW_STATUSES = new Set(['pending', 'accepted', 'rejected', 'fixed', 'commented']);
+const INVITE_ROLES = new Set(['labeler', 'member', 'manager']);
+const PIPELINES = new Set(['standard_task', 'consensus_task']);
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const CALLBACK_TIMEOUT_MS = 5000;
+const INVITE_EXPIRY_MS = 7 * 24 * 3600 * 1000;
+const MIME_BY_EXT = {
+  jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp',
+  bmp: 'image/bmp', tif: 'image/tiff', tiff: 'image/tiff', svg: 'image/svg+xml',
+  mp4: 'video/mp4', webm: 'video/webm', ogg: 'video/ogg', mov: 'video/quicktime', avi: 'video/x-msvideo',
+  mp3: 'audio/mpeg', wav: 'audio/wav', pdf: 'application/pdf', txt: 'text/plain', csv: 'text/csv',
+  json: 'application/json', html: 'text/html', htm: 'text/html', zip: 'application/zip',
+  pcd: 'application/octet-stream', ply: 'application/octet-stream',
+};
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+/** An error that becomes Scale's `{"status_code": N, "error": "..."}` answer. */
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+const fail = (status, message) => { throw new ApiError(status, message); };
+
+const hexId = () => randomBytes(12).toString('hex'); // 24 hex chars, like a Mongo ObjectId
+const nowIso = () => new Date().toISOString();
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isStringArray = (v) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const isHttpUrl = (v) => typeof v === 'string' && /^https?:\/\//i.test(v);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const clone = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)));
+
+/** Copy of a record without internal (`_`-prefixed) and undefined fields. */
+function publicView(rec) {
+  const out = {};
+  for (const [k, v] of Object.entries(rec)) if (!k.startsWith('_') && v !== undefined) out[k] = v;
+  return clone(out);
+}
+
+/** Query booleans: `true`/`false` per TOOLS.md; the PY client sends `True`/`False`. */
+function parseBool(name, value) {
+  const v = String(value).toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  fail(400, `Invalid value for ${name}: expected true or false`);
+}
+
+/** Integer query parameter within bounds, or the default when absent. */
+function parseIntParam(name, value, { min, max, dflt }) {
+  if (value === null || value === undefined) return dflt;
+  if (!/^-?\d+$/.test(String(value).trim())) fail(400, `Invalid value for ${name}: expected an integer`);
+  const n = Number(value);
+  if (n < min || (max !== undefined && n > max)) {
+    fail(400, `Invalid value for ${name}: must be ${max === undefined ? `>= ${min}` : `between ${min} and ${max}`}`);
+  }
+  return n;
+}
+
+/**
+ * ISO 8601 date or timestamp -> epoch ms. Scale documents these bounds as UTC,
+ * and the PY client suggests 'YYYY-MM-DD HH:MM:SS.mmmmmm', so a missing zone
+ * means UTC and a space may stand for the 'T'.
+ */
+function parseTime(name, value) {
+  let s = String(value).trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(s)) s += 'T00:00:00Z';
+  else {
+    s = s.replace(' ', 'T');
+    if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(s)) s += 'Z';
+  }
+  const t = Date.parse(s);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(s) || Number.isNaN(t)) fail(400, `Invalid value for ${name}: expected an ISO 8601 date`);
+  return t;
+}
+
+/** Applies an inclusive [min, max] time filter on `field` when either bound is given. */
+function timeFilter(query, minName, maxName, get) {
+  const min = query.get(minName) !== null ? parseTime(minName, query.get(minName)) : null;
+  const max = query.get(maxName) !== null ? parseTime(maxName, query.get(maxName)) : null;
+  if (min === null && max === null) return () => true;
+  return (rec) => {
+    const v = get(rec);
+    if (!v) return false;
+    const t = Date.parse(v);
+    return (min === null || t >= min) && (max === null || t <= max);
+  };
+}
+
+function guessMime(fileUrl) {
+  let pathname = fileUrl;
+  try { pathname = new URL(fileUrl).pathname; } catch { /* keep raw */ }
+  const m = /\.([a-z0-9]+)$/i.exec(pathname);
+  return (m && MIME_BY_EXT[m[1].toLowerCase()]) || 'application/octet-stream';
+}
+
+/**
+ * POSTs JSON with node:http(s) and a fresh connection (no keep-alive), so a
+ * finished delivery leaves no socket behind that would keep a test process
+ * alive. Resolves `{status_code, error}`; never rejects.
+ */
+function postJson(url, payload, headers, signal) {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r) => { if (!done) { done = true; resolve(r); } };
+    let req;
+    try {
+      const u = new URL(url);
+      const data = Buffer.from(JSON.stringify(payload));
+      const mod = u.protocol === 'https:' ? https : http;
+      req = mod.request(u, {
+        method: 'POST',
+        agent: false,
+        signal,
+        timeout: CALLBACK_TIMEOUT_MS,
+        headers: { 'content-type': 'application/json', 'content-length': data.length, connection: 'close', ...headers },
+      }, (res) => {
+        res.resume(); // the receiver's body does not matter, only its status
+        res.on('end', () => finish({ status_code: res.statusCode, error: null }));
+        res.on('error', () => finish({ status_code: res.statusCode, error: null }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${CALLBACK_TIMEOUT_MS} ms`)));
+      req.on('error', (e) => finish({ status_code: null, error: String(e.message || e) }));
+      req.end(data);
+    } catch (e) {
+      finish({ status_code: null, error: String(e.message || e) });
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// State
+
+function createState(options) {
+  return {
+    projects: new Map(), // name -> project record
+    batches: new Map(), // name -> batch record
+    tasks: new Map(), // task_id -> task record (insertion order = creation order)
+    evaluationTasks: new Map(), // id -> evaluation task
+    files: new Map(), // id -> file
+    teammates: [], // [{email, role, ...}]
+    requests: [], // request log of /v1 calls
+    deliveries: [], // callback delivery log
+    faults: [], // pending fault rules, matched in order
+    config: { callbackAuthKey: options.callbackAuthKey ?? null, autoCompleteMs: options.autoCompleteMs ?? null },
+    accountId: hexId(), // used in scaledata:// attachment URLs
+    seq: 0, // request log sequence
+    taskSeq: 0, // creation order, tie-break for equal created_at
+  };
+}
+
+function seedTeam(state) {
+  state.teammates.push({ email: 'admin@example.com', role: 'admin', firstName: 'Ada', lastName: 'Admin', company: 'Example Co' });
+}
+
+// ---------------------------------------------------------------------------
+// The simulator
+
+class Simulator {
+  constructor({ apiKey, callbackAuthKey, autoCompleteMs }) {
+    this.apiKey = apiKey;
+    this.state = createState({ callbackAuthKey, autoCompleteMs });
+    seedTeam(this.state);
+    this.timers = new Set(); // auto-complete timers, cleared on reset/close
+    this.aborter = new AbortController(); // aborts in-flight callback deliveries on close
+    this.verbose = false;
+  }
+
+  log(...args) {
+    if (this.verbose) process.stderr.write(`[scale-sim] ${args.join(' ')}\n`);
+  }
+
+  reset() {
+    const s = this.state;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    // Mutate in place so references held by callers (`sim.state.*`) stay valid.
+    for (const m of [s.projects, s.batches, s.tasks, s.evaluationTasks, s.files]) m.clear();
+    for (const a of [s.teammates, s.requests, s.deliveries, s.faults]) a.length = 0;
+    s.seq = 0;
+    s.taskSeq = 0;
+    seedTeam(s);
+  }
+
+  // ----- objects ----------------------------------------------------------
+
+  taskView(task) { return publicView(task); }
+
+  batchView(batch) { return publicView(batch); }
+
+  projectView(project) { return publicView(project); }
+
+  getTask(id) {
+    return this.state.tasks.get(id) || fail(404, 'Task with that ID not found.');
+  }
+
+  getBatch(name) {
+    return this.state.batches.get(name) || fail(404, `Batch "${name}" not found`);
+  }
+
+  getProject(name) {
+    return this.state.projects.get(name) || fail(404, `Project "${name}" not found`);
+  }
+
+  findByUniqueId(uniqueId) {
+    for (const t of this.state.tasks.values()) if (t.unique_id === uniqueId) return t;
+    return null;
+  }
+
+  // ----- projects ---------------------------------------------------------
+
+  createProject(body) {
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { type, name, params, rapid, studio, pipeline, consensus_attempts: consensusAttempts, datasetId } = body;
+    if (typeof type !== 'string' || !type) fail(400, 'Missing required parameter: type');
+    if (!TYPE_RE.test(type)) fail(400, `Invalid task type: ${type}`);
+    if (typeof name !== 'string' || !name) fail(400, 'Missing required parameter: name');
+    if (params != null && !isObject(params)) fail(400, 'params must be an object');
+    for (const [k, v] of [['rapid', rapid], ['studio', studio]]) if (v != null && typeof v !== 'boolean') fail(400, `${k} must be a boolean`);
+    if (pipeline != null && !PIPELINES.has(pipeline)) fail(400, 'pipeline must be one of standard_task, consensus_task');
+    if (consensusAttempts != null && !Number.isInteger(consensusAttempts)) fail(400, 'consensus_attempts must be an integer');
+    if (this.state.projects.has(name)) fail(409, `A project with the name "${name}" already exists`);
+    const created = nowIso();
+    const project = {
+      type,
+      name,
+      param_history: [{ ...(params || {}), version: 0, created_at: created }],
+      created_at: created,
+      rapid: rapid ?? undefined,
+      studio: studio ?? undefined,
+      pipeline: pipeline ?? undefined,
+      consensus_attempts: consensusAttempts ?? undefined,
+      datasetId: datasetId ?? undefined,
+      archived: false,
+    };
+    this.state.projects.set(name, project);
+    return project;
+  }
+
+  setProjectParams(name, body) {
+    const project = this.getProject(name);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { patch, ...params } = body;
+    if (patch != null && typeof patch !== 'boolean') fail(400, 'patch must be a boolean');
+    const last = project.param_history[project.param_history.length - 1];
+    const { version: lastVersion, created_at: _c, ...lastParams } = last;
+    const next = patch ? { ...lastParams, ...params } : params;
+    project.param_history.push({ ...next, version: lastVersion + 1, created_at: nowIso() });
+    return project;
+  }
+
+  setProjectOntology(name, body) {
+    const project = this.getProject(name);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { ontology, name: ontologyName } = body;
+    if (!Array.isArray(ontology)) fail(400, 'ontology must be an array');
+    if (ontologyName != null && typeof ontologyName !== 'string') fail(400, 'name must be a string');
+    // Choices and sub-choices must be unique across the whole ontology.
+    const seen = new Set();
+    const walk = (items) => {
+      for (const item of items) {
+        const choice = typeof item === 'string' ? item : isObject(item) ? item.choice : undefined;
+        if (typeof choice !== 'string' || !choice) fail(400, 'Each ontology entry must be a string or an object with a string "choice"');
+        if (seen.has(choice)) fail(400, `Duplicate ontology choice: ${choice}`);
+        seen.add(choice);
+        if (isObject(item) && item.subchoices != null) {
+          if (!Array.isArray(item.subchoices)) fail(400, 'subchoices must be an array');
+          walk(item.subchoices);
+        }
+      }
+    };
+    walk(ontology);
+    project.ontology_history ??= [];
+    const entry = { name: ontologyName ?? null, ontology: clone(ontology), version: project.ontology_history.length + 1, created_at: nowIso() };
+    project.ontology_history.push(entry);
+    return { name: entry.name, ontology: clone(entry.ontology), version: entry.version };
+  }
+
+  // ----- batches ----------------------------------------------------------
+
+  createBatch(body) {
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { project: projectName, name, callback, calibration_batch: calibration, self_label_batch: selfLabel, metadata } = body;
+    if (typeof projectName !== 'string' || !projectName) fail(400, 'Missing required parameter: project');
+    if (typeof name !== 'string' || !name) fail(400, 'Missing required parameter: name');
+    if (callback != null && typeof callback !== 'string') fail(400, 'callback must be a string');
+    if (metadata != null && !isObject(metadata)) fail(400, 'metadata must be an object');
+    for (const [k, v] of [['calibration_batch', calibration], ['self_label_batch', selfLabel]]) if (v != null && typeof v !== 'boolean') fail(400, `${k} must be a boolean`);
+    const project = this.state.projects.get(projectName) || fail(400, `Project not found: ${projectName}`);
+    if (this.state.batches.has(name)) fail(409, `A batch with the name "${name}" already exists`);
+    const batch = {
+      name,
+      project: projectName,
+      // Rapid and Studio batches wait in staging until finalized.
+      status: project.rapid || project.studio ? 'staging' : 'in_progress',
+      callback: callback ?? null,
+      created_at: nowIso(),
+      metadata: metadata || {},
+      calibration_batch: calibration ?? undefined,
+      self_label_batch: selfLabel ?? undefined,
+      _completedAt: undefined,
+    };
+    this.state.batches.set(name, batch);
+    return batch;
+  }
+
+  batchCounts(name) {
+    const counts = { pending: 0, completed: 0, error: 0, canceled: 0 };
+    for (const t of this.state.tasks.values()) if (t.batch === name) counts[t.status]++;
+    return counts;
+  }
+
+  batchStatus(name) {
+    const batch = this.getBatch(name);
+    const out = { status: batch.status };
+    // Scale omits zero counts; clients default them to 0.
+    for (const [k, v] of Object.entries(this.batchCounts(name))) if (v > 0) out[k] = v;
+    return out;
+  }
+
+  async finalizeBatch(name) {
+    const batch = this.getBatch(name);
+    if (batch.status === 'staging') batch.status = 'in_progress';
+    const batchDelivery = await this.checkBatchCompletion(name);
+    return { batch, batchDelivery };
+  }
+
+  prioritizeBatch(name, body) {
+    const batch = this.getBatch(name);
+    const priority = isObject(body) ? body.priority : undefined;
+    if (!Number.isInteger(priority) || priority < 10 || priority > 30) fail(400, 'priority must be an integer between 10 and 30');
+    batch.priority = priority;
+    return batch;
+  }
+
+  /**
+   * Marks an in_progress batch completed once all its tasks are terminal, and
+   * sends the batch callback. Returns the delivery record, or null.
+   */
+  async checkBatchCompletion(name) {
+    const batch = name != null && this.state.batches.get(name);
+    if (!batch || batch.status !== 'in_progress') return null;
+    const counts = this.batchCounts(name);
+    const total = counts.pending + counts.completed + counts.error + counts.canceled;
+    if (total === 0 || counts.pending > 0) return null;
+    batch.status = 'completed';
+    batch._completedAt = nowIso();
+    if (!isHttpUrl(batch.callback)) return null;
+    const payload = { batch: name, status: 'completed', stats: { completed: counts.completed, canceled: counts.canceled, error: counts.error } };
+    return this.deliver({ kind: 'batch', batch: name, trigger: 'batch_completed' }, batch.callback, payload);
+  }
+
+  /** A task added to (or recalled in) a completed batch re-opens it. */
+  reopenBatch(name) {
+    const batch = name != null && this.state.batches.get(name);
+    if (batch && batch.status === 'completed') {
+      batch.status = 'in_progress';
+      batch._completedAt = undefined;
+    }
+  }
+
+  listBatches(query) {
+    const limit = parseIntParam('limit', query.get('limit'), { min: 1, max: 100, dflt: 100 });
+    const offset = parseIntParam('offset', query.get('offset'), { min: 0, dflt: 0 });
+    if (query.get('exclude_archived') !== null) parseBool('exclude_archived', query.get('exclude_archived'));
+    const project = query.get('project');
+    const status = query.get('status');
+    const created = timeFilter(query, 'start_time', 'end_time', (b) => b.created_at);
+    const completed = timeFilter(query, 'completed_after', 'completed_before', (b) => b._completedAt);
+    const all = [...this.state.batches.values()]
+      .filter((b) => (project === null || b.project === project) && (status === null || b.status === status) && created(b) && completed(b))
+      .reverse(); // newest first (insertion order is creation order)
+    const docs = all.slice(offset, offset + limit).map((b) => this.batchView(b));
+    return { docs, totalDocs: all.length, limit, offset, has_more: offset + docs.length < all.length };
+  }
+
+  // ----- tasks ------------------------------------------------------------
+
+  /** Checks shared by task and evaluation-task creation; returns the resolved project/batch names. */
+  resolveProjectAndBatch(body) {
+    const { project, batch } = body;
+    if (project != null && typeof project !== 'string') fail(400, 'project must be a string');
+    if (batch != null && typeof batch !== 'string') fail(400, 'batch must be a string');
+    if (project != null && !this.state.projects.has(project)) fail(400, `Project not found: ${project}`);
+    let projectName = project ?? undefined;
+    if (batch != null) {
+      const b = this.state.batches.get(batch) || fail(400, `Batch not found: ${batch}`);
+      if (projectName !== undefined && b.project !== projectName) fail(400, `Batch "${batch}" does not belong to project "${projectName}"`);
+      projectName = b.project;
+    }
+    return { projectName, batchName: batch ?? undefined };
+  }
+
+  checkType(type) {
+    if (!TYPE_RE.test(type)) fail(400, `Invalid task type: ${type}`);
+    if (DISABLED_TYPES.has(type)) fail(402, `Task type ${type} is not enabled for your account. Please contact sales@scale.com.`);
+  }
+
+  createTask(type, body) {
+    this.checkType(type);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { instruction, callback_url: callbackUrl, unique_id: uniqueId, metadata, tags } = body;
+    if (instruction != null && typeof instruction !== 'string') fail(400, 'instruction must be a string');
+    if (callbackUrl != null && typeof callbackUrl !== 'string') fail(400, 'callback_url must be a string');
+    if (uniqueId != null && (typeof uniqueId !== 'string' || !uniqueId)) fail(400, 'unique_id must be a non-empty string');
+    if (metadata != null && !isObject(metadata)) fail(400, 'metadata must be an object');
+    if (tags != null && !isStringArray(tags)) fail(400, 'tags must be an array of strings');
+    const { projectName, batchName } = this.resolveProjectAndBatch(body);
+    if (type === 'imageannotation' && (typeof body.attachment !== 'string' || !body.attachment)) {
+      fail(400, 'Missing required parameter: attachment');
+    }
+    if (uniqueId != null && this.findByUniqueId(uniqueId)) {
+      fail(409, `The unique_id ("${uniqueId}") is already used for a different task.`);
+    }
+    const params = {};
+    for (const [k, v] of Object.entries(body)) if (!TASK_TOP_LEVEL.has(k)) params[k] = v;
+    const created = nowIso();
+    const task = {
+      task_id: hexId(),
+      created_at: created,
+      updated_at: created,
+      type,
+      status: 'pending',
+      instruction: instruction ?? undefined,
+      params,
+      callback_url: callbackUrl ?? undefined,
+      metadata: metadata || {},
+      tags: tags ? [...new Set(tags)] : [],
+      unique_id: uniqueId ?? undefined,
+      project: projectName,
+      batch: batchName,
+      is_test: this.apiKey.startsWith('test_'),
+      audits: [],
+      processed_attachments: [],
+      _seq: ++this.state.taskSeq,
+    };
+    this.state.tasks.set(task.task_id, task);
+    this.reopenBatch(batchName);
+    this.scheduleAutoComplete(task.task_id);
+    return task;
+  }
+
+  scheduleAutoComplete(id) {
+    const ms = this.state.config.autoCompleteMs;
+    if (ms == null) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const task = this.state.tasks.get(id);
+      if (task && task.status === 'pending') {
+        this.completeTask(id, {}).catch((e) => this.log('auto-complete failed:', e.message));
+      }
+    }, ms);
+    timer.unref?.();
+    this.timers.add(timer);
+  }
+
+  createEvaluationTask(type, body) {
+    this.checkType(type);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { expected_response: expected, initial_response: initial } = body;
+    if (!isObject(expected)) fail(400, 'Missing required parameter: expected_response (an object)');
+    if (initial != null && !isObject(initial)) fail(400, 'initial_response must be an object');
+    const { projectName, batchName } = this.resolveProjectAndBatch(body);
+    if (projectName !== undefined && !this.state.projects.get(projectName).rapid) {
+      fail(400, `Evaluation tasks can only be created in Rapid projects; "${projectName}" is not one`);
+    }
+    const params = {};
+    for (const [k, v] of Object.entries(body)) {
+      if (!['project', 'batch', 'expected_response', 'initial_response'].includes(k)) params[k] = v;
+    }
+    const evalTask = {
+      id: hexId(),
+      type,
+      project: projectName,
+      batch: batchName,
+      expected_response: expected,
+      initial_response: initial ?? undefined,
+      params,
+      created_at: nowIso(),
+    };
+    this.state.evaluationTasks.set(evalTask.id, evalTask);
+    return evalTask;
+  }
+
+  listTasks(query) {
+    const limit = parseIntParam('limit', query.get('limit'), { min: 1, max: 100, dflt: 100 });
+    let offset = 0;
+    const token = query.get('next_token');
+    if (token !== null && token !== '') {
+      // Opaque to clients; internally base64url("o:<offset>").
+      const m = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
+      if (!m || Buffer.from(`o:${m[1]}`).toString('base64url') !== token) fail(400, 'Invalid next_token');
+      offset = Number(m[1]);
+    }
+    const limited = query.get('limited_response') !== null && parseBool('limited_response', query.get('limited_response'));
+    if (query.get('include_attachment_url') !== null) parseBool('include_attachment_url', query.get('include_attachment_url'));
+
+    const eq = (name) => { const v = query.get(name); return (t) => v === null || t[name] === v; };
+    const tags = query.getAll('tags').filter((t) => t !== '');
+    const uniqueIds = query.getAll('unique_id').filter((u) => u !== '');
+    const review = query.get('customer_review_status');
+    const reviewSet = review ? new Set(review.split(',').map((s) => s.trim()).filter(Boolean)) : null;
+    const filters = [
+      eq('project'), eq('batch'), eq('status'), eq('type'),
+      // Several tags: a task must carry all of them.
+      (t) => tags.every((tag) => t.tags.includes(tag)),
+      (t) => uniqueIds.length === 0 || uniqueIds.includes(t.unique_id),
+      (t) => !reviewSet || reviewSet.has(t.customer_review_status),
+      timeFilter(query, 'start_time', 'end_time', (t) => t.created_at),
+      timeFilter(query, 'completed_after', 'completed_before', (t) => t.completed_at),
+      timeFilter(query, 'updated_after', 'updated_before', (t) => t.updated_at),
+    ];
+    const all = [...this.state.tasks.values()]
+      .filter((t) => filters.every((f) => f(t)))
+      // created_at descending; creation order breaks ties so paging is stable.
+      .sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b._seq - a._seq));
+    const page = all.slice(offset, offset + limit);
+    const hasMore = offset + page.length < all.length;
+    const docs = page.map((t) => {
+      const v = this.taskView(t);
+      return limited ? { task_id: v.task_id, status: v.status, metadata: v.metadata, project: v.project } : v;
+    });
+    const out = { docs, total: all.length, limit, offset, has_more: hasMore };
+    if (hasMore) out.next_token = Buffer.from(`o:${offset + limit}`).toString('base64url');
+    return out;
+  }
+
+  async cancelTask(id, clearUniqueId) {
+    const task = this.getTask(id);
+    if (task.status === 'completed' || task.status === 'error') {
+      fail(400, `Task cannot be canceled because it is already ${task.status}. Only pending tasks can be canceled.`);
+    }
+    if (task.status === 'pending') {
+      task.status = 'canceled';
+      task.updated_at = nowIso();
+    }
+    if (clearUniqueId && task.unique_id !== undefined) {
+      delete task.unique_id;
+      task.updated_at = nowIso();
+    }
+    await this.checkBatchCompletion(task.batch);
+    return task;
+  }
+
+  setTaskMetadata(id, body) {
+    const task = this.getTask(id);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object of metadata');
+    task.metadata = body;
+    task.updated_at = nowIso();
+    return task;
+  }
+
+  changeTags(id, mode, body) {
+    const task = this.getTask(id);
+    if (!isStringArray(body)) fail(400, 'Request body must be a JSON array of tag strings');
+    if (mode === 'set') task.tags = [...new Set(body)];
+    else if (mode === 'add') task.tags = [...new Set([...task.tags, ...body])];
+    else task.tags = task.tags.filter((t) => !body.includes(t));
+    task.updated_at = nowIso();
+    return task;
+  }
+
+  setUniqueId(id, body) {
+    const task = this.getTask(id);
+    const uniqueId = isObject(body) ? body.unique_id : undefined;
+    if (typeof uniqueId !== 'string' || !uniqueId) fail(400, 'Missing required parameter: unique_id');
+    const other = this.findByUniqueId(uniqueId);
+    if (other && other !== task) fail(409, `The unique_id ("${uniqueId}") is already used for a different task.`);
+    task.unique_id = uniqueId;
+    task.updated_at = nowIso();
+    return task;
+  }
+
+  clearUniqueId(id) {
+    const task = this.getTask(id);
+    delete task.unique_id;
+    task.updated_at = nowIso();
+    return task;
+  }
+
+  // ----- callbacks ----------------------------------------------------------
+
+  /** Sends one callback, records it in state.deliveries and returns the record. */
+  async deliver(meta, url, payload) {
+    const headers = {};
+    if (this.state.config.callbackAuthKey != null) headers['scale-callback-auth'] = this.state.config.callbackAuthKey;
+    const result = await postJson(url, payload, headers, this.aborter.signal);
+    const record = { ...meta, url, status_code: result.status_code, error: result.error, at: nowIso() };
+    this.state.deliveries.push(record);
+    this.log('callback', url, '->', result.status_code ?? result.error);
+    return record;
+  }
+
+  /** Task callback `{task, response, task_id}` to the task's callback_url, if it is http(s). */
+  async sendTaskCallback(task, trigger) {
+    if (!isHttpUrl(task.callback_url)) return null;
+    const payload = { task: this.taskView(task), response: clone(task.response) ?? null, task_id: task.task_id };
+    const record = await this.deliver({ kind: 'task', task_id: task.task_id, trigger }, task.callback_url, payload);
+    task.callback_succeeded = record.status_code !== null && record.status_code >= 200 && record.status_code < 300;
+    return record;
+  }
+
+  async completeTask(id, body) {
+    const task = this.getTask(id);
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const status = body.status ?? 'completed';
+    if (status !== 'completed' && status !== 'error') fail(400, 'status must be "completed" or "error"');
+    if (body.response != null && !isObject(body.response)) fail(400, 'response must be an object');
+    if (task.status !== 'pending') fail(400, `Only pending tasks can be completed; this one is ${task.status}`);
+    const now = nowIso();
+    task.status = status;
+    task.completed_at = now;
+    task.updated_at = now;
+    task.response = body.response ?? (status === 'error' ? { error: 'Simulated task error' } : { annotations: [] });
+    const delivery = await this.sendTaskCallback(task, status);
+    const batchDelivery = await this.checkBatchCompletion(task.batch);
+    return { task: this.taskView(task), delivery, batch_delivery: batchDelivery };
+  }
+
+  async recallTask(id) {
+    const task = this.getTask(id);
+    if (task.status !== 'completed') fail(400, `Only completed tasks can be recalled; this one is ${task.status}`);
+    task.status = 'pending';
+    delete task.completed_at;
+    delete task.response;
+    task.updated_at = nowIso();
+    this.reopenBatch(task.batch);
+    const delivery = await this.sendTaskCallback(task, 'recalled');
+    return { task: this.taskView(task), delivery };
+  }
+
+  async auditTask(id, body) {
+    const task = this.getTask(id);
+    const review = isObject(body) ? body.customer_review_status : undefined;
+    if (!REVIEW_STATUSES.has(review)) fail(400, `customer_review_status must be one of ${[...REVIEW_STATUSES].join(', ')}`);
+    if (task.status !== 'completed') fail(400, `Only completed tasks can be audited; this one is ${task.status}`);
+    const now = nowIso();
+    task.customer_review_status = review;
+    task.audits.push({ audited_by: 'admin@example.com', audited_at: now, audit_time_secs: 0, audit_result: review, audit_source: 'customer' });
+    task.updated_at = now;
+    const delivery = await this.sendTaskCallback(task, 'audited');
+    return { task: this.taskView(task), delivery };
+  }
+
+  async resendCallback(id) {
+    const task = this.getTask(id);
+    if (task.status !== 'completed' && task.status !== 'error') {
+      fail(400, `Callbacks can only be re-sent for completed or errored tasks; this one is ${task.status}`);
+    }
+    const delivery = await this.sendTaskCallback(task, 'resent');
+    return { task_id: task.task_id, callback_url: task.callback_url ?? null, status_code: delivery ? delivery.status_code : null };
+  }
+
+  // ----- teams and files -----------------------------------------------------
+
+  teamBody(body) {
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { emails, team_role: role } = body;
+    if (!isStringArray(emails) || emails.length === 0 || !emails.every((e) => /^[^@\s]+@[^@\s]+$/.test(e))) {
+      fail(400, 'emails must be a non-empty array of e-mail addresses');
+    }
+    if (!INVITE_ROLES.has(role)) fail(400, 'team_role must be one of labeler, member, manager');
+    return { emails, role };
+  }
+
+  inviteTeammates(body) {
+    const { emails, role } = this.teamBody(body);
+    const expiry = new Date(Date.now() + INVITE_EXPIRY_MS).toISOString();
+    for (const email of new Set(emails)) {
+      // Someone already on the team keeps their role; set_role changes roles.
+      if (!this.state.teammates.some((m) => m.email === email)) this.state.teammates.push({ email, role, expiry });
+    }
+    return clone(this.state.teammates);
+  }
+
+  setTeammatesRole(body) {
+    const { emails, role } = this.teamBody(body);
+    // Validate all first so a bad e-mail changes nobody.
+    const members = emails.map((email) => {
+      const m = this.state.teammates.find((x) => x.email === email) || fail(400, `${email} is not a member of your team`);
+      if (m.role === 'admin') fail(400, `Cannot change the role of the team admin ${email}`);
+      return m;
+    });
+    for (const m of members) m.role = role;
+    return clone(this.state.teammates);
+  }
+
+  importFile(body) {
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const { file_url: fileUrl, project_name: projectName } = body;
+    if (typeof fileUrl !== 'string' || !fileUrl) fail(400, 'Missing required parameter: file_url');
+    if (!isHttpUrl(fileUrl)) fail(400, 'file_url must be an http(s) URL');
+    if (projectName != null && typeof projectName !== 'string') fail(400, 'project_name must be a string');
+    const id = hexId();
+    const now = nowIso();
+    const file = {
+      id,
+      attachment_url: `scaledata://${this.state.accountId}/${id}`,
+      created_at: now,
+      updated_at: now,
+      mime_type: guessMime(fileUrl),
+      size: 0,
+      project_names: projectName ? [projectName] : [],
+    };
+    this.state.files.set(id, file);
+    return file;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP plumbing
+
+function send(res, status, body, headers = {}) {
+  if (res.headersSent || res.destroyed) return;
+  const isString = typeof body === 'string';
+  const data = isString ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': isString ? 'text/plain; charset=utf-8' : 'application/json',
+    'content-length': Buffer.byteLength(data),
+    ...headers,
+  });
+  res.end(data);
+}
+
+const sendError = (res, status, message, headers) => send(res, status, { status_code: status, error: message }, headers);
+
+/** Reads the whole request body as a UTF-8 string, or null when it is empty. */
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) { reject(new ApiError(413, 'Request body too large')); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(size === 0 ? null : Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Parses a raw body; `dflt` stands in for an empty one (the PY client sends no body for `{}` and `[]`). */
+function jsonBody(raw, dflt) {
+  if (raw === null || raw.trim() === '') return dflt;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    fail(400, 'Request body is not valid JSON');
+  }
+}
+
+/** Splits a raw path on '/' first, then percent-decodes each segment (so %2F stays inside a name). */
+function splitPath(rawPath) {
+  const parts = rawPath.split('/').slice(1);
+  if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop(); // tolerate one trailing slash
+  try {
+    return parts.map((p) => decodeURIComponent(p));
+  } catch {
+    fail(400, 'Malformed URL: bad percent-encoding');
+  }
+}
+
+/**
+ * Route table for /v1. Each entry: [METHOD, pattern segments after v1,
+ * handler(ctx, ...params)]. `:x` segments capture one decoded segment.
+ */
+const ROUTES = [
+  ['POST', ['task', ':type'], (c, type) => c.sim.taskView(c.sim.createTask(type, c.json({})))],
+  ['GET', ['task', ':id'], (c, id) => c.sim.taskView(c.sim.getTask(id))],
+  ['POST', ['task', ':id', 'cancel'], async (c, id) => {
+    const clear = c.query.get('clear_unique_id') !== null && parseBool('clear_unique_id', c.query.get('clear_unique_id'));
+    return c.sim.taskView(await c.sim.cancelTask(id, clear));
+  }],
+  ['POST', ['task', ':id', 'setMetadata'], (c, id) => c.sim.taskView(c.sim.setTaskMetadata(id, c.json({})))],
+  ['POST', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'set', c.json([])))],
+  ['PUT', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'add', c.json([])))],
+  ['DELETE', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'remove', c.json([])))],
+  ['POST', ['task', ':id', 'unique_id'], (c, id) => c.sim.taskView(c.sim.setUniqueId(id, c.json({})))],
+  ['DELETE', ['task', ':id', 'unique_id'], (c, id) => c.sim.taskView(c.sim.clearUniqueId(id))],
+  ['POST', ['task', ':id', 'send-callback'], (c, id) => c.sim.resendCallback(id)],
+  ['GET', ['tasks'], (c) => c.sim.listTasks(c.query)],
+  ['POST', ['evaluation_tasks', ':type'], (c, type) => publicView(c.sim.createEvaluationTask(type, c.json({})))],
+
+  ['POST', ['batches'], (c) => c.sim.batchView(c.sim.createBatch(c.json({})))],
+  ['GET', ['batches'], (c) => c.sim.listBatches(c.query)],
+  ['GET', ['batches', ':name'], (c, name) => c.sim.batchView(c.sim.getBatch(name))],
+  ['GET', ['batches', ':name', 'status'], (c, name) => c.sim.batchStatus(name)],
+  ['POST', ['batches', ':name', 'finalize'], async (c, name) => c.sim.batchView((await c.sim.finalizeBatch(name)).batch)],
+  ['POST', ['batches', ':name', 'prioritize'], (c, name) => c.sim.batchView(c.sim.prioritizeBatch(name, c.json({})))],
+
+  ['GET', ['projects'], (c) => {
+    const a = c.query.get('archived');
+    const archived = a === null ? null : parseBool('archived', a);
+    return [...c.sim.state.projects.values()].filter((p) => archived === null || p.archived === archived).map((p) => c.sim.projectView(p));
+  }],
+  ['POST', ['projects'], (c) => c.sim.projectView(c.sim.createProject(c.json({})))],
+  ['GET', ['projects', ':name'], (c, name) => c.sim.projectView(c.sim.getProject(name))],
+  ['POST', ['projects', ':name', 'setParams'], (c, name) => c.sim.projectView(c.sim.setProjectParams(name, c.json({})))],
+  ['POST', ['projects', ':name', 'setOntology'], (c, name) => c.sim.setProjectOntology(name, c.json({}))],
+
+  ['GET', ['teams'], (c) => clone(c.sim.state.teammates)],
+  ['POST', ['teams', 'invite'], (c) => c.sim.inviteTeammates(c.json({}))],
+  ['POST', ['teams', 'set_role'], (c) => c.sim.setTeammatesRole(c.json({}))],
+
+  ['POST', ['files', 'import'], (c) => publicView(c.sim.importFile(c.json({})))],
+];
+
+function matchRoute(routes, method, segs) {
+  for (const [m, pattern, handler] of routes) {
+    if (m !== method || pattern.length !== segs.length) continue;
+    const params = [];
+    let ok = true;
+    for (let i = 0; i < pattern.length; i++) {
+      if (pattern[i].startsWith(':')) params.push(segs[i]);
+      else if (pattern[i] !== segs[i]) { ok = false; break; }
+    }
+    if (ok) return { handler, params };
+  }
+  return null;
+}
+
+/** Takes the first fault rule matching this request, consuming one of its `times`. */
+function takeFault(state, method, rawPath) {
+  const i = state.faults.findIndex((f) =>
+    (!f.method || f.method.toUpperCase() === method) &&
+    (f.path === undefined || f.path === rawPath) &&
+    (f.pathPrefix === undefined || rawPath.startsWith(f.pathPrefix)));
+  if (i < 0) return null;
+  const fault = state.faults[i];
+  fault.times -= 1;
+  if (fault.times <= 0) state.faults.splice(i, 1);
+  return fault;
+}
+
+/** Applies a fault. Returns true when it answered (or dropped) the request itself. */
+async function applyFault(fault, req, res) {
+  if (fault.delayMs) await sleep(fault.delayMs);
+  if (fault.drop) {
+    req.socket.destroy();
+    return true;
+  }
+  const answers = fault.status !== undefined || fault.body !== undefined || fault.retryAfter !== undefined ||
+    fault.nonJson || fault.plainOk || fault.truncatedJson;
+  if (!answers) return false; // delay only: go on with the normal answer
+  const status = fault.status ?? (fault.retryAfter !== undefined ? 429 : 200);
+  const headers = { ...(fault.headers || {}) };
+  if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
+  const raw = (contentType, text) => {
+    const h = { 'content-type': contentType, ...headers };
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(status, { 'content-length': Buffer.byteLength(text), ...h });
+    res.end(text);
+  };
+  if (fault.nonJson) raw('text/html', '<html><body><h1>502 Bad Gateway</h1>garbage from the simulator</body></html>');
+  else if (fault.plainOk) raw('text/plain', 'OK');
+  else if (fault.truncatedJson) raw('application/json', '{"task_id":"5f1e2d3c4b5a69788796a5b4","status":"pend');
+  else if (typeof fault.body === 'string') raw('text/plain', fault.body);
+  else if (fault.body !== undefined) raw('application/json', JSON.stringify(fault.body));
+  else raw('application/json', JSON.stringify({ status_code: status, error: `Simulated fault (HTTP ${status})` }));
+  return true;
+}
+
+function validateFault(f) {
+  if (!isObject(f)) fail(400, 'A fault must be a JSON object');
+  const out = { ...f };
+  if (out.method !== undefined && typeof out.method !== 'string') fail(400, 'method must be a string');
+  if (out.path !== undefined && typeof out.path !== 'string') fail(400, 'path must be a string');
+  if (out.pathPrefix !== undefined && typeof out.pathPrefix !== 'string') fail(400, 'pathPrefix must be a string');
+  out.times = out.times ?? 1;
+  if (!Number.isInteger(out.times) || out.times < 1) fail(400, 'times must be a positive integer');
+  if (out.status !== undefined && (!Number.isInteger(out.status) || out.status < 100 || out.status > 599)) fail(400, 'status must be an HTTP status code');
+  if (out.delayMs !== undefined && (typeof out.delayMs !== 'number' || out.delayMs < 0)) fail(400, 'delayMs must be a non-negative number');
+  if (out.retryAfter !== undefined && (typeof out.retryAfter !== 'number' || out.retryAfter < 0)) fail(400, 'retryAfter must be a non-negative number of seconds');
+  if (out.headers !== undefined && !isObject(out.headers)) fail(400, 'headers must be an object');
+  return out;
+}
+
+/** Basic auth with the api key as user and an empty password. */
+function checkAuth(sim, header) {
+  if (!header) fail(401, 'Please provide a valid API key (HTTP Basic auth, key as username, empty password).');
+  const m = /^Basic\s+(\S+)$/i.exec(header);
+  const decoded = m ? Buffer.from(m[1], 'base64').toString('utf8') : null;
+  if (decoded !== `${sim.apiKey}:`) fail(401, 'Unauthorized: invalid API key.');
+}
+
+async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
+  const state = sim.state;
+  let parsed = null;
+  try { parsed = rawBody === null ? null : JSON.parse(rawBody); } catch { /* logged as raw only */ }
+  state.requests.push({
+    seq: ++state.seq,
+    method: req.method,
+    path: rawPath,
+    query: rawQuery,
+    headers: { ...req.headers },
+    body: rawBody,
+    json: parsed,
+    at: nowIso(),
+  });
+
+  const fault = takeFault(state, req.method, rawPath);
+  if (fault && (await applyFault(fault, req, res))) return;
+
+  checkAuth(sim, req.headers.authorization);
+  const segs = splitPath(rawPath).slice(1); // drop 'v1'
+  const route = matchRoute(ROUTES, req.method, segs);
+  if (!route) fail(404, `Not found: ${req.method} ${rawPath}`);
+  const ctx = { sim, query: new URLSearchParams(rawQuery), json: (dflt) => jsonBody(rawBody, dflt) };
+  const result = await route.handler(ctx, ...route.params);
+  send(res, 200, result);
+}
+
+/** Control API: no auth, never under /v1. */
+const CONTROL_ROUTES = [
+  ['GET', ['health'], () => ({ ok: true })],
+  ['GET', ['requests'], (c) => clone(c.sim.state.requests)],
+  ['DELETE', ['requests'], (c) => { c.sim.state.requests.length = 0; return { ok: true }; }],
+  ['GET', ['deliveries'], (c) => clone(c.sim.state.deliveries)],
+  ['DELETE', ['deliveries'], (c) => { c.sim.state.deliveries.length = 0; return { ok: true }; }],
+  ['GET', ['faults'], (c) => clone(c.sim.state.faults)],
+  ['DELETE', ['faults'], (c) => { c.sim.state.faults.length = 0; return { ok: true }; }],
+  ['POST', ['faults'], (c) => {
+    const body = c.json(undefined);
+    const list = (Array.isArray(body) ? body : [body]).map(validateFault);
+    c.sim.state.faults.push(...list);
+    return clone(c.sim.state.faults);
+  }],
+  ['POST', ['reset'], (c) => { c.sim.reset(); return { ok: true }; }],
+  ['GET', ['config'], (c) => ({ ...c.sim.state.config })],
+  ['POST', ['config'], (c) => {
+    const body = c.json({});
+    if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const cfg = c.sim.state.config;
+    if ('callbackAuthKey' in body) {
+      if (body.callbackAuthKey !== null && typeof body.callbackAuthKey !== 'string') fail(400, 'callbackAuthKey must be a string or null');
+      cfg.callbackAuthKey = body.callbackAuthKey;
+    }
+    if ('autoCompleteMs' in body) {
+      if (body.autoCompleteMs !== null && !(typeof body.autoCompleteMs === 'number' && body.autoCompleteMs >= 0)) fail(400, 'autoCompleteMs must be a non-negative number or null');
+      cfg.autoCompleteMs = body.autoCompleteMs;
+    }
+    return { ...cfg };
+  }],
+  ['POST', ['seed'], (c) => seed(c.sim, c.json({}))],
+  ['POST', ['tasks', ':id', 'complete'], (c, id) => c.sim.completeTask(id, c.json({}))],
+  ['POST', ['tasks', ':id', 'recall'], (c, id) => c.sim.recallTask(id)],
+  ['POST', ['tasks', ':id', 'audit'], (c, id) => c.sim.auditTask(id, c.json({}))],
+];
+
+/** Creates projects, then batches, then tasks through the same code paths as the API. */
+function seed(sim, body) {
+  if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+  const out = { projects: [], batches: [], tasks: [] };
+  for (const key of ['projects', 'batches', 'tasks']) {
+    if (body[key] != null && !Array.isArray(body[key])) fail(400, `${key} must be an array`);
+  }
+  for (const p of body.projects || []) {
+    const project = sim.createProject(p);
+    // The API cannot archive a project; seeding can, to test `archived` filtering.
+    if (p.archived === true) project.archived = true;
+    out.projects.push(sim.projectView(project));
+  }
+  for (const b of body.batches || []) out.batches.push(sim.batchView(sim.createBatch(b)));
+  for (const t of body.tasks || []) {
+    if (!isObject(t) || typeof t.type !== 'string') fail(400, 'Each seeded task needs a string "type"');
+    const { type, ...rest } = t;
+    out.tasks.push(sim.taskView(sim.createTask(type, rest)));
+  }
+  return out;
+}
+
+async function handleControl(sim, req, res, rawPath, rawQuery, rawBody) {
+  const segs = splitPath(rawPath).slice(1); // drop '__sim'
+  const route = matchRoute(CONTROL_ROUTES, req.method, segs);
+  if (!route) fail(404, `Not found: ${req.method} ${rawPath}`);
+  const ctx = { sim, query: new URLSearchParams(rawQuery), json: (dflt) => jsonBody(rawBody, dflt) };
+  send(res, 200, await route.handler(ctx, ...route.params));
+}
+
+async function handleRequest(sim, req, res) {
+  try {
+    const url = req.url || '/';
+    const qi = url.indexOf('?');
+    let rawPath = qi < 0 ? url : url.slice(0, qi);
+    const rawQuery = qi < 0 ? '' : url.slice(qi + 1);
+    if (!rawPath.startsWith('/')) {
+      // Absolute-form request target (as sent to proxies): keep only the path.
+      try { rawPath = new URL(rawPath).pathname; } catch { rawPath = `/${rawPath}`; }
+    }
+    const rawBody = await readBody(req);
+    sim.log(req.method, url);
+    if (rawPath === '/v1' || rawPath.startsWith('/v1/')) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
+    else if (rawPath.startsWith('/__sim/')) await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
+    else fail(404, `Not found: ${req.method} ${rawPath}`);
+  } catch (err) {
+    if (err instanceof ApiError) sendError(res, err.status, err.message);
+    else {
+      process.stderr.write(`[scale-sim] internal error: ${err && err.stack ? err.stack : err}\n`);
+      sendError(res, 500, `Internal simulator error: ${err && err.message ? err.message : err}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Entry points
+
+/**
+ * Starts the simulator. Resolves `{url, base, port, close, state}`; `state`
+ * is the live state (Maps of projects/batches/tasks, arrays of requests,
+ * deliveries, faults, and `config`).
+ */
+export async function startSimulator({
+  port = 0, host = '127.0.0.1', apiKey = 'test_sim_key', callbackAuthKey = null, autoCompleteMs = null, verbose = false,
+} = {}) {
+  const sim = new Simulator({ apiKey, callbackAuthKey, autoCompleteMs });
+  sim.verbose = verbose;
+  const server = http.createServer((req, res) => { handleRequest(sim, req, res); });
+  server.on('clientError', (err, socket) => {
+    // Unparseable HTTP: answer 400 if the socket is still usable, never crash.
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  const actualPort = server.address().port;
+  const hostForUrl = host.includes(':') ? `[${host}]` : host;
+  const url = `http://${hostForUrl}:${actualPort}`;
+  let closed = null;
+  const close = () => {
+    closed ??= new Promise((resolve) => {
+      for (const t of sim.timers) clearTimeout(t);
+      sim.timers.clear();
+      sim.aborter.abort();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return closed;
+  };
+  return { url, base: `${url}/v1`, port: actualPort, close, state: sim.state };
+}
+
+const USAGE = `usage: node sim/scale-sim.mjs [--port N] [--host 127.0.0.1] [--api-key KEY]
+                              [--callback-auth-key K] [--auto-complete-ms N] [--verbose]`;
+
+function parseArgs(argv) {
+  const opts = {};
+  const numeric = (name, v) => {
+    if (!/^\d+$/.test(v ?? '')) throw new Error(`${name} needs a non-negative integer`);
+    return Number(v);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      if (i + 1 >= argv.length) throw new Error(`${flag} needs a value`);
+      return argv[++i];
+    };
+    switch (flag) {
+      case '--port': opts.port = numeric(flag, value()); break;
+      case '--host': opts.host = value(); break;
+      case '--api-key': opts.apiKey = value(); break;
+      case '--callback-auth-key': opts.callbackAuthKey = value(); break;
+      case '--auto-complete-ms': opts.autoCompleteMs = numeric(flag, value()); break;
+      case '--verbose': opts.verbose = true; break;
+      case '-h': case '--help': process.stderr.write(`${USAGE}\n`); process.exit(0); break;
+      default: throw new Error(`unknown argument: ${arg}`);
+    }
+  }
+  return opts;
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`scale-sim: ${e.message}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const sim = await startSimulator(opts);
+  // Exactly one line on stdout; everything else goes to stderr.
+  process.stdout.write(`${JSON.stringify({ event: 'listening', url: sim.url, base: sim.base })}\n`);
+  const stop = () => { sim.close().then(() => process.exit(0)); setTimeout(() => process.exit(0), 2000).unref(); };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e) => { process.stderr.write(`scale-sim: ${e.stack || e}\n`); process.exit(1); });
+}

@@ -1,0 +1,699 @@
+// Tests of the Scale v1 simulator's own behaviour (sim/scale-sim.mjs) that
+// Scale's Python client cannot reach: the CLI contract, auth and error shapes,
+// raw path handling, paging tokens, batch counts and completion callbacks,
+// task callbacks with the scale-callback-auth header, fault injection, the
+// request log and the rest of the /__sim control API.
+//
+// Run: node --test tests/sim/   (zero dependencies)
+
+import { test, describe, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startSimulator } from '../../sim/scale-sim.mjs';
+
+const SIM_PATH = fileURLToPath(new URL('../../sim/scale-sim.mjs', import.meta.url));
+const KEY = 'test_sim_key';
+const AUTH = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
+
+let sim;
+
+/** Calls the simulator. `body` objects go as JSON; strings go raw. */
+async function call(method, path, body, { headers = {}, auth = AUTH } = {}) {
+  const h = { ...headers };
+  if (auth) h.authorization = auth;
+  let payload;
+  if (body !== undefined) {
+    payload = typeof body === 'string' ? body : JSON.stringify(body);
+    h['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(sim.url + path, { method, headers: h, body: payload });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+const api = (method, path, body, opts) => call(method, `/v1${path}`, body, opts);
+const ctl = (method, path, body) => call(method, `/__sim${path}`, body, { auth: null });
+
+/** Asserts Scale's error shape and returns the message. */
+function assertError(res, status) {
+  assert.equal(res.status, status, res.text);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+  assert.equal(res.json.status_code, status);
+  assert.equal(typeof res.json.error, 'string');
+  return res.json.error;
+}
+
+/** A callback receiver on loopback that records what it gets and answers `status`. */
+async function receiver(status = 200) {
+  const got = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      got.push({ method: req.method, url: req.url, headers: req.headers, json: JSON.parse(body) });
+      res.writeHead(r.status, { connection: 'close' }).end('ok');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const r = {
+    status,
+    got,
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
+  };
+  return r;
+}
+
+async function seed(body) {
+  const res = await ctl('POST', '/seed', body);
+  assert.equal(res.status, 200, res.text);
+  return res.json;
+}
+
+before(async () => { sim = await startSimulator({ port: 0 }); });
+after(async () => { await sim.close(); });
+beforeEach(async () => {
+  await ctl('POST', '/reset');
+  await ctl('POST', '/config', { callbackAuthKey: null, autoCompleteMs: null });
+});
+
+// ---------------------------------------------------------------------------
+
+describe('CLI', () => {
+  test('prints one listening line, serves, and exits cleanly on SIGTERM', async () => {
+    const started = Date.now();
+    const child = spawn(process.execPath, [SIM_PATH, '--port', '0', '--api-key', 'live_abc', '--callback-auth-key', 'cbk'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => { out += c; });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 10));
+    const elapsed = Date.now() - started;
+    const line = out.split('\n')[0];
+    const info = JSON.parse(line);
+    assert.deepEqual(Object.keys(info), ['event', 'url', 'base']);
+    assert.equal(info.event, 'listening');
+    assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(info.base, `${info.url}/v1`);
+    assert.ok(elapsed < 3000, `startup took ${elapsed} ms`);
+
+    const auth = `Basic ${Buffer.from('live_abc:').toString('base64')}`;
+    const res = await fetch(`${info.base}/task/categorization`, { method: 'POST', headers: { authorization: auth }, body: '{}' });
+    const task = await res.json();
+    assert.equal(res.status, 200);
+    assert.equal(task.is_test, false); // a live_ key makes live tasks
+
+    child.kill('SIGTERM');
+    const { code } = await exited;
+    assert.equal(code, 0);
+    assert.equal(out, `${line}\n`, 'nothing else on stdout');
+  });
+
+  test('rejects unknown arguments with exit code 2', async () => {
+    const child = spawn(process.execPath, [SIM_PATH, '--bogus'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 2);
+  });
+});
+
+describe('auth and errors', () => {
+  test('every /v1 request needs Basic auth with the key and an empty password', async () => {
+    assertError(await api('GET', '/projects', undefined, { auth: null }), 401);
+    assertError(await api('GET', '/projects', undefined, { auth: `Basic ${Buffer.from('wrong:').toString('base64')}` }), 401);
+    assertError(await api('GET', '/projects', undefined, { auth: `Basic ${Buffer.from(`${KEY}:pw`).toString('base64')}` }), 401);
+    assertError(await api('GET', '/projects', undefined, { auth: `Bearer ${KEY}` }), 401);
+    // Auth comes before routing: an unknown route without a key is still 401.
+    assertError(await api('GET', '/nope', undefined, { auth: null }), 401);
+    assert.equal((await api('GET', '/projects')).status, 200);
+  });
+
+  test('unknown routes and methods answer 404 in Scale error shape', async () => {
+    assertError(await api('GET', '/nope'), 404);
+    assertError(await api('PATCH', '/projects'), 404);
+    assertError(await call('GET', '/elsewhere', undefined, { auth: null }), 404);
+    assertError(await ctl('GET', '/nope'), 404);
+  });
+
+  test('malformed JSON, wrong body types and bad percent-encoding answer 400', async () => {
+    assert.match(assertError(await api('POST', '/projects', '{"type":'), 400), /JSON/);
+    assertError(await api('POST', '/projects', '[]'), 400);
+    assertError(await api('POST', '/projects', 'null'), 400);
+    assertError(await api('GET', '/projects/%E0%A4%A'), 400);
+    assertError(await api('POST', '/task/Image-Annotation', {}), 400);
+    assertError(await ctl('POST', '/faults', '{oops'), 400);
+  });
+
+  test('garbage inputs never produce a 500', async () => {
+    const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization' }] });
+    const bodies = ['', 'null', '1', '"s"', '[]', '[1]', '{}', '{"a":', '\u0000', '{"unique_id":5}', '{"metadata":[]}', '{"tags":"x"}'];
+    const paths = [
+      ['POST', '/task/categorization'], ['POST', `/task/${t.task_id}/setMetadata`], ['POST', `/task/${t.task_id}/tags`],
+      ['PUT', `/task/${t.task_id}/tags`], ['DELETE', `/task/${t.task_id}/tags`], ['POST', `/task/${t.task_id}/unique_id`],
+      ['POST', '/batches'], ['POST', '/projects'], ['POST', '/teams/invite'], ['POST', '/teams/set_role'],
+      ['POST', '/files/import'], ['POST', '/evaluation_tasks/imageannotation'],
+    ];
+    for (const [method, path] of paths) {
+      for (const body of bodies) {
+        const res = await api(method, path, body);
+        assert.ok(res.status < 500, `${method} ${path} ${JSON.stringify(body)} -> ${res.status} ${res.text}`);
+      }
+    }
+    for (const q of ['limit=abc', 'limit=0', 'limit=1.5', 'start_time=yesterday', 'next_token=%%%', 'limited_response=maybe']) {
+      assertError(await api('GET', `/tasks?${q}`), 400);
+    }
+    assert.equal((await ctl('GET', '/health')).json.ok, true);
+  });
+});
+
+describe('paths', () => {
+  test('%2F inside a segment is part of the name, not a separator', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'a/b' }, { type: 'categorization', name: 'a' }], batches: [{ project: 'a/b', name: 'x y/z' }] });
+    assert.equal((await api('GET', '/projects/a%2Fb')).json.name, 'a/b');
+    assertError(await api('GET', '/projects/a/b'), 404); // two segments: no such route
+    assert.equal((await api('GET', '/batches/x%20y%2Fz')).json.name, 'x y/z');
+    assert.equal((await api('GET', '/batches/x%20y%2Fz/status')).json.status, 'in_progress');
+    assert.equal((await api('POST', '/projects/a%2Fb/setParams', { instruction: 'i' })).json.param_history.length, 2);
+    // A task id with an encoded slash cannot reach another endpoint.
+    assertError(await api('GET', '/task/abc%2Fcancel'), 404);
+    assert.equal((await api('GET', '/projects/')).status, 200); // one trailing slash is tolerated
+  });
+});
+
+describe('tasks', () => {
+  test('create: task object fields, params split and validation', async () => {
+    await seed({ projects: [{ type: 'imageannotation', name: 'p' }, { type: 'imageannotation', name: 'q' }], batches: [{ project: 'p', name: 'b' }] });
+    const res = await api('POST', '/task/imageannotation', {
+      batch: 'b', instruction: 'do', callback_url: 'https://cb.example/x', attachment: 'https://x/a.png', attachment_type: 'image',
+      geometries: { box: {} }, unique_id: 'u', metadata: { m: 1 }, tags: ['t', 't'], extra_field: 42,
+    });
+    assert.equal(res.status, 200, res.text);
+    const t = res.json;
+    assert.match(t.task_id, /^[0-9a-f]{24}$/);
+    assert.equal(t.project, 'p'); // implied by the batch
+    assert.equal(t.batch, 'b');
+    assert.equal(t.status, 'pending');
+    assert.equal(t.instruction, 'do');
+    assert.equal(t.callback_url, 'https://cb.example/x');
+    assert.deepEqual(t.params, { attachment: 'https://x/a.png', attachment_type: 'image', geometries: { box: {} }, extra_field: 42 });
+    assert.deepEqual(t.tags, ['t']);
+    assert.deepEqual(t.audits, []);
+    assert.deepEqual(t.processed_attachments, []);
+    assert.equal(t.is_test, true);
+    assert.ok(!('callback_succeeded' in t));
+    assert.equal(t.created_at, t.updated_at);
+    assert.ok(!Number.isNaN(Date.parse(t.created_at)));
+
+    assert.match(assertError(await api('POST', '/task/imageannotation', { project: 'nope', attachment: 'a' }), 400), /Project not found/);
+    assertError(await api('POST', '/task/imageannotation', { batch: 'nope', attachment: 'a' }), 400);
+    assertError(await api('POST', '/task/imageannotation', { project: 'q', batch: 'b', attachment: 'a' }), 400);
+    assertError(await api('POST', '/task/imageannotation', { project: 'p' }), 400);
+    assertError(await api('POST', '/task/federal2dvideoannotation', {}), 402);
+    assert.match(assertError(await api('POST', '/task/imageannotation', { attachment: 'a', unique_id: 'u' }), 409), /"u"/);
+    assertError(await api('GET', '/task/nope'), 404);
+    assert.equal((await api('GET', '/task/nope')).json.error, 'Task with that ID not found.');
+  });
+
+  test('list: created_at desc paging with opaque next_token and limit bounds', async () => {
+    const { tasks } = await seed({ tasks: Array.from({ length: 5 }, (_, i) => ({ type: 'categorization', unique_id: `u${i}` })) });
+    const expected = tasks.map((t) => t.task_id).reverse();
+    const seen = [];
+    let token = null;
+    let pages = 0;
+    do {
+      const res = await api('GET', `/tasks?limit=2${token ? `&next_token=${encodeURIComponent(token)}` : ''}`);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.json.total, 5);
+      assert.equal(res.json.limit, 2);
+      assert.equal(res.json.offset, pages * 2);
+      seen.push(...res.json.docs.map((d) => d.task_id));
+      token = res.json.next_token ?? null;
+      assert.equal(res.json.has_more, token !== null);
+      pages++;
+    } while (token);
+    assert.equal(pages, 3);
+    assert.deepEqual(seen, expected);
+
+    assertError(await api('GET', '/tasks?limit=0'), 400);
+    assertError(await api('GET', '/tasks?limit=101'), 400);
+    assertError(await api('GET', '/tasks?next_token=bogus'), 400);
+    assert.equal((await api('GET', '/tasks')).json.limit, 100);
+    assert.ok(!('next_token' in (await api('GET', '/tasks')).json));
+  });
+
+  test('list filters: tags (all), unique_id (any), review status, times, limited_response', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'p' }] });
+    const { tasks: [a, b, c] } = await seed({ tasks: [
+      { type: 'categorization', project: 'p', tags: ['x', 'y'], unique_id: 'a' },
+      { type: 'categorization', project: 'p', tags: ['x'], unique_id: 'b' },
+      { type: 'textcollection', tags: ['y'], unique_id: 'c' },
+    ] });
+    const ids = async (q) => (await api('GET', `/tasks?${q}`)).json.docs.map((d) => d.task_id).sort();
+    assert.deepEqual(await ids('tags=x&tags=y'), [a.task_id]);
+    assert.deepEqual(await ids('tags=x'), [a.task_id, b.task_id].sort());
+    assert.deepEqual(await ids('unique_id=a&unique_id=c'), [a.task_id, c.task_id].sort());
+    assert.deepEqual(await ids('project=p&type=categorization'), [a.task_id, b.task_id].sort());
+    assert.deepEqual(await ids('type=textcollection'), [c.task_id]);
+
+    await ctl('POST', `/tasks/${a.task_id}/complete`);
+    await ctl('POST', `/tasks/${b.task_id}/complete`);
+    await ctl('POST', `/tasks/${a.task_id}/audit`, { customer_review_status: 'rejected' });
+    await ctl('POST', `/tasks/${b.task_id}/audit`, { customer_review_status: 'fixed' });
+    assert.deepEqual(await ids('customer_review_status=rejected,fixed'), [a.task_id, b.task_id].sort());
+    assert.deepEqual(await ids('customer_review_status=fixed'), [b.task_id]);
+    assert.deepEqual(await ids('status=pending'), [c.task_id]);
+
+    const future = new Date(Date.now() + 3600e3).toISOString();
+    assert.deepEqual(await ids(`start_time=${future}`), []);
+    assert.deepEqual(await ids('start_time=2000-01-01&end_time=2999-01-01'), [a, b, c].map((t) => t.task_id).sort());
+    assert.deepEqual(await ids(`completed_after=2000-01-01T00:00:00%2B00:00&completed_before=${encodeURIComponent(future)}`), [a.task_id, b.task_id].sort());
+    assert.deepEqual(await ids(`updated_after=${encodeURIComponent(future)}`), []);
+
+    const limited = (await api('GET', '/tasks?limited_response=true&unique_id=a')).json.docs[0];
+    assert.deepEqual(Object.keys(limited).sort(), ['metadata', 'project', 'status', 'task_id']);
+    assert.equal((await api('GET', '/tasks?include_attachment_url=true')).status, 200);
+  });
+
+  test('cancel: pending only, idempotent, clear_unique_id frees the id', async () => {
+    const { tasks: [t, done] } = await seed({ tasks: [{ type: 'categorization', unique_id: 'u' }, { type: 'categorization' }] });
+    assert.equal((await api('POST', `/task/${t.task_id}/cancel`)).json.status, 'canceled');
+    const again = await api('POST', `/task/${t.task_id}/cancel?clear_unique_id=true`);
+    assert.equal(again.status, 200);
+    assert.ok(!('unique_id' in again.json));
+    assert.equal((await api('POST', '/task/categorization', { unique_id: 'u' })).status, 200);
+
+    await ctl('POST', `/tasks/${done.task_id}/complete`);
+    assert.match(assertError(await api('POST', `/task/${done.task_id}/cancel`), 400), /cannot be canceled/);
+    assertError(await api('POST', '/task/ffffffffffffffffffffffff/cancel'), 404);
+  });
+
+  test('metadata, tags and unique_id endpoints validate their bodies', async () => {
+    const { tasks: [t, other] } = await seed({ tasks: [{ type: 'categorization', tags: ['a'] }, { type: 'categorization', unique_id: 'taken' }] });
+    const id = t.task_id;
+    assertError(await api('POST', `/task/${id}/setMetadata`, ['x']), 400);
+    assert.deepEqual((await api('POST', `/task/${id}/setMetadata`, { k: 'v' })).json.metadata, { k: 'v' });
+    assertError(await api('POST', `/task/${id}/tags`, { tags: ['x'] }), 400); // must be a bare array
+    assertError(await api('PUT', `/task/${id}/tags`, [1, 2]), 400);
+    assert.deepEqual((await api('PUT', `/task/${id}/tags`, ['b', 'a', 'c'])).json.tags, ['a', 'b', 'c']);
+    assert.deepEqual((await api('DELETE', `/task/${id}/tags`, ['b'])).json.tags, ['a', 'c']);
+    assert.deepEqual((await api('POST', `/task/${id}/tags`, ['z'])).json.tags, ['z']);
+    assertError(await api('POST', `/task/${id}/unique_id`, {}), 400);
+    assertError(await api('POST', `/task/${id}/unique_id`, { unique_id: 'taken' }), 409);
+    assert.equal((await api('POST', `/task/${other.task_id}/unique_id`, { unique_id: 'taken' })).status, 200);
+    assert.equal((await api('POST', `/task/${id}/unique_id`, { unique_id: 'mine' })).json.unique_id, 'mine');
+    assert.ok(!('unique_id' in (await api('DELETE', `/task/${id}/unique_id`)).json));
+    assertError(await api('POST', '/task/nope/tags', ['x']), 404);
+  });
+});
+
+describe('callbacks', () => {
+  test('completion POSTs {task, response, task_id} with scale-callback-auth and records the delivery', async () => {
+    const rx = await receiver(200);
+    try {
+      await ctl('POST', '/config', { callbackAuthKey: 'secret-cb' });
+      const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization', callback_url: rx.url }] });
+      const res = await ctl('POST', `/tasks/${t.task_id}/complete`, { response: { category: 'cat' } });
+      assert.equal(res.status, 200, res.text);
+      // The answer comes after the delivery: no sleeping needed.
+      assert.equal(rx.got.length, 1);
+      const cb = rx.got[0];
+      assert.equal(cb.method, 'POST');
+      assert.equal(cb.url, '/hook');
+      assert.equal(cb.headers['content-type'], 'application/json');
+      assert.equal(cb.headers['scale-callback-auth'], 'secret-cb');
+      assert.deepEqual(Object.keys(cb.json).sort(), ['response', 'task', 'task_id']);
+      assert.equal(cb.json.task_id, t.task_id);
+      assert.deepEqual(cb.json.response, { category: 'cat' });
+      assert.equal(cb.json.task.status, 'completed');
+      assert.equal(res.json.delivery.status_code, 200);
+      assert.equal(res.json.delivery.task_id, t.task_id);
+      assert.equal(res.json.delivery.url, rx.url);
+      assert.equal(res.json.delivery.error, null);
+      assert.equal(res.json.task.callback_succeeded, true);
+
+      const task = (await api('GET', `/task/${t.task_id}`)).json;
+      assert.equal(task.status, 'completed');
+      assert.ok(task.completed_at);
+      assert.deepEqual(task.response, { category: 'cat' });
+      assert.equal(task.callback_succeeded, true);
+      const log = (await ctl('GET', '/deliveries')).json;
+      assert.equal(log.length, 1);
+      assert.equal(log[0].status_code, 200);
+      assert.deepEqual(sim.state.deliveries, log);
+    } finally { await rx.close(); }
+  });
+
+  test('no auth header without a key; failed receivers set callback_succeeded false', async () => {
+    const rx = await receiver(500);
+    try {
+      const { tasks: [t, u, v] } = await seed({ tasks: [
+        { type: 'categorization', callback_url: rx.url },
+        { type: 'categorization', callback_url: 'http://127.0.0.1:1/closed' },
+        { type: 'categorization', callback_url: 'someone@example.com' },
+      ] });
+      const a = await ctl('POST', `/tasks/${t.task_id}/complete`, { status: 'error' });
+      assert.ok(!('scale-callback-auth' in rx.got[0].headers));
+      assert.equal(a.json.task.status, 'error');
+      assert.equal(a.json.task.callback_succeeded, false);
+      assert.equal(a.json.delivery.status_code, 500);
+      const b = await ctl('POST', `/tasks/${u.task_id}/complete`);
+      assert.equal(b.json.delivery.status_code, null);
+      assert.equal(typeof b.json.delivery.error, 'string');
+      assert.equal(b.json.task.callback_succeeded, false);
+      const c = await ctl('POST', `/tasks/${v.task_id}/complete`); // e-mail: nothing to POST
+      assert.equal(c.json.delivery, null);
+      assert.ok(!('callback_succeeded' in c.json.task));
+      assertError(await ctl('POST', `/tasks/${v.task_id}/complete`), 400); // not pending any more
+      assertError(await ctl('POST', '/tasks/nope/complete'), 404);
+    } finally { await rx.close(); }
+  });
+
+  test('send-callback re-delivers for completed/errored tasks only', async () => {
+    const rx = await receiver(202);
+    try {
+      await ctl('POST', '/config', { callbackAuthKey: 'k2' });
+      const { tasks: [t, p] } = await seed({ tasks: [{ type: 'categorization', callback_url: rx.url }, { type: 'categorization', callback_url: rx.url }] });
+      assertError(await api('POST', `/task/${p.task_id}/send-callback`), 400);
+      await ctl('POST', `/tasks/${t.task_id}/complete`);
+      const res = await api('POST', `/task/${t.task_id}/send-callback`);
+      assert.deepEqual(res.json, { task_id: t.task_id, callback_url: rx.url, status_code: 202 });
+      assert.equal(rx.got.length, 2);
+      assert.equal(rx.got[1].headers['scale-callback-auth'], 'k2');
+      await api('POST', `/task/${p.task_id}/cancel`);
+      assertError(await api('POST', `/task/${p.task_id}/send-callback`), 400);
+      assertError(await api('POST', '/task/nope/send-callback'), 404);
+    } finally { await rx.close(); }
+  });
+
+  test('recall and audit move the task and send callbacks', async () => {
+    const rx = await receiver(200);
+    try {
+      const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization', callback_url: rx.url }] });
+      assertError(await ctl('POST', `/tasks/${t.task_id}/recall`), 400);
+      await ctl('POST', `/tasks/${t.task_id}/complete`);
+      const audited = await ctl('POST', `/tasks/${t.task_id}/audit`, { customer_review_status: 'accepted' });
+      assert.equal(audited.json.task.customer_review_status, 'accepted');
+      assert.equal(audited.json.task.audits.length, 1);
+      assertError(await ctl('POST', `/tasks/${t.task_id}/audit`, { customer_review_status: 'meh' }), 400);
+      const recalled = await ctl('POST', `/tasks/${t.task_id}/recall`);
+      assert.equal(recalled.json.task.status, 'pending');
+      assert.ok(!('response' in recalled.json.task));
+      assert.equal(rx.got.length, 3);
+      assert.deepEqual(rx.got.map((g) => g.json.task.status), ['completed', 'completed', 'pending']);
+      assert.deepEqual((await ctl('GET', '/deliveries')).json.map((d) => d.trigger), ['completed', 'audited', 'recalled']);
+    } finally { await rx.close(); }
+  });
+
+  test('autoCompleteMs completes new tasks by itself', async () => {
+    const rx = await receiver(200);
+    try {
+      await ctl('POST', '/config', { autoCompleteMs: 20, callbackAuthKey: 'auto' });
+      const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization', callback_url: rx.url }] });
+      for (let i = 0; i < 100 && rx.got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(rx.got.length, 1);
+      assert.equal(rx.got[0].headers['scale-callback-auth'], 'auto');
+      assert.equal((await api('GET', `/task/${t.task_id}`)).json.status, 'completed');
+    } finally { await rx.close(); }
+  });
+});
+
+describe('batches', () => {
+  test('create validation, staging for rapid/studio, finalize and prioritize', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'std' }, { type: 'categorization', name: 'rp', rapid: true }, { type: 'categorization', name: 'st', studio: true }] });
+    assertError(await api('POST', '/batches', { name: 'x' }), 400);
+    assertError(await api('POST', '/batches', { project: 'std' }), 400);
+    assert.match(assertError(await api('POST', '/batches', { project: 'nope', name: 'x' }), 400), /Project not found/);
+    const b = (await api('POST', '/batches', { project: 'std', name: 'b1', callback: 'https://x/cb', metadata: { a: 1 } })).json;
+    assert.deepEqual({ ...b, created_at: undefined }, { name: 'b1', project: 'std', status: 'in_progress', callback: 'https://x/cb', created_at: undefined, metadata: { a: 1 } });
+    assertError(await api('POST', '/batches', { project: 'std', name: 'b1' }), 409);
+    assert.equal((await api('POST', '/batches', { project: 'rp', name: 'r' })).json.status, 'staging');
+    assert.equal((await api('POST', '/batches', { project: 'st', name: 's' })).json.status, 'staging');
+    assert.equal((await api('POST', '/batches/r/finalize')).json.status, 'in_progress');
+    assert.equal((await api('POST', '/batches/b1/finalize')).json.status, 'in_progress'); // no-op
+    assertError(await api('POST', '/batches/nope/finalize'), 404);
+    assert.equal((await api('POST', '/batches/r/prioritize', { priority: 25 })).json.priority, 25);
+    for (const priority of [9, 31, 20.5, '20', null]) assertError(await api('POST', '/batches/r/prioritize', { priority }), 400);
+    assertError(await api('POST', '/batches/nope/prioritize', { priority: 20 }), 404);
+  });
+
+  test('status omits zero counts; completion sends the batch callback once', async () => {
+    const rx = await receiver(200);
+    try {
+      await ctl('POST', '/config', { callbackAuthKey: 'bk' });
+      await seed({ projects: [{ type: 'categorization', name: 'p' }], batches: [{ project: 'p', name: 'b', callback: rx.url }, { project: 'p', name: 'empty' }] });
+      assert.deepEqual((await api('GET', '/batches/empty/status')).json, { status: 'in_progress' });
+      const { tasks: [t1, t2, t3] } = await seed({ tasks: [1, 2, 3].map(() => ({ type: 'categorization', batch: 'b' })) });
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'in_progress', pending: 3 });
+      await ctl('POST', `/tasks/${t1.task_id}/complete`);
+      await ctl('POST', `/tasks/${t2.task_id}/complete`, { status: 'error' });
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'in_progress', pending: 1, completed: 1, error: 1 });
+      assert.equal(rx.got.length, 0);
+      await api('POST', `/task/${t3.task_id}/cancel`); // the last pending task: batch completes
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'completed', completed: 1, error: 1, canceled: 1 });
+      assert.equal(rx.got.length, 1);
+      assert.deepEqual(rx.got[0].json, { batch: 'b', status: 'completed', stats: { completed: 1, canceled: 1, error: 1 } });
+      assert.equal(rx.got[0].headers['scale-callback-auth'], 'bk');
+      const d = (await ctl('GET', '/deliveries')).json;
+      assert.equal(d.at(-1).kind, 'batch');
+      assert.equal(d.at(-1).batch, 'b');
+      assertError(await api('GET', '/batches/nope/status'), 404);
+    } finally { await rx.close(); }
+  });
+
+  test('staging batches complete only after finalize', async () => {
+    const { tasks: [t] } = await seed({
+      projects: [{ type: 'categorization', name: 'rp', rapid: true }],
+      batches: [{ project: 'rp', name: 'r' }],
+      tasks: [{ type: 'categorization', batch: 'r' }],
+    });
+    await ctl('POST', `/tasks/${t.task_id}/complete`);
+    assert.equal((await api('GET', '/batches/r')).json.status, 'staging');
+    assert.equal((await api('POST', '/batches/r/finalize')).json.status, 'completed');
+  });
+
+  test('list: newest first, totalDocs, offset paging and filters', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'p' }, { type: 'categorization', name: 'rp', rapid: true }],
+      batches: [{ project: 'p', name: 'a' }, { project: 'p', name: 'b' }, { project: 'rp', name: 'c' }] });
+    const page = (await api('GET', '/batches?limit=2')).json;
+    assert.deepEqual(page.docs.map((b) => b.name), ['c', 'b']);
+    assert.deepEqual({ ...page, docs: undefined }, { docs: undefined, totalDocs: 3, limit: 2, offset: 0, has_more: true });
+    const rest = (await api('GET', '/batches?limit=2&offset=2')).json;
+    assert.deepEqual(rest.docs.map((b) => b.name), ['a']);
+    assert.equal(rest.has_more, false);
+    assert.deepEqual((await api('GET', '/batches?project=p')).json.docs.map((b) => b.name), ['b', 'a']);
+    assert.deepEqual((await api('GET', '/batches?status=staging')).json.docs.map((b) => b.name), ['c']);
+    assert.equal((await api('GET', '/batches?end_time=2000-01-01')).json.totalDocs, 0);
+    assert.equal((await api('GET', '/batches?completed_after=2000-01-01')).json.totalDocs, 0);
+    for (const q of ['limit=0', 'limit=101', 'offset=-1', 'offset=x']) assertError(await api('GET', `/batches?${q}`), 400);
+  });
+});
+
+describe('projects, teams, files, evaluation tasks', () => {
+  test('projects: create validation, archived filter, setParams versions, setOntology', async () => {
+    assertError(await api('POST', '/projects', { name: 'x' }), 400);
+    assertError(await api('POST', '/projects', { type: 'categorization' }), 400);
+    assertError(await api('POST', '/projects', { type: 'categorization', name: 'x', pipeline: 'other' }), 400);
+    const p = (await api('POST', '/projects', { type: 'categorization', name: 'x', params: { instruction: 'i', k: 1 }, studio: true, pipeline: 'consensus_task', consensus_attempts: 3 })).json;
+    assert.equal(p.param_history[0].version, 0);
+    assert.equal(p.param_history[0].instruction, 'i');
+    assert.equal(p.studio, true);
+    assert.equal(p.pipeline, 'consensus_task');
+    assert.equal(p.archived, false);
+    assertError(await api('POST', '/projects', { type: 'categorization', name: 'x' }), 409);
+    await seed({ projects: [{ type: 'categorization', name: 'old', archived: true }] });
+    assert.deepEqual((await api('GET', '/projects?archived=true')).json.map((x) => x.name), ['old']);
+    assert.deepEqual((await api('GET', '/projects?archived=false')).json.map((x) => x.name), ['x']);
+    assert.equal((await api('GET', '/projects')).json.length, 2);
+    assertError(await api('GET', '/projects?archived=maybe'), 400);
+    assertError(await api('GET', '/projects/nope'), 404);
+
+    const patched = (await api('POST', '/projects/x/setParams', { patch: true, k: 2, extra: true })).json.param_history.at(-1);
+    assert.deepEqual({ ...patched, created_at: undefined }, { instruction: 'i', k: 2, extra: true, version: 1, created_at: undefined });
+    const replaced = (await api('POST', '/projects/x/setParams', { instruction: 'new' })).json.param_history.at(-1);
+    assert.deepEqual({ ...replaced, created_at: undefined }, { instruction: 'new', version: 2, created_at: undefined });
+    assertError(await api('POST', '/projects/nope/setParams', {}), 404);
+
+    const onto = await api('POST', '/projects/x/setOntology', { ontology: ['cat', { choice: 'dog', subchoices: ['puppy'] }], name: 'v1' });
+    assert.deepEqual(onto.json, { name: 'v1', ontology: ['cat', { choice: 'dog', subchoices: ['puppy'] }], version: 1 });
+    assert.equal((await api('POST', '/projects/x/setOntology', { ontology: ['a'] })).json.version, 2);
+    assertError(await api('POST', '/projects/x/setOntology', { ontology: 'cat' }), 400);
+    assertError(await api('POST', '/projects/x/setOntology', { ontology: ['cat', { choice: 'dog', subchoices: ['cat'] }] }), 400);
+    assertError(await api('POST', '/projects/x/setOntology', { ontology: [{}] }), 400);
+  });
+
+  test('teams: invite and set_role return all teammates', async () => {
+    assert.deepEqual((await api('GET', '/teams')).json.map((m) => [m.email, m.role]), [['admin@example.com', 'admin']]);
+    const inv = (await api('POST', '/teams/invite', { emails: ['l@example.com'], team_role: 'labeler' })).json;
+    assert.equal(inv.length, 2);
+    assert.equal(inv[1].role, 'labeler');
+    assert.ok(Date.parse(inv[1].expiry) > Date.now());
+    assertError(await api('POST', '/teams/invite', { emails: [], team_role: 'member' }), 400);
+    assertError(await api('POST', '/teams/invite', { emails: ['a@b.c'], team_role: 'admin' }), 400);
+    assert.equal((await api('POST', '/teams/set_role', { emails: ['l@example.com'], team_role: 'manager' })).json[1].role, 'manager');
+    assertError(await api('POST', '/teams/set_role', { emails: ['admin@example.com'], team_role: 'member' }), 400);
+    // One bad address changes nobody.
+    assertError(await api('POST', '/teams/set_role', { emails: ['l@example.com', 'x@example.com'], team_role: 'member' }), 400);
+    assert.equal((await api('GET', '/teams')).json[1].role, 'manager');
+  });
+
+  test('files/import and evaluation_tasks', async () => {
+    const f = (await api('POST', '/files/import', { file_url: 'https://x/video.mp4?sig=1' })).json;
+    assert.match(f.attachment_url, new RegExp(`^scaledata://[0-9a-f]{24}/${f.id}$`));
+    assert.equal(f.mime_type, 'video/mp4');
+    assert.deepEqual(f.project_names, []);
+    assertError(await api('POST', '/files/import', {}), 400);
+    assertError(await api('POST', '/files/import', { file_url: 'file:///etc/passwd' }), 400);
+
+    await seed({ projects: [{ type: 'imageannotation', name: 'rp', rapid: true }, { type: 'imageannotation', name: 'std' }] });
+    const ev = await api('POST', '/evaluation_tasks/imageannotation', { project: 'rp', attachment: 'a', expected_response: { x: 1 } });
+    assert.equal(ev.status, 200, ev.text);
+    assert.deepEqual(Object.keys(ev.json).sort(), ['created_at', 'expected_response', 'id', 'params', 'project', 'type']);
+    assertError(await api('POST', '/evaluation_tasks/imageannotation', { project: 'rp', expected_response: [1] }), 400);
+    assertError(await api('POST', '/evaluation_tasks/imageannotation', { project: 'std', expected_response: {} }), 400);
+    assertError(await api('POST', '/evaluation_tasks/imageannotation', { project: 'nope', expected_response: {} }), 400);
+  });
+});
+
+describe('fault injection', () => {
+  test('status faults apply `times` times, match by method and path, and are logged', async () => {
+    await ctl('POST', '/faults', { method: 'GET', path: '/v1/projects', times: 2, status: 503 });
+    assert.equal((await ctl('GET', '/faults')).json[0].times, 2);
+    assert.equal((await api('POST', '/projects', { type: 'categorization', name: 'p' })).status, 200); // other method
+    assertError(await api('GET', '/projects'), 503);
+    assertError(await api('GET', '/projects', undefined, { auth: null }), 503); // before auth
+    assert.equal((await api('GET', '/projects')).status, 200);
+    assert.deepEqual((await ctl('GET', '/faults')).json, []);
+    const log = (await ctl('GET', '/requests')).json;
+    assert.deepEqual(log.map((r) => `${r.method} ${r.path}`), ['POST /v1/projects', 'GET /v1/projects', 'GET /v1/projects', 'GET /v1/projects']);
+  });
+
+  test('pathPrefix, custom body and headers, retryAfter', async () => {
+    await ctl('POST', '/faults', [
+      { pathPrefix: '/v1/tasks', status: 500, body: { status_code: 500, error: 'boom' }, headers: { 'x-sim': 'yes' } },
+      { pathPrefix: '/v1/task/', retryAfter: 7 },
+      { path: '/v1/teams', status: 502, body: 'Bad gateway text' },
+    ]);
+    const a = await api('GET', '/tasks?limit=1');
+    assert.equal(assertError(a, 500), 'boom');
+    assert.equal(a.headers.get('x-sim'), 'yes');
+    const b = await api('GET', '/task/abc');
+    assertError(b, 429);
+    assert.equal(b.headers.get('retry-after'), '7');
+    const c = await api('GET', '/teams');
+    assert.equal(c.status, 502);
+    assert.equal(c.text, 'Bad gateway text');
+    assert.match(c.headers.get('content-type'), /^text\/plain/);
+  });
+
+  test('nonJson, plainOk and truncatedJson answer 200 with unusable bodies', async () => {
+    await ctl('POST', '/faults', [{ path: '/v1/teams', nonJson: true }, { path: '/v1/teams', plainOk: true }, { path: '/v1/teams', truncatedJson: true }]);
+    const html = await api('GET', '/teams');
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-type'), /^text\/html/);
+    assert.equal(html.json, null);
+    const ok = await api('GET', '/teams');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.text, 'OK');
+    assert.match(ok.headers.get('content-type'), /^text\/plain/);
+    const cut = await api('GET', '/teams');
+    assert.equal(cut.status, 200);
+    assert.match(cut.headers.get('content-type'), /^application\/json/);
+    assert.throws(() => JSON.parse(cut.text));
+    assert.equal((await api('GET', '/teams')).json.length, 1);
+  });
+
+  test('delayMs delays the normal answer; drop closes the socket', async () => {
+    await ctl('POST', '/faults', { path: '/v1/teams', delayMs: 150 });
+    const t0 = Date.now();
+    const res = await api('GET', '/teams');
+    assert.ok(Date.now() - t0 >= 140);
+    assert.equal(res.status, 200);
+    assert.equal(res.json[0].email, 'admin@example.com');
+
+    await ctl('POST', '/faults', { path: '/v1/teams', drop: true });
+    await assert.rejects(api('GET', '/teams'));
+    assert.equal((await api('GET', '/teams')).status, 200);
+    const log = (await ctl('GET', '/requests')).json;
+    assert.equal(log.length, 3); // the dropped request is logged too
+  });
+
+  test('fault validation and clearing', async () => {
+    assertError(await ctl('POST', '/faults', { times: 0 }), 400);
+    assertError(await ctl('POST', '/faults', { status: 1000 }), 400);
+    assertError(await ctl('POST', '/faults', 'null'), 400);
+    await ctl('POST', '/faults', { status: 500, times: 5 });
+    assert.equal((await ctl('GET', '/faults')).json.length, 1);
+    await ctl('DELETE', '/faults');
+    assert.equal((await api('GET', '/teams')).status, 200);
+    // The control API is never faulted.
+    await ctl('POST', '/faults', { pathPrefix: '/', status: 500 });
+    assert.equal((await ctl('GET', '/health')).status, 200);
+  });
+});
+
+describe('request log and control API', () => {
+  test('records raw path, raw query, lower-case headers, raw body and parsed JSON', async () => {
+    await api('POST', '/projects', { type: 'categorization', name: 'a b' }, { headers: { 'X-Custom': 'Yes' } });
+    await api('GET', '/projects/a%20b?x=1&y=%2F');
+    await api('DELETE', '/task/abc/tags', '["t"]');
+    await api('GET', '/teams', undefined, { auth: null });
+    const log = (await ctl('GET', '/requests')).json;
+    assert.deepEqual(log.map((r) => r.seq), [1, 2, 3, 4]);
+    assert.equal(log[0].method, 'POST');
+    assert.equal(log[0].body, '{"type":"categorization","name":"a b"}');
+    assert.deepEqual(log[0].json, { type: 'categorization', name: 'a b' });
+    assert.equal(log[0].headers['x-custom'], 'Yes');
+    assert.equal(log[0].headers.authorization, AUTH);
+    assert.equal(log[1].path, '/v1/projects/a%20b');
+    assert.equal(log[1].query, 'x=1&y=%2F');
+    assert.equal(log[1].body, null);
+    assert.equal(log[1].json, null);
+    assert.equal(log[0].query, '');
+    assert.deepEqual(log[2].json, ['t']);
+    assert.ok(!('authorization' in log[3].headers)); // rejected requests are logged too
+    assert.ok(!Number.isNaN(Date.parse(log[0].at)));
+    await ctl('GET', '/health'); // control calls are not logged
+    assert.equal((await ctl('GET', '/requests')).json.length, 4);
+    await ctl('DELETE', '/requests');
+    assert.deepEqual((await ctl('GET', '/requests')).json, []);
+  });
+
+  test('reset clears data, logs and faults and re-seeds the admin', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'p' }], batches: [{ project: 'p', name: 'b' }], tasks: [{ type: 'categorization' }] });
+    await api('POST', '/teams/invite', { emails: ['x@example.com'], team_role: 'member' });
+    await ctl('POST', '/faults', { path: '/v1/nothing', status: 500 });
+    await ctl('POST', '/reset');
+    assert.deepEqual((await ctl('GET', '/faults')).json, []);
+    assert.deepEqual((await ctl('GET', '/requests')).json, []);
+    assert.deepEqual((await api('GET', '/projects')).json, []);
+    assert.equal((await api('GET', '/tasks')).json.total, 0);
+    assert.equal((await api('GET', '/batches')).json.totalDocs, 0);
+    assert.equal((await api('GET', '/teams')).json.length, 1);
+    assert.equal(sim.state.tasks.size, 0);
+  });
+
+  test('seed validates like the API and config round-trips', async () => {
+    assertError(await ctl('POST', '/seed', { batches: [{ project: 'missing', name: 'b' }] }), 400);
+    assertError(await ctl('POST', '/seed', { tasks: [{}] }), 400);
+    assertError(await ctl('POST', '/seed', { projects: 'x' }), 400);
+    const out = await seed({ projects: [{ type: 'categorization', name: 'p' }], tasks: [{ type: 'categorization', project: 'p', unique_id: 'u' }] });
+    assert.equal(out.projects[0].name, 'p');
+    assert.equal(out.tasks[0].unique_id, 'u');
+    assertError(await ctl('POST', '/seed', { tasks: [{ type: 'categorization', unique_id: 'u' }] }), 409);
+    const cfg = (await ctl('POST', '/config', { callbackAuthKey: 'k', autoCompleteMs: 5 })).json;
+    assert.deepEqual(cfg, { callbackAuthKey: 'k', autoCompleteMs: 5 });
+    assertError(await ctl('POST', '/config', { autoCompleteMs: -1 }), 400);
+    assert.deepEqual((await ctl('GET', '/config')).json, cfg);
+  });
+
+  test('close() ends open keep-alive connections', async () => {
+    const other = await startSimulator();
+    const socket = net.connect(other.port, '127.0.0.1');
+    await new Promise((r) => socket.on('connect', r));
+    const closed = new Promise((r) => socket.on('close', r));
+    await other.close();
+    await closed;
+  });
+});
