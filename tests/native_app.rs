@@ -1,0 +1,606 @@
+//! Native tests of the HTTP and MCP protocol core through `app::handle`, with
+//! the in-memory fakes: routing, authentication, origin rules, both protocol
+//! lanes and every JSON-RPC error path.
+
+use scale_mcp_worker::app::{handle, Deps, Incoming, Outgoing};
+use scale_mcp_worker::config::RawSettings;
+use scale_mcp_worker::io::fakes::{block_on, json_response, FakeUpstream, MemoryStore};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "tok-0123456789abcdef";
+const TOKEN2: &str = "tok-new-0123456789abcdef";
+
+fn raw(pairs: &[(&'static str, &str)]) -> RawSettings {
+    let mut all: Vec<(&'static str, String)> = vec![
+        ("MCP_AUTH_TOKEN", format!("{TOKEN},{TOKEN2}")),
+        ("SCALE_API_KEY", "test_native_key".into()),
+        ("SCALE_API_BASE", "https://scale.test/v1".into()),
+    ];
+    all.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
+    RawSettings::read(
+        |n| {
+            all.iter()
+                .rev()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.clone())
+                .filter(|v| v != "<unset>")
+        },
+        true,
+    )
+}
+
+struct Req {
+    method: &'static str,
+    path: &'static str,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn post(body: impl Into<Vec<u8>>) -> Req {
+    Req {
+        method: "POST",
+        path: "/mcp",
+        headers: vec![
+            ("authorization".into(), format!("Bearer {TOKEN}")),
+            ("content-type".into(), "application/json".into()),
+            (
+                "accept".into(),
+                "application/json, text/event-stream".into(),
+            ),
+        ],
+        body: body.into(),
+    }
+}
+
+impl Req {
+    fn h(mut self, k: &str, v: &str) -> Self {
+        self.headers.retain(|(n, _)| n != k);
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+    fn without(mut self, k: &str) -> Self {
+        self.headers.retain(|(n, _)| n != k);
+        self
+    }
+    fn send_with(self, settings: &RawSettings, up: &FakeUpstream) -> Outgoing {
+        let store = MemoryStore::new();
+        let inc = Incoming {
+            method: self.method.into(),
+            path: self.path.into(),
+            self_origin: "https://scale-mcp.example.workers.dev".into(),
+            headers: self.headers,
+            body: self.body,
+            declared_len: None,
+        };
+        block_on(handle(
+            &inc,
+            settings,
+            Deps {
+                upstream: up,
+                store: Some(&store),
+            },
+        ))
+    }
+    fn send(self) -> Outgoing {
+        self.send_with(&raw(&[]), &FakeUpstream::new())
+    }
+}
+
+fn get(path: &'static str) -> Req {
+    Req {
+        method: "GET",
+        path,
+        headers: vec![],
+        body: vec![],
+    }
+}
+
+fn body(o: &Outgoing) -> Value {
+    serde_json::from_slice(&o.body).unwrap_or(Value::Null)
+}
+
+fn rpc(id: Value, method: &str, params: Value) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+        .to_string()
+        .into_bytes()
+}
+
+fn modern(method: &str, mut params: Value) -> Req {
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut r = post(rpc(json!(1), method, params))
+        .h("mcp-protocol-version", "2026-07-28")
+        .h("mcp-method", method);
+    if let Some(n) = name {
+        r = r.h("mcp-name", &n);
+    }
+    r
+}
+
+#[test]
+fn health_reports_presence_never_values() {
+    let o = get("/health").send();
+    assert_eq!(o.status, 200);
+    let b = body(&o);
+    assert_eq!(b["status"], "ok");
+    assert_eq!(b["settings"]["MCP_AUTH_TOKEN"], true);
+    assert_eq!(b["settings"]["SCALE_CALLBACK_AUTH_KEY"], false);
+    assert_eq!(b["settings"]["CALLBACKS"], true);
+    let text = String::from_utf8(o.body).unwrap();
+    assert!(!text.contains(TOKEN) && !text.contains("test_native_key"));
+    let bad = get("/health").send_with(&raw(&[("SCALE_TIMEOUT_MS", "fast")]), &FakeUpstream::new());
+    assert_eq!(bad.status, 500);
+    assert!(body(&bad)["errors"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("SCALE_TIMEOUT_MS:"));
+}
+
+#[test]
+fn fixed_routes() {
+    assert_eq!(get("/nope").send().status, 404);
+    let sse = get("/sse").send();
+    assert_eq!(sse.status, 410);
+    assert_eq!(
+        body(&sse)["mcp_endpoint"],
+        "https://scale-mcp.example.workers.dev/mcp"
+    );
+    for p in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let o = Req {
+            method: "GET",
+            path: p,
+            headers: vec![],
+            body: vec![],
+        }
+        .send();
+        assert_eq!(o.status, 404);
+        assert_eq!(o.get_header("content-type"), Some("application/json"));
+    }
+    let wh = get("/webhooks/scale").send();
+    assert_eq!(wh.status, 405);
+}
+
+#[test]
+fn authentication() {
+    let ping = || rpc(json!(1), "ping", json!({}));
+    assert_eq!(post(ping()).send().status, 200);
+    assert_eq!(
+        post(ping())
+            .h("authorization", &format!("Bearer {TOKEN2}"))
+            .send()
+            .status,
+        200,
+        "rotated token"
+    );
+    assert_eq!(
+        post(ping())
+            .h("authorization", &format!("bearer {TOKEN}"))
+            .send()
+            .status,
+        200,
+        "scheme is case-insensitive"
+    );
+    let missing = post(ping()).without("authorization").send();
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.get_header("www-authenticate"),
+        Some("Bearer realm=\"scale-mcp\"")
+    );
+    for bad in [
+        format!("Bearer {}", &TOKEN[..TOKEN.len() - 1]),
+        format!("Bearer {TOKEN}x"),
+        format!("Basic {TOKEN}"),
+        format!("Bearer {TOKEN}, Bearer {TOKEN2}"),
+        "Bearer".to_string(),
+        TOKEN.to_string(),
+    ] {
+        let o = post(ping()).h("authorization", &bad).send();
+        assert_eq!(o.status, 401, "{bad}");
+        if bad.starts_with("Bearer ") && bad.len() > 7 {
+            assert_eq!(
+                o.get_header("www-authenticate"),
+                Some("Bearer realm=\"scale-mcp\", error=\"invalid_token\""),
+                "{bad}"
+            );
+        }
+    }
+    let unset =
+        post(ping()).send_with(&raw(&[("MCP_AUTH_TOKEN", "<unset>")]), &FakeUpstream::new());
+    assert_eq!(unset.status, 503);
+    assert!(body(&unset)["message"]
+        .as_str()
+        .unwrap()
+        .contains("wrangler secret put MCP_AUTH_TOKEN"));
+}
+
+#[test]
+fn origin_rules_and_cors() {
+    let ping = || rpc(json!(1), "ping", json!({}));
+    for ok in [
+        "http://localhost:3000",
+        "http://127.0.0.1:6274",
+        "https://scale-mcp.example.workers.dev",
+        "http://[::1]:8080",
+    ] {
+        let o = post(ping()).h("origin", ok).send();
+        assert_eq!(o.status, 200, "{ok}");
+        assert_eq!(o.get_header("access-control-allow-origin"), Some(ok));
+    }
+    for bad in [
+        "https://evil.example",
+        "null",
+        "http://localhost.evil.example",
+        "https://scale-mcp.example.workers.dev.evil",
+        "file://x",
+    ] {
+        assert_eq!(post(ping()).h("origin", bad).send().status, 403, "{bad}");
+    }
+    let allowed = raw(&[("ALLOWED_ORIGINS", "https://app.example.com")]);
+    assert_eq!(
+        post(ping())
+            .h("origin", "https://app.example.com")
+            .send_with(&allowed, &FakeUpstream::new())
+            .status,
+        200
+    );
+
+    let pre = Req {
+        method: "OPTIONS",
+        path: "/mcp",
+        headers: vec![("origin".into(), "http://localhost:5173".into())],
+        body: vec![],
+    }
+    .send();
+    assert_eq!(pre.status, 204, "preflight needs no token");
+    let allow = pre.get_header("access-control-allow-headers").unwrap();
+    for h in [
+        "Authorization",
+        "Content-Type",
+        "Accept",
+        "MCP-Protocol-Version",
+        "Mcp-Method",
+        "Mcp-Name",
+        "Mcp-Session-Id",
+        "Last-Event-ID",
+    ] {
+        assert!(allow.contains(h), "{h}");
+    }
+    let hostile = Req {
+        method: "OPTIONS",
+        path: "/mcp",
+        headers: vec![("origin".into(), "https://evil.example".into())],
+        body: vec![],
+    }
+    .send();
+    assert_eq!(hostile.status, 403);
+    for m in ["GET", "DELETE"] {
+        let o = Req {
+            method: m,
+            path: "/mcp",
+            headers: vec![],
+            body: vec![],
+        }
+        .send();
+        assert_eq!(o.status, 405);
+        assert_eq!(o.get_header("allow"), Some("POST, OPTIONS"));
+    }
+}
+
+#[test]
+fn legacy_lane() {
+    for v in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let o = post(rpc(json!(1), "initialize", json!({"protocolVersion": v, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))).send();
+        let b = body(&o);
+        assert_eq!(b["result"]["protocolVersion"], v);
+        assert_eq!(b["result"]["serverInfo"]["name"], "scale-mcp-worker");
+        assert!(
+            b["result"]["serverInfo"]["title"].is_string()
+                && b["result"]["instructions"].is_string()
+        );
+        assert!(o.get_header("mcp-session-id").is_none());
+    }
+    let o = post(rpc(
+        json!(1),
+        "initialize",
+        json!({"protocolVersion": "1999-01-01", "capabilities": {}}),
+    ))
+    .send();
+    assert_eq!(body(&o)["result"]["protocolVersion"], "2025-11-25");
+    let n = post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string())
+        .h("mcp-session-id", "abc")
+        .send();
+    assert_eq!((n.status, n.body.len()), (202, 0));
+    assert_eq!(
+        body(&post(rpc(json!("p"), "ping", json!({}))).send()),
+        json!({"jsonrpc": "2.0", "id": "p", "result": {}})
+    );
+    let bad_version = post(rpc(json!(1), "ping", json!({})))
+        .h("mcp-protocol-version", "2030-01-01")
+        .send();
+    assert_eq!(bad_version.status, 400);
+    assert_eq!(
+        body(&bad_version)["error"]["data"]["requested"],
+        "2030-01-01"
+    );
+    let unknown = post(rpc(json!(1), "sampling/createMessage", json!({}))).send();
+    assert_eq!(
+        (unknown.status, body(&unknown)["error"]["code"].as_i64()),
+        (200, Some(-32601))
+    );
+}
+
+#[test]
+fn batches_only_under_2025_03_26() {
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": "b", "method": "nope"}
+    ])
+    .to_string();
+    for header in [None, Some("2025-03-26")] {
+        let mut r = post(batch.clone());
+        if let Some(h) = header {
+            r = r.h("mcp-protocol-version", h);
+        }
+        let b = body(&r.send());
+        assert_eq!(b.as_array().map(Vec::len), Some(2));
+        assert_eq!(b[0]["id"], 1);
+        assert_eq!(b[1]["error"]["code"], -32601);
+    }
+    let only_notes =
+        post(json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]).to_string()).send();
+    assert_eq!(only_notes.status, 202);
+    assert_eq!(body(&post("[]").send())["error"]["code"], -32600);
+    for v in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let o = post(batch.clone()).h("mcp-protocol-version", v).send();
+        assert_eq!(
+            (o.status, body(&o)["error"]["code"].as_i64()),
+            (400, Some(-32600)),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn json_rpc_error_paths() {
+    let cases: Vec<(Req, u16, i64)> = vec![
+        (post(""), 400, -32700),
+        (post("{"), 400, -32700),
+        (post(b"\xff\xfe".to_vec()), 400, -32700),
+        (
+            post(r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#),
+            400,
+            -32700,
+        ),
+        (
+            post(format!("{}1{}", "[".repeat(200), "]".repeat(200))),
+            400,
+            -32700,
+        ),
+        (
+            post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).h("content-type", "text/plain"),
+            415,
+            -32600,
+        ),
+        (post(r#"{"id":1,"method":"ping"}"#), 400, -32600),
+        (
+            post(r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#),
+            400,
+            -32600,
+        ),
+        (
+            post(format!(
+                r#"{{"jsonrpc":"2.0","id":"{}","method":"ping"}}"#,
+                "x".repeat(300)
+            )),
+            400,
+            -32600,
+        ),
+        (
+            post(r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#),
+            200,
+            -32602,
+        ),
+        (
+            post(rpc(json!(1), "tools/call", json!({"name": "no_such_tool"}))),
+            200,
+            -32602,
+        ),
+        (
+            post(rpc(
+                json!(1),
+                "tools/call",
+                json!({"name": "get_task", "arguments": [1]}),
+            )),
+            200,
+            -32602,
+        ),
+        (
+            post(rpc(json!(1), "tools/list", json!({"cursor": "x"}))),
+            200,
+            -32602,
+        ),
+        (post(vec![b' '; 1024 * 1024 + 1]), 413, -32600),
+    ];
+    for (i, (req, status, code)) in cases.into_iter().enumerate() {
+        let o = req.send();
+        assert_eq!(o.status, status, "case {i}");
+        assert_eq!(
+            body(&o)["error"]["code"].as_i64(),
+            Some(code),
+            "case {i}: {}",
+            String::from_utf8_lossy(&o.body)
+        );
+    }
+    let big = post(rpc(json!(u64::MAX), "ping", json!({}))).send();
+    assert!(String::from_utf8(big.body)
+        .unwrap()
+        .contains("\"id\":18446744073709551615"));
+}
+
+#[test]
+fn responses_follow_accept() {
+    let ping = || rpc(json!(1), "ping", json!({}));
+    let sse = post(ping()).h("accept", "text/event-stream").send();
+    assert_eq!(sse.get_header("content-type"), Some("text/event-stream"));
+    let text = String::from_utf8(sse.body).unwrap();
+    assert!(
+        text.starts_with("event: message\ndata: {") && text.ends_with("\n\n"),
+        "{text}"
+    );
+    for a in [None, Some("*/*"), Some("application/json")] {
+        let r = match a {
+            Some(a) => post(ping()).h("accept", a),
+            None => post(ping()).without("accept"),
+        };
+        assert_eq!(
+            r.send().get_header("content-type"),
+            Some("application/json")
+        );
+    }
+}
+
+#[test]
+fn modern_lane() {
+    let d = modern("server/discover", json!({})).send();
+    assert_eq!(d.status, 200);
+    let r = &body(&d)["result"];
+    assert_eq!(r["resultType"], "complete");
+    assert!(r["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("2026-07-28")));
+    assert!(r["ttlMs"].is_number() && r["cacheScope"] == "public");
+    assert_eq!(
+        r["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "scale-mcp-worker"
+    );
+
+    let list = body(&modern("tools/list", json!({})).send());
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert_eq!(list["result"]["cacheScope"], "public");
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 19);
+    assert_eq!(
+        list,
+        body(&modern("tools/list", json!({})).send()),
+        "deterministic"
+    );
+
+    let unknown = modern("nope/nope", json!({})).send();
+    assert_eq!(
+        (unknown.status, body(&unknown)["error"]["code"].as_i64()),
+        (404, Some(-32601))
+    );
+    let no_meta = post(rpc(json!(1), "tools/list", json!({})))
+        .h("mcp-protocol-version", "2026-07-28")
+        .h("mcp-method", "tools/list")
+        .send();
+    assert_eq!(
+        (no_meta.status, body(&no_meta)["error"]["code"].as_i64()),
+        (400, Some(-32602))
+    );
+    let mismatch: Vec<Req> = vec![
+        modern("tools/list", json!({})).without("mcp-method"),
+        modern("tools/list", json!({})).h("mcp-method", "tools/call"),
+        modern(
+            "tools/call",
+            json!({"name": "get_task", "arguments": {"task_id": "x"}}),
+        )
+        .without("mcp-name"),
+        modern(
+            "tools/call",
+            json!({"name": "get_task", "arguments": {"task_id": "x"}}),
+        )
+        .h("mcp-name", "list_tasks"),
+    ];
+    for (i, r) in mismatch.into_iter().enumerate() {
+        let o = r.send();
+        assert_eq!(
+            (o.status, body(&o)["error"]["code"].as_i64()),
+            (400, Some(-32020)),
+            "case {i}"
+        );
+    }
+    let up = FakeUpstream::new();
+    up.push_json(200, json!({"task_id": "x", "status": "pending"}));
+    let encoded = modern(
+        "tools/call",
+        json!({"name": "get_task", "arguments": {"task_id": "x"}}),
+    )
+    .h("mcp-name", "=?base64?Z2V0X3Rhc2s=?=");
+    let o = body(&encoded.send_with(&raw(&[]), &up));
+    assert_eq!(o["result"]["structuredContent"]["task_id"], "x");
+    assert_eq!(o["result"]["resultType"], "complete");
+    let initialize = modern("initialize", json!({"protocolVersion": "2025-11-25"})).send();
+    assert_eq!(initialize.status, 404);
+}
+
+#[test]
+fn tool_calls_reach_upstream_and_errors_are_results() {
+    let up = FakeUpstream::new();
+    up.push_json(
+        404,
+        json!({"status_code": 404, "error": "Task with that ID not found."}),
+    );
+    let o = post(rpc(
+        json!(3),
+        "tools/call",
+        json!({"name": "get_task", "arguments": {"task_id": "a/b"}}),
+    ))
+    .send_with(&raw(&[]), &up);
+    let b = body(&o);
+    assert_eq!(b["result"]["isError"], true);
+    let text = b["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("404") && text.contains("Task with that ID not found."),
+        "{text}"
+    );
+    let sent = up.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].url, "https://scale.test/v1/task/a%2Fb");
+    let invalid = body(
+        &post(rpc(
+            json!(4),
+            "tools/call",
+            json!({"name": "get_task", "arguments": {}}),
+        ))
+        .send(),
+    );
+    assert_eq!(invalid["result"]["isError"], true);
+    assert!(invalid["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("task_id"));
+}
+
+#[test]
+fn misconfiguration_is_named() {
+    let o = post(rpc(json!(1), "ping", json!({}))).send_with(
+        &raw(&[("SCALE_API_BASE", "not a url")]),
+        &FakeUpstream::new(),
+    );
+    assert_eq!(o.status, 500);
+    assert!(body(&o)["message"]
+        .as_str()
+        .unwrap()
+        .contains("SCALE_API_BASE"));
+    let no_key = post(rpc(
+        json!(1),
+        "tools/call",
+        json!({"name": "get_task", "arguments": {"task_id": "t"}}),
+    ))
+    .send_with(&raw(&[("SCALE_API_KEY", "<unset>")]), &FakeUpstream::new());
+    assert!(body(&no_key)["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("SCALE_API_KEY is not set"));
+    let _ = json_response(200, &json!({}));
+}
