@@ -379,6 +379,31 @@ mod tests {
         assert!(!text.contains("short-secret") && !text.contains("live key"));
     }
 
+    /// An early-exit comparison would be ~1000x faster for a first-byte
+    /// mismatch than a last-byte one on 4 KiB tokens; ours takes the same time.
+    #[test]
+    fn comparison_time_does_not_depend_on_where_tokens_differ() {
+        let secret = vec![b'a'; 4096];
+        let mut first = secret.clone();
+        first[0] = b'b';
+        let mut last = secret.clone();
+        last[4095] = b'b';
+        let time = |probe: &[u8]| {
+            let mut best = u128::MAX;
+            for _ in 0..15 {
+                let t = std::time::Instant::now();
+                for _ in 0..200 {
+                    std::hint::black_box(ct_eq(std::hint::black_box(probe), &secret));
+                }
+                best = best.min(t.elapsed().as_nanos());
+            }
+            best as f64
+        };
+        let (a, b) = (time(&first), time(&last));
+        let ratio = a.max(b) / a.min(b);
+        assert!(ratio < 3.0, "first-byte {a} ns vs last-byte {b} ns");
+    }
+
     #[test]
     fn secrets_do_not_debug_print() {
         let c = Config::from_raw(&raw(&[("SCALE_API_KEY", "live_abcdef")])).unwrap();
