@@ -166,12 +166,31 @@ pub fn origin_of(url: &str) -> Option<String> {
         .map(|r| ("https", r))
         .or_else(|| lower.strip_prefix("http://").map(|r| ("http", r)))?;
     let authority = rest.1.split(['/', '?', '#']).next()?;
-    if authority.is_empty()
-        || authority.contains('@')
-        || authority
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
+    // host[:port] only: a DNS name, an IPv4 address or a bracketed IPv6 one, and digits after the colon.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']')?;
+            if h.is_empty()
+                || !h
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            {
+                return None;
+            }
+            let port = match after {
+                "" => "",
+                p => p.strip_prefix(':')?,
+            };
+            (&authority[..h.len() + 2], port)
+        }
+        None => authority.split_once(':').unwrap_or((authority, "")),
+    };
+    let host_ok = host.starts_with('[')
+        || (!host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    if !host_ok || !port.chars().all(|c| c.is_ascii_digit()) || port.len() > 5 {
         return None;
     }
     Some(format!("{}://{}", rest.0, authority))
@@ -408,6 +427,34 @@ mod tests {
     fn secrets_do_not_debug_print() {
         let c = Config::from_raw(&raw(&[("SCALE_API_KEY", "live_abcdef")])).unwrap();
         assert!(!format!("{c:?}").contains("live_abcdef"));
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_digit_port_only() {
+        assert_eq!(
+            origin_of("http://localhost:3000").as_deref(),
+            Some("http://localhost:3000")
+        );
+        assert_eq!(
+            origin_of("HTTPS://App.Example.com/x").as_deref(),
+            Some("https://app.example.com")
+        );
+        assert_eq!(
+            origin_of("http://[::1]:8787").as_deref(),
+            Some("http://[::1]:8787")
+        );
+        for bad in [
+            "http://127.0.0.1:80.evil.example",
+            "http://a@b",
+            "http://",
+            "ftp://x",
+            "http://[zz]:1",
+            "http://x:1:2",
+            "http://ex ample",
+            "null",
+        ] {
+            assert_eq!(origin_of(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -399,7 +399,9 @@ pub fn error_for(what: &str, e: ScaleError, key: Option<&str>) -> ToolError {
             return ToolError::config("SCALE_API_KEY is not set, so no Scale request was sent. Set it with `wrangler secret put SCALE_API_KEY` (or in .dev.vars locally).")
         }
         ScaleError::Http { status, message, retry_after } => {
-            let mut m = format!("Scale returned {status} {} for {what}: {message}", reason(status));
+            let r = reason(status);
+            let sep = if r.is_empty() { "" } else { " " };
+            let mut m = format!("Scale returned {status}{sep}{r} for {what}: {message}");
             let h = hint(status);
             if !h.is_empty() {
                 m.push_str("\nHint: ");

@@ -676,7 +676,7 @@ fn error_for_gives_status_message_and_hint() {
             e.message
         );
         assert!(e.message.contains(hint_part), "{status}: {}", e.message);
-        assert_eq!(hint(*status).is_empty(), false);
+        assert!(!hint(*status).is_empty());
     }
     let e = error_for(
         "GET /tasks",
@@ -689,6 +689,20 @@ fn error_for_gives_status_message_and_hint() {
     );
     assert!(
         e.message.ends_with("Scale asked to retry after 90 s."),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn error_for_unnamed_statuses_have_no_reason_phrase() {
+    let e = error_for("GET /task/t1", http(418, "teapot"), None);
+    assert_eq!(e.status, Some(418));
+    assert_eq!(e.message, "Scale returned 418 for GET /task/t1: teapot");
+    let e = error_for("GET /task/t1", http(530, "origin"), None);
+    assert!(
+        e.message
+            .starts_with("Scale returned 530 for GET /task/t1: origin\nHint: Scale had a problem"),
         "{}",
         e.message
     );

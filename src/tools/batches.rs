@@ -265,10 +265,10 @@ fn list_batches<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
             if !missing.is_empty() {
                 out["progress_incomplete"] = json!({
                     "batches_without_progress": missing,
-                    "reason": if batches.len() > n {
-                        format!("one request may make at most {SUBREQUEST_BUDGET} calls to Scale, so progress was read for the first {n} batches")
-                    } else {
-                        "Scale did not return the status of some batches".to_string()
+                    "reason": match (batches.len() > n, missing.len() > batches.len() - n) {
+                        (true, true) => format!("one request may make at most {SUBREQUEST_BUDGET} calls to Scale, so progress was read only for the first {n} batches, and Scale did not return the status of some of those"),
+                        (true, false) => format!("one request may make at most {SUBREQUEST_BUDGET} calls to Scale, so progress was read for the first {n} batches"),
+                        _ => "Scale did not return the status of some batches".to_string(),
                     },
                     "how_to_get": "call get_batch for each of these batches, or list again with a smaller limit",
                 });
@@ -311,7 +311,8 @@ fn finalize_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
             .lit("prioritize")
             .body(json!({"priority": p as i64}));
         match sc.send(&pri, Retry::Idempotent).await {
-            Ok(v) if v.is_object() => Ok(v),
+            // Scale answers with the batch; anything else keeps finalize's batch.
+            Ok(v) if v.get("name").is_some() => Ok(v),
             Ok(_) => {
                 let mut b = object_or_ok(batch);
                 b["priority"] = json!(p as i64);

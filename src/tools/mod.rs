@@ -244,6 +244,18 @@ pub fn fit_list(mut v: Value, list_key: &str, id_fields: &[&str], how_to_get: &s
         }
         dropped = vec!["all fields but the identifying ones"];
     }
+    if v.to_string().len() > MAX_TEXT_BYTES {
+        // Even identifying fields can be large (metadata, tags): keep ids and statuses only.
+        if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
+            for it in items.iter_mut().filter_map(Value::as_object_mut) {
+                it.retain(|k, x| {
+                    !matches!(k.as_str(), "metadata" | "tags" | "progress")
+                        && x.to_string().len() <= 1024
+                });
+            }
+        }
+        dropped = vec!["all fields but short identifying ones (metadata and tags too)"];
+    }
     v["truncated"] = json!({
         "dropped": dropped,
         "reason": format!("the full result is larger than {} KB", MAX_TEXT_BYTES / 1024),
@@ -266,11 +278,14 @@ pub fn check_iso_date(name: &str, v: &str) -> Result<(), ToolError> {
         && b[5..7].iter().all(u8::is_ascii_digit)
         && b[7] == b'-'
         && b[8..10].iter().all(u8::is_ascii_digit);
-    let rest_ok = b.len() == 10
-        || (matches!(b[10], b'T' | b't' | b' ')
-            && b[11..]
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || b":.+-".contains(c)));
+    // Only looked at when the date part is there: shorter values must not index past the end.
+    let rest_ok = date_ok
+        && (b.len() == 10
+            || (matches!(b[10], b'T' | b't' | b' ')
+                && b.len() > 11
+                && b[11..]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || b":.+-".contains(c))));
     if date_ok && rest_ok && b.len() <= 40 {
         Ok(())
     } else {

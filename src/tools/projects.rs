@@ -161,11 +161,6 @@ pub fn update_project_steps(
 ) -> Result<Vec<(&'static str, Call)>, ToolError> {
     let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
     let has = |k: &str| args.contains_key(k);
-    if !has("instruction") && !has("params") && !has("ontology") {
-        return Err(ToolError::invalid(
-            "nothing to update: give at least one of instruction, params, ontology",
-        ));
-    }
     if has("patch") && !has("instruction") && !has("params") {
         return Err(ToolError::invalid(
             "`patch` applies to `params`/`instruction`; give one of them too",
@@ -176,12 +171,17 @@ pub fn update_project_steps(
             "`ontology_name` names an `ontology`; give the ontology too",
         ));
     }
+    if !has("instruction") && !has("params") && !has("ontology") {
+        return Err(ToolError::invalid(
+            "nothing to update: give at least one of instruction, params, ontology",
+        ));
+    }
     let mut steps = Vec::new();
     if has("instruction") || has("params") {
         let mut body = Map::new();
         if let Some(Value::Object(p)) = args.get("params") {
             for (k, v) in p {
-                if k == "instruction" && has("instruction") || k == "patch" {
+                if (k == "instruction" || k == "patch") && has(k) {
                     return Err(ToolError::invalid(format!(
                         "`params.{k}` duplicates the `{k}` argument; give it only once"
                     )));

@@ -220,7 +220,7 @@ pub(crate) fn merged_body(
     }
     if let Some(Value::Object(p)) = args.get("params") {
         for (k, v) in p {
-            if all_args.contains(&k.as_str()) {
+            if all_args.contains(&k.as_str()) && args.contains_key(k) {
                 return Err(ToolError::invalid(format!(
                     "`params.{k}` duplicates the `{k}` argument; give it only once"
                 )));

@@ -25,6 +25,37 @@ export function secretNeedles(secrets = SECRETS) {
   return out;
 }
 
+// Every response from a running worker, recorded by a fetch wrapper so that
+// close() can fail the suite if a secret ever appears in one.
+const liveStacks = new Set();
+const realFetch = globalThis.fetch;
+globalThis.fetch = async function recordingFetch(input, init) {
+  const res = await realFetch(input, init);
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  for (const stack of liveStacks) {
+    if (url.startsWith(stack.url)) {
+      const headers = [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+      stack.responses.push(res.clone().text().then((body) => ({ url, status: res.status, headers, body }), () => ({ url, headers, body: '' })));
+    }
+  }
+  return res;
+};
+
+/** Throws if any secret value appears in the stack's responses or worker log. */
+export async function assertNoSecretLeaks(stack) {
+  const needles = secretNeedles(stack.secrets);
+  const responses = await Promise.all(stack.responses);
+  for (const r of responses) {
+    for (const n of needles) {
+      if (r.headers.includes(n) || r.body.includes(n)) throw new Error(`a secret value appeared in the response to ${r.url} (status ${r.status})`);
+    }
+  }
+  for (const line of stack.logs) {
+    for (const n of needles) if (line.includes(n)) throw new Error(`a secret value appeared in the worker log: ${line.replace(n, '<secret>')}`);
+  }
+  return { responses: responses.length, logLines: stack.logs.length };
+}
+
 /**
  * Starts the simulator and the worker. `vars` override or add bindings
  * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound.
@@ -62,14 +93,18 @@ export async function startStack({ vars = {}, kv = true, sim: simOpts = {} } = {
     },
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
-  return {
+  const secrets = Object.fromEntries(Object.keys(SECRETS).filter((k) => bindings[k]).map((k) => [k, bindings[k]]));
+  const stack = {
+    secrets,
+    responses: [],
     sim,
     mf,
     url,
     mcpUrl: `${url}/mcp`,
     webhookUrl: `${url}/webhooks/scale`,
     logs,
-    token: bindings.MCP_AUTH_TOKEN,
+    // The last of comma-separated tokens (rotation lists the new one last).
+    token: bindings.MCP_AUTH_TOKEN?.split(',').pop().trim(),
     kv: kv ? await mf.getKVNamespace('CALLBACKS') : null,
     /** The simulator's log of /v1 requests. */
     async simRequests() {
@@ -85,11 +120,16 @@ export async function startStack({ vars = {}, kv = true, sim: simOpts = {} } = {
       if (!r.ok) throw new Error(`sim control ${pathname}: ${r.status} ${text}`);
       return text ? JSON.parse(text) : null;
     },
+    /** Stops both, then fails if any secret leaked into a response or log line. */
     async close() {
+      liveStacks.delete(stack);
       await mf.dispose();
       await sim.close();
+      await assertNoSecretLeaks(stack);
     },
   };
+  liveStacks.add(stack);
+  return stack;
 }
 
 /** A raw JSON-RPC POST to /mcp with the bearer token and chosen headers. */

@@ -1,0 +1,111 @@
+// Attacks on every entry point of the running worker: authentication and
+// origin tricks, hostile path arguments, malformed bodies. Every stack's
+// close() also fails the file if a secret appeared in any response or log line.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startStack, rpc, SECRETS } from './harness.mjs';
+
+const OLD = 'rotated-old-token-0123456789';
+let stack;
+before(async () => {
+  stack = await startStack({ vars: { MCP_AUTH_TOKEN: `${OLD},${SECRETS.MCP_AUTH_TOKEN}` } });
+});
+after(async () => stack?.close());
+
+const ping = { jsonrpc: '2.0', id: 1, method: 'ping' };
+
+async function raw(headers, { body = JSON.stringify(ping), method = 'POST', url = stack.mcpUrl } = {}) {
+  const res = await fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: method === 'POST' ? body : undefined });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, text };
+}
+
+test('tokens: missing, wrong, prefix, extension, query string, scheme case, several headers, rotation', async () => {
+  const t = SECRETS.MCP_AUTH_TOKEN;
+  const refused = [
+    {},
+    { authorization: 'Bearer wrong-token-0123456789' },
+    { authorization: `Bearer ${t.slice(0, -1)}` },
+    { authorization: `Bearer ${t}0` },
+    { authorization: `Bearer  ${t} extra` },
+    { authorization: `Basic ${Buffer.from(`${t}:`).toString('base64')}` },
+    { authorization: t },
+  ];
+  for (const h of refused) {
+    const r = await raw(h);
+    assert.equal(r.status, 401, JSON.stringify(h));
+    assert.match(r.headers.get('www-authenticate'), /^Bearer realm="scale-mcp"/);
+  }
+  const inQuery = await raw({}, { url: `${stack.mcpUrl}?token=${t}&access_token=${t}` });
+  assert.equal(inQuery.status, 401, 'a token in the query string is ignored');
+  assert.equal((await raw({ authorization: `bearer ${t}` })).status, 200);
+  assert.equal((await raw({ authorization: `BEARER ${t}` })).status, 200);
+  assert.equal((await raw({ authorization: `Bearer ${OLD}` })).status, 200, 'old token during rotation');
+  assert.equal((await raw({ authorization: `Bearer ${t}` })).status, 200, 'new token during rotation');
+  const two = new Headers({ 'content-type': 'application/json' });
+  two.append('authorization', `Bearer ${t}`);
+  two.append('authorization', `Bearer ${OLD}`);
+  const several = await fetch(stack.mcpUrl, { method: 'POST', headers: two, body: JSON.stringify(ping) });
+  assert.equal(several.status, 401, 'several Authorization headers are not one valid token');
+  await several.text();
+});
+
+test('origins: hostile, null, lookalikes refused; loopback allowed; preflight with and without a token', async () => {
+  const auth = { authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` };
+  for (const origin of ['https://evil.example', 'null', 'http://localhost.evil.example', `${stack.url}.evil.example`, 'file://', 'chrome-extension://abc']) {
+    const r = await raw({ ...auth, origin });
+    assert.equal(r.status, 403, origin);
+    assert.equal(JSON.parse(r.text).error.code, -32600);
+  }
+  assert.equal((await raw({ ...auth, origin: 'http://localhost:6274' })).status, 200);
+  for (const withToken of [false, true]) {
+    const pre = await raw({ ...(withToken ? auth : {}), origin: 'http://localhost:6274', 'access-control-request-method': 'POST' }, { method: 'OPTIONS' });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get('access-control-allow-origin'), 'http://localhost:6274');
+    const hostile = await raw({ ...(withToken ? auth : {}), origin: 'https://evil.example' }, { method: 'OPTIONS' });
+    assert.equal(hostile.status, 403);
+  }
+});
+
+test('hostile path arguments never leave their endpoint', async () => {
+  await stack.simControl('requests', undefined, 'DELETE');
+  const hostile = ['../projects', '..', '.', 'a/b', '%2F', '..%2Fprojects', 'a?x=1', 'a#frag', 'a\\b', 'x\u0000y', 'tab\there', 'ü/ñ', 'x'.repeat(1024)];
+  for (const id of hostile) {
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_task', arguments: { task_id: id } } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json.result.isError, true, id);
+  }
+  for (const name of ['..', '.', '', 'x'.repeat(1025)]) {
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_batch', arguments: { name } } });
+    assert.equal(r.json.result.isError, true);
+    assert.match(r.json.result.content[0].text, /No request was sent/);
+  }
+  const seen = await stack.simRequests();
+  for (const req of seen) assert.match(req.path, /^\/v1\/task\/[^/]+$/, `left the endpoint: ${req.path}`);
+  // Refused ones ('..', '.') never reach the simulator; the rest arrive as one segment.
+  assert.equal(seen.length, hostile.length - 2);
+  assert.ok(seen.some((r) => r.path === '/v1/task/..%2Fprojects' || r.path === '/v1/task/..%252Fprojects'));
+});
+
+test('malformed bodies get clear errors and the worker keeps serving', async () => {
+  const auth = { authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` };
+  const cases = [
+    ['x'.repeat(1024 * 1024 + 10), 413],
+    ['['.repeat(100000) + ']'.repeat(100000), 400],
+    ['{"jsonrpc":"2.0","id":1e400,"method":"ping"}', 400],
+    ['{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}', 400],
+    [Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 400],
+    ['', 400],
+  ];
+  for (const [body, status] of cases) {
+    const r = await raw(auth, { body });
+    assert.equal(r.status, status, String(body).slice(0, 40));
+    assert.ok(JSON.parse(r.text).error.message.length > 5);
+  }
+  const after = await raw(auth);
+  assert.equal(after.status, 200);
+  const hook = await fetch(stack.webhookUrl, { method: 'POST', headers: { 'scale-callback-auth': SECRETS.SCALE_CALLBACK_AUTH_KEY, 'content-type': 'application/json' }, body: '{"a":' });
+  assert.equal(hook.status, 400);
+  await hook.text();
+});
