@@ -291,15 +291,43 @@ fn fuzz_mcp_bodies_and_headers() {
         .unwrap();
 }
 
+/// Argument values likely to hit edge cases in validation and request building.
+fn arg_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => json_value(),
+        2 => proptest::sample::select(&[
+            "2026-01-31", "2026-01-31T", "2026-01-31T12:00:00Z", "2026-1-1", "", ".", "..", "a/b", "%2F", "x?y#z",
+            "imageannotation", "Image Annotation", "list", "invite", "set_role", "member", "a@b.c", "https://x.test/a.jpg",
+            "pending", "staging", "\u{0}", "ü", "10", "30",
+        ][..]).prop_map(|s| json!(s)),
+        1 => (-5i64..200).prop_map(|n| json!(n)),
+        1 => proptest::collection::vec(word(), 0..4).prop_map(|v| json!(v)),
+    ]
+}
+
 #[test]
 fn fuzz_tool_arguments_with_hostile_upstream() {
-    let names: Vec<&'static str> = scale_mcp_worker::tools::registry()
+    let tools: Vec<(&'static str, Vec<String>)> = scale_mcp_worker::tools::registry()
         .iter()
-        .map(|t| t.name)
+        .map(|t| {
+            let schema = (t.input_schema)();
+            let props = schema["properties"]
+                .as_object()
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            (t.name, props)
+        })
         .collect();
-    let args = proptest::collection::btree_map(word(), json_value(), 0..8);
+    // Mostly the tool's own argument names, so validation and request building are reached.
+    let call = proptest::sample::select(tools).prop_flat_map(|(name, props)| {
+        let key = prop_oneof![5 => proptest::sample::select(props), 1 => word()];
+        (
+            Just(name),
+            proptest::collection::btree_map(key, arg_value(), 0..8),
+        )
+    });
     runner()
-        .run(&(proptest::sample::select(names), args, proptest::collection::vec(upstream_reply(), 0..6)), |(tool, args, replies)| {
+        .run(&(call, proptest::collection::vec(upstream_reply(), 0..6)), |((tool, args), replies)| {
             let up = FakeUpstream::new();
             for r in replies {
                 up.push(r);
