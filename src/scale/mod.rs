@@ -309,7 +309,19 @@ impl<'a> Scale<'a> {
             .scale_api_key
             .as_ref()
             .map(|k| k.expose().to_string());
-        error_for(&call.describe(), e, key.as_deref())
+        let unknown_write = matches!(
+            e,
+            ScaleError::Http {
+                status: 500..=599,
+                ..
+            }
+        ) && call.method != Some(Method::Get);
+        let mut err = error_for(&call.describe(), e, key.as_deref());
+        if unknown_write {
+            // A 5xx does not say whether the write happened, and writes are not retried blindly.
+            err.message.push_str(" A write may still have been applied; check (e.g. with a get or list tool) before repeating it.");
+        }
+        err
     }
 }
 

@@ -345,8 +345,17 @@ pub mod s {
         }
         v
     }
-    /// An open object (Scale adds fields over time).
-    pub fn output(props: Value) -> Value {
+    /// An open object (Scale adds fields over time). Scale's objects may carry
+    /// `null` for any field it has no value for, so every typed property also
+    /// admits null: a client that validates results must not reject them.
+    pub fn output(mut props: Value) -> Value {
+        if let Some(m) = props.as_object_mut() {
+            for p in m.values_mut() {
+                if let Some(Value::String(t)) = p.get("type").cloned() {
+                    p["type"] = json!([t, "null"]);
+                }
+            }
+        }
         json!({"type": "object", "properties": props, "additionalProperties": true})
     }
     /// The task object as Scale returns it.

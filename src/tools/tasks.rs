@@ -529,8 +529,15 @@ fn update_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
         let mut applied = Vec::new();
         let mut last = Value::Null;
         for (name, call) in steps {
-            // Each step sets state (replace, add, remove), so repeating it is safe.
-            match sc.send(&call, Retry::Idempotent).await {
+            // Metadata and tag steps set state (replace, add, remove), so a repeat
+            // is harmless; a unique_id that was set by an unseen success would
+            // answer 409 on a repeat, so that step is sent once.
+            let retry = if name == "unique_id" {
+                Retry::Never
+            } else {
+                Retry::Idempotent
+            };
+            match sc.send(&call, retry).await {
                 Ok(v) => {
                     last = v;
                     applied.push(name.to_string());
