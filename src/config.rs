@@ -43,6 +43,21 @@ impl RawSettings {
             .collect();
         Self { values, kv_bound }
     }
+    /// Settings from name/value pairs; later pairs override earlier ones and
+    /// an empty value means unset (for tests and tools that build settings).
+    pub fn from_pairs(pairs: &[(&str, &str)], kv_bound: bool) -> Self {
+        Self::read(
+            |n| {
+                pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+                    .filter(|v| !v.is_empty())
+            },
+            kv_bound,
+        )
+    }
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values
             .iter()
@@ -328,15 +343,7 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&'static str, &str)]) -> RawSettings {
-        RawSettings::read(
-            |n| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == n)
-                    .map(|(_, v)| v.to_string())
-            },
-            true,
-        )
+        RawSettings::from_pairs(pairs, true)
     }
 
     #[test]

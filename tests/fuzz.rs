@@ -32,15 +32,14 @@ fn runner() -> TestRunner {
 }
 
 fn settings() -> RawSettings {
-    RawSettings::read(
-        |n| match n {
-            "MCP_AUTH_TOKEN" => Some(TOKEN.into()),
-            "SCALE_API_KEY" => Some("test_fuzz_key".into()),
-            "SCALE_CALLBACK_AUTH_KEY" => Some(CB_KEY.into()),
-            "SCALE_API_BASE" => Some("https://scale.test/v1".into()),
-            "WEBHOOK_MAX_BYTES" => Some("65536".into()),
-            _ => None,
-        },
+    RawSettings::from_pairs(
+        &[
+            ("MCP_AUTH_TOKEN", TOKEN),
+            ("SCALE_API_KEY", "test_fuzz_key"),
+            ("SCALE_CALLBACK_AUTH_KEY", CB_KEY),
+            ("SCALE_API_BASE", "https://scale.test/v1"),
+            ("WEBHOOK_MAX_BYTES", "65536"),
+        ],
         true,
     )
 }

@@ -11,22 +11,14 @@ const TOKEN: &str = "tok-0123456789abcdef";
 const TOKEN2: &str = "tok-new-0123456789abcdef";
 
 fn raw(pairs: &[(&'static str, &str)]) -> RawSettings {
-    let mut all: Vec<(&'static str, String)> = vec![
-        ("MCP_AUTH_TOKEN", format!("{TOKEN},{TOKEN2}")),
-        ("SCALE_API_KEY", "test_native_key".into()),
-        ("SCALE_API_BASE", "https://scale.test/v1".into()),
+    let tokens = format!("{TOKEN},{TOKEN2}");
+    let mut all = vec![
+        ("MCP_AUTH_TOKEN", tokens.as_str()),
+        ("SCALE_API_KEY", "test_native_key"),
+        ("SCALE_API_BASE", "https://scale.test/v1"),
     ];
-    all.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
-    RawSettings::read(
-        |n| {
-            all.iter()
-                .rev()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.clone())
-                .filter(|v| v != "<unset>")
-        },
-        true,
-    )
+    all.extend_from_slice(pairs);
+    RawSettings::from_pairs(&all, true)
 }
 
 struct Req {
@@ -212,8 +204,7 @@ fn authentication() {
             );
         }
     }
-    let unset =
-        post(ping()).send_with(&raw(&[("MCP_AUTH_TOKEN", "<unset>")]), &FakeUpstream::new());
+    let unset = post(ping()).send_with(&raw(&[("MCP_AUTH_TOKEN", "")]), &FakeUpstream::new());
     assert_eq!(unset.status, 503);
     assert!(body(&unset)["message"]
         .as_str()
@@ -597,7 +588,7 @@ fn misconfiguration_is_named() {
         "tools/call",
         json!({"name": "get_task", "arguments": {"task_id": "t"}}),
     ))
-    .send_with(&raw(&[("SCALE_API_KEY", "<unset>")]), &FakeUpstream::new());
+    .send_with(&raw(&[("SCALE_API_KEY", "")]), &FakeUpstream::new());
     assert!(body(&no_key)["result"]["content"][0]["text"]
         .as_str()
         .unwrap()

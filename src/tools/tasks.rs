@@ -231,14 +231,16 @@ pub(crate) fn merged_body(
     Ok(body)
 }
 
+/// The validated `type` argument.
+fn task_type(args: &Map<String, Value>) -> Result<String, ToolError> {
+    let ty = args.get("type").and_then(Value::as_str).unwrap_or_default();
+    check_task_type("type", ty)?;
+    Ok(ty.to_string())
+}
+
 fn create_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
     Box::pin(async move {
-        let ty = args
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        check_task_type("type", &ty)?;
+        let ty = task_type(&args)?;
         let mut all = CREATE_FIELDS.to_vec();
         all.push("type");
         let mut body = merged_body(&args, CREATE_FIELDS, &all)?;
@@ -276,12 +278,7 @@ To reuse the id, cancel that task with clear_unique_id or remove its id with upd
 
 fn create_evaluation_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
     Box::pin(async move {
-        let ty = args
-            .get("type")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        check_task_type("type", &ty)?;
+        let ty = task_type(&args)?;
         let fields = ["expected_response", "initial_response", "project", "batch"];
         let all = [
             "type",

@@ -23,25 +23,9 @@ const DEFAULT_CB: &str = "https://worker.example/webhooks/scale";
 // ================================================================ helpers
 
 fn config_with(extra: &[(&'static str, &str)]) -> Config {
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("SCALE_API_KEY", KEY.to_string()),
-        ("SCALE_API_BASE", BASE.to_string()),
-    ];
-    for (k, v) in extra {
-        pairs.retain(|(n, _)| n != k);
-        pairs.push((k, v.to_string()));
-    }
-    Config::from_raw(&RawSettings::read(
-        |n| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-        },
-        true,
-    ))
-    .expect("test config is valid")
+    let mut pairs = vec![("SCALE_API_KEY", KEY), ("SCALE_API_BASE", BASE)];
+    pairs.extend_from_slice(extra);
+    Config::from_raw(&RawSettings::from_pairs(&pairs, true)).expect("test config is valid")
 }
 
 fn config() -> Config {

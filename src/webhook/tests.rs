@@ -7,19 +7,9 @@ const NOW: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const KEY: &str = "callback-key-0123456789";
 
 fn cfg(extra: &[(&'static str, &str)]) -> Config {
-    let mut pairs: Vec<(&'static str, String)> = vec![("SCALE_CALLBACK_AUTH_KEY", KEY.to_string())];
-    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let raw = RawSettings::read(
-        |n| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == n)
-                .map(|(_, v)| v.clone())
-        },
-        true,
-    );
-    Config::from_raw(&raw).unwrap()
+    let mut pairs = vec![("SCALE_CALLBACK_AUTH_KEY", KEY)];
+    pairs.extend_from_slice(extra);
+    Config::from_raw(&RawSettings::from_pairs(&pairs, true)).unwrap()
 }
 
 fn task_body(id: &str, status: &str, batch: Option<&str>) -> Value {
