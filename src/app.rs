@@ -197,7 +197,7 @@ pub fn origin_allowed(origin: &str, self_origin: &str, cfg: &Config) -> bool {
         return true;
     }
     let is_self = o.starts_with("https://") && o == self_origin.to_ascii_lowercase();
-    is_self || cfg.allowed_origins.iter().any(|a| *a == o)
+    is_self || cfg.allowed_origins.contains(&o)
 }
 
 fn cors_headers(mut out: Outgoing, origin: Option<&str>) -> Outgoing {

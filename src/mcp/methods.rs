@@ -2,7 +2,7 @@
 //! checks (`_meta`, `Mcp-Method`, `Mcp-Name`).
 
 use super::rpc::{self, Payload, RpcError};
-use super::{decorate, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION, MODERN_VERSION};
+use super::{decorate, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
 use crate::app::Incoming as HttpIn;
 use crate::tools::{self, Ctx};
 use serde_json::{json, Map, Value};
@@ -63,7 +63,10 @@ pub fn check_modern(
         .with_status(400));
     }
     if body_version != header_version {
-        if body_version != MODERN_VERSION {
+        // -32022 only for a version we do not know at all; a known one that
+        // disagrees with the header is a mismatch (answering -32022 with the
+        // requested version inside `supported` would contradict itself).
+        if !super::supported_versions().contains(&body_version) {
             return Err(super::unsupported_version(body_version));
         }
         return Err(mismatch(
@@ -275,5 +278,44 @@ mod tests {
         assert_eq!(decode_header("=?base64?w6k=?=").as_deref(), Some("é"));
         assert_eq!(decode_header("=?base64?***?=").as_deref(), None);
         assert_eq!(decode_header(" ping ").as_deref(), Some("ping"));
+    }
+}
+
+#[cfg(test)]
+mod modern_checks {
+    use super::*;
+    use crate::mcp::MODERN_VERSION;
+
+    fn req(version: &str) -> HttpIn {
+        HttpIn {
+            method: "POST".into(),
+            path: "/mcp".into(),
+            headers: vec![
+                ("mcp-protocol-version".into(), version.into()),
+                ("mcp-method".into(), "tools/list".into()),
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn params(version: &str) -> Map<String, Value> {
+        json!({"_meta": {META_VERSION: version, META_CAPS: {}}})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn body_and_header_versions() {
+        assert!(check_modern(&req(MODERN_VERSION), "tools/list", &params(MODERN_VERSION)).is_ok());
+        // A version we support, but not the one in the header: a mismatch.
+        let e =
+            check_modern(&req(MODERN_VERSION), "tools/list", &params("2025-11-25")).unwrap_err();
+        assert_eq!(e.code, rpc::HEADER_MISMATCH);
+        // A version nobody supports: -32022 naming what we do support.
+        let e =
+            check_modern(&req(MODERN_VERSION), "tools/list", &params("2099-01-01")).unwrap_err();
+        assert_eq!(e.code, rpc::UNSUPPORTED_VERSION);
+        assert_eq!(e.data.unwrap()["requested"], "2099-01-01");
     }
 }
