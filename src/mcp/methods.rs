@@ -183,8 +183,8 @@ pub async fn dispatch(
                     ))
                 }
             };
-            let result = tools::call(cx, name, args).await?;
-            Ok(decorate(lane, Payload::Json(result), false))
+            let result = tools::call_text(cx, name, args).await?;
+            Ok(decorate(lane, Payload::Owned(result), false))
         }
         ("resources/list", _) => {
             let r = crate::webhook::resources::list(cx, params, lane).await?;
@@ -257,6 +257,7 @@ fn tools_list(lane: Lane) -> &'static str {
         match p {
             Payload::Json(v) => v.to_string(),
             Payload::Raw(r) => r.to_string(),
+            Payload::Owned(s) => s,
         }
     };
     match lane {

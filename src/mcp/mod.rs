@@ -253,6 +253,14 @@ pub(crate) fn decorate(lane: Lane, payload: Payload, list: bool) -> Payload {
             );
             Payload::Json(Value::Object(m))
         }
+        (Lane::Modern, Payload::Owned(mut s)) if !list && s.ends_with('}') => {
+            // Appended as text: the result may be large and is not re-parsed.
+            s.pop();
+            s.push_str(",\"resultType\":\"complete\",\"_meta\":");
+            s.push_str(&json!({ META_SERVER_INFO: methods::server_info() }).to_string());
+            s.push('}');
+            Payload::Owned(s)
+        }
         (Lane::Modern, p) => p,
     }
 }

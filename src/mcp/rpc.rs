@@ -63,6 +63,8 @@ impl RpcError {
 pub enum Payload {
     Json(Value),
     Raw(&'static str),
+    /// A serialised JSON object built for this request.
+    Owned(String),
 }
 
 /// One message of a POST body, classified.
@@ -157,6 +159,10 @@ pub fn write_response(out: &mut String, id: &Value, result: &Result<Payload, Rpc
     out.push_str(&serde_json::to_string(id).unwrap_or_else(|_| "null".into()));
     match result {
         Ok(Payload::Raw(raw)) => {
+            out.push_str(",\"result\":");
+            out.push_str(raw);
+        }
+        Ok(Payload::Owned(raw)) => {
             out.push_str(",\"result\":");
             out.push_str(raw);
         }

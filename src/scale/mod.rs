@@ -3,7 +3,7 @@
 //! Scale's answers (JSON, plain `OK`, errors) to values and tool errors.
 
 use crate::config::Config;
-use crate::io::{Method, OutRequest, SendError, Upstream};
+use crate::io::{InResponse, Method, OutRequest, SendError, Upstream};
 use crate::tools::ToolError;
 use serde_json::{json, Value};
 
@@ -210,6 +210,30 @@ impl<'a> Scale<'a> {
     /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
     /// plain-text `OK`).
     pub async fn send(&self, call: &Call, retry: Retry) -> Result<Value, ScaleError> {
+        self.send_with(call, retry, |r| {
+            interpret(
+                r.status,
+                r.header("content-type"),
+                &r.body,
+                r.header("retry-after"),
+            )
+        })
+        .await
+    }
+
+    /// Like [`Scale::send`], but a 2xx JSON answer comes back as its text,
+    /// checked but not parsed into a tree, so passthrough results are not
+    /// rebuilt (`None` for a plain `OK` or empty answer).
+    pub async fn send_raw(&self, call: &Call, retry: Retry) -> Result<Option<String>, ScaleError> {
+        self.send_with(call, retry, interpret_raw).await
+    }
+
+    async fn send_with<T>(
+        &self,
+        call: &Call,
+        retry: Retry,
+        read: impl Fn(InResponse) -> Result<T, ScaleError>,
+    ) -> Result<T, ScaleError> {
         let req = self.build(call)?;
         let mut attempt = 0u32;
         loop {
@@ -221,12 +245,7 @@ impl<'a> Scale<'a> {
             let timeout = (self.cfg.timeout_ms as u64).min(remaining) as u32;
             self.attempts.set(self.attempts.get() + 1);
             let outcome = match self.up.send(&req, timeout).await {
-                Ok(resp) => interpret(
-                    resp.status,
-                    resp.header("content-type"),
-                    &resp.body,
-                    resp.header("retry-after"),
-                ),
+                Ok(resp) => read(resp),
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
                 Err(SendError::Network(m)) => Err(ScaleError::Network(m)),
             };
@@ -325,6 +344,28 @@ impl<'a> Scale<'a> {
     }
 }
 
+/// Reads one answer for [`Scale::send_raw`]: a 2xx body that is valid JSON is
+/// returned as text after a syntax check; errors are read as [`interpret`] does.
+pub fn interpret_raw(resp: InResponse) -> Result<Option<String>, ScaleError> {
+    if !(200..300).contains(&resp.status) {
+        return interpret(
+            resp.status,
+            resp.header("content-type"),
+            &resp.body,
+            resp.header("retry-after"),
+        )
+        .map(|_| None);
+    }
+    let ct = resp.header("content-type").map(str::to_string);
+    match String::from_utf8(resp.body) {
+        Ok(text) if serde_json::from_str::<&serde_json::value::RawValue>(&text).is_ok() => {
+            Ok(Some(text))
+        }
+        Ok(text) => interpret(resp.status, ct.as_deref(), text.as_bytes(), None).map(|_| None),
+        Err(e) => interpret(resp.status, ct.as_deref(), e.as_bytes(), None).map(|_| None),
+    }
+}
+
 /// Reads one HTTP answer from Scale.
 pub fn interpret(
     status: u16,
@@ -332,9 +373,11 @@ pub fn interpret(
     body: &[u8],
     retry_after: Option<&str>,
 ) -> Result<Value, ScaleError> {
-    let text = String::from_utf8_lossy(body);
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    // Only needed for messages, so an ordinary JSON answer is not copied for it.
+    let text = || String::from_utf8_lossy(body);
     if (200..300).contains(&status) {
+        let text = text();
         return match parsed {
             Some(v) => Ok(v),
             None if text.trim().eq_ignore_ascii_case("ok") || text.trim().is_empty() => {
@@ -350,6 +393,7 @@ pub fn interpret(
             }),
         };
     }
+    let text = text();
     let message = match &parsed {
         Some(Value::Object(o)) => o
             .get("error")

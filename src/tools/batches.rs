@@ -165,7 +165,7 @@ fn get_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolRe
             err
         })?;
         batch["progress"] = progress(&st);
-        Ok(batch)
+        Ok(batch.into())
     })
 }
 
@@ -280,7 +280,8 @@ fn list_batches<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
             "batches",
             &["name", "project", "status", "created_at", "progress"],
             "call get_batch with a batch's name",
-        ))
+        )
+        .into())
     })
 }
 
@@ -303,7 +304,7 @@ fn finalize_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
             .await
             .map_err(|e| sc.tool_error(&fin, e).with_applied(vec![]))?;
         let Some(p) = a.priority else {
-            return Ok(object_or_ok(batch));
+            return Ok(object_or_ok(batch).into());
         };
         let pri = Call::post()
             .lit("batches")
@@ -312,11 +313,11 @@ fn finalize_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
             .body(json!({"priority": p as i64}));
         match sc.send(&pri, Retry::Idempotent).await {
             // Scale answers with the batch; anything else keeps finalize's batch.
-            Ok(v) if v.get("name").is_some() => Ok(v),
+            Ok(v) if v.get("name").is_some() => Ok(v.into()),
             Ok(_) => {
                 let mut b = object_or_ok(batch);
                 b["priority"] = json!(p as i64);
-                Ok(b)
+                Ok(b.into())
             }
             Err(e) => {
                 let mut err = sc.tool_error(&pri, e);

@@ -87,7 +87,7 @@ fn list_callbacks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
             cursor: a.cursor,
         };
         match webhook::list(store, &q).await {
-            Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor})),
+            Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor}).into()),
             Err(ListError::BadCursor) => Err(ToolError::invalid(
                 "`cursor` is not a next_cursor this tool returned",
             )),
@@ -109,7 +109,7 @@ fn get_callback<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
         let a: GetArgs = parse_args(args)?;
         let store = cx.store.ok_or_else(no_store)?;
         match webhook::get(store, &a.id).await {
-            Ok(Some(v)) => Ok(v),
+            Ok(Some(v)) => Ok(v.into()),
             Ok(None) => Err(ToolError::invalid(format!(
                 "no callback with id `{}` is in the log (ids come from list_callbacks; entries expire after CALLBACK_TTL_DAYS)",
                 crate::json::truncate(&a.id, 64)

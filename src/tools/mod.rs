@@ -49,7 +49,21 @@ pub const CREATE: Hints = Hints {
     open_world: true,
 };
 
-pub type ToolResult = Result<Value, ToolError>;
+/// A tool's structured result: a JSON value, or JSON text that is passed
+/// through as it came from Scale (an object, already checked).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Out {
+    Json(Value),
+    Raw(String),
+}
+
+impl From<Value> for Out {
+    fn from(v: Value) -> Self {
+        Out::Json(v)
+    }
+}
+
+pub type ToolResult = Result<Out, ToolError>;
 pub type RunFn = for<'a> fn(&'a Ctx<'a>, Map<String, Value>) -> BoxFut<'a, ToolResult>;
 
 pub struct ToolDef {
@@ -189,9 +203,14 @@ pub fn list_values() -> Vec<Value> {
         .collect()
 }
 
-/// Runs a tool: an unknown name is a protocol error; everything else,
-/// including invalid arguments, is a tool result.
-pub async fn call(cx: &Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<Value, RpcError> {
+/// Runs a tool and returns the serialised `CallToolResult`: an unknown name
+/// is a protocol error; everything else, including invalid arguments, is a
+/// tool result.
+pub async fn call_text(
+    cx: &Ctx<'_>,
+    name: &str,
+    args: Map<String, Value>,
+) -> Result<String, RpcError> {
     let Some((i, tool)) = find(name) else {
         return Err(RpcError::invalid_params(format!(
             "unknown tool `{}`; call tools/list for the available tools",
@@ -207,17 +226,33 @@ pub async fn call(cx: &Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<
         }
     };
     Ok(match outcome {
-        Ok(v) => success(v),
-        Err(e) => json!({"content": [{"type": "text", "text": e.text(name)}], "isError": true}),
+        Ok(Out::Raw(text)) => success(&text),
+        Ok(Out::Json(v)) => success(&v.to_string()),
+        Err(e) => json!({"content": [{"type": "text", "text": e.text(name)}], "isError": true})
+            .to_string(),
     })
+}
+
+/// [`call_text`], parsed.
+pub async fn call(cx: &Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<Value, RpcError> {
+    let text = call_text(cx, name, args).await?;
+    serde_json::from_str(&text)
+        .map_err(|e| RpcError::new(crate::mcp::rpc::INTERNAL_ERROR, e.to_string()))
 }
 
 /// Text above this many bytes is trimmed (hosted clients cap tool output).
 pub const MAX_TEXT_BYTES: usize = 200 * 1024;
 
-fn success(structured: Value) -> Value {
-    let text = structured.to_string();
-    json!({"content": [{"type": "text", "text": text}], "structuredContent": structured})
+/// The result: the structured JSON, and the same JSON as a text block.
+fn success(structured: &str) -> String {
+    let escaped = serde_json::to_string(structured).unwrap_or_else(|_| "\"\"".into());
+    let mut out = String::with_capacity(escaped.len() + structured.len() + 64);
+    out.push_str("{\"content\":[{\"type\":\"text\",\"text\":");
+    out.push_str(&escaped);
+    out.push_str("}],\"structuredContent\":");
+    out.push_str(structured);
+    out.push('}');
+    out
 }
 
 /// Fits a list result into [`MAX_TEXT_BYTES`]: first drops the heavy fields

@@ -107,7 +107,7 @@ fn list_projects<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, To
             // Tolerate a paged shape should Scale ever wrap the list.
             other => crate::scale::docs(&other),
         };
-        Ok(json!({"projects": projects}))
+        Ok(json!({"projects": projects}).into())
     })
 }
 
@@ -244,6 +244,6 @@ fn update_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
             }
             applied.push(step.to_string());
         }
-        Ok(out)
+        Ok(out.into())
     })
 }

@@ -2,12 +2,13 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    check_iso_date, check_task_type, fit_list, parse_args, s, Ctx, Hints, ToolDef, ToolError,
-    ToolResult, CREATE, READ,
+    check_iso_date, check_task_type, fit_list, parse_args, s, Ctx, Hints, Out, ToolDef, ToolError,
+    ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
 use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 pub const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
@@ -199,10 +200,17 @@ const CREATE_FIELDS: &[&str] = &[
 /// Runs one Scale call and shapes a 2xx into an object.
 pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResult {
     let sc = Scale::new(cx.config, cx.upstream);
-    sc.send(&call, retry)
-        .await
-        .map(object_or_ok)
-        .map_err(|e| sc.tool_error(&call, e))
+    match sc.send_raw(&call, retry).await {
+        // An object passes through as Scale sent it: no parse into a tree, no rebuild.
+        Ok(Some(text)) if text.trim_start().starts_with('{') => Ok(Out::Raw(text)),
+        Ok(other) => {
+            let v = other
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null);
+            Ok(object_or_ok(v).into())
+        }
+        Err(e) => Err(sc.tool_error(&call, e)),
+    }
 }
 
 /// Builds a create body: the named fields, then `params` merged at the top
@@ -262,7 +270,7 @@ fn create_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
             Some(u) => sc.create_unique(&call, u).await,
             None => sc.send(&call, Retry::Never).await,
         };
-        result.map(object_or_ok).map_err(|e| {
+        result.map(|v| object_or_ok(v).into()).map_err(|e| {
             let dup = matches!(e, ScaleError::Http { status: 409, .. });
             let mut err = sc.tool_error(&call, e);
             if let (true, Some(u)) = (dup, &unique_id) {
@@ -415,12 +423,57 @@ fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolR
     Box::pin(async move {
         let call = list_tasks_call(args)?;
         let sc = Scale::new(cx.config, cx.upstream);
-        let v = sc
-            .send(&call, Retry::Idempotent)
+        let text = sc
+            .send_raw(&call, Retry::Idempotent)
             .await
-            .map_err(|e| sc.tool_error(&call, e))?;
-        Ok(shape_task_list(v))
+            .map_err(|e| sc.tool_error(&call, e))?
+            .unwrap_or_default();
+        if let Some(out) = task_list_raw(&text) {
+            return Ok(Out::Raw(out));
+        }
+        // Too large, or not the usual shape: the general path trims or tolerates it.
+        Ok(shape_task_list(serde_json::from_str(&text).unwrap_or(Value::Null)).into())
     })
+}
+
+/// The usual `/tasks` answer reshaped without parsing the tasks themselves:
+/// each task's JSON text is copied as it came. `None` when the answer has
+/// another shape or the result would need trimming.
+pub fn task_list_raw(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        docs: Vec<&'a RawValue>,
+        total: Option<u64>,
+        has_more: Option<bool>,
+        next_token: Option<String>,
+    }
+    let page: Page = serde_json::from_str(text).ok()?;
+    let size: usize = page.docs.iter().map(|d| d.get().len() + 1).sum();
+    if size + 200 > MAX_TEXT_BYTES {
+        return None;
+    }
+    let next = page.next_token.filter(|t| !t.is_empty());
+    let mut out = String::with_capacity(size + 128);
+    out.push_str("{\"tasks\":[");
+    for (i, d) in page.docs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(d.get());
+    }
+    out.push_str("],\"total\":");
+    out.push_str(&page.total.map_or("null".to_string(), |t| t.to_string()));
+    out.push_str(",\"has_more\":");
+    out.push_str(if page.has_more.unwrap_or(next.is_some()) {
+        "true"
+    } else {
+        "false"
+    });
+    out.push_str(",\"next_token\":");
+    out.push_str(&serde_json::to_string(&next).ok()?);
+    out.push('}');
+    Some(out)
 }
 
 #[derive(Deserialize)]
@@ -546,7 +599,7 @@ fn update_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
                 }
             }
         }
-        Ok(object_or_ok(last))
+        Ok(object_or_ok(last).into())
     })
 }
 

@@ -92,6 +92,6 @@ fn manage_team<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
             },
             _ => Vec::new(),
         };
-        Ok(json!({"teammates": teammates}))
+        Ok(json!({"teammates": teammates}).into())
     })
 }

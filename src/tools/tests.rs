@@ -47,7 +47,7 @@ fn check_result(r: &Value) {
         assert!(r.get("isError").is_none(), "{r}");
         let sc = &r["structuredContent"];
         assert!(sc.is_object(), "structuredContent must be an object: {r}");
-        assert_eq!(text, sc.to_string());
+        // The same JSON (passthrough text keeps Scale's key order, so compare values).
         assert_eq!(&serde_json::from_str::<Value>(text).unwrap(), sc);
     }
 }
@@ -2945,4 +2945,31 @@ fn callback_tools_work_without_a_scale_key() {
         json!({"limit": 1}),
     );
     assert_eq!(ids_of(&ok(&r)), vec![ids[4].clone()]);
+}
+
+#[test]
+fn raw_task_list_matches_the_general_path() {
+    use super::tasks::{shape_task_list, task_list_raw};
+    for body in [
+        json!({"docs": [{"task_id": "a", "z": 1}, {"task_id": "b"}], "total": 2, "has_more": true, "next_token": "n", "limit": 2}),
+        json!({"docs": [], "next_token": ""}),
+        json!({"docs": [{"task_id": "a"}], "next_token": "t"}),
+    ] {
+        let raw = task_list_raw(&body.to_string()).expect("usual shape");
+        assert_eq!(
+            serde_json::from_str::<Value>(&raw).unwrap(),
+            shape_task_list(body.clone()),
+            "{body}"
+        );
+    }
+    assert!(
+        task_list_raw(r#"{"docs": {}}"#).is_none(),
+        "other shapes take the general path"
+    );
+    assert!(task_list_raw("[]").is_none());
+    let big = json!({"docs": (0..100).map(|i| json!({"task_id": i.to_string(), "response": "x".repeat(3000)})).collect::<Vec<_>>()});
+    assert!(
+        task_list_raw(&big.to_string()).is_none(),
+        "results that need trimming take the general path"
+    );
 }
