@@ -7,6 +7,26 @@ use crate::io::{CallbackStore, Upstream};
 use crate::tools::Ctx;
 use serde_json::{json, Value};
 
+/// Splits a request URL into its origin (`scheme://host[:port]`) and its raw
+/// path (without query or fragment); a URL without a path has path `/`.
+pub fn split_url(url: &str) -> (String, String) {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path_start = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after_scheme + i);
+    let origin = url[..path_start].to_ascii_lowercase();
+    let rest = &url[path_start..];
+    let path = rest.split(['?', '#']).next().unwrap_or("");
+    (
+        origin,
+        if path.is_empty() {
+            "/".to_string()
+        } else {
+            path.to_string()
+        },
+    )
+}
+
 /// An HTTP request as the core sees it. Header names are lower-case.
 #[derive(Clone, Debug, Default)]
 pub struct Incoming {
@@ -317,6 +337,36 @@ pub fn body_limit(method: &str, path: &str, raw: &RawSettings) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_split_into_origin_and_raw_path() {
+        let cases = [
+            (
+                "https://W.example.workers.dev/mcp?token=x",
+                "https://w.example.workers.dev",
+                "/mcp",
+            ),
+            (
+                "http://127.0.0.1:8787/webhooks/scale",
+                "http://127.0.0.1:8787",
+                "/webhooks/scale",
+            ),
+            (
+                "http://[::1]:8787/a%2Fb/c#f",
+                "http://[::1]:8787",
+                "/a%2Fb/c",
+            ),
+            ("http://localhost:8787", "http://localhost:8787", "/"),
+            ("http://localhost:8787?x=/y", "http://localhost:8787", "/"),
+        ];
+        for (url, origin, path) in cases {
+            assert_eq!(
+                split_url(url),
+                (origin.to_string(), path.to_string()),
+                "{url}"
+            );
+        }
+    }
 
     fn cfg(allowed: &str) -> Config {
         let raw = RawSettings::read(

@@ -106,9 +106,12 @@ fn check(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
         }
     }
     if let Some(n) = v.as_f64() {
-        let min = schema.get("minimum").and_then(Value::as_f64);
-        let max = schema.get("maximum").and_then(Value::as_f64);
-        if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+        let bound = |k: &str| schema.get(k).filter(|b| b.is_number());
+        let (min, max) = (bound("minimum"), bound("maximum"));
+        let below = min.and_then(Value::as_f64).is_some_and(|m| n < m);
+        let above = max.and_then(Value::as_f64).is_some_and(|m| n > m);
+        // Bounds are printed as the schema's JSON numbers (no float formatting code).
+        if below || above {
             return Err(match (min, max) {
                 (Some(a), Some(b)) => format!("`{path}` must be from {a} to {b} (got {v})"),
                 (Some(a), None) => format!("`{path}` must be at least {a} (got {v})"),
