@@ -2693,7 +2693,15 @@ const T0: u64 = 1_767_225_600_000;
 const TTL: u64 = 30 * 86_400;
 
 fn deliver(store: &MemoryStore, body: Value, ms: u64) -> String {
-    match block_on(crate::webhook::store_delivery(store, &body, ms, TTL)).unwrap() {
+    match block_on(crate::webhook::store_delivery(
+        store,
+        &body,
+        &body.to_string(),
+        ms,
+        TTL,
+    ))
+    .unwrap()
+    {
         crate::webhook::Stored::New(id) => id,
         other => panic!("{other:?}"),
     }

@@ -61,39 +61,33 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 /// new (status, response, audits, review status, completion time) and leaves
 /// out what Scale may change between retries of the same delivery.
 pub fn classify(body: &Value) -> Delivery {
-    let task_id = str_at(body, &["task_id"])
-        .or_else(|| str_at(body, &["task", "task_id"]))
-        .map(str::to_string);
+    let task_id = str_at(body, &["task_id"]).or_else(|| str_at(body, &["task", "task_id"]));
     if let Some(id) = task_id {
-        let task = body.get("task").cloned().unwrap_or(Value::Null);
-        let status = str_at(body, &["status"])
-            .or_else(|| str_at(&task, &["status"]))
-            .map(str::to_string);
-        let parts = json!({
-            "task_id": id,
-            "status": status,
-            "response": body.get("response").or_else(|| task.get("response")),
-            "audits": task.get("audits"),
-            "review": task.get("customer_review_status"),
-            "completed_at": task.get("completed_at"),
-        });
+        let task = body.get("task").unwrap_or(&Value::Null);
+        let status = str_at(body, &["status"]).or_else(|| str_at(task, &["status"]));
+        let parts = (
+            id,
+            status,
+            body.get("response").or_else(|| task.get("response")),
+            task.get("audits"),
+            task.get("customer_review_status"),
+            task.get("completed_at"),
+        );
         return Delivery {
             kind: "task",
-            batch: str_at(&task, &["batch"]).map(str::to_string),
-            task_id: Some(id),
-            status,
-            fingerprint: format!("{:016x}", fnv64(parts.to_string().as_bytes())),
+            batch: str_at(task, &["batch"]).map(str::to_string),
+            task_id: Some(id.to_string()),
+            status: status.map(str::to_string),
+            fingerprint: fingerprint(&parts),
         };
     }
     if let Some(batch) = str_at(body, &["batch"]).or_else(|| str_at(body, &["batch", "name"])) {
-        let parts =
-            json!({"batch": batch, "status": body.get("status"), "stats": body.get("stats")});
         return Delivery {
             kind: "batch",
             task_id: None,
             batch: Some(batch.to_string()),
             status: str_at(body, &["status"]).map(str::to_string),
-            fingerprint: format!("{:016x}", fnv64(parts.to_string().as_bytes())),
+            fingerprint: fingerprint(&(batch, body.get("status"), body.get("stats"))),
         };
     }
     Delivery {
@@ -101,8 +95,28 @@ pub fn classify(body: &Value) -> Delivery {
         task_id: None,
         batch: None,
         status: str_at(body, &["status"]).map(str::to_string),
-        fingerprint: format!("{:016x}", fnv64(body.to_string().as_bytes())),
+        fingerprint: fingerprint(body),
     }
+}
+
+/// FNV-1a of a value's JSON, hashed as it is written (no copy of the value).
+fn fingerprint<T: serde::Serialize>(v: &T) -> String {
+    struct Hasher(u64);
+    impl std::io::Write for Hasher {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            for b in buf {
+                self.0 ^= *b as u64;
+                self.0 = self.0.wrapping_mul(0x100000001b3);
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hasher(0xcbf29ce484222325);
+    let _ = serde_json::to_writer(&mut h, v);
+    format!("{:016x}", h.0)
 }
 
 /// A name as it appears inside a key: encoded, and hashed when too long.
@@ -192,9 +206,11 @@ pub enum Stored {
 /// Stores a delivery once. The dedupe marker is written first and the entry
 /// last, so a retry after a partial failure finds the marker, sees the entry
 /// missing, and finishes the same id; a complete entry means a duplicate.
+/// `raw` is the body's JSON text as received; it is stored as is.
 pub async fn store_delivery(
     store: &dyn CallbackStore,
     body: &Value,
+    raw: &str,
     received_ms: u64,
     ttl_secs: u64,
 ) -> Result<Stored, String> {
@@ -202,7 +218,8 @@ pub async fn store_delivery(
     let dk = dedupe_key(&d);
     let (id, resumed) = match store.get(&dk).await? {
         Some(id) if !id.is_empty() => {
-            if store.get(&entry_key(&id)).await?.is_some() {
+            // A listing tells whether the entry exists without reading its (large) value.
+            if !store.list(&entry_key(&id), 1, None).await?.keys.is_empty() {
                 return Ok(Stored::Duplicate(id));
             }
             (id, true)
@@ -222,21 +239,28 @@ pub async fn store_delivery(
     if !resumed {
         store.put(&dk, &id, ttl_secs, &meta).await?;
     }
-    if let Some(t) = &d.task_id {
-        store
-            .put(&format!("{}{id}", task_prefix(t)), "", ttl_secs, &meta)
-            .await?;
+    // The index keys do not depend on each other, so they are written together.
+    let index: Vec<String> = d
+        .task_id
+        .iter()
+        .map(|t| format!("{}{id}", task_prefix(t)))
+        .chain(d.batch.iter().map(|b| format!("{}{id}", batch_prefix(b))))
+        .collect();
+    let puts = index
+        .iter()
+        .map(|k| store.put(k, "", ttl_secs, &meta))
+        .collect();
+    for r in crate::io::join_all(puts).await {
+        r?;
     }
-    if let Some(b) = &d.batch {
-        store
-            .put(&format!("{}{id}", batch_prefix(b)), "", ttl_secs, &meta)
-            .await?;
-    }
-    let entry =
-        json!({"id": id, "received_at": iso_from_ms(first_ms), "kind": d.kind, "body": body});
-    store
-        .put(&entry_key(&id), &entry.to_string(), ttl_secs, &meta)
-        .await?;
+    // The body goes in as received: it is valid JSON already, and large.
+    let head = json!({"id": id, "received_at": iso_from_ms(first_ms), "kind": d.kind}).to_string();
+    let mut entry = String::with_capacity(head.len() + raw.len() + 10);
+    entry.push_str(&head[..head.len() - 1]);
+    entry.push_str(",\"body\":");
+    entry.push_str(raw.trim());
+    entry.push('}');
+    store.put(&entry_key(&id), &entry, ttl_secs, &meta).await?;
     Ok(Stored::New(id))
 }
 
@@ -301,7 +325,9 @@ pub async fn receive(
         .log("webhook: the CALLBACKS KV namespace is not bound; add it to wrangler.toml");
     };
     let ttl = cfg.callback_ttl_days as u64 * 86_400;
-    match store_delivery(kv, &body, now_ms, ttl).await {
+    // parse_strict accepted the bytes, so they are UTF-8.
+    let raw = std::str::from_utf8(&req.body).unwrap_or("null");
+    match store_delivery(kv, &body, raw, now_ms, ttl).await {
         Ok(Stored::New(id)) => {
             let d = classify(&body);
             answer(200, json!({"stored": true, "id": id})).log(format!(
