@@ -3,8 +3,8 @@
 
 use super::tasks::run_one;
 use super::{
-    check_iso_date, fit_list, parse_args, s, Ctx, Hints, ToolDef, ToolError, ToolResult, CREATE,
-    READ,
+    check_iso_date, fit_items, parse_args, s, value_items, Ctx, Hints, Out, ToolDef, ToolError,
+    ToolResult, CREATE, READ,
 };
 use crate::io::{join_all, BoxFut};
 use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
@@ -274,14 +274,20 @@ fn list_batches<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
                 });
             }
         }
-        out["batches"] = Value::Array(batches);
-        Ok(fit_list(
-            out,
+        let rest: Vec<(&str, String)> = out
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != "batches")
+            .map(|(k, v)| (k.as_str(), v.to_string()))
+            .collect();
+        Ok(Out::Raw(fit_items(
             "batches",
+            &value_items(&batches),
+            &rest,
             &["name", "project", "status", "created_at", "progress"],
             "call get_batch with a batch's name",
-        )
-        .into())
+        )))
     })
 }
 

@@ -17,6 +17,7 @@ use crate::io::{BoxFut, CallbackStore, Upstream};
 use crate::mcp::rpc::RpcError;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// What a tool call may use.
@@ -255,48 +256,115 @@ fn success(structured: &str) -> String {
     out
 }
 
-/// Fits a list result into [`MAX_TEXT_BYTES`]: first drops the heavy fields
-/// (`response`, `params`) of each item, then keeps only each item's
-/// identifying fields, recording what was dropped in a `truncated` field.
-pub fn fit_list(mut v: Value, list_key: &str, id_fields: &[&str], how_to_get: &str) -> Value {
-    if v.to_string().len() <= MAX_TEXT_BYTES {
-        return v;
-    }
-    let heavy = ["response", "params"];
-    if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
-        for it in items.iter_mut().filter_map(Value::as_object_mut) {
-            for h in heavy {
-                it.remove(h);
-            }
+/// One list item as (field, JSON text) pairs, so a list can be trimmed
+/// without parsing the fields' values.
+pub type Item<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+/// The fields a list item keeps at each trimming stage, in order: everything;
+/// without the heavy `response` and `params`; only the identifying fields;
+/// only short identifying fields (metadata, tags and progress can be large too).
+const STAGES: [&[&str]; 4] = [
+    &[],
+    &["response", "params"],
+    &["all fields but the identifying ones"],
+    &["all fields but short identifying ones (metadata and tags too)"],
+];
+
+fn keep(stage: usize, id_fields: &[&str], key: &str, value: &str) -> bool {
+    match stage {
+        0 => true,
+        1 => !matches!(key, "response" | "params"),
+        2 => id_fields.contains(&key),
+        _ => {
+            id_fields.contains(&key)
+                && !matches!(key, "metadata" | "tags" | "progress")
+                && value.len() <= 1024
         }
     }
-    let mut dropped: Vec<&str> = heavy.to_vec();
-    if v.to_string().len() > MAX_TEXT_BYTES {
-        if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
-            for it in items.iter_mut().filter_map(Value::as_object_mut) {
-                it.retain(|k, _| id_fields.contains(&k.as_str()));
-            }
+}
+
+fn item_len(stage: usize, id_fields: &[&str], item: &Item) -> usize {
+    let fields: usize = item
+        .iter()
+        .filter(|(k, v)| keep(stage, id_fields, k, v))
+        .map(|(k, v)| k.len() + v.len() + 4)
+        .sum();
+    fields + 2
+}
+
+/// Writes `{"<list_key>":[items],<rest>}` within [`MAX_TEXT_BYTES`], trimming
+/// the items at the first stage that fits and saying so in a `truncated`
+/// field. `rest` holds the other fields as (name, JSON text).
+pub fn fit_items(
+    list_key: &str,
+    items: &[Item],
+    rest: &[(&str, String)],
+    id_fields: &[&str],
+    how_to_get: &str,
+) -> String {
+    let budget = MAX_TEXT_BYTES.saturating_sub(
+        rest.iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>()
+            + 512,
+    );
+    let stage = (0..STAGES.len())
+        .find(|&st| {
+            items
+                .iter()
+                .map(|it| item_len(st, id_fields, it))
+                .sum::<usize>()
+                <= budget
+        })
+        .unwrap_or(STAGES.len() - 1);
+    let mut out = String::with_capacity(budget.min(MAX_TEXT_BYTES) + 256);
+    out.push_str(&format!("{{{}:[", Value::from(list_key)));
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        dropped = vec!["all fields but the identifying ones"];
-    }
-    if v.to_string().len() > MAX_TEXT_BYTES {
-        // Even identifying fields can be large (metadata, tags): keep ids and statuses only.
-        if let Some(items) = v.get_mut(list_key).and_then(Value::as_array_mut) {
-            for it in items.iter_mut().filter_map(Value::as_object_mut) {
-                it.retain(|k, x| {
-                    !matches!(k.as_str(), "metadata" | "tags" | "progress")
-                        && x.to_string().len() <= 1024
-                });
+        out.push('{');
+        let mut first = true;
+        for (k, v) in item.iter().filter(|(k, v)| keep(stage, id_fields, k, v)) {
+            if !first {
+                out.push(',');
             }
+            first = false;
+            out.push_str(&Value::from(k.as_ref()).to_string());
+            out.push(':');
+            out.push_str(v);
         }
-        dropped = vec!["all fields but short identifying ones (metadata and tags too)"];
+        out.push('}');
     }
-    v["truncated"] = json!({
-        "dropped": dropped,
-        "reason": format!("the full result is larger than {} KB", MAX_TEXT_BYTES / 1024),
-        "how_to_get_full_items": how_to_get,
-    });
-    v
+    out.push(']');
+    for (k, v) in rest {
+        out.push_str(&format!(",{}:{v}", Value::from(*k)));
+    }
+    if stage > 0 {
+        let note = json!({
+            "dropped": STAGES[stage],
+            "reason": format!("the full result is larger than {} KB", MAX_TEXT_BYTES / 1024),
+            "how_to_get_full_items": how_to_get,
+        });
+        out.push_str(&format!(",\"truncated\":{note}"));
+    }
+    out.push('}');
+    out
+}
+
+/// List items held as values, as (field, JSON text) pairs for [`fit_items`].
+pub fn value_items(items: &[Value]) -> Vec<Item<'static>> {
+    items
+        .iter()
+        .map(|it| match it {
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.to_string())))
+                .collect(),
+            // Scale's list items are objects; anything else would become `{}`.
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 /// Deserialises validated arguments into a tool's typed struct.

@@ -2,14 +2,16 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    check_iso_date, check_task_type, fit_list, parse_args, s, Ctx, Hints, Out, ToolDef, ToolError,
-    ToolResult, CREATE, MAX_TEXT_BYTES, READ,
+    check_iso_date, check_task_type, fit_items, parse_args, s, value_items, Ctx, Hints, Item, Out,
+    ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
 use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 pub const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
@@ -387,36 +389,106 @@ pub fn list_tasks_call(args: Map<String, Value>) -> Result<Call, ToolError> {
     Ok(call)
 }
 
-/// Shapes Scale's `/tasks` answer into `{tasks, total, has_more, next_token}`.
+const TASK_ID_FIELDS: &[&str] = &[
+    "task_id",
+    "status",
+    "type",
+    "project",
+    "batch",
+    "created_at",
+    "completed_at",
+    "unique_id",
+    "metadata",
+    "tags",
+];
+const TASK_HOW_TO_GET: &str =
+    "call get_task with an item's task_id, or ask for fewer tasks with a smaller `limit` or `limited_response`";
+
+/// The fields besides `tasks`, as JSON text.
+fn task_list_rest(
+    total: Option<u64>,
+    has_more: Option<bool>,
+    next: Option<String>,
+) -> [(&'static str, String); 3] {
+    let next = next.filter(|t| !t.is_empty());
+    let has_more = has_more.unwrap_or(next.is_some());
+    [
+        ("total", total.map_or("null".into(), |t| t.to_string())),
+        ("has_more", has_more.to_string()),
+        ("next_token", Value::from(next).to_string()),
+    ]
+}
+
+/// Shapes Scale's `/tasks` answer text into `{tasks, total, has_more,
+/// next_token}` without parsing the tasks' contents: each task's JSON is
+/// copied as it came, or field by field when the page must be trimmed.
+pub fn task_list_text(text: &str) -> String {
+    #[derive(Deserialize)]
+    struct Page<'a, D> {
+        docs: Vec<D>,
+        total: Option<u64>,
+        has_more: Option<bool>,
+        next_token: Option<String>,
+        #[serde(skip)]
+        _text: std::marker::PhantomData<&'a ()>,
+    }
+    if let Ok(p) = serde_json::from_str::<Page<&RawValue>>(text) {
+        let size: usize = p.docs.iter().map(|d| d.get().len() + 1).sum();
+        if size + 512 <= MAX_TEXT_BYTES {
+            let mut out = String::with_capacity(size + 128);
+            out.push_str("{\"tasks\":[");
+            for (i, d) in p.docs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(d.get());
+            }
+            out.push(']');
+            for (k, v) in task_list_rest(p.total, p.has_more, p.next_token) {
+                out.push_str(&format!(",\"{k}\":{v}"));
+            }
+            out.push('}');
+            return out;
+        }
+    }
+    if let Ok(p) = serde_json::from_str::<Page<BTreeMap<Cow<str>, &RawValue>>>(text) {
+        let items: Vec<Item> = p
+            .docs
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.get())))
+                    .collect()
+            })
+            .collect();
+        return fit_items(
+            "tasks",
+            &items,
+            &task_list_rest(p.total, p.has_more, p.next_token),
+            TASK_ID_FIELDS,
+            TASK_HOW_TO_GET,
+        );
+    }
+    // Not the usual shape: take what can be used and leave the rest.
+    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let docs = v
+        .get("docs")
+        .and_then(Value::as_array)
+        .map(|d| value_items(d))
+        .unwrap_or_default();
+    let rest = task_list_rest(
+        v.get("total").and_then(Value::as_u64),
+        v.get("has_more").and_then(Value::as_bool),
+        v.get("next_token")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    );
+    fit_items("tasks", &docs, &rest, TASK_ID_FIELDS, TASK_HOW_TO_GET)
+}
+
+/// [`task_list_text`] for an answer already parsed.
 pub fn shape_task_list(v: Value) -> Value {
-    let mut v = match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    let tasks = v
-        .remove("docs")
-        .filter(Value::is_array)
-        .unwrap_or_else(|| json!([]));
-    let next = v
-        .remove("next_token")
-        .filter(|t| t.as_str().is_some_and(|s| !s.is_empty()))
-        .unwrap_or(Value::Null);
-    let has_more = v
-        .get("has_more")
-        .and_then(Value::as_bool)
-        .unwrap_or(!next.is_null());
-    let total = v
-        .get("total")
-        .filter(|t| t.is_u64() || t.is_i64())
-        .cloned()
-        .unwrap_or(Value::Null);
-    let out = json!({"tasks": tasks, "total": total, "has_more": has_more, "next_token": next});
-    fit_list(
-        out,
-        "tasks",
-        &["task_id", "status", "type", "project", "batch", "created_at", "completed_at", "unique_id", "metadata", "tags"],
-        "call get_task with an item's task_id, or ask for fewer tasks with a smaller `limit` or `limited_response`",
-    )
+    serde_json::from_str(&task_list_text(&v.to_string())).unwrap_or(Value::Null)
 }
 
 fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
@@ -428,52 +500,8 @@ fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolR
             .await
             .map_err(|e| sc.tool_error(&call, e))?
             .unwrap_or_default();
-        if let Some(out) = task_list_raw(&text) {
-            return Ok(Out::Raw(out));
-        }
-        // Too large, or not the usual shape: the general path trims or tolerates it.
-        Ok(shape_task_list(serde_json::from_str(&text).unwrap_or(Value::Null)).into())
+        Ok(Out::Raw(task_list_text(&text)))
     })
-}
-
-/// The usual `/tasks` answer reshaped without parsing the tasks themselves:
-/// each task's JSON text is copied as it came. `None` when the answer has
-/// another shape or the result would need trimming.
-pub fn task_list_raw(text: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Page<'a> {
-        #[serde(borrow)]
-        docs: Vec<&'a RawValue>,
-        total: Option<u64>,
-        has_more: Option<bool>,
-        next_token: Option<String>,
-    }
-    let page: Page = serde_json::from_str(text).ok()?;
-    let size: usize = page.docs.iter().map(|d| d.get().len() + 1).sum();
-    if size + 200 > MAX_TEXT_BYTES {
-        return None;
-    }
-    let next = page.next_token.filter(|t| !t.is_empty());
-    let mut out = String::with_capacity(size + 128);
-    out.push_str("{\"tasks\":[");
-    for (i, d) in page.docs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(d.get());
-    }
-    out.push_str("],\"total\":");
-    out.push_str(&page.total.map_or("null".to_string(), |t| t.to_string()));
-    out.push_str(",\"has_more\":");
-    out.push_str(if page.has_more.unwrap_or(next.is_some()) {
-        "true"
-    } else {
-        "false"
-    });
-    out.push_str(",\"next_token\":");
-    out.push_str(&serde_json::to_string(&next).ok()?);
-    out.push('}');
-    Some(out)
 }
 
 #[derive(Deserialize)]

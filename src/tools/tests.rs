@@ -2956,28 +2956,52 @@ fn callback_tools_work_without_a_scale_key() {
 }
 
 #[test]
-fn raw_task_list_matches_the_general_path() {
-    use super::tasks::{shape_task_list, task_list_raw};
-    for body in [
-        json!({"docs": [{"task_id": "a", "z": 1}, {"task_id": "b"}], "total": 2, "has_more": true, "next_token": "n", "limit": 2}),
-        json!({"docs": [], "next_token": ""}),
-        json!({"docs": [{"task_id": "a"}], "next_token": "t"}),
+fn task_lists_pass_tasks_through_untouched() {
+    use super::tasks::{shape_task_list, task_list_text};
+    for (body, want) in [
+        (
+            r#"{"docs": [{"task_id": "a", "z": 1}, {"task_id": "b"}], "total": 2, "has_more": true, "next_token": "n", "limit": 2}"#,
+            json!({"tasks": [{"task_id": "a", "z": 1}, {"task_id": "b"}], "total": 2, "has_more": true, "next_token": "n"}),
+        ),
+        (
+            r#"{"docs": [], "next_token": ""}"#,
+            json!({"tasks": [], "total": null, "has_more": false, "next_token": null}),
+        ),
+        (
+            r#"{"docs": [{"task_id": "a"}], "next_token": "t"}"#,
+            json!({"tasks": [{"task_id": "a"}], "total": null, "has_more": true, "next_token": "t"}),
+        ),
+        (
+            r#"{"docs": {}}"#,
+            json!({"tasks": [], "total": null, "has_more": false, "next_token": null}),
+        ),
+        (
+            "[]",
+            json!({"tasks": [], "total": null, "has_more": false, "next_token": null}),
+        ),
     ] {
-        let raw = task_list_raw(&body.to_string()).expect("usual shape");
         assert_eq!(
-            serde_json::from_str::<Value>(&raw).unwrap(),
-            shape_task_list(body.clone()),
+            serde_json::from_str::<Value>(&task_list_text(body)).unwrap(),
+            want,
             "{body}"
         );
     }
-    assert!(
-        task_list_raw(r#"{"docs": {}}"#).is_none(),
-        "other shapes take the general path"
-    );
-    assert!(task_list_raw("[]").is_none());
-    let big = json!({"docs": (0..100).map(|i| json!({"task_id": i.to_string(), "response": "x".repeat(3000)})).collect::<Vec<_>>()});
-    assert!(
-        task_list_raw(&big.to_string()).is_none(),
-        "results that need trimming take the general path"
-    );
+    // Numbers keep Scale's exact digits, on the fast path and when trimming.
+    let lon = "-122.33460583334325";
+    let small = format!(r#"{{"docs": [{{"task_id": "a", "metadata": {{"lon": {lon}}}}}]}}"#);
+    assert!(task_list_text(&small).contains(lon));
+    let big_docs: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"task_id": "t{i}", "metadata": {{"lon": {lon}}}, "response": "{}"}}"#,
+                "x".repeat(3000)
+            )
+        })
+        .collect();
+    let big = format!(r#"{{"docs": [{}], "total": 100}}"#, big_docs.join(","));
+    let out = task_list_text(&big);
+    assert!(out.len() <= super::MAX_TEXT_BYTES && out.contains(lon));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["truncated"]["dropped"], json!(["response", "params"]));
+    assert_eq!(v, shape_task_list(serde_json::from_str(&big).unwrap()));
 }

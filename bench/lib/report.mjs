@@ -1,0 +1,339 @@
+// Turns bench/out/results.json into bench/RESULTS.md and bench/results.svg
+// (hand-made SVG, no dependencies). Also usable alone:
+//   node bench/lib/report.mjs   (re-renders from bench/out/results.json)
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const int = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : NaN);
+const rx = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : 'n/a');
+const kib = (b) => (Number.isFinite(b) ? `${(b / 1024).toFixed(1)} KiB` : 'n/a');
+const mib = (b) => (Number.isFinite(b) ? `${(b / 2 ** 20).toFixed(1)} MiB` : 'n/a');
+
+function table(head, rows) {
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** Plain-text table for the terminal. */
+function textTable(head, rows) {
+  const all = [head, ...rows];
+  const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  ');
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function targets(R) {
+  const S = R.scenarios;
+  const tput = (id) => ratio(S[id].loaded.ours.rps, S[id].loaded.peer.rps);
+  const added = (id) => S[id].single.ours.p50 - R.floors[S[id].floor].single.p50;
+  const gzipKiB = R.size.ours.wrangler?.gzipKiB ?? R.size.ours.upload.gzip / 1024;
+  const t = [
+    { name: 'tools/call passthrough throughput >= 2x the peer (get_task)', value: rx(tput('get_task')), met: tput('get_task') >= 2 },
+    { name: 'tools/call passthrough throughput >= 2x the peer (list_tasks, 100 tasks)', value: rx(tput('list_tasks')), met: tput('list_tasks') >= 2 },
+    { name: 'tools/list throughput >= 5x the peer', value: rx(tput('tools_list')), met: tput('tools_list') >= 5 },
+    { name: 'added p50 latency over the simulator floor <= 1 ms (get_task, c=1)', value: `${added('get_task').toFixed(3)} ms`, met: added('get_task') <= 1 },
+    { name: 'added p50 latency over the simulator floor <= 3 ms (list_tasks 100, c=1)', value: `${added('list_tasks').toFixed(3)} ms`, met: added('list_tasks') <= 3 },
+    { name: 'compressed upload <= 250 KiB (wrangler deploy --dry-run gzip figure)', value: `${gzipKiB.toFixed(1)} KiB`, met: gzipKiB <= 250 },
+  ];
+  return t;
+}
+
+// ---------------------------------------------------------------------------
+// SVG
+
+const COLORS = { ours: '#d9622b', peer: '#3b6fb6', floor: '#555' };
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function svg(R) {
+  const ids = Object.keys(R.scenarios);
+  const rows = [
+    { title: `Throughput, req/s (c=${R.options.connections}; higher is better)`, get: (s, side) => s.loaded[side].rps, fmt: int, floor: null },
+    { title: 'p50 latency, ms (c=1; lower is better; dashed: simulator floor)', get: (s, side) => s.single[side].p50, fmt: f2, floor: (s) => R.floors[s.floor]?.single.p50 },
+    { title: `p99 latency, ms (c=${R.options.connections}; lower is better)`, get: (s, side) => s.loaded[side].p99, fmt: f1, floor: null },
+    { title: `workerd CPU per request, ms (c=${R.options.connections}; lower is better)`, get: (s, side) => s.loaded[side].cpuMsPerRequest, fmt: f2, floor: null },
+  ];
+  const cellW = 200;
+  const cellH = 150;
+  const left = 20;
+  const top = 84;
+  const rowGap = 48;
+  const W = left * 2 + cellW * ids.length;
+  const H = top + rows.length * (cellH + rowGap) + 20;
+  const out = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
+  out.push(`<text x="${left}" y="24" font-size="16" font-weight="bold">scale-mcp-worker (Rust/wasm) vs a TypeScript peer (agents createMcpHandler)</text>`);
+  out.push(`<text x="${left}" y="44" fill="#444">${esc(`same workerd ${R.versions.workerd} · ${R.date.slice(0, 10)} · ${R.machine.nproc} cores ${R.machine.cpu} · node ${R.versions.node}`)}</text>`);
+  out.push(`<rect x="${left}" y="54" width="12" height="12" fill="${COLORS.ours}"/><text x="${left + 18}" y="65">Rust worker (ours)</text>`);
+  out.push(`<rect x="${left + 150}" y="54" width="12" height="12" fill="${COLORS.peer}"/><text x="${left + 168}" y="65">TS peer</text>`);
+  rows.forEach((row, ri) => {
+    const y0 = top + ri * (cellH + rowGap);
+    out.push(`<text x="${left}" y="${y0 + 8}" font-weight="bold">${esc(row.title)}</text>`);
+    ids.forEach((id, ci) => {
+      const s = R.scenarios[id];
+      const x0 = left + ci * cellW;
+      const vals = { ours: row.get(s, 'ours'), peer: row.get(s, 'peer') };
+      const floor = row.floor ? row.floor(s) : null;
+      const max = Math.max(vals.ours, vals.peer, Number.isFinite(floor) ? floor : 0) * 1.15 || 1;
+      const base = y0 + cellH - 6;
+      const plotH = cellH - 44;
+      const bw = 44;
+      ['ours', 'peer'].forEach((side, k) => {
+        const v = vals[side];
+        const h = Number.isFinite(v) ? (v / max) * plotH : 0;
+        const bx = x0 + 40 + k * (bw + 24);
+        out.push(`<rect x="${bx}" y="${(base - h).toFixed(1)}" width="${bw}" height="${h.toFixed(1)}" fill="${COLORS[side]}"/>`);
+        out.push(`<text x="${bx + bw / 2}" y="${(base - h - 4).toFixed(1)}" text-anchor="middle">${esc(row.fmt(v))}</text>`);
+      });
+      if (Number.isFinite(floor)) {
+        const fy = base - (floor / max) * plotH;
+        out.push(`<line x1="${x0 + 30}" x2="${x0 + 30 + 2 * bw + 44}" y1="${fy.toFixed(1)}" y2="${fy.toFixed(1)}" stroke="${COLORS.floor}" stroke-dasharray="4 3"/>`);
+        out.push(`<text x="${x0 + 34 + 2 * bw + 44}" y="${(fy + 4).toFixed(1)}" fill="${COLORS.floor}" font-size="10">${esc(row.fmt(floor))}</text>`);
+      }
+      out.push(`<line x1="${x0 + 30}" x2="${x0 + cellW - 30}" y1="${base}" y2="${base}" stroke="#999"/>`);
+      const r = ratio(vals.ours, vals.peer);
+      out.push(`<text x="${x0 + cellW / 2 - 10}" y="${base + 16}" text-anchor="middle">${esc(s.title)}</text>`);
+      out.push(`<text x="${x0 + cellW / 2 - 10}" y="${base + 30}" text-anchor="middle" fill="#444" font-size="11">ours/peer ${esc(rx(r))}</text>`);
+    });
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// Markdown
+
+export function markdown(R) {
+  const S = R.scenarios;
+  const ids = Object.keys(S);
+  const C = R.options.connections;
+  const md = [];
+  md.push('# Benchmark: Rust worker vs TypeScript peer on the same workerd');
+  md.push('');
+  md.push(`Generated by \`npm run bench\` (bench/run.mjs) on ${R.date}. Raw figures: \`bench/out/results.json\` (not committed).`);
+  md.push('');
+  md.push('![Throughput and latency per scenario](results.svg)');
+  md.push('');
+  md.push('## Targets');
+  md.push('');
+  md.push(table(['Target', 'Measured', 'Verdict'], targets(R).map((t) => [t.name, t.value, t.met ? '**met**' : '**missed**'])));
+  md.push('');
+  md.push(`## Throughput and latency (concurrency ${C})`);
+  md.push('');
+  md.push(
+    `${R.options.rounds} alternating round(s) of ${R.options.seconds} s per side (ours, peer, ours, peer ...) after a ${R.options.warmSeconds} s warm-up per side; latency percentiles over every response of those rounds.`,
+  );
+  md.push('');
+  md.push(
+    table(
+      ['Scenario', 'Ours req/s', 'Peer req/s', 'Ours/peer', 'Ours p50 ms', 'Peer p50 ms', 'Ours p99 ms', 'Peer p99 ms', 'Ours/peer p50'],
+      ids.map((id) => {
+        const a = S[id].loaded.ours;
+        const b = S[id].loaded.peer;
+        return [S[id].title, int(a.rps), int(b.rps), rx(ratio(a.rps, b.rps)), f2(a.p50), f2(b.p50), f2(a.p99), f2(b.p99), rx(ratio(a.p50, b.p50))];
+      }),
+    ),
+  );
+  md.push('');
+  md.push('## Latency unloaded (concurrency 1) and added latency over the simulator floor');
+  md.push('');
+  md.push('The floor is the same request sent straight to the simulator (GET /v1/task/{id}, GET /v1/tasks?limit=100 or 50; GET /__sim/health, a bare loopback round trip to Node, for scenarios without an upstream call). Added = worker p50 − floor p50.');
+  md.push('');
+  md.push(
+    table(
+      ['Scenario', 'Floor', 'Floor p50 ms', 'Ours p50 ms', 'Peer p50 ms', 'Ours added ms', 'Peer added ms', 'Ours p99 ms', 'Peer p99 ms'],
+      ids.map((id) => {
+        const fl = R.floors[S[id].floor];
+        const a = S[id].single.ours;
+        const b = S[id].single.peer;
+        return [S[id].title, fl.title, f2(fl.single.p50), f2(a.p50), f2(b.p50), f2(a.p50 - fl.single.p50), f2(b.p50 - fl.single.p50), f2(a.p99), f2(b.p99)];
+      }),
+    ),
+  );
+  md.push('');
+  md.push(`Floors at concurrency ${C}: ` + Object.values(R.floors).map((f) => `${f.title}: ${int(f.loaded.rps)} req/s, p50 ${f2(f.loaded.p50)} ms, p99 ${f2(f.loaded.p99)} ms`).join('; ') + '.');
+  md.push('');
+  md.push(`## CPU per request (concurrency ${C})`);
+  md.push('');
+  md.push(
+    'CPU time (user+system, from /proc) of each side\'s workerd process divided by the requests it answered. A worker runs on one isolate thread, so this is what caps its throughput: ' +
+      'req/s above is roughly 1000 / (CPU ms per request) whenever the worker is the bottleneck. For the webhook it includes Miniflare\'s KV simulation, which runs in the same workerd process and costs the same for both sides. ' +
+      '"Machine busy" is the CPU of the worker, the simulator and the load generator together over all cores.',
+  );
+  md.push('');
+  md.push(
+    table(
+      ['Scenario', 'Ours CPU ms/req', 'Peer CPU ms/req', 'Peer/ours', 'Simulator CPU ms/req', 'Machine busy ours / peer', 'Response bytes ours / peer'],
+      ids.map((id) => {
+        const a = S[id].loaded.ours;
+        const b = S[id].loaded.peer;
+        const eq = R.equivalence[id];
+        const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+        return [
+          S[id].title,
+          f2(a.cpuMsPerRequest),
+          f2(b.cpuMsPerRequest),
+          rx(ratio(b.cpuMsPerRequest, a.cpuMsPerRequest)),
+          f2(a.simCpuMsPerRequest),
+          `${pct(a.machineBusy)} / ${pct(b.machineBusy)}`,
+          eq ? `${int(eq.oursBytes)} / ${int(eq.peerBytes)}` : `~${int(a.bytesPerResponse)} / ~${int(b.bytesPerResponse)} (with headers)`,
+        ];
+      }),
+    ),
+  );
+  md.push('');
+  md.push('## Memory (RSS of the workerd process)');
+  md.push('');
+  md.push(
+    table(
+      ['When', 'Ours', 'Peer', 'Ours/peer'],
+      [
+        ['idle, after start and one request per tool', mib(R.idleRss.ours), mib(R.idleRss.peer), rx(ratio(R.idleRss.ours, R.idleRss.peer))],
+        ...ids.map((id) => [`peak under ${S[id].title} (c=${C})`, mib(S[id].loaded.ours.rssPeak), mib(S[id].loaded.peer.rssPeak), rx(ratio(S[id].loaded.ours.rssPeak, S[id].loaded.peer.rssPeak))]),
+        ['after all load', mib(R.afterLoadRss.ours), mib(R.afterLoadRss.peer), rx(ratio(R.afterLoadRss.ours, R.afterLoadRss.peer))],
+      ],
+    ),
+  );
+  md.push('');
+  md.push('Each worker has its own workerd process, which also hosts Miniflare\'s helper workers and its KV simulation: the webhook scenario stores every delivery (four keys each, one of them the 50 KB entry), so RSS there grows with the number of deliveries accepted.');
+  md.push('');
+  md.push('## Upload size (what `wrangler deploy` would upload)');
+  md.push('');
+  const zo = R.size.ours;
+  const zp = R.size.peer;
+  md.push(
+    table(
+      ['Measure', 'Ours', 'Peer', 'Ours/peer'],
+      [
+        ['wrangler dry-run "Total Upload"', `${zo.wrangler?.rawKiB ?? 'n/a'} KiB`, `${zp.wrangler?.rawKiB ?? 'n/a'} KiB`, rx(ratio(zo.wrangler?.rawKiB, zp.wrangler?.rawKiB))],
+        ['wrangler dry-run "gzip"', `${zo.wrangler?.gzipKiB ?? 'n/a'} KiB`, `${zp.wrangler?.gzipKiB ?? 'n/a'} KiB`, rx(ratio(zo.wrangler?.gzipKiB, zp.wrangler?.gzipKiB))],
+        ['dry-run output files, raw', kib(zo.upload.raw), kib(zp.upload.raw), rx(ratio(zo.upload.raw, zp.upload.raw))],
+        ['dry-run output files, gzip each (zlib default)', kib(zo.upload.gzip), kib(zp.upload.gzip), rx(ratio(zo.upload.gzip, zp.upload.gzip))],
+        ['build/index.js + build/index_bg.wasm, raw', kib(zo.build.raw), '', ''],
+        ['build/index.js + build/index_bg.wasm, gzip', kib(zo.build.gzip), '', ''],
+      ],
+    ),
+  );
+  md.push('');
+  md.push(`Ours: \`wrangler deploy --dry-run\` of build/index.js (the root wrangler.toml's entry; wrangler re-bundles it, unminified) plus the wasm module: ${zo.upload.files.join(', ')}. Peer: ${zp.upload.files.join(', ')} (nodejs_compat polyfills, agents, the MCP SDK v2 and zod).`);
+  md.push('');
+  md.push('## Start-up');
+  md.push('');
+  const su = R.startup;
+  md.push(
+    table(
+      ['Median of ' + su.ours.length + ' runs', 'Ours ms', 'Peer ms', 'Ours/peer'],
+      [
+        ['new workerd (Miniflare) to first answered tools/list', f1(su.oursMedian.total), f1(su.peerMedian.total), rx(ratio(su.oursMedian.total, su.peerMedian.total))],
+        ['  of which: until workerd is ready', f1(su.oursMedian.toReady), f1(su.peerMedian.toReady), rx(ratio(su.oursMedian.toReady, su.peerMedian.toReady))],
+        ['  of which: first request (isolate + module start + answer)', f1(su.oursMedian.firstRequest), f1(su.peerMedian.firstRequest), rx(ratio(su.oursMedian.firstRequest, su.peerMedian.firstRequest))],
+        ['second request (warm)', f2(su.oursMedian.warmRequest), f2(su.peerMedian.warmRequest), rx(ratio(su.oursMedian.warmRequest, su.peerMedian.warmRequest))],
+      ],
+    ),
+  );
+  md.push('');
+  md.push('## Diagnostics');
+  md.push('');
+  md.push(
+    table(
+      ['Request', `Ours req/s (c=${C})`, `Peer req/s (c=${C})`, 'Ours p50 ms (c=1)', 'Peer p50 ms (c=1)', 'Ours CPU ms/req', 'Peer CPU ms/req'],
+      Object.values(R.diagnostics).map((d) => {
+        // The no-op worker is reported in the "ours" columns.
+        const a = d.loaded.ours ?? d.loaded.noop ?? d.loaded.proxy;
+        const a1 = d.single.ours ?? d.single.noop ?? d.single.proxy;
+        return [d.title, int(a?.rps), d.loaded.peer ? int(d.loaded.peer.rps) : '—', f2(a1?.p50), d.single.peer ? f2(d.single.peer.p50) : '—', f2(a?.cpuMsPerRequest), d.loaded.peer ? f2(d.loaded.peer.cpuMsPerRequest) : '—'];
+      }),
+    ),
+  );
+  md.push('');
+  md.push('## Same results on both sides');
+  md.push('');
+  const checkName = {
+    tools_list: 'tools/list: same tool names, ours vs peer',
+    get_task: 'get_task: same structuredContent and text, ours vs peer',
+    list_tasks: 'list_tasks (100): same structuredContent and text, ours vs peer',
+    list_tasks_50: 'list_tasks (50): same structuredContent and text, ours vs peer',
+    get_task_vs_simulator_ours: 'get_task structuredContent vs the simulator\'s task: ours',
+    get_task_vs_simulator_peer: 'get_task structuredContent vs the simulator\'s task: peer',
+    list_tasks_vs_simulator_ours: 'list_tasks items vs the simulator\'s tasks (kept fields): ours',
+    list_tasks_vs_simulator_peer: 'list_tasks items vs the simulator\'s tasks (kept fields): peer',
+  };
+  md.push(
+    table(
+      ['Check', 'Result', 'Numbers off in the last digit', 'Response bytes ours / peer'],
+      Object.entries(R.equivalence).map(([k, v]) => [
+        checkName[k] ?? k,
+        v.same ? 'same' : `**different**: ${(v.differences || []).join('; ')}`,
+        v.floatDifferences ? `${v.floatDifferences} (e.g. ${v.floatExamples[0]})` : '0',
+        v.oursBytes ? `${int(v.oursBytes)} / ${int(v.peerBytes)}` : '',
+      ]),
+    ),
+  );
+  md.push('');
+  const fo = R.equivalence.list_tasks_vs_simulator_ours?.floatDifferences ?? 0;
+  const fp = R.equivalence.list_tasks_vs_simulator_peer?.floatDifferences ?? 0;
+  if (fo || fp) {
+    md.push(
+      `"Numbers off in the last digit": decimals that come back one unit in the last place away from what the simulator sent (${fo} on our side, ${fp} on the peer's, in one list_tasks answer). ` +
+        'JSON.parse/JSON.stringify round-trip doubles exactly; serde_json does so only with its `float_roundtrip` feature.',
+    );
+    md.push('');
+  }
+  md.push(
+    `Data: 100 completed imageannotation tasks of ${int(R.data.avgTaskBytes)} bytes each on average (GET /v1/tasks?limit=100 answers ${int(R.data.listBytes)} bytes; GET /v1/task/{id} ${int(R.data.taskBytes)} bytes). ` +
+      `list_tasks results above 200 KiB are trimmed by both sides the same way` +
+      (R.equivalence.list_tasks?.truncated ? ` (the 100-task page: dropped ${R.equivalence.list_tasks.truncated.join(', ')}; the 50-task page stays under the limit)` : '') +
+      `. Webhook bodies are ${int(R.data.webhookBytes)} bytes, each with a new task_id so neither side dedupes them.`,
+  );
+  md.push('');
+  md.push('## Setup');
+  md.push('');
+  md.push(`- Machine: ${R.machine.nproc} cores, ${R.machine.cpu}, ${R.machine.memoryGiB} GiB memory, ${R.machine.kernel}; load average (1/5/15 min) ${R.machine.loadAtStart?.join(' / ')} at the start, ${R.machine.loadAtEnd?.join(' / ')} at the end (the benchmark itself keeps about ${R.machine.nproc} cores busy).`);
+  md.push(
+    `- Versions: node ${R.versions.node}, workerd ${R.versions.workerd} (miniflare ${R.versions.miniflare}), wrangler ${R.versions.wrangler}, ${R.versions.rustc}; peer: agents ${R.versions.agents}, @modelcontextprotocol/server ${R.versions.mcpServer}, zod ${R.versions.zod}; load: autocannon ${R.versions.autocannon}.`,
+  );
+  md.push(`- Commit ${R.commit}${R.dirty === 'yes' ? ' (with uncommitted changes under src/)' : ''}; release build${R.buildSeconds ? ` (${f1(R.buildSeconds)} s)` : ' (prebuilt)'}; full run ${int(R.wallSeconds)} s.`);
+  md.push(`- Both workers: compatibility_date ${R.compatibilityDate}, each in its own workerd process started by Miniflare, no flags for ours, \`nodejs_compat\` for the peer (agents/mcp/server needs AsyncLocalStorage).`);
+  md.push('- Requests reach each worker through a Miniflare direct socket (no dev entry worker in front) and subrequests leave without Miniflare\'s CF-Connecting-IP stripping worker, so the path is workerd → worker → workerd\'s HTTP client, as in production.');
+  md.push(`- Rust build used: \`${R.buildDir}/\` (scripts/build.sh: worker-build --release, the crate's release profile and wasm-opt settings).`);
+  md.push('- The simulator (sim/scale-sim.mjs) runs in its own Node process with no added delay; autocannon runs in the orchestrating Node process; all on 127.0.0.1. Everything shares the same cores, so the simulator and the load generator take CPU from the workers: the figures compare the two workers under identical conditions, not their absolute capacity.');
+  md.push('- Requests use the modern MCP lane (2026-07-28: MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, `_meta` in params), a bearer token, JSON responses.');
+  md.push('- Latencies are measured per response from autocannon\'s hrtime durations (its built-in histogram has 1 ms resolution); percentiles are nearest-rank over all responses.');
+  md.push('');
+  return md.join('\n');
+}
+
+export function consoleTable(R) {
+  const S = R.scenarios;
+  const rows = Object.keys(S).map((id) => {
+    const a = S[id].loaded.ours;
+    const b = S[id].loaded.peer;
+    const fl = R.floors[S[id].floor];
+    return [S[id].title, int(a.rps), int(b.rps), rx(ratio(a.rps, b.rps)), f2(a.p50), f2(b.p50), f2(a.p99), f2(b.p99), f2(S[id].single.ours.p50 - fl.single.p50), f2(S[id].single.peer.p50 - fl.single.p50)];
+  });
+  const lines = [
+    textTable(['scenario', 'ours rps', 'peer rps', 'ratio', 'ours p50', 'peer p50', 'ours p99', 'peer p99', 'ours +ms c1', 'peer +ms c1'], rows),
+    '',
+    ...targets(R).map((t) => `${t.met ? 'MET    ' : 'MISSED '} ${t.name}: ${t.value}`),
+  ];
+  return lines.join('\n');
+}
+
+/** Writes RESULTS.md and results.svg into `benchDir`; returns the console table. */
+export function writeReport(R, benchDir) {
+  writeFileSync(path.join(benchDir, 'results.svg'), `${svg(R)}\n`);
+  writeFileSync(path.join(benchDir, 'RESULTS.md'), `${markdown(R)}\n`);
+  return consoleTable(R);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const benchDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const R = JSON.parse(readFileSync(path.join(benchDir, 'out/results.json'), 'utf8'));
+  process.stdout.write(`${writeReport(R, benchDir)}\n`);
+}
