@@ -13,7 +13,9 @@
 // notes marked "PY client" below). Zero npm dependencies: node: builtins only.
 //
 // Use as a CLI:    node sim/scale-sim.mjs [--port N] [--host H] [--api-key K]
-//                    [--callback-auth-key K] [--auto-complete-ms N] [--verbose]
+//                    [--callback-auth-key K] [--auto-complete-ms N] [--canned] [--verbose]
+// --canned (for benchmarks): a GET answers the bytes it answered before as
+// long as no write or control call came in between.
 // or as a module:  const sim = await startSimulator({ port: 0 }); ... await sim.close();
 
 import http from 'node:http';
@@ -483,6 +485,7 @@ class Simulator {
       this.timers.delete(timer);
       const task = this.state.tasks.get(id);
       if (task && task.status === 'pending') {
+        this.version = (this.version || 0) + 1; // invalidates canned answers
         this.completeTask(id, {}).catch((e) => this.log('auto-complete failed:', e.message));
       }
     }, ms);
@@ -938,11 +941,25 @@ async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
   if (fault && (await applyFault(fault, req, res))) return;
 
   checkAuth(sim, req.headers.authorization);
+  // Canned mode (benchmarks): a read answers the bytes it answered last time
+  // as long as nothing was written since, so the simulator costs almost no CPU.
+  const cacheKey = sim.canned && req.method === 'GET' ? req.url : null;
+  if (cacheKey) {
+    const hit = sim.cannedAnswers.get(cacheKey);
+    if (hit && hit.version === sim.version) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': hit.data.length });
+      res.end(hit.data);
+      return;
+    }
+  } else {
+    sim.version++;
+  }
   const segs = splitPath(rawPath).slice(1); // drop 'v1'
   const route = matchRoute(ROUTES, req.method, segs);
   if (!route) fail(404, `Not found: ${req.method} ${rawPath}`);
   const ctx = { sim, query: new URLSearchParams(rawQuery), json: (dflt) => jsonBody(rawBody, dflt) };
   const result = await route.handler(ctx, ...route.params);
+  if (cacheKey) sim.cannedAnswers.set(cacheKey, { version: sim.version, data: Buffer.from(JSON.stringify(result)) });
   send(res, 200, result);
 }
 
@@ -1026,7 +1043,10 @@ async function handleRequest(sim, req, res) {
     const rawBody = await readBody(req);
     sim.log(req.method, url);
     if (rawPath === '/v1' || rawPath.startsWith('/v1/')) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
-    else if (rawPath.startsWith('/__sim/')) await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
+    else if (rawPath.startsWith('/__sim/')) {
+      if (req.method !== 'GET') sim.version++;
+      await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
+    }
     else fail(404, `Not found: ${req.method} ${rawPath}`);
   } catch (err) {
     if (err instanceof ApiError) sendError(res, err.status, err.message);
@@ -1046,10 +1066,13 @@ async function handleRequest(sim, req, res) {
  * deliveries, faults, and `config`).
  */
 export async function startSimulator({
-  port = 0, host = '127.0.0.1', apiKey = 'test_sim_key', callbackAuthKey = null, autoCompleteMs = null, verbose = false,
+  port = 0, host = '127.0.0.1', apiKey = 'test_sim_key', callbackAuthKey = null, autoCompleteMs = null, verbose = false, canned = false,
 } = {}) {
   const sim = new Simulator({ apiKey, callbackAuthKey, autoCompleteMs });
   sim.verbose = verbose;
+  sim.canned = canned;
+  sim.version = 0;
+  sim.cannedAnswers = new Map();
   const server = http.createServer((req, res) => { handleRequest(sim, req, res); });
   server.on('clientError', (err, socket) => {
     // Unparseable HTTP: answer 400 if the socket is still usable, never crash.
@@ -1078,7 +1101,7 @@ export async function startSimulator({
 }
 
 const USAGE = `usage: node sim/scale-sim.mjs [--port N] [--host 127.0.0.1] [--api-key KEY]
-                              [--callback-auth-key K] [--auto-complete-ms N] [--verbose]`;
+                              [--callback-auth-key K] [--auto-complete-ms N] [--canned] [--verbose]`;
 
 function parseArgs(argv) {
   const opts = {};
@@ -1101,6 +1124,7 @@ function parseArgs(argv) {
       case '--callback-auth-key': opts.callbackAuthKey = value(); break;
       case '--auto-complete-ms': opts.autoCompleteMs = numeric(flag, value()); break;
       case '--verbose': opts.verbose = true; break;
+      case '--canned': opts.canned = true; break;
       case '-h': case '--help': process.stderr.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown argument: ${arg}`);
     }

@@ -53,7 +53,7 @@ export async function cleanupAll() {
 
 /** Starts `node sim/scale-sim.mjs` and resolves `{url, base, pid, stop}` once it listens. */
 export async function startSim(root, { apiKey, callbackAuthKey }) {
-  const child = spawn(process.execPath, [`${root}/sim/scale-sim.mjs`, '--port', '0', '--api-key', apiKey, '--callback-auth-key', callbackAuthKey], {
+  const child = spawn(process.execPath, [`${root}/sim/scale-sim.mjs`, '--port', '0', '--api-key', apiKey, '--callback-auth-key', callbackAuthKey, '--canned'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);

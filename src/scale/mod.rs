@@ -221,9 +221,9 @@ impl<'a> Scale<'a> {
         .await
     }
 
-    /// Like [`Scale::send`], but a 2xx JSON answer comes back as its text,
-    /// checked but not parsed into a tree, so passthrough results are not
-    /// rebuilt (`None` for a plain `OK` or empty answer).
+    /// Like [`Scale::send`], but a 2xx answer comes back as its text, not
+    /// parsed, so passthrough results are not rebuilt (`None` for a plain `OK`
+    /// or empty answer). The caller checks the text is the JSON it needs.
     pub async fn send_raw(&self, call: &Call, retry: Retry) -> Result<Option<String>, ScaleError> {
         self.send_with(call, retry, interpret_raw).await
     }
@@ -358,11 +358,31 @@ pub fn interpret_raw(resp: InResponse) -> Result<Option<String>, ScaleError> {
     }
     let ct = resp.header("content-type").map(str::to_string);
     match String::from_utf8(resp.body) {
-        Ok(text) if serde_json::from_str::<&serde_json::value::RawValue>(&text).is_ok() => {
+        // Plain `OK` and empty answers are read as interpret does; the rest is the
+        // caller's to check, since it parses the text anyway.
+        Ok(text)
+            if text
+                .trim_start()
+                .starts_with(|c: char| "{[\"-0123456789tfn".contains(c)) =>
+        {
             Ok(Some(text))
         }
         Ok(text) => interpret(resp.status, ct.as_deref(), text.as_bytes(), None).map(|_| None),
         Err(e) => interpret(resp.status, ct.as_deref(), e.as_bytes(), None).map(|_| None),
+    }
+}
+
+/// The error for a 2xx answer whose text is not the JSON expected.
+pub fn not_json(text: &str) -> ScaleError {
+    match interpret(200, None, text.as_bytes(), None) {
+        Err(e) => e,
+        Ok(_) => ScaleError::BadBody {
+            status: 200,
+            detail: format!(
+                "Scale answered 200 with JSON of an unexpected shape: {}",
+                crate::json::truncate(text.trim(), 200)
+            ),
+        },
     }
 }
 

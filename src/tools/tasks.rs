@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 pub const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
@@ -203,14 +202,18 @@ const CREATE_FIELDS: &[&str] = &[
 pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResult {
     let sc = Scale::new(cx.config, cx.upstream);
     match sc.send_raw(&call, retry).await {
-        // An object passes through as Scale sent it: no parse into a tree, no rebuild.
-        Ok(Some(text)) if text.trim_start().starts_with('{') => Ok(Out::Raw(text)),
-        Ok(other) => {
-            let v = other
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(Value::Null);
-            Ok(object_or_ok(v).into())
+        // An object passes through as Scale sent it: checked, not parsed into a tree or rebuilt.
+        Ok(Some(text))
+            if text.trim_start().starts_with('{')
+                && serde_json::from_str::<&RawValue>(&text).is_ok() =>
+        {
+            Ok(Out::Raw(text))
         }
+        Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(v) => Ok(object_or_ok(v).into()),
+            Err(_) => Err(sc.tool_error(&call, crate::scale::not_json(&text))),
+        },
+        Ok(None) => Ok(object_or_ok(Value::Null).into()),
         Err(e) => Err(sc.tool_error(&call, e)),
     }
 }
@@ -422,7 +425,8 @@ fn task_list_rest(
 /// Shapes Scale's `/tasks` answer text into `{tasks, total, has_more,
 /// next_token}` without parsing the tasks' contents: each task's JSON is
 /// copied as it came, or field by field when the page must be trimmed.
-pub fn task_list_text(text: &str) -> String {
+/// `None` when the text is not JSON at all.
+pub fn task_list_text(text: &str) -> Option<String> {
     #[derive(Deserialize)]
     struct Page<'a, D> {
         docs: Vec<D>,
@@ -432,7 +436,12 @@ pub fn task_list_text(text: &str) -> String {
         #[serde(skip)]
         _text: std::marker::PhantomData<&'a ()>,
     }
-    if let Ok(p) = serde_json::from_str::<Page<&RawValue>>(text) {
+    // An answer much larger than the limit cannot fit whole: skip the copy-through attempt.
+    let fast = text.len() <= MAX_TEXT_BYTES + MAX_TEXT_BYTES / 4;
+    if let Some(p) = fast
+        .then(|| serde_json::from_str::<Page<&RawValue>>(text).ok())
+        .flatten()
+    {
         let size: usize = p.docs.iter().map(|d| d.get().len() + 1).sum();
         if size + 512 <= MAX_TEXT_BYTES {
             let mut out = String::with_capacity(size + 128);
@@ -448,29 +457,21 @@ pub fn task_list_text(text: &str) -> String {
                 out.push_str(&format!(",\"{k}\":{v}"));
             }
             out.push('}');
-            return out;
+            return Some(out);
         }
     }
-    if let Ok(p) = serde_json::from_str::<Page<BTreeMap<Cow<str>, &RawValue>>>(text) {
-        let items: Vec<Item> = p
-            .docs
-            .iter()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (Cow::Borrowed(k.as_ref()), Cow::Borrowed(v.get())))
-                    .collect()
-            })
-            .collect();
-        return fit_items(
+    if let Ok(p) = serde_json::from_str::<Page<RawFields>>(text) {
+        let items: Vec<Item> = p.docs.into_iter().map(|f| f.0).collect();
+        return Some(fit_items(
             "tasks",
             &items,
             &task_list_rest(p.total, p.has_more, p.next_token),
             TASK_ID_FIELDS,
             TASK_HOW_TO_GET,
-        );
+        ));
     }
     // Not the usual shape: take what can be used and leave the rest.
-    let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let v: Value = serde_json::from_str(text).ok()?;
     let docs = v
         .get("docs")
         .and_then(Value::as_array)
@@ -483,12 +484,69 @@ pub fn task_list_text(text: &str) -> String {
             .and_then(Value::as_str)
             .map(str::to_string),
     );
-    fit_items("tasks", &docs, &rest, TASK_ID_FIELDS, TASK_HOW_TO_GET)
+    Some(fit_items(
+        "tasks",
+        &docs,
+        &rest,
+        TASK_ID_FIELDS,
+        TASK_HOW_TO_GET,
+    ))
+}
+
+/// An object's fields as (name, JSON text), in Scale's order, values unparsed.
+struct RawFields<'a>(Item<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                    let v: &'de RawValue = map.next_value()?;
+                    out.push((k, Cow::Borrowed(v.get())));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// A field name, borrowed from the text unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct K;
+        impl<'de> serde::de::Visitor<'de> for K {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(K)
+    }
 }
 
 /// [`task_list_text`] for an answer already parsed.
 pub fn shape_task_list(v: Value) -> Value {
-    serde_json::from_str(&task_list_text(&v.to_string())).unwrap_or(Value::Null)
+    task_list_text(&v.to_string())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
 }
 
 fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
@@ -499,8 +557,10 @@ fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolR
             .send_raw(&call, Retry::Idempotent)
             .await
             .map_err(|e| sc.tool_error(&call, e))?
-            .unwrap_or_default();
-        Ok(Out::Raw(task_list_text(&text)))
+            .unwrap_or_else(|| "{}".into());
+        task_list_text(&text)
+            .map(Out::Raw)
+            .ok_or_else(|| sc.tool_error(&call, crate::scale::not_json(&text)))
     })
 }
 

@@ -2981,7 +2981,7 @@ fn task_lists_pass_tasks_through_untouched() {
         ),
     ] {
         assert_eq!(
-            serde_json::from_str::<Value>(&task_list_text(body)).unwrap(),
+            serde_json::from_str::<Value>(&task_list_text(body).unwrap()).unwrap(),
             want,
             "{body}"
         );
@@ -2989,7 +2989,8 @@ fn task_lists_pass_tasks_through_untouched() {
     // Numbers keep Scale's exact digits, on the fast path and when trimming.
     let lon = "-122.33460583334325";
     let small = format!(r#"{{"docs": [{{"task_id": "a", "metadata": {{"lon": {lon}}}}}]}}"#);
-    assert!(task_list_text(&small).contains(lon));
+    assert!(task_list_text(&small).unwrap().contains(lon));
+    assert_eq!(task_list_text("{\"docs\": [1,"), None, "not JSON");
     let big_docs: Vec<String> = (0..100)
         .map(|i| {
             format!(
@@ -2999,7 +3000,7 @@ fn task_lists_pass_tasks_through_untouched() {
         })
         .collect();
     let big = format!(r#"{{"docs": [{}], "total": 100}}"#, big_docs.join(","));
-    let out = task_list_text(&big);
+    let out = task_list_text(&big).unwrap();
     assert!(out.len() <= super::MAX_TEXT_BYTES && out.contains(lon));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["truncated"]["dropped"], json!(["response", "params"]));

@@ -697,3 +697,28 @@ describe('request log and control API', () => {
     await closed;
   });
 });
+
+describe('canned mode', () => {
+  test('a read answers the same bytes until something is written', async () => {
+    const s = await startSimulator({ apiKey: 'test_canned', canned: true });
+    const auth = { authorization: `Basic ${Buffer.from('test_canned:').toString('base64')}`, 'content-type': 'application/json' };
+    try {
+      const created = await (await fetch(`${s.base}/projects`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'imageannotation', name: 'p' }) })).json();
+      assert.equal(created.name, 'p');
+      const task = await (await fetch(`${s.base}/task/imageannotation`, { method: 'POST', headers: auth, body: JSON.stringify({ project: 'p', attachment: 'https://x.test/a.jpg' }) })).json();
+      const read = async () => (await fetch(`${s.base}/task/${task.task_id}`, { headers: auth })).text();
+      const first = await read();
+      // Change the state behind the simulator's back: a canned read does not see it.
+      s.state.tasks.get(task.task_id).metadata = { sneaky: true };
+      assert.equal(await read(), first);
+      // A write through the API invalidates every canned answer.
+      await fetch(`${s.base}/task/${task.task_id}/setMetadata`, { method: 'POST', headers: auth, body: JSON.stringify({ k: 1 }) });
+      assert.deepEqual(JSON.parse(await read()).metadata, { k: 1 });
+      const unauthorized = await fetch(`${s.base}/task/${task.task_id}`);
+      assert.equal(unauthorized.status, 401, 'the key is still checked');
+      await unauthorized.text();
+    } finally {
+      await s.close();
+    }
+  });
+});
