@@ -547,5 +547,26 @@ pub fn object_or_ok(v: Value) -> Value {
     }
 }
 
+/// What the native tests of the Scale client and the tools share: a key,
+/// its Basic encoding, a base URL and a configuration built from them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::config::{Config, RawSettings};
+
+    pub const KEY: &str = "test_key_abc";
+    pub const KEY_B64: &str = "dGVzdF9rZXlfYWJjOg==";
+    pub const BASE: &str = "https://api.test/v1";
+
+    pub fn config_with(extra: &[(&'static str, &str)]) -> Config {
+        let mut pairs = vec![("SCALE_API_KEY", KEY), ("SCALE_API_BASE", BASE)];
+        pairs.extend_from_slice(extra);
+        Config::from_raw(&RawSettings::from_pairs(&pairs, true)).expect("test config is valid")
+    }
+
+    pub fn config() -> Config {
+        config_with(&[])
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,25 +3,12 @@
 //! and the errors an agent sees.
 
 use super::*;
-use crate::config::{Config, RawSettings};
+use crate::config::Config;
 use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream};
 use crate::io::{InResponse, Method, SendError};
+use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
 use crate::tools::ErrorKind;
 use serde_json::json;
-
-const KEY: &str = "test_key_abc";
-const KEY_B64: &str = "dGVzdF9rZXlfYWJjOg==";
-const BASE: &str = "https://api.test/v1";
-
-fn config_with(extra: &[(&'static str, &str)]) -> Config {
-    let mut pairs = vec![("SCALE_API_KEY", KEY), ("SCALE_API_BASE", BASE)];
-    pairs.extend_from_slice(extra);
-    Config::from_raw(&RawSettings::from_pairs(&pairs, true)).expect("test config is valid")
-}
-
-fn config() -> Config {
-    config_with(&[])
-}
 
 fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
     r.headers

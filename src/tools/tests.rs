@@ -8,29 +8,17 @@
 //! text block is exactly the JSON of its `structuredContent`.
 
 use super::*;
-use crate::config::{Config, RawSettings};
+use crate::config::Config;
 use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
 use crate::io::{CallbackStore, Method, OutRequest, SendError};
+use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-const KEY: &str = "test_key_abc";
-const KEY_B64: &str = "dGVzdF9rZXlfYWJjOg==";
 const AUTH: &str = "Basic dGVzdF9rZXlfYWJjOg==";
-const BASE: &str = "https://api.test/v1";
 const DEFAULT_CB: &str = "https://worker.example/webhooks/scale";
 
 // ================================================================ helpers
-
-fn config_with(extra: &[(&'static str, &str)]) -> Config {
-    let mut pairs = vec![("SCALE_API_KEY", KEY), ("SCALE_API_BASE", BASE)];
-    pairs.extend_from_slice(extra);
-    Config::from_raw(&RawSettings::from_pairs(&pairs, true)).expect("test config is valid")
-}
-
-fn config() -> Config {
-    config_with(&[])
-}
 
 /// Checks what every result must satisfy, whatever the tool.
 fn check_result(r: &Value) {
