@@ -50,18 +50,23 @@ function assertError(res, status) {
 /** A callback receiver on loopback that records what it gets and answers `status`. */
 async function receiver(status = 200) {
   const got = [];
+  let arrived;
+  const first = new Promise((resolve) => { arrived = resolve; });
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
       got.push({ method: req.method, url: req.url, headers: req.headers, json: JSON.parse(body) });
       res.writeHead(r.status, { connection: 'close' }).end('ok');
+      arrived();
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const r = {
     status,
     got,
+    /** Resolves when the first delivery has arrived. */
+    first,
     url: `http://127.0.0.1:${server.address().port}/hook`,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
   };
@@ -90,7 +95,11 @@ describe('CLI', () => {
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((resolve) => {
+      const check = () => { if (out.includes('\n')) { child.stdout.off('data', check); resolve(); } };
+      child.stdout.on('data', check);
+      check();
+    });
     const elapsed = Date.now() - started;
     const line = out.split('\n')[0];
     const info = JSON.parse(line);
@@ -411,7 +420,7 @@ describe('callbacks', () => {
     try {
       await ctl('POST', '/config', { autoCompleteMs: 20, callbackAuthKey: 'auto' });
       const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization', callback_url: rx.url }] });
-      for (let i = 0; i < 100 && rx.got.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await rx.first;
       assert.equal(rx.got.length, 1);
       assert.equal(rx.got[0].headers['scale-callback-auth'], 'auto');
       assert.equal((await api('GET', `/task/${t.task_id}`)).json.status, 'completed');
