@@ -35,11 +35,14 @@ if [ "$(cat node_modules/.setup-lock 2>/dev/null)" != "$lock_sum" ]; then
 fi
 
 # Test-only tools: Python clients (Scale's SDK and MCP's) drive the simulator and the worker.
+# They go into a project venv (.venv), so a system Python that refuses global
+# installs (PEP 668) is no obstacle; scripts/test.sh uses .venv/bin/python.
 if [ "${1:-}" = "--test" ]; then
   req_sum=$(sha256sum tests/requirements.txt | cut -c1-64)
-  if [ "$(cat node_modules/.setup-py 2>/dev/null)" != "$req_sum" ]; then
-    log "installing Python test packages"
-    python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
-    echo "$req_sum" > node_modules/.setup-py
+  if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.setup-py 2>/dev/null)" != "$req_sum" ]; then
+    log "installing Python test packages into .venv"
+    [ -x .venv/bin/python ] || python3 -m venv .venv >&2
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
+    echo "$req_sum" > .venv/.setup-py
   fi
 fi

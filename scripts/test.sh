@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+# The Python that has the test packages (the e2e suite runs the Python MCP client with it).
+export PYTHON="$PWD/.venv/bin/python"
 
 bash scripts/setup.sh --test
 
@@ -16,7 +18,7 @@ echo "== release build"
 mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/build.log >&2; exit 1; }
 
 echo "== simulator checked with Scale's Python client (pytest)"
-python3 -m pytest -q tests/sim
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/sim
 
 echo "== end to end in workerd (node --test)"
 node --test --test-reporter=spec tests/sim/*.test.mjs tests/e2e/*.test.mjs

@@ -226,7 +226,7 @@ describe('Python SDK (PyPI mcp 2.x) via tests/e2e/python_client.py', () => {
   // execFile, not execFileSync: the Scale simulator lives in this process's event loop.
   async function python(mode) {
     try {
-      const { stdout } = await run('python3', [path.join(here, 'python_client.py'), stack.mcpUrl, stack.token, mode], { timeout: 120_000, maxBuffer: 4 << 20 });
+      const { stdout } = await run(process.env.PYTHON || 'python3', [path.join(here, 'python_client.py'), stack.mcpUrl, stack.token, mode], { timeout: 120_000, maxBuffer: 4 << 20 });
       return JSON.parse(stdout.trim().split('\n').at(-1));
     } catch (e) {
       if (/No module named '(mcp|httpx2)'/.test(e.stderr ?? '')) {

@@ -7,7 +7,7 @@ onto an endpoint the MCP tools use is exercised here; the simulator's own
 control API (/__sim/...) is reached with urllib to complete tasks, seed state
 and read the request log.
 
-Run: python3 -m pip install -r tests/sim/requirements.txt && python3 -m pytest -q tests/sim
+Run: bash scripts/setup.sh --test && .venv/bin/python -m pytest -q tests/sim
 """
 
 import base64
