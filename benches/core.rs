@@ -29,6 +29,10 @@ fn page() -> String {
 }
 
 fn time(name: &str, iters: u32, mut f: impl FnMut()) {
+    // CORE_BENCH_ONLY=<part of a name> runs just the matching timings (e.g. under callgrind).
+    if std::env::var("CORE_BENCH_ONLY").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     f();
     let t = Instant::now();
     for _ in 0..iters {

@@ -246,14 +246,27 @@ pub const MAX_TEXT_BYTES: usize = 200 * 1024;
 
 /// The result: the structured JSON, and the same JSON as a text block.
 fn success(structured: &str) -> String {
-    let escaped = serde_json::to_string(structured).unwrap_or_else(|_| "\"\"".into());
-    let mut out = String::with_capacity(escaped.len() + structured.len() + 64);
-    out.push_str("{\"content\":[{\"type\":\"text\",\"text\":");
-    out.push_str(&escaped);
-    out.push_str("}],\"structuredContent\":");
-    out.push_str(structured);
-    out.push('}');
-    out
+    // One buffer, sized up front: the text block is the structured JSON escaped.
+    let mut out = Vec::with_capacity(2 * structured.len() + structured.len() / 4 + 64);
+    out.extend_from_slice(b"{\"content\":[{\"type\":\"text\",\"text\":");
+    let _ = serde_json::to_writer(&mut out, structured);
+    out.extend_from_slice(b"}],\"structuredContent\":");
+    out.extend_from_slice(structured.as_bytes());
+    out.push(b'}');
+    // Only valid UTF-8 went in, so this cannot fail.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `s` as a JSON string. Names taken unescaped from JSON text need no
+/// escaping, so the common case is a plain copy.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&Value::from(s).to_string());
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
 }
 
 /// One list item as (field, JSON text) pairs, so a list can be trimmed
@@ -318,7 +331,9 @@ pub fn fit_items(
         })
         .unwrap_or(STAGES.len() - 1);
     let mut out = String::with_capacity(budget.min(MAX_TEXT_BYTES) + 256);
-    out.push_str(&format!("{{{}:[", Value::from(list_key)));
+    out.push('{');
+    push_json_str(&mut out, list_key);
+    out.push_str(":[");
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -330,7 +345,7 @@ pub fn fit_items(
                 out.push(',');
             }
             first = false;
-            out.push_str(&Value::from(k.as_ref()).to_string());
+            push_json_str(&mut out, k);
             out.push(':');
             out.push_str(v);
         }
@@ -338,7 +353,10 @@ pub fn fit_items(
     }
     out.push(']');
     for (k, v) in rest {
-        out.push_str(&format!(",{}:{v}", Value::from(*k)));
+        out.push(',');
+        push_json_str(&mut out, k);
+        out.push(':');
+        out.push_str(v);
     }
     if stage > 0 {
         let note = json!({
