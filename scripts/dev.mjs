@@ -13,7 +13,8 @@ import { startSimulator } from '../sim/scale-sim.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = '127.0.0.1';
 const PORT = Number(process.env.PORT || 8787);
-const varsPath = path.join(root, '.dev.vars');
+// DEV_VARS points at another vars file (the test of this script uses a temporary one).
+const varsPath = process.env.DEV_VARS ? path.resolve(process.env.DEV_VARS) : path.join(root, '.dev.vars');
 
 function parseVars(text) {
   const out = {};
@@ -39,12 +40,13 @@ if (!existsSync(varsPath)) {
     ].join('\n'),
     { mode: 0o600 },
   );
-  console.log('dev: created .dev.vars with a generated MCP token and callback key');
+  console.log(`dev: created ${path.relative(root, varsPath) || varsPath} with a generated MCP token and callback key`);
 }
 
 const vars = parseVars(readFileSync(varsPath, 'utf8'));
 const realKey = /^(live|test)_/.test(vars.SCALE_API_KEY || '');
-const extra = [];
+const extra = process.env.DEV_VARS ? ['--env-file', varsPath] : [];
+if (process.env.INSPECTOR_PORT) extra.push('--inspector-port', process.env.INSPECTOR_PORT);
 let sim = null;
 if (!realKey) {
   const simKey = `test_local_${randomBytes(8).toString('hex')}`;

@@ -20,5 +20,6 @@ mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/b
 echo "== simulator checked with Scale's Python client (pytest)"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/sim
 
+# One file at a time: the npm run dev test rebuilds build/, which the others load.
 echo "== end to end in workerd (node --test)"
-node --test --test-reporter=spec tests/sim/*.test.mjs tests/e2e/*.test.mjs
+node --test --test-concurrency=1 --test-reporter=spec tests/sim/*.test.mjs tests/e2e/*.test.mjs

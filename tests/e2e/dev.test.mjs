@@ -1,0 +1,90 @@
+// `npm run dev` as a user runs it: on a fresh vars file it generates a token,
+// starts workerd through wrangler next to the simulator, prints the URL, the
+// token and a client config; the worker serves tools and receives callbacks
+// from the simulator; Ctrl-C stops everything.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function refused(port) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1');
+    c.on('connect', () => { c.destroy(); resolve(false); });
+    c.on('error', () => resolve(true));
+  });
+}
+
+async function mcp(url, token, name, args) {
+  const r = await fetch(`${url}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()).result;
+}
+
+test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 }, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'scale-mcp-dev-'));
+  const varsFile = path.join(dir, '.dev.vars');
+  const [port, inspector] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [path.join(root, 'scripts/dev.mjs')], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), INSPECTOR_PORT: String(inspector), DEV_VARS: varsFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (c) => {
+        out += c;
+        if (out.includes('Press Ctrl-C to stop.')) resolve();
+      });
+      child.stderr.on('data', (c) => { out += c; });
+      exited.then(() => reject(new Error(`dev exited early:\n${out}`)));
+    });
+    const token = /^MCP_AUTH_TOKEN=(.+)$/m.exec(readFileSync(varsFile, 'utf8'))[1];
+    assert.ok(token.length >= 32, 'a generated token');
+    const url = `http://127.0.0.1:${port}`;
+    assert.ok(out.includes(`MCP endpoint   ${url}/mcp`) && out.includes(`Bearer token   ${token}`), out);
+    assert.ok(out.includes('"mcpServers"'), 'prints a client config');
+    const simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
+    assert.ok(simBase, 'no real key, so the simulator is used');
+
+    const health = await (await fetch(`${url}/health`)).json();
+    assert.equal(health.status, 'ok');
+    assert.equal(health.settings.DEFAULT_CALLBACK_URL, true);
+
+    const project = await mcp(url, token, 'create_project', { type: 'categorization', name: 'dev-check' });
+    assert.notEqual(project.isError, true, JSON.stringify(project));
+    const task = (await mcp(url, token, 'create_task', { type: 'categorization', project: 'dev-check', params: { categories: ['a', 'b'] } })).structuredContent;
+    assert.equal(task.callback_url, `${url}/webhooks/scale`, 'callbacks are wired back to the worker');
+    const done = await (await fetch(`${simBase.replace(/\/v1$/, '')}/__sim/tasks/${task.task_id}/complete`, { method: 'POST' })).json();
+    assert.equal(done.delivery.status_code, 200, 'the worker accepted the simulator callback');
+    const log = (await mcp(url, token, 'list_callbacks', { task_id: task.task_id })).structuredContent;
+    assert.equal(log.callbacks.length, 1);
+    assert.equal(log.callbacks[0].status, 'completed');
+  } finally {
+    child.kill('SIGINT');
+    await exited;
+  }
+  assert.ok(await refused(port), 'Ctrl-C stopped the worker');
+});
