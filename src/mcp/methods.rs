@@ -248,17 +248,11 @@ fn tools_list(lane: Lane) -> &'static str {
     static LEGACY: OnceLock<String> = OnceLock::new();
     static MODERN: OnceLock<String> = OnceLock::new();
     let build = |modern: bool| {
-        let base = json!({"tools": tools::list_values()});
-        let p = if modern {
-            decorate(Lane::Modern, Payload::Json(base), true)
-        } else {
-            Payload::Json(base)
-        };
-        match p {
-            Payload::Json(v) => v.to_string(),
-            Payload::Raw(r) => r.to_string(),
-            Payload::Owned(s) => s,
+        let mut v = json!({"tools": tools::list_values()});
+        if modern {
+            super::add_modern_fields(&mut v, true);
         }
+        v.to_string()
     };
     match lane {
         Lane::Legacy(_) => LEGACY.get_or_init(|| build(false)),

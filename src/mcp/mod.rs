@@ -238,20 +238,27 @@ pub fn error_reply(e: RpcError, sse: bool) -> Outgoing {
 }
 
 /// The result for a method, decorated for the lane it is answered on.
+/// Adds what the modern lane requires on a result object: `resultType`,
+/// `serverInfo` in `_meta`, and for lists `ttlMs` and `cacheScope`.
+pub(crate) fn add_modern_fields(v: &mut Value, list: bool) {
+    let Some(m) = v.as_object_mut() else { return };
+    m.insert("resultType".into(), json!("complete"));
+    if list {
+        m.entry("ttlMs").or_insert(json!(methods::LIST_TTL_MS));
+        m.entry("cacheScope").or_insert(json!("public"));
+    }
+    m.insert(
+        "_meta".into(),
+        json!({ META_SERVER_INFO: methods::server_info() }),
+    );
+}
+
 pub(crate) fn decorate(lane: Lane, payload: Payload, list: bool) -> Payload {
     match (lane, payload) {
         (Lane::Legacy(_), p) => p,
-        (Lane::Modern, Payload::Json(Value::Object(mut m))) => {
-            m.insert("resultType".into(), json!("complete"));
-            if list {
-                m.entry("ttlMs").or_insert(json!(methods::LIST_TTL_MS));
-                m.entry("cacheScope").or_insert(json!("public"));
-            }
-            m.insert(
-                "_meta".into(),
-                json!({ META_SERVER_INFO: methods::server_info() }),
-            );
-            Payload::Json(Value::Object(m))
+        (Lane::Modern, Payload::Json(mut v)) => {
+            add_modern_fields(&mut v, list);
+            Payload::Json(v)
         }
         (Lane::Modern, Payload::Owned(mut s)) if !list && s.ends_with('}') => {
             // Appended as text: the result may be large and is not re-parsed.

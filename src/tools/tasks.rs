@@ -428,13 +428,11 @@ fn task_list_rest(
 /// `None` when the text is not JSON at all.
 pub fn task_list_text(text: &str) -> Option<String> {
     #[derive(Deserialize)]
-    struct Page<'a, D> {
+    struct Page<D> {
         docs: Vec<D>,
         total: Option<u64>,
         has_more: Option<bool>,
         next_token: Option<String>,
-        #[serde(skip)]
-        _text: std::marker::PhantomData<&'a ()>,
     }
     // An answer much larger than the limit cannot fit whole: skip the copy-through attempt.
     let fast = text.len() <= MAX_TEXT_BYTES + MAX_TEXT_BYTES / 4;

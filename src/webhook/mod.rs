@@ -39,14 +39,33 @@ pub struct Delivery {
 }
 
 /// FNV-1a, 64 bit: a stable content fingerprint (the sender is authenticated,
-/// so collisions need not resist an adversary).
-pub fn fnv64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in data {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+/// so collisions need not resist an adversary). As a writer it hashes what a
+/// serializer writes, without building the text.
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf29ce484222325)
     }
-    h
+}
+
+impl std::io::Write for Fnv {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for b in buf {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn fnv64(data: &[u8]) -> u64 {
+    let mut h = Fnv::new();
+    let _ = std::io::Write::write(&mut h, data);
+    h.0
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -101,20 +120,7 @@ pub fn classify(body: &Value) -> Delivery {
 
 /// FNV-1a of a value's JSON, hashed as it is written (no copy of the value).
 fn fingerprint<T: serde::Serialize>(v: &T) -> String {
-    struct Hasher(u64);
-    impl std::io::Write for Hasher {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            for b in buf {
-                self.0 ^= *b as u64;
-                self.0 = self.0.wrapping_mul(0x100000001b3);
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut h = Hasher(0xcbf29ce484222325);
+    let mut h = Fnv::new();
     let _ = serde_json::to_writer(&mut h, v);
     format!("{:016x}", h.0)
 }
