@@ -327,9 +327,7 @@ pub fn body_limit(method: &str, path: &str, raw: &RawSettings) -> usize {
     }
     match path {
         "/mcp" => crate::mcp::MAX_BODY_BYTES,
-        "/webhooks/scale" => Config::from_raw(raw)
-            .map(|c| c.webhook_max_bytes)
-            .unwrap_or(crate::config::DEFAULT_WEBHOOK_MAX_BYTES),
+        "/webhooks/scale" => crate::config::webhook_max_bytes(raw, &mut Vec::new()),
         _ => 0,
     }
 }

@@ -215,6 +215,19 @@ fn is_http_url(v: &str) -> bool {
     origin_of(v).is_some() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// `WEBHOOK_MAX_BYTES`, on its own: the edge needs it before reading a body,
+/// without parsing the rest of the configuration.
+pub fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> usize {
+    parse_num(
+        raw,
+        "WEBHOOK_MAX_BYTES",
+        DEFAULT_WEBHOOK_MAX_BYTES,
+        1024,
+        KV_MAX_VALUE_BYTES,
+        errors,
+    )
+}
+
 impl Config {
     pub fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
         let mut errors = Vec::new();
@@ -253,14 +266,7 @@ impl Config {
             120_000,
             &mut errors,
         );
-        let webhook_max_bytes = parse_num(
-            raw,
-            "WEBHOOK_MAX_BYTES",
-            DEFAULT_WEBHOOK_MAX_BYTES,
-            1024,
-            KV_MAX_VALUE_BYTES,
-            &mut errors,
-        );
+        let webhook_max_bytes = webhook_max_bytes(raw, &mut errors);
         let callback_ttl_days = parse_num(
             raw,
             "CALLBACK_TTL_DAYS",
