@@ -220,8 +220,20 @@ pub async fn store_delivery(
     received_ms: u64,
     ttl_secs: u64,
 ) -> Result<Stored, String> {
-    let d = classify(body);
-    let dk = dedupe_key(&d);
+    store_classified(store, &classify(body), raw, received_ms, ttl_secs).await
+}
+
+/// [`store_delivery`] for a delivery already classified (the receiver needs the
+/// classification for its log line too, and fingerprinting a large body twice
+/// would be wasted work).
+async fn store_classified(
+    store: &dyn CallbackStore,
+    d: &Delivery,
+    raw: &str,
+    received_ms: u64,
+    ttl_secs: u64,
+) -> Result<Stored, String> {
+    let dk = dedupe_key(d);
     let (id, resumed) = match store.get(&dk).await? {
         Some(id) if !id.is_empty() => {
             // A listing tells whether the entry exists without reading its (large) value.
@@ -241,7 +253,7 @@ pub async fn store_delivery(
     } else {
         received_ms
     };
-    let meta = metadata(&d, &id, first_ms);
+    let meta = metadata(d, &id, first_ms);
     if !resumed {
         store.put(&dk, &id, ttl_secs, &meta).await?;
     }
@@ -333,9 +345,9 @@ pub async fn receive(
     let ttl = cfg.callback_ttl_days as u64 * 86_400;
     // parse_strict accepted the bytes, so they are UTF-8.
     let raw = std::str::from_utf8(&req.body).unwrap_or("null");
-    match store_delivery(kv, &body, raw, now_ms, ttl).await {
+    let d = classify(&body);
+    match store_classified(kv, &d, raw, now_ms, ttl).await {
         Ok(Stored::New(id)) => {
-            let d = classify(&body);
             answer(200, json!({"stored": true, "id": id})).log(format!(
                 "webhook: stored {} callback {id} (task {}, status {})",
                 d.kind,
