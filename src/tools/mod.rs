@@ -236,7 +236,11 @@ pub async fn call_text(
 
 /// [`call_text`], parsed (for tests, which look at the result's parts).
 #[cfg(test)]
-pub(crate) async fn call(cx: &Ctx<'_>, name: &str, args: Map<String, Value>) -> Result<Value, RpcError> {
+pub(crate) async fn call(
+    cx: &Ctx<'_>,
+    name: &str,
+    args: Map<String, Value>,
+) -> Result<Value, RpcError> {
     let text = call_text(cx, name, args).await?;
     serde_json::from_str(&text)
         .map_err(|e| RpcError::new(crate::mcp::rpc::INTERNAL_ERROR, e.to_string()))
