@@ -56,7 +56,7 @@ async fn send_once(
         init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
     }
     let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
-    let mut resp = Fetch::Request(request)
+    let resp = Fetch::Request(request)
         .send_with_signal(signal)
         .await
         .map_err(|e| e.to_string())?;
@@ -66,12 +66,24 @@ async fn send_once(
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
+    // `Response::bytes` reads the stream chunk by chunk, a promise per chunk;
+    // one arrayBuffer() is several times cheaper for a 300 KB task page.
+    let body = array_buffer_bytes(web_sys::Response::from(resp).array_buffer())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(InResponse {
         status,
         headers,
         body,
     })
+}
+
+/// The bytes of a body read whole with `arrayBuffer()`.
+async fn array_buffer_bytes(
+    promise: std::result::Result<js_sys::Promise, wasm_bindgen::JsValue>,
+) -> Result<Vec<u8>> {
+    let buf = wasm_bindgen_futures::JsFuture::from(promise?).await?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
 impl Upstream for FetchUpstream {
@@ -166,8 +178,18 @@ async fn read_body(req: &mut Request, limit: usize) -> (Vec<u8>, Option<u64>) {
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return (Vec::new(), declared);
+    match declared {
+        Some(n) if n > limit as u64 => return (Vec::new(), declared),
+        // The HTTP framing holds the body to its declared length, so it can be
+        // read whole; only a body of unknown length needs the capped stream.
+        Some(_) => {
+            return match array_buffer_bytes(req.inner().array_buffer()).await {
+                Ok(body) if body.len() <= limit => (body, None),
+                Ok(body) => (Vec::new(), Some(body.len() as u64)),
+                Err(_) => (Vec::new(), None),
+            }
+        }
+        None => {}
     }
     let Ok(mut stream) = req.stream() else {
         return (Vec::new(), None);
