@@ -107,6 +107,43 @@ fn main() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_task","arguments":{"task_id":"t1"}}}"#,
     );
     time("POST /mcp tools/call get_task", 5000, || run(&get, &task));
+    // A 50 KB completed-task callback (CORE_BENCH_WEBHOOK=path replaces the generated one).
+    let callback = std::env::var("CORE_BENCH_WEBHOOK")
+        .map(|p| std::fs::read_to_string(p).expect("CORE_BENCH_WEBHOOK file"))
+        .unwrap_or_else(|_| {
+            json!({"task_id": "t1", "status": "completed", "response": {"annotations": (0..400).map(|j| json!({"label": "car", "left": j, "top": j * 2, "width": 40.5, "height": 30.25, "uuid": format!("{j}-0000-1111-2222")})).collect::<Vec<_>>()}, "task": {"task_id": "t1", "batch": "b1", "status": "completed"}}).to_string()
+        });
+    let cb_raw =
+        RawSettings::from_pairs(&[("SCALE_CALLBACK_AUTH_KEY", "bench-callback-key")], true);
+    let mut n = 0u64;
+    time("POST /webhooks/scale (50 KB, stored)", 1000, || {
+        // A new time each delivery, so each is stored rather than found a duplicate.
+        n += 1;
+        let req = Incoming {
+            method: "POST".into(),
+            path: "/webhooks/scale".into(),
+            self_origin: "https://w.example".into(),
+            headers: vec![
+                ("scale-callback-auth".into(), "bench-callback-key".into()),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: callback
+                .replace("\"t1\"", &format!("\"t{n}\""))
+                .into_bytes(),
+            declared_len: None,
+        };
+        let store = MemoryStore::new();
+        let up = FakeUpstream::new();
+        let out = block_on(handle(
+            &req,
+            &cb_raw,
+            Deps {
+                upstream: &up,
+                store: Some(&store),
+            },
+        ));
+        assert_eq!(out.status, 200, "{}", String::from_utf8_lossy(&out.body));
+    });
     let tools = request(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     time("POST /mcp tools/list", 5000, || run(&tools, "{}"));
 }

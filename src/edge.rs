@@ -125,8 +125,10 @@ impl CallbackStore for KvLog {
         metadata: &'a Value,
     ) -> BoxFut<'a, std::result::Result<(), String>> {
         Box::pin(async move {
+            // As bytes: a string would be decoded into a JS string here only
+            // for KV to encode it back to UTF-8 (the entry can be 1 MB).
             self.0
-                .put(key, value)
+                .put_bytes(key, value.as_bytes())
                 .map_err(|e| e.to_string())?
                 .expiration_ttl(ttl_secs)
                 .metadata(metadata)
@@ -257,14 +259,17 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         store: store.as_ref().map(|s| s as &dyn CallbackStore),
     };
     let out = app::handle(&incoming, &raw, deps).await;
-    for line in &out.logs {
-        console_log!("{line}");
-    }
-    // The path only: query strings could carry tokens pasted by mistake.
-    console_log!(
+    // One console call per request, with the core's notes appended; the path
+    // only, as query strings could carry tokens pasted by mistake.
+    let mut line = format!(
         "{method} {path} -> {} in {} ms",
         out.status,
         (js_sys::Date::now() - started) as u64
     );
+    for l in &out.logs {
+        line.push_str(" | ");
+        line.push_str(l);
+    }
+    console_log!("{line}");
     to_response(out)
 }

@@ -9,17 +9,83 @@ use std::fmt;
 /// than serde_json's limit, numbers it cannot represent, and objects that
 /// repeat a key (which parsers resolve differently, so the meaning is unclear).
 pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
+    read_strict(bytes, StrictValue)
+}
+
+/// Runs `seed` over `bytes` as one JSON value, with the UTF-8, emptiness and
+/// trailing-data checks of [`parse_strict`] and its messages. The seed must
+/// refuse repeated keys itself (see [`Keys`]).
+pub fn read_strict<'a, S: DeserializeSeed<'a>>(
+    bytes: &'a [u8],
+    seed: S,
+) -> Result<S::Value, String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| format!("body is not valid UTF-8 (at byte {})", e.valid_up_to()))?;
     if text.trim().is_empty() {
         return Err("body is empty; send one JSON value".into());
     }
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = StrictValue
+    let v = seed
         .deserialize(&mut de)
         .map_err(|e| format!("invalid JSON: {e}"))?;
     de.end().map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(v)
+}
+
+fn duplicate<E: de::Error>(k: &str) -> E {
+    E::custom(format!("duplicate key `{}`", truncate(k, 64)))
+}
+
+/// The keys of one object as they are read, to refuse a repeated one without
+/// building the object. Small objects are searched in place; past 16 keys a
+/// sorted set keeps a hostile object of many keys from costing n² compares.
+#[derive(Default)]
+pub struct Keys<'a> {
+    few: Vec<std::borrow::Cow<'a, str>>,
+    many: std::collections::BTreeSet<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn add<E: de::Error>(&mut self, k: std::borrow::Cow<'a, str>) -> Result<(), E> {
+        if self.many.is_empty() {
+            if self.few.iter().any(|f| *f == k) {
+                return Err(duplicate(&k));
+            }
+            self.few.push(k);
+            if self.few.len() > 16 {
+                self.many.extend(self.few.drain(..));
+            }
+            return Ok(());
+        }
+        if self.many.contains(&k) {
+            return Err(duplicate(&k));
+        }
+        self.many.insert(k);
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the input unless it had escapes.
+pub struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(KeySeed)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(v.to_owned()))
+    }
 }
 
 struct StrictValue;
@@ -72,10 +138,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
         let mut out = Map::new();
         while let Some(k) = map.next_key::<String>()? {
             if out.contains_key(&k) {
-                return Err(de::Error::custom(format!(
-                    "duplicate key `{}`",
-                    truncate(&k, 64)
-                )));
+                return Err(duplicate(&k));
             }
             let v = map.next_value_seed(StrictValue)?;
             out.insert(k, v);

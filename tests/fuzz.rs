@@ -354,6 +354,50 @@ fn fuzz_tool_arguments_with_hostile_upstream() {
         .unwrap();
 }
 
+/// The webhook's tree-free scan must accept and refuse exactly what
+/// `parse_strict` does, with the same message, and its hash must not depend on
+/// layout: the same value written compactly or pretty hashes alike.
+#[test]
+fn fuzz_webhook_scan_agrees_with_parse_strict() {
+    use scale_mcp_worker::json::parse_strict;
+    use scale_mcp_worker::webhook::scan::scan;
+    let texts = prop_oneof![
+        3 => json_value().prop_map(|v| v.to_string().into_bytes()),
+        // Near-JSON: a valid text with one byte changed, dropped or repeated.
+        3 => (json_value(), any::<prop::sample::Index>(), any::<u8>(), 0..3u8).prop_map(|(v, at, b, how)| {
+            let mut t = v.to_string().into_bytes();
+            let i = at.index(t.len());
+            match how {
+                0 => t[i] = b,
+                1 => { t.remove(i); }
+                _ => { let c = t[i]; t.insert(i, c); }
+            }
+            t
+        }),
+        1 => proptest::collection::vec(any::<u8>(), 0..64),
+    ];
+    runner()
+        .run(&texts, |t| {
+            let strict = parse_strict(&t);
+            let scanned = scan(&t);
+            match (&strict, &scanned) {
+                (Err(a), Err(b)) => prop_assert_eq!(a, b),
+                (Ok(v), Ok(n)) => {
+                    let pretty = serde_json::to_string_pretty(v).unwrap();
+                    prop_assert_eq!(scan(pretty.as_bytes()).unwrap().hash(), n.hash());
+                }
+                _ => prop_assert!(
+                    false,
+                    "parse_strict {:?} but scan {:?}",
+                    strict.as_ref().err(),
+                    scanned.as_ref().err()
+                ),
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
 #[test]
 fn fuzz_webhook_bodies() {
     let bodies = prop_oneof![

@@ -2683,7 +2683,6 @@ const TTL: u64 = 30 * 86_400;
 fn deliver(store: &MemoryStore, body: Value, ms: u64) -> String {
     match block_on(crate::webhook::store_delivery(
         store,
-        &body,
         &body.to_string(),
         ms,
         TTL,

@@ -15,12 +15,14 @@
 //! `:` in a batch name cannot make one prefix match another batch.
 
 pub mod resources;
+pub mod scan;
 
 use crate::app::{Incoming, Outgoing};
 use crate::config::{matches_any, Config};
 use crate::io::CallbackStore;
-use crate::json::{parse_strict, truncate};
+use crate::json::truncate;
 use crate::scale::encode;
+use scan::Node;
 use serde_json::{json, Map, Value};
 
 /// KV keys are at most 512 bytes; names longer than this are hashed.
@@ -38,91 +40,79 @@ pub struct Delivery {
     pub fingerprint: String,
 }
 
-/// FNV-1a, 64 bit: a stable content fingerprint (the sender is authenticated,
-/// so collisions need not resist an adversary). As a writer it hashes what a
-/// serializer writes, without building the text.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf29ce484222325)
-    }
-}
-
-impl std::io::Write for Fnv {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        for b in buf {
-            self.0 ^= *b as u64;
-            self.0 = self.0.wrapping_mul(0x100000001b3);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// FNV-1a, 64 bit: stable across builds and platforms, for hashed key names
+/// and the scan's string hashes.
 pub fn fnv64(data: &[u8]) -> u64 {
-    let mut h = Fnv::new();
-    let _ = std::io::Write::write(&mut h, data);
-    h.0
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    let mut cur = v;
-    for p in path {
-        cur = cur.get(*p)?;
-    }
-    cur.as_str()
-}
-
-/// Classifies a callback body. The fingerprint covers what makes a delivery
-/// new (status, response, audits, review status, completion time) and leaves
-/// out what Scale may change between retries of the same delivery.
-pub fn classify(body: &Value) -> Delivery {
-    let task_id = str_at(body, &["task_id"]).or_else(|| str_at(body, &["task", "task_id"]));
+/// Classifies a callback body read by [`scan::scan`]. The fingerprint covers
+/// what makes a delivery new (status, response, audits, review status,
+/// completion time) and leaves out what Scale may change between retries of
+/// the same delivery.
+pub fn classify(body: &Node) -> Delivery {
+    let hash_of = |n: Option<&Node>| n.map_or(0, Node::hash);
+    let fingerprint = |tag: &str, parts: &[u64]| {
+        let h = parts
+            .iter()
+            .fold(scan::str_hash(tag), |h, p| scan::chain(h, *p));
+        format!("{h:016x}")
+    };
+    let task_id = body
+        .str_at(&["task_id"])
+        .or_else(|| body.str_at(&["task", "task_id"]));
     if let Some(id) = task_id {
-        let task = body.get("task").unwrap_or(&Value::Null);
-        let status = str_at(body, &["status"]).or_else(|| str_at(task, &["status"]));
-        let parts = (
-            id,
-            status,
-            body.get("response").or_else(|| task.get("response")),
-            task.get("audits"),
-            task.get("customer_review_status"),
-            task.get("completed_at"),
-        );
+        let task = body.get("task");
+        let field = |k: &str| task.and_then(|t| t.get(k));
+        let status = body
+            .str_at(&["status"])
+            .or_else(|| field("status").and_then(Node::as_str));
         return Delivery {
             kind: "task",
-            batch: str_at(task, &["batch"]).map(str::to_string),
+            batch: field("batch").and_then(Node::as_str).map(str::to_string),
             task_id: Some(id.to_string()),
             status: status.map(str::to_string),
-            fingerprint: fingerprint(&parts),
+            fingerprint: fingerprint(
+                "task",
+                &[
+                    scan::str_hash(id),
+                    status.map_or(0, scan::str_hash),
+                    hash_of(body.get("response").or_else(|| field("response"))),
+                    hash_of(field("audits")),
+                    hash_of(field("customer_review_status")),
+                    hash_of(field("completed_at")),
+                ],
+            ),
         };
     }
-    if let Some(batch) = str_at(body, &["batch"]).or_else(|| str_at(body, &["batch", "name"])) {
+    if let Some(batch) = body
+        .str_at(&["batch"])
+        .or_else(|| body.str_at(&["batch", "name"]))
+    {
         return Delivery {
             kind: "batch",
             task_id: None,
             batch: Some(batch.to_string()),
-            status: str_at(body, &["status"]).map(str::to_string),
-            fingerprint: fingerprint(&(batch, body.get("status"), body.get("stats"))),
+            status: body.str_at(&["status"]).map(str::to_string),
+            fingerprint: fingerprint(
+                "batch",
+                &[
+                    scan::str_hash(batch),
+                    hash_of(body.get("status")),
+                    hash_of(body.get("stats")),
+                ],
+            ),
         };
     }
     Delivery {
         kind: "other",
         task_id: None,
         batch: None,
-        status: str_at(body, &["status"]).map(str::to_string),
-        fingerprint: fingerprint(body),
+        status: body.str_at(&["status"]).map(str::to_string),
+        fingerprint: fingerprint("other", &[body.hash()]),
     }
-}
-
-/// FNV-1a of a value's JSON, hashed as it is written (no copy of the value).
-fn fingerprint<T: serde::Serialize>(v: &T) -> String {
-    let mut h = Fnv::new();
-    let _ = serde_json::to_writer(&mut h, v);
-    format!("{:016x}", h.0)
 }
 
 /// A name as it appears inside a key: encoded, and hashed when too long.
@@ -215,12 +205,12 @@ pub enum Stored {
 /// `raw` is the body's JSON text as received; it is stored as is.
 pub async fn store_delivery(
     store: &dyn CallbackStore,
-    body: &Value,
     raw: &str,
     received_ms: u64,
     ttl_secs: u64,
 ) -> Result<Stored, String> {
-    store_classified(store, &classify(body), raw, received_ms, ttl_secs).await
+    let d = classify(&scan::scan(raw.as_bytes())?);
+    store_classified(store, &d, raw, received_ms, ttl_secs).await
 }
 
 /// [`store_delivery`] for a delivery already classified (the receiver needs the
@@ -324,8 +314,8 @@ pub async fn receive(
         return answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
             .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES");
     }
-    let body = match parse_strict(&req.body) {
-        Ok(v @ Value::Object(_)) => v,
+    let body = match scan::scan(&req.body) {
+        Ok(n @ Node::Obj(..)) => n,
         Ok(_) => {
             return answer(
                 400,
@@ -343,7 +333,7 @@ pub async fn receive(
         .log("webhook: the CALLBACKS KV namespace is not bound; add it to wrangler.toml");
     };
     let ttl = cfg.callback_ttl_days as u64 * 86_400;
-    // parse_strict accepted the bytes, so they are UTF-8.
+    // The scan accepted the bytes, so they are UTF-8.
     let raw = std::str::from_utf8(&req.body).unwrap_or("null");
     let d = classify(&body);
     match store_classified(kv, &d, raw, now_ms, ttl).await {

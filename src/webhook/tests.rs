@@ -41,6 +41,11 @@ fn deliver(
     block_on(receive(&req, cfg, Some(store), now))
 }
 
+/// Classifies a body given as a value, as the receiver would its text.
+fn classify_value(v: &Value) -> Delivery {
+    classify(&scan::scan(v.to_string().as_bytes()).unwrap())
+}
+
 fn json_of(o: &crate::app::Outgoing) -> Value {
     serde_json::from_slice(&o.body).unwrap()
 }
@@ -55,7 +60,7 @@ fn iso_times() {
 
 #[test]
 fn classifies_task_batch_and_other_deliveries() {
-    let d = classify(&task_body("t1", "completed", Some("b1")));
+    let d = classify_value(&task_body("t1", "completed", Some("b1")));
     assert_eq!(
         (
             d.kind,
@@ -65,23 +70,32 @@ fn classifies_task_batch_and_other_deliveries() {
         ),
         ("task", Some("t1"), Some("b1"), Some("completed"))
     );
-    let b = classify(&json!({"batch": "b1", "status": "completed", "stats": {"completed": 3}}));
+    let b =
+        classify_value(&json!({"batch": "b1", "status": "completed", "stats": {"completed": 3}}));
     assert_eq!(
         (b.kind, b.batch.as_deref(), b.task_id),
         ("batch", Some("b1"), None)
     );
-    assert_eq!(classify(&json!({"hello": 1})).kind, "other");
+    assert_eq!(classify_value(&json!({"hello": 1})).kind, "other");
     // What changes between retries of one delivery does not change the fingerprint.
     let mut retry = task_body("t1", "completed", Some("b1"));
     retry["task"]["callback_succeeded"] = json!(false);
     retry["task"]["updated_at"] = json!("2026-01-01T00:05:00Z");
-    assert_eq!(classify(&retry).fingerprint, d.fingerprint);
+    assert_eq!(classify_value(&retry).fingerprint, d.fingerprint);
+    // So does resending the same content laid out differently.
+    let compact =
+        r#"{"task_id":"t2","task":{"status":"completed","audits":[]},"response":{"a":[1,2.5]}}"#;
+    let reordered = "{ \"response\": { \"a\": [ 1, 2.5 ] },\n  \"task\": { \"audits\": [], \"status\": \"complet\\u0065d\" }, \"task_id\": \"t2\" }";
+    assert_eq!(
+        classify(&scan::scan(reordered.as_bytes()).unwrap()),
+        classify(&scan::scan(compact.as_bytes()).unwrap())
+    );
     // A real change does.
     let mut audited = task_body("t1", "completed", Some("b1"));
     audited["task"]["customer_review_status"] = json!("accepted");
-    assert_ne!(classify(&audited).fingerprint, d.fingerprint);
+    assert_ne!(classify_value(&audited).fingerprint, d.fingerprint);
     assert_ne!(
-        classify(&task_body("t1", "pending", Some("b1"))).fingerprint,
+        classify_value(&task_body("t1", "pending", Some("b1"))).fingerprint,
         d.fingerprint
     );
 }
@@ -106,7 +120,7 @@ fn stores_with_the_documented_key_layout_metadata_and_ttl() {
         id,
         new_id(
             NOW,
-            &classify(&task_body("t1", "completed", None)).fingerprint
+            &classify_value(&task_body("t1", "completed", None)).fingerprint
         )
     );
     let entries = store.entries.borrow();
@@ -215,7 +229,7 @@ fn kv_failure_answers_5xx_and_a_retry_stores_exactly_once() {
 
     // A failure part-way (after the dedupe marker) is finished by Scale's retry with the same id.
     store.fail_puts.set(false);
-    let d = classify(&serde_json::from_str(&body).unwrap());
+    let d = classify(&scan::scan(body.as_bytes()).unwrap());
     let id = new_id(NOW, &d.fingerprint);
     block_on(store.put(&dedupe_key(&d), &id, 3600, &json!({}))).unwrap();
     let retried = deliver(&store, &c, Some(KEY), body.as_bytes(), NOW + 60_000);
