@@ -282,6 +282,25 @@ async function main() {
       compatibilityDate,
       compatibilityFlags: [],
     },
+    // Diagnostics only: the KV calls both receivers make for a new delivery
+    // (one get, then four puts with metadata, the last one the body) and
+    // nothing else: what Miniflare's KV simulation costs in the same workerd.
+    kv: {
+      label: 'KV-only JS worker',
+      script: `export default { async fetch(req, env) {
+  const body = await req.text();
+  const id = crypto.randomUUID();
+  const o = { expirationTtl: 2592000, metadata: { id, kind: 'task', task_id: id, status: 'completed' } };
+  await env.CALLBACKS.get('d:t' + id);
+  await env.CALLBACKS.put('d:t' + id, id, o);
+  await Promise.all([env.CALLBACKS.put('t:' + id + ':' + id, '', o), env.CALLBACKS.put('b:b:' + id, '', o)]);
+  await env.CALLBACKS.put('log:' + id, body, o);
+  return new Response('{"stored":true}', { headers: { 'content-type': 'application/json' } });
+} };`,
+      wasm: false,
+      compatibilityDate,
+      compatibilityFlags: [],
+    },
   };
 
   // 3. Our worker; its tool catalog feeds the peer's tools/list.
@@ -392,6 +411,7 @@ async function main() {
     { id: 'noop', title: 'GET / on a one-line JS worker (platform floor)', target: (u) => ({ url: `${u}/` }), sides: ['noop'] },
     { id: 'proxy_get', title: 'JS worker relaying GET /v1/task/{id} as is (passthrough floor)', target: (u) => ({ url: `${u}/get` }), sides: ['proxy'] },
     { id: 'proxy_list', title: 'JS worker relaying GET /v1/tasks?limit=100 as is (passthrough floor)', target: (u) => ({ url: `${u}/list` }), sides: ['proxy'] },
+    { id: 'kv_webhook', title: 'JS worker making only the KV calls of a new 50 KB delivery (KV floor)', target: (u) => ({ ...webhookTarget(u), url: `${u}/` }), sides: ['kv'] },
   ];
   const floors = [
     { id: 'floor_get_task', title: 'simulator GET /v1/task/{id}', target: floorGet },
@@ -465,6 +485,7 @@ async function main() {
   results.diagnostics = {};
   live.noop = await startWorker(sides.noop, {});
   live.proxy = await startWorker(sides.proxy, { GET_URL: floorGet.url, LIST_URL: floorList.url, AUTH: basic.authorization });
+  live.kv = await startWorker(sides.kv, {});
   for (const d of diagnostics) {
     log(`bench: diagnostic: ${d.title}`);
     results.diagnostics[d.id] = { title: d.title, loaded: {}, single: {} };
@@ -479,6 +500,7 @@ async function main() {
   await peer.stop();
   await live.noop.stop();
   await live.proxy.stop();
+  await live.kv.stop();
 
   // 7. Start-up: new workerd to the first answered tools/list, alternating.
   log('bench: start-up time');

@@ -37,27 +37,29 @@ fn duplicate<E: de::Error>(k: &str) -> E {
 }
 
 /// The keys of one object as they are read, to refuse a repeated one without
-/// building the object. Small objects are searched in place; past 16 keys a
-/// sorted set keeps a hostile object of many keys from costing n² compares.
+/// building the object. The first few are kept in place (no allocation for
+/// the many small objects of a task response); past them a sorted set keeps a
+/// hostile object of many keys from costing n² compares.
 #[derive(Default)]
 pub struct Keys<'a> {
-    few: Vec<std::borrow::Cow<'a, str>>,
+    few: [std::borrow::Cow<'a, str>; FEW_KEYS],
+    n: usize,
     many: std::collections::BTreeSet<std::borrow::Cow<'a, str>>,
 }
 
+const FEW_KEYS: usize = 12;
+
 impl<'a> Keys<'a> {
     pub fn add<E: de::Error>(&mut self, k: std::borrow::Cow<'a, str>) -> Result<(), E> {
-        if self.many.is_empty() {
-            if self.few.iter().any(|f| *f == k) {
+        if self.n < FEW_KEYS {
+            if self.few[..self.n].contains(&k) {
                 return Err(duplicate(&k));
             }
-            self.few.push(k);
-            if self.few.len() > 16 {
-                self.many.extend(self.few.drain(..));
-            }
+            self.few[self.n] = k;
+            self.n += 1;
             return Ok(());
         }
-        if self.many.contains(&k) {
+        if self.few.contains(&k) || self.many.contains(&k) {
             return Err(duplicate(&k));
         }
         self.many.insert(k);

@@ -82,14 +82,25 @@ const NULL: u64 = 0x6e75_6c6c;
 const FALSE: u64 = 0x6661_6c73;
 const TRUE: u64 = 0x7472_7565;
 const UINT: u64 = 0x7569_6e74;
-const INT: u64 = 0x696e_74;
+const INT: u64 = 0x0069_6e74;
 const FLOAT: u64 = 0x666c_6f61;
-const STR: u64 = 0x7374_72;
-const ARR: u64 = 0x6172_72;
-const OBJ: u64 = 0x6f62_6a;
+const STR: u64 = 0x0073_7472;
+const ARR: u64 = 0x0061_7272;
+const OBJ: u64 = 0x006f_626a;
 
+/// A string's hash, eight bytes a step (FNV's byte at a time was a third of
+/// the scan's time on a 50 KB body).
 pub fn str_hash(s: &str) -> u64 {
-    mix(STR ^ super::fnv64(s.as_bytes()))
+    let b = s.as_bytes();
+    let mut h = STR ^ (b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut words = b.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h.rotate_left(23) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    mix(h ^ u64::from_le_bytes(last))
 }
 
 struct Scan(u8);
