@@ -1,0 +1,215 @@
+// Samples the Rust worker's isolate in workerd with the V8 inspector while one
+// bench scenario runs, and prints where the time goes.
+//
+//   node bench/profile.mjs [--scenario list_tasks|list_tasks_50|get_task|tools_list|webhook]
+//                          [--seconds N] [--build-dir DIR | --skip-build] [--cpu-only]
+//
+// By default it first builds a release worker that keeps wasm function names
+// (bench/out/build-prof: the release profile without `strip`, wasm-opt without
+// --strip-debug). Output: CPU ms per request measured from /proc (before the
+// profiler attaches, so it is not slowed by it), then the top functions by self
+// and by inclusive time; the raw profile goes to bench/out/<scenario>.cpuprofile
+// (opens in Chrome DevTools). --cpu-only skips the profiler.
+import { spawnSync, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(benchDir, '..');
+const outDir = path.join(benchDir, 'out');
+
+// Node 20 has WebSocket only behind a flag (Node 22 has it by default).
+if (typeof WebSocket === 'undefined') {
+  const r = spawnSync(process.execPath, ['--experimental-websocket', '--no-warnings', ...process.argv.slice(1)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+const o = { scenario: 'list_tasks', seconds: 5, buildDir: null, skipBuild: false, cpuOnly: false };
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i];
+  if (a === '--scenario') o.scenario = process.argv[++i];
+  else if (a === '--seconds') o.seconds = Number(process.argv[++i]);
+  else if (a === '--build-dir') o.buildDir = path.resolve(process.argv[++i]);
+  else if (a === '--skip-build') o.skipBuild = true;
+  else if (a === '--cpu-only') o.cpuOnly = true;
+  else throw new Error(`unknown option ${a}`);
+}
+if (!(o.seconds > 0)) throw new Error('--seconds needs a positive number');
+
+if (!existsSync(path.join(benchDir, 'node_modules', 'autocannon'))) {
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: benchDir, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm ci in bench/ failed');
+}
+const { Miniflare, Log, LogLevel } = await import('miniflare');
+const { startSim, cleanupAll, onCleanup, workerdChildren } = await import('./lib/stack.mjs');
+const { runLoad } = await import('./lib/load.mjs');
+const { taskBody, responseFor, webhookTemplate, PROJECT, BATCH } = await import('./lib/fixtures.mjs');
+
+let buildDir = o.buildDir ?? (o.skipBuild ? path.join(root, 'build') : path.join(outDir, 'build-prof'));
+if (!o.buildDir && !o.skipBuild) {
+  mkdirSync(outDir, { recursive: true });
+  // wasm-opt as the release build runs it, minus the flags that drop names.
+  const wrapper = path.join(outDir, 'wasm-opt-keep-names');
+  writeFileSync(
+    wrapper,
+    `#!/usr/bin/env bash\nargs=()\nfor a in "$@"; do case "$a" in --strip-debug|--strip-producers) ;; *) args+=("$a");; esac; done\nexec "${path.join(root, 'node_modules/.bin/wasm-opt')}" -g "\${args[@]}"\n`,
+  );
+  chmodSync(wrapper, 0o755);
+  console.log('profile: building a release worker that keeps function names');
+  execFileSync('bash', [path.join(root, 'scripts/build.sh'), '--out-dir', buildDir], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, CARGO_PROFILE_RELEASE_STRIP: 'none', CARGO_TARGET_DIR: path.join(root, 'target/prof'), WASM_OPT_BIN: wrapper },
+  });
+}
+for (const f of ['index.js', 'index_bg.wasm']) if (!existsSync(path.join(buildDir, f))) throw new Error(`${buildDir}/${f} is missing`);
+
+const S = { SCALE_API_KEY: 'test_profile_scale_key_71c2', MCP_AUTH_TOKEN: 'profile-mcp-token-3e9a41', SCALE_CALLBACK_AUTH_KEY: 'profile-callback-key-58d0' };
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanupAll().finally(() => process.exit(130)));
+
+try {
+  const sim = await startSim(root, { apiKey: S.SCALE_API_KEY, callbackAuthKey: S.SCALE_CALLBACK_AUTH_KEY });
+  const control = async (p, body) => {
+    const r = await fetch(`${sim.url}/__sim/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const t = await r.text();
+    if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${t}`);
+    return t ? JSON.parse(t) : null;
+  };
+  const seeded = await control('seed', { projects: [{ type: 'imageannotation', name: PROJECT }], batches: [{ project: PROJECT, name: BATCH }], tasks: Array.from({ length: 100 }, (_, i) => taskBody(i)) });
+  for (const [i, t] of seeded.tasks.entries()) await control(`tasks/${t.task_id}/complete`, { response: responseFor(i) });
+
+  const inspectorPort = 9229 + Math.floor(Math.random() * 500);
+  const before = new Set(workerdChildren());
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(buildDir, 'index.js'),
+    modulesRoot: buildDir,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+    compatibilityDate: /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))[1],
+    bindings: { ...S, SCALE_API_BASE: sim.base },
+    kvNamespaces: ['CALLBACKS'],
+    host: '127.0.0.1',
+    port: 0,
+    cf: false,
+    stripCfConnectingIp: false,
+    log: new Log(LogLevel.NONE),
+    inspectorPort: o.cpuOnly ? undefined : inspectorPort,
+    handleRuntimeStdio(out, err) {
+      out.resume();
+      err.resume();
+    },
+  });
+  await mf.ready;
+  onCleanup(() => mf.dispose());
+  const pid = workerdChildren().filter((p) => !before.has(p))[0];
+  const url = (await mf.unsafeGetDirectURL()).toString().replace(/\/$/, '');
+
+  const MODERN = '2026-07-28';
+  const mcp = (method, params = {}, name) => ({
+    url: `${url}/mcp`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${S.MCP_AUTH_TOKEN}`, 'mcp-protocol-version': MODERN, 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} } } }),
+  });
+  const parts = webhookTemplate(50 * 1024);
+  let n = 0;
+  const targets = {
+    tools_list: mcp('tools/list'),
+    get_task: mcp('tools/call', { name: 'get_task', arguments: { task_id: seeded.tasks[42].task_id } }, 'get_task'),
+    list_tasks: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'),
+    list_tasks_50: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'),
+    webhook: {
+      url: `${url}/webhooks/scale`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'scale-callback-auth': S.SCALE_CALLBACK_AUTH_KEY },
+      setupRequest: (req) => {
+        req.body = parts.join(`profile-${String(++n).padStart(10, '0')}`);
+        return req;
+      },
+    },
+  };
+  const target = targets[o.scenario];
+  if (!target) throw new Error(`--scenario: one of ${Object.keys(targets).join(', ')}`);
+  const cpu = () => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(x[11]) + Number(x[12])) / 100;
+  };
+
+  await runLoad(target, { connections: 10, seconds: 2 });
+  const c0 = cpu();
+  const plain = await runLoad(target, { connections: 10, seconds: o.seconds });
+  const ms = ((cpu() - c0) * 1000) / plain.requests;
+  console.log(`profile: ${o.scenario}: ${plain.rps.toFixed(0)} req/s, ${ms.toFixed(2)} CPU ms per request (c=10, no profiler)`);
+
+  if (!o.cpuOnly) {
+    const list = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
+    const ws = new WebSocket(list.find((x) => x.webSocketDebuggerUrl).webSocketDebuggerUrl.replace('localhost', '127.0.0.1'));
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    let id = 0;
+    const pending = new Map();
+    ws.onmessage = (m) => {
+      const d = JSON.parse(m.data);
+      if (d.id && pending.has(d.id)) {
+        pending.get(d.id)(d);
+        pending.delete(d.id);
+      }
+    };
+    const send = (method, params = {}) => new Promise((resolve) => {
+      pending.set(++id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+    await send('Profiler.enable');
+    await send('Profiler.setSamplingInterval', { interval: 100 });
+    await send('Profiler.start');
+    await runLoad(target, { connections: 10, seconds: o.seconds });
+    const { result } = await send('Profiler.stop');
+    ws.close();
+    const file = path.join(outDir, `${o.scenario}.cpuprofile`);
+    mkdirSync(outDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(result.profile));
+    report(result.profile);
+    console.log(`profile: wrote ${path.relative(root, file)}`);
+  }
+} finally {
+  await cleanupAll();
+}
+
+function report(p) {
+  const byId = new Map(p.nodes.map((x) => [x.id, x]));
+  const parent = new Map();
+  for (const x of p.nodes) for (const c of x.children || []) parent.set(c, x.id);
+  const hits = new Map();
+  for (const s of p.samples) hits.set(s, (hits.get(s) || 0) + 1);
+  const name = (x) => {
+    const f = x.callFrame;
+    const fn = (f.functionName || '(anonymous)').replace(/::h[0-9a-f]{16}$/, '');
+    return f.url.includes('wasm') ? `[wasm] ${fn}` : f.url ? `[js] ${fn} (${path.basename(f.url)})` : fn;
+  };
+  const self = new Map();
+  const incl = new Map();
+  let total = 0;
+  for (const [nid, c] of hits) {
+    total += c;
+    self.set(name(byId.get(nid)), (self.get(name(byId.get(nid))) || 0) + c);
+    const seen = new Set();
+    for (let cur = nid; cur !== undefined; cur = parent.get(cur)) {
+      const k = name(byId.get(cur));
+      if (!seen.has(k)) {
+        seen.add(k);
+        incl.set(k, (incl.get(k) || 0) + c);
+      }
+    }
+  }
+  const top = (m, title) => {
+    console.log(`\n${title}`);
+    for (const [k, c] of [...m].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${((100 * c) / total).toFixed(1).padStart(6)}%  ${k.slice(0, 150)}`);
+  };
+  top(self, 'self time (share of samples)');
+  top(incl, 'inclusive time (share of samples)');
+}
