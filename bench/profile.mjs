@@ -41,10 +41,10 @@ if (!existsSync(path.join(benchDir, 'node_modules', 'autocannon'))) {
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: benchDir, stdio: 'inherit' });
   if (r.status !== 0) throw new Error('npm ci in bench/ failed');
 }
-const { Miniflare, Log, LogLevel } = await import('miniflare');
-const { startSim, cleanupAll, onCleanup, workerdChildren } = await import('./lib/stack.mjs');
+const { startSim, startWorker, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad } = await import('./lib/load.mjs');
-const { taskBody, responseFor, webhookTemplate, PROJECT, BATCH } = await import('./lib/fixtures.mjs');
+const { webhookTemplate } = await import('./lib/fixtures.mjs');
+const { simControl, seedTasks, mcpTarget, webhookTarget } = await import('./lib/targets.mjs');
 
 let buildDir = o.buildDir ?? (o.skipBuild ? path.join(root, 'build') : path.join(outDir, 'build-prof'));
 if (!o.buildDir && !o.skipBuild) {
@@ -70,65 +70,24 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanupAll().fina
 
 try {
   const sim = await startSim(root, { apiKey: S.SCALE_API_KEY, callbackAuthKey: S.SCALE_CALLBACK_AUTH_KEY });
-  const control = async (p, body) => {
-    const r = await fetch(`${sim.url}/__sim/${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const t = await r.text();
-    if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${t}`);
-    return t ? JSON.parse(t) : null;
-  };
-  const seeded = await control('seed', { projects: [{ type: 'imageannotation', name: PROJECT }], batches: [{ project: PROJECT, name: BATCH }], tasks: Array.from({ length: 100 }, (_, i) => taskBody(i)) });
-  for (const [i, t] of seeded.tasks.entries()) await control(`tasks/${t.task_id}/complete`, { response: responseFor(i) });
-
+  const taskIds = await seedTasks(simControl(sim.url));
   const inspectorPort = 9229 + Math.floor(Math.random() * 500);
-  const before = new Set(workerdChildren());
-  const mf = new Miniflare({
-    modules: true,
+  const side = {
     scriptPath: path.join(buildDir, 'index.js'),
-    modulesRoot: buildDir,
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
-    unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+    wasm: true,
     compatibilityDate: /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))[1],
-    bindings: { ...S, SCALE_API_BASE: sim.base },
-    kvNamespaces: ['CALLBACKS'],
-    host: '127.0.0.1',
-    port: 0,
-    cf: false,
-    stripCfConnectingIp: false,
-    log: new Log(LogLevel.NONE),
-    inspectorPort: o.cpuOnly ? undefined : inspectorPort,
-    handleRuntimeStdio(out, err) {
-      out.resume();
-      err.resume();
-    },
-  });
-  await mf.ready;
-  onCleanup(() => mf.dispose());
-  const pid = workerdChildren().filter((p) => !before.has(p))[0];
-  const url = (await mf.unsafeGetDirectURL()).toString().replace(/\/$/, '');
-
-  const MODERN = '2026-07-28';
-  const mcp = (method, params = {}, name) => ({
-    url: `${url}/mcp`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${S.MCP_AUTH_TOKEN}`, 'mcp-protocol-version': MODERN, 'mcp-method': method, ...(name ? { 'mcp-name': name } : {}) },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} } } }),
-  });
+    compatibilityFlags: [],
+  };
+  const { url, pid } = await startWorker(side, { ...S, SCALE_API_BASE: sim.base }, o.cpuOnly ? {} : { inspectorPort });
+  const mcp = (method, params, name) => mcpTarget(url, S.MCP_AUTH_TOKEN, method, params, name);
   const parts = webhookTemplate(50 * 1024);
   let n = 0;
   const targets = {
     tools_list: mcp('tools/list'),
-    get_task: mcp('tools/call', { name: 'get_task', arguments: { task_id: seeded.tasks[42].task_id } }, 'get_task'),
+    get_task: mcp('tools/call', { name: 'get_task', arguments: { task_id: taskIds[42] } }, 'get_task'),
     list_tasks: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'),
     list_tasks_50: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'),
-    webhook: {
-      url: `${url}/webhooks/scale`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'scale-callback-auth': S.SCALE_CALLBACK_AUTH_KEY },
-      setupRequest: (req) => {
-        req.body = parts.join(`profile-${String(++n).padStart(10, '0')}`);
-        return req;
-      },
-    },
+    webhook: webhookTarget(`${url}/webhooks/scale`, S.SCALE_CALLBACK_AUTH_KEY, parts, () => `profile-${String(++n).padStart(10, '0')}`),
   };
   const target = targets[o.scenario];
   if (!target) throw new Error(`--scenario: one of ${Object.keys(targets).join(', ')}`);

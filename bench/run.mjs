@@ -65,7 +65,8 @@ if (!existsSync(path.join(benchDir, 'node_modules', 'autocannon'))) {
 
 const { startSim, startWorker, rssBytes, rssSampler, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad, merge } = await import('./lib/load.mjs');
-const { taskBody, responseFor, webhookTemplate, PROJECT, BATCH } = await import('./lib/fixtures.mjs');
+const { webhookTemplate } = await import('./lib/fixtures.mjs');
+const { simControl, seedTasks, mcpTarget: mcpTargetFor, webhookTarget: webhookTargetFor } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
 
 let interrupted = false;
@@ -83,8 +84,6 @@ const SECRETS = {
   MCP_AUTH_TOKEN: 'bench-mcp-token-8c41f2a9d7e3',
   SCALE_CALLBACK_AUTH_KEY: 'bench-callback-key-2b7f90e6',
 };
-const MODERN = '2026-07-28';
-const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -114,17 +113,7 @@ function cpuSeconds(pid) {
   }
 }
 
-function mcpTarget(url, method, params = {}, name) {
-  const headers = {
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}`,
-    'mcp-protocol-version': MODERN,
-    'mcp-method': method,
-  };
-  if (name) headers['mcp-name'] = name;
-  return { url: `${url}/mcp`, method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: META } }) };
-}
+const mcpTarget = (url, method, params, name) => mcpTargetFor(url, SECRETS.MCP_AUTH_TOKEN, method, params, name);
 
 async function once(target) {
   const r = await fetch(target.url, { method: target.method || 'GET', headers: target.headers, body: target.body });
@@ -233,19 +222,8 @@ async function main() {
   // 2. The simulator, seeded with 100 completed ~3 KB tasks.
   log('bench: starting the Scale simulator and seeding 100 tasks');
   const sim = await startSim(root, { apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY });
-  const control = async (p, body, method = 'POST') => {
-    const r = await fetch(`${sim.url}/__sim/${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const text = await r.text();
-    if (!r.ok) throw new Error(`sim ${p}: ${r.status} ${text}`);
-    return text ? JSON.parse(text) : null;
-  };
-  const seeded = await control('seed', {
-    projects: [{ type: 'imageannotation', name: PROJECT }],
-    batches: [{ project: PROJECT, name: BATCH }],
-    tasks: Array.from({ length: 100 }, (_, i) => taskBody(i)),
-  });
-  const taskIds = seeded.tasks.map((t) => t.task_id);
-  for (let i = 0; i < taskIds.length; i++) await control(`tasks/${taskIds[i]}/complete`, { response: responseFor(i) });
+  const control = simControl(sim.url);
+  const taskIds = await seedTasks(control);
   await control('requests', undefined, 'DELETE');
   const basic = { authorization: `Basic ${Buffer.from(`${SECRETS.SCALE_API_KEY}:`).toString('base64')}`, accept: 'application/json' };
   const oneTask = taskIds[42];
@@ -388,15 +366,7 @@ async function main() {
   const parts = webhookTemplate(50 * 1024);
   results.data.webhookBytes = Buffer.byteLength(parts.join('bench-0000000000'));
   let deliveries = 0;
-  const webhookTarget = (u) => ({
-    url: `${u}/webhooks/scale`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'scale-callback-auth': SECRETS.SCALE_CALLBACK_AUTH_KEY },
-    setupRequest: (req) => {
-      req.body = parts.join(`bench-${String(++deliveries).padStart(10, '0')}`);
-      return req;
-    },
-  });
+  const webhookTarget = (u) => webhookTargetFor(`${u}/webhooks/scale`, SECRETS.SCALE_CALLBACK_AUTH_KEY, parts, () => `bench-${String(++deliveries).padStart(10, '0')}`);
   const scenarios = [
     { id: 'tools_list', title: 'tools/list', target: (u) => mcpTarget(u, 'tools/list'), floor: 'floor_http' },
     { id: 'get_task', title: 'tools/call get_task', target: (u) => mcpTarget(u, 'tools/call', { name: 'get_task', arguments: { task_id: oneTask } }, 'get_task'), floor: 'floor_get_task' },

@@ -111,10 +111,10 @@ export function rssBytes(pid) {
 
 /**
  * Starts one worker in its own workerd. `side` is {scriptPath | script, wasm,
- * compatibilityDate, compatibilityFlags}. Resolves {mf, url, pid, stop}; `url`
- * is the worker's direct socket.
+ * compatibilityDate, compatibilityFlags}; `extra` adds Miniflare options (e.g.
+ * inspectorPort). Resolves {mf, url, pid, stop}; `url` is the worker's direct socket.
  */
-export async function startWorker(side, bindings) {
+export async function startWorker(side, bindings, extra = {}) {
   const before = new Set(workerdChildren());
   const drain = (s) => s.resume();
   const mf = new Miniflare({
@@ -139,6 +139,7 @@ export async function startWorker(side, bindings) {
       drain(stdout);
       drain(stderr);
     },
+    ...extra,
   });
   const stop = onCleanup(() => mf.dispose());
   try {
