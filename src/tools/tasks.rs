@@ -507,7 +507,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::new();
-                while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                while let Some(k) = map.next_key_seed(crate::json::KeySeed)? {
                     let v: &'de RawValue = map.next_value()?;
                     out.push((k, Cow::Borrowed(v.get())));
                 }
@@ -516,35 +516,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
         }
         d.deserialize_map(Fields)
     }
-}
-
-/// A field name, borrowed from the text unless it has escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct K;
-        impl<'de> serde::de::Visitor<'de> for K {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_string())))
-            }
-        }
-        d.deserialize_str(K)
-    }
-}
-
-/// [`task_list_text`] for an answer already parsed.
-pub fn shape_task_list(v: Value) -> Value {
-    task_list_text(&v.to_string())
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null)
 }
 
 fn list_tasks<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {

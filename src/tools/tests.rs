@@ -2944,7 +2944,7 @@ fn callback_tools_work_without_a_scale_key() {
 
 #[test]
 fn task_lists_pass_tasks_through_untouched() {
-    use super::tasks::{shape_task_list, task_list_text};
+    use super::tasks::task_list_text;
     for (body, want) in [
         (
             r#"{"docs": [{"task_id": "a", "z": 1}, {"task_id": "b"}], "total": 2, "has_more": true, "next_token": "n", "limit": 2}"#,
@@ -2991,5 +2991,10 @@ fn task_lists_pass_tasks_through_untouched() {
     assert!(out.len() <= super::MAX_TEXT_BYTES && out.contains(lon));
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["truncated"]["dropped"], json!(["response", "params"]));
-    assert_eq!(v, shape_task_list(serde_json::from_str(&big).unwrap()));
+    // The same answer re-serialised (keys reordered, spacing gone) shapes alike.
+    let reserialised = serde_json::from_str::<Value>(&big).unwrap().to_string();
+    assert_eq!(
+        v,
+        serde_json::from_str::<Value>(&task_list_text(&reserialised).unwrap()).unwrap()
+    );
 }

@@ -112,6 +112,17 @@ impl<'de> DeserializeSeed<'de> for Scan {
     }
 }
 
+impl Scan {
+    fn string<'s, 'de>(self, v: &'s str, keep: impl FnOnce(&'s str) -> Cow<'de, str>) -> Node<'de> {
+        let h = str_hash(v);
+        if self.0 <= KEEP_TEXT {
+            Node::Str(keep(v), h)
+        } else {
+            Node::Other(h)
+        }
+    }
+}
+
 impl<'de> Visitor<'de> for Scan {
     type Value = Node<'de>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -136,20 +147,11 @@ impl<'de> Visitor<'de> for Scan {
         Ok(Node::Other(chain(FLOAT, v.to_bits())))
     }
     fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Node<'de>, E> {
-        let h = str_hash(v);
-        Ok(if self.0 <= KEEP_TEXT {
-            Node::Str(Cow::Borrowed(v), h)
-        } else {
-            Node::Other(h)
-        })
+        Ok(self.string(v, Cow::Borrowed))
     }
     fn visit_str<E>(self, v: &str) -> Result<Node<'de>, E> {
-        let h = str_hash(v);
-        Ok(if self.0 <= KEEP_TEXT {
-            Node::Str(Cow::Owned(v.to_owned()), h)
-        } else {
-            Node::Other(h)
-        })
+        // Escaped text lives in the parser's scratch buffer: copied only if kept.
+        Ok(self.string(v, |v| Cow::Owned(v.to_owned())))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
         let mut h = mix(ARR);
