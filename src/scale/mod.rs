@@ -24,6 +24,8 @@ pub struct Call {
     segments: Vec<String>,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// What this call's tool knows about a status, in place of the general [`hint`].
+    hints: Vec<(u16, String)>,
 }
 
 impl Call {
@@ -50,6 +52,11 @@ impl Call {
         check_segment(name, value)?;
         self.segments.push(value.to_string());
         Ok(self)
+    }
+    /// The hint an agent gets when Scale answers `status`, instead of the general one.
+    pub fn hint(mut self, status: u16, text: impl Into<String>) -> Self {
+        self.hints.push((status, text.into()));
+        self
     }
     pub fn query(mut self, k: &str, v: impl Into<String>) -> Self {
         self.query.push((k.to_string(), v.into()));
@@ -335,7 +342,7 @@ impl<'a> Scale<'a> {
                 ..
             }
         ) && call.method != Some(Method::Get);
-        let mut err = error_for(&call.describe(), e, key.as_deref());
+        let mut err = error_for(&call.describe(), e, key.as_deref(), &call.hints);
         if unknown_write {
             // A 5xx does not say whether the write happened, and writes are not retried blindly.
             err.message.push_str(" A write may still have been applied; check (e.g. with a get or list tool) before repeating it.");
@@ -469,7 +476,13 @@ pub fn hint(status: u16) -> &'static str {
 }
 
 /// Builds the tool error for a failed call; `key` is scrubbed from any text.
-pub fn error_for(what: &str, e: ScaleError, key: Option<&str>) -> ToolError {
+/// A status in `hints` gets that hint instead of the general one.
+pub fn error_for(
+    what: &str,
+    e: ScaleError,
+    key: Option<&str>,
+    hints: &[(u16, String)],
+) -> ToolError {
     let (status, msg) = match e {
         ScaleError::NoKey => {
             return ToolError::config("SCALE_API_KEY is not set, so no Scale request was sent. Set it with `wrangler secret put SCALE_API_KEY` (or in .dev.vars locally).")
@@ -478,7 +491,10 @@ pub fn error_for(what: &str, e: ScaleError, key: Option<&str>) -> ToolError {
             let r = reason(status);
             let sep = if r.is_empty() { "" } else { " " };
             let mut m = format!("Scale returned {status}{sep}{r} for {what}: {message}");
-            let h = hint(status);
+            let h = hints
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(hint(status), |(_, h)| h.as_str());
             if !h.is_empty() {
                 m.push_str("\nHint: ");
                 m.push_str(h);

@@ -496,7 +496,7 @@ fn a_spent_budget_sends_nothing() {
     let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
     assert_eq!(r, Err(ScaleError::Budget));
     assert!(up.requests.borrow().is_empty());
-    let e = error_for("GET /task/t1", ScaleError::Budget, Some(KEY));
+    let e = error_for("GET /task/t1", ScaleError::Budget, Some(KEY), &[]);
     assert!(e.message.contains("50 s"), "{}", e.message);
 }
 
@@ -636,7 +636,12 @@ fn error_for_gives_status_message_and_hint() {
         (504, "Gateway Timeout", "Scale had a problem on its side"),
     ];
     for (status, reason, hint_part) in cases {
-        let e = error_for("GET /task/t1", http(*status, "Scale says no"), Some(KEY));
+        let e = error_for(
+            "GET /task/t1",
+            http(*status, "Scale says no"),
+            Some(KEY),
+            &[],
+        );
         assert_eq!(e.kind, ErrorKind::Scale);
         assert_eq!(e.status, Some(*status));
         let want_start =
@@ -657,6 +662,7 @@ fn error_for_gives_status_message_and_hint() {
             retry_after: Some(90),
         },
         None,
+        &[],
     );
     assert!(
         e.message.ends_with("Scale asked to retry after 90 s."),
@@ -667,10 +673,10 @@ fn error_for_gives_status_message_and_hint() {
 
 #[test]
 fn error_for_unnamed_statuses_have_no_reason_phrase() {
-    let e = error_for("GET /task/t1", http(418, "teapot"), None);
+    let e = error_for("GET /task/t1", http(418, "teapot"), None, &[]);
     assert_eq!(e.status, Some(418));
     assert_eq!(e.message, "Scale returned 418 for GET /task/t1: teapot");
-    let e = error_for("GET /task/t1", http(530, "origin"), None);
+    let e = error_for("GET /task/t1", http(530, "origin"), None, &[]);
     assert!(
         e.message
             .starts_with("Scale returned 530 for GET /task/t1: origin\nHint: Scale had a problem"),
@@ -690,7 +696,7 @@ fn error_for_scrubs_the_key_and_its_basic_encoding() {
             detail: echoed.clone(),
         },
     ] {
-        let t = error_for("GET /projects", e, Some(KEY));
+        let t = error_for("GET /projects", e, Some(KEY), &[]);
         assert!(!t.message.contains(KEY), "{}", t.message);
         assert!(!t.message.contains(KEY_B64), "{}", t.message);
         assert!(
@@ -726,7 +732,7 @@ fn tool_error_scrubs_with_the_configured_key() {
 
 #[test]
 fn error_for_other_failures() {
-    let e = error_for("GET /task/t1", ScaleError::NoKey, Some(KEY));
+    let e = error_for("GET /task/t1", ScaleError::NoKey, Some(KEY), &[]);
     assert_eq!(e.kind, ErrorKind::Config);
     assert_eq!(e.status, None);
     assert!(
@@ -740,14 +746,19 @@ fn error_for_other_failures() {
         e.message
     );
 
-    let e = error_for("POST /batches", ScaleError::Timeout(25_000), Some(KEY));
+    let e = error_for("POST /batches", ScaleError::Timeout(25_000), Some(KEY), &[]);
     assert_eq!(e.kind, ErrorKind::Scale);
     assert_eq!(e.status, None);
     assert!(e.message.contains("within 25000 ms"), "{}", e.message);
     assert!(e.message.contains("SCALE_TIMEOUT_MS"), "{}", e.message);
     assert!(e.message.contains("POST /batches"), "{}", e.message);
 
-    let e = error_for("GET /teams", ScaleError::Network("refused".into()), None);
+    let e = error_for(
+        "GET /teams",
+        ScaleError::Network("refused".into()),
+        None,
+        &[],
+    );
     assert!(
         e.message
             .starts_with("Could not reach Scale for GET /teams: refused."),
@@ -762,6 +773,7 @@ fn error_for_other_failures() {
             detail: "weird".into(),
         },
         None,
+        &[],
     );
     assert_eq!(e.status, Some(200));
     assert_eq!(e.message, "weird (for GET /teams)");
@@ -788,4 +800,21 @@ fn docs_and_object_or_ok() {
     assert_eq!(object_or_ok(Value::Null), json!({"ok": true}));
     assert_eq!(object_or_ok(json!([1])), json!({"result": [1]}));
     assert_eq!(object_or_ok(json!("OK")), json!({"result": "OK"}));
+}
+
+#[test]
+fn a_call_hint_replaces_the_general_one_for_its_status_only() {
+    let hints = [(409, "That name is taken.".to_string())];
+    let e = error_for("POST /batches", http(409, "dup"), None, &hints);
+    assert!(
+        e.message.ends_with("dup\nHint: That name is taken."),
+        "{}",
+        e.message
+    );
+    let e = error_for("POST /batches", http(404, "no"), None, &hints);
+    assert!(
+        e.message.ends_with(&format!("no\nHint: {}", hint(404))),
+        "{}",
+        e.message
+    );
 }

@@ -121,12 +121,11 @@ fn create_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
                 body.insert("callback".into(), json!(u));
             }
         }
-        run_one(cx, Call::post().lit("batches").body(Value::Object(body)), Retry::Never).await.map_err(|mut e| {
-            if e.status == Some(409) {
-                e.message.push_str("\nA batch with that name already exists; get_batch shows it, or choose another name.");
-            }
-            e
-        })
+        let call = Call::post().lit("batches").body(Value::Object(body)).hint(
+            409,
+            "A batch with that name already exists; get_batch shows it, or choose another name.",
+        );
+        run_one(cx, call, Retry::Never).await
     })
 }
 

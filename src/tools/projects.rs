@@ -139,21 +139,15 @@ fn create_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
                 "`rapid` and `studio` exclude each other",
             ));
         }
-        run_one(
-            cx,
-            Call::post().lit("projects").body(Value::Object(args)),
-            Retry::Never,
-        )
-        .await
-        .map_err(|mut e| {
-            if e.status == Some(409) {
-                e.message
-                    .push_str("\nA project with that name already exists; get_project shows it.");
-            }
-            e
-        })
+        let call = Call::post().lit("projects").body(Value::Object(args)).hint(
+            409,
+            "A project with that name already exists; get_project shows it.",
+        );
+        run_one(cx, call, Retry::Never).await
     })
 }
+
+const NO_ONTOLOGY_API: &str = "Scale may not offer ontology updates through the API for this account; edit the taxonomy in Scale's dashboard instead.";
 
 /// The steps of update_project, in order.
 pub fn update_project_steps(
@@ -214,7 +208,10 @@ pub fn update_project_steps(
                 .lit("projects")
                 .seg("name", name)?
                 .lit("setOntology")
-                .body(body),
+                .body(body)
+                .hint(404, "No project has that name for this API key, or Scale does not offer ontology updates through the API for this account (get_project tells which); in the second case, edit the taxonomy in Scale's dashboard.")
+                .hint(403, NO_ONTOLOGY_API)
+                .hint(405, NO_ONTOLOGY_API),
         ));
     }
     Ok(steps)
@@ -234,11 +231,6 @@ fn update_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
                 Err(e) => {
                     let mut err = sc.tool_error(&call, e);
                     err.message = format!("Step `{step}` failed. {}", err.message);
-                    if step == "setOntology"
-                        && matches!(err.status, Some(404) | Some(405) | Some(403))
-                    {
-                        err.message.push_str("\nScale may not offer ontology updates through the API for this account; edit the taxonomy in Scale's dashboard instead.");
-                    }
                     return Err(err.with_applied(applied));
                 }
             }

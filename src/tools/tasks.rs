@@ -6,7 +6,7 @@ use super::{
     ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
-use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
+use crate::scale::{object_or_ok, Call, Retry, Scale};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -266,26 +266,24 @@ fn create_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
             .get("unique_id")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let call = Call::post()
+        let mut call = Call::post()
             .lit("task")
             .seg("type", &ty)?
             .body(Value::Object(body));
+        if let Some(u) = &unique_id {
+            call = call.hint(409, format!(
+                "A task with unique_id `{u}` already exists: fetch it with list_tasks {{\"unique_id\": \"{u}\"}}. \
+To reuse the id, cancel that task with clear_unique_id or remove its id with update_task clear_unique_id."
+            ));
+        }
         let sc = Scale::new(cx.config, cx.upstream);
         let result = match &unique_id {
             Some(u) => sc.create_unique(&call, u).await,
             None => sc.send(&call, Retry::Never).await,
         };
-        result.map(|v| object_or_ok(v).into()).map_err(|e| {
-            let dup = matches!(e, ScaleError::Http { status: 409, .. });
-            let mut err = sc.tool_error(&call, e);
-            if let (true, Some(u)) = (dup, &unique_id) {
-                err.message.push_str(&format!(
-                    "\nA task with unique_id `{u}` already exists: fetch it with list_tasks {{\"unique_id\": \"{u}\"}}. \
-To reuse the id, cancel that task with clear_unique_id or remove its id with update_task clear_unique_id."
-                ));
-            }
-            err
-        })
+        result
+            .map(|v| object_or_ok(v).into())
+            .map_err(|e| sc.tool_error(&call, e))
     })
 }
 
@@ -551,14 +549,11 @@ fn cancel_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
         }
         // Not retried: a cancel is cheap to repeat by hand, and a repeat after an
         // unseen success would report a confusing 400 for a task canceled by us.
-        run_one(cx, call, Retry::Never).await.map_err(|mut e| {
-            if e.status == Some(400) {
-                e.message.push_str(
-                    "\nOnly pending tasks can be canceled; get_task shows the task's status.",
-                );
-            }
-            e
-        })
+        let call = call.hint(
+            400,
+            "Only pending tasks can be canceled; get_task shows the task's status.",
+        );
+        run_one(cx, call, Retry::Never).await
     })
 }
 
@@ -666,12 +661,8 @@ fn resend_callback<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, 
         let call = Call::post()
             .lit("task")
             .seg("task_id", &a.task_id)?
-            .lit("send-callback");
-        run_one(cx, call, Retry::Never).await.map_err(|mut e| {
-            if e.status == Some(400) {
-                e.message.push_str("\nScale resends callbacks only for completed or errored tasks that have a callback_url.");
-            }
-            e
-        })
+            .lit("send-callback")
+            .hint(400, "Scale resends callbacks only for completed or errored tasks that have a callback_url.");
+        run_one(cx, call, Retry::Never).await
     })
 }

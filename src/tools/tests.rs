@@ -826,6 +826,9 @@ fn cancel_task_400_explains_pending_only_and_is_not_retried() {
         "{t}"
     );
     assert!(t.contains("Only pending tasks can be canceled"), "{t}");
+    // The tool's hint replaces the general one for the status.
+    assert_eq!(t.matches("Hint: ").count(), 1, "{t}");
+    assert!(!t.contains(crate::scale::hint(400)), "{t}");
     assert_eq!(up.requests.borrow().len(), 1);
     // Cancels are sent once, even on a 503.
     let up = FakeUpstream::new();
