@@ -154,7 +154,7 @@ pub async fn handle(req: &Incoming, raw: &RawSettings, deps: Deps<'_>) -> Outgoi
 
 fn health(raw: &RawSettings) -> Outgoing {
     let mut settings = serde_json::Map::new();
-    for (name, _) in crate::config::SETTINGS {
+    for name in crate::config::SETTINGS {
         settings.insert(name.to_string(), json!(raw.present(name)));
     }
     settings.insert("CALLBACKS".into(), json!(raw.kv_bound));

@@ -13,17 +13,18 @@ pub const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// Every setting the worker reads, with whether it is a secret.
-pub const SETTINGS: &[(&str, bool)] = &[
-    ("SCALE_API_KEY", true),
-    ("MCP_AUTH_TOKEN", true),
-    ("SCALE_CALLBACK_AUTH_KEY", true),
-    ("SCALE_API_BASE", false),
-    ("SCALE_TIMEOUT_MS", false),
-    ("ALLOWED_ORIGINS", false),
-    ("DEFAULT_CALLBACK_URL", false),
-    ("WEBHOOK_MAX_BYTES", false),
-    ("CALLBACK_TTL_DAYS", false),
+/// Every setting the worker reads (the first three are secrets; /health
+/// reports each only as present or not).
+pub const SETTINGS: &[&str] = &[
+    "SCALE_API_KEY",
+    "MCP_AUTH_TOKEN",
+    "SCALE_CALLBACK_AUTH_KEY",
+    "SCALE_API_BASE",
+    "SCALE_TIMEOUT_MS",
+    "ALLOWED_ORIGINS",
+    "DEFAULT_CALLBACK_URL",
+    "WEBHOOK_MAX_BYTES",
+    "CALLBACK_TTL_DAYS",
 ];
 
 /// The raw strings as the platform gave them (absent settings are `None`).
@@ -37,10 +38,7 @@ pub struct RawSettings {
 impl RawSettings {
     /// Builds the raw settings by asking `lookup` for each known name.
     pub fn read(mut lookup: impl FnMut(&str) -> Option<String>, kv_bound: bool) -> Self {
-        let values = SETTINGS
-            .iter()
-            .map(|(name, _)| (*name, lookup(name)))
-            .collect();
+        let values = SETTINGS.iter().map(|name| (*name, lookup(name))).collect();
         Self { values, kv_bound }
     }
     /// Settings from name/value pairs; later pairs override earlier ones and
@@ -99,7 +97,6 @@ pub struct Config {
     pub default_callback_url: Option<String>,
     pub webhook_max_bytes: usize,
     pub callback_ttl_days: u32,
-    pub kv_bound: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -317,7 +314,6 @@ impl Config {
             default_callback_url,
             webhook_max_bytes,
             callback_ttl_days,
-            kv_bound: raw.kv_bound,
         })
     }
 }

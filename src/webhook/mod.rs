@@ -272,11 +272,6 @@ async fn store_classified(
     Ok(Stored::New(id))
 }
 
-/// The largest body `/webhooks/scale` reads (the edge skips reading bigger ones).
-pub fn body_limit(cfg: &Config) -> usize {
-    cfg.webhook_max_bytes
-}
-
 fn answer(status: u16, v: Value) -> Outgoing {
     Outgoing::json(status, &v)
 }
