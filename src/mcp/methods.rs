@@ -144,7 +144,7 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 pub async fn dispatch(
     method: &str,
-    params: &Map<String, Value>,
+    mut params: Map<String, Value>,
     lane: Lane,
     cx: &Ctx<'_>,
 ) -> Result<Payload, RpcError> {
@@ -163,35 +163,37 @@ pub async fn dispatch(
         }
     };
     match (method, lane) {
-        ("initialize", Lane::Legacy(_)) => Ok(initialize(params)),
+        ("initialize", Lane::Legacy(_)) => Ok(initialize(&params)),
         ("ping", Lane::Legacy(_)) => Ok(Payload::Raw("{}")),
         ("server/discover", Lane::Modern) => Ok(decorate(lane, discover(), true)),
         ("tools/list", _) => {
-            check_cursor(params)?;
+            check_cursor(&params)?;
             Ok(Payload::Raw(tools_list(lane)))
         }
         ("tools/call", _) => {
-            let name = params.get("name").and_then(Value::as_str).ok_or_else(|| {
-                RpcError::invalid_params("params.name (the tool name) must be a string")
-            })?;
-            let args = match params.get("arguments") {
+            let Some(Value::String(name)) = params.remove("name") else {
+                return Err(RpcError::invalid_params(
+                    "params.name (the tool name) must be a string",
+                ));
+            };
+            let args = match params.remove("arguments") {
                 None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(m)) => m.clone(),
+                Some(Value::Object(m)) => m,
                 Some(_) => {
                     return Err(RpcError::invalid_params(
                         "params.arguments must be an object",
                     ))
                 }
             };
-            let result = tools::call_text(cx, name, args).await?;
+            let result = tools::call_text(cx, &name, args).await?;
             Ok(decorate(lane, Payload::Owned(result), false))
         }
         ("resources/list", _) => {
-            let r = crate::webhook::resources::list(cx, params, lane).await?;
+            let r = crate::webhook::resources::list(cx, &params, lane).await?;
             Ok(decorate(lane, Payload::Json(r), true))
         }
         ("resources/templates/list", _) => {
-            check_cursor(params)?;
+            check_cursor(&params)?;
             Ok(decorate(
                 lane,
                 Payload::Json(crate::webhook::resources::templates()),
@@ -199,7 +201,7 @@ pub async fn dispatch(
             ))
         }
         ("resources/read", _) => {
-            let r = crate::webhook::resources::read(cx, params, lane).await?;
+            let r = crate::webhook::resources::read(cx, &params, lane).await?;
             Ok(decorate(lane, Payload::Json(r), false))
         }
         _ => Err(not_found()),
@@ -263,6 +265,19 @@ fn tools_list(lane: Lane) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_results_get_the_same_modern_fields_as_json_ones() {
+        for text in [r#"{"content":[],"isError":false}"#, "{}", "{ }"] {
+            let Payload::Owned(out) = decorate(Lane::Modern, Payload::Owned(text.into()), false)
+            else {
+                panic!("{text}")
+            };
+            let mut want: Value = serde_json::from_str(text).unwrap();
+            crate::mcp::add_modern_fields(&mut want, false);
+            assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), want, "{out}");
+        }
+    }
 
     #[test]
     fn base64_header_values() {

@@ -11,6 +11,7 @@ use crate::json::parse_strict;
 use crate::tools::Ctx;
 use rpc::{classify, write_response, Incoming, Payload, RpcError};
 use serde_json::{json, Value};
+use std::sync::OnceLock;
 
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// Newest first; `initialize` answers the first when it cannot echo the client's.
@@ -74,13 +75,13 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx<'_>) -> Outgoing {
         Ok(l) => l,
         Err(e) => return error_reply(e, sse),
     };
-    match (&body, lane) {
-        (Value::Array(items), Lane::Legacy(DEFAULT_LEGACY_VERSION)) => handle_batch(items, lane, req, cx, sse).await,
-        (Value::Array(_), _) => error_reply(
+    match body {
+        Value::Array(items) if lane == Lane::Legacy(DEFAULT_LEGACY_VERSION) => handle_batch(items, lane, req, cx, sse).await,
+        Value::Array(_) => error_reply(
             RpcError::new(rpc::INVALID_REQUEST, "JSON-RPC batches are only accepted under protocol version 2025-03-26; send one message per POST"),
             sse,
         ),
-        (msg, lane) => {
+        msg => {
             let (status, out) = handle_one(msg, lane, req, cx).await;
             match out {
                 None => accepted(),
@@ -124,7 +125,7 @@ pub fn unsupported_version(requested: &str) -> RpcError {
 }
 
 async fn handle_batch(
-    items: &[Value],
+    items: Vec<Value>,
     lane: Lane,
     req: &HttpIn,
     cx: &Ctx<'_>,
@@ -160,17 +161,17 @@ async fn handle_batch(
 }
 
 /// Handles one message; `None` means nothing to answer (a notification or response).
-async fn handle_one(msg: &Value, lane: Lane, req: &HttpIn, cx: &Ctx<'_>) -> (u16, Option<String>) {
+async fn handle_one(msg: Value, lane: Lane, req: &HttpIn, cx: &Ctx<'_>) -> (u16, Option<String>) {
     let (id, result) = match classify(msg) {
-        Incoming::Notification { .. } | Incoming::Response => return (202, None),
+        Incoming::Notification | Incoming::Response => return (202, None),
         Incoming::Invalid { id, error } => (id, Err(error)),
         Incoming::Request { id, method, params } => {
             let r = match lane {
                 Lane::Modern => match methods::check_modern(req, &method, &params) {
-                    Ok(()) => methods::dispatch(&method, &params, lane, cx).await,
+                    Ok(()) => methods::dispatch(&method, params, lane, cx).await,
                     Err(e) => Err(e),
                 },
-                Lane::Legacy(_) => methods::dispatch(&method, &params, lane, cx).await,
+                Lane::Legacy(_) => methods::dispatch(&method, params, lane, cx).await,
             };
             (id, r)
         }
@@ -237,7 +238,6 @@ pub fn error_reply(e: RpcError, sse: bool) -> Outgoing {
     reply(status, out, sse)
 }
 
-/// The result for a method, decorated for the lane it is answered on.
 /// Adds what the modern lane requires on a result object: `resultType`,
 /// `serverInfo` in `_meta`, and for lists `ttlMs` and `cacheScope`.
 pub(crate) fn add_modern_fields(v: &mut Value, list: bool) {
@@ -253,19 +253,29 @@ pub(crate) fn add_modern_fields(v: &mut Value, list: bool) {
     );
 }
 
+/// The result for a method, decorated for the lane it is answered on.
+/// Text results (tool calls) get [`add_modern_fields`]'s non-list fields as
+/// text, so a large result is not re-parsed.
 pub(crate) fn decorate(lane: Lane, payload: Payload, list: bool) -> Payload {
+    static MODERN_TAIL: OnceLock<String> = OnceLock::new();
     match (lane, payload) {
         (Lane::Legacy(_), p) => p,
         (Lane::Modern, Payload::Json(mut v)) => {
             add_modern_fields(&mut v, list);
             Payload::Json(v)
         }
-        (Lane::Modern, Payload::Owned(mut s)) if !list && s.ends_with('}') => {
-            // Appended as text: the result may be large and is not re-parsed.
+        (Lane::Modern, Payload::Owned(mut s)) if s.ends_with('}') => {
+            let tail = MODERN_TAIL.get_or_init(|| {
+                let mut fields = json!({});
+                add_modern_fields(&mut fields, false);
+                // The fields and the closing brace, to follow the result's own fields.
+                fields.to_string()[1..].to_string()
+            });
             s.pop();
-            s.push_str(",\"resultType\":\"complete\",\"_meta\":");
-            s.push_str(&json!({ META_SERVER_INFO: methods::server_info() }).to_string());
-            s.push('}');
+            if !s.trim_end().ends_with('{') {
+                s.push(',');
+            }
+            s.push_str(tail);
             Payload::Owned(s)
         }
         (Lane::Modern, p) => p,

@@ -75,9 +75,7 @@ pub enum Incoming {
         method: String,
         params: Map<String, Value>,
     },
-    Notification {
-        method: String,
-    },
+    Notification,
     /// A response from the client (to a server request we never send); accepted and ignored.
     Response,
     /// Not a valid message: answer this error with this id (null when unknown).
@@ -98,51 +96,40 @@ fn valid_id(id: &Value) -> Result<(), &'static str> {
     }
 }
 
-pub fn classify(msg: &Value) -> Incoming {
+pub fn classify(msg: Value) -> Incoming {
     let invalid = |id: Value, m: &str| Incoming::Invalid {
         id,
         error: RpcError::new(INVALID_REQUEST, m),
     };
-    let Some(obj) = msg.as_object() else {
+    // Taken apart rather than borrowed: params move into the request uncopied.
+    let Value::Object(mut obj) = msg else {
         return invalid(Value::Null, "each JSON-RPC message must be an object");
     };
-    let id = obj.get("id");
-    let echo_id = match id {
-        Some(i) if valid_id(i).is_ok() => i.clone(),
+    let id = obj.remove("id").map(|i| valid_id(&i).map(|()| i));
+    let echo_id = match &id {
+        Some(Ok(i)) => i.clone(),
         _ => Value::Null,
     };
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid(echo_id, "`jsonrpc` must be \"2.0\"");
     }
-    match obj.get("method") {
+    match obj.remove("method") {
         Some(Value::String(method)) => {
-            let params = match obj.get("params") {
+            let params = match obj.remove("params") {
                 None | Some(Value::Null) => Map::new(),
-                Some(Value::Object(m)) => m.clone(),
+                Some(Value::Object(m)) => m,
+                Some(_) if id.is_none() => return Incoming::Notification,
                 Some(_) => {
-                    return match id {
-                        Some(_) => Incoming::Invalid {
-                            id: echo_id,
-                            error: RpcError::invalid_params("`params` must be an object"),
-                        },
-                        None => Incoming::Notification {
-                            method: method.clone(),
-                        },
+                    return Incoming::Invalid {
+                        id: echo_id,
+                        error: RpcError::invalid_params("`params` must be an object"),
                     }
                 }
             };
             match id {
-                None => Incoming::Notification {
-                    method: method.clone(),
-                },
-                Some(i) => match valid_id(i) {
-                    Ok(()) => Incoming::Request {
-                        id: i.clone(),
-                        method: method.clone(),
-                        params,
-                    },
-                    Err(m) => invalid(Value::Null, m),
-                },
+                None => Incoming::Notification,
+                Some(Ok(id)) => Incoming::Request { id, method, params },
+                Some(Err(m)) => invalid(Value::Null, m),
             }
         }
         Some(_) => invalid(echo_id, "`method` must be a string"),
@@ -185,15 +172,15 @@ mod tests {
     #[test]
     fn classifies_messages() {
         assert!(matches!(
-            classify(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+            classify(json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
             Incoming::Request { .. }
         ));
         assert!(matches!(
-            classify(&json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
-            Incoming::Notification { .. }
+            classify(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
+            Incoming::Notification
         ));
         assert!(matches!(
-            classify(&json!({"jsonrpc":"2.0","id":"x","result":{}})),
+            classify(json!({"jsonrpc":"2.0","id":"x","result":{}})),
             Incoming::Response
         ));
         for bad in [
@@ -207,12 +194,12 @@ mod tests {
             json!({"jsonrpc":"2.0","id":1,"method":7}),
             json!({"jsonrpc":"2.0","id":1}),
         ] {
-            match classify(&bad) {
+            match classify(bad.clone()) {
                 Incoming::Invalid { error, .. } => assert_eq!(error.code, INVALID_REQUEST, "{bad}"),
                 other => panic!("{bad} gave {other:?}"),
             }
         }
-        match classify(&json!({"jsonrpc":"2.0","id":3,"method":"ping","params":[1]})) {
+        match classify(json!({"jsonrpc":"2.0","id":3,"method":"ping","params":[1]})) {
             Incoming::Invalid { id, error } => {
                 assert_eq!(id, json!(3));
                 assert_eq!(error.code, INVALID_PARAMS);
