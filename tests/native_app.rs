@@ -4,7 +4,7 @@
 
 use scale_mcp_worker::app::{handle, Deps, Incoming, Outgoing};
 use scale_mcp_worker::config::RawSettings;
-use scale_mcp_worker::io::fakes::{block_on, json_response, FakeUpstream, MemoryStore};
+use scale_mcp_worker::io::fakes::{block_on, FakeUpstream, MemoryStore};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tok-0123456789abcdef";
@@ -447,6 +447,20 @@ fn responses_follow_accept() {
         text.starts_with("event: message\ndata: {") && text.ends_with("\n\n"),
         "{text}"
     );
+    // A batch (2025-03-26) over SSE: one event per answer, with the same headers.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    ]);
+    let b = post(batch.to_string())
+        .h("mcp-protocol-version", "2025-03-26")
+        .h("accept", "text/event-stream")
+        .send();
+    assert_eq!(b.get_header("content-type"), Some("text/event-stream"));
+    assert_eq!(b.get_header("cache-control"), Some("no-cache"));
+    assert_eq!(b.get_header("x-accel-buffering"), Some("no"));
+    let text = String::from_utf8(b.body).unwrap();
+    assert_eq!(text.matches("event: message\ndata: ").count(), 2, "{text}");
     for a in [None, Some("*/*"), Some("application/json")] {
         let r = match a {
             Some(a) => post(ping()).h("accept", a),
@@ -593,5 +607,4 @@ fn misconfiguration_is_named() {
         .as_str()
         .unwrap()
         .contains("SCALE_API_KEY is not set"));
-    let _ = json_response(200, &json!({}));
 }

@@ -146,18 +146,13 @@ async fn handle_batch(
     if parts.is_empty() {
         return accepted();
     }
-    if sse {
+    let body = if sse {
         // One event per response, as the 2025-03-26 transport allows.
-        let body: String = parts.iter().map(|p| sse_event(p)).collect();
-        return Outgoing::new(200)
-            .header("content-type", "text/event-stream")
-            .header("cache-control", "no-cache")
-            .body(body.into_bytes());
-    }
-    let body = format!("[{}]", parts.join(","));
-    Outgoing::new(200)
-        .header("content-type", "application/json")
-        .body(body.into_bytes())
+        parts.iter().map(|p| sse_event(p)).collect()
+    } else {
+        format!("[{}]", parts.join(","))
+    };
+    respond(200, body, sse)
 }
 
 /// Handles one message; `None` means nothing to answer (a notification or response).
@@ -213,17 +208,20 @@ fn sse_event(data: &str) -> String {
 }
 
 fn reply(status: u16, text: String, sse: bool) -> Outgoing {
-    if sse {
+    respond(status, if sse { sse_event(&text) } else { text }, sse)
+}
+
+/// A body already in its form: SSE events or JSON.
+fn respond(status: u16, body: String, sse: bool) -> Outgoing {
+    let out = if sse {
         Outgoing::new(status)
             .header("content-type", "text/event-stream")
             .header("cache-control", "no-cache")
             .header("x-accel-buffering", "no")
-            .body(sse_event(&text).into_bytes())
     } else {
-        Outgoing::new(status)
-            .header("content-type", "application/json")
-            .body(text.into_bytes())
-    }
+        Outgoing::new(status).header("content-type", "application/json")
+    };
+    out.body(body.into_bytes())
 }
 
 fn accepted() -> Outgoing {
