@@ -10,8 +10,9 @@ use std::pin::Pin;
 /// futures are not `Send`, so the core never asks for it.
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Method {
+    #[default]
     Get,
     Post,
     Put,

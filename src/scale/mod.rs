@@ -20,7 +20,7 @@ pub const MAX_SEGMENT_LEN: usize = 1024;
 /// One Scale request before encoding.
 #[derive(Clone, Debug, Default)]
 pub struct Call {
-    pub method: Option<Method>,
+    pub method: Method,
     segments: Vec<String>,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
@@ -31,7 +31,7 @@ pub struct Call {
 impl Call {
     pub fn new(method: Method) -> Self {
         Self {
-            method: Some(method),
+            method,
             ..Default::default()
         }
     }
@@ -81,11 +81,7 @@ impl Call {
     }
     /// A short description for messages, e.g. `POST /task/abc/cancel`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} {}",
-            self.method.unwrap_or(Method::Get).as_str(),
-            self.path()
-        )
+        format!("{} {}", self.method.as_str(), self.path())
     }
     pub fn url(&self, base: &str) -> String {
         let mut u = format!("{}{}", base, self.path());
@@ -139,9 +135,6 @@ pub enum Retry {
     Idempotent,
     /// Creates and other writes: sent once.
     Never,
-    /// A task create with `unique_id`: Scale refuses a second task with the
-    /// same id, so a repeat cannot duplicate work (see [`Scale::create_unique`]).
-    UniqueId,
 }
 
 /// Why a Scale call failed.
@@ -202,7 +195,7 @@ impl<'a> Scale<'a> {
             headers.push(("content-type".to_string(), "application/json".to_string()));
         }
         Ok(OutRequest {
-            method: call.method.unwrap_or(Method::Get),
+            method: call.method,
             url: call.url(&self.cfg.api_base),
             headers,
             body: call.body.as_ref().map(|b| b.to_string()),
@@ -304,7 +297,9 @@ impl<'a> Scale<'a> {
     /// attempt whose fate is unknown means that attempt created the task, so
     /// the task is fetched by its `unique_id` (as Scale's Python client does).
     pub async fn create_unique(&self, call: &Call, unique_id: &str) -> Result<Value, ScaleError> {
-        match self.send(call, Retry::UniqueId).await {
+        // Retried like a read: Scale refuses a second task with the same
+        // unique_id, so a repeat cannot duplicate work.
+        match self.send(call, Retry::Idempotent).await {
             Err(ScaleError::Http { status: 409, .. }) if self.uncertain.get() => {
                 let find = Call::get()
                     .lit("tasks")
@@ -341,7 +336,7 @@ impl<'a> Scale<'a> {
                 status: 500..=599,
                 ..
             }
-        ) && call.method != Some(Method::Get);
+        ) && call.method != Method::Get;
         let mut err = error_for(&call.describe(), e, key.as_deref(), &call.hints);
         if unknown_write {
             // A 5xx does not say whether the write happened, and writes are not retried blindly.
@@ -379,17 +374,15 @@ pub fn interpret_raw(resp: InResponse) -> Result<Option<String>, ScaleError> {
     }
 }
 
-/// The error for a 2xx answer whose text is not the JSON expected.
+/// The error for a 2xx answer whose text is not the JSON expected (its
+/// callers have already failed to read it).
 pub fn not_json(text: &str) -> ScaleError {
-    match interpret(200, None, text.as_bytes(), None) {
-        Err(e) => e,
-        Ok(_) => ScaleError::BadBody {
-            status: 200,
-            detail: format!(
-                "Scale answered 200 with JSON of an unexpected shape: {}",
-                crate::json::truncate(text.trim(), 200)
-            ),
-        },
+    ScaleError::BadBody {
+        status: 200,
+        detail: format!(
+            "Scale answered 200 with JSON of an unexpected shape: {}",
+            crate::json::truncate(text.trim(), 200)
+        ),
     }
 }
 

@@ -580,41 +580,38 @@ pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, 
             "`unique_id` and `clear_unique_id` exclude each other",
         ));
     }
-    let task = || {
-        Call::new(Method::Post)
-            .lit("task")
-            .seg("task_id", &a.task_id)
-    };
+    let task = |m| Call::new(m).lit("task").seg("task_id", &a.task_id);
     let mut steps = Vec::new();
     if let Some(m) = a.metadata {
         steps.push((
             "metadata",
-            task()?.lit("setMetadata").body(Value::Object(m)),
+            task(Method::Post)?
+                .lit("setMetadata")
+                .body(Value::Object(m)),
         ));
     }
     if let Some(t) = a.set_tags {
-        steps.push(("set_tags", task()?.lit("tags").body(json!(t))));
+        steps.push(("set_tags", task(Method::Post)?.lit("tags").body(json!(t))));
     }
     if let Some(t) = a.add_tags {
-        let mut c = task()?.lit("tags").body(json!(t));
-        c.method = Some(Method::Put);
-        steps.push(("add_tags", c));
+        steps.push(("add_tags", task(Method::Put)?.lit("tags").body(json!(t))));
     }
     if let Some(t) = a.remove_tags {
-        let mut c = task()?.lit("tags").body(json!(t));
-        c.method = Some(Method::Delete);
-        steps.push(("remove_tags", c));
+        steps.push((
+            "remove_tags",
+            task(Method::Delete)?.lit("tags").body(json!(t)),
+        ));
     }
     if let Some(u) = a.unique_id {
         steps.push((
             "unique_id",
-            task()?.lit("unique_id").body(json!({"unique_id": u})),
+            task(Method::Post)?
+                .lit("unique_id")
+                .body(json!({"unique_id": u})),
         ));
     }
     if clear {
-        let mut c = task()?.lit("unique_id");
-        c.method = Some(Method::Delete);
-        steps.push(("clear_unique_id", c));
+        steps.push(("clear_unique_id", task(Method::Delete)?.lit("unique_id")));
     }
     if steps.is_empty() {
         return Err(ToolError::invalid(
