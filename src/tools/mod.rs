@@ -434,9 +434,22 @@ pub fn check_task_type(name: &str, v: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// The validated task type in argument `type` (the schema's `pattern` says
+/// the same to clients; the validator leaves patterns to this check).
+pub fn task_type(args: &Map<String, Value>) -> Result<String, ToolError> {
+    let ty = args.get("type").and_then(Value::as_str).unwrap_or_default();
+    check_task_type("type", ty)?;
+    Ok(ty.to_string())
+}
+
 /// Common schema fragments.
 pub mod s {
     use serde_json::{json, Value};
+
+    /// A Scale task type, as [`super::task_type`] checks it.
+    pub fn task_type(desc: &str) -> Value {
+        json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9]+$", "description": desc})
+    }
 
     pub fn string(desc: &str) -> Value {
         json!({"type": "string", "description": desc})

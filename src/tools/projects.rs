@@ -1,9 +1,7 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::tasks::run_one;
-use super::{
-    check_task_type, parse_args, s, Ctx, Hints, ToolDef, ToolError, ToolResult, CREATE, READ,
-};
+use super::tasks::{merged_body, run_one};
+use super::{parse_args, s, task_type, Ctx, Hints, ToolDef, ToolError, ToolResult, CREATE, READ};
 use crate::io::BoxFut;
 use crate::scale::{object_or_ok, Call, Retry, Scale};
 use serde::Deserialize;
@@ -40,7 +38,7 @@ is the version new tasks inherit (instruction, geometries, ...).",
             input_schema: || {
                 s::input(
                     json!({
-                        "type": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9]+$", "description": "Task type of every task in the project, e.g. imageannotation."},
+                        "type": s::task_type("Task type of every task in the project, e.g. imageannotation."),
                         "name": s::id("Project name, unique in the account."),
                         "params": s::object("Default task parameters (instruction, geometries, ...)."),
                         "rapid": s::boolean("Create a Scale Rapid project."),
@@ -130,10 +128,7 @@ fn get_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
 
 fn create_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
     Box::pin(async move {
-        check_task_type(
-            "type",
-            args.get("type").and_then(Value::as_str).unwrap_or_default(),
-        )?;
+        task_type(&args)?;
         if args.get("rapid") == Some(&json!(true)) && args.get("studio") == Some(&json!(true)) {
             return Err(ToolError::invalid(
                 "`rapid` and `studio` exclude each other",
@@ -172,22 +167,7 @@ pub fn update_project_steps(
     }
     let mut steps = Vec::new();
     if has("instruction") || has("params") {
-        let mut body = Map::new();
-        if let Some(Value::Object(p)) = args.get("params") {
-            for (k, v) in p {
-                if (k == "instruction" || k == "patch") && has(k) {
-                    return Err(ToolError::invalid(format!(
-                        "`params.{k}` duplicates the `{k}` argument; give it only once"
-                    )));
-                }
-                body.insert(k.clone(), v.clone());
-            }
-        }
-        for k in ["instruction", "patch"] {
-            if let Some(v) = args.get(k) {
-                body.insert(k.into(), v.clone());
-            }
-        }
+        let body = merged_body(args, &["instruction", "patch"])?;
         steps.push((
             "setParams",
             Call::post()

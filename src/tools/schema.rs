@@ -1,7 +1,8 @@
 //! Validates tool arguments against the tool's own `inputSchema`, so the schema
 //! a client sees is the rule that is enforced. Covers the JSON Schema subset the
 //! tools use: type, properties, required, additionalProperties, enum, bounds on
-//! numbers, strings and arrays, items, and `minProperties`.
+//! numbers, strings and arrays, and items. The one `pattern` (task types) is
+//! checked by `tools::task_type`.
 
 use crate::json::truncate;
 use serde_json::{Map, Value};

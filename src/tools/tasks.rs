@@ -2,7 +2,7 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    check_iso_date, check_task_type, fit_items, parse_args, s, value_items, Ctx, Hints, Item, Out,
+    check_iso_date, fit_items, parse_args, s, task_type, value_items, Ctx, Hints, Item, Out,
     ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
@@ -163,8 +163,9 @@ useful when the receiver was down after Scale's retries (20 over 24 h) ran out. 
 }
 
 fn type_schema() -> Value {
-    json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9]+$",
-           "description": format!("The Scale task type (path segment). {TASK_TYPES_HINT}")})
+    s::task_type(&format!(
+        "The Scale task type (path segment). {TASK_TYPES_HINT}"
+    ))
 }
 
 fn create_task_schema() -> Value {
@@ -218,12 +219,12 @@ pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResul
     }
 }
 
-/// Builds a create body: the named fields, then `params` merged at the top
-/// level; a key given both ways is refused rather than silently picked.
+/// Builds a body from the named fields and `params` merged at the top level;
+/// a key given both ways (or `type`, the create tools' path argument) is
+/// refused rather than silently picked.
 pub(crate) fn merged_body(
     args: &Map<String, Value>,
     fields: &[&str],
-    all_args: &[&str],
 ) -> Result<Map<String, Value>, ToolError> {
     let mut body = Map::new();
     for f in fields {
@@ -233,7 +234,7 @@ pub(crate) fn merged_body(
     }
     if let Some(Value::Object(p)) = args.get("params") {
         for (k, v) in p {
-            if all_args.contains(&k.as_str()) && args.contains_key(k) {
+            if (k == "type" || fields.contains(&k.as_str())) && args.contains_key(k) {
                 return Err(ToolError::invalid(format!(
                     "`params.{k}` duplicates the `{k}` argument; give it only once"
                 )));
@@ -244,19 +245,10 @@ pub(crate) fn merged_body(
     Ok(body)
 }
 
-/// The validated `type` argument.
-fn task_type(args: &Map<String, Value>) -> Result<String, ToolError> {
-    let ty = args.get("type").and_then(Value::as_str).unwrap_or_default();
-    check_task_type("type", ty)?;
-    Ok(ty.to_string())
-}
-
 fn create_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
     Box::pin(async move {
         let ty = task_type(&args)?;
-        let mut all = CREATE_FIELDS.to_vec();
-        all.push("type");
-        let mut body = merged_body(&args, CREATE_FIELDS, &all)?;
+        let mut body = merged_body(&args, CREATE_FIELDS)?;
         if !body.contains_key("callback_url") {
             if let Some(u) = &cx.config.default_callback_url {
                 body.insert("callback_url".into(), json!(u));
@@ -291,14 +283,7 @@ fn create_evaluation_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxF
     Box::pin(async move {
         let ty = task_type(&args)?;
         let fields = ["expected_response", "initial_response", "project", "batch"];
-        let all = [
-            "type",
-            "expected_response",
-            "initial_response",
-            "project",
-            "batch",
-        ];
-        let body = merged_body(&args, &fields, &all)?;
+        let body = merged_body(&args, &fields)?;
         let call = Call::post()
             .lit("evaluation_tasks")
             .seg("type", &ty)?
