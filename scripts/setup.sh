@@ -38,10 +38,27 @@ fi
 # They go into a project venv (.venv), so a system Python that refuses global
 # installs (PEP 668) is no obstacle; scripts/test.sh uses .venv/bin/python.
 if [ "${1:-}" = "--test" ]; then
-  req_sum=$(sha256sum tests/requirements.txt | cut -c1-64)
-  if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.setup-py 2>/dev/null)" != "$req_sum" ]; then
+  # Prints a requirements file and every file it pulls in with -r/-c, which pip
+  # reads relative to the including file, so a changed nested pin counts too.
+  req_files() {
+    local dir flag file
+    echo "$1"
+    dir=$(dirname "$1")
+    while read -r flag file _ || [ -n "$flag" ]; do
+      case $flag in
+        -r | --requirement | -c | --constraint) req_files "$dir/$file" ;;
+        --requirement=* | --constraint=*) req_files "$dir/${flag#*=}" ;;
+      esac
+    done < "$1"
+  }
+  req_sum=$(req_files tests/requirements.txt | xargs sha256sum | sha256sum | cut -c1-64)
+  # A venv made without python3-venv has bin/python but no pip: start it again.
+  if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    log "creating .venv"
+    python3 -m venv --clear .venv >&2 || { log "python3 -m venv failed (Debian/Ubuntu: apt-get install python3-venv)"; exit 1; }
+  fi
+  if [ "$(cat .venv/.setup-py 2>/dev/null)" != "$req_sum" ]; then
     log "installing Python test packages into .venv"
-    [ -x .venv/bin/python ] || python3 -m venv .venv >&2
     .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
     echo "$req_sum" > .venv/.setup-py
   fi
