@@ -9,11 +9,14 @@
 // --strip-debug). Output: CPU ms per request measured from /proc (before the
 // profiler attaches, so it is not slowed by it), then the top functions by self
 // and by inclusive time; the raw profile goes to bench/out/<scenario>.cpuprofile
-// (opens in Chrome DevTools). --cpu-only skips the profiler.
+// (opens in Chrome DevTools). --cpu-only skips the profiler. Runs scripts/setup.sh
+// first, as `npm run bench` does, so it works on a fresh clone.
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rootSetup, benchDeps } from './lib/deps.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
@@ -30,21 +33,34 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--scenario') o.scenario = process.argv[++i];
   else if (a === '--seconds') o.seconds = Number(process.argv[++i]);
-  else if (a === '--build-dir') o.buildDir = path.resolve(process.argv[++i]);
+  else if (a === '--build-dir') {
+    const dir = process.argv[++i];
+    if (!dir || dir.startsWith('--')) throw new Error('--build-dir needs a directory');
+    o.buildDir = path.resolve(dir);
+  }
   else if (a === '--skip-build') o.skipBuild = true;
   else if (a === '--cpu-only') o.cpuOnly = true;
   else throw new Error(`unknown option ${a}`);
 }
 if (!(o.seconds > 0)) throw new Error('--seconds needs a positive number');
 
-if (!existsSync(path.join(benchDir, 'node_modules', 'autocannon'))) {
-  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: benchDir, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('npm ci in bench/ failed');
-}
-const { startSim, startWorker, cleanupAll } = await import('./lib/stack.mjs');
+// Before the imports below, which need the root's and bench/'s packages.
+rootSetup();
+benchDeps();
+const { startSim, startWorker, cpuSeconds, readCompatibilityDate, rustSide, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad } = await import('./lib/load.mjs');
 const { webhookTemplate } = await import('./lib/fixtures.mjs');
-const { simControl, seedTasks, mcpTarget, webhookTarget } = await import('./lib/targets.mjs');
+const { simControl, seedTasks, scenarioTargets } = await import('./lib/targets.mjs');
+
+/** A port nothing listens on now (the OS picks it), for the inspector. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 let buildDir = o.buildDir ?? (o.skipBuild ? path.join(root, 'build') : path.join(outDir, 'build-prof'));
 if (!o.buildDir && !o.skipBuild) {
@@ -71,31 +87,20 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => cleanupAll().fina
 try {
   const sim = await startSim(root, { apiKey: S.SCALE_API_KEY, callbackAuthKey: S.SCALE_CALLBACK_AUTH_KEY });
   const taskIds = await seedTasks(simControl(sim.url));
-  const inspectorPort = 9229 + Math.floor(Math.random() * 500);
-  const side = {
-    scriptPath: path.join(buildDir, 'index.js'),
-    wasm: true,
-    compatibilityDate: /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))[1],
-    compatibilityFlags: [],
-  };
+  const inspectorPort = o.cpuOnly ? null : await freePort();
+  const side = rustSide(buildDir, readCompatibilityDate(root));
   const { url, pid } = await startWorker(side, { ...S, SCALE_API_BASE: sim.base }, o.cpuOnly ? {} : { inspectorPort });
-  const mcp = (method, params, name) => mcpTarget(url, S.MCP_AUTH_TOKEN, method, params, name);
-  const parts = webhookTemplate(50 * 1024);
   let n = 0;
-  const targets = {
-    tools_list: mcp('tools/list'),
-    get_task: mcp('tools/call', { name: 'get_task', arguments: { task_id: taskIds[42] } }, 'get_task'),
-    list_tasks: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'),
-    list_tasks_50: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'),
-    webhook: webhookTarget(`${url}/webhooks/scale`, S.SCALE_CALLBACK_AUTH_KEY, parts, () => `profile-${String(++n).padStart(10, '0')}`),
-  };
+  const targets = scenarioTargets(url, {
+    token: S.MCP_AUTH_TOKEN,
+    callbackKey: S.SCALE_CALLBACK_AUTH_KEY,
+    taskId: taskIds[42],
+    parts: webhookTemplate(50 * 1024),
+    nextId: () => `profile-${String(++n).padStart(10, '0')}`,
+  });
   const target = targets[o.scenario];
   if (!target) throw new Error(`--scenario: one of ${Object.keys(targets).join(', ')}`);
-  const cpu = () => {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(x[11]) + Number(x[12])) / 100;
-  };
+  const cpu = () => cpuSeconds(pid);
 
   await runLoad(target, { connections: 10, seconds: 2 });
   const c0 = cpu();

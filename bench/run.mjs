@@ -4,10 +4,13 @@
 // loopback by autocannon. Writes bench/RESULTS.md, bench/results.svg and the
 // raw figures in bench/out/results.json. See bench/README.md.
 //
-// Options: --seconds N (one measured round, per side; default 5)
-//          --rounds N (alternating rounds per side at concurrency C; default 2)
+// `npm run bench` runs scripts/setup.sh first (root packages, build tools);
+// bench/'s own packages are installed here.
+//
+// Options: --seconds N (length of each measured round at concurrency C; default 5)
+//          --rounds N (alternating rounds per side at concurrency C, then as many at concurrency 1; default 2)
 //          --connections C (default 10)
-//          --latency-seconds N (one round at concurrency 1; default 3)
+//          --latency-seconds N (length of each round at concurrency 1; default 3)
 //          --startup-runs N (default 5)
 //          --skip-build (use build/ as it is)
 //          --build-dir DIR (use another build of the Rust worker, e.g. an experiment; implies --skip-build)
@@ -20,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
+import { benchDeps } from './lib/deps.mjs';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
@@ -44,7 +48,10 @@ function parseArgs(argv) {
     else if (a === '--startup-runs') o.startupRuns = num();
     else if (a === '--skip-build') o.skipBuild = true;
     else if (a === '--build-dir') {
-      o.buildDir = path.resolve(argv[++i] ?? '');
+      // Without this check a missing value would resolve to the current directory.
+      const dir = argv[++i];
+      if (!dir || dir.startsWith('--')) throw new Error('--build-dir needs a directory');
+      o.buildDir = path.resolve(dir);
       o.skipBuild = true;
     }
     else if (a === '--quick') Object.assign(o, { seconds: 1, rounds: 1, latencySeconds: 1, startupRuns: 2, warmSeconds: 1 });
@@ -56,17 +63,13 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const log = (...a) => process.stdout.write(`${a.join(' ')}\n`);
 
-// The bench has its own dependencies (agents, the MCP SDK, zod, autocannon).
-if (!existsSync(path.join(benchDir, 'node_modules', 'autocannon'))) {
-  log('bench: installing bench/ dependencies (npm ci)');
-  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: benchDir, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('npm ci in bench/ failed');
-}
+// Before the imports below, which need bench/'s packages.
+benchDeps();
 
-const { startSim, startWorker, rssBytes, rssSampler, cleanupAll } = await import('./lib/stack.mjs');
+const { startSim, startWorker, rssBytes, rssSampler, cpuSeconds, readCompatibilityDate, rustSide, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad, merge } = await import('./lib/load.mjs');
 const { webhookTemplate } = await import('./lib/fixtures.mjs');
-const { simControl, seedTasks, mcpTarget: mcpTargetFor, webhookTarget: webhookTargetFor } = await import('./lib/targets.mjs');
+const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
 
 let interrupted = false;
@@ -101,17 +104,6 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const pkgVersion = (dir) => tryText(() => JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version);
-
-/** utime+stime of a process, in seconds. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return NaN;
-  }
-}
 
 const mcpTarget = (url, method, params, name) => mcpTargetFor(url, SECRETS.MCP_AUTH_TOKEN, method, params, name);
 
@@ -176,7 +168,7 @@ function jsonDiff(a, b, p = '', out = { paths: [], floats: [] }) {
 async function main() {
   const t0 = Date.now();
   mkdirSync(outDir, { recursive: true });
-  const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'))[1];
+  const compatibilityDate = readCompatibilityDate(root);
   const results = {
     date: new Date().toISOString(),
     options: opts,
@@ -244,7 +236,7 @@ async function main() {
 
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base };
   const sides = {
-    ours: { label: 'Rust worker', scriptPath: path.join(buildDir, 'index.js'), wasm: true, compatibilityDate, compatibilityFlags: [] },
+    ours: rustSide(buildDir, compatibilityDate),
     peer: { label: 'TS peer', scriptPath: path.join(outDir, 'peer-bundle/index.js'), wasm: false, compatibilityDate, compatibilityFlags: ['nodejs_compat'] },
     // Diagnostics only: what workerd itself costs per request.
     noop: { label: 'no-op JS worker', script: 'export default { fetch() { return new Response("ok"); } };', wasm: false, compatibilityDate, compatibilityFlags: [] },
@@ -311,19 +303,27 @@ async function main() {
   const peer = await startWorker(sides.peer, bindings);
   const live = { ours, peer };
 
+  // The scenarios' requests, built in one place (lib/targets.mjs).
+  const parts = webhookTemplate(50 * 1024);
+  let deliveries = 0;
+  const targetsFor = (u) =>
+    scenarioTargets(u, {
+      token: SECRETS.MCP_AUTH_TOKEN,
+      callbackKey: SECRETS.SCALE_CALLBACK_AUTH_KEY,
+      taskId: oneTask,
+      parts,
+      nextId: () => `bench-${String(++deliveries).padStart(10, '0')}`,
+    });
+
   // 5. Same results from both sides.
   const equivalence = {};
-  const live0 = { ours, peer };
   {
-    const pairs = {
-      get_task: (u) => mcpTarget(u, 'tools/call', { name: 'get_task', arguments: { task_id: oneTask } }, 'get_task'),
-      list_tasks: (u) => mcpTarget(u, 'tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'),
-      list_tasks_50: (u) => mcpTarget(u, 'tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'),
-      tools_list: (u) => mcpTarget(u, 'tools/list'),
-    };
-    for (const [name, mk] of Object.entries(pairs)) {
-      const a = await once(mk(ours.url));
-      const b = await once(mk(peer.url));
+    // One request per side and tool; the checks against the simulator below reuse these answers.
+    const got = {};
+    for (const name of ['get_task', 'list_tasks', 'list_tasks_50', 'tools_list']) {
+      const a = await once(targetsFor(ours.url)[name]);
+      const b = await once(targetsFor(peer.url)[name]);
+      got[name] = { ours: a, peer: b };
       const ra = a.json?.result;
       const rb = b.json?.result;
       let d;
@@ -342,13 +342,11 @@ async function main() {
     }
     // Against the simulator's own answer: does either side change the task it passes through?
     for (const side of ['ours', 'peer']) {
-      const r = await once(pairs.get_task(live0[side].url));
-      const d = jsonDiff(r.json?.result?.structuredContent, getProbe.json, 'task');
+      const d = jsonDiff(got.get_task[side].json?.result?.structuredContent, getProbe.json, 'task');
       equivalence[`get_task_vs_simulator_${side}`] = { same: d.paths.length === 0, differences: d.paths.slice(0, 5), floatDifferences: d.floats.length, floatExamples: d.floats.slice(0, 3) };
     }
     for (const side of ['ours', 'peer']) {
-      const r = await once(pairs.list_tasks(live0[side].url));
-      const tasks = r.json?.result?.structuredContent?.tasks ?? [];
+      const tasks = got.list_tasks[side].json?.result?.structuredContent?.tasks ?? [];
       const d = { paths: [], floats: [] };
       if (tasks.length !== listProbe.json.docs.length) d.paths.push(`${tasks.length} tasks vs ${listProbe.json.docs.length}`);
       // Each item against the simulator's item, on the fields the item kept.
@@ -357,31 +355,27 @@ async function main() {
       });
       equivalence[`list_tasks_vs_simulator_${side}`] = { same: d.paths.length === 0, differences: d.paths.slice(0, 5), floatDifferences: d.floats.length, floatExamples: d.floats.slice(0, 3) };
     }
-    const lt = (await once(pairs.list_tasks(ours.url))).json?.result?.structuredContent;
+    const lt = got.list_tasks.ours.json?.result?.structuredContent;
     equivalence.list_tasks.truncated = lt?.truncated ? lt.truncated.dropped : null;
   }
   results.equivalence = equivalence;
 
   // 6. Load. Each scenario: a warm-up per side, then alternating rounds.
-  const parts = webhookTemplate(50 * 1024);
   results.data.webhookBytes = Buffer.byteLength(parts.join('bench-0000000000'));
-  let deliveries = 0;
-  const webhookTarget = (u) => webhookTargetFor(`${u}/webhooks/scale`, SECRETS.SCALE_CALLBACK_AUTH_KEY, parts, () => `bench-${String(++deliveries).padStart(10, '0')}`);
   const scenarios = [
-    { id: 'tools_list', title: 'tools/list', target: (u) => mcpTarget(u, 'tools/list'), floor: 'floor_http' },
-    { id: 'get_task', title: 'tools/call get_task', target: (u) => mcpTarget(u, 'tools/call', { name: 'get_task', arguments: { task_id: oneTask } }, 'get_task'), floor: 'floor_get_task' },
-    { id: 'list_tasks', title: 'tools/call list_tasks (100)', target: (u) => mcpTarget(u, 'tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'), floor: 'floor_list_tasks' },
-    // Half the page: a result under the 200 KiB trim limit of both sides, so nothing is trimmed.
-    { id: 'list_tasks_50', title: 'tools/call list_tasks (50)', target: (u) => mcpTarget(u, 'tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'), floor: 'floor_list_tasks_50' },
-    { id: 'webhook', title: 'webhook 50 KB', target: webhookTarget, floor: 'floor_http' },
-  ];
+    { id: 'tools_list', title: 'tools/list', floor: 'floor_http' },
+    { id: 'get_task', title: 'tools/call get_task', floor: 'floor_get_task' },
+    { id: 'list_tasks', title: 'tools/call list_tasks (100)', floor: 'floor_list_tasks' },
+    { id: 'list_tasks_50', title: 'tools/call list_tasks (50)', floor: 'floor_list_tasks_50' },
+    { id: 'webhook', title: 'webhook 50 KB', floor: 'floor_http' },
+  ].map((s) => ({ ...s, target: (u) => targetsFor(u)[s.id] }));
   const diagnostics = [
     { id: 'discover', title: 'server/discover', target: (u) => mcpTarget(u, 'server/discover'), sides: ['ours', 'peer'] },
     { id: 'health', title: 'GET /health', target: (u) => ({ url: `${u}/health` }), sides: ['ours'] },
     { id: 'noop', title: 'GET / on a one-line JS worker (platform floor)', target: (u) => ({ url: `${u}/` }), sides: ['noop'] },
     { id: 'proxy_get', title: 'JS worker relaying GET /v1/task/{id} as is (passthrough floor)', target: (u) => ({ url: `${u}/get` }), sides: ['proxy'] },
     { id: 'proxy_list', title: 'JS worker relaying GET /v1/tasks?limit=100 as is (passthrough floor)', target: (u) => ({ url: `${u}/list` }), sides: ['proxy'] },
-    { id: 'kv_webhook', title: 'JS worker making only the KV calls of a new 50 KB delivery (KV floor)', target: (u) => ({ ...webhookTarget(u), url: `${u}/` }), sides: ['kv'] },
+    { id: 'kv_webhook', title: 'JS worker making only the KV calls of a new 50 KB delivery (KV floor)', target: (u) => ({ ...targetsFor(u).webhook, url: `${u}/` }), sides: ['kv'] },
   ];
   const floors = [
     { id: 'floor_get_task', title: 'simulator GET /v1/task/{id}', target: floorGet },

@@ -298,7 +298,7 @@ export function markdown(R) {
   md.push(
     `- Versions: node ${R.versions.node}, workerd ${R.versions.workerd} (miniflare ${R.versions.miniflare}), wrangler ${R.versions.wrangler}, ${R.versions.rustc}; peer: agents ${R.versions.agents}, @modelcontextprotocol/server ${R.versions.mcpServer}, zod ${R.versions.zod}; load: autocannon ${R.versions.autocannon}.`,
   );
-  md.push(`- Commit ${R.commit}${R.dirty === 'yes' ? ' (with uncommitted changes under src/)' : ''}; release build${R.buildSeconds ? ` (${f1(R.buildSeconds)} s)` : ' (prebuilt)'}; full run ${int(R.wallSeconds)} s.`);
+  md.push(`- Commit ${R.commit}${R.dirty === 'yes' ? ' (with uncommitted changes under src/, Cargo.toml or Cargo.lock)' : ''}; release build${R.buildSeconds ? ` (${f1(R.buildSeconds)} s)` : ' (prebuilt)'}; full run ${int(R.wallSeconds)} s.`);
   md.push(`- Both workers: compatibility_date ${R.compatibilityDate}, each in its own workerd process started by Miniflare, no flags for ours, \`nodejs_compat\` for the peer (agents/mcp/server needs AsyncLocalStorage).`);
   md.push('- Requests reach each worker through a Miniflare direct socket (no dev entry worker in front) and subrequests leave without Miniflare\'s CF-Connecting-IP stripping worker, so the path is workerd → worker → workerd\'s HTTP client, as in production.');
   md.push(`- Rust build used: \`${R.buildDir}/\` (scripts/build.sh: worker-build --release, the crate's release profile and wasm-opt settings).`);

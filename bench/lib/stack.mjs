@@ -99,6 +99,17 @@ export function workerdChildren() {
   return out;
 }
 
+/** utime+stime of `pid` in seconds, or NaN when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident set size of `pid` in bytes (VmRSS), or null when it is gone. */
 export function rssBytes(pid) {
   try {
@@ -107,6 +118,18 @@ export function rssBytes(pid) {
   } catch {
     return null;
   }
+}
+
+/** The compatibility_date of the root wrangler.toml, which every benchmarked worker uses. */
+export function readCompatibilityDate(root) {
+  const m = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(root, 'wrangler.toml'), 'utf8'));
+  if (!m) throw new Error('wrangler.toml has no compatibility_date');
+  return m[1];
+}
+
+/** startWorker's `side` for the Rust worker built into `buildDir`. */
+export function rustSide(buildDir, date) {
+  return { label: 'Rust worker', scriptPath: path.join(buildDir, 'index.js'), wasm: true, compatibilityDate: date, compatibilityFlags: [] };
 }
 
 /**

@@ -56,3 +56,20 @@ export function webhookTarget(url, key, parts, next) {
     },
   };
 }
+
+/**
+ * The load scenarios' requests to the worker at `url`, by scenario id: the
+ * bench, its equivalence check and the profiler all send these. `parts` and
+ * `nextId` feed webhookTarget.
+ */
+export function scenarioTargets(url, { token, callbackKey, taskId, parts, nextId }) {
+  const mcp = (method, params, name) => mcpTarget(url, token, method, params, name);
+  return {
+    tools_list: mcp('tools/list'),
+    get_task: mcp('tools/call', { name: 'get_task', arguments: { task_id: taskId } }, 'get_task'),
+    list_tasks: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 100 } }, 'list_tasks'),
+    // Half the page: a result under the 200 KiB trim limit of both sides, so nothing is trimmed.
+    list_tasks_50: mcp('tools/call', { name: 'list_tasks', arguments: { limit: 50 } }, 'list_tasks'),
+    webhook: webhookTarget(`${url}/webhooks/scale`, callbackKey, parts, nextId),
+  };
+}

@@ -152,10 +152,6 @@ const listOutput = z.object({
   truncated: z.record(z.string(), z.unknown()).optional(),
 });
 
-function describe(name: string): CatalogTool | undefined {
-  return (catalog as { tools: CatalogTool[] }).tools.find((t) => t.name === name);
-}
-
 function createServer(): McpServer {
   const server = new McpServer(
     { name: 'scale-mcp-peer', title: 'Scale AI (TypeScript peer)', version: VERSION },
