@@ -43,10 +43,7 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::io::header_in(&self.headers, name)
     }
     pub fn body_too_large(&self, limit: usize) -> bool {
         self.body.len() > limit || self.declared_len.is_some_and(|n| n > limit as u64)
@@ -87,10 +84,7 @@ impl Outgoing {
         self
     }
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::io::header_in(&self.headers, name)
     }
 }
 

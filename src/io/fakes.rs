@@ -9,7 +9,6 @@ use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// Runs a future whose I/O is all in memory. The fakes never return
@@ -119,14 +118,14 @@ pub struct StoredEntry {
     pub expires_at_ms: u64,
 }
 
-/// A KV-like store. Time comes from a shared clock so TTLs can be tested.
+/// A KV-like store with its own settable clock, so TTLs can be tested.
 pub struct MemoryStore {
     pub entries: RefCell<BTreeMap<String, StoredEntry>>,
     /// When set, every put fails (KV outage).
     pub fail_puts: Cell<bool>,
     pub fail_reads: Cell<bool>,
     pub puts: Cell<u32>,
-    clock: Rc<Cell<u64>>,
+    clock: Cell<u64>,
 }
 
 impl MemoryStore {
@@ -136,7 +135,7 @@ impl MemoryStore {
             fail_puts: Cell::new(false),
             fail_reads: Cell::new(false),
             puts: Cell::new(0),
-            clock: Rc::new(Cell::new(1_767_225_600_000)),
+            clock: Cell::new(1_767_225_600_000),
         }
     }
     pub fn set_now(&self, ms: u64) {

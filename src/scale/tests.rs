@@ -11,10 +11,7 @@ use crate::tools::ErrorKind;
 use serde_json::json;
 
 fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    crate::io::header_in(&r.headers, name)
 }
 
 fn with_retry_after(status: u16, body: Value, secs: &str) -> InResponse {

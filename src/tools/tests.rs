@@ -99,10 +99,7 @@ fn err(r: &Value) -> String {
 }
 
 fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
-    r.headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    crate::io::header_in(&r.headers, name)
 }
 
 fn body_of(r: &OutRequest) -> Option<Value> {

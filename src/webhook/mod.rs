@@ -374,7 +374,7 @@ fn encode_cursor(kv: Option<&str>, skip: usize) -> String {
 }
 
 fn decode_cursor(c: &str) -> Option<(Option<String>, usize)> {
-    let bytes = crate::mcp::methods::base64_decode(c)?;
+    let bytes = crate::scale::base64_decode(c)?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     let skip = v.get("s")?.as_u64()? as usize;
     let kv = match v.get("c")? {
