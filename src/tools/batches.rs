@@ -3,8 +3,8 @@
 
 use super::tasks::run_one;
 use super::{
-    check_iso_date, fit_items, parse_args, s, value_items, Ctx, Hints, Out, ToolDef, ToolError,
-    ToolResult, CREATE, READ,
+    check_iso_date, fit_items, parse_args, s, step_error, value_items, Ctx, Hints, Out, ToolDef,
+    ToolError, ToolResult, CREATE, READ,
 };
 use crate::io::{join_all, BoxFut};
 use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
@@ -324,11 +324,13 @@ fn finalize_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
                 b["priority"] = json!(p as i64);
                 Ok(b.into())
             }
-            Err(e) => {
-                let mut err = sc.tool_error(&pri, e);
-                err.message = format!("Step `prioritize` failed. {}", err.message);
-                Err(err.with_applied(vec!["finalize".into()]))
-            }
+            Err(e) => Err(step_error(
+                &sc,
+                "prioritize",
+                &pri,
+                e,
+                vec!["finalize".into()],
+            )),
         }
     })
 }

@@ -434,6 +434,43 @@ pub fn check_task_type(name: &str, v: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// A step of a multi-request tool: its name (as errors report it), the call
+/// and how it may be retried.
+pub(crate) type Step = (&'static str, crate::scale::Call, crate::scale::Retry);
+
+/// Sends `steps` in order and stops at the first failure (see [`step_error`]).
+/// Returns each step's answer.
+pub(crate) async fn run_steps(
+    sc: &crate::scale::Scale<'_>,
+    steps: Vec<Step>,
+) -> Result<Vec<(&'static str, Value)>, ToolError> {
+    let mut done: Vec<(&'static str, Value)> = Vec::new();
+    for (name, call, retry) in steps {
+        match sc.send(&call, retry).await {
+            Ok(v) => done.push((name, v)),
+            Err(e) => {
+                let applied = done.iter().map(|(n, _)| n.to_string()).collect();
+                return Err(step_error(sc, name, &call, e, applied));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The error of a failed step: which step, Scale's error, and the steps
+/// applied before it (writes are not rolled back, so the agent must know).
+pub(crate) fn step_error(
+    sc: &crate::scale::Scale<'_>,
+    step: &str,
+    call: &crate::scale::Call,
+    e: crate::scale::ScaleError,
+    applied: Vec<String>,
+) -> ToolError {
+    let mut err = sc.tool_error(call, e);
+    err.message = format!("Step `{step}` failed. {}", err.message);
+    err.with_applied(applied)
+}
+
 /// The validated task type in argument `type` (the schema's `pattern` says
 /// the same to clients; the validator leaves patterns to this check).
 pub fn task_type(args: &Map<String, Value>) -> Result<String, ToolError> {

@@ -1,7 +1,10 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
 use super::tasks::{merged_body, run_one};
-use super::{parse_args, s, task_type, Ctx, Hints, ToolDef, ToolError, ToolResult, CREATE, READ};
+use super::{
+    parse_args, run_steps, s, task_type, Ctx, Hints, Step, ToolDef, ToolError, ToolResult, CREATE,
+    READ,
+};
 use crate::io::BoxFut;
 use crate::scale::{object_or_ok, Call, Retry, Scale};
 use serde::Deserialize;
@@ -145,9 +148,7 @@ fn create_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
 const NO_ONTOLOGY_API: &str = "Scale may not offer ontology updates through the API for this account; edit the taxonomy in Scale's dashboard instead.";
 
 /// The steps of update_project, in order.
-pub fn update_project_steps(
-    args: &Map<String, Value>,
-) -> Result<Vec<(&'static str, Call)>, ToolError> {
+pub fn update_project_steps(args: &Map<String, Value>) -> Result<Vec<Step>, ToolError> {
     let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
     let has = |k: &str| args.contains_key(k);
     if has("patch") && !has("instruction") && !has("params") {
@@ -168,6 +169,7 @@ pub fn update_project_steps(
     let mut steps = Vec::new();
     if has("instruction") || has("params") {
         let body = merged_body(args, &["instruction", "patch"])?;
+        // setParams appends a version each time, so neither step is repeated blindly.
         steps.push((
             "setParams",
             Call::post()
@@ -175,6 +177,7 @@ pub fn update_project_steps(
                 .seg("name", name)?
                 .lit("setParams")
                 .body(Value::Object(body)),
+            Retry::Never,
         ));
     }
     if let Some(o) = args.get("ontology") {
@@ -192,6 +195,7 @@ pub fn update_project_steps(
                 .hint(404, "No project has that name for this API key, or Scale does not offer ontology updates through the API for this account (get_project tells which); in the second case, edit the taxonomy in Scale's dashboard.")
                 .hint(403, NO_ONTOLOGY_API)
                 .hint(405, NO_ONTOLOGY_API),
+            Retry::Never,
         ));
     }
     Ok(steps)
@@ -202,19 +206,12 @@ fn update_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, T
         let steps = update_project_steps(&args)?;
         let sc = Scale::new(cx.config, cx.upstream);
         let mut out = json!({"name": args.get("name")});
-        let mut applied = Vec::new();
-        for (step, call) in steps {
-            // setParams appends a version each time, so neither step is repeated blindly.
-            match sc.send(&call, Retry::Never).await {
-                Ok(v) if step == "setParams" => out = object_or_ok(v),
-                Ok(v) => out["ontology_update"] = object_or_ok(v),
-                Err(e) => {
-                    let mut err = sc.tool_error(&call, e);
-                    err.message = format!("Step `{step}` failed. {}", err.message);
-                    return Err(err.with_applied(applied));
-                }
+        for (step, v) in run_steps(&sc, steps).await? {
+            if step == "setParams" {
+                out = object_or_ok(v);
+            } else {
+                out["ontology_update"] = object_or_ok(v);
             }
-            applied.push(step.to_string());
         }
         Ok(out.into())
     })

@@ -2,8 +2,8 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    check_iso_date, fit_items, parse_args, s, task_type, value_items, Ctx, Hints, Item, Out,
-    ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
+    check_iso_date, fit_items, parse_args, run_steps, s, task_type, value_items, Ctx, Hints, Item,
+    Out, Step, ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
 use crate::scale::{object_or_ok, Call, Retry, Scale};
@@ -554,7 +554,7 @@ struct UpdateArgs {
 }
 
 /// The steps of update_task, in order, as (name, call).
-pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, Call)>, ToolError> {
+pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<Step>, ToolError> {
     let a: UpdateArgs = parse_args(args)?;
     if a.set_tags.is_some() && (a.add_tags.is_some() || a.remove_tags.is_some()) {
         return Err(ToolError::invalid("`set_tags` replaces all tags, so it cannot be combined with `add_tags` or `remove_tags`"));
@@ -566,6 +566,11 @@ pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, 
         ));
     }
     let task = |m| Call::new(m).lit("task").seg("task_id", &a.task_id);
+    // Metadata and tag steps set state (replace, add, remove), so a repeat is
+    // harmless; a unique_id set by an unseen success would answer 409 on a
+    // repeat, so that step is sent once.
+    let once = Retry::Never;
+    let again = Retry::Idempotent;
     let mut steps = Vec::new();
     if let Some(m) = a.metadata {
         steps.push((
@@ -573,18 +578,28 @@ pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, 
             task(Method::Post)?
                 .lit("setMetadata")
                 .body(Value::Object(m)),
+            again,
         ));
     }
     if let Some(t) = a.set_tags {
-        steps.push(("set_tags", task(Method::Post)?.lit("tags").body(json!(t))));
+        steps.push((
+            "set_tags",
+            task(Method::Post)?.lit("tags").body(json!(t)),
+            again,
+        ));
     }
     if let Some(t) = a.add_tags {
-        steps.push(("add_tags", task(Method::Put)?.lit("tags").body(json!(t))));
+        steps.push((
+            "add_tags",
+            task(Method::Put)?.lit("tags").body(json!(t)),
+            again,
+        ));
     }
     if let Some(t) = a.remove_tags {
         steps.push((
             "remove_tags",
             task(Method::Delete)?.lit("tags").body(json!(t)),
+            again,
         ));
     }
     if let Some(u) = a.unique_id {
@@ -593,10 +608,15 @@ pub fn update_task_steps(args: Map<String, Value>) -> Result<Vec<(&'static str, 
             task(Method::Post)?
                 .lit("unique_id")
                 .body(json!({"unique_id": u})),
+            once,
         ));
     }
     if clear {
-        steps.push(("clear_unique_id", task(Method::Delete)?.lit("unique_id")));
+        steps.push((
+            "clear_unique_id",
+            task(Method::Delete)?.lit("unique_id"),
+            again,
+        ));
     }
     if steps.is_empty() {
         return Err(ToolError::invalid(
@@ -610,29 +630,8 @@ fn update_task<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Tool
     Box::pin(async move {
         let steps = update_task_steps(args)?;
         let sc = Scale::new(cx.config, cx.upstream);
-        let mut applied = Vec::new();
-        let mut last = Value::Null;
-        for (name, call) in steps {
-            // Metadata and tag steps set state (replace, add, remove), so a repeat
-            // is harmless; a unique_id that was set by an unseen success would
-            // answer 409 on a repeat, so that step is sent once.
-            let retry = if name == "unique_id" {
-                Retry::Never
-            } else {
-                Retry::Idempotent
-            };
-            match sc.send(&call, retry).await {
-                Ok(v) => {
-                    last = v;
-                    applied.push(name.to_string());
-                }
-                Err(e) => {
-                    let mut err = sc.tool_error(&call, e);
-                    err.message = format!("Step `{name}` failed. {}", err.message);
-                    return Err(err.with_applied(applied));
-                }
-            }
-        }
+        let mut done = run_steps(&sc, steps).await?;
+        let last = done.pop().map_or(Value::Null, |(_, v)| v);
         Ok(object_or_ok(last).into())
     })
 }
