@@ -2646,6 +2646,20 @@ fn update_task_failure_after_retries_and_on_first_step() {
     assert!(t.starts_with("Step `add_tags` failed. Scale returned 404 Not Found for PUT /task/t9/tags: Task not found"), "{t}");
     assert!(t.ends_with("\nNo step was applied."), "{t}");
     assert_eq!(up.requests.borrow().len(), 1);
+
+    // Setting a unique_id is sent once: a repeat after an unseen success would be a 409.
+    let up = FakeUpstream::new();
+    up.respond_with(|_| Ok(json_response(503, &json!({"error": "down"}))));
+    let t = err(&run_on(
+        &up,
+        "update_task",
+        json!({"task_id": "t9", "unique_id": "u"}),
+    ));
+    assert!(
+        t.starts_with("Step `unique_id` failed. Scale returned 503"),
+        "{t}"
+    );
+    assert_eq!(up.requests.borrow().len(), 1);
 }
 
 // ================================================================ configuration
