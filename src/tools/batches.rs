@@ -3,7 +3,7 @@
 
 use super::tasks::run_one;
 use super::{
-    check_iso_date, fit_items, parse_args, s, step_error, value_items, Ctx, Hints, Out, ToolDef,
+    fit_items, parse_args, query_dates, s, step_error, value_items, Ctx, Hints, Out, ToolDef,
     ToolError, ToolResult, CREATE, READ,
 };
 use crate::io::{join_all, BoxFut};
@@ -187,17 +187,15 @@ pub fn list_batches_call(args: Map<String, Value>) -> Result<(Call, bool, u64), 
         .lit("batches")
         .query_opt("project", a.project)
         .query_opt("status", a.status);
-    for (arg, wire, v) in [
-        ("created_after", "start_time", &a.created_after),
-        ("created_before", "end_time", &a.created_before),
-        ("completed_after", "completed_after", &a.completed_after),
-        ("completed_before", "completed_before", &a.completed_before),
-    ] {
-        if let Some(v) = v {
-            check_iso_date(arg, v)?;
-            call = call.query(wire, v.clone());
-        }
-    }
+    call = query_dates(
+        call,
+        &[
+            ("created_after", "start_time", &a.created_after),
+            ("created_before", "end_time", &a.created_before),
+            ("completed_after", "completed_after", &a.completed_after),
+            ("completed_before", "completed_before", &a.completed_before),
+        ],
+    )?;
     let offset = a.offset.map(|o| o as u64);
     call = call
         .query("limit", (a.limit.unwrap_or(10.0) as u64).to_string())

@@ -395,6 +395,21 @@ pub fn parse_args<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, To
     serde_json::from_value(Value::Object(args)).map_err(|e| ToolError::invalid(e.to_string()))
 }
 
+/// Adds the time filters that are given, each checked by [`check_iso_date`]
+/// and sent under its wire name: `(argument, wire name, value)`.
+pub fn query_dates(
+    mut call: crate::scale::Call,
+    filters: &[(&str, &str, &Option<String>)],
+) -> Result<crate::scale::Call, ToolError> {
+    for (arg, wire, v) in filters {
+        if let Some(v) = v {
+            check_iso_date(arg, v)?;
+            call = call.query(wire, v.clone());
+        }
+    }
+    Ok(call)
+}
+
 /// An ISO 8601 date or date-time, as Scale's time filters take.
 pub fn check_iso_date(name: &str, v: &str) -> Result<(), ToolError> {
     let b = v.as_bytes();

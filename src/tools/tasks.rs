@@ -2,7 +2,7 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    check_iso_date, fit_items, parse_args, run_steps, s, task_type, value_items, Ctx, Hints, Item,
+    fit_items, parse_args, query_dates, run_steps, s, task_type, value_items, Ctx, Hints, Item,
     Out, Step, ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
@@ -355,13 +355,7 @@ pub fn list_tasks_call(args: Map<String, Value>) -> Result<Call, ToolError> {
     if let Some(r) = a.customer_review_status.filter(|r| !r.is_empty()) {
         call = call.query("customer_review_status", r.join(","));
     }
-    for (arg, wire, v) in dates {
-        if let Some(v) = v {
-            check_iso_date(arg, v)?;
-            call = call.query(wire, v.clone());
-        }
-    }
-    call = call
+    call = query_dates(call, &dates)?
         .query("limit", (a.limit.unwrap_or(10.0) as i64).to_string())
         .query_opt("next_token", a.next_token)
         .query_opt(
