@@ -502,9 +502,7 @@ pub fn error_for(
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
         ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
     };
-    let mut err = ToolError::scale(status, scrub(&msg, key));
-    err.status = status;
-    err
+    ToolError::scale(status, scrub(&msg, key))
 }
 
 /// Removes the API key and its Basic-auth encoding from a text.
@@ -565,11 +563,11 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 /// The `docs` array of a Scale list answer (empty when absent).
-pub fn docs(v: &Value) -> Vec<Value> {
-    v.get("docs")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
+pub fn docs(mut v: Value) -> Vec<Value> {
+    match v.get_mut("docs").map(Value::take) {
+        Some(Value::Array(d)) => d,
+        _ => Vec::new(),
+    }
 }
 
 /// Scale's JSON for a 2xx that must be an object.

@@ -790,9 +790,9 @@ fn base64_matches_the_standard_alphabet_and_padding() {
 
 #[test]
 fn docs_and_object_or_ok() {
-    assert_eq!(docs(&json!({"docs": [1, 2]})), vec![json!(1), json!(2)]);
-    assert!(docs(&json!({"docs": "x"})).is_empty());
-    assert!(docs(&Value::Null).is_empty());
+    assert_eq!(docs(json!({"docs": [1, 2]})), vec![json!(1), json!(2)]);
+    assert!(docs(json!({"docs": "x"})).is_empty());
+    assert!(docs(Value::Null).is_empty());
     assert_eq!(object_or_ok(json!({"a": 1})), json!({"a": 1}));
     assert_eq!(object_or_ok(Value::Null), json!({"ok": true}));
     assert_eq!(object_or_ok(json!([1])), json!({"result": [1]}));

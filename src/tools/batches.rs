@@ -115,7 +115,7 @@ fn create_batch<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
     Box::pin(async move {
         let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
         crate::scale::check_segment("name", name)?;
-        let mut body = args.clone();
+        let mut body = args;
         if !body.contains_key("callback") {
             if let Some(u) = &cx.config.default_callback_url {
                 body.insert("callback".into(), json!(u));
@@ -211,7 +211,6 @@ fn list_batches<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
             .send(&call, Retry::Idempotent)
             .await
             .map_err(|e| sc.tool_error(&call, e))?;
-        let mut batches: Vec<Value> = crate::scale::docs(&v);
         let total = v
             .get("total")
             .or_else(|| v.get("totalDocs"))
@@ -219,6 +218,7 @@ fn list_batches<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, Too
             .cloned()
             .unwrap_or(Value::Null);
         let has_more = v.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+        let mut batches = crate::scale::docs(v);
         let next_offset = if has_more {
             json!(offset + batches.len() as u64)
         } else {

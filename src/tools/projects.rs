@@ -106,7 +106,7 @@ fn list_projects<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, To
         let projects = match v {
             Value::Array(a) => a,
             // Tolerate a paged shape should Scale ever wrap the list.
-            other => crate::scale::docs(&other),
+            other => crate::scale::docs(other),
         };
         Ok(json!({"projects": projects}).into())
     })

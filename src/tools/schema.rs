@@ -165,8 +165,7 @@ fn check(schema: &Value, v: &Value, path: &str) -> Result<(), String> {
     }
     if let Some(o) = v.as_object() {
         if schema.get("properties").is_some() || schema.get("required").is_some() {
-            let inner = o.clone();
-            validate(schema, &inner).map_err(|e| format!("in `{path}`: {e}"))?;
+            validate(schema, o).map_err(|e| format!("in `{path}`: {e}"))?;
         }
     }
     Ok(())
