@@ -1,7 +1,7 @@
 //! Batch tools: create, get (with progress), list (optionally with progress),
 //! finalize (optionally with priority).
 
-use super::tasks::run_one;
+use super::run_one;
 use super::{
     fit_items, parse_args, query_dates, s, step_error, value_items, Ctx, Hints, Out, ToolDef,
     ToolError, ToolResult, CREATE, READ,

@@ -1,6 +1,6 @@
 //! The file tool: import a file from a URL into Scale's storage.
 
-use super::tasks::run_one;
+use super::run_one;
 use super::{s, Ctx, ToolDef, ToolError, ToolResult, CREATE};
 use crate::io::BoxFut;
 use crate::scale::{Call, Retry};

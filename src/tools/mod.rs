@@ -15,7 +15,9 @@ pub mod team;
 use crate::config::Config;
 use crate::io::{BoxFut, CallbackStore, Upstream};
 use crate::mcp::rpc::RpcError;
+use crate::scale::{object_or_ok, Call, Retry, Scale, ScaleError};
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -398,9 +400,9 @@ pub fn parse_args<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, To
 /// Adds the time filters that are given, each checked by [`check_iso_date`]
 /// and sent under its wire name: `(argument, wire name, value)`.
 pub fn query_dates(
-    mut call: crate::scale::Call,
+    mut call: Call,
     filters: &[(&str, &str, &Option<String>)],
-) -> Result<crate::scale::Call, ToolError> {
+) -> Result<Call, ToolError> {
     for (arg, wire, v) in filters {
         if let Some(v) = v {
             check_iso_date(arg, v)?;
@@ -449,14 +451,34 @@ pub fn check_task_type(name: &str, v: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// Runs one Scale call and shapes a 2xx into an object.
+pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResult {
+    let sc = Scale::new(cx.config, cx.upstream);
+    match sc.send_raw(&call, retry).await {
+        // An object passes through as Scale sent it: checked, not parsed into a tree or rebuilt.
+        Ok(Some(text))
+            if text.trim_start().starts_with('{')
+                && serde_json::from_str::<&RawValue>(&text).is_ok() =>
+        {
+            Ok(Out::Raw(text))
+        }
+        Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
+            Ok(v) => Ok(object_or_ok(v).into()),
+            Err(_) => Err(sc.tool_error(&call, crate::scale::not_json(&text))),
+        },
+        Ok(None) => Ok(object_or_ok(Value::Null).into()),
+        Err(e) => Err(sc.tool_error(&call, e)),
+    }
+}
+
 /// A step of a multi-request tool: its name (as errors report it), the call
 /// and how it may be retried.
-pub(crate) type Step = (&'static str, crate::scale::Call, crate::scale::Retry);
+pub(crate) type Step = (&'static str, Call, Retry);
 
 /// Sends `steps` in order and stops at the first failure (see [`step_error`]).
 /// Returns each step's answer.
 pub(crate) async fn run_steps(
-    sc: &crate::scale::Scale<'_>,
+    sc: &Scale<'_>,
     steps: Vec<Step>,
 ) -> Result<Vec<(&'static str, Value)>, ToolError> {
     let mut done: Vec<(&'static str, Value)> = Vec::new();
@@ -475,10 +497,10 @@ pub(crate) async fn run_steps(
 /// The error of a failed step: which step, Scale's error, and the steps
 /// applied before it (writes are not rolled back, so the agent must know).
 pub(crate) fn step_error(
-    sc: &crate::scale::Scale<'_>,
+    sc: &Scale<'_>,
     step: &str,
-    call: &crate::scale::Call,
-    e: crate::scale::ScaleError,
+    call: &Call,
+    e: ScaleError,
     applied: Vec<String>,
 ) -> ToolError {
     let mut err = sc.tool_error(call, e);

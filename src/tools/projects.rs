@@ -1,6 +1,7 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::tasks::{merged_body, run_one};
+use super::run_one;
+use super::tasks::merged_body;
 use super::{
     parse_args, run_steps, s, task_type, Ctx, Hints, Step, ToolDef, ToolError, ToolResult, CREATE,
     READ,

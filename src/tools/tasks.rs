@@ -2,8 +2,8 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::{
-    fit_items, parse_args, query_dates, run_steps, s, task_type, value_items, Ctx, Hints, Item,
-    Out, Step, ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
+    fit_items, parse_args, query_dates, run_one, run_steps, s, task_type, value_items, Ctx, Hints,
+    Item, Out, Step, ToolDef, ToolError, ToolResult, CREATE, MAX_TEXT_BYTES, READ,
 };
 use crate::io::{BoxFut, Method};
 use crate::scale::{object_or_ok, Call, Retry, Scale};
@@ -198,26 +198,6 @@ const CREATE_FIELDS: &[&str] = &[
     "metadata",
     "tags",
 ];
-
-/// Runs one Scale call and shapes a 2xx into an object.
-pub(crate) async fn run_one(cx: &Ctx<'_>, call: Call, retry: Retry) -> ToolResult {
-    let sc = Scale::new(cx.config, cx.upstream);
-    match sc.send_raw(&call, retry).await {
-        // An object passes through as Scale sent it: checked, not parsed into a tree or rebuilt.
-        Ok(Some(text))
-            if text.trim_start().starts_with('{')
-                && serde_json::from_str::<&RawValue>(&text).is_ok() =>
-        {
-            Ok(Out::Raw(text))
-        }
-        Ok(Some(text)) => match serde_json::from_str::<Value>(&text) {
-            Ok(v) => Ok(object_or_ok(v).into()),
-            Err(_) => Err(sc.tool_error(&call, crate::scale::not_json(&text))),
-        },
-        Ok(None) => Ok(object_or_ok(Value::Null).into()),
-        Err(e) => Err(sc.tool_error(&call, e)),
-    }
-}
 
 /// Builds a body from the named fields and `params` merged at the top level;
 /// a key given both ways (or `type`, the create tools' path argument) is
