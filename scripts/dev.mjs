@@ -63,6 +63,16 @@ const wrangler = spawn(
   { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
 );
 
+/** Whether any process of wrangler's group (wrangler, workerd) is still alive. */
+function groupAlive() {
+  try {
+    process.kill(-wrangler.pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
@@ -71,6 +81,17 @@ async function stop(code = 0) {
     process.kill(-wrangler.pid, 'SIGTERM');
   } catch {}
   await sim?.close();
+  // Exit only once wrangler and workerd are gone, so the port is free when
+  // this returns; a group that ignores SIGTERM for 5 s is killed.
+  for (let waited = 0; groupAlive(); waited += 50) {
+    if (waited >= 5000) {
+      try {
+        process.kill(-wrangler.pid, 'SIGKILL');
+      } catch {}
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   process.exit(code);
 }
 process.on('SIGINT', () => stop(0));
