@@ -51,6 +51,7 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let simBase;
   const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   try {
     await new Promise((resolve, reject) => {
@@ -66,7 +67,7 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     const url = `http://127.0.0.1:${port}`;
     assert.ok(out.includes(`MCP endpoint   ${url}/mcp`) && out.includes(`Bearer token   ${token}`), out);
     assert.ok(out.includes('"mcpServers"'), 'prints a client config');
-    const simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
+    simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
     assert.ok(simBase, 'no real key, so the simulator is used');
 
     const health = await (await fetch(`${url}/health`)).json();
@@ -87,4 +88,8 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     await exited;
   }
   assert.ok(await refused(port), 'Ctrl-C stopped the worker');
+  // The simulator is dev's own child: a leftover one would keep its port.
+  const simPort = Number(new URL(simBase).port);
+  assert.ok(simPort > 0, simBase);
+  assert.ok(await refused(simPort), `Ctrl-C stopped the simulator on ${simBase}`);
 });

@@ -6,6 +6,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startStack } from './harness.mjs';
 import { connect, textOf, basicAuth, closeAll } from './client.mjs';
 
@@ -75,6 +76,8 @@ async function newBatch(s = stack) {
 // Transient failures a read survives when the third attempt succeeds.
 const TRANSIENT = [
   { label: '429 with Retry-After: 1', f: { status: 429, retryAfter: 1 }, minGaps: [1000, 1000] },
+  // No Retry-After: falls back to the default backoff rather than retrying at once.
+  { label: '429 without Retry-After', f: { status: 429 }, minGaps: [500, 1000] },
   { label: '500', f: { status: 500 }, minGaps: [500, 1000] },
   { label: '502', f: { status: 502 }, minGaps: [500, 1000] },
   { label: '503', f: { status: 503 }, minGaps: [500, 1000] },
@@ -201,6 +204,38 @@ describe('reads fail after 3 attempts with a clear message', () => {
   });
 });
 
+describe('Scale unreachable (connection refused)', () => {
+  let dead;
+  let deadMcp;
+  before(async () => {
+    // A port that was free a moment ago and now has no listener.
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+        const { port: p } = srv.address();
+        srv.close(() => resolve(p));
+      });
+    });
+    dead = await startStack({ vars: { SCALE_API_BASE: `http://127.0.0.1:${port}/v1` } });
+    deadMcp = await connect(dead);
+  });
+  after(async () => {
+    await deadMcp?.close();
+    await dead?.close();
+  });
+
+  test('get_task says it could not reach Scale; the worker still answers', async () => {
+    const started = Date.now();
+    const t = fails(await deadMcp.callTool('get_task', { task_id: '5f1e2d3c4b5a69788796a5b4' }));
+    assert.match(t, /Could not reach Scale/);
+    // A read retries network errors with the 500 ms then 1000 ms backoff.
+    assert.ok(Date.now() - started >= 1500 - SLACK_MS, `gave up after ${Date.now() - started} ms, before retrying twice`);
+    assert.equal((await dead.simRequests()).length, 0, 'nothing reached the simulator');
+    const { tools } = await deadMcp.client.listTools();
+    assert.ok(tools.some((x) => x.name === 'get_task'));
+    await deadMcp.client.ping();
+  });
+});
+
 // ---------------------------------------------------------------------------
 // writes: sent once
 
@@ -212,15 +247,8 @@ describe('creates are not retried', () => {
     const t = fails(await mcp.callTool('create_task', { type: 'categorization', attachment: 'text', params: { categories: ['a', 'b'] } }), 503);
     assert.equal((await requestsFor(stack, 'POST', path, seq)).length, 1);
     assert.match(t, /POST \/task\/categorization/);
+    assert.match(t, /may (still )?have been (applied|created)/i);
   });
-
-  test('create_task without unique_id: the 503 error says the write may have been applied',
-    async () => {
-      const path = '/v1/task/categorization';
-      await fault({ method: 'POST', path, status: 503 });
-      const t = fails(await mcp.callTool('create_task', { type: 'categorization', attachment: 'text', params: { categories: ['a'] } }), 503);
-      assert.match(t, /may (still )?have been (applied|created)/i);
-    });
 
   test('create_batch: 503 -> exactly one request', async () => {
     const project = uniq('cbp');

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
@@ -22,6 +23,8 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { startStack } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+// The worker reports CARGO_PKG_VERSION, so the manifest is the source of truth.
+const CARGO_VERSION = /^\[package\][^[]*?^version\s*=\s*"([^"]+)"/m.exec(readFileSync(path.join(here, '../../Cargo.toml'), 'utf8'))[1];
 const run = promisify(execFile);
 
 let stack;
@@ -141,7 +144,10 @@ describe('@modelcontextprotocol/client 2.x, default (legacy) negotiation', () =>
   test('spoke the legacy lane: initialize, 2025-11-25, no Mcp-Method headers', () => {
     assert.equal(client.getProtocolEra(), 'legacy');
     assert.equal(client.getNegotiatedProtocolVersion(), '2025-11-25');
-    assert.deepEqual(client.getServerVersion(), { name: 'scale-mcp-worker', title: 'Scale AI', version: client.getServerVersion().version });
+    const { version, ...rest } = client.getServerVersion();
+    assert.deepEqual(rest, { name: 'scale-mcp-worker', title: 'Scale AI' });
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.equal(version, CARGO_VERSION, 'serverInfo.version is the crate version');
     const w = wire();
     assert.equal(w[0].rpc, 'initialize');
     assert.equal(w[1].rpc, 'notifications/initialized');

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, rpc, SECRETS } from './harness.mjs';
+import { startStack, rpc, SECRETS, assertNoSecretLeaks } from './harness.mjs';
 
 const OLD = 'rotated-old-token-0123456789';
 let stack;
@@ -85,6 +85,13 @@ test('hostile path arguments never leave their endpoint', async () => {
   for (const req of seen) assert.match(req.path, /^\/v1\/task\/[^/]+$/, `left the endpoint: ${req.path}`);
   // Refused ones ('..', '.') never reach the simulator; the rest arrive as one segment.
   assert.equal(seen.length, hostile.length - 2);
+  // The simulator splits path from query at '?', so an unencoded '?' or '#'
+  // would still pass the path check above; the query and the decoded segment catch it.
+  const sent = hostile.filter((id) => id !== '..' && id !== '.');
+  seen.forEach((req, i) => {
+    assert.equal(req.query, '', `no query may reach Scale for ${JSON.stringify(sent[i])}: ${req.query}`);
+    assert.equal(decodeURIComponent(req.path.split('/').at(-1)), sent[i], `${req.path} carries the id that was sent`);
+  });
   assert.ok(seen.some((r) => r.path === '/v1/task/..%2Fprojects' || r.path === '/v1/task/..%252Fprojects'));
 });
 
@@ -108,4 +115,35 @@ test('malformed bodies get clear errors and the worker keeps serving', async () 
   const hook = await fetch(stack.webhookUrl, { method: 'POST', headers: { 'scale-callback-auth': SECRETS.SCALE_CALLBACK_AUTH_KEY, 'content-type': 'application/json' }, body: '{"a":' });
   assert.equal(hook.status, 400);
   await hook.text();
+});
+
+// The leak scan in close() guards every file, so it must be shown to bite.
+test('the secret-leak scan fails on a planted secret in a response or a log line', async () => {
+  const basic = Buffer.from(`${SECRETS.SCALE_API_KEY}:`).toString('base64');
+  const fake = (responses, logs) => ({
+    secrets: SECRETS,
+    responses: responses.map((r) => Promise.resolve({ url: 'http://fake/mcp', status: 200, headers: 'content-type: application/json', body: '{}', ...r })),
+    logs,
+  });
+  await assert.rejects(assertNoSecretLeaks(fake([{ body: `{"error":"bad key ${SECRETS.SCALE_API_KEY}"}` }], [])), /secret value appeared in the response/);
+  await assert.rejects(assertNoSecretLeaks(fake([{ headers: `x-debug: Basic ${basic}` }], [])), /secret value appeared in the response/);
+  await assert.rejects(assertNoSecretLeaks(fake([], [`GET /mcp -> 200 in 1 ms | token ${SECRETS.MCP_AUTH_TOKEN}`])), /secret value appeared in the worker log/);
+  // A rotated key is two secrets: the older one counts too.
+  const rotated = { ...fake([], ['POST /webhooks/scale -> 200 | old-callback-key-5566']), secrets: { SCALE_CALLBACK_AUTH_KEY: `old-callback-key-5566,${SECRETS.SCALE_CALLBACK_AUTH_KEY}` } };
+  await assert.rejects(assertNoSecretLeaks(rotated), /worker log/);
+  // The message itself must not repeat the secret it found.
+  await assert.rejects(assertNoSecretLeaks(fake([], [`x ${SECRETS.SCALE_CALLBACK_AUTH_KEY}`])), (e) => !e.message.includes(SECRETS.SCALE_CALLBACK_AUTH_KEY));
+  assert.deepEqual(await assertNoSecretLeaks(fake([{}], ['GET /health -> 200 in 0 ms'])), { responses: 1, logLines: 1 });
+});
+
+test('a real stack records responses and captures worker log lines for the scan', async () => {
+  assert.equal((await raw({ authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` })).status, 200);
+  await (await fetch(`${stack.url}/health`)).text();
+  // workerd's stdout is piped asynchronously: give the lines a moment to arrive.
+  const deadline = Date.now() + 5000;
+  while (!stack.logs.some((l) => l.includes('/health')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const seen = await assertNoSecretLeaks(stack);
+  assert.ok(seen.responses > 0, 'responses were recorded');
+  assert.ok(seen.logLines > 0, 'worker log lines were captured');
+  assert.ok(stack.logs.some((l) => /^GET \/health -> 200\b/.test(l)), `a request line for /health in:\n${stack.logs.slice(-5).join('\n')}`);
 });

@@ -17,13 +17,16 @@ let dMcp;
 let noKey; // no SCALE_CALLBACK_AUTH_KEY
 let small; // WEBHOOK_MAX_BYTES = 2048
 let noKv; // CALLBACKS not bound
+let rot; // SCALE_CALLBACK_AUTH_KEY = "<old>,<new>" (rotation)
+const OLD_CALLBACK_KEY = 'e2e-old-callback-key-5d7e19';
 
 before(async () => {
-  [w, noKey, small, noKv] = await Promise.all([
+  [w, noKey, small, noKv, rot] = await Promise.all([
     startStack({ vars: { CALLBACK_TTL_DAYS: String(TTL_DAYS) } }),
     startStack({ vars: { SCALE_CALLBACK_AUTH_KEY: undefined } }),
     startStack({ vars: { WEBHOOK_MAX_BYTES: '2048' } }),
     startStack({ kv: false }),
+    startStack({ vars: { SCALE_CALLBACK_AUTH_KEY: `${OLD_CALLBACK_KEY},${SECRETS.SCALE_CALLBACK_AUTH_KEY}` } }),
   ]);
   d = await startStack({ vars: { DEFAULT_CALLBACK_URL: w.webhookUrl } });
   [mcp, dMcp] = await Promise.all([connect(w), connect(d)]);
@@ -31,7 +34,7 @@ before(async () => {
 
 after(async () => {
   await Promise.allSettled([mcp, dMcp].filter(Boolean).map((m) => m.close()));
-  await closeAll([w, d, noKey, small, noKv]);
+  await closeAll([w, d, noKey, small, noKv, rot]);
 });
 
 // ---------------------------------------------------------------------------
@@ -86,6 +89,17 @@ async function createTask(m = mcp, extra = {}) {
 /** What the simulator POSTed for a first task delivery, rebuilt from the task it returned. */
 function taskCallbackBody(task) {
   return { task: omit(task, 'callback_succeeded'), response: task.response, task_id: task.task_id };
+}
+
+/** The first worker log line matching `re`, waiting briefly: workerd's stdout arrives asynchronously. */
+async function logLine(s, re, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = s.logs.find((l) => re.test(l));
+    if (line !== undefined) return line;
+    if (Date.now() > deadline) assert.fail(`no worker log line matches ${re}; last lines:\n${s.logs.slice(-5).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function listFor(args) {
@@ -358,6 +372,18 @@ test('with DEFAULT_CALLBACK_URL, a task created without callback_url reports to 
   assert.deepEqual(e.body, taskCallbackBody(done.task));
 });
 
+test('with DEFAULT_CALLBACK_URL, a batch created without callback reports to the webhook', async () => {
+  const project = uniq('dp');
+  ok(await dMcp.callTool('create_project', { type: 'imageannotation', name: project }));
+  const name = uniq('db');
+  const b = ok(await dMcp.callTool('create_batch', { project, name }));
+  assert.equal(b.callback, w.webhookUrl);
+  // What Scale received matters, not only what the tool echoes back.
+  const req = (await d.simRequests()).filter((r) => r.method === 'POST' && r.path === '/v1/batches').at(-1);
+  assert.equal(req.json.name, name);
+  assert.equal(req.json.callback, w.webhookUrl);
+});
+
 // ---------------------------------------------------------------------------
 // refused deliveries
 
@@ -413,6 +439,9 @@ describe('refused deliveries store nothing', () => {
     const done = await noKey.simControl(`tasks/${task.tasks[0].task_id}/complete`, {});
     assert.equal(done.delivery.status_code, 503);
     assert.deepEqual(await kvKeys(noKey), []);
+    // The operator only sees the worker log, so the fix must be spelled out there.
+    const hint = await logLine(noKey, /wrangler secret put SCALE_CALLBACK_AUTH_KEY/);
+    assert.match(hint, /^POST \/webhooks\/scale -> 503\b/, hint);
   });
 
   test('a body over WEBHOOK_MAX_BYTES -> 413, nothing stored; a small one is stored', async () => {
@@ -454,6 +483,26 @@ describe('refused deliveries store nothing', () => {
     assert.equal(fine.status, 200);
     assert.equal(fine.json.stored, true);
     assert.ok((await kvKeys(small)).some((k) => k.name === `log:${fine.json.id}`));
+  });
+
+  test('rotation: either of two comma-separated keys is accepted; a third is refused', async () => {
+    const stored = [];
+    for (const [i, auth] of [OLD_CALLBACK_KEY, SECRETS.SCALE_CALLBACK_AUTH_KEY].entries()) {
+      const r = await post(rot, { task_id: `rot-${i}`, status: 'completed', response: {} }, { auth });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.stored, true);
+      stored.push(r.json.id);
+    }
+    const before = await kvKeys(rot);
+    for (const id of stored) assert.ok(before.some((k) => k.name === `log:${id}`), `log:${id}`);
+    const wrong = await post(rot, { task_id: 'rot-2', status: 'completed', response: {} }, { auth: 'e2e-third-callback-key-000' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.json.error, 'unauthorized');
+    // The whole list, or one key with its comma, is not a key either.
+    for (const auth of [`${OLD_CALLBACK_KEY},${SECRETS.SCALE_CALLBACK_AUTH_KEY}`, `${OLD_CALLBACK_KEY},`]) {
+      assert.equal((await post(rot, { task_id: 'rot-3', status: 'completed' }, { auth })).status, 401, auth);
+    }
+    assert.deepEqual(await kvKeys(rot), before, 'refused deliveries stored nothing');
   });
 
   test('without the CALLBACKS binding: 503 so Scale retries, and the log tools say why', async () => {
