@@ -32,8 +32,6 @@ const DISABLED_TYPES = new Set(['federal2dvideoannotation']);
 // Task fields that stay at the top level of the task object; every other body
 // field is a type-specific parameter and goes into `params`.
 const TASK_TOP_LEVEL = new Set(['project', 'batch', 'instruction', 'callback_url', 'unique_id', 'metadata', 'tags']);
-const TASK_STATUSES = new Set(['pending', 'completed', 'canceled', 'error']);
-const TERMINAL = new Set(['completed', 'canceled', 'error']);
 const REVIEW_STATUSES = new Set(['pending', 'accepted', 'rejected', 'fixed', 'commented']);
 const INVITE_ROLES = new Set(['labeler', 'member', 'manager']);
 const PIPELINES = new Set(['standard_task', 'consensus_task']);
@@ -222,12 +220,6 @@ class Simulator {
 
   // ----- objects ----------------------------------------------------------
 
-  taskView(task) { return publicView(task); }
-
-  batchView(batch) { return publicView(batch); }
-
-  projectView(project) { return publicView(project); }
-
   getTask(id) {
     return this.state.tasks.get(id) || fail(404, 'Task with that ID not found.');
   }
@@ -408,7 +400,7 @@ class Simulator {
     const all = [...this.state.batches.values()]
       .filter((b) => (project === null || b.project === project) && (status === null || b.status === status) && created(b) && completed(b))
       .reverse(); // newest first (insertion order is creation order)
-    const docs = all.slice(offset, offset + limit).map((b) => this.batchView(b));
+    const docs = all.slice(offset, offset + limit).map((b) => publicView(b));
     return { docs, totalDocs: all.length, limit, offset, has_more: offset + docs.length < all.length };
   }
 
@@ -556,7 +548,7 @@ class Simulator {
     const page = all.slice(offset, offset + limit);
     const hasMore = offset + page.length < all.length;
     const docs = page.map((t) => {
-      const v = this.taskView(t);
+      const v = publicView(t);
       return limited ? { task_id: v.task_id, status: v.status, metadata: v.metadata, project: v.project } : v;
     });
     const out = { docs, total: all.length, limit, offset, has_more: hasMore };
@@ -633,7 +625,7 @@ class Simulator {
   /** Task callback `{task, response, task_id}` to the task's callback_url, if it is http(s). */
   async sendTaskCallback(task, trigger) {
     if (!isHttpUrl(task.callback_url)) return null;
-    const payload = { task: this.taskView(task), response: clone(task.response) ?? null, task_id: task.task_id };
+    const payload = { task: publicView(task), response: clone(task.response) ?? null, task_id: task.task_id };
     const record = await this.deliver({ kind: 'task', task_id: task.task_id, trigger }, task.callback_url, payload);
     task.callback_succeeded = record.status_code !== null && record.status_code >= 200 && record.status_code < 300;
     return record;
@@ -653,7 +645,7 @@ class Simulator {
     task.response = body.response ?? (status === 'error' ? { error: 'Simulated task error' } : { annotations: [] });
     const delivery = await this.sendTaskCallback(task, status);
     const batchDelivery = await this.checkBatchCompletion(task.batch);
-    return { task: this.taskView(task), delivery, batch_delivery: batchDelivery };
+    return { task: publicView(task), delivery, batch_delivery: batchDelivery };
   }
 
   async recallTask(id) {
@@ -665,7 +657,7 @@ class Simulator {
     task.updated_at = nowIso();
     this.reopenBatch(task.batch);
     const delivery = await this.sendTaskCallback(task, 'recalled');
-    return { task: this.taskView(task), delivery };
+    return { task: publicView(task), delivery };
   }
 
   async auditTask(id, body) {
@@ -678,7 +670,7 @@ class Simulator {
     task.audits.push({ audited_by: 'admin@example.com', audited_at: now, audit_time_secs: 0, audit_result: review, audit_source: 'customer' });
     task.updated_at = now;
     const delivery = await this.sendTaskCallback(task, 'audited');
-    return { task: this.taskView(task), delivery };
+    return { task: publicView(task), delivery };
   }
 
   async resendCallback(id) {
@@ -749,19 +741,14 @@ class Simulator {
 // ---------------------------------------------------------------------------
 // HTTP plumbing
 
-function send(res, status, body, headers = {}) {
+function send(res, status, body) {
   if (res.headersSent || res.destroyed) return;
-  const isString = typeof body === 'string';
-  const data = isString ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': isString ? 'text/plain; charset=utf-8' : 'application/json',
-    'content-length': Buffer.byteLength(data),
-    ...headers,
-  });
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
   res.end(data);
 }
 
-const sendError = (res, status, message, headers) => send(res, status, { status_code: status, error: message }, headers);
+const sendError = (res, status, message) => send(res, status, { status_code: status, error: message });
 
 /** Reads the whole request body as a UTF-8 string, or null when it is empty. */
 function readBody(req) {
@@ -804,37 +791,37 @@ function splitPath(rawPath) {
  * handler(ctx, ...params)]. `:x` segments capture one decoded segment.
  */
 const ROUTES = [
-  ['POST', ['task', ':type'], (c, type) => c.sim.taskView(c.sim.createTask(type, c.json({})))],
-  ['GET', ['task', ':id'], (c, id) => c.sim.taskView(c.sim.getTask(id))],
+  ['POST', ['task', ':type'], (c, type) => publicView(c.sim.createTask(type, c.json({})))],
+  ['GET', ['task', ':id'], (c, id) => publicView(c.sim.getTask(id))],
   ['POST', ['task', ':id', 'cancel'], async (c, id) => {
     const clear = c.query.get('clear_unique_id') !== null && parseBool('clear_unique_id', c.query.get('clear_unique_id'));
-    return c.sim.taskView(await c.sim.cancelTask(id, clear));
+    return publicView(await c.sim.cancelTask(id, clear));
   }],
-  ['POST', ['task', ':id', 'setMetadata'], (c, id) => c.sim.taskView(c.sim.setTaskMetadata(id, c.json({})))],
-  ['POST', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'set', c.json([])))],
-  ['PUT', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'add', c.json([])))],
-  ['DELETE', ['task', ':id', 'tags'], (c, id) => c.sim.taskView(c.sim.changeTags(id, 'remove', c.json([])))],
-  ['POST', ['task', ':id', 'unique_id'], (c, id) => c.sim.taskView(c.sim.setUniqueId(id, c.json({})))],
-  ['DELETE', ['task', ':id', 'unique_id'], (c, id) => c.sim.taskView(c.sim.clearUniqueId(id))],
+  ['POST', ['task', ':id', 'setMetadata'], (c, id) => publicView(c.sim.setTaskMetadata(id, c.json({})))],
+  ['POST', ['task', ':id', 'tags'], (c, id) => publicView(c.sim.changeTags(id, 'set', c.json([])))],
+  ['PUT', ['task', ':id', 'tags'], (c, id) => publicView(c.sim.changeTags(id, 'add', c.json([])))],
+  ['DELETE', ['task', ':id', 'tags'], (c, id) => publicView(c.sim.changeTags(id, 'remove', c.json([])))],
+  ['POST', ['task', ':id', 'unique_id'], (c, id) => publicView(c.sim.setUniqueId(id, c.json({})))],
+  ['DELETE', ['task', ':id', 'unique_id'], (c, id) => publicView(c.sim.clearUniqueId(id))],
   ['POST', ['task', ':id', 'send-callback'], (c, id) => c.sim.resendCallback(id)],
   ['GET', ['tasks'], (c) => c.sim.listTasks(c.query)],
   ['POST', ['evaluation_tasks', ':type'], (c, type) => publicView(c.sim.createEvaluationTask(type, c.json({})))],
 
-  ['POST', ['batches'], (c) => c.sim.batchView(c.sim.createBatch(c.json({})))],
+  ['POST', ['batches'], (c) => publicView(c.sim.createBatch(c.json({})))],
   ['GET', ['batches'], (c) => c.sim.listBatches(c.query)],
-  ['GET', ['batches', ':name'], (c, name) => c.sim.batchView(c.sim.getBatch(name))],
+  ['GET', ['batches', ':name'], (c, name) => publicView(c.sim.getBatch(name))],
   ['GET', ['batches', ':name', 'status'], (c, name) => c.sim.batchStatus(name)],
-  ['POST', ['batches', ':name', 'finalize'], async (c, name) => c.sim.batchView((await c.sim.finalizeBatch(name)).batch)],
-  ['POST', ['batches', ':name', 'prioritize'], (c, name) => c.sim.batchView(c.sim.prioritizeBatch(name, c.json({})))],
+  ['POST', ['batches', ':name', 'finalize'], async (c, name) => publicView((await c.sim.finalizeBatch(name)).batch)],
+  ['POST', ['batches', ':name', 'prioritize'], (c, name) => publicView(c.sim.prioritizeBatch(name, c.json({})))],
 
   ['GET', ['projects'], (c) => {
     const a = c.query.get('archived');
     const archived = a === null ? null : parseBool('archived', a);
-    return [...c.sim.state.projects.values()].filter((p) => archived === null || p.archived === archived).map((p) => c.sim.projectView(p));
+    return [...c.sim.state.projects.values()].filter((p) => archived === null || p.archived === archived).map((p) => publicView(p));
   }],
-  ['POST', ['projects'], (c) => c.sim.projectView(c.sim.createProject(c.json({})))],
-  ['GET', ['projects', ':name'], (c, name) => c.sim.projectView(c.sim.getProject(name))],
-  ['POST', ['projects', ':name', 'setParams'], (c, name) => c.sim.projectView(c.sim.setProjectParams(name, c.json({})))],
+  ['POST', ['projects'], (c) => publicView(c.sim.createProject(c.json({})))],
+  ['GET', ['projects', ':name'], (c, name) => publicView(c.sim.getProject(name))],
+  ['POST', ['projects', ':name', 'setParams'], (c, name) => publicView(c.sim.setProjectParams(name, c.json({})))],
   ['POST', ['projects', ':name', 'setOntology'], (c, name) => c.sim.setProjectOntology(name, c.json({}))],
 
   ['GET', ['teams'], (c) => clone(c.sim.state.teammates)],
@@ -1011,13 +998,13 @@ function seed(sim, body) {
     const project = sim.createProject(p);
     // The API cannot archive a project; seeding can, to test `archived` filtering.
     if (p.archived === true) project.archived = true;
-    out.projects.push(sim.projectView(project));
+    out.projects.push(publicView(project));
   }
-  for (const b of body.batches || []) out.batches.push(sim.batchView(sim.createBatch(b)));
+  for (const b of body.batches || []) out.batches.push(publicView(sim.createBatch(b)));
   for (const t of body.tasks || []) {
     if (!isObject(t) || typeof t.type !== 'string') fail(400, 'Each seeded task needs a string "type"');
     const { type, ...rest } = t;
-    out.tasks.push(sim.taskView(sim.createTask(type, rest)));
+    out.tasks.push(publicView(sim.createTask(type, rest)));
   }
   return out;
 }
