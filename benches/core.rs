@@ -4,9 +4,13 @@
 //! Optional: `CORE_BENCH_TASKS=path/to/tasks.json` (a `/tasks` answer) replaces
 //! the generated 100-task page.
 
-use scale_mcp_worker::app::{handle, Deps, Incoming};
+#[cfg(not(feature = "testing"))]
+compile_error!("the in-memory fakes need `--features testing` (npm test passes it)");
+
+use scale_mcp_worker::app::handle;
 use scale_mcp_worker::config::RawSettings;
-use scale_mcp_worker::io::fakes::{block_on, text_response, FakeUpstream, MemoryStore};
+use scale_mcp_worker::http::Request as Incoming;
+use scale_mcp_worker::io::fakes::{block_on, services, text_response, FakeUpstream, MemoryStore};
 use serde_json::json;
 use std::time::Instant;
 
@@ -74,20 +78,13 @@ fn main() {
     let run = |req: &Incoming, answer: &str| {
         let up = FakeUpstream::new();
         up.push(Ok(text_response(200, "application/json", answer)));
-        let out = block_on(handle(
-            req,
-            &raw,
-            Deps {
-                upstream: &up,
-                store: Some(&store),
-            },
-        ));
+        let out = block_on(handle(req, &raw, services(&up, Some(&store))));
         assert_eq!(out.status, 200);
         std::hint::black_box(out.body.len());
     };
     time("task_list_text (100 tasks, trimmed)", 200, || {
         std::hint::black_box(
-            scale_mcp_worker::tools::tasks::task_list_text(&page).map(|t| t.len()),
+            scale_mcp_worker::tools::tasks::task_list_text(&page).map(|t| t.get().len()),
         );
     });
     let list = request(
@@ -130,16 +127,28 @@ fn main() {
         // A fresh store each time, so the delivery is stored, not a duplicate.
         let store = MemoryStore::new();
         let up = FakeUpstream::new();
-        let out = block_on(handle(
-            &delivery,
-            &cb_raw,
-            Deps {
-                upstream: &up,
-                store: Some(&store),
-            },
-        ));
+        let out = block_on(handle(&delivery, &cb_raw, services(&up, Some(&store))));
         assert_eq!(out.status, 200, "{}", String::from_utf8_lossy(&out.body));
     });
     let tools = request(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#);
     time("POST /mcp tools/list", 5000, || run(&tools, "{}"));
+    // Token comparison must not reveal where a guess goes wrong: a 4 KiB
+    // token that differs in its first byte takes as long to refuse as one
+    // that differs in its last (an early-exit compare would be ~1000x apart).
+    let secret = vec![b'a'; 4096];
+    let mut first = secret.clone();
+    first[0] = b'b';
+    let mut last = secret.clone();
+    last[4095] = b'b';
+    for (name, probe) in [
+        ("ct_eq 4 KiB, differs at byte 0", &first),
+        ("ct_eq 4 KiB, differs at byte 4095", &last),
+    ] {
+        time(name, 20_000, || {
+            std::hint::black_box(scale_mcp_worker::auth::ct_eq(
+                std::hint::black_box(probe),
+                &secret,
+            ));
+        });
+    }
 }

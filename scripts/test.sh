@@ -12,7 +12,7 @@ export PYTHON="$PWD/.venv/bin/python"
 bash scripts/setup.sh --test
 
 echo "== native core and short fuzz run (cargo test)"
-cargo test --quiet --locked
+cargo test --quiet --locked --features testing
 
 echo "== release build"
 mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/build.log >&2; exit 1; }

@@ -1,15 +1,18 @@
 //! The thin edge: the Workers entry point and the two I/O traits implemented
 //! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
 
-use crate::app::{self, Deps, Incoming, Outgoing};
+use crate::app;
 use crate::config::RawSettings;
+use crate::http::{split_url, Request as CoreRequest, Response as CoreResponse};
 use crate::io::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
+    Upstream,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::pin;
+use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 use worker::*;
@@ -211,7 +214,7 @@ async fn read_body(req: &mut Request, limit: usize) -> (Vec<u8>, Option<u64>) {
     (body, None)
 }
 
-fn to_response(out: Outgoing) -> Result<Response> {
+fn to_response(out: CoreResponse) -> Result<Response> {
     let headers = Headers::new();
     for (k, v) in &out.headers {
         headers.append(k, v)?;
@@ -230,7 +233,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let started = js_sys::Date::now();
     // The URL as a string, split by the core: parsing it with the `url` crate
     // would add its IDNA tables to the upload for nothing.
-    let (self_origin, path) = app::split_url(&req.inner().url());
+    let (self_origin, path) = split_url(&req.inner().url());
     let kv = env.kv("CALLBACKS").ok();
     let raw = RawSettings::read(
         |name| env.var(name).ok().map(|v| v.to_string()),
@@ -241,7 +244,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         0 => (Vec::new(), None),
         limit => read_body(&mut req, limit).await,
     };
-    let incoming = Incoming {
+    let incoming = CoreRequest {
         method: method.clone(),
         path: path.clone(),
         self_origin,
@@ -253,12 +256,11 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         body,
         declared_len,
     };
-    let store = kv.map(KvLog);
-    let deps = Deps {
-        upstream: &FetchUpstream,
-        store: store.as_ref().map(|s| s as &dyn CallbackStore),
+    let services = Services {
+        upstream: Rc::new(FetchUpstream),
+        store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
     };
-    let out = app::handle(&incoming, &raw, deps).await;
+    let out = app::handle(&incoming, &raw, services).await;
     // One console call per request, with the core's notes appended; the path
     // only, as query strings could carry tokens pasted by mistake.
     let mut line = format!(

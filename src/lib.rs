@@ -1,19 +1,27 @@
 //! scale-mcp-worker: Scale AI's v1 API as a remote MCP server on Cloudflare Workers.
 //!
-//! Everything but [`edge`] is the pure core: it takes no `worker` types and runs
+//! Everything but `edge` is the pure core: it takes no `worker` types and runs
 //! under plain `cargo test` on the host. The edge reads the Workers request,
-//! configuration and bindings, hands them to [`app::handle`], and writes the answer
-//! back; all I/O the core needs goes through the two traits in [`io`].
+//! configuration and bindings, hands them to [`app::handle`], and writes the
+//! answer back; all I/O the core needs goes through the traits in [`io`].
+//!
+//! The modules are one-way layers, declared here bottom first: each imports
+//! only from modules above it in this list (`tests/layers.rs` checks it, and
+//! README's "How it is built" draws it). `mcp` and `webhook` share a layer and
+//! do not import each other.
 
-pub mod app;
-pub mod config;
-pub mod io;
+pub mod http;
+pub mod codec;
 pub mod json;
-pub mod mcp;
+pub mod config;
+pub mod auth;
+pub mod io;
 pub mod scale;
+pub mod callback_log;
 pub mod tools;
+pub mod mcp;
 pub mod webhook;
-
+pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod edge;
 

@@ -5,11 +5,15 @@
 //! `FUZZ_CASES` sets the cases per target (default 300, the short run in
 //! `npm test`); `fuzz/long.sh` runs 100,000+ per target in release mode.
 
+#[cfg(not(feature = "testing"))]
+compile_error!("the in-memory fakes need `--features testing` (npm test passes it)");
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestRunner};
-use scale_mcp_worker::app::{handle, Deps, Incoming, Outgoing};
+use scale_mcp_worker::app::handle;
 use scale_mcp_worker::config::RawSettings;
-use scale_mcp_worker::io::fakes::{block_on, FakeUpstream, MemoryStore};
+use scale_mcp_worker::http::{Request as Incoming, Response as Outgoing};
+use scale_mcp_worker::io::fakes::{block_on, services, FakeUpstream, MemoryStore};
 use scale_mcp_worker::io::{InResponse, SendError};
 use serde_json::{json, Map, Value};
 
@@ -198,8 +202,9 @@ fn upstream_reply() -> impl Strategy<Value = Result<InResponse, SendError>> {
     ]
 }
 
-/// Checks an answer; `input` is everything the caller sent, since echoing the
-/// caller's own text back (e.g. an unknown tool name) is not a leak.
+/// Checks an answer; `input` is what the caller sent besides its credentials
+/// (see [`input_text`]), since echoing the caller's own text back (e.g. an
+/// unknown tool name) is not a leak, but echoing a credential is.
 fn check_answer(o: &Outgoing, input: &str) -> Result<(), TestCaseError> {
     prop_assert!((200..600).contains(&o.status), "status {}", o.status);
     if !o.body.is_empty() {
@@ -227,8 +232,18 @@ fn check_answer(o: &Outgoing, input: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The caller's own text: the body and every header but the credential
+/// headers, whose values (the bearer token, the callback key) must never come
+/// back even though the caller sent them.
 fn input_text(headers: &[(String, String)], body: &[u8]) -> String {
-    let mut s: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+    let mut s: String = headers
+        .iter()
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("authorization")
+                && !k.eq_ignore_ascii_case("scale-callback-auth")
+        })
+        .map(|(k, v)| format!("{k}:{v}\n"))
+        .collect();
     s.push_str(&String::from_utf8_lossy(body));
     s
 }
@@ -249,14 +264,7 @@ fn send(
         body,
         declared_len: None,
     };
-    block_on(handle(
-        &inc,
-        &settings(),
-        Deps {
-            upstream: up,
-            store: Some(store),
-        },
-    ))
+    block_on(handle(&inc, &settings(), services(up, Some(store))))
 }
 
 #[test]
@@ -359,8 +367,8 @@ fn fuzz_tool_arguments_with_hostile_upstream() {
 /// layout: the same value written compactly or pretty hashes alike.
 #[test]
 fn fuzz_webhook_scan_agrees_with_parse_strict() {
+    use scale_mcp_worker::callback_log::scan::scan;
     use scale_mcp_worker::json::parse_strict;
-    use scale_mcp_worker::webhook::scan::scan;
     let texts = prop_oneof![
         3 => json_value().prop_map(|v| v.to_string().into_bytes()),
         // Near-JSON: a valid text with one byte changed, dropped or repeated.

@@ -2,9 +2,13 @@
 //! the in-memory fakes: routing, authentication, origin rules, both protocol
 //! lanes and every JSON-RPC error path.
 
-use scale_mcp_worker::app::{handle, Deps, Incoming, Outgoing};
+#[cfg(not(feature = "testing"))]
+compile_error!("the in-memory fakes need `--features testing` (npm test passes it)");
+
+use scale_mcp_worker::app::handle;
 use scale_mcp_worker::config::RawSettings;
-use scale_mcp_worker::io::fakes::{block_on, FakeUpstream, MemoryStore};
+use scale_mcp_worker::http::{Request as Incoming, Response as Outgoing};
+use scale_mcp_worker::io::fakes::{block_on, services, FakeUpstream, MemoryStore};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tok-0123456789abcdef";
@@ -64,14 +68,7 @@ impl Req {
             body: self.body,
             declared_len: None,
         };
-        block_on(handle(
-            &inc,
-            settings,
-            Deps {
-                upstream: up,
-                store: Some(&store),
-            },
-        ))
+        block_on(handle(&inc, settings, services(up, Some(&store))))
     }
     fn send(self) -> Outgoing {
         self.send_with(&raw(&[]), &FakeUpstream::new())
@@ -492,7 +489,10 @@ fn modern_lane() {
     let list = body(&modern("tools/list", json!({})).send());
     assert_eq!(list["result"]["resultType"], "complete");
     assert_eq!(list["result"]["cacheScope"], "public");
-    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 19);
+    assert_eq!(
+        list["result"]["tools"].as_array().unwrap().len(),
+        scale_mcp_worker::tools::registry().len()
+    );
     assert_eq!(
         list,
         body(&modern("tools/list", json!({})).send()),

@@ -1,14 +1,20 @@
-//! In-memory stand-ins for the two I/O traits, for native tests and benchmarks:
-//! an upstream that answers from a script and records what it was sent, and a
-//! store with a virtual clock for TTLs and a switch that makes it fail.
+//! In-memory stand-ins for the I/O traits, for native tests and benchmarks
+//! (compiled only for tests and with the `testing` feature): an upstream that
+//! answers from a script and records what it was sent, and a store with a
+//! virtual clock for TTLs and a switch that makes it fail. Both are handles:
+//! clones share one state, so a test keeps one to look at what the code under
+//! test did with the other.
 
 use super::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
+    Upstream,
 };
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
+use std::ops::Deref;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// Runs a future whose I/O is all in memory. The fakes never return
@@ -27,8 +33,19 @@ pub type Reply = Result<InResponse, SendError>;
 type Responder = Box<dyn FnMut(&OutRequest) -> Reply>;
 
 /// A scripted upstream: queued replies first, then the responder, else 404.
+#[derive(Clone, Default)]
+pub struct FakeUpstream(Rc<UpstreamState>);
+
+impl Deref for FakeUpstream {
+    type Target = UpstreamState;
+    fn deref(&self) -> &UpstreamState {
+        &self.0
+    }
+}
+
+/// What a [`FakeUpstream`] holds.
 #[derive(Default)]
-pub struct FakeUpstream {
+pub struct UpstreamState {
     queue: RefCell<VecDeque<Reply>>,
     responder: RefCell<Option<Responder>>,
     /// Every request sent, in order.
@@ -46,6 +63,9 @@ impl FakeUpstream {
         f.now.set(1_767_225_600_000); // 2026-01-01T00:00:00Z
         f
     }
+}
+
+impl UpstreamState {
     pub fn push(&self, reply: Reply) -> &Self {
         self.queue.borrow_mut().push_back(reply);
         self
@@ -119,7 +139,18 @@ pub struct StoredEntry {
 }
 
 /// A KV-like store with its own settable clock, so TTLs can be tested.
-pub struct MemoryStore {
+#[derive(Clone, Default)]
+pub struct MemoryStore(Rc<StoreState>);
+
+impl Deref for MemoryStore {
+    type Target = StoreState;
+    fn deref(&self) -> &StoreState {
+        &self.0
+    }
+}
+
+/// What a [`MemoryStore`] holds.
+pub struct StoreState {
     pub entries: RefCell<BTreeMap<String, StoredEntry>>,
     /// When set, every put fails (KV outage).
     pub fail_puts: Cell<bool>,
@@ -130,6 +161,12 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Default for StoreState {
+    fn default() -> Self {
         Self {
             entries: RefCell::default(),
             fail_puts: Cell::new(false),
@@ -138,17 +175,14 @@ impl MemoryStore {
             clock: Cell::new(1_767_225_600_000),
         }
     }
+}
+
+impl StoreState {
     pub fn set_now(&self, ms: u64) {
         self.clock.set(ms);
     }
     fn live(&self, e: &StoredEntry) -> bool {
         e.expires_at_ms > self.clock.get()
-    }
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -226,5 +260,13 @@ impl CallbackStore for MemoryStore {
             Ok(ListPage { keys, cursor })
         };
         Box::pin(async move { r })
+    }
+}
+
+/// The services of a request made from fakes (clones of the handles).
+pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
+    Services {
+        upstream: Rc::new(up.clone()),
+        store: store.map(|s| Rc::new(s.clone()) as Rc<dyn CallbackStore>),
     }
 }

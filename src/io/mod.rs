@@ -1,10 +1,14 @@
-//! The two seams between the pure core and the platform: an upstream HTTP client
-//! and the callback store. The edge implements them with `worker::Fetch` and
-//! Workers KV; [`fakes`] implements them in memory for native tests.
+//! The seams between the pure core and the platform: an upstream HTTP client
+//! and the callback store, bundled as [`Services`], and the [`Ctx`] one request
+//! runs with. The edge implements the traits with `worker::Fetch` and Workers
+//! KV; `fakes` (tests and the `testing` feature) implements them in memory.
 
+use crate::config::Config;
+use crate::http::header_in;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 
 /// A boxed, non-`Send` future: Workers run single-threaded and their JS-backed
 /// futures are not `Send`, so the core never asks for it.
@@ -51,14 +55,6 @@ impl InResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)
     }
-}
-
-/// A header's value from name/value pairs, the name matched case-insensitively.
-pub fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// Why an upstream call produced no HTTP answer.
@@ -147,4 +143,37 @@ pub async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
     slots.into_iter().filter_map(|(_, o)| o).collect()
 }
 
+/// The platform services the edge supplies for one request. Shared (`Rc`)
+/// so that work which outlives the request handler's frame, such as a
+/// streamed answer, can own them.
+#[derive(Clone)]
+pub struct Services {
+    pub upstream: Rc<dyn Upstream>,
+    /// `None` when the `CALLBACKS` KV namespace is not bound.
+    pub store: Option<Rc<dyn CallbackStore>>,
+}
+
+/// What one request runs with: the configuration and the platform services.
+#[derive(Clone)]
+pub struct Ctx {
+    pub config: Rc<Config>,
+    pub services: Services,
+}
+
+impl Ctx {
+    pub fn new(config: Config, services: Services) -> Self {
+        Self {
+            config: Rc::new(config),
+            services,
+        }
+    }
+    pub fn upstream(&self) -> &dyn Upstream {
+        &*self.services.upstream
+    }
+    pub fn store(&self) -> Option<&dyn CallbackStore> {
+        self.services.store.as_deref()
+    }
+}
+
+#[cfg(any(test, feature = "testing"))]
 pub mod fakes;

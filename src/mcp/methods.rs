@@ -1,11 +1,21 @@
 //! The MCP methods this server answers, and the modern lane's per-request
 //! checks (`_meta`, `Mcp-Method`, `Mcp-Name`).
 
-use super::rpc::{self, Payload, RpcError};
-use super::{decorate, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
-use crate::app::Incoming as HttpIn;
-use crate::tools::{self, Ctx};
-use serde_json::{json, Map, Value};
+use super::model::{
+    CallToolResult, DiscoverResult, EmptyResult, Implementation, InitializeResult, ListChanged,
+    ListToolsResult, Meta, Modern, ResourcesCapability, ServerCapabilities, TextContent, Tool,
+    ToolAnnotations,
+};
+use super::rpc::{self, payload, Payload, RpcError};
+use super::{resources, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
+use crate::codec::base64_decode;
+use crate::http::Request as HttpIn;
+use crate::io::Ctx;
+use crate::json::truncate;
+use crate::tools::{self, Out};
+use serde_json::value::{to_raw_value, RawValue};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 pub const SERVER_NAME: &str = "scale-mcp-worker";
@@ -22,12 +32,38 @@ Scale POSTs a callback when a task completes: list_callbacks/get_callback read t
 (4) fix up: update_task (metadata replaces the whole object; tags set/add/remove; unique_id), cancel_task (pending tasks only), resend_callback. \
 manage_team lists, invites and changes roles of teammates. Errors from Scale come back as tool results with isError and Scale's status and message.";
 
-pub fn server_info() -> Value {
-    json!({"name": SERVER_NAME, "title": SERVER_TITLE, "version": crate::VERSION})
+pub const SERVER_INFO: Implementation = Implementation {
+    name: SERVER_NAME,
+    title: SERVER_TITLE,
+    version: crate::VERSION,
+};
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        tools: ListChanged {
+            list_changed: false,
+        },
+        resources: ResourcesCapability {
+            subscribe: false,
+            list_changed: false,
+        },
+    }
 }
 
-fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}})
+/// The modern lane's fields for a result (none on the legacy lane); lists
+/// also say how long a client may cache them.
+pub fn modern(lane: Lane, list: bool) -> Modern {
+    match lane {
+        Lane::Legacy(_) => Modern::default(),
+        Lane::Modern => Modern {
+            result_type: Some("complete"),
+            meta: Some(Meta {
+                server_info: SERVER_INFO,
+            }),
+            ttl_ms: list.then_some(LIST_TTL_MS),
+            cache_scope: list.then_some("public"),
+        },
+    }
 }
 
 /// The modern lane's per-request rules: `_meta` present and consistent with
@@ -113,7 +149,7 @@ fn decode_header(v: &str) -> Option<String> {
         .strip_prefix("=?base64?")
         .and_then(|r| r.strip_suffix("?="))
     {
-        Some(b64) => crate::scale::base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
+        Some(b64) => base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
         None => Some(v.to_string()),
     }
 }
@@ -122,29 +158,15 @@ pub async fn dispatch(
     method: &str,
     mut params: Map<String, Value>,
     lane: Lane,
-    cx: &Ctx<'_>,
+    cx: &Ctx,
 ) -> Result<Payload, RpcError> {
-    let not_found = || {
-        let e = RpcError::new(
-            rpc::METHOD_NOT_FOUND,
-            format!(
-                "method `{}` is not supported by this server",
-                crate::json::truncate(method, 64)
-            ),
-        );
-        if lane == Lane::Modern {
-            e.with_status(404)
-        } else {
-            e
-        }
-    };
     match (method, lane) {
         ("initialize", Lane::Legacy(_)) => Ok(initialize(&params)),
-        ("ping", Lane::Legacy(_)) => Ok(Payload::Raw("{}")),
-        ("server/discover", Lane::Modern) => Ok(decorate(lane, discover(), true)),
+        ("ping", Lane::Legacy(_)) => Ok(payload(&EmptyResult {})),
+        ("server/discover", Lane::Modern) => Ok(discover()),
         ("tools/list", _) => {
             check_cursor(&params)?;
-            Ok(Payload::Raw(tools_list(lane)))
+            Ok(Cow::Borrowed(tools_list(lane)))
         }
         ("tools/call", _) => {
             let Some(Value::String(name)) = params.remove("name") else {
@@ -161,27 +183,64 @@ pub async fn dispatch(
                     ))
                 }
             };
-            let result = tools::call_text(cx, &name, args).await?;
-            Ok(decorate(lane, Payload::Owned(result), false))
+            let outcome = tools::call(cx, &name, args)
+                .await
+                .map_err(|e| RpcError::invalid_params(e.to_string()))?;
+            Ok(tool_result(&name, outcome, lane))
         }
-        ("resources/list", _) => {
-            let r = crate::webhook::resources::list(cx, &params, lane).await?;
-            Ok(decorate(lane, Payload::Json(r), true))
-        }
+        ("resources/list", _) => resources::list(cx, &params, lane).await,
         ("resources/templates/list", _) => {
             check_cursor(&params)?;
-            Ok(decorate(
-                lane,
-                Payload::Json(crate::webhook::resources::templates()),
-                true,
-            ))
+            Ok(resources::templates(lane))
         }
-        ("resources/read", _) => {
-            let r = crate::webhook::resources::read(cx, &params, lane).await?;
-            Ok(decorate(lane, Payload::Json(r), false))
+        ("resources/read", _) => resources::read(cx, &params, lane).await,
+        _ => {
+            let e = RpcError::new(
+                rpc::METHOD_NOT_FOUND,
+                format!(
+                    "method `{}` is not supported by this server",
+                    truncate(method, 64)
+                ),
+            );
+            Err(if lane == Lane::Modern {
+                e.with_status(404)
+            } else {
+                e
+            })
         }
-        _ => Err(not_found()),
     }
+}
+
+/// A tool's outcome as a `CallToolResult`: the JSON as text and as
+/// `structuredContent`, or the error text with `isError`.
+fn tool_result(name: &str, outcome: tools::ToolResult, lane: Lane) -> Payload {
+    let modern = modern(lane, false);
+    match outcome {
+        Ok(out) => {
+            let raw = match out {
+                Out::Raw(r) => r,
+                Out::Json(v) => to_raw_value(&v)
+                    .map_err(|_| ())
+                    .unwrap_or_else(|()| empty_object()),
+            };
+            payload(&CallToolResult {
+                content: [TextContent::new(raw.get())],
+                structured_content: Some(&raw),
+                is_error: None,
+                modern,
+            })
+        }
+        Err(e) => payload(&CallToolResult {
+            content: [TextContent::new(&e.text(name))],
+            structured_content: None,
+            is_error: Some(true),
+            modern,
+        }),
+    }
+}
+
+fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).expect("valid JSON")
 }
 
 /// Lists are one page; any cursor a client invents is invalid.
@@ -204,56 +263,61 @@ fn initialize(params: &Map<String, Value>) -> Payload {
         .find(|v| **v == asked)
         .copied()
         .unwrap_or(LEGACY_VERSIONS[0]);
-    Payload::Json(json!({
-        "protocolVersion": version,
-        "capabilities": capabilities(),
-        "serverInfo": server_info(),
-        "instructions": INSTRUCTIONS,
-    }))
+    payload(&InitializeResult {
+        protocol_version: version,
+        capabilities: capabilities(),
+        server_info: SERVER_INFO,
+        instructions: INSTRUCTIONS,
+    })
 }
 
 fn discover() -> Payload {
-    Payload::Json(json!({
-        "supportedVersions": super::supported_versions(),
-        "capabilities": capabilities(),
-        "serverInfo": server_info(),
-        "instructions": INSTRUCTIONS,
-    }))
+    payload(&DiscoverResult {
+        supported_versions: &super::supported_versions(),
+        capabilities: capabilities(),
+        server_info: SERVER_INFO,
+        instructions: INSTRUCTIONS,
+        modern: modern(Lane::Modern, true),
+    })
 }
 
 /// The tools/list result, serialised once per lane for the life of the isolate.
-fn tools_list(lane: Lane) -> &'static str {
-    static LEGACY: OnceLock<String> = OnceLock::new();
-    static MODERN: OnceLock<String> = OnceLock::new();
-    let build = |modern: bool| {
-        let mut v = json!({"tools": tools::list_values()});
-        if modern {
-            super::add_modern_fields(&mut v, true);
-        }
-        v.to_string()
+fn tools_list(lane: Lane) -> &'static RawValue {
+    static LEGACY: OnceLock<Payload> = OnceLock::new();
+    static MODERN: OnceLock<Payload> = OnceLock::new();
+    let build = || {
+        let tools = tools::registry()
+            .iter()
+            .zip(tools::input_schemas())
+            .map(|(t, input)| Tool {
+                name: t.name,
+                title: t.title,
+                description: t.description,
+                input_schema: input,
+                output_schema: (t.output_schema)(),
+                annotations: ToolAnnotations {
+                    title: t.title,
+                    read_only_hint: t.hints.read_only,
+                    destructive_hint: t.hints.destructive,
+                    idempotent_hint: t.hints.idempotent,
+                    open_world_hint: t.hints.open_world,
+                },
+            })
+            .collect();
+        payload(&ListToolsResult {
+            tools,
+            modern: modern(lane, true),
+        })
     };
     match lane {
-        Lane::Legacy(_) => LEGACY.get_or_init(|| build(false)),
-        Lane::Modern => MODERN.get_or_init(|| build(true)),
+        Lane::Legacy(_) => LEGACY.get_or_init(build),
+        Lane::Modern => MODERN.get_or_init(build),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_results_get_the_same_modern_fields_as_json_ones() {
-        for text in [r#"{"content":[],"isError":false}"#, "{}", "{ }"] {
-            let Payload::Owned(out) = decorate(Lane::Modern, Payload::Owned(text.into()), false)
-            else {
-                panic!("{text}")
-            };
-            let mut want: Value = serde_json::from_str(text).unwrap();
-            crate::mcp::add_modern_fields(&mut want, false);
-            assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), want, "{out}");
-        }
-    }
 
     #[test]
     fn base64_header_values() {
@@ -271,6 +335,7 @@ mod tests {
 mod modern_checks {
     use super::*;
     use crate::mcp::MODERN_VERSION;
+    use serde_json::json;
 
     fn req(version: &str) -> HttpIn {
         HttpIn {

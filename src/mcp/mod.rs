@@ -1,17 +1,21 @@
 //! MCP over Streamable HTTP, stateless and dual-era: the legacy lane
 //! (`initialize` era, 2024-11-05 … 2025-11-25) and the modern lane
 //! (2026-07-28, `server/discover`, per-request `_meta` and headers) share one
-//! POST endpoint and one method dispatcher.
+//! POST endpoint and one method dispatcher. This file is the transport:
+//! content rules, lanes, batches, JSON or SSE framing. [`methods`] answers
+//! each method, [`model`] is the wire format, [`resources`] serves the
+//! callback log as resources.
 
 pub mod methods;
+pub mod model;
+pub mod resources;
 pub mod rpc;
 
-use crate::app::{Incoming as HttpIn, Outgoing};
-use crate::json::parse_strict;
-use crate::tools::Ctx;
-use rpc::{classify, write_response, Incoming, Payload, RpcError};
+use crate::http::{Request as HttpIn, Response};
+use crate::io::Ctx;
+use crate::json::{parse_strict, truncate};
+use rpc::{classify, write_response, Incoming, RpcError};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// Newest first; `initialize` answers the first when it cannot echo the client's.
@@ -39,7 +43,7 @@ pub enum Lane {
 }
 
 /// Answers one POST to `/mcp` (authentication and origin already checked).
-pub async fn handle_post(req: &HttpIn, cx: &Ctx<'_>) -> Outgoing {
+pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
     let sse = wants_sse(req.header("accept"));
     if let Some(ct) = req.header("content-type") {
         let mime = ct.split(';').next().unwrap_or("").trim();
@@ -49,7 +53,7 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx<'_>) -> Outgoing {
                     rpc::INVALID_REQUEST,
                     format!(
                         "Content-Type must be application/json, not `{}`",
-                        crate::json::truncate(mime, 64)
+                        truncate(mime, 64)
                     ),
                 )
                 .with_status(415),
@@ -117,7 +121,7 @@ pub fn unsupported_version(requested: &str) -> RpcError {
         rpc::UNSUPPORTED_VERSION,
         format!(
             "unsupported protocol version `{}`; supported: {}",
-            crate::json::truncate(requested, 40),
+            truncate(requested, 40),
             supported_versions().join(", ")
         ),
     )
@@ -128,9 +132,9 @@ async fn handle_batch(
     items: Vec<Value>,
     lane: Lane,
     req: &HttpIn,
-    cx: &Ctx<'_>,
+    cx: &Ctx,
     sse: bool,
-) -> Outgoing {
+) -> Response {
     if items.is_empty() {
         return error_reply(
             RpcError::new(rpc::INVALID_REQUEST, "empty JSON-RPC batch"),
@@ -148,15 +152,23 @@ async fn handle_batch(
     }
     let body = if sse {
         // One event per response, as the 2025-03-26 transport allows.
-        parts.iter().map(|p| sse_event(p)).collect()
+        parts.iter().flat_map(|p| sse_event(p)).collect()
     } else {
-        format!("[{}]", parts.join(","))
+        let mut b = vec![b'['];
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                b.push(b',');
+            }
+            b.extend_from_slice(p);
+        }
+        b.push(b']');
+        b
     };
     respond(200, body, sse)
 }
 
 /// Handles one message; `None` means nothing to answer (a notification or response).
-async fn handle_one(msg: Value, lane: Lane, req: &HttpIn, cx: &Ctx<'_>) -> (u16, Option<String>) {
+async fn handle_one(msg: Value, lane: Lane, req: &HttpIn, cx: &Ctx) -> (u16, Option<Vec<u8>>) {
     let (id, result) = match classify(msg) {
         Incoming::Notification | Incoming::Response => return (202, None),
         Incoming::Invalid { id, error } => (id, Err(error)),
@@ -175,7 +187,7 @@ async fn handle_one(msg: Value, lane: Lane, req: &HttpIn, cx: &Ctx<'_>) -> (u16,
         Err(e) => e.http_status,
         Ok(_) => 200,
     };
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_response(&mut out, &id, &result);
     (status, Some(out))
 }
@@ -203,79 +215,39 @@ pub fn wants_sse(accept: Option<&str>) -> bool {
             .any(|t| t == "text/event-stream" || t == "text/*")
 }
 
-fn sse_event(data: &str) -> String {
-    format!("event: message\ndata: {data}\n\n")
+fn sse_event(data: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(data.len() + 24);
+    e.extend_from_slice(b"event: message\ndata: ");
+    e.extend_from_slice(data);
+    e.extend_from_slice(b"\n\n");
+    e
 }
 
-fn reply(status: u16, text: String, sse: bool) -> Outgoing {
+fn reply(status: u16, text: Vec<u8>, sse: bool) -> Response {
     respond(status, if sse { sse_event(&text) } else { text }, sse)
 }
 
 /// A body already in its form: SSE events or JSON.
-fn respond(status: u16, body: String, sse: bool) -> Outgoing {
+fn respond(status: u16, body: Vec<u8>, sse: bool) -> Response {
     let out = if sse {
-        Outgoing::new(status)
+        Response::new(status)
             .header("content-type", "text/event-stream")
             .header("cache-control", "no-cache")
             .header("x-accel-buffering", "no")
     } else {
-        Outgoing::new(status).header("content-type", "application/json")
+        Response::new(status).header("content-type", "application/json")
     };
-    out.body(body.into_bytes())
+    out.body(body)
 }
 
-fn accepted() -> Outgoing {
-    Outgoing::new(202)
+fn accepted() -> Response {
+    Response::new(202)
 }
 
 /// An error that is not tied to a request id (parse errors, transport rules).
-pub fn error_reply(e: RpcError, sse: bool) -> Outgoing {
-    let mut out = String::new();
+pub fn error_reply(e: RpcError, sse: bool) -> Response {
+    let mut out = Vec::new();
     let status = e.http_status;
     write_response(&mut out, &Value::Null, &Err(e));
     reply(status, out, sse)
-}
-
-/// Adds what the modern lane requires on a result object: `resultType`,
-/// `serverInfo` in `_meta`, and for lists `ttlMs` and `cacheScope`.
-pub(crate) fn add_modern_fields(v: &mut Value, list: bool) {
-    let Some(m) = v.as_object_mut() else { return };
-    m.insert("resultType".into(), json!("complete"));
-    if list {
-        m.entry("ttlMs").or_insert(json!(methods::LIST_TTL_MS));
-        m.entry("cacheScope").or_insert(json!("public"));
-    }
-    m.insert(
-        "_meta".into(),
-        json!({ META_SERVER_INFO: methods::server_info() }),
-    );
-}
-
-/// The result for a method, decorated for the lane it is answered on.
-/// Text results (tool calls) get [`add_modern_fields`]'s non-list fields as
-/// text, so a large result is not re-parsed.
-pub(crate) fn decorate(lane: Lane, payload: Payload, list: bool) -> Payload {
-    static MODERN_TAIL: OnceLock<String> = OnceLock::new();
-    match (lane, payload) {
-        (Lane::Legacy(_), p) => p,
-        (Lane::Modern, Payload::Json(mut v)) => {
-            add_modern_fields(&mut v, list);
-            Payload::Json(v)
-        }
-        (Lane::Modern, Payload::Owned(mut s)) if s.ends_with('}') => {
-            let tail = MODERN_TAIL.get_or_init(|| {
-                let mut fields = json!({});
-                add_modern_fields(&mut fields, false);
-                // The fields and the closing brace, to follow the result's own fields.
-                fields.to_string()[1..].to_string()
-            });
-            s.pop();
-            if !s.trim_end().ends_with('{') {
-                s.push(',');
-            }
-            s.push_str(tail);
-            Payload::Owned(s)
-        }
-        (Lane::Modern, p) => p,
-    }
 }

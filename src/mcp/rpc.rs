@@ -1,7 +1,11 @@
 //! JSON-RPC 2.0 messages as MCP uses them: classifying what arrived, error
-//! codes, and writing responses (splicing pre-serialised results verbatim).
+//! codes, and writing responses around results that are already serialised.
 
-use serde_json::{json, Map, Value};
+use super::model::{Envelope, ErrorObject, JSONRPC};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::fmt;
 
 pub const PARSE_ERROR: i64 = -32700;
 pub const INVALID_REQUEST: i64 = -32600;
@@ -49,22 +53,34 @@ impl RpcError {
     pub fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(INVALID_PARAMS, message)
     }
-    fn to_value(&self) -> Value {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.data {
-            e["data"] = d.clone();
+    fn object(&self) -> ErrorObject<'_> {
+        ErrorObject {
+            code: self.code,
+            message: &self.message,
+            data: self.data.as_ref(),
         }
-        e
     }
 }
 
-/// A result, either built per request or serialised once and reused.
-#[derive(Clone, Debug)]
-pub enum Payload {
-    Json(Value),
-    Raw(&'static str),
-    /// A serialised JSON object built for this request.
-    Owned(String),
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for RpcError {}
+
+/// A result, serialised: built for this request, or cached for the isolate.
+pub type Payload = Cow<'static, RawValue>;
+
+/// Serialises a result object (the types of [`super::model`]).
+pub fn payload<T: serde::Serialize>(result: &T) -> Payload {
+    // Serialising our own types cannot fail; an empty object keeps the answer valid JSON.
+    Cow::Owned(serde_json::value::to_raw_value(result).unwrap_or_else(|_| empty()))
+}
+
+fn empty() -> Box<RawValue> {
+    RawValue::from_string("{}".into()).expect("valid JSON")
 }
 
 /// One message of a POST body, classified.
@@ -140,34 +156,30 @@ pub fn classify(msg: Value) -> Incoming {
     }
 }
 
-/// Serialises one response. Raw payloads are spliced in without a re-parse.
-pub fn write_response(out: &mut String, id: &Value, result: &Result<Payload, RpcError>) {
-    out.push_str("{\"jsonrpc\":\"2.0\",\"id\":");
-    out.push_str(&serde_json::to_string(id).unwrap_or_else(|_| "null".into()));
-    match result {
-        Ok(Payload::Raw(raw)) => {
-            out.push_str(",\"result\":");
-            out.push_str(raw);
-        }
-        Ok(Payload::Owned(raw)) => {
-            out.push_str(",\"result\":");
-            out.push_str(raw);
-        }
-        Ok(Payload::Json(v)) => {
-            out.push_str(",\"result\":");
-            out.push_str(&serde_json::to_string(v).unwrap_or_else(|_| "{}".into()));
-        }
-        Err(e) => {
-            out.push_str(",\"error\":");
-            out.push_str(&e.to_value().to_string());
-        }
-    }
-    out.push('}');
+/// Serialises one response; the result is copied in as it is.
+pub fn write_response(out: &mut Vec<u8>, id: &Value, result: &Result<Payload, RpcError>) {
+    let env = match result {
+        Ok(r) => Envelope {
+            jsonrpc: JSONRPC,
+            id,
+            result: Some(r),
+            error: None,
+        },
+        Err(e) => Envelope {
+            jsonrpc: JSONRPC,
+            id,
+            result: None,
+            error: Some(e.object()),
+        },
+    };
+    // Writing into a Vec fails only on a serialiser error, which our types cannot cause.
+    let _ = serde_json::to_writer(out, &env);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn classifies_messages() {
@@ -210,19 +222,23 @@ mod tests {
 
     #[test]
     fn ids_are_echoed_exactly() {
-        let mut s = String::new();
-        write_response(&mut s, &json!(u64::MAX), &Ok(Payload::Raw("{}")));
+        let mut s = Vec::new();
+        write_response(
+            &mut s,
+            &json!(u64::MAX),
+            &Ok(payload(&super::super::model::EmptyResult {})),
+        );
         assert_eq!(
-            s,
+            String::from_utf8(s).unwrap(),
             r#"{"jsonrpc":"2.0","id":18446744073709551615,"result":{}}"#
         );
-        let mut s = String::new();
+        let mut s = Vec::new();
         write_response(
             &mut s,
             &json!("a\"b"),
             &Err(RpcError::new(METHOD_NOT_FOUND, "nope")),
         );
-        let v: Value = serde_json::from_str(&s).unwrap();
+        let v: Value = serde_json::from_slice(&s).unwrap();
         assert_eq!(v["id"], "a\"b");
         assert_eq!(v["error"]["code"], -32601);
     }

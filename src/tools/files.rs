@@ -1,52 +1,83 @@
 //! The file tool: import a file from a URL into Scale's storage.
 
-use super::run_one;
-use super::{s, Ctx, ToolDef, ToolError, ToolResult, CREATE};
-use crate::io::BoxFut;
+use super::args::{args, d, Args};
+use super::run::run_one;
+use super::shape::out;
+use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
+use crate::io::Ctx;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 pub fn tools() -> Vec<ToolDef> {
-    vec![ToolDef {
+    vec![tool! {
         name: "import_file",
         title: "Import file",
         description: "Copies a file from a URL into Scale: POST /files/import. Returns the file with its `attachment_url` (scaledata://...), \
-which create_task takes as `attachment`; use this for data Scale's labelers cannot reach directly. `project_name` attaches it to a (Rapid) project. \
-Files that no task uses are deleted by Scale after a while.",
-        input_schema: || {
-            s::input(
-                json!({
-                    "file_url": {"type": "string", "minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."},
-                    "project_name": s::string("Project to attach the file to."),
-                }),
-                &["file_url"],
-            )
-        },
-        output_schema: || s::output(json!({"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}})),
+    which create_task takes as `attachment`; use this for data Scale's labelers cannot reach directly. `project_name` attaches it to a (Rapid) project. \
+    Files that no task uses are deleted by Scale after a while.",
+        args: ImportFile,
+        output: || out::output(json!({"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}})),
         hints: CREATE,
         run: import_file,
     }]
 }
 
-fn import_file<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        let url = args
-            .get("file_url")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !url.contains("://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ToolError::invalid(
-                "`file_url` must be a URL such as https://example.com/image.jpg",
-            ));
-        }
-        run_one(
-            cx,
-            Call::post()
-                .lit("files")
-                .lit("import")
-                .body(Value::Object(args)),
-            Retry::Never,
-        )
-        .await
-    })
+args! {
+    pub struct ImportFile {
+        req file_url: String = json!({"minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."}),
+        opt project_name: String = d("Project to attach the file to."),
+    }
+}
+
+async fn import_file(cx: &Ctx, a: ImportFile) -> ToolResult {
+    let url = &a.file_url;
+    if !url.contains("://") || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ToolError::invalid(
+            "`file_url` must be a URL such as https://example.com/image.jpg",
+        ));
+    }
+    let call = Call::post()
+        .lit("files")
+        .lit("import")
+        .body(Value::Object(a.into_map()));
+    run_one(cx, call, Retry::Never, &[]).await
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[allow(unused_imports)]
+    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
+    #[allow(unused_imports)]
+    use crate::io::{Method, OutRequest, SendError};
+    #[allow(unused_imports)]
+    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
+    use crate::tools::testing::*;
+    #[allow(unused_imports)]
+    use serde_json::{json, Value};
+
+    #[test]
+    fn import_file_request() {
+        let file =
+            json!({"id": "f1", "attachment_url": "scaledata://123/abc", "mime_type": "image/jpeg"});
+        let (r, reqs) = run(
+            "import_file",
+            json!({"file_url": "https://x.test/a.jpg?sig=1&e=2", "project_name": "p"}),
+            file.clone(),
+        );
+        assert_eq!(ok(&r), file);
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/files/import",
+            Some(json!({"file_url": "https://x.test/a.jpg?sig=1&e=2", "project_name": "p"})),
+        );
+        let (_, reqs) = run("import_file", json!({"file_url": "s3://bucket/key"}), file);
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/files/import",
+            Some(json!({"file_url": "s3://bucket/key"})),
+        );
+    }
 }

@@ -1,84 +1,57 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::run_one;
+use super::args::{args, d, enum_of, id, int, task_type, task_type_decl, Args, Int};
+use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
+use super::shape::out;
 use super::tasks::merged_body;
-use super::{
-    parse_args, run_steps, s, task_type, Ctx, Hints, Step, ToolDef, ToolError, ToolResult, CREATE,
-    READ,
-};
-use crate::io::BoxFut;
-use crate::scale::{object_or_ok, Call, Retry, Scale};
-use serde::Deserialize;
+use super::{tool, Hints, ToolDef, ToolError, ToolResult, CREATE, READ};
+use crate::io::Ctx;
+use crate::scale::{Call, Retry};
 use serde_json::{json, Map, Value};
 
 pub fn tools() -> Vec<ToolDef> {
     vec![
-        ToolDef {
+        tool! {
             name: "list_projects",
             title: "List projects",
             description: "Lists the account's projects: GET /projects. `archived` true lists only archived projects, false only active ones; \
-omit it for all. Returns {projects}; each has its name, task type and param_history (the last entry holds the current parameters).",
-            input_schema: || s::input(json!({"archived": s::boolean("true: only archived; false: only active; omitted: all.")}), &[]),
-            output_schema: || json!({"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}),
+        omit it for all. Returns {projects}; each has its name, task type and param_history (the last entry holds the current parameters).",
+            args: ListProjects,
+            output: || json!({"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}),
             hints: READ,
             run: list_projects,
         },
-        ToolDef {
+        tool! {
             name: "get_project",
             title: "Get project",
             description: "Fetches one project by name: GET /projects/{name}. Returns its type, creation time and param_history; the last param_history entry \
-is the version new tasks inherit (instruction, geometries, ...).",
-            input_schema: || s::input(json!({"name": s::id("Project name.")}), &["name"]),
-            output_schema: s::project,
+        is the version new tasks inherit (instruction, geometries, ...).",
+            args: ProjectName,
+            output: out::project,
             hints: READ,
             run: get_project,
         },
-        ToolDef {
+        tool! {
             name: "create_project",
             title: "Create project",
             description: "Creates a project: POST /projects. Every task in it has the same `type`; `params` holds default task parameters \
-(e.g. instruction, geometries) that tasks inherit. `rapid` or `studio` make a Rapid or Studio project (their batches need finalize_batch); \
-`pipeline` and `consensus_attempts` apply to Studio. Names are unique (409 if taken). Returns the project.",
-            input_schema: || {
-                s::input(
-                    json!({
-                        "type": s::task_type("Task type of every task in the project, e.g. imageannotation."),
-                        "name": s::id("Project name, unique in the account."),
-                        "params": s::object("Default task parameters (instruction, geometries, ...)."),
-                        "rapid": s::boolean("Create a Scale Rapid project."),
-                        "studio": s::boolean("Create a Scale Studio project."),
-                        "pipeline": s::enum_of(&["standard_task", "consensus_task"], "Studio pipeline."),
-                        "consensus_attempts": s::int(1, 100, "Labelers per task for a Studio consensus pipeline."),
-                    }),
-                    &["type", "name"],
-                )
-            },
-            output_schema: s::project,
+        (e.g. instruction, geometries) that tasks inherit. `rapid` or `studio` make a Rapid or Studio project (their batches need finalize_batch); \
+        `pipeline` and `consensus_attempts` apply to Studio. Names are unique (409 if taken). Returns the project.",
+            args: CreateProject,
+            output: out::project,
             hints: CREATE,
             run: create_project,
         },
-        ToolDef {
+        tool! {
             name: "update_project",
             title: "Update project",
             description: "Changes a project's defaults. `instruction` and/or `params` create a new parameter version: POST /projects/{name}/setParams \
-(with `patch` true the given params are merged over the current ones, otherwise they replace them); tasks created afterwards inherit it. \
-`ontology` (labels, optionally named by `ontology_name`) is set with POST /projects/{name}/setOntology, which Scale may not enable for every account. \
-Returns the project (after setParams) and the ontology answer; if the ontology step fails after setParams, the error says so.",
-            input_schema: || {
-                s::input(
-                    json!({
-                        "name": s::id("Project name."),
-                        "instruction": s::string("New instructions for labelers."),
-                        "params": s::object("New default task parameters."),
-                        "ontology": {"type": "array", "minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."},
-                        "patch": s::boolean("Merge params over the current version instead of replacing them."),
-                        "ontology_name": s::string("A name for this ontology version."),
-                    }),
-                    &["name"],
-                )
-            },
-            output_schema: || {
-                let mut p = s::project();
+        (with `patch` true the given params are merged over the current ones, otherwise they replace them); tasks created afterwards inherit it. \
+        `ontology` (labels, optionally named by `ontology_name`) is set with POST /projects/{name}/setOntology, which Scale may not enable for every account. \
+        Returns the project (after setParams) and the ontology answer; if the ontology step fails after setParams, the error says so.",
+            args: UpdateProject,
+            output: || {
+                let mut p = out::project();
                 p["properties"]["ontology_update"] = json!({"description": "Scale's answer to setOntology"});
                 p
             },
@@ -88,132 +61,381 @@ Returns the project (after setParams) and the ontology answer; if the ontology s
     ]
 }
 
-#[derive(Deserialize)]
-struct ListArgs {
-    archived: Option<bool>,
+args! {
+    pub struct ListProjects {
+        opt archived: bool = d("true: only archived; false: only active; omitted: all."),
+    }
 }
 
-fn list_projects<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        let a: ListArgs = parse_args(args)?;
-        let call = Call::get()
-            .lit("projects")
-            .query_opt("archived", a.archived.map(|b| b.to_string()));
-        let sc = Scale::new(cx.config, cx.upstream);
-        let v = sc
-            .send(&call, Retry::Idempotent)
-            .await
-            .map_err(|e| sc.tool_error(&call, e))?;
-        let projects = match v {
-            Value::Array(a) => a,
-            // Tolerate a paged shape should Scale ever wrap the list.
-            other => crate::scale::docs(other),
-        };
-        Ok(json!({"projects": projects}).into())
-    })
+async fn list_projects(cx: &Ctx, a: ListProjects) -> ToolResult {
+    let call = Call::get()
+        .lit("projects")
+        .query_opt("archived", a.archived.map(|b| b.to_string()));
+    let v = Session::new(cx).send(&call, Retry::Idempotent, &[]).await?;
+    let projects = match v {
+        Value::Array(a) => a,
+        // Tolerate a paged shape should Scale ever wrap the list.
+        other => docs(other),
+    };
+    Ok(json!({"projects": projects}).into())
 }
 
-#[derive(Deserialize)]
-struct Name {
-    name: String,
+args! {
+    pub struct ProjectName {
+        req name: String = id("Project name."),
+    }
 }
 
-fn get_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        let a: Name = parse_args(args)?;
-        run_one(
-            cx,
-            Call::get().lit("projects").seg("name", &a.name)?,
-            Retry::Idempotent,
-        )
-        .await
-    })
+async fn get_project(cx: &Ctx, a: ProjectName) -> ToolResult {
+    let call = Call::get().lit("projects").seg("name", &a.name)?;
+    run_one(cx, call, Retry::Idempotent, &[]).await
 }
 
-fn create_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        task_type(&args)?;
-        if args.get("rapid") == Some(&json!(true)) && args.get("studio") == Some(&json!(true)) {
-            return Err(ToolError::invalid(
-                "`rapid` and `studio` exclude each other",
-            ));
-        }
-        let call = Call::post().lit("projects").body(Value::Object(args)).hint(
-            409,
-            "A project with that name already exists; get_project shows it.",
-        );
-        run_one(cx, call, Retry::Never).await
-    })
+args! {
+    pub struct CreateProject {
+        req r#type: String = task_type_decl("Task type of every task in the project, e.g. imageannotation."),
+        req name: String = id("Project name, unique in the account."),
+        opt params: Map<String, Value> = d("Default task parameters (instruction, geometries, ...)."),
+        opt rapid: bool = d("Create a Scale Rapid project."),
+        opt studio: bool = d("Create a Scale Studio project."),
+        opt pipeline: String = enum_of(&["standard_task", "consensus_task"], "Studio pipeline."),
+        opt consensus_attempts: Int = int(1, 100, "Labelers per task for a Studio consensus pipeline."),
+    }
+}
+
+async fn create_project(cx: &Ctx, a: CreateProject) -> ToolResult {
+    task_type("type", &a.r#type)?;
+    if a.rapid == Some(true) && a.studio == Some(true) {
+        return Err(ToolError::invalid(
+            "`rapid` and `studio` exclude each other",
+        ));
+    }
+    let call = Call::post()
+        .lit("projects")
+        .body(Value::Object(a.into_map()));
+    let hints = [(
+        409,
+        "A project with that name already exists; get_project shows it.",
+    )];
+    run_one(cx, call, Retry::Never, &hints).await
+}
+
+args! {
+    pub struct UpdateProject {
+        req name: String = id("Project name."),
+        opt instruction: String = d("New instructions for labelers."),
+        opt params: Map<String, Value> = d("New default task parameters."),
+        opt ontology: Vec<Value> = json!({"minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."}),
+        opt patch: bool = d("Merge params over the current version instead of replacing them."),
+        opt ontology_name: String = d("A name for this ontology version."),
+    }
 }
 
 const NO_ONTOLOGY_API: &str = "Scale may not offer ontology updates through the API for this account; edit the taxonomy in Scale's dashboard instead.";
 
+const ONTOLOGY_HINTS: &[(u16, &str)] = &[
+    (404, "No project has that name for this API key, or Scale does not offer ontology updates through the API for this account (get_project tells which); in the second case, edit the taxonomy in Scale's dashboard."),
+    (403, NO_ONTOLOGY_API),
+    (405, NO_ONTOLOGY_API),
+];
+
 /// The steps of update_project, in order.
-pub fn update_project_steps(args: &Map<String, Value>) -> Result<Vec<Step>, ToolError> {
-    let name = args.get("name").and_then(Value::as_str).unwrap_or_default();
-    let has = |k: &str| args.contains_key(k);
-    if has("patch") && !has("instruction") && !has("params") {
+pub fn update_project_steps(a: UpdateProject) -> Result<Vec<Step>, ToolError> {
+    let sets_params = a.instruction.is_some() || a.params.is_some();
+    if a.patch.is_some() && !sets_params {
         return Err(ToolError::invalid(
             "`patch` applies to `params`/`instruction`; give one of them too",
         ));
     }
-    if has("ontology_name") && !has("ontology") {
+    if a.ontology_name.is_some() && a.ontology.is_none() {
         return Err(ToolError::invalid(
             "`ontology_name` names an `ontology`; give the ontology too",
         ));
     }
-    if !has("instruction") && !has("params") && !has("ontology") {
+    if !sets_params && a.ontology.is_none() {
         return Err(ToolError::invalid(
             "nothing to update: give at least one of instruction, params, ontology",
         ));
     }
     let mut steps = Vec::new();
-    if has("instruction") || has("params") {
-        let body = merged_body(args, &["instruction", "patch"])?;
+    if sets_params {
+        let mut given = Map::new();
+        if let Some(i) = a.instruction {
+            given.insert("instruction".into(), Value::String(i));
+        }
+        if let Some(p) = a.patch {
+            given.insert("patch".into(), Value::Bool(p));
+        }
+        let body = merged_body(given, a.params, None)?;
         // setParams appends a version each time, so neither step is repeated blindly.
-        steps.push((
-            "setParams",
-            Call::post()
+        steps.push(Step {
+            name: "setParams",
+            call: Call::post()
                 .lit("projects")
-                .seg("name", name)?
+                .seg("name", &a.name)?
                 .lit("setParams")
                 .body(Value::Object(body)),
-            Retry::Never,
-        ));
+            retry: Retry::Never,
+            hints: &[],
+        });
     }
-    if let Some(o) = args.get("ontology") {
+    if let Some(o) = a.ontology {
         let mut body = json!({"ontology": o});
-        if let Some(n) = args.get("ontology_name") {
-            body["name"] = n.clone();
+        if let Some(n) = a.ontology_name {
+            body["name"] = json!(n);
         }
-        steps.push((
-            "setOntology",
-            Call::post()
+        steps.push(Step {
+            name: "setOntology",
+            call: Call::post()
                 .lit("projects")
-                .seg("name", name)?
+                .seg("name", &a.name)?
                 .lit("setOntology")
-                .body(body)
-                .hint(404, "No project has that name for this API key, or Scale does not offer ontology updates through the API for this account (get_project tells which); in the second case, edit the taxonomy in Scale's dashboard.")
-                .hint(403, NO_ONTOLOGY_API)
-                .hint(405, NO_ONTOLOGY_API),
-            Retry::Never,
-        ));
+                .body(body),
+            retry: Retry::Never,
+            hints: ONTOLOGY_HINTS,
+        });
     }
     Ok(steps)
 }
 
-fn update_project<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        let steps = update_project_steps(&args)?;
-        let sc = Scale::new(cx.config, cx.upstream);
-        let mut out = json!({"name": args.get("name")});
-        for (step, v) in run_steps(&sc, steps).await? {
-            if step == "setParams" {
-                out = object_or_ok(v);
-            } else {
-                out["ontology_update"] = object_or_ok(v);
-            }
+async fn update_project(cx: &Ctx, a: UpdateProject) -> ToolResult {
+    let mut out = json!({"name": a.name});
+    let steps = update_project_steps(a)?;
+    let s = Session::new(cx);
+    for (step, v) in run_steps(&s, steps).await? {
+        if step == "setParams" {
+            out = object_or_ok(v);
+        } else {
+            out["ontology_update"] = object_or_ok(v);
         }
-        Ok(out.into())
-    })
+    }
+    Ok(out.into())
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[allow(unused_imports)]
+    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
+    #[allow(unused_imports)]
+    use crate::io::{Method, OutRequest, SendError};
+    #[allow(unused_imports)]
+    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
+    use crate::tools::testing::*;
+    #[allow(unused_imports)]
+    use serde_json::{json, Value};
+
+    #[test]
+    fn list_projects_requests_and_shape() {
+        let projects = json!([{"name": "a", "type": "imageannotation"}, {"name": "b"}]);
+        let (r, reqs) = run("list_projects", json!({}), projects.clone());
+        assert_eq!(ok(&r), json!({"projects": projects}));
+        assert_req(&reqs[0], "GET", "/projects", None);
+        let (_, reqs) = run("list_projects", json!({"archived": true}), json!([]));
+        assert_req(&reqs[0], "GET", "/projects?archived=true", None);
+        let (r, reqs) = run("list_projects", json!({"archived": false}), json!([]));
+        assert_req(&reqs[0], "GET", "/projects?archived=false", None);
+        assert_eq!(ok(&r), json!({"projects": []}));
+        // A paged shape is unwrapped.
+        let (r, _) = run("list_projects", json!({}), json!({"docs": [{"name": "z"}]}));
+        assert_eq!(ok(&r), json!({"projects": [{"name": "z"}]}));
+    }
+
+    #[test]
+    fn get_project_request() {
+        let p = json!({"name": "My Project", "type": "categorization", "param_history": []});
+        let (r, reqs) = run("get_project", json!({"name": "My Project"}), p.clone());
+        assert_eq!(ok(&r), p);
+        assert_req(&reqs[0], "GET", "/projects/My%20Project", None);
+    }
+
+    #[test]
+    fn create_project_request() {
+        let (r, reqs) = run(
+            "create_project",
+            json!({
+                "type": "imageannotation",
+                "name": "proj",
+                "params": {"instruction": "Boxes", "geometries": {"box": {}}},
+                "studio": true,
+                "rapid": false,
+                "pipeline": "consensus_task",
+                "consensus_attempts": 3,
+            }),
+            json!({"name": "proj"}),
+        );
+        assert_eq!(ok(&r), json!({"name": "proj"}));
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects",
+            Some(json!({
+                "type": "imageannotation",
+                "name": "proj",
+                "params": {"instruction": "Boxes", "geometries": {"box": {}}},
+                "studio": true,
+                "rapid": false,
+                "pipeline": "consensus_task",
+                "consensus_attempts": 3,
+            })),
+        );
+        let (_, reqs) = run(
+            "create_project",
+            json!({"type": "chat", "name": "c"}),
+            json!({}),
+        );
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects",
+            Some(json!({"type": "chat", "name": "c"})),
+        );
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(409, &json!({"error": "Project name taken"}))));
+        let t = err(&run_on(
+            &up,
+            "create_project",
+            json!({"type": "chat", "name": "c"}),
+        ));
+        assert!(
+            t.contains("409 Conflict for POST /projects: Project name taken"),
+            "{t}"
+        );
+        assert!(t.contains("get_project shows it"), "{t}");
+        assert_eq!(up.requests.borrow().len(), 1);
+    }
+
+    #[test]
+    fn update_project_set_params_body() {
+        let (r, reqs) = run(
+            "update_project",
+            json!({"name": "p 1", "instruction": "New", "params": {"geometries": {"box": {}}}, "patch": true}),
+            json!({"name": "p 1", "param_history": [{"version": 2}]}),
+        );
+        assert_eq!(
+            ok(&r),
+            json!({"name": "p 1", "param_history": [{"version": 2}]})
+        );
+        assert_eq!(reqs.len(), 1);
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects/p%201/setParams",
+            Some(json!({"geometries": {"box": {}}, "instruction": "New", "patch": true})),
+        );
+        let (_, reqs) = run(
+            "update_project",
+            json!({"name": "p", "instruction": "Only this"}),
+            json!({}),
+        );
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects/p/setParams",
+            Some(json!({"instruction": "Only this"})),
+        );
+        let (_, reqs) = run(
+            "update_project",
+            json!({"name": "p", "params": {"instruction": "via params"}, "patch": false}),
+            json!({}),
+        );
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects/p/setParams",
+            Some(json!({"instruction": "via params", "patch": false})),
+        );
+    }
+
+    #[test]
+    fn update_project_ontology_and_both_steps() {
+        let up = FakeUpstream::new();
+        route(&up, |_, path| match path {
+            "/projects/p/setParams" => (200, json!({"name": "p", "type": "categorization"})),
+            "/projects/p/setOntology" => (200, json!({"ontology": ["a"]})),
+            _ => panic!("{path}"),
+        });
+        let r = run_on(
+            &up,
+            "update_project",
+            json!({"name": "p", "instruction": "I", "ontology": ["cat", {"choice": "dog", "subchoices": ["big"]}], "ontology_name": "v2"}),
+        );
+        assert_eq!(
+            ok(&r),
+            json!({"name": "p", "type": "categorization", "ontology_update": {"ontology": ["a"]}})
+        );
+        let reqs = up.sent();
+        assert_eq!(reqs.len(), 2);
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects/p/setParams",
+            Some(json!({"instruction": "I"})),
+        );
+        assert_req(
+            &reqs[1],
+            "POST",
+            "/projects/p/setOntology",
+            Some(
+                json!({"ontology": ["cat", {"choice": "dog", "subchoices": ["big"]}], "name": "v2"}),
+            ),
+        );
+
+        // Ontology alone, with a plain OK answer.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(text_response(200, "text/plain", "OK")));
+        let r = run_on(
+            &up,
+            "update_project",
+            json!({"name": "p", "ontology": ["x"]}),
+        );
+        assert_eq!(
+            ok(&r),
+            json!({"name": "p", "ontology_update": {"ok": true}})
+        );
+        let reqs = up.sent();
+        assert_eq!(reqs.len(), 1);
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/projects/p/setOntology",
+            Some(json!({"ontology": ["x"]})),
+        );
+    }
+
+    #[test]
+    fn update_project_ontology_failure_after_set_params() {
+        let up = FakeUpstream::new();
+        route(&up, |_, path| match path {
+            "/projects/p/setParams" => (200, json!({"name": "p"})),
+            _ => (404, json!({"status_code": 404, "error": "Not found"})),
+        });
+        let t = err(&run_on(
+            &up,
+            "update_project",
+            json!({"name": "p", "params": {"x": 1}, "ontology": ["a"]}),
+        ));
+        assert!(t.starts_with("Step `setOntology` failed. Scale returned 404 Not Found for POST /projects/p/setOntology: Not found"), "{t}");
+        assert!(t.contains("edit the taxonomy in Scale's dashboard"), "{t}");
+        assert!(
+            t.ends_with("\nSteps applied before the failure: setParams."),
+            "{t}"
+        );
+        assert_eq!(up.requests.borrow().len(), 2);
+
+        // setParams failing stops before setOntology; it is not retried.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(500, &json!({"error": "oops"}))));
+        let t = err(&run_on(
+            &up,
+            "update_project",
+            json!({"name": "p", "params": {"x": 1}, "ontology": ["a"]}),
+        ));
+        assert!(
+            t.starts_with("Step `setParams` failed. Scale returned 500"),
+            "{t}"
+        );
+        assert!(t.ends_with("\nNo step was applied."), "{t}");
+        assert_eq!(up.requests.borrow().len(), 1);
+    }
 }

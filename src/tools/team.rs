@@ -1,44 +1,38 @@
 //! The team tool: list teammates, invite them, change their roles.
 
-use super::{parse_args, s, Ctx, Hints, ToolDef, ToolError, ToolResult};
-use crate::io::BoxFut;
-use crate::scale::{Call, Retry, Scale};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use super::args::{args, enum_of};
+use super::run::Session;
+use super::{tool, Hints, ToolDef, ToolError, ToolResult};
+use crate::io::Ctx;
+use crate::json::truncate;
+use crate::scale::{Call, Retry};
+use serde_json::{json, Value};
 
 pub fn tools() -> Vec<ToolDef> {
-    vec![ToolDef {
+    vec![tool! {
         name: "manage_team",
         title: "Manage team",
         description: "Lists, invites or re-roles the people on the Scale team. `list`: GET /teams. `invite`: POST /teams/invite sends invitations to `emails` \
-with `role`. `set_role`: POST /teams/set_role changes the role of existing non-admin members. Roles: labeler (Studio only), member, manager. \
-Only admins and managers may invite. Returns {teammates}: everyone on the team after the change (email, role, and expiry for pending invites).",
-        input_schema: || {
-            s::input(
-                json!({
-                    "action": s::enum_of(&["list", "invite", "set_role"], "What to do."),
-                    "emails": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 3}, "description": "E-mail addresses (invite and set_role)."},
-                    "role": s::enum_of(&["labeler", "member", "manager"], "Role to give (invite and set_role)."),
-                }),
-                &["action"],
-            )
-        },
-        output_schema: || json!({"type": "object", "required": ["teammates"], "properties": {"teammates": {"type": "array", "items": {"type": "object"}}}}),
+    with `role`. `set_role`: POST /teams/set_role changes the role of existing non-admin members. Roles: labeler (Studio only), member, manager. \
+    Only admins and managers may invite. Returns {teammates}: everyone on the team after the change (email, role, and expiry for pending invites).",
+        args: ManageTeam,
+        output: || json!({"type": "object", "required": ["teammates"], "properties": {"teammates": {"type": "array", "items": {"type": "object"}}}}),
         // Changing a role can take access away, so clients should confirm.
         hints: Hints { read_only: false, destructive: true, idempotent: false, open_world: true },
         run: manage_team,
     }]
 }
 
-#[derive(Deserialize)]
-struct Args {
-    action: String,
-    emails: Option<Vec<String>>,
-    role: Option<String>,
+args! {
+    pub struct ManageTeam {
+        req action: String = enum_of(&["list", "invite", "set_role"], "What to do."),
+        opt emails: Vec<String> = json!({"minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 3}, "description": "E-mail addresses (invite and set_role)."}),
+        opt role: String = enum_of(&["labeler", "member", "manager"], "Role to give (invite and set_role)."),
+    }
 }
 
-pub fn manage_team_call(args: Map<String, Value>) -> Result<(Call, Retry), ToolError> {
-    let a: Args = parse_args(args)?;
+/// The request manage_team makes, and whether it may be retried.
+pub fn manage_team_call(a: ManageTeam) -> Result<(Call, Retry), ToolError> {
     if a.action == "list" {
         if a.emails.is_some() || a.role.is_some() {
             return Err(ToolError::invalid(
@@ -59,7 +53,7 @@ pub fn manage_team_call(args: Map<String, Value>) -> Result<(Call, Retry), ToolE
     {
         return Err(ToolError::invalid(format!(
             "`emails` must hold e-mail addresses (got `{}`)",
-            crate::json::truncate(bad, 60)
+            truncate(bad, 60)
         )));
     }
     let path = if a.action == "invite" {
@@ -76,22 +70,78 @@ pub fn manage_team_call(args: Map<String, Value>) -> Result<(Call, Retry), ToolE
     ))
 }
 
-fn manage_team<'a>(cx: &'a Ctx<'a>, args: Map<String, Value>) -> BoxFut<'a, ToolResult> {
-    Box::pin(async move {
-        let (call, retry) = manage_team_call(args)?;
-        let sc = Scale::new(cx.config, cx.upstream);
-        let v = sc
-            .send(&call, retry)
-            .await
-            .map_err(|e| sc.tool_error(&call, e))?;
-        let teammates = match v {
-            Value::Array(a) => a,
-            Value::Object(mut o) => match o.remove("teammates") {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
-            },
+async fn manage_team(cx: &Ctx, a: ManageTeam) -> ToolResult {
+    let (call, retry) = manage_team_call(a)?;
+    let v = Session::new(cx).send(&call, retry, &[]).await?;
+    let teammates = match v {
+        Value::Array(a) => a,
+        Value::Object(mut o) => match o.remove("teammates") {
+            Some(Value::Array(a)) => a,
             _ => Vec::new(),
-        };
-        Ok(json!({"teammates": teammates}).into())
-    })
+        },
+        _ => Vec::new(),
+    };
+    Ok(json!({"teammates": teammates}).into())
+}
+
+#[cfg(test)]
+mod tests {
+
+    #[allow(unused_imports)]
+    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
+    #[allow(unused_imports)]
+    use crate::io::{Method, OutRequest, SendError};
+    #[allow(unused_imports)]
+    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
+    use crate::tools::testing::*;
+    #[allow(unused_imports)]
+    use serde_json::{json, Value};
+
+    #[test]
+    fn manage_team_requests() {
+        let mates = json!([{"email": "a@x.test", "role": "member"}]);
+        let (r, reqs) = run("manage_team", json!({"action": "list"}), mates.clone());
+        assert_eq!(ok(&r), json!({"teammates": mates}));
+        assert_req(&reqs[0], "GET", "/teams", None);
+
+        let (r, reqs) = run(
+            "manage_team",
+            json!({"action": "invite", "emails": ["a@x.test", "b@x.test"], "role": "labeler"}),
+            mates.clone(),
+        );
+        assert_eq!(ok(&r), json!({"teammates": mates}));
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/teams/invite",
+            Some(json!({"emails": ["a@x.test", "b@x.test"], "team_role": "labeler"})),
+        );
+        let (r, reqs) = run(
+            "manage_team",
+            json!({"action": "set_role", "emails": ["a@x.test"], "role": "manager"}),
+            json!({"teammates": mates}),
+        );
+        assert_eq!(ok(&r), json!({"teammates": mates}));
+        assert_req(
+            &reqs[0],
+            "POST",
+            "/teams/set_role",
+            Some(json!({"emails": ["a@x.test"], "team_role": "manager"})),
+        );
+        // Invites are sent once; lists are retried.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(503, &json!({"error": "x"}))));
+        err(&run_on(
+            &up,
+            "manage_team",
+            json!({"action": "invite", "emails": ["a@x.test"], "role": "member"}),
+        ));
+        assert_eq!(up.requests.borrow().len(), 1);
+        let up = FakeUpstream::new();
+        up.push_json(503, json!({"error": "x"}));
+        up.push_json(200, json!([]));
+        let r = run_on(&up, "manage_team", json!({"action": "list"}));
+        assert_eq!(ok(&r), json!({"teammates": []}));
+        assert_eq!(up.requests.borrow().len(), 2);
+    }
 }

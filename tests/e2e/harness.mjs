@@ -159,3 +159,13 @@ export function modern(method, params = {}, id = 1) {
   if (params.uri !== undefined) headers['mcp-name'] = params.uri;
   return { body, headers };
 }
+
+/**
+ * The names of the tools the server lists (a raw legacy tools/list), so tests
+ * compare every other view of the catalogue with the server's own count.
+ */
+export async function toolNames(stack) {
+  const r = await rpc(stack, { jsonrpc: '2.0', id: 'tool-count', method: 'tools/list' });
+  if (r.status !== 200 || !Array.isArray(r.json?.result?.tools)) throw new Error(`tools/list failed: ${r.status} ${r.text}`);
+  return r.json.result.tools.map((t) => t.name);
+}

@@ -7,7 +7,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { startStack, rpc, modern, SECRETS } from './harness.mjs';
+import { startStack, rpc, modern, SECRETS, toolNames } from './harness.mjs';
 
 const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const MODERN = '2026-07-28';
@@ -23,6 +23,7 @@ const TOKEN_B = 'rotation-token-bbbb-2222';
 let stack; // the default configuration
 let alt; // two tokens and ALLOWED_ORIGINS
 let bare; // MCP_AUTH_TOKEN unset
+let TOOL_COUNT; // from the server's own tools/list
 
 before(async () => {
   [stack, alt, bare] = await Promise.all([
@@ -30,6 +31,7 @@ before(async () => {
     startStack({ vars: { MCP_AUTH_TOKEN: `${TOKEN_A}, ${TOKEN_B}`, ALLOWED_ORIGINS: 'https://app.example.com, http://partner.example:3000/' } }),
     startStack({ vars: { MCP_AUTH_TOKEN: undefined } }),
   ]);
+  TOOL_COUNT = (await toolNames(stack)).length;
 });
 after(async () => {
   await Promise.all([stack?.close(), alt?.close(), bare?.close()]);
@@ -338,7 +340,7 @@ describe('no sessions', () => {
     for (const sid of ['stale-session-1234', 'x'.repeat(200)]) {
       const r = await rpc(stack, req('tools/list'), { headers: { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-11-25' } });
       assert.equal(r.status, 200);
-      assert.equal(r.json.result.tools.length, 19);
+      assert.equal(r.json.result.tools.length, TOOL_COUNT);
       assert.equal(sessionHeader(r), null);
       const m = await modernRpc(stack, 'tools/list', {}, { headers: { 'mcp-session-id': sid, 'last-event-id': '42' } });
       assert.equal(m.status, 200);
@@ -405,7 +407,7 @@ describe('legacy lane (initialize era)', () => {
       assert.equal(p.text, '{"jsonrpc":"2.0","id":"p-1","result":{}}');
       const t = await rpc(stack, req('tools/list', {}, 2), { headers: { 'mcp-protocol-version': v } });
       assert.equal(t.status, 200);
-      assert.equal(t.json.result.tools.length, 19);
+      assert.equal(t.json.result.tools.length, TOOL_COUNT);
       assert.equal(t.json.result.resultType, undefined);
       assert.equal(t.json.result.nextCursor, undefined);
     });
@@ -447,7 +449,7 @@ describe('JSON-RPC batches', () => {
       assert.ok(Array.isArray(r.json));
       assert.deepEqual(r.json.map((x) => x.id), [1, 'b', 3]);
       assert.deepEqual(r.json[0].result, {});
-      assert.equal(r.json[1].result.tools.length, 19);
+      assert.equal(r.json[1].result.tools.length, TOOL_COUNT);
       assert.equal(r.json[2].error.code, -32601);
     });
 
@@ -634,7 +636,7 @@ describe('response format (Accept)', () => {
     assert.ok(m, r.text.slice(0, 200));
     const msg = JSON.parse(m[1]);
     assert.equal(msg.id, 's1');
-    assert.equal(msg.result.tools.length, 19);
+    assert.equal(msg.result.tools.length, TOOL_COUNT);
   });
 
   test('errors are SSE-framed too when only SSE is accepted; notifications stay 202', async () => {
@@ -655,8 +657,8 @@ describe('tools', () => {
     const b = await rpc(stack, req('tools/list', {}, 1), { headers: { 'mcp-protocol-version': '2025-11-25' } });
     assert.equal(a.text, b.text);
     const names = a.json.result.tools.map((t) => t.name);
-    assert.equal(names.length, 19);
-    assert.equal(new Set(names).size, 19);
+    assert.equal(names.length, TOOL_COUNT);
+    assert.equal(new Set(names).size, TOOL_COUNT);
     for (const n of ['create_task', 'get_task', 'list_tasks', 'list_callbacks', 'get_callback', 'create_project', 'manage_team']) assert.ok(names.includes(n), n);
     for (const t of a.json.result.tools) {
       assert.match(t.name, /^[A-Za-z0-9_.-]{1,64}$/);
@@ -732,7 +734,7 @@ describe('modern lane (2026-07-28)', () => {
     for (const method of ['tools/list', 'resources/list', 'resources/templates/list']) assertModernResult(await modernRpc(stack, method), { list: true });
     const tl = assertModernResult(await modernRpc(stack, 'tools/list'), { list: true });
     assert.equal(tl.cacheScope, 'public', 'the tool list is the same for every token');
-    assert.equal(tl.tools.length, 19);
+    assert.equal(tl.tools.length, TOOL_COUNT);
   });
 
   test('tools/call results carry resultType and serverInfo', async () => {

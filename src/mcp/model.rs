@@ -1,0 +1,216 @@
+//! The messages this server writes, as plain serde types: JSON-RPC envelopes
+//! and errors, the initialize and discover results, tool definitions and
+//! results, and resources. Scale's JSON passes through as `&RawValue`, so a
+//! tool result is copied into the answer, never parsed and rebuilt.
+//!
+//! Field names follow the MCP schema (camelCase); what only the 2026-07-28
+//! lane carries ([`Modern`]) is absent on the legacy lane.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// The JSON-RPC version every message carries.
+pub const JSONRPC: &str = "2.0";
+
+/// `{"jsonrpc":"2.0","id":…,"result":…}` or `…,"error":…}`.
+#[derive(Serialize)]
+pub struct Envelope<'a> {
+    pub jsonrpc: &'static str,
+    pub id: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorObject<'a> {
+    pub code: i64,
+    pub message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<&'a Value>,
+}
+
+/// `serverInfo`.
+#[derive(Serialize, Clone, Copy)]
+pub struct Implementation {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct ServerCapabilities {
+    pub tools: ListChanged,
+    pub resources: ResourcesCapability,
+}
+
+#[derive(Serialize)]
+pub struct ListChanged {
+    #[serde(rename = "listChanged")]
+    pub list_changed: bool,
+}
+
+#[derive(Serialize)]
+pub struct ResourcesCapability {
+    pub subscribe: bool,
+    #[serde(rename = "listChanged")]
+    pub list_changed: bool,
+}
+
+/// What the 2026-07-28 lane adds to every result: `resultType` and the
+/// server's identity in `_meta`, and on lists how long a client may cache them.
+#[derive(Serialize, Default)]
+pub struct Modern {
+    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<&'static str>,
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+    #[serde(rename = "ttlMs", skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    #[serde(rename = "cacheScope", skip_serializing_if = "Option::is_none")]
+    pub cache_scope: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+pub struct Meta {
+    #[serde(rename = "io.modelcontextprotocol/serverInfo")]
+    pub server_info: Implementation,
+}
+
+#[derive(Serialize)]
+pub struct InitializeResult<'a> {
+    #[serde(rename = "protocolVersion")]
+    pub protocol_version: &'a str,
+    pub capabilities: ServerCapabilities,
+    #[serde(rename = "serverInfo")]
+    pub server_info: Implementation,
+    pub instructions: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct DiscoverResult<'a> {
+    #[serde(rename = "supportedVersions")]
+    pub supported_versions: &'a [&'a str],
+    pub capabilities: ServerCapabilities,
+    #[serde(rename = "serverInfo")]
+    pub server_info: Implementation,
+    pub instructions: &'a str,
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+#[derive(Serialize)]
+pub struct Tool<'a> {
+    pub name: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    #[serde(rename = "inputSchema")]
+    pub input_schema: &'a Value,
+    #[serde(rename = "outputSchema")]
+    pub output_schema: Value,
+    pub annotations: ToolAnnotations<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ToolAnnotations<'a> {
+    pub title: &'a str,
+    #[serde(rename = "readOnlyHint")]
+    pub read_only_hint: bool,
+    #[serde(rename = "destructiveHint")]
+    pub destructive_hint: bool,
+    #[serde(rename = "idempotentHint")]
+    pub idempotent_hint: bool,
+    #[serde(rename = "openWorldHint")]
+    pub open_world_hint: bool,
+}
+
+#[derive(Serialize)]
+pub struct ListToolsResult<'a> {
+    pub tools: Vec<Tool<'a>>,
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+/// A tool result: one text block with the JSON, and the same JSON as
+/// `structuredContent` on success, or the error text with `isError`.
+#[derive(Serialize)]
+pub struct CallToolResult<'a> {
+    pub content: [TextContent<'a>; 1],
+    #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
+    pub structured_content: Option<&'a RawValue>,
+    #[serde(rename = "isError", skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+#[derive(Serialize)]
+pub struct TextContent<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub text: &'a str,
+}
+
+impl<'a> TextContent<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Self { kind: "text", text }
+    }
+}
+
+#[derive(Serialize)]
+pub struct Resource {
+    pub uri: String,
+    pub name: String,
+    pub title: String,
+    #[serde(rename = "mimeType")]
+    pub mime_type: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct ListResourcesResult {
+    pub resources: Vec<Resource>,
+    #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+#[derive(Serialize)]
+pub struct ResourceTemplate<'a> {
+    #[serde(rename = "uriTemplate")]
+    pub uri_template: String,
+    pub name: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    #[serde(rename = "mimeType")]
+    pub mime_type: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct ListResourceTemplatesResult<'a> {
+    #[serde(rename = "resourceTemplates")]
+    pub resource_templates: Vec<ResourceTemplate<'a>>,
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+#[derive(Serialize)]
+pub struct ReadResourceResult<'a> {
+    pub contents: [TextResourceContents<'a>; 1],
+    #[serde(flatten)]
+    pub modern: Modern,
+}
+
+#[derive(Serialize)]
+pub struct TextResourceContents<'a> {
+    pub uri: &'a str,
+    #[serde(rename = "mimeType")]
+    pub mime_type: &'static str,
+    pub text: &'a str,
+}
+
+/// The empty result (`ping`).
+#[derive(Serialize)]
+pub struct EmptyResult {}

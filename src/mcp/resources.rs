@@ -1,0 +1,139 @@
+//! The callback log as MCP resources: recent deliveries in `resources/list`,
+//! one URI template, and `resources/read` returning a stored delivery as JSON.
+
+use super::methods::modern;
+use super::model::{
+    ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
+    ResourceTemplate, TextResourceContents,
+};
+use super::rpc::{self, payload, Payload, RpcError};
+use super::Lane;
+use crate::callback_log::{self, ListError, LogQuery};
+use crate::io::Ctx;
+use crate::json::truncate;
+use serde_json::{json, Map, Value};
+
+pub const URI_PREFIX: &str = "scale-callback://deliveries/";
+/// Deliveries per resources/list page.
+const PAGE: usize = 50;
+
+pub fn templates(lane: Lane) -> Payload {
+    payload(&ListResourceTemplatesResult {
+        resource_templates: vec![ResourceTemplate {
+            uri_template: format!("{URI_PREFIX}{{id}}"),
+            name: "callback-delivery",
+            title: "Scale callback delivery",
+            description: "One callback Scale delivered to this server's /webhooks/scale, by its id (from list_callbacks or resources/list).",
+            mime_type: "application/json",
+        }],
+        modern: modern(lane, true),
+    })
+}
+
+fn store_error(e: &str) -> RpcError {
+    RpcError::new(
+        rpc::INTERNAL_ERROR,
+        format!("the callback log could not be read: {}", truncate(e, 200)),
+    )
+}
+
+pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
+    let cursor = match params.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(RpcError::invalid_params("invalid cursor")),
+    };
+    let (resources, next_cursor) = match cx.store() {
+        None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
+        None => (Vec::new(), None),
+        Some(store) => {
+            let q = LogQuery {
+                limit: PAGE,
+                cursor,
+                ..Default::default()
+            };
+            let page = match callback_log::list(store, &q).await {
+                Ok(p) => p,
+                Err(ListError::BadCursor) => {
+                    return Err(RpcError::invalid_params("invalid cursor"))
+                }
+                Err(ListError::Store(e)) => return Err(store_error(&e)),
+            };
+            let resources = page.items.iter().map(resource).collect();
+            (resources, page.next_cursor)
+        }
+    };
+    let mut m = modern(lane, true);
+    // The log changes with every delivery, so clients should not keep it long.
+    if lane == Lane::Modern {
+        m.ttl_ms = Some(0);
+        m.cache_scope = Some("private");
+    }
+    Ok(payload(&ListResourcesResult {
+        resources,
+        next_cursor,
+        modern: m,
+    }))
+}
+
+/// A listed delivery (its key's metadata) as a resource.
+fn resource(m: &Value) -> Resource {
+    let id = m.get("id").and_then(Value::as_str).unwrap_or("");
+    let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("-");
+    let subject = match s("kind") {
+        "task" => format!("task {}", s("task_id")),
+        "batch" => format!("batch {}", s("batch")),
+        _ => "callback".into(),
+    };
+    Resource {
+        uri: format!("{URI_PREFIX}{id}"),
+        name: id.to_string(),
+        title: format!("{subject}: {} ({})", s("status"), s("received_at")),
+        mime_type: "application/json",
+    }
+}
+
+pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
+    let u = params
+        .get("uri")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RpcError::invalid_params("params.uri must be a string"))?;
+    let not_found = || {
+        let code = if lane == Lane::Modern {
+            rpc::INVALID_PARAMS
+        } else {
+            rpc::RESOURCE_NOT_FOUND
+        };
+        RpcError::new(code, format!("resource not found: {}", truncate(u, 120)))
+            .with_data(json!({"uri": u}))
+    };
+    let Some(id) = u.strip_prefix(URI_PREFIX) else {
+        return Err(not_found());
+    };
+    let Some(store) = cx.store() else {
+        return Err(RpcError::new(
+            rpc::INTERNAL_ERROR,
+            "the CALLBACKS KV namespace is not bound, so there is no callback log",
+        ));
+    };
+    match callback_log::get(store, id).await {
+        Ok(Some(v)) => {
+            let mut m = modern(lane, false);
+            if lane == Lane::Modern {
+                // A stored delivery never changes.
+                m.ttl_ms = Some(86_400_000);
+                m.cache_scope = Some("private");
+            }
+            Ok(payload(&ReadResourceResult {
+                contents: [TextResourceContents {
+                    uri: u,
+                    mime_type: "application/json",
+                    text: &v.to_string(),
+                }],
+                modern: m,
+            }))
+        }
+        Ok(None) => Err(not_found()),
+        Err(e) => Err(store_error(&e)),
+    }
+}

@@ -1,0 +1,583 @@
+//! The client proper: HTTP Basic auth with the configured key, one time
+//! budget per tool call, and retries with backoff for what may be repeated.
+
+use super::reply::{interpret, interpret_raw, ScaleError};
+use super::Call;
+use crate::codec::base64;
+use crate::config::Config;
+use crate::io::{InResponse, OutRequest, SendError, Upstream};
+use serde_json::Value;
+
+/// The whole time one tool call may spend on Scale, retries and waits
+/// included: below the 60 s default timeout of the MCP client libraries.
+pub const CALL_BUDGET_MS: u64 = 50_000;
+/// Attempts after the first for idempotent requests.
+pub const MAX_RETRIES: u32 = 2;
+/// First backoff; doubled for each further retry.
+pub const BACKOFF_MS: u32 = 500;
+
+/// How a request may be repeated after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Reads: retried on 429, 5xx and network errors.
+    Idempotent,
+    /// Creates and other writes: sent once.
+    Never,
+}
+
+/// A Scale client bound to one tool call (its budget starts at creation).
+pub struct Scale<'a> {
+    cfg: &'a Config,
+    up: &'a dyn Upstream,
+    started: u64,
+    /// Whether some attempt may have reached Scale without an answer.
+    pub(crate) uncertain: std::cell::Cell<bool>,
+    attempts: std::cell::Cell<u32>,
+}
+
+impl<'a> Scale<'a> {
+    pub fn new(cfg: &'a Config, up: &'a dyn Upstream) -> Self {
+        Self {
+            cfg,
+            up,
+            started: up.now_ms(),
+            uncertain: std::cell::Cell::new(false),
+            attempts: std::cell::Cell::new(0),
+        }
+    }
+
+    fn build(&self, call: &Call) -> Result<OutRequest, ScaleError> {
+        let key = self.cfg.scale_api_key.as_ref().ok_or(ScaleError::NoKey)?;
+        let mut headers = vec![
+            (
+                "authorization".to_string(),
+                format!("Basic {}", base64(format!("{}:", key.expose()).as_bytes())),
+            ),
+            ("accept".to_string(), "application/json".to_string()),
+            (
+                "user-agent".to_string(),
+                format!("scale-mcp-worker/{}", crate::VERSION),
+            ),
+        ];
+        if call.body.is_some() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
+        Ok(OutRequest {
+            method: call.method,
+            url: call.url(&self.cfg.api_base),
+            headers,
+            body: call.body.as_ref().map(|b| b.to_string()),
+        })
+    }
+
+    /// Upstream requests made so far (each counts against the subrequest limit).
+    pub fn attempts(&self) -> u32 {
+        self.attempts.get()
+    }
+
+    /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
+    /// plain-text `OK`).
+    pub async fn send(&self, call: &Call, retry: Retry) -> Result<Value, ScaleError> {
+        self.send_with(call, retry, |r| {
+            interpret(
+                r.status,
+                r.header("content-type"),
+                &r.body,
+                r.header("retry-after"),
+            )
+        })
+        .await
+    }
+
+    /// Like [`Scale::send`], but a 2xx answer comes back as its text, not
+    /// parsed, so passthrough results are not rebuilt (`None` for a plain `OK`
+    /// or empty answer). The caller checks the text is the JSON it needs.
+    pub async fn send_raw(&self, call: &Call, retry: Retry) -> Result<Option<String>, ScaleError> {
+        self.send_with(call, retry, interpret_raw).await
+    }
+
+    async fn send_with<T>(
+        &self,
+        call: &Call,
+        retry: Retry,
+        read: impl Fn(InResponse) -> Result<T, ScaleError>,
+    ) -> Result<T, ScaleError> {
+        let req = self.build(call)?;
+        let mut attempt = 0u32;
+        loop {
+            let elapsed = self.up.now_ms().saturating_sub(self.started);
+            let remaining = CALL_BUDGET_MS.saturating_sub(elapsed);
+            if remaining < 50 {
+                return Err(ScaleError::Budget);
+            }
+            let timeout = (self.cfg.timeout_ms as u64).min(remaining) as u32;
+            self.attempts.set(self.attempts.get() + 1);
+            let outcome = match self.up.send(&req, timeout).await {
+                Ok(resp) => read(resp),
+                Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
+                Err(SendError::Network(m)) => Err(ScaleError::Network(m)),
+            };
+            let err = match outcome {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if matches!(err, ScaleError::Timeout(_) | ScaleError::Network(_))
+                || matches!(
+                    err,
+                    ScaleError::Http {
+                        status: 500..=599,
+                        ..
+                    }
+                )
+            {
+                self.uncertain.set(true);
+            }
+            let retryable = match (&err, retry) {
+                (_, Retry::Never) => false,
+                (ScaleError::Http { status, .. }, _) => {
+                    *status == 429 || *status == 408 || (500..=599).contains(status)
+                }
+                (ScaleError::Timeout(_) | ScaleError::Network(_), _) => true,
+                _ => false,
+            };
+            if !retryable || attempt >= MAX_RETRIES {
+                return Err(err);
+            }
+            let backoff = BACKOFF_MS << attempt;
+            let wait = match &err {
+                ScaleError::Http {
+                    retry_after: Some(s),
+                    ..
+                } => (*s as u64 * 1000).max(backoff as u64),
+                _ => backoff as u64,
+            };
+            let elapsed = self.up.now_ms().saturating_sub(self.started);
+            // Waiting only makes sense if an attempt still fits afterwards.
+            if elapsed + wait + 1000 > CALL_BUDGET_MS {
+                return Err(err);
+            }
+            self.up.sleep(wait as u32).await;
+            attempt += 1;
+        }
+    }
+
+    /// `create_task` with a `unique_id`: retried like a read; a 409 after an
+    /// attempt whose fate is unknown means that attempt created the task, so
+    /// the task is fetched by its `unique_id` (as Scale's Python client does).
+    pub async fn create_unique(&self, call: &Call, unique_id: &str) -> Result<Value, ScaleError> {
+        // Retried like a read: Scale refuses a second task with the same
+        // unique_id, so a repeat cannot duplicate work.
+        match self.send(call, Retry::Idempotent).await {
+            Err(ScaleError::Http { status: 409, .. }) if self.uncertain.get() => {
+                let find = Call::get()
+                    .lit("tasks")
+                    .query("unique_id", unique_id)
+                    .query("limit", "1");
+                let found = self.send(&find, Retry::Idempotent).await?;
+                found
+                    .get("docs")
+                    .and_then(Value::as_array)
+                    .and_then(|d| d.first())
+                    .cloned()
+                    .ok_or_else(|| ScaleError::Http {
+                        status: 409,
+                        message: format!(
+                            "a task with unique_id `{unique_id}` exists but could not be fetched"
+                        ),
+                        retry_after: None,
+                    })
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::base64;
+    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream};
+    use crate::io::{InResponse, Method, SendError};
+    use crate::scale::testing::{config, config_with, KEY_B64};
+    use serde_json::json;
+
+    fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
+        crate::http::header_in(&r.headers, name)
+    }
+
+    fn with_retry_after(status: u16, body: Value, secs: &str) -> InResponse {
+        let mut r = json_response(status, &body);
+        r.headers.push(("retry-after".into(), secs.into()));
+        r
+    }
+
+    fn err_body(status: u16, msg: &str) -> Value {
+        json!({"status_code": status, "error": msg})
+    }
+
+    fn get_task_call() -> Call {
+        Call::get().lit("task").seg("task_id", "t1").unwrap()
+    }
+
+    /// Sends `call` on a fresh client over `up`, returning the outcome.
+    fn send(
+        cfg: &Config,
+        up: &FakeUpstream,
+        call: &Call,
+        retry: Retry,
+    ) -> Result<Value, ScaleError> {
+        let sc = Scale::new(cfg, up);
+        block_on(sc.send(call, retry))
+    }
+
+    fn http_status(r: &Result<Value, ScaleError>) -> Option<u16> {
+        match r {
+            Err(ScaleError::Http { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn build_sets_basic_auth_and_content_type_only_with_a_body() {
+        assert_eq!(base64(b"test_key_abc:"), KEY_B64);
+        let cfg = config();
+        let up = FakeUpstream::new();
+        let sc = Scale::new(&cfg, &up);
+
+        let r = sc.build(&get_task_call()).unwrap();
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(r.url, "https://api.test/v1/task/t1");
+        assert_eq!(
+            header(&r, "authorization"),
+            Some("Basic dGVzdF9rZXlfYWJjOg==")
+        );
+        assert_eq!(header(&r, "accept"), Some("application/json"));
+        assert_eq!(
+            header(&r, "user-agent"),
+            Some(format!("scale-mcp-worker/{}", crate::VERSION).as_str())
+        );
+        assert_eq!(header(&r, "content-type"), None);
+        assert_eq!(r.body, None);
+
+        let body = json!({"project": "p", "metadata": {"k": [1, 2]}, "tags": ["é"]});
+        let r = sc
+            .build(
+                &Call::post()
+                    .lit("task")
+                    .lit("imageannotation")
+                    .body(body.clone()),
+            )
+            .unwrap();
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        let sent: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        assert_eq!(sent, body);
+
+        // A bare array body (tags) is serialised as such.
+        let r = sc
+            .build(
+                &Call::new(Method::Delete)
+                    .lit("task")
+                    .lit("t")
+                    .lit("tags")
+                    .body(json!(["a", "b"])),
+            )
+            .unwrap();
+        assert_eq!(r.method, Method::Delete);
+        assert_eq!(r.body.as_deref(), Some(r#"["a","b"]"#));
+        assert!(up.requests.borrow().is_empty(), "build sends nothing");
+    }
+
+    #[test]
+    fn build_without_key_is_nokey_and_sends_nothing() {
+        let cfg = config_with(&[("SCALE_API_KEY", "")]);
+        assert!(cfg.scale_api_key.is_none());
+        let up = FakeUpstream::new();
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(r, Err(ScaleError::NoKey));
+        assert!(up.requests.borrow().is_empty());
+    }
+
+    // ---------------------------------------------------------------- retries
+
+    #[test]
+    fn idempotent_retries_each_transient_status_twice_with_backoff() {
+        for status in [429u16, 500, 502, 503, 504, 408] {
+            let cfg = config();
+            let up = FakeUpstream::new();
+            for _ in 0..3 {
+                up.push_json(status, err_body(status, "busy"));
+            }
+            let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+            assert_eq!(http_status(&r), Some(status), "{status}");
+            assert_eq!(up.requests.borrow().len(), 3, "{status}: 3 attempts");
+            assert_eq!(*up.sleeps.borrow(), vec![500, 1000], "{status}");
+            // Every attempt is the same request.
+            let reqs = up.sent();
+            assert!(reqs.iter().all(|r| r == &reqs[0]));
+        }
+    }
+
+    #[test]
+    fn idempotent_retry_succeeds_on_a_later_attempt() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push_json(503, err_body(503, "queue"));
+        up.push_json(200, json!({"task_id": "t1"}));
+        let sc = Scale::new(&cfg, &up);
+        let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
+        assert_eq!(r, Ok(json!({"task_id": "t1"})));
+        assert_eq!(sc.attempts(), 2);
+        assert_eq!(*up.sleeps.borrow(), vec![500]);
+        assert!(sc.uncertain.get(), "a 5xx leaves the outcome uncertain");
+    }
+
+    #[test]
+    fn network_errors_and_timeouts_are_retried() {
+        let cfg = config_with(&[("SCALE_TIMEOUT_MS", "1000")]);
+        let up = FakeUpstream::new();
+        up.push(Err(SendError::Network("connection reset".into())));
+        up.push(Err(SendError::Timeout(1000)));
+        up.push_json(200, json!({"ok": 1}));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(r, Ok(json!({"ok": 1})));
+        assert_eq!(up.requests.borrow().len(), 3);
+        assert_eq!(*up.sleeps.borrow(), vec![500, 1000]);
+        assert_eq!(*up.timeouts.borrow(), vec![1000, 1000, 1000]);
+
+        let up = FakeUpstream::new();
+        for _ in 0..3 {
+            up.push(Err(SendError::Network("dns".into())));
+        }
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(r, Err(ScaleError::Network("dns".into())));
+        assert_eq!(up.requests.borrow().len(), 3);
+    }
+
+    #[test]
+    fn client_errors_are_not_retried() {
+        for status in [400u16, 401, 402, 403, 404, 409, 422] {
+            let cfg = config();
+            let up = FakeUpstream::new();
+            up.push_json(status, err_body(status, "no"));
+            up.push_json(200, json!({}));
+            let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+            assert_eq!(http_status(&r), Some(status));
+            assert_eq!(up.requests.borrow().len(), 1, "{status}");
+            assert!(up.sleeps.borrow().is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_2xx_bodies_are_not_retried() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push(Ok(text_response(200, "text/html", "<html>")));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert!(
+            matches!(r, Err(ScaleError::BadBody { status: 200, .. })),
+            "{r:?}"
+        );
+        assert_eq!(up.requests.borrow().len(), 1);
+    }
+
+    #[test]
+    fn never_never_retries() {
+        for reply in [
+            Ok(json_response(503, &err_body(503, "x"))),
+            Ok(json_response(429, &err_body(429, "x"))),
+            Err(SendError::Network("reset".into())),
+            Err(SendError::Timeout(25_000)),
+        ] {
+            let cfg = config();
+            let up = FakeUpstream::new();
+            up.push(reply.clone());
+            up.push_json(200, json!({}));
+            let r = send(
+                &cfg,
+                &up,
+                &Call::post().lit("batches").body(json!({})),
+                Retry::Never,
+            );
+            assert!(r.is_err(), "{reply:?}");
+            assert_eq!(up.requests.borrow().len(), 1, "{reply:?}");
+            assert!(up.sleeps.borrow().is_empty());
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_when_larger_than_the_backoff() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push(Ok(with_retry_after(429, err_body(429, "slow"), "3")));
+        up.push(Ok(with_retry_after(429, err_body(429, "slow"), "0")));
+        up.push_json(200, json!({"done": true}));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(r, Ok(json!({"done": true})));
+        // 3 s beats the 500 ms backoff; 0 s loses to the 1000 ms one.
+        assert_eq!(*up.sleeps.borrow(), vec![3000, 1000]);
+    }
+
+    #[test]
+    fn no_retry_when_the_wait_does_not_fit_the_budget() {
+        // Retry-After beyond the budget: answered at once with Scale's error.
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push(Ok(with_retry_after(503, err_body(503, "down"), "60")));
+        up.push_json(200, json!({}));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(
+            r,
+            Err(ScaleError::Http {
+                status: 503,
+                message: "down".into(),
+                retry_after: Some(60)
+            })
+        );
+        assert_eq!(up.requests.borrow().len(), 1);
+        assert!(up.sleeps.borrow().is_empty());
+
+        // A slow first attempt leaves no room for the backoff plus another attempt.
+        let cfg = config_with(&[("SCALE_TIMEOUT_MS", "49000")]);
+        let up = FakeUpstream::new();
+        up.push(Err(SendError::Timeout(49_000)));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        assert_eq!(r, Err(ScaleError::Timeout(49_000)));
+        assert_eq!(up.requests.borrow().len(), 1);
+        assert!(up.sleeps.borrow().is_empty());
+    }
+
+    #[test]
+    fn attempt_timeout_is_the_setting_capped_by_the_remaining_budget() {
+        let cfg = config_with(&[("SCALE_TIMEOUT_MS", "30000")]);
+        let up = FakeUpstream::new();
+        up.push(Err(SendError::Timeout(30_000)));
+        up.push(Err(SendError::Timeout(0)));
+        let r = send(&cfg, &up, &get_task_call(), Retry::Idempotent);
+        // 30 000 + 500 ms spent: 19 500 ms remain for the second attempt, after
+        // which no third attempt fits.
+        assert_eq!(*up.timeouts.borrow(), vec![30_000, 19_500]);
+        assert_eq!(*up.sleeps.borrow(), vec![500]);
+        assert_eq!(r, Err(ScaleError::Timeout(19_500)));
+
+        // The default is 25 s.
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push_json(200, json!({}));
+        send(&cfg, &up, &get_task_call(), Retry::Never).unwrap();
+        assert_eq!(*up.timeouts.borrow(), vec![25_000]);
+    }
+
+    #[test]
+    fn a_spent_budget_sends_nothing() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        let sc = Scale::new(&cfg, &up);
+        up.advance(CALL_BUDGET_MS - 10);
+        let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
+        assert_eq!(r, Err(ScaleError::Budget));
+        assert!(up.requests.borrow().is_empty());
+    }
+
+    #[test]
+    fn create_unique_fetches_the_task_after_an_uncertain_attempt_and_a_409() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push_json(503, err_body(503, "timeout in queue"));
+        up.push_json(409, err_body(409, "unique_id already used"));
+        up.push_json(
+            200,
+            json!({"docs": [{"task_id": "found", "unique_id": "u 1"}], "total": 1}),
+        );
+        let call = Call::post()
+            .lit("task")
+            .lit("imageannotation")
+            .body(json!({"unique_id": "u 1"}));
+        let sc = Scale::new(&cfg, &up);
+        let r = block_on(sc.create_unique(&call, "u 1"));
+        assert_eq!(r, Ok(json!({"task_id": "found", "unique_id": "u 1"})));
+        let reqs = up.sent();
+        assert_eq!(reqs.len(), 3);
+        assert_eq!(reqs[0].method, Method::Post);
+        assert_eq!(reqs[1], reqs[0]);
+        assert_eq!(reqs[2].method, Method::Get);
+        assert_eq!(
+            reqs[2].url,
+            "https://api.test/v1/tasks?unique_id=u%201&limit=1"
+        );
+        assert_eq!(reqs[2].body, None);
+        assert_eq!(*up.sleeps.borrow(), vec![500]);
+    }
+
+    #[test]
+    fn create_unique_after_a_timeout_and_409_also_fetches() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push(Err(SendError::Timeout(25_000)));
+        up.push_json(409, err_body(409, "dup"));
+        up.push_json(200, json!({"docs": []}));
+        let call = Call::post()
+            .lit("task")
+            .lit("categorization")
+            .body(json!({}));
+        let sc = Scale::new(&cfg, &up);
+        let r = block_on(sc.create_unique(&call, "u"));
+        // The task exists but the lookup found nothing: a clear 409.
+        match r {
+            Err(ScaleError::Http {
+                status: 409,
+                message,
+                ..
+            }) => {
+                assert!(
+                    message.contains("unique_id `u` exists but could not be fetched"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(up.requests.borrow().len(), 3);
+    }
+
+    #[test]
+    fn create_unique_plain_409_is_an_error_without_a_fetch() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push_json(409, err_body(409, "dup"));
+        up.push_json(200, json!({"docs": [{"task_id": "x"}]}));
+        let call = Call::post()
+            .lit("task")
+            .lit("categorization")
+            .body(json!({}));
+        let sc = Scale::new(&cfg, &up);
+        let r = block_on(sc.create_unique(&call, "u"));
+        assert_eq!(http_status(&r), Some(409));
+        assert_eq!(up.requests.borrow().len(), 1);
+        // 429 then 409: the 429 was not processed, so the 409 is a real duplicate.
+        let up = FakeUpstream::new();
+        up.push_json(429, err_body(429, "slow"));
+        up.push_json(409, err_body(409, "dup"));
+        let sc = Scale::new(&cfg, &up);
+        let r = block_on(sc.create_unique(&call, "u"));
+        assert_eq!(http_status(&r), Some(409));
+        assert_eq!(up.requests.borrow().len(), 2);
+    }
+
+    #[test]
+    fn unique_id_creates_are_retried_like_reads() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.push_json(502, err_body(502, "x"));
+        up.push_json(200, json!({"task_id": "new"}));
+        let call = Call::post()
+            .lit("task")
+            .lit("categorization")
+            .body(json!({}));
+        let sc = Scale::new(&cfg, &up);
+        assert_eq!(
+            block_on(sc.create_unique(&call, "u")),
+            Ok(json!({"task_id": "new"}))
+        );
+        assert_eq!(up.requests.borrow().len(), 2);
+    }
+}

@@ -1,0 +1,335 @@
+//! Tool errors: what an agent reads when a call fails, with Scale's status
+//! and message, advice for the status, and, for multi-step tools, which steps
+//! were applied. The Scale key is scrubbed from every text that could echo it.
+
+use crate::codec::base64;
+use crate::http::reason_phrase;
+use crate::scale::{InvalidSegment, ScaleError, CALL_BUDGET_MS};
+use std::fmt;
+
+/// A failed tool call, reported to the agent as a result with `isError`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolError {
+    pub kind: ErrorKind,
+    /// Scale's HTTP status, when Scale answered.
+    pub status: Option<u16>,
+    pub message: String,
+    /// For multi-step tools: the steps that were applied before the failure.
+    pub applied: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArguments,
+    Scale,
+    Config,
+    Store,
+}
+
+impl ToolError {
+    fn of(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            status: None,
+            message: message.into(),
+            applied: None,
+        }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::of(ErrorKind::InvalidArguments, message)
+    }
+    pub fn scale(status: Option<u16>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            ..Self::of(ErrorKind::Scale, message)
+        }
+    }
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::of(ErrorKind::Config, message)
+    }
+    pub fn store(message: impl Into<String>) -> Self {
+        Self::of(ErrorKind::Store, message)
+    }
+    pub fn with_applied(mut self, steps: Vec<String>) -> Self {
+        self.applied = Some(steps);
+        self
+    }
+    /// The text the agent reads, for a call of `tool`.
+    pub fn text(&self, tool: &str) -> String {
+        let mut t = match self.kind {
+            ErrorKind::InvalidArguments => format!(
+                "Invalid arguments for {tool}: {}. No request was sent to Scale.",
+                self.message
+            ),
+            _ => self.message.clone(),
+        };
+        if let Some(steps) = &self.applied {
+            if steps.is_empty() {
+                t.push_str("\nNo step was applied.");
+            } else {
+                t.push_str(&format!(
+                    "\nSteps applied before the failure: {}.",
+                    steps.join(", ")
+                ));
+            }
+        }
+        t
+    }
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ToolError {}
+
+impl From<InvalidSegment> for ToolError {
+    fn from(e: InvalidSegment) -> Self {
+        ToolError::invalid(e.0)
+    }
+}
+
+/// What a tool knows about a status of one of its calls, in place of the
+/// general [`hint`] (e.g. "only pending tasks can be canceled" for a 400).
+pub type StatusHints<'a> = &'a [(u16, &'a str)];
+
+/// What an agent should do about a Scale status.
+pub fn hint(status: u16) -> &'static str {
+    match status {
+        400 => "Scale rejected the request's parameters; fix the arguments named in the message.",
+        401 => "Scale did not accept the API key: check the worker's SCALE_API_KEY secret (live_... or test_...).",
+        402 => "This task type is not enabled for the Scale account; ask Scale to enable it.",
+        403 => "The API key's account may not do this.",
+        404 => "Nothing with that id or name exists for this API key (live and test keys see separate data).",
+        409 => "A resource with that unique_id or name already exists.",
+        429 => "Scale is rate limiting this account; wait before trying again.",
+        500..=599 => "Scale had a problem on its side; try again later.",
+        _ => "",
+    }
+}
+
+/// Builds the tool error for a failed request `what` (e.g. `GET /task/t1`);
+/// `key` is scrubbed from any text. A status in `hints` gets that hint
+/// instead of the general one.
+pub fn error_for(what: &str, e: ScaleError, key: Option<&str>, hints: StatusHints) -> ToolError {
+    let (status, msg) = match e {
+        ScaleError::NoKey => {
+            return ToolError::config("SCALE_API_KEY is not set, so no Scale request was sent. Set it with `wrangler secret put SCALE_API_KEY` (or in .dev.vars locally).")
+        }
+        ScaleError::Http { status, message, retry_after } => {
+            let r = reason_phrase(status);
+            let sep = if r.is_empty() { "" } else { " " };
+            let mut m = format!("Scale returned {status}{sep}{r} for {what}: {message}");
+            let h = hints
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(hint(status), |(_, h)| h);
+            if !h.is_empty() {
+                m.push_str("\nHint: ");
+                m.push_str(h);
+            }
+            if let Some(s) = retry_after {
+                m.push_str(&format!(" Scale asked to retry after {s} s."));
+            }
+            (Some(status), m)
+        }
+        ScaleError::Timeout(ms) => (None, format!("Scale did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var). A write may still have been applied; check before repeating it.")),
+        ScaleError::Network(m) => (None, format!("Could not reach Scale for {what}: {m}. A write may still have been applied; check before repeating it.")),
+        ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
+        ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
+    };
+    ToolError::scale(status, scrub(&msg, key))
+}
+
+/// Removes the API key and its Basic-auth encoding from a text.
+pub fn scrub(text: &str, key: Option<&str>) -> String {
+    let Some(k) = key.filter(|k| !k.is_empty()) else {
+        return text.to_string();
+    };
+    text.replace(k, "[redacted]")
+        .replace(&base64(format!("{k}:").as_bytes()), "[redacted]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scale::testing::{KEY, KEY_B64};
+
+    // ---------------------------------------------------------------- errors
+
+    fn http(status: u16, message: &str) -> ScaleError {
+        ScaleError::Http {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn error_for_gives_status_message_and_hint() {
+        let cases: &[(u16, &str, &str)] = &[
+            (400, "Bad Request", "fix the arguments"),
+            (401, "Unauthorized", "SCALE_API_KEY"),
+            (402, "Payment Required", "task type is not enabled"),
+            (403, "Forbidden", "may not do this"),
+            (404, "Not Found", "live and test keys see separate data"),
+            (409, "Conflict", "already exists"),
+            (429, "Too Many Requests", "rate limiting"),
+            (
+                500,
+                "Internal Server Error",
+                "Scale had a problem on its side",
+            ),
+            (502, "Bad Gateway", "Scale had a problem on its side"),
+            (
+                503,
+                "Service Unavailable",
+                "Scale had a problem on its side",
+            ),
+            (504, "Gateway Timeout", "Scale had a problem on its side"),
+        ];
+        for (status, reason, hint_part) in cases {
+            let e = error_for(
+                "GET /task/t1",
+                http(*status, "Scale says no"),
+                Some(KEY),
+                &[],
+            );
+            assert_eq!(e.kind, ErrorKind::Scale);
+            assert_eq!(e.status, Some(*status));
+            let want_start =
+                format!("Scale returned {status} {reason} for GET /task/t1: Scale says no\nHint: ");
+            assert!(
+                e.message.starts_with(&want_start),
+                "{status}: {}",
+                e.message
+            );
+            assert!(e.message.contains(hint_part), "{status}: {}", e.message);
+            assert!(!hint(*status).is_empty());
+        }
+        let e = error_for(
+            "GET /tasks",
+            ScaleError::Http {
+                status: 429,
+                message: "slow down".into(),
+                retry_after: Some(90),
+            },
+            None,
+            &[],
+        );
+        assert!(
+            e.message.ends_with("Scale asked to retry after 90 s."),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn error_for_unnamed_statuses_have_no_reason_phrase() {
+        let e = error_for("GET /task/t1", http(418, "teapot"), None, &[]);
+        assert_eq!(e.status, Some(418));
+        assert_eq!(e.message, "Scale returned 418 for GET /task/t1: teapot");
+        let e = error_for("GET /task/t1", http(530, "origin"), None, &[]);
+        assert!(
+            e.message.starts_with(
+                "Scale returned 530 for GET /task/t1: origin\nHint: Scale had a problem"
+            ),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn error_for_scrubs_the_key_and_its_basic_encoding() {
+        let echoed = format!("bad key {KEY} (Authorization: Basic {KEY_B64})");
+        for e in [
+            http(401, &echoed),
+            ScaleError::Network(echoed.clone()),
+            ScaleError::BadBody {
+                status: 200,
+                detail: echoed.clone(),
+            },
+        ] {
+            let t = error_for("GET /projects", e, Some(KEY), &[]);
+            assert!(!t.message.contains(KEY), "{}", t.message);
+            assert!(!t.message.contains(KEY_B64), "{}", t.message);
+            assert!(
+                t.message
+                    .contains("bad key [redacted] (Authorization: Basic [redacted])"),
+                "{}",
+                t.message
+            );
+        }
+        assert_eq!(scrub("x test_key_abc y", Some(KEY)), "x [redacted] y");
+        assert_eq!(scrub("nothing", None), "nothing");
+        assert_eq!(scrub("nothing", Some("")), "nothing");
+    }
+
+    #[test]
+    fn error_for_other_failures() {
+        let e = error_for("GET /task/t1", ScaleError::NoKey, Some(KEY), &[]);
+        assert_eq!(e.kind, ErrorKind::Config);
+        assert_eq!(e.status, None);
+        assert!(
+            e.message.contains("SCALE_API_KEY is not set"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("`wrangler secret put SCALE_API_KEY`"),
+            "{}",
+            e.message
+        );
+
+        let e = error_for("POST /batches", ScaleError::Timeout(25_000), Some(KEY), &[]);
+        assert_eq!(e.kind, ErrorKind::Scale);
+        assert_eq!(e.status, None);
+        assert!(e.message.contains("within 25000 ms"), "{}", e.message);
+        assert!(e.message.contains("SCALE_TIMEOUT_MS"), "{}", e.message);
+        assert!(e.message.contains("POST /batches"), "{}", e.message);
+
+        let e = error_for(
+            "GET /teams",
+            ScaleError::Network("refused".into()),
+            None,
+            &[],
+        );
+        assert!(
+            e.message
+                .starts_with("Could not reach Scale for GET /teams: refused."),
+            "{}",
+            e.message
+        );
+
+        let e = error_for(
+            "GET /teams",
+            ScaleError::BadBody {
+                status: 200,
+                detail: "weird".into(),
+            },
+            None,
+            &[],
+        );
+        assert_eq!(e.status, Some(200));
+        assert_eq!(e.message, "weird (for GET /teams)");
+    }
+
+    #[test]
+    fn a_call_hint_replaces_the_general_one_for_its_status_only() {
+        let hints = [(409, "That name is taken.")];
+        let e = error_for("POST /batches", http(409, "dup"), None, &hints);
+        assert!(
+            e.message.ends_with("dup\nHint: That name is taken."),
+            "{}",
+            e.message
+        );
+        let e = error_for("POST /batches", http(404, "no"), None, &hints);
+        assert!(
+            e.message.ends_with(&format!("no\nHint: {}", hint(404))),
+            "{}",
+            e.message
+        );
+    }
+}
