@@ -93,8 +93,14 @@ export async function openBrowser({ viewport = DESKTOP, timeoutMs = 60000 } = {}
   const consoleErrors = [];
   const pageErrors = [];
   const cspViolations = [];
-  await context.exposeBinding(REPORT_BINDING, (_source, violation) => { cspViolations.push(violation); });
-  await context.addInitScript({ content: WATCH_VIOLATIONS });
+  try {
+    await context.exposeBinding(REPORT_BINDING, (_source, violation) => { cspViolations.push(violation); });
+    await context.addInitScript({ content: WATCH_VIOLATIONS });
+  } catch (e) {
+    await context.close().catch(() => {});
+    await rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    throw e;
+  }
   const watch = (page) => {
     page.on('console', (msg) => {
       if (msg.type() === 'error') consoleErrors.push({ text: msg.text(), url: msg.location().url || page.url() });
