@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs exactly what is missing to build, run and test the worker offline:
 # the wasm32 target, wasm-bindgen-cli at the version in Cargo.lock,
-# worker-build, the npm packages and the Python test packages.
+# worker-build, the npm packages and, with --test, the Python test packages
+# and Debian's Chromium for the page tests.
 # Costs seconds when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +39,29 @@ fi
 # They go into a project venv (.venv), so a system Python that refuses global
 # installs (PEP 668) is no obstacle; scripts/test.sh uses .venv/bin/python.
 if [ "${1:-}" = "--test" ]; then
+  # Page tests drive a real headless Chromium through playwright-core, which
+  # never downloads a browser: they use Debian's package at this path.
+  if [ ! -x /usr/bin/chromium ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      log "the page tests need Chromium at /usr/bin/chromium, and apt-get is not available to install it;"
+      log "install Chromium from your system's packages and link its binary to /usr/bin/chromium"
+      exit 1
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+      as_root=()
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      as_root=(sudo -n)
+    else
+      log "the page tests need Chromium at /usr/bin/chromium; installing it needs root:"
+      log "  sudo apt-get update && sudo apt-get install -y chromium"
+      exit 1
+    fi
+    log "installing Debian's chromium for the page tests (once)"
+    "${as_root[@]}" apt-get update -q >&2 || { log "apt-get update failed"; exit 1; }
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || { log "apt-get install chromium failed"; exit 1; }
+    [ -x /usr/bin/chromium ] || { log "apt-get installed chromium, but /usr/bin/chromium is still missing"; exit 1; }
+  fi
+
   # Prints a requirements file and every file it pulls in with -r/-c, which pip
   # reads relative to the including file, so a changed nested pin counts too.
   req_files() {

@@ -5,15 +5,18 @@
 // api.scale.com, so every Scale endpoint the MCP tools call can be exercised
 // offline and deterministically: tasks, batches, projects, teams, file import,
 // evaluation tasks, callbacks (with the `scale-callback-auth` header), plus a
-// control API under /__sim/ for completing tasks, injecting faults and reading
-// a log of every /v1 request exactly as it arrived on the wire.
+// control API under /__sim/ for completing tasks (now or later), injecting
+// faults (matched by method, path and request body), adding upstream latency,
+// measuring how many requests were in flight at once, and reading a log of
+// every /v1 request exactly as it arrived on the wire.
 //
 // Wire facts follow shared/scale-api.md; where Scale's official Python client
 // (`scaleapi` on PyPI) disagrees, the simulator follows the client (see the
 // notes marked "PY client" below). Zero npm dependencies: node: builtins only.
 //
 // Use as a CLI:    node sim/scale-sim.mjs [--port N] [--host H] [--api-key K]
-//                    [--callback-auth-key K] [--auto-complete-ms N] [--canned] [--verbose]
+//                    [--callback-auth-key K] [--auto-complete-ms N]
+//                    [--latency '[METHOD ]PATTERN=MS[+JITTER]']... [--canned] [--verbose]
 // --canned (for benchmarks): a GET answers the bytes it answered before as
 // long as no write or control call came in between.
 // or as a module:  const sim = await startSimulator({ port: 0 }); ... await sim.close();
@@ -38,6 +41,9 @@ const PIPELINES = new Set(['standard_task', 'consensus_task']);
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const CALLBACK_TIMEOUT_MS = 5000;
 const INVITE_EXPIRY_MS = 7 * 24 * 3600 * 1000;
+// Upper bound for latency, jitter and scheduled completions: long enough for
+// any test or benchmark, short enough that a typo cannot park a request forever.
+const MAX_DELAY_MS = 10 * 60 * 1000;
 const MIME_BY_EXT = {
   jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp',
   bmp: 'image/bmp', tif: 'image/tiff', tiff: 'image/tiff', svg: 'image/svg+xml',
@@ -178,7 +184,11 @@ function createState(options) {
     requests: [], // request log of /v1 calls
     deliveries: [], // callback delivery log
     faults: [], // pending fault rules, matched in order
-    config: { callbackAuthKey: options.callbackAuthKey ?? null, autoCompleteMs: options.autoCompleteMs ?? null },
+    config: {
+      callbackAuthKey: options.callbackAuthKey ?? null,
+      autoCompleteMs: options.autoCompleteMs ?? null,
+      latency: validateLatency(options.latency ?? null),
+    },
     accountId: hexId(), // used in scaledata:// attachment URLs
     seq: 0, // request log sequence
     taskSeq: 0, // creation order, tie-break for equal created_at
@@ -193,23 +203,65 @@ function seedTeam(state) {
 // The simulator
 
 class Simulator {
-  constructor({ apiKey, callbackAuthKey, autoCompleteMs }) {
+  constructor({ apiKey, callbackAuthKey, autoCompleteMs, latency }) {
     this.apiKey = apiKey;
-    this.state = createState({ callbackAuthKey, autoCompleteMs });
+    this.state = createState({ callbackAuthKey, autoCompleteMs, latency });
     seedTeam(this.state);
-    this.timers = new Set(); // auto-complete timers, cleared on reset/close
+    this.timers = new Set(); // auto-complete and scheduled-completion timers, cleared on reset/close
     this.aborter = new AbortController(); // aborts in-flight callback deliveries on close
+    this.closed = false;
     this.verbose = false;
+    this.version = 0; // bumped by every write; canned answers are valid for one version
+    // /v1 traffic since the last reset: `inFlight` is always the true current
+    // count, so a reset while requests are open keeps it and starts the
+    // maximum from there.
+    this.stats = { requests: 0, inFlight: 0, maxInFlight: 0 };
   }
 
   log(...args) {
     if (this.verbose) process.stderr.write(`[scale-sim] ${args.join(' ')}\n`);
   }
 
-  reset() {
-    const s = this.state;
+  /** Cancels every pending timer (a step-by-step batch completion stops with them). */
+  stopTimers() {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+  }
+
+  /** Runs `fn` after `ms` unless the simulator is reset or closed first. */
+  later(ms, fn) {
+    if (this.closed) return; // a step-by-step completion still running when close() came
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, ms);
+    timer.unref?.(); // a pending completion never keeps a test process alive
+    this.timers.add(timer);
+  }
+
+  /** Counts a /v1 request as in flight until its response is sent or its socket is gone. */
+  track(res) {
+    const st = this.stats;
+    st.requests++;
+    st.inFlight++;
+    if (st.inFlight > st.maxInFlight) st.maxInFlight = st.inFlight;
+    res.once('close', () => { st.inFlight--; });
+  }
+
+  statsView() {
+    const st = this.stats;
+    return { requests: st.requests, in_flight: st.inFlight, max_in_flight: st.maxInFlight };
+  }
+
+  resetStats() {
+    this.stats.requests = 0;
+    this.stats.maxInFlight = this.stats.inFlight;
+  }
+
+  reset() {
+    const s = this.state;
+    this.stopTimers();
+    this.resetStats();
     // Mutate in place so references held by callers (`sim.state.*`) stay valid.
     for (const m of [s.projects, s.batches, s.tasks, s.evaluationTasks, s.files]) m.clear();
     for (const a of [s.teammates, s.requests, s.deliveries, s.faults]) a.length = 0;
@@ -473,16 +525,7 @@ class Simulator {
   scheduleAutoComplete(id) {
     const ms = this.state.config.autoCompleteMs;
     if (ms == null) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      const task = this.state.tasks.get(id);
-      if (task && task.status === 'pending') {
-        this.version = (this.version || 0) + 1; // invalidates canned answers
-        this.completeTask(id, {}).catch((e) => this.log('auto-complete failed:', e.message));
-      }
-    }, ms);
-    timer.unref?.();
-    this.timers.add(timer);
+    this.later(ms, () => { this.completeIfPending(id, {}); });
   }
 
   createEvaluationTask(type, body) {
@@ -631,21 +674,93 @@ class Simulator {
     return record;
   }
 
-  async completeTask(id, body) {
-    const task = this.getTask(id);
+  /** Checks the `status` and `response` of a completion request; returns them with defaults. */
+  completionBody(body) {
     if (!isObject(body)) fail(400, 'Request body must be a JSON object');
     const status = body.status ?? 'completed';
     if (status !== 'completed' && status !== 'error') fail(400, 'status must be "completed" or "error"');
     if (body.response != null && !isObject(body.response)) fail(400, 'response must be an object');
+    return { status, response: body.response ?? null };
+  }
+
+  async completeTask(id, body) {
+    const task = this.getTask(id);
+    const { status, response } = this.completionBody(body);
     if (task.status !== 'pending') fail(400, `Only pending tasks can be completed; this one is ${task.status}`);
     const now = nowIso();
     task.status = status;
     task.completed_at = now;
     task.updated_at = now;
-    task.response = body.response ?? (status === 'error' ? { error: 'Simulated task error' } : { annotations: [] });
+    task.response = response ?? (status === 'error' ? { error: 'Simulated task error' } : { annotations: [] });
     const delivery = await this.sendTaskCallback(task, status);
     const batchDelivery = await this.checkBatchCompletion(task.batch);
     return { task: publicView(task), delivery, batch_delivery: batchDelivery };
+  }
+
+  /**
+   * Completes a task from a timer: a task that is gone or no longer pending
+   * by then (canceled, completed meanwhile, reset) is left alone. Never rejects.
+   */
+  async completeIfPending(id, body) {
+    const task = this.state.tasks.get(id);
+    if (!task || task.status !== 'pending') {
+      this.log('scheduled completion skipped:', id, task ? `is ${task.status}` : 'is gone');
+      return null;
+    }
+    this.version++; // invalidates canned answers
+    try {
+      return await this.completeTask(id, body);
+    } catch (e) {
+      this.log('scheduled completion failed:', id, e.message);
+      return null;
+    }
+  }
+
+  /**
+   * `POST /__sim/tasks/{id}/complete` with `afterMs`: everything is checked
+   * now and the answer comes at once; the task completes (and its callbacks
+   * go out) later, so a test can watch a wait that is already running.
+   */
+  scheduleTaskCompletion(id, body) {
+    const task = this.getTask(id);
+    const { status, response } = this.completionBody(body);
+    const afterMs = delayField(body, 'afterMs');
+    if (task.status !== 'pending') fail(400, `Only pending tasks can be completed; this one is ${task.status}`);
+    this.later(afterMs, () => { this.completeIfPending(id, { status, response }); });
+    return { task: publicView(task), scheduled: { after_ms: afterMs, status } };
+  }
+
+  /**
+   * Completes the pending tasks of a batch in creation order (the first
+   * `count` of them when given). Without `afterMs`/`everyMs` it answers once
+   * every callback went out; with them it answers at once, completes the
+   * first task after `afterMs` and each next one `everyMs` after the previous
+   * one's callbacks were delivered, so batch progress moves one step at a time.
+   */
+  async completeBatchTasks(name, body) {
+    this.getBatch(name);
+    const { status, response } = this.completionBody(body);
+    const afterMs = delayField(body, 'afterMs');
+    const everyMs = delayField(body, 'everyMs');
+    const { count } = body;
+    if (count !== undefined && (!Number.isInteger(count) || count < 1)) fail(400, 'count must be a positive integer');
+    const ids = [...this.state.tasks.values()]
+      .filter((t) => t.batch === name && t.status === 'pending')
+      .slice(0, count ?? undefined)
+      .map((t) => t.task_id);
+    if (body.afterMs === undefined && body.everyMs === undefined) {
+      for (const id of ids) await this.completeTask(id, { status, response });
+      return { completed: ids, batch_status: this.batchStatus(name) };
+    }
+    // After a reset the ids are gone, so a step still in flight only skips.
+    const step = (i) => {
+      if (i >= ids.length) return;
+      this.completeIfPending(ids[i], { status, response }).then(() => {
+        if (i + 1 < ids.length) this.later(everyMs, () => step(i + 1));
+      });
+    };
+    this.later(afterMs, () => step(0));
+    return { scheduled: ids, after_ms: afterMs, every_ms: everyMs, status };
   }
 
   async recallTask(id) {
@@ -845,12 +960,108 @@ function matchRoute(routes, method, segs) {
   return null;
 }
 
+// ---------------------------------------------------------------------------
+// Request rules: which /v1 requests a fault or a latency entry applies to
+
+const MATCH_KEYS = ['method', 'path', 'pathPrefix', 'pattern', 'bodyMatch', 'bodyContains'];
+const FAULT_KEYS = new Set([...MATCH_KEYS, 'times', 'status', 'body', 'headers', 'retryAfter', 'delayMs', 'nonJson', 'plainOk', 'truncatedJson', 'drop']);
+const LATENCY_KEYS = new Set([...MATCH_KEYS, 'ms', 'jitterMs']);
+
+/** Raw segments below /v1 (`/v1/task/a%2Fb` -> ['task', 'a%2Fb']); one trailing slash is tolerated like the router does. */
+function apiSegments(rawPath) {
+  const parts = rawPath.split('/').slice(2);
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/** Pattern text -> segments; a leading or trailing '/' is ignored. */
+const patternSegments = (pattern) => pattern.replace(/^\/+/, '').replace(/\/$/, '').split('/');
+
+/** `*` is exactly one segment, `**` any number of segments (none too), anything else itself. */
+function globMatches(pattern, segs, i = 0, j = 0) {
+  if (i === pattern.length) return j === segs.length;
+  if (pattern[i] === '**') {
+    for (let k = j; k <= segs.length; k++) if (globMatches(pattern, segs, i + 1, k)) return true;
+    return false;
+  }
+  if (j === segs.length || (pattern[i] !== '*' && pattern[i] !== segs[j])) return false;
+  return globMatches(pattern, segs, i + 1, j + 1);
+}
+
+/** Whether `value` contains `pattern`: objects by the keys the pattern names (recursively), everything else equal. */
+function jsonSubset(pattern, value) {
+  if (isObject(pattern)) {
+    return isObject(value) && Object.entries(pattern).every(([k, v]) => Object.hasOwn(value, k) && jsonSubset(v, value[k]));
+  }
+  if (Array.isArray(pattern)) {
+    return Array.isArray(value) && value.length === pattern.length && pattern.every((p, i) => jsonSubset(p, value[i]));
+  }
+  return pattern === value;
+}
+
+/** Whether a fault or latency rule applies to a /v1 request `{method, rawPath, segs, rawBody, json, isJson}`. */
+function ruleMatches(rule, r) {
+  return (!rule.method || rule.method.toUpperCase() === r.method) &&
+    (rule.path === undefined || rule.path === r.rawPath) &&
+    (rule.pathPrefix === undefined || r.rawPath.startsWith(rule.pathPrefix)) &&
+    (rule.pattern === undefined || globMatches(patternSegments(rule.pattern), r.segs)) &&
+    (rule.bodyContains === undefined || (r.rawBody !== null && r.rawBody.includes(rule.bodyContains))) &&
+    (rule.bodyMatch === undefined || (r.isJson && jsonSubset(rule.bodyMatch, r.json)));
+}
+
+/** Checks the matching fields of a rule; `where` prefixes messages (e.g. `latency[2]: `). */
+function validateMatch(rule, allowed, where) {
+  // A misspelt key would otherwise widen the rule to every request, silently.
+  const unknown = Object.keys(rule).filter((k) => !allowed.has(k));
+  if (unknown.length) fail(400, `${where}unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${[...allowed].join(', ')}`);
+  if (rule.method !== undefined && (typeof rule.method !== 'string' || !rule.method)) fail(400, `${where}method must be a string`);
+  if (rule.path !== undefined && typeof rule.path !== 'string') fail(400, `${where}path must be a string`);
+  if (rule.pathPrefix !== undefined && typeof rule.pathPrefix !== 'string') fail(400, `${where}pathPrefix must be a string`);
+  if (rule.pattern !== undefined) {
+    if (typeof rule.pattern !== 'string' || !rule.pattern) fail(400, `${where}pattern must be a non-empty string such as "task/*"`);
+    const segs = patternSegments(rule.pattern);
+    if (segs[0] === 'v1') fail(400, `${where}pattern is relative to /v1: write "task/*", not "/v1/task/*"`);
+    if (segs.some((x) => x.includes('*') && x !== '*' && x !== '**')) fail(400, `${where}pattern: "*" and "**" must stand for a whole path segment`);
+  }
+  if (rule.bodyContains !== undefined && (typeof rule.bodyContains !== 'string' || !rule.bodyContains)) fail(400, `${where}bodyContains must be a non-empty string`);
+  if (Object.hasOwn(rule, 'bodyMatch') && rule.bodyMatch === undefined) fail(400, `${where}bodyMatch must be a JSON value`);
+}
+
+/** A delay in milliseconds from a control body: absent means 0. */
+function delayField(body, name, where = '') {
+  const v = body[name];
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_DELAY_MS) {
+    fail(400, `${where}${name} must be a number of milliseconds from 0 to ${MAX_DELAY_MS}`);
+  }
+  return v;
+}
+
+/** Normalizes a list of latency rules (null means none). */
+function validateLatency(list) {
+  if (list === null) return [];
+  if (!Array.isArray(list)) fail(400, 'latency must be an array of rules like {"method": "POST", "pattern": "task/*", "ms": 50}, or null');
+  return list.map((rule, i) => {
+    const where = `latency[${i}]: `;
+    if (!isObject(rule)) fail(400, `${where}a latency rule must be a JSON object`);
+    validateMatch(rule, LATENCY_KEYS, where);
+    if (rule.ms === undefined) fail(400, `${where}ms is required`);
+    delayField(rule, 'ms', where);
+    delayField(rule, 'jitterMs', where);
+    return clone(rule);
+  });
+}
+
+/** The added delay for a request: the first matching rule's `ms` plus up to `jitterMs`, or 0. */
+function latencyFor(rules, r) {
+  const rule = rules.find((x) => ruleMatches(x, r));
+  if (!rule) return 0;
+  return rule.ms + (rule.jitterMs ? Math.random() * rule.jitterMs : 0);
+}
+
 /** Takes the first fault rule matching this request, consuming one of its `times`. */
-function takeFault(state, method, rawPath) {
-  const i = state.faults.findIndex((f) =>
-    (!f.method || f.method.toUpperCase() === method) &&
-    (f.path === undefined || f.path === rawPath) &&
-    (f.pathPrefix === undefined || rawPath.startsWith(f.pathPrefix)));
+function takeFault(state, r) {
+  const i = state.faults.findIndex((f) => ruleMatches(f, r));
   if (i < 0) return null;
   const fault = state.faults[i];
   fault.times -= 1;
@@ -888,10 +1099,8 @@ async function applyFault(fault, req, res) {
 
 function validateFault(f) {
   if (!isObject(f)) fail(400, 'A fault must be a JSON object');
-  const out = { ...f };
-  if (out.method !== undefined && typeof out.method !== 'string') fail(400, 'method must be a string');
-  if (out.path !== undefined && typeof out.path !== 'string') fail(400, 'path must be a string');
-  if (out.pathPrefix !== undefined && typeof out.pathPrefix !== 'string') fail(400, 'pathPrefix must be a string');
+  validateMatch(f, FAULT_KEYS, '');
+  const out = clone(f);
   out.times = out.times ?? 1;
   if (!Number.isInteger(out.times) || out.times < 1) fail(400, 'times must be a positive integer');
   if (out.status !== undefined && (!Number.isInteger(out.status) || out.status < 100 || out.status > 599)) fail(400, 'status must be an HTTP status code');
@@ -912,7 +1121,10 @@ function checkAuth(sim, header) {
 async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
   const state = sim.state;
   let parsed = null;
-  try { parsed = rawBody === null ? null : JSON.parse(rawBody); } catch { /* logged as raw only */ }
+  let isJson = false;
+  try {
+    if (rawBody !== null) { parsed = JSON.parse(rawBody); isJson = true; }
+  } catch { /* logged as raw only */ }
   state.requests.push({
     seq: ++state.seq,
     method: req.method,
@@ -924,7 +1136,12 @@ async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
     at: nowIso(),
   });
 
-  const fault = takeFault(state, req.method, rawPath);
+  const request = { method: req.method, rawPath, segs: apiSegments(rawPath), rawBody, json: parsed, isJson };
+  // The fault is taken on arrival, so `times` counts requests in the order
+  // they came in; the latency then holds the request open like a slow upstream.
+  const fault = takeFault(state, request);
+  const delay = latencyFor(state.config.latency, request);
+  if (delay > 0) await sleep(delay);
   if (fault && (await applyFault(fault, req, res))) return;
 
   checkAuth(sim, req.headers.authorization);
@@ -966,23 +1183,30 @@ const CONTROL_ROUTES = [
     return clone(c.sim.state.faults);
   }],
   ['POST', ['reset'], (c) => { c.sim.reset(); return { ok: true }; }],
-  ['GET', ['config'], (c) => ({ ...c.sim.state.config })],
+  ['GET', ['stats'], (c) => c.sim.statsView()],
+  ['DELETE', ['stats'], (c) => { c.sim.resetStats(); return c.sim.statsView(); }],
+  ['GET', ['config'], (c) => clone(c.sim.state.config)],
   ['POST', ['config'], (c) => {
     const body = c.json({});
     if (!isObject(body)) fail(400, 'Request body must be a JSON object');
+    const unknown = Object.keys(body).filter((k) => !['callbackAuthKey', 'autoCompleteMs', 'latency'].includes(k));
+    if (unknown.length) fail(400, `unknown config field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: callbackAuthKey, autoCompleteMs, latency`);
+    if ('callbackAuthKey' in body && body.callbackAuthKey !== null && typeof body.callbackAuthKey !== 'string') fail(400, 'callbackAuthKey must be a string or null');
+    if ('autoCompleteMs' in body && body.autoCompleteMs !== null && !(typeof body.autoCompleteMs === 'number' && body.autoCompleteMs >= 0)) fail(400, 'autoCompleteMs must be a non-negative number or null');
+    // Everything is checked before anything changes: a refused update leaves the config as it was.
+    const latency = 'latency' in body ? validateLatency(body.latency) : undefined;
     const cfg = c.sim.state.config;
-    if ('callbackAuthKey' in body) {
-      if (body.callbackAuthKey !== null && typeof body.callbackAuthKey !== 'string') fail(400, 'callbackAuthKey must be a string or null');
-      cfg.callbackAuthKey = body.callbackAuthKey;
-    }
-    if ('autoCompleteMs' in body) {
-      if (body.autoCompleteMs !== null && !(typeof body.autoCompleteMs === 'number' && body.autoCompleteMs >= 0)) fail(400, 'autoCompleteMs must be a non-negative number or null');
-      cfg.autoCompleteMs = body.autoCompleteMs;
-    }
-    return { ...cfg };
+    if ('callbackAuthKey' in body) cfg.callbackAuthKey = body.callbackAuthKey;
+    if ('autoCompleteMs' in body) cfg.autoCompleteMs = body.autoCompleteMs;
+    if (latency !== undefined) cfg.latency = latency;
+    return clone(cfg);
   }],
   ['POST', ['seed'], (c) => seed(c.sim, c.json({}))],
-  ['POST', ['tasks', ':id', 'complete'], (c, id) => c.sim.completeTask(id, c.json({}))],
+  ['POST', ['tasks', ':id', 'complete'], (c, id) => {
+    const body = c.json({});
+    return isObject(body) && body.afterMs !== undefined ? c.sim.scheduleTaskCompletion(id, body) : c.sim.completeTask(id, body);
+  }],
+  ['POST', ['batches', ':name', 'complete'], (c, name) => c.sim.completeBatchTasks(name, c.json({}))],
   ['POST', ['tasks', ':id', 'recall'], (c, id) => c.sim.recallTask(id)],
   ['POST', ['tasks', ':id', 'audit'], (c, id) => c.sim.auditTask(id, c.json({}))],
 ];
@@ -1027,9 +1251,11 @@ async function handleRequest(sim, req, res) {
       // Absolute-form request target (as sent to proxies): keep only the path.
       try { rawPath = new URL(rawPath).pathname; } catch { rawPath = `/${rawPath}`; }
     }
+    const isApi = rawPath === '/v1' || rawPath.startsWith('/v1/');
+    if (isApi) sim.track(res); // in flight from its headers on, body upload included
     const rawBody = await readBody(req);
     sim.log(req.method, url);
-    if (rawPath === '/v1' || rawPath.startsWith('/v1/')) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
+    if (isApi) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
     else if (rawPath.startsWith('/__sim/')) {
       if (req.method !== 'GET') sim.version++;
       await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
@@ -1053,12 +1279,12 @@ async function handleRequest(sim, req, res) {
  * deliveries, faults, and `config`).
  */
 export async function startSimulator({
-  port = 0, host = '127.0.0.1', apiKey = 'test_sim_key', callbackAuthKey = null, autoCompleteMs = null, verbose = false, canned = false,
+  port = 0, host = '127.0.0.1', apiKey = 'test_sim_key', callbackAuthKey = null, autoCompleteMs = null, latency = null,
+  verbose = false, canned = false,
 } = {}) {
-  const sim = new Simulator({ apiKey, callbackAuthKey, autoCompleteMs });
+  const sim = new Simulator({ apiKey, callbackAuthKey, autoCompleteMs, latency });
   sim.verbose = verbose;
   sim.canned = canned;
-  sim.version = 0;
   sim.cannedAnswers = new Map();
   const server = http.createServer((req, res) => { handleRequest(sim, req, res); });
   server.on('clientError', (err, socket) => {
@@ -1076,19 +1302,31 @@ export async function startSimulator({
   let closed = null;
   const close = () => {
     closed ??= new Promise((resolve) => {
-      for (const t of sim.timers) clearTimeout(t);
-      sim.timers.clear();
+      sim.closed = true;
+      sim.stopTimers();
       sim.aborter.abort();
       server.close(() => resolve());
       server.closeAllConnections();
     });
     return closed;
   };
-  return { url, base: `${url}/v1`, port: actualPort, close, state: sim.state };
+  return { url, base: `${url}/v1`, port: actualPort, close, state: sim.state, stats: () => sim.statsView() };
 }
 
 const USAGE = `usage: node sim/scale-sim.mjs [--port N] [--host 127.0.0.1] [--api-key KEY]
-                              [--callback-auth-key K] [--auto-complete-ms N] [--canned] [--verbose]`;
+                              [--callback-auth-key K] [--auto-complete-ms N]
+                              [--latency '[METHOD ]PATTERN=MS[+JITTER]']... [--canned] [--verbose]
+  --latency 'POST task/*=50'   every matching /v1 request answers 50 ms later (repeatable; first match wins)`;
+
+/** `--latency '[METHOD ]PATTERN=MS[+JITTER]'` -> a latency rule (checked with the others later). */
+function parseLatencyFlag(text) {
+  const m = /^\s*(?:([A-Za-z]+)\s+)?(\S+)=(\d+(?:\.\d+)?)(?:\+(\d+(?:\.\d+)?))?\s*$/.exec(text);
+  if (!m) throw new Error(`--latency needs [METHOD ]PATTERN=MS[+JITTER], e.g. 'POST task/*=50', not ${JSON.stringify(text)}`);
+  const rule = { pattern: m[2], ms: Number(m[3]) };
+  if (m[1]) rule.method = m[1].toUpperCase();
+  if (m[4]) rule.jitterMs = Number(m[4]);
+  return rule;
+}
 
 function parseArgs(argv) {
   const opts = {};
@@ -1110,12 +1348,14 @@ function parseArgs(argv) {
       case '--api-key': opts.apiKey = value(); break;
       case '--callback-auth-key': opts.callbackAuthKey = value(); break;
       case '--auto-complete-ms': opts.autoCompleteMs = numeric(flag, value()); break;
+      case '--latency': (opts.latency ??= []).push(parseLatencyFlag(value())); break;
       case '--verbose': opts.verbose = true; break;
       case '--canned': opts.canned = true; break;
       case '-h': case '--help': process.stderr.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new Error(`unknown argument: ${arg}`);
     }
   }
+  if (opts.latency) validateLatency(opts.latency); // a bad pattern is a usage error, not a crash
   return opts;
 }
 

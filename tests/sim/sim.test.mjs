@@ -1,8 +1,10 @@
 // Tests of the Scale v1 simulator's own behaviour (sim/scale-sim.mjs) that
 // Scale's Python client cannot reach: the CLI contract, auth and error shapes,
 // raw path handling, paging tokens, batch counts and completion callbacks,
-// task callbacks with the scale-callback-auth header, fault injection, the
-// request log and the rest of the /__sim control API.
+// task callbacks with the scale-callback-auth header, fault injection (by
+// method, path pattern and request body), upstream latency, scheduled task and
+// batch completion, the in-flight statistics, the request log and the rest of
+// the /__sim control API.
 //
 // Run: node --test tests/sim/   (zero dependencies)
 
@@ -50,23 +52,29 @@ function assertError(res, status) {
 /** A callback receiver on loopback that records what it gets and answers `status`. */
 async function receiver(status = 200) {
   const got = [];
-  let arrived;
-  const first = new Promise((resolve) => { arrived = resolve; });
+  const waiters = []; // [{n, resolve}]
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
     req.on('end', () => {
-      got.push({ method: req.method, url: req.url, headers: req.headers, json: JSON.parse(body) });
+      got.push({ method: req.method, url: req.url, headers: req.headers, json: JSON.parse(body), at: Date.now() });
       res.writeHead(r.status, { connection: 'close' }).end('ok');
-      arrived();
+      for (const w of waiters.filter((x) => got.length >= x.n)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
     });
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  /** Resolves once `n` deliveries have arrived; rejects after `ms`. */
+  const waitFor = (n, ms = 5000) => new Promise((resolve, reject) => {
+    if (got.length >= n) { resolve(); return; }
+    const timer = setTimeout(() => reject(new Error(`only ${got.length} of ${n} deliveries arrived within ${ms} ms`)), ms);
+    waiters.push({ n, resolve: () => { clearTimeout(timer); resolve(); } });
+  });
   const r = {
     status,
     got,
+    waitFor,
     /** Resolves when the first delivery has arrived. */
-    first,
+    get first() { return waitFor(1, 30000); },
     url: `http://127.0.0.1:${server.address().port}/hook`,
     close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve); }),
   };
@@ -83,8 +91,29 @@ before(async () => { sim = await startSimulator({ port: 0 }); });
 after(async () => { await sim.close(); });
 beforeEach(async () => {
   await ctl('POST', '/reset');
-  await ctl('POST', '/config', { callbackAuthKey: null, autoCompleteMs: null });
+  await ctl('POST', '/config', { callbackAuthKey: null, autoCompleteMs: null, latency: null });
 });
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves `{value, ms}`: what `promise` gave and how long it took from now. */
+async function timed(promise) {
+  const t0 = performance.now();
+  const value = await promise;
+  return { value, ms: performance.now() - t0 };
+}
+
+/** Fisher-Yates with a fixed seed, so a failure reproduces. */
+function shuffled(list, seed = 7) {
+  const out = [...list];
+  let x = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    const j = x % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------
 
@@ -692,7 +721,7 @@ describe('request log and control API', () => {
     assert.equal(out.tasks[0].unique_id, 'u');
     assertError(await ctl('POST', '/seed', { tasks: [{ type: 'categorization', unique_id: 'u' }] }), 409);
     const cfg = (await ctl('POST', '/config', { callbackAuthKey: 'k', autoCompleteMs: 5 })).json;
-    assert.deepEqual(cfg, { callbackAuthKey: 'k', autoCompleteMs: 5 });
+    assert.deepEqual(cfg, { callbackAuthKey: 'k', autoCompleteMs: 5, latency: [] });
     assertError(await ctl('POST', '/config', { autoCompleteMs: -1 }), 400);
     assert.deepEqual((await ctl('GET', '/config')).json, cfg);
   });
@@ -729,5 +758,359 @@ describe('canned mode', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('latency', () => {
+  test('delays every matching request, is not consumed, and leaves the rest alone', async () => {
+    const cfg = (await ctl('POST', '/config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 300 }] })).json;
+    assert.deepEqual(cfg.latency, [{ method: 'POST', pattern: 'task/*', ms: 300 }]);
+    for (let i = 0; i < 2; i++) {
+      const { value: res, ms } = await timed(api('POST', '/task/categorization', {}));
+      assert.equal(res.status, 200, res.text);
+      assert.ok(ms >= 290, `create ${i + 1} took ${ms} ms, expected the added 300 ms`);
+    }
+    const id = sim.state.tasks.keys().next().value;
+    const read = await timed(api('GET', `/task/${id}`)); // other method
+    assert.equal(read.value.status, 200);
+    assert.ok(read.ms < 250, `GET took ${read.ms} ms`);
+    const cancel = await timed(api('POST', `/task/${id}/cancel`)); // three segments: `*` is exactly one
+    assert.equal(cancel.value.status, 200);
+    assert.ok(cancel.ms < 250, `cancel took ${cancel.ms} ms`);
+    // Errors are delayed too: the simulated upstream is slow, whatever it answers.
+    const bad = await timed(api('POST', '/task/categorization', {}, { auth: null }));
+    assertError(bad.value, 401);
+    assert.ok(bad.ms >= 290);
+
+    await ctl('POST', '/reset'); // config (latency included) survives a reset
+    assert.equal((await ctl('GET', '/config')).json.latency.length, 1);
+    await ctl('POST', '/config', { latency: null });
+    assert.deepEqual((await ctl('GET', '/config')).json.latency, []);
+    const after = await timed(api('POST', '/task/categorization', {}));
+    assert.ok(after.ms < 250, `create after clearing took ${after.ms} ms`);
+  });
+
+  test('the first matching rule wins; ** spans segments; jitter stays within its bounds', async () => {
+    await ctl('POST', '/config', { latency: [
+      { method: 'GET', path: '/v1/teams', ms: 0 },
+      { pattern: '**', ms: 80, jitterMs: 120 },
+    ] });
+    assert.ok((await timed(api('GET', '/teams'))).ms < 70, 'the exact rule came first');
+    const times = [];
+    for (let i = 0; i < 8; i++) times.push((await timed(api('GET', '/projects'))).ms);
+    for (const ms of times) assert.ok(ms >= 78 && ms < 400, `${ms} ms is outside 80 + [0, 120) ms`);
+    assert.ok(Math.max(...times) - Math.min(...times) > 10, `no jitter in ${times.map(Math.round)}`);
+  });
+
+  test('concurrent delayed requests overlap: latency is per request, not a queue', async () => {
+    await ctl('POST', '/config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 400 }] });
+    const { value: all, ms } = await timed(Promise.all(Array.from({ length: 10 }, (_, i) => api('POST', '/task/categorization', { unique_id: `c${i}` }))));
+    assert.ok(all.every((r) => r.status === 200));
+    assert.ok(ms >= 390 && ms < 2000, `10 concurrent creates took ${ms} ms; 10 in a row would take 4000`);
+    assert.equal((await ctl('GET', '/stats')).json.max_in_flight, 10);
+  });
+
+  test('validation: clear messages for patterns, delays and unknown fields', async () => {
+    const bad = async (latency, re) => assert.match(assertError(await ctl('POST', '/config', { latency }), 400), re);
+    await bad('task/*', /array/);
+    await bad([{ pattern: '/v1/task/*', ms: 5 }], /latency\[0\]: pattern is relative to \/v1/);
+    await bad([{ pattern: 'task/*', ms: 5 }, { pattern: 'task/a*', ms: 5 }], /latency\[1\]: .*whole path segment/);
+    await bad([{ pattern: 'task/*' }], /ms is required/);
+    await bad([{ pattern: 'task/*', ms: -1 }], /ms must be a number/);
+    await bad([{ pattern: 'task/*', ms: 5, jitterMs: 'x' }], /jitterMs must be a number/);
+    await bad([{ pattern: 'task/*', ms: 1e9 }], /from 0 to 600000/);
+    await bad([{ pattern: 'task/*', delayMs: 50 }], /unknown field "delayMs"/);
+    await bad([5], /must be a JSON object/);
+    assert.match(assertError(await ctl('POST', '/config', { callbackAuthKey: 'new', latency: [{ ms: -1 }] }), 400), /latency\[0\]: ms/);
+    assert.match(assertError(await ctl('POST', '/config', { autoCompleteMS: 5 }), 400), /unknown config field "autoCompleteMS"/);
+    assert.deepEqual((await ctl('GET', '/config')).json, { callbackAuthKey: null, autoCompleteMs: null, latency: [] }, 'a refused update changes nothing');
+    await assert.rejects(startSimulator({ latency: [{ pattern: 'task/*' }] }), /ms is required/);
+  });
+
+  test('start option and the --latency flag', async () => {
+    const s = await startSimulator({ latency: [{ method: 'POST', pattern: 'task/*', ms: 200 }] });
+    try {
+      const auth = `Basic ${Buffer.from('test_sim_key:').toString('base64')}`;
+      const { ms } = await timed(fetch(`${s.base}/task/categorization`, { method: 'POST', headers: { authorization: auth }, body: '{}' }).then((r) => r.text()));
+      assert.ok(ms >= 190, `${ms} ms`);
+    } finally { await s.close(); }
+
+    const child = spawn(process.execPath, [SIM_PATH, '--port', '0', '--latency', 'post task/*=200', '--latency=GET **=0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise((resolve) => { let out = ''; child.stdout.on('data', (c) => { out += c; if (out.includes('\n')) resolve(out.split('\n')[0]); }); });
+      const { url, base } = JSON.parse(line);
+      assert.deepEqual((await (await fetch(`${url}/__sim/config`)).json()).latency, [
+        { pattern: 'task/*', ms: 200, method: 'POST' }, { pattern: '**', ms: 0, method: 'GET' },
+      ]);
+      const { ms } = await timed(fetch(`${base}/task/categorization`, { method: 'POST', headers: { authorization: AUTH }, body: '{}' }).then((r) => r.text()));
+      assert.ok(ms >= 190, `${ms} ms`);
+    } finally { child.kill('SIGTERM'); }
+
+    for (const arg of ['50', 'task/*=abc', 'task/a*=5', '/v1/task/*=5']) {
+      const bad = spawn(process.execPath, [SIM_PATH, '--latency', arg], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      bad.stderr.on('data', (c) => { err += c; });
+      const code = await new Promise((resolve) => bad.on('exit', resolve));
+      assert.equal(code, 2, `--latency ${arg}`);
+      assert.match(err, /latency|pattern/, err);
+    }
+  });
+});
+
+describe('fault matching by pattern and request body', () => {
+  test('bodyMatch fails exactly the matching item however concurrent requests are ordered', async () => {
+    await ctl('POST', '/config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 30, jitterMs: 40 }] });
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', bodyMatch: { unique_id: 'item-37' }, status: 500, body: { status_code: 500, error: 'boom on 37' } });
+    const ids = shuffled(Array.from({ length: 50 }, (_, i) => `item-${i}`));
+    const results = await Promise.all(ids.map((u) => api('POST', '/task/categorization', { unique_id: u, attachment: `https://x.test/${u}.jpg` }).then((r) => [u, r])));
+    const failed = results.filter(([, r]) => r.status !== 200);
+    assert.deepEqual(failed.map(([u, r]) => [u, r.status, r.json.error]), [['item-37', 500, 'boom on 37']]);
+    assert.equal(sim.state.tasks.size, 49);
+    assert.deepEqual((await ctl('GET', '/faults')).json, [], 'consumed by the one match');
+    assert.equal((await api('POST', '/task/categorization', { unique_id: 'item-37' })).status, 200, 'the retry goes through');
+  });
+
+  test('bodyMatch is a deep subset match; bodyContains searches the raw body', async () => {
+    await ctl('POST', '/faults', [
+      { bodyMatch: { metadata: { row: 3 } }, status: 418, times: 10 },
+      { bodyMatch: { tags: ['a'] }, status: 419, times: 10 },
+      { bodyContains: 'needle', status: 420, times: 10 },
+    ]);
+    const create = async (body) => (await api('POST', '/task/categorization', body)).status;
+    assert.equal(await create({ metadata: { row: 3, other: 1 }, unique_id: 'm' }), 418);
+    assert.equal(await create({ metadata: { row: '3' } }), 200, 'types must match');
+    assert.equal(await create({ metadata: { rows: 3 } }), 200);
+    assert.equal(await create({ tags: ['a'] }), 419);
+    assert.equal(await create({ tags: ['a', 'b'] }), 200, 'arrays match whole');
+    assert.equal(await create({ instruction: 'find the needle' }), 420);
+    assert.equal((await api('POST', '/task/categorization', 'row 3 {not json')).status, 400, 'a non-JSON body never matches bodyMatch');
+    assert.equal((await api('GET', '/teams')).status, 200, 'no body: no match');
+  });
+
+  test('patterns: * is one segment, ** any number; matched on the raw path', async () => {
+    await ctl('POST', '/faults', [
+      { pattern: 'task/*/cancel', status: 501, times: 10 },
+      { pattern: 'batches/**', status: 502, times: 10 },
+      { pattern: 'projects/a%2Fb', status: 503, times: 10 },
+    ]);
+    const { tasks: [t] } = await seed({ tasks: [{ type: 'categorization' }] });
+    assert.equal((await api('POST', `/task/${t.task_id}/cancel`)).status, 501);
+    assert.equal((await api('GET', `/task/${t.task_id}`)).status, 200);
+    assert.equal((await api('GET', '/batches')).status, 502, '** matches no segment too');
+    assert.equal((await api('GET', '/batches/x/status')).status, 502);
+    assert.equal((await api('GET', '/projects/a%2Fb')).status, 503);
+    assertError(await api('GET', '/projects/a'), 404);
+    assert.equal((await api('GET', '/teams')).status, 200);
+  });
+
+  test('fault validation names unknown and malformed fields', async () => {
+    assert.match(assertError(await ctl('POST', '/faults', { bodymatch: { unique_id: 'x' }, status: 500 }), 400), /unknown field "bodymatch"/);
+    assert.match(assertError(await ctl('POST', '/faults', { pattern: 'v1/task/*', status: 500 }), 400), /relative to \/v1/);
+    assert.match(assertError(await ctl('POST', '/faults', { bodyContains: '', status: 500 }), 400), /bodyContains/);
+    assert.match(assertError(await ctl('POST', '/faults', [{ status: 500 }, { status: 500, method: 7 }]), 400), /method/);
+    assert.deepEqual((await ctl('GET', '/faults')).json, [], 'a refused list adds nothing');
+  });
+});
+
+describe('scheduled completion', () => {
+  test('a task completes after afterMs: the call answers at once, the callback and batch progress follow', async () => {
+    const rx = await receiver(200);
+    try {
+      await ctl('POST', '/config', { callbackAuthKey: 'later' });
+      const { tasks: [t1, t2] } = await seed({
+        projects: [{ type: 'categorization', name: 'p' }],
+        batches: [{ project: 'p', name: 'b', callback: rx.url }],
+        tasks: [{ type: 'categorization', batch: 'b', callback_url: rx.url }, { type: 'categorization', batch: 'b', callback_url: rx.url }],
+      });
+      const t0 = Date.now();
+      const first = await ctl('POST', `/tasks/${t1.task_id}/complete`, { afterMs: 150, response: { category: 'cat' } });
+      assert.equal(first.status, 200, first.text);
+      assert.deepEqual(first.json.scheduled, { after_ms: 150, status: 'completed' });
+      assert.equal(first.json.task.status, 'pending');
+      const second = await ctl('POST', `/tasks/${t2.task_id}/complete`, { afterMs: 400, status: 'error' });
+      assert.ok(Date.now() - t0 < 140, 'both calls answered before the first completion');
+      assert.equal((await api('GET', `/task/${t1.task_id}`)).json.status, 'pending');
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'in_progress', pending: 2 });
+
+      await rx.waitFor(1);
+      assert.ok(rx.got[0].at - t0 >= 145, `first callback after ${rx.got[0].at - t0} ms`);
+      assert.equal(rx.got[0].json.task_id, t1.task_id);
+      assert.deepEqual(rx.got[0].json.response, { category: 'cat' });
+      assert.equal(rx.got[0].headers['scale-callback-auth'], 'later');
+      assert.equal((await api('GET', `/task/${t1.task_id}`)).json.status, 'completed');
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'in_progress', pending: 1, completed: 1 });
+
+      await rx.waitFor(3);
+      assert.equal(second.json.scheduled.status, 'error');
+      assert.equal(rx.got[1].json.task.status, 'error');
+      assert.deepEqual(rx.got[2].json, { batch: 'b', status: 'completed', stats: { completed: 1, canceled: 0, error: 1 } });
+      assert.deepEqual((await api('GET', '/batches/b/status')).json, { status: 'completed', completed: 1, error: 1 });
+      assert.deepEqual((await ctl('GET', '/deliveries')).json.map((d) => [d.kind, d.trigger, d.status_code]),
+        [['task', 'completed', 200], ['task', 'error', 200], ['batch', 'batch_completed', 200]]);
+    } finally { await rx.close(); }
+  });
+
+  test('checked when scheduled; skipped if the task is no longer pending; cleared by reset', async () => {
+    const { tasks: [a, b, c] } = await seed({ tasks: [1, 2, 3].map(() => ({ type: 'categorization', callback_url: 'http://127.0.0.1:1/never' })) });
+    assertError(await ctl('POST', '/tasks/nope/complete', { afterMs: 10 }), 404);
+    assert.match(assertError(await ctl('POST', `/tasks/${a.task_id}/complete`, { afterMs: -5 }), 400), /afterMs/);
+    assert.match(assertError(await ctl('POST', `/tasks/${a.task_id}/complete`, { afterMs: '10' }), 400), /afterMs/);
+    assert.match(assertError(await ctl('POST', `/tasks/${a.task_id}/complete`, { afterMs: 10, status: 'done' }), 400), /status/);
+    await api('POST', `/task/${b.task_id}/cancel`);
+    assert.match(assertError(await ctl('POST', `/tasks/${b.task_id}/complete`, { afterMs: 10 }), 400), /canceled/);
+
+    await ctl('POST', `/tasks/${a.task_id}/complete`, { afterMs: 80 });
+    await api('POST', `/task/${a.task_id}/cancel`); // canceled before the timer fires
+    await ctl('POST', `/tasks/${c.task_id}/complete`, { afterMs: 80 });
+    await sleep(250);
+    assert.equal((await api('GET', `/task/${a.task_id}`)).json.status, 'canceled', 'a canceled task stays canceled');
+    assert.equal((await api('GET', `/task/${c.task_id}`)).json.status, 'completed');
+    assert.deepEqual((await ctl('GET', '/deliveries')).json.map((d) => d.task_id), [c.task_id]);
+
+    const { tasks: [d] } = await seed({ tasks: [{ type: 'categorization' }] });
+    await ctl('POST', `/tasks/${d.task_id}/complete`, { afterMs: 80 });
+    await ctl('POST', '/reset');
+    const { tasks: [e] } = await seed({ tasks: [{ type: 'categorization' }] });
+    await sleep(200);
+    assert.equal((await api('GET', `/task/${e.task_id}`)).json.status, 'pending');
+    assert.equal(sim.state.tasks.get(d.task_id), undefined);
+  });
+
+  test('a batch completes now, in order, or one task at a time with everyMs', async () => {
+    const rx = await receiver(200);
+    try {
+      const tasks = (n, batch) => Array.from({ length: n }, (_, i) => ({ type: 'categorization', batch, callback_url: rx.url, unique_id: `${batch}-${i}` }));
+      const { tasks: now } = await seed({
+        projects: [{ type: 'categorization', name: 'p' }, { type: 'categorization', name: 'rp', rapid: true }],
+        batches: [{ project: 'p', name: 'now', callback: rx.url }, { project: 'p', name: 'slow', callback: rx.url }, { project: 'rp', name: 'staged' }],
+        tasks: [...tasks(4, 'now')],
+      });
+      const part = await ctl('POST', '/batches/now/complete', { count: 3 });
+      assert.deepEqual(part.json.completed, now.slice(0, 3).map((t) => t.task_id));
+      assert.deepEqual(part.json.batch_status, { status: 'in_progress', pending: 1, completed: 3 });
+      assert.equal(rx.got.length, 3, 'answered after the callbacks');
+      const rest = await ctl('POST', '/batches/now/complete', { status: 'error' });
+      assert.deepEqual(rest.json.batch_status, { status: 'completed', completed: 3, error: 1 });
+      assert.equal(rx.got.length, 5);
+      assert.deepEqual(rx.got[4].json.stats, { completed: 3, canceled: 0, error: 1 });
+      assert.deepEqual((await ctl('POST', '/batches/now/complete')).json.completed, [], 'nothing pending: nothing to do');
+
+      rx.got.length = 0;
+      const { tasks: slow } = await seed({ tasks: tasks(3, 'slow') });
+      const t0 = Date.now();
+      const sched = await ctl('POST', '/batches/slow/complete', { afterMs: 50, everyMs: 200 });
+      assert.deepEqual(sched.json, { scheduled: slow.map((t) => t.task_id), after_ms: 50, every_ms: 200, status: 'completed' });
+      await rx.waitFor(1);
+      assert.deepEqual((await api('GET', '/batches/slow/status')).json, { status: 'in_progress', pending: 2, completed: 1 });
+      await rx.waitFor(4);
+      assert.deepEqual(rx.got.map((g) => g.json.task_id ?? g.json.batch), [...slow.map((t) => t.task_id), 'slow'], 'creation order, batch last');
+      assert.ok(rx.got[0].at - t0 >= 45);
+      assert.ok(rx.got[1].at - rx.got[0].at >= 195 && rx.got[2].at - rx.got[1].at >= 195, 'one step per everyMs');
+
+      // A staging batch's tasks complete, but the batch waits for finalize.
+      const { tasks: [s] } = await seed({ tasks: [{ type: 'categorization', batch: 'staged' }] });
+      assert.deepEqual((await ctl('POST', '/batches/staged/complete')).json, { completed: [s.task_id], batch_status: { status: 'staging', completed: 1 } });
+
+      assertError(await ctl('POST', '/batches/nope/complete'), 404);
+      assert.match(assertError(await ctl('POST', '/batches/slow/complete', { count: 0 }), 400), /count/);
+      assert.match(assertError(await ctl('POST', '/batches/slow/complete', { everyMs: -1 }), 400), /everyMs/);
+    } finally { await rx.close(); }
+  });
+
+  test('a reset stops a batch that is completing step by step', async () => {
+    await seed({ projects: [{ type: 'categorization', name: 'p' }], batches: [{ project: 'p', name: 'b' }], tasks: [1, 2, 3].map(() => ({ type: 'categorization', batch: 'b' })) });
+    await ctl('POST', '/batches/b/complete', { afterMs: 0, everyMs: 100 });
+    await sleep(30);
+    await ctl('POST', '/reset');
+    const { tasks: fresh } = await seed({ projects: [{ type: 'categorization', name: 'p' }], batches: [{ project: 'p', name: 'b' }], tasks: [1, 2].map(() => ({ type: 'categorization', batch: 'b' })) });
+    await sleep(300);
+    for (const t of fresh) assert.equal((await api('GET', `/task/${t.task_id}`)).json.status, 'pending');
+  });
+  test('close() stops a batch that is completing step by step', async () => {
+    const rx = await receiver(200);
+    const s = await startSimulator();
+    try {
+      const post = (path, body) => fetch(`${s.url}/__sim${path}`, { method: 'POST', body: JSON.stringify(body) }).then((r) => r.json());
+      const { tasks } = await post('/seed', {
+        projects: [{ type: 'categorization', name: 'p' }], batches: [{ project: 'p', name: 'b' }],
+        tasks: [1, 2, 3].map(() => ({ type: 'categorization', batch: 'b', callback_url: rx.url })),
+      });
+      await post('/batches/b/complete', { afterMs: 0, everyMs: 100 });
+      await rx.waitFor(1);
+      await s.close();
+      await sleep(350);
+      assert.deepEqual(tasks.map((t) => s.state.tasks.get(t.task_id).status), ['completed', 'pending', 'pending']);
+      assert.equal(rx.got.length, 1);
+    } finally { await s.close(); await rx.close(); }
+  });
+});
+
+describe('stats: /v1 requests in flight', () => {
+  test('counts open requests, keeps the maximum until reset, ignores control calls', async () => {
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 0, in_flight: 0, max_in_flight: 0 });
+    for (let i = 0; i < 3; i++) await api('GET', '/teams');
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 3, in_flight: 0, max_in_flight: 1 });
+
+    await ctl('POST', '/config', { latency: [{ method: 'GET', pattern: 'teams', ms: 400 }] });
+    const open = Array.from({ length: 4 }, () => api('GET', '/teams'));
+    await sleep(150);
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 7, in_flight: 4, max_in_flight: 4 });
+    // A reset while requests are open keeps them counted.
+    assert.deepEqual((await ctl('DELETE', '/stats')).json, { requests: 0, in_flight: 4, max_in_flight: 4 });
+    await Promise.all(open);
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 0, in_flight: 0, max_in_flight: 4 });
+    assert.deepEqual(sim.stats(), { requests: 0, in_flight: 0, max_in_flight: 4 });
+    await ctl('POST', '/reset');
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 0, in_flight: 0, max_in_flight: 0 });
+  });
+
+  test('a bounded client never exceeds its bound; an aborted request leaves the count', async () => {
+    await ctl('POST', '/config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 40, jitterMs: 30 }] });
+    // 30 creates through a pool of 6 workers, as the worker is meant to send them.
+    const queue = Array.from({ length: 30 }, (_, i) => i);
+    await Promise.all(Array.from({ length: 6 }, async () => {
+      for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+        assert.equal((await api('POST', '/task/categorization', { unique_id: `b${i}` })).status, 200);
+      }
+    }));
+    assert.deepEqual((await ctl('GET', '/stats')).json, { requests: 30, in_flight: 0, max_in_flight: 6 });
+
+    await ctl('POST', '/config', { latency: [{ pattern: 'teams', ms: 500 }] });
+    const ac = new AbortController();
+    const gone = fetch(`${sim.base}/teams`, { headers: { authorization: AUTH }, signal: ac.signal }).catch(() => 'aborted');
+    await sleep(100);
+    assert.equal((await ctl('GET', '/stats')).json.in_flight, 1);
+    ac.abort();
+    assert.equal(await gone, 'aborted');
+    await sleep(50);
+    assert.equal((await ctl('GET', '/stats')).json.in_flight, 0);
+  });
+});
+
+describe('unique_id: what create_tasks relies on', () => {
+  test('a reused unique_id answers 409 and GET /tasks?unique_id= finds the original', async () => {
+    const first = (await api('POST', '/task/categorization', { unique_id: 'img-001.jpg#k', attachment: 'https://x.test/1.jpg' })).json;
+    const dup = await api('POST', '/task/categorization', { unique_id: 'img-001.jpg#k', attachment: 'https://x.test/other.jpg' });
+    assert.match(assertError(dup, 409), /"img-001\.jpg#k"/);
+    const found = (await api('GET', `/tasks?unique_id=${encodeURIComponent('img-001.jpg#k')}`)).json;
+    assert.equal(found.total, 1);
+    assert.equal(found.docs[0].task_id, first.task_id);
+    assert.equal(found.docs[0].params.attachment, 'https://x.test/1.jpg', 'the original, untouched');
+    assert.equal(sim.state.tasks.size, 1);
+    // Completed or canceled tasks keep their unique_id until it is cleared.
+    await ctl('POST', `/tasks/${first.task_id}/complete`);
+    assertError(await api('POST', '/task/categorization', { unique_id: 'img-001.jpg#k' }), 409);
+    const other = (await api('POST', '/task/categorization', { unique_id: 'u2' })).json;
+    await api('POST', `/task/${other.task_id}/cancel`);
+    assertError(await api('POST', '/task/categorization', { unique_id: 'u2' }), 409);
+    await api('POST', `/task/${other.task_id}/cancel?clear_unique_id=true`);
+    assert.equal((await api('POST', '/task/categorization', { unique_id: 'u2' })).status, 200);
+  });
+
+  test('concurrent creates with one unique_id: exactly one wins, the rest get 409', async () => {
+    await ctl('POST', '/config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 50, jitterMs: 50 }] });
+    const results = await Promise.all(Array.from({ length: 8 }, () => api('POST', '/task/categorization', { unique_id: 'same' })));
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 409, 409, 409, 409, 409, 409, 409]);
+    assert.equal((await api('GET', '/tasks?unique_id=same')).json.docs[0].task_id, results.find((r) => r.status === 200).json.task_id);
   });
 });
