@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs exactly what is missing to build, run and test the worker offline:
 # the wasm32 target, wasm-bindgen-cli at the version in Cargo.lock,
-# worker-build, the npm packages and, with --test, the Python test packages
-# and Debian's Chromium for the page tests.
+# worker-build, the npm packages and, with --test, the Python test packages,
+# Debian's Chromium for the page tests and Node 22 with the MCP conformance
+# suite 0.2 (tests/conformance-node22).
 # Costs seconds when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,5 +86,17 @@ if [ "${1:-}" = "--test" ]; then
     log "installing Python test packages into .venv"
     .venv/bin/python -m pip install -q --disable-pip-version-check -r tests/requirements.txt >&2
     echo "$req_sum" > .venv/.setup-py
+  fi
+
+  # The MCP conformance suite 0.2 needs Node 22. It is installed with its own Node
+  # (the npm package `node`) in a project of its own, and the test calls that
+  # binary by path: as a devDependency it would come first on PATH in every npm
+  # script, and `npm run dev` and `npm test` must keep the machine's Node.
+  conf_dir=tests/conformance-node22
+  conf_sum=$(sha256sum "$conf_dir/package-lock.json" | cut -c1-64)
+  if [ "$(cat "$conf_dir/node_modules/.setup-lock" 2>/dev/null)" != "$conf_sum" ]; then
+    log "installing Node 22 and the MCP conformance suite 0.2 into $conf_dir"
+    (cd "$conf_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$conf_sum" > "$conf_dir/node_modules/.setup-lock"
   fi
 fi
