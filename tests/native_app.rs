@@ -318,11 +318,59 @@ fn legacy_lane() {
         body(&bad_version)["error"]["data"]["requested"],
         "2030-01-01"
     );
+    assert_eq!(body(&bad_version)["id"], 1);
     let unknown = post(rpc(json!(1), "sampling/createMessage", json!({}))).send();
     assert_eq!(
         (unknown.status, body(&unknown)["error"]["code"].as_i64()),
         (200, Some(-32601))
     );
+}
+
+#[test]
+fn protocol_version_errors() {
+    let meta = |v: &str| json!({"_meta": {"io.modelcontextprotocol/protocolVersion": v, "io.modelcontextprotocol/clientCapabilities": {}}});
+    let discover = |id: Value, header: &str, body_version: &str| {
+        post(rpc(id, "server/discover", meta(body_version)))
+            .h("mcp-protocol-version", header)
+            .h("mcp-method", "server/discover")
+            .send()
+    };
+    // Header and body agree on a version we do not support: -32022, to this request's id.
+    let o = discover(json!(301), "v999.0.0", "v999.0.0");
+    let b = body(&o);
+    assert_eq!((o.status, b["error"]["code"].as_i64()), (400, Some(-32022)));
+    assert_eq!(b["id"], 301);
+    assert_eq!(b["error"]["data"]["requested"], "v999.0.0");
+    // They disagree: a header mismatch, compared before either version is judged.
+    for (id, header, body_version) in [
+        (json!(302), "2026-07-28", "v999.0.0"),
+        (json!("s"), "v999.0.0", "2026-07-28"),
+        (json!(304), "2025-11-25", "2026-07-28"),
+    ] {
+        let o = discover(id.clone(), header, body_version);
+        let b = body(&o);
+        assert_eq!(
+            (o.status, b["error"]["code"].as_i64()),
+            (400, Some(-32020)),
+            "{header} vs {body_version}"
+        );
+        assert_eq!(b["id"], id, "{header} vs {body_version}");
+    }
+    // No usable id in the body: null, as for a body that does not parse.
+    for raw in [
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+    ] {
+        let o = post(raw).h("mcp-protocol-version", "v999.0.0").send();
+        let b = body(&o);
+        assert_eq!(
+            (o.status, b["error"]["code"].as_i64()),
+            (400, Some(-32022)),
+            "{raw}"
+        );
+        assert_eq!(b["id"], Value::Null, "{raw}");
+    }
 }
 
 #[test]

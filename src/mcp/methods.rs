@@ -98,13 +98,9 @@ pub fn check_modern(
         ))
         .with_status(400));
     }
+    // The transport compares header and body first; this stays for callers
+    // that check a message on its own.
     if body_version != header_version {
-        // -32022 only for a version we do not know at all; a known one that
-        // disagrees with the header is a mismatch (answering -32022 with the
-        // requested version inside `supported` would contradict itself).
-        if !super::supported_versions().contains(&body_version) {
-            return Err(super::unsupported_version(body_version));
-        }
         return Err(mismatch(
             "MCP-Protocol-Version header does not match params._meta protocol version",
         ));
@@ -359,14 +355,10 @@ mod modern_checks {
     #[test]
     fn body_and_header_versions() {
         assert!(check_modern(&req(MODERN_VERSION), "tools/list", &params(MODERN_VERSION)).is_ok());
-        // A version we support, but not the one in the header: a mismatch.
-        let e =
-            check_modern(&req(MODERN_VERSION), "tools/list", &params("2025-11-25")).unwrap_err();
-        assert_eq!(e.code, rpc::HEADER_MISMATCH);
-        // A version nobody supports: -32022 naming what we do support.
-        let e =
-            check_modern(&req(MODERN_VERSION), "tools/list", &params("2099-01-01")).unwrap_err();
-        assert_eq!(e.code, rpc::UNSUPPORTED_VERSION);
-        assert_eq!(e.data.unwrap()["requested"], "2099-01-01");
+        // Header and body disagree: a mismatch, whether or not we support the body's version.
+        for body in ["2025-11-25", "2099-01-01"] {
+            let e = check_modern(&req(MODERN_VERSION), "tools/list", &params(body)).unwrap_err();
+            assert_eq!(e.code, rpc::HEADER_MISMATCH, "{body}");
+        }
     }
 }

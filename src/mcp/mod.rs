@@ -77,7 +77,7 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
     };
     let lane = match lane_of(req.header("mcp-protocol-version"), &body) {
         Ok(l) => l,
-        Err(e) => return error_reply(e, sse),
+        Err(e) => return error_reply_to(&rpc::request_id(&body), e, sse),
     };
     match body {
         Value::Array(items) if lane == Lane::Legacy(DEFAULT_LEGACY_VERSION) => handle_batch(items, lane, req, cx, sse).await,
@@ -98,20 +98,28 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
 /// Decides the lane from the `MCP-Protocol-Version` header, or, without it,
 /// from whether the body carries modern `_meta`.
 pub fn lane_of(header: Option<&str>, body: &Value) -> Result<Lane, RpcError> {
-    match header.map(str::trim) {
+    let header = header.map(str::trim);
+    let body_version = body
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get(META_VERSION));
+    // A request naming two different versions is a header mismatch, whichever
+    // of them we support, so the two are compared before either is judged.
+    if let (Some(h), Some(Value::String(b))) = (header, body_version) {
+        if h != b {
+            return Err(RpcError::new(
+                rpc::HEADER_MISMATCH,
+                "MCP-Protocol-Version header does not match params._meta protocol version",
+            ));
+        }
+    }
+    match header {
         Some(MODERN_VERSION) => Ok(Lane::Modern),
         Some(v) => match LEGACY_VERSIONS.iter().find(|s| **s == v) {
             Some(s) => Ok(Lane::Legacy(s)),
             None => Err(unsupported_version(v)),
         },
-        None if body
-            .get("params")
-            .and_then(|p| p.get("_meta"))
-            .and_then(|m| m.get(META_VERSION))
-            .is_some() =>
-        {
-            Ok(Lane::Modern)
-        }
+        None if body_version.is_some() => Ok(Lane::Modern),
         None => Ok(Lane::Legacy(DEFAULT_LEGACY_VERSION)),
     }
 }
@@ -246,8 +254,13 @@ fn accepted() -> Response {
 
 /// An error that is not tied to a request id (parse errors, transport rules).
 pub fn error_reply(e: RpcError, sse: bool) -> Response {
+    error_reply_to(&Value::Null, e, sse)
+}
+
+/// An error about the request with this id (null when it has none).
+fn error_reply_to(id: &Value, e: RpcError, sse: bool) -> Response {
     let mut out = Vec::new();
     let status = e.http_status;
-    write_response(&mut out, &Value::Null, &Err(e));
+    write_response(&mut out, id, &Err(e));
     reply(status, out, sse)
 }

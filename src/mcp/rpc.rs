@@ -112,6 +112,15 @@ fn valid_id(id: &Value) -> Result<(), &'static str> {
     }
 }
 
+/// The id of a body that is one message with a valid id, else null: errors
+/// found before the message is classified still answer that request.
+pub fn request_id(body: &Value) -> Value {
+    match body.get("id") {
+        Some(id) if valid_id(id).is_ok() => id.clone(),
+        _ => Value::Null,
+    }
+}
+
 pub fn classify(msg: Value) -> Incoming {
     let invalid = |id: Value, m: &str| Incoming::Invalid {
         id,

@@ -810,14 +810,19 @@ describe('modern lane (2026-07-28)', () => {
     assert.match(uni.json.error.message, /unknown tool/);
   });
 
-  test('an unsupported version is 400 / -32022 with the supported list', async () => {
-    const h = await modernRpc(stack, 'server/discover', { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } }, { headers: { 'mcp-protocol-version': '2099-01-01' } });
-    assertRpcError(h, 400, -32022);
+  test('an unsupported version is 400 / -32022 with the supported list, to the request\'s id', async () => {
+    const h = await modernRpc(stack, 'server/discover', { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } }, { headers: { 'mcp-protocol-version': '2099-01-01' }, id: 'u' });
+    assertRpcError(h, 400, -32022, 'u');
     assert.deepEqual([...h.json.error.data.supported].sort(), [...ALL_VERSIONS].sort());
     assert.equal(h.json.error.data.requested, '2099-01-01');
-    const body = await modernRpc(stack, 'server/discover', { _meta: { 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } }, { id: 'v' });
-    assertRpcError(body, 400, -32022, 'v');
-    assert.ok(body.json.error.data.supported.includes(MODERN));
+    // Header and _meta disagree: a mismatch, compared before either version is judged.
+    for (const [header, meta] of [
+      [MODERN, '2099-01-01'],
+      ['2099-01-01', MODERN],
+    ]) {
+      const r = await modernRpc(stack, 'server/discover', { _meta: { 'io.modelcontextprotocol/protocolVersion': meta } }, { headers: { 'mcp-protocol-version': header }, id: 'v' });
+      assertRpcError(r, 400, -32020, 'v');
+    }
   });
 
   test('unknown methods are 404 / -32601 with a JSON body; ping and initialize are not modern methods', async () => {
