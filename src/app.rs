@@ -13,7 +13,7 @@ use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-pub const CORS_ALLOW_HEADERS: &str =
+pub(crate) const CORS_ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID";
 const REALM: &str = "Bearer realm=\"scale-mcp\"";
 

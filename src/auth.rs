@@ -18,7 +18,7 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// True when `candidate` equals any of `secrets`; every secret is compared,
 /// so the time does not reveal which one matched.
-pub fn matches_any(candidate: &str, secrets: &[Secret]) -> bool {
+pub(crate) fn matches_any(candidate: &str, secrets: &[Secret]) -> bool {
     let mut found = false;
     for s in secrets {
         found |= ct_eq(candidate.as_bytes(), s.expose().as_bytes());
@@ -28,7 +28,7 @@ pub fn matches_any(candidate: &str, secrets: &[Secret]) -> bool {
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is
 /// case-insensitive (RFC 9110); the token is one run of token68 characters.
-pub fn bearer(h: Option<&str>) -> Option<&str> {
+pub(crate) fn bearer(h: Option<&str>) -> Option<&str> {
     let h = h?.trim();
     let (scheme, rest) = h.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -52,7 +52,7 @@ pub fn bearer(h: Option<&str>) -> Option<&str> {
 /// domain, routed by Cloudflare only for hostnames we own). Server-side agents
 /// send no Origin and are not affected; a plain-http non-loopback origin must
 /// be listed in `ALLOWED_ORIGINS`.
-pub fn origin_allowed(origin: &str, self_origin: &str, cfg: &Config) -> bool {
+pub(crate) fn origin_allowed(origin: &str, self_origin: &str, cfg: &Config) -> bool {
     let Some(o) = origin_of(origin) else {
         return false;
     };

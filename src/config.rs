@@ -5,18 +5,18 @@
 use crate::http::{is_http_url, origin_of};
 use std::fmt;
 
-pub const DEFAULT_API_BASE: &str = "https://api.scale.com/v1";
-pub const DEFAULT_TIMEOUT_MS: u32 = 25_000;
-pub const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_API_BASE: &str = "https://api.scale.com/v1";
+pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 25_000;
+pub(crate) const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Workers KV refuses values above 25 MiB, so a larger limit could never be stored.
-pub const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
-pub const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
+pub(crate) const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
-pub const MIN_TOKEN_LEN: usize = 16;
+pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
 /// Every setting the worker reads (the first three are secrets; /health
 /// reports each only as present or not).
-pub const SETTINGS: &[&str] = &[
+pub(crate) const SETTINGS: &[&str] = &[
     "SCALE_API_KEY",
     "MCP_AUTH_TOKEN",
     "SCALE_CALLBACK_AUTH_KEY",
@@ -71,13 +71,14 @@ impl RawSettings {
 
 /// A secret string that cannot be printed by accident.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
+    #[cfg(test)]
+    pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -89,7 +90,7 @@ impl fmt::Debug for Secret {
 }
 
 #[derive(Clone, Debug)]
-pub struct Config {
+pub(crate) struct Config {
     pub scale_api_key: Option<Secret>,
     pub mcp_tokens: Vec<Secret>,
     pub callback_keys: Vec<Secret>,
@@ -104,7 +105,7 @@ pub struct Config {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     pub name: &'static str,
     pub message: String,
 }
@@ -178,7 +179,7 @@ fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
 
 /// `WEBHOOK_MAX_BYTES`, on its own: the edge needs it before reading a body,
 /// without parsing the rest of the configuration.
-pub fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> usize {
+pub(crate) fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> usize {
     parse_num(
         raw,
         "WEBHOOK_MAX_BYTES",
@@ -190,7 +191,7 @@ pub fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> us
 }
 
 impl Config {
-    pub fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
+    pub(crate) fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let scale_api_key = match raw.get("SCALE_API_KEY").map(str::trim) {
             None | Some("") => None,

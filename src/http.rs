@@ -66,13 +66,13 @@ impl Response {
 
 /// The usual JSON error body of the worker's own (non-MCP) answers.
 #[derive(serde::Serialize)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     pub error: &'a str,
     pub message: &'a str,
 }
 
 /// `{"error": code, "message": message}` with `status`.
-pub fn error_json(status: u16, code: &str, message: &str) -> Response {
+pub(crate) fn error_json(status: u16, code: &str, message: &str) -> Response {
     Response::json(
         status,
         &ErrorBody {
@@ -83,7 +83,7 @@ pub fn error_json(status: u16, code: &str, message: &str) -> Response {
 }
 
 /// The reason phrase of the statuses the worker names in messages, or "".
-pub fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -103,7 +103,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// A header's value from name/value pairs, the name matched case-insensitively.
-pub fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn header_in<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -134,7 +134,7 @@ pub fn split_url(url: &str) -> (String, String) {
 ///
 /// Hand-written rather than the `url` crate: the worker only ever needs the
 /// origin, and `url`'s IDNA tables would add far more to the upload than this.
-pub fn origin_of(url: &str) -> Option<String> {
+pub(crate) fn origin_of(url: &str) -> Option<String> {
     let lower = url.trim().to_ascii_lowercase();
     let rest = lower
         .strip_prefix("https://")
@@ -172,7 +172,7 @@ pub fn origin_of(url: &str) -> Option<String> {
 }
 
 /// The host name of an origin from [`origin_of`], without port (IPv6 keeps its brackets).
-pub fn hostname_of(origin: &str) -> &str {
+pub(crate) fn hostname_of(origin: &str) -> &str {
     let host = origin.split("://").nth(1).unwrap_or("");
     if host.starts_with('[') {
         host.find(']').map_or(host, |i| &host[..=i])
@@ -182,7 +182,7 @@ pub fn hostname_of(origin: &str) -> &str {
 }
 
 /// An http(s) URL without whitespace or control characters.
-pub fn is_http_url(v: &str) -> bool {
+pub(crate) fn is_http_url(v: &str) -> bool {
     origin_of(v).is_some() && !v.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 

@@ -15,7 +15,7 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
 /// Runs `seed` over `bytes` as one JSON value, with the UTF-8, emptiness and
 /// trailing-data checks of [`parse_strict`] and its messages. The seed must
 /// refuse repeated keys itself (see [`Keys`]).
-pub fn read_strict<'a, S: DeserializeSeed<'a>>(
+pub(crate) fn read_strict<'a, S: DeserializeSeed<'a>>(
     bytes: &'a [u8],
     seed: S,
 ) -> Result<S::Value, String> {
@@ -41,7 +41,7 @@ fn duplicate<E: de::Error>(k: &str) -> E {
 /// the many small objects of a task response); past them a sorted set keeps a
 /// hostile object of many keys from costing n² compares.
 #[derive(Default)]
-pub struct Keys<'a> {
+pub(crate) struct Keys<'a> {
     few: [std::borrow::Cow<'a, str>; FEW_KEYS],
     n: usize,
     many: std::collections::BTreeSet<std::borrow::Cow<'a, str>>,
@@ -50,7 +50,7 @@ pub struct Keys<'a> {
 const FEW_KEYS: usize = 12;
 
 impl<'a> Keys<'a> {
-    pub fn add<E: de::Error>(&mut self, k: std::borrow::Cow<'a, str>) -> Result<(), E> {
+    pub(crate) fn add<E: de::Error>(&mut self, k: std::borrow::Cow<'a, str>) -> Result<(), E> {
         if self.n < FEW_KEYS {
             if self.few[..self.n].contains(&k) {
                 return Err(duplicate(&k));
@@ -68,7 +68,7 @@ impl<'a> Keys<'a> {
 }
 
 /// An object key, borrowed from the input unless it had escapes.
-pub struct KeySeed;
+pub(crate) struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = std::borrow::Cow<'de, str>;
@@ -150,7 +150,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 /// Shortens `s` to at most `max` characters for quoting in messages.
-pub fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {

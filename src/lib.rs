@@ -11,16 +11,16 @@
 //! do not import each other.
 
 pub mod http;
-pub mod codec;
+pub(crate) mod codec;
 pub mod json;
 pub mod config;
 pub mod auth;
 pub mod io;
-pub mod scale;
+pub(crate) mod scale;
 pub mod callback_log;
 pub mod tools;
-pub mod mcp;
-pub mod webhook;
+pub(crate) mod mcp;
+pub(crate) mod webhook;
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod edge;

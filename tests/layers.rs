@@ -198,7 +198,10 @@ fn lib_declares_the_modules_in_layer_order() {
         .lines()
         .filter_map(|l| {
             let l = l.trim();
-            let l = l.strip_prefix("pub ").unwrap_or(l);
+            let l = l
+                .strip_prefix("pub ")
+                .or_else(|| l.strip_prefix("pub(crate) "))
+                .unwrap_or(l);
             l.strip_prefix("mod ")?.strip_suffix(';')
         })
         .collect();

@@ -35,7 +35,7 @@ const MAX_META_STR: usize = 180;
 
 /// What a delivery is about.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub kind: &'static str,
     pub task_id: Option<String>,
     pub batch: Option<String>,
@@ -47,7 +47,7 @@ pub struct Delivery {
 /// what makes a delivery new (status, response, audits, review status,
 /// completion time) and leaves out what Scale may change between retries of
 /// the same delivery.
-pub fn classify(body: &Node) -> Delivery {
+pub(crate) fn classify(body: &Node) -> Delivery {
     let hash_of = |n: Option<&Node>| n.map_or(0, Node::hash);
     let fingerprint = |tag: &str, parts: &[u64]| {
         let h = parts
@@ -111,7 +111,7 @@ pub fn classify(body: &Node) -> Delivery {
 }
 
 /// A name as it appears inside a key: encoded, and hashed when too long.
-pub fn key_name(name: &str) -> String {
+pub(crate) fn key_name(name: &str) -> String {
     let e = percent_encode(name);
     if e.len() <= MAX_NAME_IN_KEY {
         e
@@ -120,13 +120,13 @@ pub fn key_name(name: &str) -> String {
     }
 }
 
-pub fn entry_key(id: &str) -> String {
+pub(crate) fn entry_key(id: &str) -> String {
     format!("log:{id}")
 }
-pub fn task_prefix(task_id: &str) -> String {
+pub(crate) fn task_prefix(task_id: &str) -> String {
     format!("t:{}:", key_name(task_id))
 }
-pub fn batch_prefix(batch: &str) -> String {
+pub(crate) fn batch_prefix(batch: &str) -> String {
     format!("b:{}:", key_name(batch))
 }
 
@@ -139,7 +139,7 @@ pub(crate) fn dedupe_key(d: &Delivery) -> String {
     format!("d:{subject}:{}", d.fingerprint)
 }
 
-pub fn new_id(received_ms: u64, fingerprint: &str) -> String {
+pub(crate) fn new_id(received_ms: u64, fingerprint: &str) -> String {
     format!(
         "{:013}-{fingerprint}",
         9_999_999_999_999u64.saturating_sub(received_ms)
@@ -147,7 +147,7 @@ pub fn new_id(received_ms: u64, fingerprint: &str) -> String {
 }
 
 /// The metadata stored beside every key of an entry.
-pub fn metadata(d: &Delivery, id: &str, received_ms: u64) -> Value {
+pub(crate) fn metadata(d: &Delivery, id: &str, received_ms: u64) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(id));
     m.insert("kind".into(), json!(d.kind));
@@ -166,7 +166,7 @@ pub fn metadata(d: &Delivery, id: &str, received_ms: u64) -> Value {
 
 /// The outcome of storing one delivery.
 #[derive(Debug, PartialEq)]
-pub enum Stored {
+pub(crate) enum Stored {
     New(String),
     Duplicate(String),
 }
@@ -175,7 +175,8 @@ pub enum Stored {
 /// last, so a retry after a partial failure finds the marker, sees the entry
 /// missing, and finishes the same id; a complete entry means a duplicate.
 /// `raw` is the body's JSON text as received; it is stored as is.
-pub async fn store_delivery(
+#[cfg(test)]
+pub(crate) async fn store_delivery(
     store: &dyn CallbackStore,
     raw: &str,
     received_ms: u64,
@@ -188,7 +189,7 @@ pub async fn store_delivery(
 /// [`store_delivery`] for a delivery already classified (the receiver needs the
 /// classification for its log line too, and fingerprinting a large body twice
 /// would be wasted work).
-pub async fn store_classified(
+pub(crate) async fn store_classified(
     store: &dyn CallbackStore,
     d: &Delivery,
     raw: &str,

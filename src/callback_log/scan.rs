@@ -66,14 +66,14 @@ pub fn scan(bytes: &[u8]) -> Result<Node<'_>, String> {
 }
 
 /// SplitMix64's finaliser: spreads every input bit over the output.
-pub fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
 /// Folds `next` into an ordered sequence hash.
-pub fn chain(h: u64, next: u64) -> u64 {
+pub(crate) fn chain(h: u64, next: u64) -> u64 {
     mix(h.rotate_left(17) ^ next)
 }
 
@@ -90,7 +90,7 @@ const OBJ: u64 = 0x006f_626a;
 
 /// A string's hash, eight bytes a step (FNV's byte at a time was a third of
 /// the scan's time on a 50 KB body).
-pub fn str_hash(s: &str) -> u64 {
+pub(crate) fn str_hash(s: &str) -> u64 {
     let b = s.as_bytes();
     let mut h = STR ^ (b.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let mut words = b.chunks_exact(8);

@@ -117,7 +117,7 @@ pub trait CallbackStore {
 /// Drives several futures at once and returns their outputs in order, so
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
-pub async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
+pub(crate) async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
     let mut slots: Vec<(Option<BoxFut<'a, T>>, Option<T>)> =
         futs.into_iter().map(|f| (Some(f), None)).collect();
     std::future::poll_fn(|cx| {
@@ -155,22 +155,22 @@ pub struct Services {
 
 /// What one request runs with: the configuration and the platform services.
 #[derive(Clone)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
 }
 
 impl Ctx {
-    pub fn new(config: Config, services: Services) -> Self {
+    pub(crate) fn new(config: Config, services: Services) -> Self {
         Self {
             config: Rc::new(config),
             services,
         }
     }
-    pub fn upstream(&self) -> &dyn Upstream {
+    pub(crate) fn upstream(&self) -> &dyn Upstream {
         &*self.services.upstream
     }
-    pub fn store(&self) -> Option<&dyn CallbackStore> {
+    pub(crate) fn store(&self) -> Option<&dyn CallbackStore> {
         self.services.store.as_deref()
     }
 }

@@ -27,7 +27,6 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
-pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 pub fn supported_versions() -> Vec<&'static str> {
     std::iter::once(MODERN_VERSION)

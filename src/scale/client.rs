@@ -19,9 +19,11 @@ pub const BACKOFF_MS: u32 = 500;
 /// How a request may be repeated after a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retry {
-    /// Reads: retried on 429, 5xx and network errors.
+    /// Safe to repeat: reads, and writes that only set state (metadata,
+    /// tags, finalize). Retried on 408, 429, 5xx and network errors, at most
+    /// [`MAX_RETRIES`] times, within the call's budget.
     Idempotent,
-    /// Creates and other writes: sent once.
+    /// Creates and other writes whose repeat would do more: sent once.
     Never,
 }
 

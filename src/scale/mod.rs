@@ -8,9 +8,9 @@ mod call;
 mod client;
 mod reply;
 
-pub use call::{check_segment, Call, InvalidSegment, MAX_SEGMENT_LEN};
-pub use client::{Retry, Scale, BACKOFF_MS, CALL_BUDGET_MS, MAX_RETRIES};
-pub use reply::{interpret, interpret_raw, not_json, ScaleError};
+pub use call::{check_segment, Call, InvalidSegment};
+pub use client::{Retry, Scale, CALL_BUDGET_MS};
+pub use reply::{not_json, ScaleError};
 
 /// What the native tests of the Scale client and the tools share: a key,
 /// its Basic encoding, a base URL and a configuration built from them.

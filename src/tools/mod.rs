@@ -8,18 +8,18 @@
 //! declarations), [`schema`] (the validator), [`run`] (sending Scale
 //! requests), [`error`] (tool errors and advice), [`shape`] (trimming results).
 
-pub mod args;
-pub mod error;
-pub mod run;
-pub mod schema;
-pub mod shape;
+pub(crate) mod args;
+pub(crate) mod error;
+pub(crate) mod run;
+pub(crate) mod schema;
+pub(crate) mod shape;
 
-pub mod batches;
-pub mod callbacks;
-pub mod files;
-pub mod projects;
+pub(crate) mod batches;
+pub(crate) mod callbacks;
+pub(crate) mod files;
+pub(crate) mod projects;
 pub mod tasks;
-pub mod team;
+pub(crate) mod team;
 
 #[cfg(test)]
 mod testing;
@@ -43,14 +43,14 @@ pub struct Hints {
 }
 
 /// A Scale read: safe to repeat, touches the outside world.
-pub const READ: Hints = Hints {
+pub(crate) const READ: Hints = Hints {
     read_only: true,
     destructive: false,
     idempotent: true,
     open_world: true,
 };
 /// A Scale create: a repeat makes another resource.
-pub const CREATE: Hints = Hints {
+pub(crate) const CREATE: Hints = Hints {
     read_only: false,
     destructive: false,
     idempotent: false,
@@ -73,7 +73,7 @@ impl From<Value> for Out {
 
 pub type ToolResult = Result<Out, ToolError>;
 /// A tool's body: validated arguments in, result out.
-pub type RunFn = for<'a> fn(&'a Ctx, Map<String, Value>) -> BoxFut<'a, ToolResult>;
+pub(crate) type RunFn = for<'a> fn(&'a Ctx, Map<String, Value>) -> BoxFut<'a, ToolResult>;
 
 pub struct ToolDef {
     pub name: &'static str,
@@ -82,7 +82,7 @@ pub struct ToolDef {
     pub input_schema: fn() -> Value,
     pub output_schema: fn() -> Value,
     pub hints: Hints,
-    pub run: RunFn,
+    pub(crate) run: RunFn,
 }
 
 /// A [`ToolDef`] whose input schema and argument parsing both come from the
@@ -136,18 +136,18 @@ pub fn registry() -> &'static [ToolDef] {
 }
 
 /// Input schemas, built once (they are also the validation rules).
-pub fn input_schemas() -> &'static [Value] {
+pub(crate) fn input_schemas() -> &'static [Value] {
     static S: OnceLock<Vec<Value>> = OnceLock::new();
     S.get_or_init(|| registry().iter().map(|t| (t.input_schema)()).collect())
 }
 
-pub fn find(name: &str) -> Option<(usize, &'static ToolDef)> {
+pub(crate) fn find(name: &str) -> Option<(usize, &'static ToolDef)> {
     registry().iter().enumerate().find(|(_, t)| t.name == name)
 }
 
 /// A call of a tool this server does not have.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UnknownTool(pub String);
+pub(crate) struct UnknownTool(pub String);
 
 impl std::fmt::Display for UnknownTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,7 +163,7 @@ impl std::error::Error for UnknownTool {}
 
 /// Runs a tool: an unknown name is an error of the call itself; everything
 /// else, invalid arguments included, is the tool's result.
-pub async fn call(
+pub(crate) async fn call(
     cx: &Ctx,
     name: &str,
     args: Map<String, Value>,

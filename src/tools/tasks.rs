@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 
-pub const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
+pub(crate) const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
 lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat, multichat.";
 
@@ -28,7 +28,7 @@ fn type_decl() -> Value {
     ))
 }
 
-pub fn tools() -> Vec<ToolDef> {
+pub(crate) fn tools() -> Vec<ToolDef> {
     vec![
         tool! {
             name: "create_task",
@@ -119,7 +119,7 @@ pub fn tools() -> Vec<ToolDef> {
 }
 
 args! {
-    pub struct CreateTask {
+    pub(crate) struct CreateTask {
         req r#type: String = type_decl(),
         opt project: String = d("Project name."),
         opt batch: String = d("Batch name (required for Rapid projects; implies the project)."),
@@ -203,7 +203,7 @@ To reuse the id, cancel that task with clear_unique_id or remove its id with upd
 }
 
 args! {
-    pub struct CreateEvaluationTask {
+    pub(crate) struct CreateEvaluationTask {
         req r#type: String = type_decl(),
         req expected_response: Map<String, Value> = d("The correct answer, shaped like a task response for this project."),
         opt initial_response: Map<String, Value> = d("A pre-filled response for review-phase evaluation tasks."),
@@ -223,7 +223,7 @@ async fn create_evaluation_task(cx: &Ctx, a: CreateEvaluationTask) -> ToolResult
 }
 
 args! {
-    pub struct TaskId {
+    pub(crate) struct TaskId {
         req task_id: String = id("The task's id."),
     }
 }
@@ -234,7 +234,7 @@ async fn get_task(cx: &Ctx, a: TaskId) -> ToolResult {
 }
 
 args! {
-    pub struct ListTasks {
+    pub(crate) struct ListTasks {
         opt project: String = d("Project name."),
         opt batch: String = d("Batch name."),
         opt status: String = enum_of(STATUSES, "Task status."),
@@ -271,7 +271,7 @@ pub(crate) fn query_dates<'a>(
 }
 
 /// Builds `GET /tasks` from list_tasks arguments.
-pub fn list_tasks_call(a: ListTasks) -> Result<Call, ToolError> {
+pub(crate) fn list_tasks_call(a: ListTasks) -> Result<Call, ToolError> {
     let mut call = Call::get()
         .lit("tasks")
         .query_opt("project", a.project)
@@ -446,7 +446,7 @@ async fn list_tasks(cx: &Ctx, a: ListTasks) -> ToolResult {
 }
 
 args! {
-    pub struct CancelTask {
+    pub(crate) struct CancelTask {
         req task_id: String = id("The task's id."),
         opt clear_unique_id: bool = d("Also remove the task's unique_id so it can be reused."),
     }
@@ -470,7 +470,7 @@ async fn cancel_task(cx: &Ctx, a: CancelTask) -> ToolResult {
 }
 
 args! {
-    pub struct UpdateTask {
+    pub(crate) struct UpdateTask {
         req task_id: String = id("The task's id."),
         opt metadata: Map<String, Value> = d("The new metadata; replaces the existing object."),
         opt set_tags: Vec<String> = d("Replace all tags with these."),
@@ -482,7 +482,7 @@ args! {
 }
 
 /// The steps of update_task, in order.
-pub fn update_task_steps(a: UpdateTask) -> Result<Vec<Step>, ToolError> {
+pub(crate) fn update_task_steps(a: UpdateTask) -> Result<Vec<Step>, ToolError> {
     if a.set_tags.is_some() && (a.add_tags.is_some() || a.remove_tags.is_some()) {
         return Err(ToolError::invalid("`set_tags` replaces all tags, so it cannot be combined with `add_tags` or `remove_tags`"));
     }

@@ -1,5 +1,5 @@
-// List shaping, the same rules as the Rust worker's `shape_task_list` and
-// `fit_list` (src/tools/tasks.rs, src/tools/mod.rs), so both sides return the
+// List shaping, the same rules as the Rust worker's `task_list_text` and
+// `fit_items` (src/tools/tasks.rs, src/tools/shape.rs), so both sides return the
 // same result for the same Scale answer.
 
 /** Text above this many bytes is trimmed (hosted clients cap tool output). */
