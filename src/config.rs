@@ -11,6 +11,8 @@ pub(crate) const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
 /// Workers KV refuses values above 25 MiB, so a larger limit could never be stored.
 pub(crate) const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
 pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
+/// The Workers free plan's subrequests per request (paid plans: 10,000).
+pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
 
@@ -22,6 +24,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "SCALE_CALLBACK_AUTH_KEY",
     "SCALE_API_BASE",
     "SCALE_TIMEOUT_MS",
+    "SUBREQUEST_LIMIT",
     "ALLOWED_ORIGINS",
     "DEFAULT_CALLBACK_URL",
     "WEBHOOK_MAX_BYTES",
@@ -97,6 +100,8 @@ pub(crate) struct Config {
     /// Without a trailing slash.
     pub api_base: String,
     pub timeout_ms: u32,
+    /// Upstream requests one HTTP request may make (the Workers plan's limit).
+    pub subrequest_limit: u32,
     /// Lower-case `scheme://host[:port]` entries.
     pub allowed_origins: Vec<String>,
     pub default_callback_url: Option<String>,
@@ -228,6 +233,14 @@ impl Config {
             120_000,
             &mut errors,
         );
+        let subrequest_limit = parse_num(
+            raw,
+            "SUBREQUEST_LIMIT",
+            DEFAULT_SUBREQUEST_LIMIT,
+            2,
+            100_000,
+            &mut errors,
+        );
         let webhook_max_bytes = webhook_max_bytes(raw, &mut errors);
         let callback_ttl_days = parse_num(
             raw,
@@ -275,6 +288,7 @@ impl Config {
             callback_keys,
             api_base,
             timeout_ms,
+            subrequest_limit,
             allowed_origins,
             default_callback_url,
             webhook_max_bytes,
@@ -325,6 +339,7 @@ mod tests {
         let errs = Config::from_raw(&raw(&[
             ("SCALE_API_BASE", "ftp://x"),
             ("SCALE_TIMEOUT_MS", "soon"),
+            ("SUBREQUEST_LIMIT", "1"),
             ("MCP_AUTH_TOKEN", "short-secret"),
             ("WEBHOOK_MAX_BYTES", "99999999999"),
             ("CALLBACK_TTL_DAYS", "0"),
@@ -337,6 +352,7 @@ mod tests {
         for n in [
             "SCALE_API_BASE",
             "SCALE_TIMEOUT_MS",
+            "SUBREQUEST_LIMIT",
             "MCP_AUTH_TOKEN",
             "WEBHOOK_MAX_BYTES",
             "CALLBACK_TTL_DAYS",

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::http::header_in;
 use serde_json::Value;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -153,18 +154,71 @@ pub struct Services {
     pub store: Option<Rc<dyn CallbackStore>>,
 }
 
-/// What one request runs with: the configuration and the platform services.
+/// The whole time one HTTP request may spend on upstream calls, every tool
+/// call of a JSON-RPC batch included: below the 60 s default timeout of the
+/// MCP client libraries.
+pub(crate) const REQUEST_BUDGET_MS: u64 = 50_000;
+
+/// What one HTTP request may still spend upstream, shared by every tool call
+/// it makes: a deadline, and a count of subrequests against the platform's
+/// per-request limit (`SUBREQUEST_LIMIT`), so the worker stops with a clear
+/// message before the platform refuses a fetch.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    deadline_ms: u64,
+    limit: u32,
+    used: Cell<u32>,
+}
+
+impl Budget {
+    pub(crate) fn new(now_ms: u64, total_ms: u64, subrequest_limit: u32) -> Self {
+        Self {
+            deadline_ms: now_ms + total_ms,
+            limit: subrequest_limit,
+            used: Cell::new(0),
+        }
+    }
+    /// Milliseconds left before the deadline.
+    pub(crate) fn remaining_ms(&self, now_ms: u64) -> u64 {
+        self.deadline_ms.saturating_sub(now_ms)
+    }
+    /// Counts one subrequest; `false` (and nothing counted) at the limit.
+    pub(crate) fn take_subrequest(&self) -> bool {
+        let used = self.used.get();
+        if used >= self.limit {
+            return false;
+        }
+        self.used.set(used + 1);
+        true
+    }
+    pub(crate) fn subrequests_left(&self) -> u32 {
+        self.limit - self.used.get()
+    }
+    pub(crate) fn subrequest_limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// What one request runs with: the configuration, the platform services and
+/// the request's upstream budget.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
+    pub budget: Rc<Budget>,
 }
 
 impl Ctx {
     pub(crate) fn new(config: Config, services: Services) -> Self {
+        let budget = Budget::new(
+            services.upstream.now_ms(),
+            REQUEST_BUDGET_MS,
+            config.subrequest_limit,
+        );
         Self {
             config: Rc::new(config),
             services,
+            budget: Rc::new(budget),
         }
     }
     pub(crate) fn upstream(&self) -> &dyn Upstream {

@@ -5,7 +5,7 @@ use super::reply::{interpret, interpret_raw, ScaleError};
 use super::Call;
 use crate::codec::base64;
 use crate::config::Config;
-use crate::io::{InResponse, OutRequest, SendError, Upstream};
+use crate::io::{Budget, InResponse, OutRequest, SendError, Upstream};
 use serde_json::Value;
 
 /// The whole time one tool call may spend on Scale, retries and waits
@@ -27,24 +27,26 @@ pub enum Retry {
     Never,
 }
 
-/// A Scale client bound to one tool call (its budget starts at creation).
+/// A Scale client bound to one tool call: its own time budget starts at
+/// creation, and every attempt also draws on the HTTP request's [`Budget`]
+/// (time and subrequests), which other calls of the same request share.
 pub struct Scale<'a> {
     cfg: &'a Config,
     up: &'a dyn Upstream,
+    budget: &'a Budget,
     started: u64,
     /// Whether some attempt may have reached Scale without an answer.
     pub(crate) uncertain: std::cell::Cell<bool>,
-    attempts: std::cell::Cell<u32>,
 }
 
 impl<'a> Scale<'a> {
-    pub fn new(cfg: &'a Config, up: &'a dyn Upstream) -> Self {
+    pub fn new(cfg: &'a Config, up: &'a dyn Upstream, budget: &'a Budget) -> Self {
         Self {
             cfg,
             up,
+            budget,
             started: up.now_ms(),
             uncertain: std::cell::Cell::new(false),
-            attempts: std::cell::Cell::new(0),
         }
     }
 
@@ -72,9 +74,10 @@ impl<'a> Scale<'a> {
         })
     }
 
-    /// Upstream requests made so far (each counts against the subrequest limit).
-    pub fn attempts(&self) -> u32 {
-        self.attempts.get()
+    /// What is left of this call's time: its own budget, within the request's.
+    fn remaining_ms(&self, now: u64) -> u64 {
+        let own = CALL_BUDGET_MS.saturating_sub(now.saturating_sub(self.started));
+        own.min(self.budget.remaining_ms(now))
     }
 
     /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
@@ -107,13 +110,15 @@ impl<'a> Scale<'a> {
         let req = self.build(call)?;
         let mut attempt = 0u32;
         loop {
-            let elapsed = self.up.now_ms().saturating_sub(self.started);
-            let remaining = CALL_BUDGET_MS.saturating_sub(elapsed);
+            let now = self.up.now_ms();
+            let remaining = self.remaining_ms(now);
             if remaining < 50 {
                 return Err(ScaleError::Budget);
             }
+            if !self.budget.take_subrequest() {
+                return Err(ScaleError::SubrequestLimit(self.budget.subrequest_limit()));
+            }
             let timeout = (self.cfg.timeout_ms as u64).min(remaining) as u32;
-            self.attempts.set(self.attempts.get() + 1);
             let outcome = match self.up.send(&req, timeout).await {
                 Ok(resp) => read(resp),
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
@@ -153,9 +158,8 @@ impl<'a> Scale<'a> {
                 } => (*s as u64 * 1000).max(backoff as u64),
                 _ => backoff as u64,
             };
-            let elapsed = self.up.now_ms().saturating_sub(self.started);
             // Waiting only makes sense if an attempt still fits afterwards.
-            if elapsed + wait + 1000 > CALL_BUDGET_MS {
+            if wait + 1000 > self.remaining_ms(self.up.now_ms()) {
                 return Err(err);
             }
             self.up.sleep(wait as u32).await;
@@ -199,9 +203,15 @@ mod tests {
     use super::*;
     use crate::codec::base64;
     use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream};
+    use crate::io::Budget;
     use crate::io::{InResponse, Method, SendError};
     use crate::scale::testing::{config, config_with, KEY_B64};
     use serde_json::json;
+
+    /// A request budget that never runs out before the call's own.
+    fn roomy() -> Budget {
+        Budget::new(0, u64::MAX / 2, 1000)
+    }
 
     fn header<'a>(r: &'a OutRequest, name: &str) -> Option<&'a str> {
         crate::http::header_in(&r.headers, name)
@@ -228,7 +238,8 @@ mod tests {
         call: &Call,
         retry: Retry,
     ) -> Result<Value, ScaleError> {
-        let sc = Scale::new(cfg, up);
+        let budget = roomy();
+        let sc = Scale::new(cfg, up, &budget);
         block_on(sc.send(call, retry))
     }
 
@@ -244,7 +255,8 @@ mod tests {
         assert_eq!(base64(b"test_key_abc:"), KEY_B64);
         let cfg = config();
         let up = FakeUpstream::new();
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
 
         let r = sc.build(&get_task_call()).unwrap();
         assert_eq!(r.method, Method::Get);
@@ -326,10 +338,11 @@ mod tests {
         let up = FakeUpstream::new();
         up.push_json(503, err_body(503, "queue"));
         up.push_json(200, json!({"task_id": "t1"}));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
         assert_eq!(r, Ok(json!({"task_id": "t1"})));
-        assert_eq!(sc.attempts(), 2);
+        assert_eq!(up.requests.borrow().len(), 2);
         assert_eq!(*up.sleeps.borrow(), vec![500]);
         assert!(sc.uncertain.get(), "a 5xx leaves the outcome uncertain");
     }
@@ -474,7 +487,8 @@ mod tests {
     fn a_spent_budget_sends_nothing() {
         let cfg = config();
         let up = FakeUpstream::new();
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         up.advance(CALL_BUDGET_MS - 10);
         let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
         assert_eq!(r, Err(ScaleError::Budget));
@@ -495,7 +509,8 @@ mod tests {
             .lit("task")
             .lit("imageannotation")
             .body(json!({"unique_id": "u 1"}));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         let r = block_on(sc.create_unique(&call, "u 1"));
         assert_eq!(r, Ok(json!({"task_id": "found", "unique_id": "u 1"})));
         let reqs = up.sent();
@@ -522,7 +537,8 @@ mod tests {
             .lit("task")
             .lit("categorization")
             .body(json!({}));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         // The task exists but the lookup found nothing: a clear 409.
         match r {
@@ -551,7 +567,8 @@ mod tests {
             .lit("task")
             .lit("categorization")
             .body(json!({}));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         assert_eq!(http_status(&r), Some(409));
         assert_eq!(up.requests.borrow().len(), 1);
@@ -559,7 +576,8 @@ mod tests {
         let up = FakeUpstream::new();
         up.push_json(429, err_body(429, "slow"));
         up.push_json(409, err_body(409, "dup"));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         assert_eq!(http_status(&r), Some(409));
         assert_eq!(up.requests.borrow().len(), 2);
@@ -575,11 +593,53 @@ mod tests {
             .lit("task")
             .lit("categorization")
             .body(json!({}));
-        let sc = Scale::new(&cfg, &up);
+        let budget = roomy();
+        let sc = Scale::new(&cfg, &up, &budget);
         assert_eq!(
             block_on(sc.create_unique(&call, "u")),
             Ok(json!({"task_id": "new"}))
         );
         assert_eq!(up.requests.borrow().len(), 2);
+    }
+
+    #[test]
+    fn the_request_budget_caps_subrequests_across_calls_and_is_never_retried_past() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(503, &err_body(503, "busy"))));
+        let budget = Budget::new(0, u64::MAX / 2, 4);
+        // One call retries twice (three attempts); the next has one subrequest left.
+        let first = Scale::new(&cfg, &up, &budget);
+        let r = block_on(first.send(&get_task_call(), Retry::Idempotent));
+        assert!(
+            matches!(r, Err(ScaleError::Http { status: 503, .. })),
+            "{r:?}"
+        );
+        let second = Scale::new(&cfg, &up, &budget);
+        let r = block_on(second.send(&get_task_call(), Retry::Idempotent));
+        assert_eq!(r, Err(ScaleError::SubrequestLimit(4)));
+        assert_eq!(up.requests.borrow().len(), 4, "never more than the limit");
+        assert_eq!(budget.subrequests_left(), 0);
+        // Nothing further is sent at all.
+        let third = Scale::new(&cfg, &up, &budget);
+        assert_eq!(
+            block_on(third.send(&get_task_call(), Retry::Never)),
+            Err(ScaleError::SubrequestLimit(4))
+        );
+        assert_eq!(up.requests.borrow().len(), 4);
+    }
+
+    #[test]
+    fn the_request_deadline_bounds_every_call() {
+        let cfg = config();
+        let up = FakeUpstream::new();
+        let budget = Budget::new(up.now_ms(), 10_000, 50);
+        up.advance(9_990);
+        let sc = Scale::new(&cfg, &up, &budget);
+        assert_eq!(
+            block_on(sc.send(&get_task_call(), Retry::Idempotent)),
+            Err(ScaleError::Budget)
+        );
+        assert!(up.requests.borrow().is_empty());
     }
 }

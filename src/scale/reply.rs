@@ -25,6 +25,8 @@ pub enum ScaleError {
     },
     /// The call budget ran out before an attempt could be made.
     Budget,
+    /// The HTTP request has made as many subrequests as the platform allows.
+    SubrequestLimit(u32),
 }
 
 impl fmt::Display for ScaleError {
@@ -42,6 +44,9 @@ impl fmt::Display for ScaleError {
             ScaleError::Network(m) => write!(f, "could not reach Scale: {m}"),
             ScaleError::BadBody { detail, .. } => f.write_str(detail),
             ScaleError::Budget => f.write_str("the call's time budget ran out"),
+            ScaleError::SubrequestLimit(n) => {
+                write!(f, "the request's {n} subrequests are used up")
+            }
         }
     }
 }

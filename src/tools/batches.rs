@@ -10,9 +10,6 @@ use crate::io::{join_all, BoxFut, Ctx};
 use crate::scale::{check_segment, Call, Retry, ScaleError};
 use serde_json::{json, Value};
 
-/// Subrequests one Workers invocation may make on the free plan.
-pub const SUBREQUEST_BUDGET: u32 = 50;
-
 const BATCH_STATUSES: &[&str] = &["staging", "in_progress", "completed"];
 
 fn progress_schema() -> Value {
@@ -201,8 +198,9 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
     let mut out =
         json!({"batches": [], "total": total, "has_more": has_more, "next_offset": next_offset});
     if detailed {
-        // Keep one subrequest spare; retries of the list call used some already.
-        let room = SUBREQUEST_BUDGET.saturating_sub(s.sc.attempts() + 1) as usize;
+        // Keep one subrequest spare for whatever else this request does.
+        let room = cx.budget.subrequests_left().saturating_sub(1) as usize;
+        let limit = cx.budget.subrequest_limit();
         let n = batches.len().min(room);
         let calls: Vec<Option<Call>> = batches[..n]
             .iter()
@@ -238,8 +236,8 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
             out["progress_incomplete"] = json!({
                 "batches_without_progress": missing,
                 "reason": match (batches.len() > n, missing.len() > batches.len() - n) {
-                    (true, true) => format!("one request may make at most {SUBREQUEST_BUDGET} calls to Scale, so progress was read only for the first {n} batches, and Scale did not return the status of some of those"),
-                    (true, false) => format!("one request may make at most {SUBREQUEST_BUDGET} calls to Scale, so progress was read for the first {n} batches"),
+                    (true, true) => format!("one request may make at most {limit} calls to Scale, so progress was read only for the first {n} batches, and Scale did not return the status of some of those"),
+                    (true, false) => format!("one request may make at most {limit} calls to Scale, so progress was read for the first {n} batches"),
                     _ => "Scale did not return the status of some batches".to_string(),
                 },
                 "how_to_get": "call get_batch for each of these batches, or list again with a smaller limit",
@@ -306,6 +304,7 @@ async fn finalize_batch(cx: &Ctx, a: FinalizeBatch) -> ToolResult {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)]
     use super::*;
     #[allow(unused_imports)]
     use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
@@ -607,7 +606,7 @@ mod tests {
         let s = ok(&r);
         let reqs = up.sent();
         assert_eq!(reqs.len(), 49, "1 list + 48 status calls");
-        assert!(reqs.len() as u32 <= SUBREQUEST_BUDGET);
+        assert!(reqs.len() as u32 <= crate::config::DEFAULT_SUBREQUEST_LIMIT);
         let batches = s["batches"].as_array().unwrap();
         assert_eq!(batches.len(), 100);
         for (i, b) in batches.iter().enumerate() {
@@ -643,7 +642,7 @@ mod tests {
         ok(&r);
         let n = up.requests.borrow().len();
         assert_eq!(n, 3 + 46);
-        assert!(n as u32 <= SUBREQUEST_BUDGET);
+        assert!(n as u32 <= crate::config::DEFAULT_SUBREQUEST_LIMIT);
     }
 
     #[test]

@@ -139,6 +139,7 @@ pub fn error_for(what: &str, e: ScaleError, key: Option<&str>, hints: StatusHint
         ScaleError::Network(m) => (None, format!("Could not reach Scale for {what}: {m}. A write may still have been applied; check before repeating it.")),
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
         ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
+        ScaleError::SubrequestLimit(n) => (None, format!("This request has already made {n} requests to Scale, the most one Workers request may make (SUBREQUEST_LIMIT), so {what} was not sent. Call the tool again in a new request to continue.")),
     };
     ToolError::scale(status, scrub(&msg, key))
 }

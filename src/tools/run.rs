@@ -19,7 +19,7 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     pub fn new(cx: &'a Ctx) -> Self {
         Self {
-            sc: Scale::new(&cx.config, cx.upstream()),
+            sc: Scale::new(&cx.config, cx.upstream(), &cx.budget),
             cx,
         }
     }

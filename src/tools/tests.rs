@@ -1023,3 +1023,26 @@ fn api_base_is_the_configured_one() {
     ok(&exec(&cfg, &up, None, "get_task", json!({"task_id": "t"})));
     assert_eq!(up.sent()[0].url, "http://127.0.0.1:8787/v1/task/t");
 }
+
+#[test]
+fn calls_of_one_request_share_its_subrequest_limit() {
+    let cfg = config_with(&[("SUBREQUEST_LIMIT", "3")]);
+    let up = FakeUpstream::new();
+    up.respond_with(|_| Ok(json_response(200, &json!({"task_id": "t1"}))));
+    let cx = Ctx::new(cfg, crate::io::fakes::services(&up, None));
+    let run = |tool: &str, args: Value| {
+        block_on(call(&cx, tool, args.as_object().unwrap().clone())).unwrap()
+    };
+    for _ in 0..3 {
+        assert!(run("get_task", json!({"task_id": "t1"})).is_ok());
+    }
+    let e = run("get_task", json!({"task_id": "t1"})).unwrap_err();
+    assert!(
+        e.message.contains("already made 3 requests to Scale")
+            && e.message.contains("SUBREQUEST_LIMIT")
+            && e.message.contains("in a new request"),
+        "{}",
+        e.message
+    );
+    assert_eq!(up.requests.borrow().len(), 3);
+}
