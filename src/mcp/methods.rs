@@ -219,19 +219,19 @@ fn tool_result(name: &str, outcome: tools::ToolResult, lane: Lane) -> Payload {
                     .map_err(|_| ())
                     .unwrap_or_else(|()| empty_object()),
             };
-            payload(&CallToolResult {
-                content: [TextContent::new(raw.get())],
-                structured_content: Some(&raw),
-                is_error: None,
+            payload(&CallToolResult::new(
+                [TextContent::new(raw.get())],
+                Some(&raw),
+                None,
                 modern,
-            })
+            ))
         }
-        Err(e) => payload(&CallToolResult {
-            content: [TextContent::new(&e.text(name))],
-            structured_content: None,
-            is_error: Some(true),
+        Err(e) => payload(&CallToolResult::new(
+            [TextContent::new(&e.text(name))],
+            None,
+            Some(true),
             modern,
-        }),
+        )),
     }
 }
 
@@ -268,13 +268,13 @@ fn initialize(params: &Map<String, Value>) -> Payload {
 }
 
 fn discover() -> Payload {
-    payload(&DiscoverResult {
-        supported_versions: &super::supported_versions(),
-        capabilities: capabilities(),
-        server_info: SERVER_INFO,
-        instructions: INSTRUCTIONS,
-        modern: modern(Lane::Modern, true),
-    })
+    payload(&DiscoverResult::new(
+        &super::supported_versions(),
+        capabilities(),
+        SERVER_INFO,
+        INSTRUCTIONS,
+        modern(Lane::Modern, true),
+    ))
 }
 
 /// The tools/list result, serialised once per lane for the life of the isolate.
@@ -300,10 +300,7 @@ fn tools_list(lane: Lane) -> &'static RawValue {
                 },
             })
             .collect();
-        payload(&ListToolsResult {
-            tools,
-            modern: modern(lane, true),
-        })
+        payload(&ListToolsResult::new(tools, modern(lane, true)))
     };
     match lane {
         Lane::Legacy(_) => LEGACY.get_or_init(build),

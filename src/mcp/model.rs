@@ -61,16 +61,49 @@ pub struct ResourcesCapability {
 
 /// What the 2026-07-28 lane adds to every result: `resultType` and the
 /// server's identity in `_meta`, and on lists how long a client may cache them.
-#[derive(Serialize, Default)]
+/// Results carry these four fields themselves (declared by [`lane_result!`]):
+/// serde's `flatten` would cost several KiB of the upload.
+#[derive(Default)]
 pub struct Modern {
-    #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
     pub result_type: Option<&'static str>,
-    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
     pub meta: Option<Meta>,
-    #[serde(rename = "ttlMs", skip_serializing_if = "Option::is_none")]
     pub ttl_ms: Option<u64>,
-    #[serde(rename = "cacheScope", skip_serializing_if = "Option::is_none")]
     pub cache_scope: Option<&'static str>,
+}
+
+/// A result struct with the fields of [`Modern`] after its own, and a
+/// constructor that takes its own fields and the lane's.
+macro_rules! lane_result {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident $(<$lt:lifetime>)? { $( $(#[$fm:meta])* pub $f:ident : $t:ty, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Serialize)]
+        pub struct $name $(<$lt>)? {
+            $( $(#[$fm])* pub $f: $t, )*
+            #[serde(rename = "resultType", skip_serializing_if = "Option::is_none")]
+            pub result_type: Option<&'static str>,
+            #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+            pub meta: Option<Meta>,
+            #[serde(rename = "ttlMs", skip_serializing_if = "Option::is_none")]
+            pub ttl_ms: Option<u64>,
+            #[serde(rename = "cacheScope", skip_serializing_if = "Option::is_none")]
+            pub cache_scope: Option<&'static str>,
+        }
+        impl $(<$lt>)? $name $(<$lt>)? {
+            #[allow(clippy::too_many_arguments)]
+            pub fn new($( $f: $t, )* lane: Modern) -> Self {
+                Self {
+                    $( $f, )*
+                    result_type: lane.result_type,
+                    meta: lane.meta,
+                    ttl_ms: lane.ttl_ms,
+                    cache_scope: lane.cache_scope,
+                }
+            }
+        }
+    };
 }
 
 #[derive(Serialize)]
@@ -89,7 +122,7 @@ pub struct InitializeResult<'a> {
     pub instructions: &'a str,
 }
 
-#[derive(Serialize)]
+lane_result! {
 pub struct DiscoverResult<'a> {
     #[serde(rename = "supportedVersions")]
     pub supported_versions: &'a [&'a str],
@@ -97,8 +130,7 @@ pub struct DiscoverResult<'a> {
     #[serde(rename = "serverInfo")]
     pub server_info: Implementation,
     pub instructions: &'a str,
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
 #[derive(Serialize)]
@@ -126,24 +158,22 @@ pub struct ToolAnnotations<'a> {
     pub open_world_hint: bool,
 }
 
-#[derive(Serialize)]
+lane_result! {
 pub struct ListToolsResult<'a> {
     pub tools: Vec<Tool<'a>>,
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
+lane_result! {
 /// A tool result: one text block with the JSON, and the same JSON as
 /// `structuredContent` on success, or the error text with `isError`.
-#[derive(Serialize)]
 pub struct CallToolResult<'a> {
     pub content: [TextContent<'a>; 1],
     #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
     pub structured_content: Option<&'a RawValue>,
     #[serde(rename = "isError", skip_serializing_if = "Option::is_none")]
     pub is_error: Option<bool>,
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
 #[derive(Serialize)]
@@ -168,13 +198,12 @@ pub struct Resource {
     pub mime_type: &'static str,
 }
 
-#[derive(Serialize)]
+lane_result! {
 pub struct ListResourcesResult {
     pub resources: Vec<Resource>,
     #[serde(rename = "nextCursor", skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
 #[derive(Serialize)]
@@ -188,19 +217,17 @@ pub struct ResourceTemplate<'a> {
     pub mime_type: &'a str,
 }
 
-#[derive(Serialize)]
+lane_result! {
 pub struct ListResourceTemplatesResult<'a> {
     #[serde(rename = "resourceTemplates")]
     pub resource_templates: Vec<ResourceTemplate<'a>>,
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
-#[derive(Serialize)]
+lane_result! {
 pub struct ReadResourceResult<'a> {
     pub contents: [TextResourceContents<'a>; 1],
-    #[serde(flatten)]
-    pub modern: Modern,
+}
 }
 
 #[derive(Serialize)]

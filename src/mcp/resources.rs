@@ -18,16 +18,16 @@ pub const URI_PREFIX: &str = "scale-callback://deliveries/";
 const PAGE: usize = 50;
 
 pub fn templates(lane: Lane) -> Payload {
-    payload(&ListResourceTemplatesResult {
-        resource_templates: vec![ResourceTemplate {
+    payload(&ListResourceTemplatesResult::new(
+        vec![ResourceTemplate {
             uri_template: format!("{URI_PREFIX}{{id}}"),
             name: "callback-delivery",
             title: "Scale callback delivery",
             description: "One callback Scale delivered to this server's /webhooks/scale, by its id (from list_callbacks or resources/list).",
             mime_type: "application/json",
         }],
-        modern: modern(lane, true),
-    })
+        modern(lane, true),
+    ))
 }
 
 fn store_error(e: &str) -> RpcError {
@@ -69,11 +69,11 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
         m.ttl_ms = Some(0);
         m.cache_scope = Some("private");
     }
-    Ok(payload(&ListResourcesResult {
+    Ok(payload(&ListResourcesResult::new(
         resources,
         next_cursor,
-        modern: m,
-    }))
+        m,
+    )))
 }
 
 /// A listed delivery (its key's metadata) as a resource.
@@ -124,14 +124,13 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
                 m.ttl_ms = Some(86_400_000);
                 m.cache_scope = Some("private");
             }
-            Ok(payload(&ReadResourceResult {
-                contents: [TextResourceContents {
-                    uri: u,
-                    mime_type: "application/json",
-                    text: &v.to_string(),
-                }],
-                modern: m,
-            }))
+            let text = v.to_string();
+            let contents = [TextResourceContents {
+                uri: u,
+                mime_type: "application/json",
+                text: &text,
+            }];
+            Ok(payload(&ReadResourceResult::new(contents, m)))
         }
         Ok(None) => Err(not_found()),
         Err(e) => Err(store_error(&e)),

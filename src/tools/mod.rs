@@ -98,14 +98,15 @@ macro_rules! tool {
         hints: $hints:expr,
         run: $run:path $(,)?
     ) => {{
+        // The tool's own future, boxed as it is: no wrapping future per tool.
         fn run<'a>(
             cx: &'a $crate::io::Ctx,
             m: serde_json::Map<String, serde_json::Value>,
         ) -> $crate::io::BoxFut<'a, $crate::tools::ToolResult> {
-            Box::pin(async move {
-                let a: $args = $crate::tools::args::parse_args(m)?;
-                $run(cx, a).await
-            })
+            match <$args as $crate::tools::args::Args>::from_map(m) {
+                Ok(a) => Box::pin($run(cx, a)),
+                Err(e) => $crate::tools::refused(e),
+            }
         }
         $crate::tools::ToolDef {
             name: $name,
@@ -119,6 +120,11 @@ macro_rules! tool {
     }};
 }
 pub(crate) use tool;
+
+/// The future of a call refused before it ran.
+pub(crate) fn refused<'a>(e: ToolError) -> BoxFut<'a, ToolResult> {
+    Box::pin(std::future::ready(Err(e)))
+}
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn registry() -> &'static [ToolDef] {
