@@ -304,18 +304,9 @@ async fn finalize_batch(cx: &Ctx, a: FinalizeBatch) -> ToolResult {
 
 #[cfg(test)]
 mod tests {
-    #[allow(unused_imports)]
     use super::*;
-    #[allow(unused_imports)]
-    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
-    #[allow(unused_imports)]
-    use crate::io::{Method, OutRequest, SendError};
-    #[allow(unused_imports)]
-    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
     use crate::tools::shape::MAX_TEXT_BYTES;
     use crate::tools::testing::*;
-    #[allow(unused_imports)]
-    use serde_json::{json, Value};
 
     #[test]
     fn create_batch_request() {

@@ -110,16 +110,7 @@ async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
 
 #[cfg(test)]
 mod tests {
-
-    #[allow(unused_imports)]
-    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
-    #[allow(unused_imports)]
-    use crate::io::{Method, OutRequest, SendError};
-    #[allow(unused_imports)]
-    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
     use crate::tools::testing::*;
-    #[allow(unused_imports)]
-    use serde_json::{json, Value};
 
     const T0: u64 = 1_767_225_600_000;
 

@@ -562,15 +562,7 @@ async fn resend_callback(cx: &Ctx, a: TaskId) -> ToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
-    #[allow(unused_imports)]
-    use crate::io::{Method, OutRequest, SendError};
-    #[allow(unused_imports)]
-    use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
     use crate::tools::testing::*;
-    #[allow(unused_imports)]
-    use serde_json::{json, Value};
 
     #[test]
     fn create_task_sends_every_field_with_params_merged() {

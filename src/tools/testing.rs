@@ -7,10 +7,12 @@
 
 use super::*;
 use crate::config::Config;
-use crate::io::fakes::{block_on, json_response, services, FakeUpstream, MemoryStore};
-use crate::io::{Method, OutRequest};
-use crate::scale::testing::{config, BASE, KEY, KEY_B64};
-use serde_json::{json, Value};
+use crate::io::fakes::services;
+// What every area's tests use, so each test module needs only this one import.
+pub use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream, MemoryStore};
+pub use crate::io::{Method, OutRequest, SendError};
+pub use crate::scale::testing::{config, config_with, BASE, KEY, KEY_B64};
+pub use serde_json::{json, Value};
 
 pub const AUTH: &str = "Basic dGVzdF9rZXlfYWJjOg==";
 pub const DEFAULT_CB: &str = "https://worker.example/webhooks/scale";
