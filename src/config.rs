@@ -2,14 +2,22 @@
 //! request into one typed [`Config`]. A missing or malformed value becomes a
 //! [`ConfigError`] that names the setting and never quotes a secret.
 
-use crate::http::{is_http_url, origin_of};
+use crate::http::{hostname_of, is_http_url, origin_of};
 use std::fmt;
 
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.scale.com/v1";
 pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 25_000;
 pub(crate) const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
-/// Workers KV refuses values above 25 MiB, so a larger limit could never be stored.
+/// Workers KV refuses values above 25 MiB.
 pub(crate) const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+/// What a stored callback entry adds around the body (`{"id":…,"received_at":…,
+/// "kind":…,"body":` and `}` take about 100 bytes; the rest is headroom).
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 1024;
+/// The largest `WEBHOOK_MAX_BYTES`: a body at the limit must still fit in a KV value.
+pub(crate) const MAX_WEBHOOK_MAX_BYTES: usize = KV_MAX_VALUE_BYTES - ENTRY_OVERHEAD_BYTES;
+/// Scale answers larger than this are not read (an isolate has 128 MB in all).
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 /// The Workers free plan's subrequests per request (paid plans: 10,000).
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
@@ -29,7 +37,22 @@ pub(crate) const SETTINGS: &[&str] = &[
     "DEFAULT_CALLBACK_URL",
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
+    "SCALE_MAX_RESPONSE_BYTES",
 ];
+
+/// The settings `/webhooks/scale` uses: a mistake elsewhere (say in
+/// `ALLOWED_ORIGINS`) must not make it answer 5xx, or deliveries are lost
+/// once Scale's retries run out.
+pub(crate) const WEBHOOK_SETTINGS: &[&str] = &[
+    "SCALE_CALLBACK_AUTH_KEY",
+    "WEBHOOK_MAX_BYTES",
+    "CALLBACK_TTL_DAYS",
+];
+
+/// The settings `/mcp` uses: every one but the receiver's.
+pub(crate) fn mcp_uses(name: &str) -> bool {
+    !WEBHOOK_SETTINGS.contains(&name)
+}
 
 /// The raw strings as the platform gave them (absent settings are `None`).
 #[derive(Clone, Default)]
@@ -107,6 +130,8 @@ pub(crate) struct Config {
     pub default_callback_url: Option<String>,
     pub webhook_max_bytes: usize,
     pub callback_ttl_days: u32,
+    /// Scale answers above this are refused unread.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -182,21 +207,42 @@ fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     }
 }
 
-/// `WEBHOOK_MAX_BYTES`, on its own: the edge needs it before reading a body,
-/// without parsing the rest of the configuration.
-pub(crate) fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> usize {
-    parse_num(
-        raw,
-        "WEBHOOK_MAX_BYTES",
-        DEFAULT_WEBHOOK_MAX_BYTES,
-        1024,
-        KV_MAX_VALUE_BYTES,
-        errors,
-    )
+/// Whether plain http may carry the Scale key to this origin: only when it
+/// never leaves the machine (the simulator, a local proxy).
+fn is_loopback(origin: &str) -> bool {
+    let host = hostname_of(origin);
+    host == "localhost"
+        || host == "[::1]"
+        || host.strip_prefix("127.").is_some_and(|r| {
+            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
+        })
 }
 
 impl Config {
+    /// Every setting checked: an error in any of them.
+    #[cfg(test)]
     pub(crate) fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
+        Self::checked(raw, |_| true)
+    }
+
+    /// The configuration when none of the settings a route uses (`uses`) is
+    /// malformed; mistakes in the others are left to the routes that use them.
+    pub(crate) fn checked(
+        raw: &RawSettings,
+        uses: impl Fn(&str) -> bool,
+    ) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, mut errors) = Self::read(raw);
+        errors.retain(|e| uses(e.name));
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            errors.dedup();
+            Err(errors)
+        }
+    }
+
+    /// Reads every setting; a malformed one keeps its default and is reported.
+    pub(crate) fn read(raw: &RawSettings) -> (Config, Vec<ConfigError>) {
         let mut errors = Vec::new();
         let scale_api_key = match raw.get("SCALE_API_KEY").map(str::trim) {
             None | Some("") => None,
@@ -217,11 +263,17 @@ impl Config {
             .filter(|v| !v.is_empty())
         {
             None => DEFAULT_API_BASE.to_string(),
-            Some(v) if is_http_url(v) && !v.contains(['?', '#']) => {
+            Some(v)
+                if is_http_url(v)
+                    && !v.contains(['?', '#'])
+                    && (v.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("https:"))
+                        || origin_of(v).is_some_and(|o| is_loopback(&o))) =>
+            {
                 v.trim_end_matches('/').to_string()
             }
             Some(_) => {
-                errors.push(err("SCALE_API_BASE", "must be an http(s) URL without query or fragment, e.g. https://api.scale.com/v1"));
+                // Plain http would send the Scale key in clear text.
+                errors.push(err("SCALE_API_BASE", "must be an https URL without query or fragment, e.g. https://api.scale.com/v1 (plain http only to a loopback host such as 127.0.0.1 or localhost)"));
                 DEFAULT_API_BASE.to_string()
             }
         };
@@ -241,7 +293,22 @@ impl Config {
             100_000,
             &mut errors,
         );
-        let webhook_max_bytes = webhook_max_bytes(raw, &mut errors);
+        let webhook_max_bytes = parse_num(
+            raw,
+            "WEBHOOK_MAX_BYTES",
+            DEFAULT_WEBHOOK_MAX_BYTES,
+            1024,
+            MAX_WEBHOOK_MAX_BYTES,
+            &mut errors,
+        );
+        let max_response_bytes = parse_num(
+            raw,
+            "SCALE_MAX_RESPONSE_BYTES",
+            DEFAULT_MAX_RESPONSE_BYTES,
+            64 * 1024,
+            MAX_MAX_RESPONSE_BYTES,
+            &mut errors,
+        );
         let callback_ttl_days = parse_num(
             raw,
             "CALLBACK_TTL_DAYS",
@@ -278,11 +345,7 @@ impl Config {
                 None
             }
         };
-        if !errors.is_empty() {
-            errors.dedup();
-            return Err(errors);
-        }
-        Ok(Config {
+        let cfg = Config {
             scale_api_key,
             mcp_tokens,
             callback_keys,
@@ -293,7 +356,9 @@ impl Config {
             default_callback_url,
             webhook_max_bytes,
             callback_ttl_days,
-        })
+            max_response_bytes,
+        };
+        (cfg, errors)
     }
 }
 

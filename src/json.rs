@@ -149,6 +149,24 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// The longest prefix of `s` whose JSON string form, quotes excluded, takes
+/// at most `max` bytes (control characters take six, `"` and `\\` two), so a
+/// text can be cut to a byte budget measured after serialisation.
+pub(crate) fn json_prefix(s: &str, max: usize) -> &str {
+    let mut n = 0;
+    for (i, c) in s.char_indices() {
+        n += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if n > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
 /// Shortens `s` to at most `max` characters for quoting in messages.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -163,6 +181,22 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_prefixes_are_measured_as_serialised() {
+        for s in ["plain text", "q\"uo\\te", "\u{1}\u{2}\n\t", "é€😀", ""] {
+            for max in 0..40 {
+                let p = json_prefix(s, max);
+                assert!(s.starts_with(p));
+                let len = serde_json::to_string(p).unwrap().len() - 2;
+                assert!(len <= max, "{s:?} {max}: {len}");
+                if p.len() < s.len() {
+                    let next = &s[..p.len() + s[p.len()..].chars().next().unwrap().len_utf8()];
+                    assert!(serde_json::to_string(next).unwrap().len() - 2 > max);
+                }
+            }
+        }
+    }
 
     #[test]
     fn accepts_ordinary_json() {

@@ -2,7 +2,8 @@
 //! read one. They read Workers KV only; no Scale request is made.
 
 use super::args::{args, d, id, int, Int};
-use super::{tool, Hints, ToolDef, ToolError, ToolResult};
+use super::shape::MAX_TEXT_BYTES;
+use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult};
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
@@ -23,13 +24,14 @@ pub fn tools() -> Vec<ToolDef> {
             title: "List received callbacks",
             description: "Lists the callbacks Scale delivered to this server's /webhooks/scale, newest first (kept for CALLBACK_TTL_DAYS, default 30). \
         This is how to learn that tasks or batches finished without polling. Filter by `task_id` or `batch` (both use an index) and `status`. \
-        Returns {callbacks: [{id, received_at, kind, task_id, batch, status}], next_cursor}; pass next_cursor back for more, and get_callback for a delivery's body.",
+        Returns {callbacks: [{id, received_at, kind, task_id, batch, status, project}], next_cursor}; pass next_cursor back for more, and get_callback for a delivery's body.",
             args: ListCallbacks,
             output: || {
                 json!({"type": "object", "required": ["callbacks"], "properties": {
                     "callbacks": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "received_at": {"type": "string"}, "kind": {"type": "string"},
-                        "task_id": {"type": "string"}, "batch": {"type": "string"}, "status": {"type": "string"}}}},
+                        "task_id": {"type": "string"}, "batch": {"type": "string"}, "status": {"type": "string"},
+                        "project": {"type": "string"}}}},
                     "next_cursor": {"type": ["string", "null"]},
                 }})
             },
@@ -40,7 +42,8 @@ pub fn tools() -> Vec<ToolDef> {
             name: "get_callback",
             title: "Get received callback",
             description: "Reads one callback delivery logged by this server, by the id from list_callbacks. Returns {id, received_at, kind, body}; \
-        for task callbacks the body is Scale's {task, response, task_id}, for batch callbacks {batch, status, stats}.",
+        for task callbacks the body is Scale's {task, response, task_id}, for batch callbacks {batch, status, stats}. \
+        A delivery larger than the 200 KB result limit comes back with `body` as the beginning of its JSON text and a `truncated` note.",
             args: GetCallback,
             output: || {
                 json!({"type": "object", "required": ["id", "kind", "body"], "properties": {
@@ -95,8 +98,12 @@ args! {
 
 async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
     let store = cx.store().ok_or_else(no_store)?;
-    match callback_log::get(store, &a.id).await {
-        Ok(Some(v)) => Ok(v.into()),
+    let entry = callback_log::get(store, &a.id).await.and_then(|e| {
+        e.map(|t| callback_log::fit_entry(t, MAX_TEXT_BYTES))
+            .transpose()
+    });
+    match entry {
+        Ok(Some(raw)) => Ok(Out::Raw(raw)),
         Ok(None) => Err(ToolError::invalid(format!(
             "no callback with id `{}` is in the log (ids come from list_callbacks; entries expire after CALLBACK_TTL_DAYS)",
             truncate(&a.id, 64)
@@ -354,6 +361,63 @@ mod tests {
         ));
         assert!(t.starts_with("The callback log could not be read"), "{t}");
         assert!(up.requests.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_large_delivery_is_cut_at_the_result_limit_and_says_so() {
+        let store = MemoryStore::new();
+        let mut body = task_cb("t1", "completed", None);
+        // Quotes and control characters take more room once escaped.
+        body["response"] = json!({"annotations": "\"\u{1}x".repeat(200_000)});
+        let id = deliver(&store, body.clone(), T0);
+        let up = FakeUpstream::new();
+        let r = exec(
+            &config(),
+            &up,
+            Some(&store),
+            "get_callback",
+            json!({"id": id}),
+        );
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.len() <= crate::tools::shape::MAX_TEXT_BYTES,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.len() > crate::tools::shape::MAX_TEXT_BYTES - 1024,
+            "cut near the limit: {}",
+            text.len()
+        );
+        let s = ok(&r);
+        assert_eq!(
+            (s["id"].as_str(), s["kind"].as_str()),
+            (Some(id.as_str()), Some("task"))
+        );
+        assert_eq!(s["received_at"], "2026-01-01T00:00:00.000Z");
+        let head = s["body"].as_str().unwrap();
+        assert!(
+            body.to_string().starts_with(head),
+            "the body's text, from its start"
+        );
+        assert_eq!(s["truncated"]["body_bytes"], body.to_string().len());
+        assert!(s["truncated"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("200 KB"));
+        // A small one is passed through as stored.
+        let small = deliver(&store, task_cb("t2", "completed", None), T0 + 1);
+        let stored = store.entries.borrow()[&format!("log:{small}")]
+            .value
+            .clone();
+        let r = exec(
+            &config(),
+            &up,
+            Some(&store),
+            "get_callback",
+            json!({"id": small}),
+        );
+        assert_eq!(r["content"][0]["text"].as_str(), Some(stored.as_str()));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use super::error::{error_for, StatusHints, ToolError};
 use super::{Out, ToolResult};
+use crate::http::{hostname_of, origin_of};
 use crate::io::{Ctx, Method};
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};
 use serde_json::value::RawValue;
@@ -26,18 +27,27 @@ impl<'a> Session<'a> {
 
     /// Turns a failure of `call` into the tool error an agent sees.
     pub fn error(&self, call: &Call, e: ScaleError, hints: StatusHints) -> ToolError {
-        let key = self.cx.config.scale_api_key.as_ref().map(|k| k.expose());
-        let unknown_write = matches!(
+        let cfg = &self.cx.config;
+        let key = cfg.scale_api_key.as_ref().map(|k| k.expose());
+        // A timeout, a broken connection or a 5xx leave the outcome unknown.
+        let unknown = matches!(
             e,
-            ScaleError::Http {
-                status: 500..=599,
-                ..
-            }
-        ) && call.method != Method::Get;
-        let mut err = error_for(&call.describe(), e, key, hints);
-        if unknown_write {
-            // A 5xx does not say whether the write happened, and writes are not retried blindly.
-            err.message.push_str(" A write may still have been applied; check (e.g. with a get or list tool) before repeating it.");
+            ScaleError::Timeout(_)
+                | ScaleError::Network(_)
+                | ScaleError::Http {
+                    status: 500..=599,
+                    ..
+                }
+        );
+        let host = origin_of(&cfg.api_base).unwrap_or_default();
+        let mut err = error_for(&call.describe(), hostname_of(&host), e, key, hints);
+        if unknown {
+            err.message.push_str(if call.method == Method::Get {
+                " This was a read, so it is safe to repeat."
+            } else {
+                // Writes are not retried blindly, so the agent must look first.
+                " A write may still have been applied; check (e.g. with a get or list tool) before repeating it."
+            });
         }
         err
     }

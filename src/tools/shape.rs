@@ -1,9 +1,10 @@
 //! Shaping results: list pages trimmed to the size hosted clients accept
 //! (field by field, without parsing field values: each stays the `RawValue`
-//! it was read as), and the output schemas of Scale's objects.
+//! it was read as), the same limit for every other result, and the output
+//! schemas of Scale's objects.
 
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -145,6 +146,100 @@ pub fn fit_items(
         }),
     };
     raw(&page)
+}
+
+/// An object's fields as (name, raw JSON), in their order, values unparsed.
+pub struct RawFields<'a>(pub Item<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key_seed(crate::json::KeySeed)? {
+                    let v: &'de RawValue = map.next_value()?;
+                    out.push((k, Cow::Borrowed(v)));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// Any tool result within [`MAX_TEXT_BYTES`]: a larger one loses its
+/// largest top-level fields, largest first, until it fits, and names them in
+/// a `truncated` field (lists are trimmed more finely before this, by
+/// [`fit_items`]).
+pub fn fit_result(result: Box<RawValue>) -> Box<RawValue> {
+    if result.get().len() <= MAX_TEXT_BYTES {
+        return result;
+    }
+    let fields = match serde_json::from_str::<RawFields>(result.get()) {
+        Ok(f) => f.0,
+        Err(_) => Vec::new(),
+    };
+    let size = |(k, v): &(Cow<str>, Cow<RawValue>)| k.len() + v.get().len() + 4;
+    let mut order: Vec<usize> = (0..fields.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(size(&fields[i])));
+    let mut total: usize = fields.iter().map(size).sum();
+    let mut dropped = vec![false; fields.len()];
+    for i in order {
+        // Room for the note, which names what was dropped.
+        if total + 1024 <= MAX_TEXT_BYTES {
+            break;
+        }
+        total -= size(&fields[i]);
+        dropped[i] = true;
+    }
+    let names: Vec<&str> = fields
+        .iter()
+        .zip(&dropped)
+        .filter(|(_, d)| **d)
+        .map(|((k, _), _)| k.as_ref())
+        .collect();
+    let trimmed = Trimmed {
+        fields: &fields,
+        dropped: &dropped,
+        truncated: Truncated {
+            dropped: &names,
+            reason: format!(
+                "the full result is larger than {} KB",
+                MAX_TEXT_BYTES / 1024
+            ),
+            how_to_get_full_items: "Ask for less: a smaller `limit`, `limited_response: true` where the tool has it, or one item by its id.",
+        },
+    };
+    raw(&trimmed)
+}
+
+/// A result object without some of its fields, and the note saying which.
+struct Trimmed<'x, 'a> {
+    fields: &'x Item<'a>,
+    dropped: &'x [bool],
+    truncated: Truncated<'x>,
+}
+
+impl Serialize for Trimmed<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for ((k, v), d) in self.fields.iter().zip(self.dropped) {
+            // An earlier note (a trimmed list's) gives way to this one.
+            if !d && k != "truncated" {
+                m.serialize_entry(k, &**v)?;
+            }
+        }
+        m.serialize_entry("truncated", &self.truncated)?;
+        m.end()
+    }
 }
 
 /// Serialises a result built here (our own types cannot fail to serialise).
