@@ -7,7 +7,7 @@
 //! writes back the [`Response`].
 
 use crate::auth::{bearer, matches_any, origin_allowed};
-use crate::config::{mcp_uses, Config, ConfigError, RawSettings, SETTINGS, WEBHOOK_SETTINGS};
+use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
 use crate::http::{error_json, Request, Response};
 use crate::io::{Ctx, Services};
 use crate::mcp::methods::SERVER_NAME;
@@ -55,7 +55,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                 return error_json(405, "method_not_allowed", "POST Scale callbacks to this URL")
                     .header("allow", "POST");
             }
-            match Config::checked(raw, |n| WEBHOOK_SETTINGS.contains(&n)) {
+            match Config::checked(raw, true) {
                 Ok(cfg) => {
                     let now = services.upstream.now_ms();
                     crate::webhook::receive(req, &cfg, services.store.as_deref(), now).await
@@ -170,7 +170,7 @@ fn misconfigured(errs: &[ConfigError]) -> Response {
 /// `/mcp`: the origin rule first (a refused origin gets no CORS headers),
 /// then everything else with CORS headers for the allowed origin.
 async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services) -> Response {
-    let cfg = match Config::checked(raw, mcp_uses) {
+    let cfg = match Config::checked(raw, false) {
         Ok(c) => c,
         Err(errs) => return misconfigured(&errs),
     };

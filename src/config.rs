@@ -49,10 +49,7 @@ pub(crate) const WEBHOOK_SETTINGS: &[&str] = &[
     "CALLBACK_TTL_DAYS",
 ];
 
-/// The settings `/mcp` uses: every one but the receiver's.
-pub(crate) fn mcp_uses(name: &str) -> bool {
-    !WEBHOOK_SETTINGS.contains(&name)
-}
+// `/mcp` uses every other setting.
 
 /// The raw strings as the platform gave them (absent settings are `None`).
 #[derive(Clone, Default)]
@@ -122,6 +119,8 @@ pub(crate) struct Config {
     pub callback_keys: Vec<Secret>,
     /// Without a trailing slash.
     pub api_base: String,
+    /// The host of `api_base`, for messages.
+    pub api_host: String,
     pub timeout_ms: u32,
     /// Upstream requests one HTTP request may make (the Workers plan's limit).
     pub subrequest_limit: u32,
@@ -207,10 +206,18 @@ fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     }
 }
 
-/// Whether plain http may carry the Scale key to this origin: only when it
+/// The host of an http(s) URL, without port.
+fn host_of(url: &str) -> String {
+    origin_of(url)
+        .map(|o| hostname_of(&o).to_string())
+        .unwrap_or_default()
+}
+
+/// Whether plain http may carry the Scale key to this URL: only when it
 /// never leaves the machine (the simulator, a local proxy).
-fn is_loopback(origin: &str) -> bool {
-    let host = hostname_of(origin);
+fn is_loopback(url: &str) -> bool {
+    let host = host_of(url);
+    let host = host.as_str();
     host == "localhost"
         || host == "[::1]"
         || host.strip_prefix("127.").is_some_and(|r| {
@@ -222,21 +229,24 @@ impl Config {
     /// Every setting checked: an error in any of them.
     #[cfg(test)]
     pub(crate) fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
-        Self::checked(raw, |_| true)
+        match Self::read(raw) {
+            (cfg, errors) if errors.is_empty() => Ok(cfg),
+            (_, errors) => Err(errors),
+        }
     }
 
-    /// The configuration when none of the settings a route uses (`uses`) is
-    /// malformed; mistakes in the others are left to the routes that use them.
-    pub(crate) fn checked(
-        raw: &RawSettings,
-        uses: impl Fn(&str) -> bool,
-    ) -> Result<Config, Vec<ConfigError>> {
-        let (cfg, mut errors) = Self::read(raw);
-        errors.retain(|e| uses(e.name));
+    /// The configuration for `/webhooks/scale` (`webhook`) or `/mcp`, when
+    /// none of the settings that route uses is malformed; mistakes in the
+    /// others are left to the route that uses them.
+    pub(crate) fn checked(raw: &RawSettings, webhook: bool) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, errors) = Self::read(raw);
+        let errors: Vec<ConfigError> = errors
+            .into_iter()
+            .filter(|e| WEBHOOK_SETTINGS.contains(&e.name) == webhook)
+            .collect();
         if errors.is_empty() {
             Ok(cfg)
         } else {
-            errors.dedup();
             Err(errors)
         }
     }
@@ -267,7 +277,7 @@ impl Config {
                 if is_http_url(v)
                     && !v.contains(['?', '#'])
                     && (v.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("https:"))
-                        || origin_of(v).is_some_and(|o| is_loopback(&o))) =>
+                        || is_loopback(v)) =>
             {
                 v.trim_end_matches('/').to_string()
             }
@@ -293,22 +303,23 @@ impl Config {
             100_000,
             &mut errors,
         );
+        // Read as u32 like the others (one parser), used as sizes.
         let webhook_max_bytes = parse_num(
             raw,
             "WEBHOOK_MAX_BYTES",
-            DEFAULT_WEBHOOK_MAX_BYTES,
+            DEFAULT_WEBHOOK_MAX_BYTES as u32,
             1024,
-            MAX_WEBHOOK_MAX_BYTES,
+            MAX_WEBHOOK_MAX_BYTES as u32,
             &mut errors,
-        );
+        ) as usize;
         let max_response_bytes = parse_num(
             raw,
             "SCALE_MAX_RESPONSE_BYTES",
-            DEFAULT_MAX_RESPONSE_BYTES,
+            DEFAULT_MAX_RESPONSE_BYTES as u32,
             64 * 1024,
-            MAX_MAX_RESPONSE_BYTES,
+            MAX_MAX_RESPONSE_BYTES as u32,
             &mut errors,
-        );
+        ) as usize;
         let callback_ttl_days = parse_num(
             raw,
             "CALLBACK_TTL_DAYS",
@@ -346,6 +357,7 @@ impl Config {
             }
         };
         let cfg = Config {
+            api_host: host_of(&api_base),
             scale_api_key,
             mcp_tokens,
             callback_keys,

@@ -224,34 +224,15 @@ impl BodySource for EdgeBody {
             let Some(mut req) = req else {
                 return Err(BodyError::Failed("the body was already read".into()));
             };
-            let declared = req
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            match declared {
-                Some(n) if n > cap as u64 => Err(BodyError::TooLarge),
-                // The HTTP framing holds the body to its declared length, so it
-                // can be read whole; only a body of unknown length needs the cap.
-                Some(_) => array_buffer_bytes(req.inner().array_buffer())
+            // Streamed and capped: the core refused a declared length above
+            // the cap before asking, and a body of unknown length stops at it.
+            match req.stream() {
+                Ok(s) => read_capped(s, cap)
                     .await
-                    .map_err(failed)
-                    .and_then(|b| {
-                        if b.len() > cap {
-                            Err(BodyError::TooLarge)
-                        } else {
-                            Ok(b)
-                        }
-                    }),
-                None => match req.stream() {
-                    Ok(s) => read_capped(s, cap)
-                        .await
-                        .map_err(failed)?
-                        .ok_or(BodyError::TooLarge),
-                    // No body at all.
-                    Err(_) => Ok(Vec::new()),
-                },
+                    .map_err(failed)?
+                    .ok_or(BodyError::TooLarge),
+                // No body at all.
+                Err(_) => Ok(Vec::new()),
             }
         })
     }

@@ -90,12 +90,17 @@ impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)
     }
-    /// Whether the declared Content-Length is above `limit` (a body of
-    /// unknown length is capped while it is read).
-    pub fn declared_too_large(&self, limit: usize) -> bool {
-        self.header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > limit as u64)
+    /// Reads the body, at most `cap` bytes: a declared Content-Length above
+    /// the cap is refused without reading anything, and a body of unknown
+    /// length stops at the cap.
+    pub async fn read_body(&self, cap: usize) -> Result<Vec<u8>, BodyError> {
+        let declared = self
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > cap as u64) {
+            return Err(BodyError::TooLarge);
+        }
+        self.body.read(cap).await
     }
 }
 

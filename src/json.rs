@@ -2,7 +2,10 @@
 //! parsed here so every malformed input gets the same clear message.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Parses `bytes` as one JSON value. Refuses invalid UTF-8, nesting deeper
@@ -64,6 +67,38 @@ impl<'a> Keys<'a> {
         }
         self.many.insert(k);
         Ok(())
+    }
+}
+
+/// An object's fields as (name, raw JSON), in their order, values unparsed:
+/// how results and stored entries are taken apart without building a tree.
+pub struct RawFields<'a>(pub Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
+
+impl<'a> RawFields<'a> {
+    /// The raw value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key_seed(KeySeed)? {
+                    let v: &'de RawValue = map.next_value()?;
+                    out.push((k, Cow::Borrowed(v)));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        d.deserialize_map(Fields)
     }
 }
 

@@ -47,14 +47,12 @@
 pub mod scan;
 mod query;
 
-pub use query::{fit_entry, get, list, ListError, LogPage, LogQuery};
+pub use query::{get, list, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::CallbackStore;
-use crate::json::json_prefix;
+use crate::json::{json_prefix, RawFields};
 use scan::Node;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 /// KV keys are at most 512 bytes; names encoded longer than this are hashed.
@@ -227,16 +225,10 @@ pub(crate) async fn store_delivery(
     store_classified(store, &d, raw, received_ms, ttl_secs).await
 }
 
-/// The body of a stored entry, as the text it was stored with.
-fn stored_body(entry: &str) -> Option<&str> {
-    #[derive(Deserialize)]
-    struct Entry<'a> {
-        #[serde(borrow)]
-        body: &'a RawValue,
-    }
-    serde_json::from_str::<Entry>(entry)
-        .ok()
-        .map(|e| e.body.get())
+/// Whether a stored entry holds `raw` as its body, byte for byte.
+fn holds_body(entry: &str, raw: &str) -> bool {
+    serde_json::from_str::<RawFields>(entry)
+        .is_ok_and(|e| e.get("body").is_some_and(|b| b.get() == raw))
 }
 
 /// Stores a delivery already classified (the receiver needs the
@@ -278,7 +270,7 @@ pub(crate) async fn store_classified(
                 id = found;
                 break None;
             }
-            Some(entry) if stored_body(&entry) == Some(raw) => return Ok(Stored::Duplicate(found)),
+            Some(entry) if holds_body(&entry, raw) => return Ok(Stored::Duplicate(found)),
             Some(_) if slot < MAX_SLOTS => slot += 1,
             // Out of slots: still stored (a task's keyed by its id, to be listed).
             Some(_) => {

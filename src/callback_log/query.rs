@@ -2,12 +2,8 @@
 //! with our own cursor, and single entries by id, passed on as text.
 
 use super::{batch_prefixes, entry_key, name_hash, task_prefixes};
-use crate::codec::{base64, base64_decode};
 use crate::io::CallbackStore;
-use crate::json::json_prefix;
-use serde::{Deserialize, Serialize};
-use serde_json::value::{to_raw_value, RawValue};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// One page of the log, newest first, as listed (no value reads).
 #[derive(Debug, Default, PartialEq)]
@@ -30,31 +26,25 @@ pub struct LogQuery {
 const MAX_LIST_CALLS: usize = 5;
 const KV_PAGE: u32 = 1000;
 
-/// Our cursor. In KV order: which of the listing's prefixes, KV's cursor in
-/// it and how many keys of that page were used. For a task's listing, which
-/// is sorted here: the last id returned.
-#[derive(Serialize, Deserialize, Default)]
+/// Our cursor, written `{s}:{c}`. In KV order: how many keys of a KV page
+/// were used (`s`) and KV's cursor for that page (`c`). For a listing sorted
+/// here, `c` is the last id returned.
+#[derive(Default)]
 struct Cursor {
-    #[serde(default, skip_serializing_if = "is_zero")]
-    p: usize,
-    #[serde(default)]
-    c: Option<String>,
-    #[serde(default)]
     s: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    a: Option<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
+    c: Option<String>,
 }
 
 fn encode(c: &Cursor) -> String {
-    base64(json!(c).to_string().as_bytes())
+    format!("{}:{}", c.s, c.c.as_deref().unwrap_or(""))
 }
 
-fn decode(c: &str) -> Option<Cursor> {
-    serde_json::from_slice(&base64_decode(c)?).ok()
+fn decode(text: &str) -> Option<Cursor> {
+    let (s, c) = text.split_once(':')?;
+    Some(Cursor {
+        s: s.parse().ok()?,
+        c: (!c.is_empty()).then(|| c.to_string()),
+    })
 }
 
 /// Whether the metadata's `field` names `name`: the full name, or for one
@@ -88,12 +78,9 @@ fn keep(q: &LogQuery, meta: Option<&Value>) -> bool {
         && q.batch.as_deref().is_none_or(|b| names(meta, "batch", b))
 }
 
-/// A listed key's metadata as a list item (the name hashes are the store's).
+/// A listed key's metadata as a list item.
 fn item(name: &str, meta: Option<&Value>) -> Value {
     let mut item = meta.cloned().unwrap_or(Value::Null);
-    if let Value::Object(m) = &mut item {
-        m.retain(|k, _| !k.ends_with("_hash"));
-    }
     if item.get("id").is_none() {
         item["id"] = json!(name.rsplit(':').next().unwrap_or(""));
     }
@@ -106,26 +93,29 @@ pub async fn list(store: &dyn CallbackStore, q: &LogQuery) -> Result<LogPage, Li
         None => Cursor::default(),
         Some(c) => decode(c).ok_or(ListError::BadCursor)?,
     };
-    match (&q.task_id, &q.batch) {
-        (Some(t), _) => list_sorted(store, q, &task_prefixes(t), cursor.a).await,
-        (None, Some(b)) => list_in_order(store, q, &batch_prefixes(b), cursor).await,
-        _ => list_in_order(store, q, &["log:".to_string()], cursor).await,
+    let prefixes = match (&q.task_id, &q.batch) {
+        (Some(t), _) => task_prefixes(t),
+        (None, Some(b)) => batch_prefixes(b),
+        _ => vec!["log:".to_string()],
+    };
+    // A task's keys follow its contents, and a long name is also listed
+    // under the old layout's prefix: those are sorted here.
+    if q.task_id.is_some() || prefixes.len() > 1 {
+        list_sorted(store, q, &prefixes, cursor.c).await
+    } else {
+        list_in_order(store, q, &prefixes[0], cursor).await
     }
 }
 
-/// Lists keys in KV's order (newest first by their ids), one prefix after
-/// the other.
+/// Lists keys in KV's order, which their ids make newest first.
 async fn list_in_order(
     store: &dyn CallbackStore,
     q: &LogQuery,
-    prefixes: &[String],
+    prefix: &str,
     mut at: Cursor,
 ) -> Result<LogPage, ListError> {
     let mut items = Vec::new();
     for _ in 0..MAX_LIST_CALLS {
-        let Some(prefix) = prefixes.get(at.p) else {
-            break;
-        };
         let page = store
             .list(prefix, KV_PAGE, at.c.as_deref())
             .await
@@ -140,7 +130,7 @@ async fn list_in_order(
                 let next = if i + 1 < n {
                     Some(Cursor { s: i + 1, ..at })
                 } else {
-                    next_page(page.cursor, at.p, prefixes.len())
+                    page.cursor.map(|c| Cursor { s: 0, c: Some(c) })
                 };
                 return Ok(LogPage {
                     items,
@@ -148,8 +138,8 @@ async fn list_in_order(
                 });
             }
         }
-        match next_page(page.cursor, at.p, prefixes.len()) {
-            Some(c) => at = c,
+        match page.cursor {
+            Some(c) => at = Cursor { s: 0, c: Some(c) },
             None => {
                 return Ok(LogPage {
                     items,
@@ -160,34 +150,20 @@ async fn list_in_order(
     }
     Ok(LogPage {
         items,
-        next_cursor: (at.p < prefixes.len()).then(|| encode(&at)),
+        next_cursor: Some(encode(&at)),
     })
 }
 
-/// Where listing goes on after a KV page: its next page, else the next prefix.
-fn next_page(kv: Option<String>, p: usize, prefixes: usize) -> Option<Cursor> {
-    match kv {
-        Some(c) => Some(Cursor {
-            p,
-            c: Some(c),
-            ..Cursor::default()
-        }),
-        None if p + 1 < prefixes => Some(Cursor {
-            p: p + 1,
-            ..Cursor::default()
-        }),
-        None => None,
-    }
-}
-
-/// One task's deliveries: few, keyed by content, so read whole and sorted by id.
+/// Keys read whole (at most [`MAX_LIST_CALLS`] pages) and sorted by id: a
+/// task's deliveries are few.
 async fn list_sorted(
     store: &dyn CallbackStore,
     q: &LogQuery,
     prefixes: &[String],
     after: Option<String>,
 ) -> Result<LogPage, ListError> {
-    let mut all: Vec<(String, Value)> = Vec::new();
+    // Keyed by id, which sorts newest first.
+    let mut all = Map::new();
     let mut calls = 0;
     'prefixes: for prefix in prefixes {
         let mut kv: Option<String> = None;
@@ -203,8 +179,7 @@ async fn list_sorted(
             for k in &page.keys {
                 if keep(q, k.metadata.as_ref()) {
                     let it = item(&k.name, k.metadata.as_ref());
-                    let id = it["id"].as_str().unwrap_or("").to_string();
-                    all.push((id, it));
+                    all.insert(it["id"].as_str().unwrap_or("").to_string(), it);
                 }
             }
             match page.cursor {
@@ -213,22 +188,22 @@ async fn list_sorted(
             }
         }
     }
-    // Ids sort newest first.
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all.dedup_by(|a, b| a.0 == b.0);
-    let start = after.map_or(0, |a| all.partition_point(|(id, _)| *id <= a));
-    let rest = &all[start.min(all.len())..];
-    let page: Vec<Value> = rest.iter().take(q.limit).map(|(_, v)| v.clone()).collect();
-    let next_cursor = (rest.len() > q.limit).then(|| {
+    let mut rest = all
+        .into_iter()
+        .filter(|(id, _)| after.as_ref().is_none_or(|a| id > a));
+    let mut items = Vec::new();
+    let mut last = None;
+    for (id, v) in rest.by_ref().take(q.limit) {
+        items.push(v);
+        last = Some(id);
+    }
+    let next_cursor = rest.next().and(last).map(|a| {
         encode(&Cursor {
-            a: Some(rest[q.limit - 1].0.clone()),
+            c: Some(a),
             ..Cursor::default()
         })
     });
-    Ok(LogPage {
-        items: page,
-        next_cursor,
-    })
+    Ok(LogPage { items, next_cursor })
 }
 
 #[derive(Debug, PartialEq)]
@@ -237,64 +212,13 @@ pub enum ListError {
     Store(String),
 }
 
-/// Reads one stored entry by id, as the JSON text it was stored as.
+/// Reads one stored entry by id, as the JSON text it was stored as (entries
+/// hold bodies of up to 25 MiB: they are passed on as text, never parsed
+/// into a tree).
 pub async fn get(store: &dyn CallbackStore, id: &str) -> Result<Option<String>, String> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
     {
         return Ok(None);
     }
     store.get(&entry_key(id)).await
-}
-
-/// A stored entry within `max` bytes, passed through as text (never parsed
-/// into a tree: entries hold bodies of up to 25 MiB). A larger one keeps
-/// its `id`, `received_at` and `kind`; its `body` becomes the beginning of
-/// the body's JSON text, as a string, and `truncated` says so.
-pub fn fit_entry(text: String, max: usize) -> Result<Box<RawValue>, String> {
-    let bad = |e: serde_json::Error| format!("stored entry is not JSON: {e}");
-    if text.len() <= max {
-        return RawValue::from_string(text).map_err(bad);
-    }
-    #[derive(Deserialize)]
-    struct Entry<'a> {
-        id: &'a str,
-        received_at: Option<&'a str>,
-        kind: &'a str,
-        #[serde(borrow)]
-        body: &'a RawValue,
-    }
-    #[derive(Serialize)]
-    struct Cut<'a> {
-        id: &'a str,
-        received_at: Option<&'a str>,
-        kind: &'a str,
-        body: &'a str,
-        truncated: Note,
-    }
-    #[derive(Serialize)]
-    struct Note {
-        body_bytes: usize,
-        reason: String,
-        how_to_get_more: &'static str,
-    }
-    let e: Entry = serde_json::from_str(&text).map_err(bad)?;
-    let body = e.body.get();
-    let mut cut = Cut {
-        id: e.id,
-        received_at: e.received_at,
-        kind: e.kind,
-        body: "",
-        truncated: Note {
-            body_bytes: body.len(),
-            reason: format!(
-                "the delivery is larger than the {} KB result limit: `body` is the beginning of its JSON text, cut there",
-                max / 1024
-            ),
-            how_to_get_more: "For a task callback, get_task returns the task as Scale has it now, its response included.",
-        },
-    };
-    // What the rest takes, then as much of the body's text as fits, escaped.
-    let frame = to_raw_value(&cut).map_err(bad)?.get().len();
-    cut.body = json_prefix(body, max.saturating_sub(frame));
-    to_raw_value(&cut).map_err(bad)
 }

@@ -64,22 +64,18 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
             );
         }
     }
-    let too_large = || {
-        error_reply(
-            RpcError::new(
-                rpc::INVALID_REQUEST,
-                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-            .with_status(413),
-            sse,
-        )
-    };
-    if req.declared_too_large(MAX_BODY_BYTES) {
-        return too_large();
-    }
-    let bytes = match req.body.read(MAX_BODY_BYTES).await {
+    let bytes = match req.read_body(MAX_BODY_BYTES).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(),
+        Err(BodyError::TooLarge) => {
+            return error_reply(
+                RpcError::new(
+                    rpc::INVALID_REQUEST,
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+                .with_status(413),
+                sse,
+            )
+        }
         Err(BodyError::Failed(_)) => {
             return error_reply(
                 RpcError::new(rpc::INVALID_REQUEST, "the request body could not be read"),

@@ -12,7 +12,8 @@ use super::Lane;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
-use crate::tools::shape::MAX_TEXT_BYTES;
+use crate::tools::callbacks::fit_entry;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 pub const URI_PREFIX: &str = "scale-callback://deliveries/";
@@ -118,12 +119,10 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
             "the CALLBACKS KV namespace is not bound, so there is no callback log",
         ));
     };
-    let entry = callback_log::get(store, id).await.and_then(|e| {
-        e.map(|t| callback_log::fit_entry(t, MAX_TEXT_BYTES))
-            .transpose()
-    });
-    match entry {
-        Ok(Some(v)) => {
+    match callback_log::get(store, id).await {
+        Ok(Some(text)) => {
+            let entry = RawValue::from_string(text)
+                .map_err(|e| store_error(&format!("the stored entry is not JSON: {e}")))?;
             let mut m = modern(lane, false);
             if lane == Lane::Modern {
                 // A stored delivery never changes.
@@ -134,7 +133,7 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
                 contents: [TextResourceContents {
                     uri: u,
                     mime_type: "application/json",
-                    text: v.get(),
+                    text: fit_entry(entry).get(),
                 }],
                 modern: m,
             }))
@@ -159,7 +158,7 @@ mod tests {
             r#"{{"id":"1-a","received_at":"2026-01-01T00:00:00.000Z","kind":"task","body":{body}}}"#
         );
         block_on(store.put("log:1-a", &entry, 60, &json!({}))).unwrap();
-        let cfg = Config::checked(&RawSettings::default(), |_| true).unwrap();
+        let cfg = Config::from_raw(&RawSettings::default()).unwrap();
         let cx = Ctx::new(cfg, services(&FakeUpstream::new(), Some(&store)));
         let params = json!({"uri": format!("{URI_PREFIX}1-a")});
         let out = block_on(read(
@@ -170,10 +169,17 @@ mod tests {
         .unwrap();
         let v: Value = serde_json::from_str(out.get()).unwrap();
         let text = v["contents"][0]["text"].as_str().unwrap();
-        assert!(text.len() <= MAX_TEXT_BYTES, "{}", text.len());
+        assert!(
+            text.len() <= crate::tools::shape::MAX_TEXT_BYTES,
+            "{}",
+            text.len()
+        );
         let e: Value = serde_json::from_str(text).unwrap();
         assert_eq!(e["id"], "1-a");
         assert!(body.starts_with(e["body"].as_str().unwrap()));
-        assert_eq!(e["truncated"]["body_bytes"], body.len());
+        assert!(e["truncated"]["how_to_get_full_items"]
+            .as_str()
+            .unwrap()
+            .contains("`body` is the beginning"));
     }
 }

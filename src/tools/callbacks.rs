@@ -2,12 +2,13 @@
 //! read one. They read Workers KV only; no Scale request is made.
 
 use super::args::{args, d, id, int, Int};
-use super::shape::MAX_TEXT_BYTES;
+use super::shape::fit_result_keeping;
 use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult};
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// Read-only and idempotent, but closed-world: only this server's own log.
 const LOG_READ: Hints = Hints {
@@ -43,7 +44,7 @@ pub fn tools() -> Vec<ToolDef> {
             title: "Get received callback",
             description: "Reads one callback delivery logged by this server, by the id from list_callbacks. Returns {id, received_at, kind, body}; \
         for task callbacks the body is Scale's {task, response, task_id}, for batch callbacks {batch, status, stats}. \
-        A delivery larger than the 200 KB result limit comes back with `body` as the beginning of its JSON text and a `truncated` note.",
+        A delivery larger than the 200 KB result limit comes back with `body` as the beginning of its JSON text, as a string, and a `truncated` note.",
             args: GetCallback,
             output: || {
                 json!({"type": "object", "required": ["id", "kind", "body"], "properties": {
@@ -53,6 +54,16 @@ pub fn tools() -> Vec<ToolDef> {
             run: get_callback,
         },
     ]
+}
+
+/// A stored delivery within the result limit: a larger one keeps the
+/// beginning of its body's text, and says so.
+pub(crate) fn fit_entry(raw: Box<RawValue>) -> Box<RawValue> {
+    fit_result_keeping(
+        raw,
+        "body",
+        "`body` is the beginning of the delivery's JSON text, cut at the limit. For a task callback, get_task returns the task as Scale has it now, its response included.",
+    )
 }
 
 fn no_store() -> ToolError {
@@ -98,12 +109,10 @@ args! {
 
 async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
     let store = cx.store().ok_or_else(no_store)?;
-    let entry = callback_log::get(store, &a.id).await.and_then(|e| {
-        e.map(|t| callback_log::fit_entry(t, MAX_TEXT_BYTES))
-            .transpose()
-    });
-    match entry {
-        Ok(Some(raw)) => Ok(Out::Raw(raw)),
+    match callback_log::get(store, &a.id).await {
+        Ok(Some(text)) => RawValue::from_string(text)
+            .map(|raw| Out::Raw(fit_entry(raw)))
+            .map_err(|e| ToolError::store(format!("The stored entry is not JSON: {e}"))),
         Ok(None) => Err(ToolError::invalid(format!(
             "no callback with id `{}` is in the log (ids come from list_callbacks; entries expire after CALLBACK_TTL_DAYS)",
             truncate(&a.id, 64)
@@ -400,11 +409,14 @@ mod tests {
             body.to_string().starts_with(head),
             "the body's text, from its start"
         );
-        assert_eq!(s["truncated"]["body_bytes"], body.to_string().len());
-        assert!(s["truncated"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("200 KB"));
+        assert_eq!(s["truncated"]["dropped"], json!(["body"]));
+        let reason = s["truncated"]["reason"].as_str().unwrap();
+        assert!(reason.contains("200 KB"), "{reason}");
+        let how = s["truncated"]["how_to_get_full_items"].as_str().unwrap();
+        assert!(
+            how.contains("`body` is the beginning") && how.contains("get_task"),
+            "{how}"
+        );
         // A small one is passed through as stored.
         let small = deliver(&store, task_cb("t2", "completed", None), T0 + 1);
         let stored = store.entries.borrow()[&format!("log:{small}")]

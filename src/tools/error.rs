@@ -118,13 +118,11 @@ pub fn hint(status: u16) -> &'static str {
 pub fn network_cause(m: &str) -> String {
     let l = m.to_ascii_lowercase();
     let known = [
-        ("internal error", "no connection could be opened: the DNS lookup or the TLS handshake failed (the platform reports both only as an internal error)"),
+        ("internal error", "the DNS lookup or the TLS handshake failed (the platform reports only an internal error)"),
         ("connection lost", "the connection was refused or dropped"),
         ("refused", "the connection was refused"),
-        ("dns", "the host name could not be resolved (DNS)"),
+        ("dns", "the host name could not be resolved"),
         ("tls", "the TLS handshake failed"),
-        ("ssl", "the TLS handshake failed"),
-        ("certificate", "the server's TLS certificate was not accepted"),
     ];
     match known.iter().find(|(k, _)| l.contains(k)) {
         Some((_, what)) => what.to_string(),

@@ -5,7 +5,6 @@
 
 use super::error::{error_for, StatusHints, ToolError};
 use super::{Out, ToolResult};
-use crate::http::{hostname_of, origin_of};
 use crate::io::{Ctx, Method};
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};
 use serde_json::value::RawValue;
@@ -39,8 +38,7 @@ impl<'a> Session<'a> {
                     ..
                 }
         );
-        let host = origin_of(&cfg.api_base).unwrap_or_default();
-        let mut err = error_for(&call.describe(), hostname_of(&host), e, key, hints);
+        let mut err = error_for(&call.describe(), &cfg.api_host, e, key, hints);
         if unknown {
             err.message.push_str(if call.method == Method::Get {
                 " This was a read, so it is safe to repeat."

@@ -3,14 +3,18 @@
 //! it was read as), the same limit for every other result, and the output
 //! schemas of Scale's objects.
 
+use crate::json::json_prefix;
+pub use crate::json::RawFields;
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 use std::borrow::Cow;
 
 /// Text above this many bytes is trimmed (hosted clients cap tool output).
 pub const MAX_TEXT_BYTES: usize = 200 * 1024;
+/// Why a result was trimmed (the limit above, in words).
+const TOO_LARGE: &str = "the full result is larger than 200 KB";
 
 /// One list item as (field, JSON) pairs, so a list can be trimmed without
 /// parsing the fields' values.
@@ -62,7 +66,7 @@ struct Page<'x, 'a> {
 #[derive(Serialize)]
 struct Truncated<'a> {
     dropped: &'a [&'a str],
-    reason: String,
+    reason: &'static str,
     how_to_get_full_items: &'a str,
 }
 
@@ -138,41 +142,11 @@ pub fn fit_items(
         stage,
         truncated: (stage > 0).then(|| Truncated {
             dropped: STAGES[stage],
-            reason: format!(
-                "the full result is larger than {} KB",
-                MAX_TEXT_BYTES / 1024
-            ),
+            reason: TOO_LARGE,
             how_to_get_full_items: how_to_get,
         }),
     };
     raw(&page)
-}
-
-/// An object's fields as (name, raw JSON), in their order, values unparsed.
-pub struct RawFields<'a>(pub Item<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = RawFields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(k) = map.next_key_seed(crate::json::KeySeed)? {
-                    let v: &'de RawValue = map.next_value()?;
-                    out.push((k, Cow::Borrowed(v)));
-                }
-                Ok(RawFields(out))
-            }
-        }
-        d.deserialize_map(Fields)
-    }
 }
 
 /// Any tool result within [`MAX_TEXT_BYTES`]: a larger one loses its
@@ -180,6 +154,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
 /// a `truncated` field (lists are trimmed more finely before this, by
 /// [`fit_items`]).
 pub fn fit_result(result: Box<RawValue>) -> Box<RawValue> {
+    fit_result_keeping(result, "", GET_LESS)
+}
+
+const GET_LESS: &str = "Ask for less: a smaller `limit`, `limited_response: true` where the tool has it, or one item by its id.";
+
+/// [`fit_result`], except that field `text` (a stored callback's `body`,
+/// say), when it is the one too large, is kept as the beginning of its JSON
+/// text, as a string, rather than dropped.
+pub fn fit_result_keeping(result: Box<RawValue>, text: &str, how_to: &str) -> Box<RawValue> {
     if result.get().len() <= MAX_TEXT_BYTES {
         return result;
     }
@@ -188,53 +171,60 @@ pub fn fit_result(result: Box<RawValue>) -> Box<RawValue> {
         Err(_) => Vec::new(),
     };
     let size = |(k, v): &(Cow<str>, Cow<RawValue>)| k.len() + v.get().len() + 4;
-    let mut order: Vec<usize> = (0..fields.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(size(&fields[i])));
     let mut total: usize = fields.iter().map(size).sum();
-    let mut dropped = vec![false; fields.len()];
-    for i in order {
-        // Room for the note, which names what was dropped.
-        if total + 1024 <= MAX_TEXT_BYTES {
+    let mut dropped: Vec<usize> = Vec::new();
+    let mut cut = None;
+    // Room for the note, which names what was dropped. A result has a few
+    // dozen fields at most, so the largest is simply looked for each time.
+    while total + 1024 > MAX_TEXT_BYTES {
+        let Some(i) = (0..fields.len())
+            .filter(|i| !dropped.contains(i))
+            .max_by_key(|&i| size(&fields[i]))
+        else {
             break;
-        }
+        };
         total -= size(&fields[i]);
-        dropped[i] = true;
+        dropped.push(i);
+        if fields[i].0 == text {
+            // As much of its text as fits, measured escaped.
+            let room = MAX_TEXT_BYTES.saturating_sub(total + 1024 + text.len() + 6);
+            let head = json_prefix(fields[i].1.get(), room);
+            total += head.len();
+            cut = Some((i, head));
+        }
     }
-    let names: Vec<&str> = fields
-        .iter()
-        .zip(&dropped)
-        .filter(|(_, d)| **d)
-        .map(|((k, _), _)| k.as_ref())
-        .collect();
+    let names: Vec<&str> = dropped.iter().map(|&i| fields[i].0.as_ref()).collect();
     let trimmed = Trimmed {
         fields: &fields,
         dropped: &dropped,
+        cut,
         truncated: Truncated {
             dropped: &names,
-            reason: format!(
-                "the full result is larger than {} KB",
-                MAX_TEXT_BYTES / 1024
-            ),
-            how_to_get_full_items: "Ask for less: a smaller `limit`, `limited_response: true` where the tool has it, or one item by its id.",
+            reason: TOO_LARGE,
+            how_to_get_full_items: if cut.is_some() { how_to } else { GET_LESS },
         },
     };
     raw(&trimmed)
 }
 
-/// A result object without some of its fields, and the note saying which.
+/// A result object without some of its fields (or with one cut to the
+/// beginning of its text), and the note saying which.
 struct Trimmed<'x, 'a> {
     fields: &'x Item<'a>,
-    dropped: &'x [bool],
+    dropped: &'x [usize],
+    cut: Option<(usize, &'x str)>,
     truncated: Truncated<'x>,
 }
 
 impl Serialize for Trimmed<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        for ((k, v), d) in self.fields.iter().zip(self.dropped) {
-            // An earlier note (a trimmed list's) gives way to this one.
-            if !d && k != "truncated" {
-                m.serialize_entry(k, &**v)?;
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            match self.cut {
+                Some((c, head)) if c == i => m.serialize_entry(k, head)?,
+                // An earlier note (a trimmed list's) gives way to this one.
+                _ if self.dropped.contains(&i) || k == "truncated" => {}
+                _ => m.serialize_entry(k, &**v)?,
             }
         }
         m.serialize_entry("truncated", &self.truncated)?;

@@ -46,27 +46,21 @@ pub async fn receive(
             .log("webhook: refused a delivery without a scale-callback-auth header")
         }
     }
-    let too_large = || {
-        answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
-            .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES")
-    };
-    if req.declared_too_large(cfg.webhook_max_bytes) {
-        return too_large();
-    }
     // Only now, with the sender known, is the body read.
-    let bytes =
-        match req.body.read(cfg.webhook_max_bytes).await {
-            Ok(b) => b,
-            Err(BodyError::TooLarge) => return too_large(),
-            Err(BodyError::Failed(m)) => return answer(
+    let bytes = match req.read_body(cfg.webhook_max_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
+                .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES")
+        }
+        // The sender went away mid-body; Scale retries what got no 2xx.
+        Err(BodyError::Failed(_)) => {
+            return answer(
                 400,
                 json!({"error": "bad_request", "message": "the request body could not be read"}),
             )
-            .log(format!(
-                "webhook: reading the body failed: {}",
-                truncate(&m, 200)
-            )),
-        };
+        }
+    };
     let body = match scan::scan(&bytes) {
         Ok(n @ Node::Obj(..)) => n,
         Ok(_) => {
