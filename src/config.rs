@@ -283,7 +283,7 @@ impl Config {
             }
             Some(_) => {
                 // Plain http would send the Scale key in clear text.
-                errors.push(err("SCALE_API_BASE", "must be an https URL without query or fragment, e.g. https://api.scale.com/v1 (plain http only to a loopback host such as 127.0.0.1 or localhost)"));
+                errors.push(err("SCALE_API_BASE", "must be an https URL without query or fragment, e.g. https://api.scale.com/v1 (plain http only to localhost or 127.0.0.1)"));
                 DEFAULT_API_BASE.to_string()
             }
         };

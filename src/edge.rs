@@ -213,8 +213,21 @@ impl CallbackStore for KvLog {
     }
 }
 
-/// The request's body, left unread until the core asks for it.
-struct EdgeBody(RefCell<Option<Request>>);
+/// The request's body, left unread until the core asks for it, and whether
+/// its declared length is small.
+struct EdgeBody(RefCell<Option<Request>>, bool);
+
+impl Drop for EdgeBody {
+    /// A body left unread makes the runtime drop the connection, and the
+    /// client can lose the answer with it: a small one is read, and thrown
+    /// away, in the background as the answer goes out. A large one is not
+    /// worth reading only to refuse it.
+    fn drop(&mut self) {
+        if let (Some(req), true) = (self.0.get_mut().take(), self.1) {
+            let _ = req.inner().array_buffer();
+        }
+    }
+}
 
 impl BodySource for EdgeBody {
     fn read(&self, cap: usize) -> LocalFut<'_, std::result::Result<Vec<u8>, BodyError>> {
@@ -251,6 +264,10 @@ fn to_response(out: CoreResponse) -> Result<Response> {
     Ok(resp.with_status(out.status).with_headers(headers))
 }
 
+/// The most of a refused request's body read (and dropped) so that its
+/// answer reaches the client.
+const DRAIN_BYTES: usize = 64 * 1024;
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
@@ -264,23 +281,27 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         kv.is_some(),
     );
     let method = req.method().to_string();
-    let headers = req
+    let headers: Vec<(String, String)> = req
         .headers()
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
+    let small = header_in(&headers, "content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n <= DRAIN_BYTES);
     let incoming = CoreRequest {
         method: method.clone(),
         path: path.clone(),
         self_origin,
         headers,
-        body: Body::new(EdgeBody(RefCell::new(Some(req)))),
+        body: Body::new(EdgeBody(RefCell::new(Some(req)), small)),
     };
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
     };
     let out = app::handle(&incoming, &raw, services).await;
+
     // One console call per request, with the core's notes appended; the path
     // only, as query strings could carry tokens pasted by mistake.
     let mut line = format!(

@@ -94,10 +94,8 @@ impl Request {
     /// the cap is refused without reading anything, and a body of unknown
     /// length stops at the cap.
     pub async fn read_body(&self, cap: usize) -> Result<Vec<u8>, BodyError> {
-        let declared = self
-            .header("content-length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > cap as u64) {
+        let declared = self.header("content-length").map(str::trim);
+        if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > cap) {
             return Err(BodyError::TooLarge);
         }
         self.body.read(cap).await

@@ -118,10 +118,10 @@ pub fn hint(status: u16) -> &'static str {
 pub fn network_cause(m: &str) -> String {
     let l = m.to_ascii_lowercase();
     let known = [
-        ("internal error", "the DNS lookup or the TLS handshake failed (the platform reports only an internal error)"),
+        ("internal error", "the DNS lookup or the TLS handshake failed"),
         ("connection lost", "the connection was refused or dropped"),
         ("refused", "the connection was refused"),
-        ("dns", "the host name could not be resolved"),
+        ("dns", "the host name did not resolve"),
         ("tls", "the TLS handshake failed"),
     ];
     match known.iter().find(|(k, _)| l.contains(k)) {
@@ -162,8 +162,8 @@ pub fn error_for(
             (Some(status), m)
         }
         ScaleError::Timeout(ms) => (None, format!("Scale at {host} did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var).")),
-        ScaleError::Network(m) => (None, format!("Could not reach Scale at {host} for {what}: {}. Check SCALE_API_BASE and that the worker can reach that host.", network_cause(&m))),
-        ScaleError::TooLarge { status, limit } => (Some(status), format!("Scale answered {what} with status {status}, but the answer is larger than {limit} bytes (SCALE_MAX_RESPONSE_BYTES), so the worker did not read it. Ask for less: a smaller `limit`, or `limited_response: true` where the tool has it.")),
+        ScaleError::Network(m) => (None, format!("Could not reach Scale at {host} for {what}: {}. Check SCALE_API_BASE.", network_cause(&m))),
+        ScaleError::TooLarge { status, limit } => (Some(status), format!("Scale answered {what} with status {status}, but the answer is larger than {limit} bytes (SCALE_MAX_RESPONSE_BYTES) and was not read. Ask for less: a smaller `limit`, or `limited_response: true` where the tool has it.")),
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
         ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
         ScaleError::SubrequestLimit(n) => (None, format!("This request has already made {n} requests to Scale, the most one Workers request may make (SUBREQUEST_LIMIT), so {what} was not sent. Call the tool again in a new request to continue.")),
