@@ -362,6 +362,24 @@ describe('a batch callback', () => {
   });
 });
 
+test('a delivery larger than the result limit is read back cut, with a note, by get_callback and resources/read', async () => {
+  const body = { task_id: uniq('huge'), status: 'completed', response: { blob: 'q"'.repeat(200_000) } };
+  const r = await post(w, body);
+  assert.equal(r.status, 200, r.text);
+  const text = JSON.stringify(body);
+  const got = await mcp.callTool('get_callback', { id: r.json.id });
+  assert.ok(textOf(got).length <= 200 * 1024, String(textOf(got).length));
+  const e = ok(got);
+  assert.equal(e.id, r.json.id);
+  assert.equal(typeof e.body, 'string');
+  assert.ok(text.startsWith(e.body) && e.body.length > 100_000, 'the beginning of the body');
+  assert.deepEqual(e.truncated.dropped, ['body']);
+  assert.match(e.truncated.how_to_get_full_items, /beginning of the delivery's JSON text/);
+  const read = await mcp.readResource(`scale-callback://deliveries/${r.json.id}`);
+  assert.ok(read.contents[0].text.length <= 200 * 1024);
+  assert.deepEqual(JSON.parse(read.contents[0].text), e);
+});
+
 // ---------------------------------------------------------------------------
 // DEFAULT_CALLBACK_URL
 
