@@ -444,6 +444,38 @@ mod tests {
     }
 
     #[test]
+    fn scale_api_base_is_https_except_to_loopback() {
+        for ok in [
+            "https://api.scale.com/v1",
+            "HTTPS://proxy.example/v1",
+            "http://127.0.0.1:9/v1",
+            "http://127.8.0.1/v1",
+            "http://localhost:8080/v1",
+            "http://[::1]:9/v1",
+        ] {
+            let c = Config::from_raw(&raw(&[("SCALE_API_BASE", ok)]));
+            assert!(c.is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.scale.com/v1",
+            "http://10.0.0.1/v1",
+            "http://127.0.0.1.evil.example/v1",
+            "http://localhost.evil.example/v1",
+            "http://128.0.0.1/v1",
+        ] {
+            let errs = Config::from_raw(&raw(&[("SCALE_API_BASE", bad)])).unwrap_err();
+            assert_eq!(errs[0].name, "SCALE_API_BASE", "{bad}");
+            assert!(errs[0].message.contains("https"), "{bad}");
+        }
+        let c = Config::from_raw(&raw(&[(
+            "SCALE_API_BASE",
+            "https://Api.Scale.example:8443/v1",
+        )]))
+        .unwrap();
+        assert_eq!(c.api_host, "api.scale.example");
+    }
+
+    #[test]
     fn secrets_do_not_debug_print() {
         let c = Config::from_raw(&raw(&[("SCALE_API_KEY", "live_abcdef")])).unwrap();
         assert!(!format!("{c:?}").contains("live_abcdef"));

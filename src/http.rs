@@ -95,7 +95,10 @@ impl Request {
     /// length stops at the cap.
     pub async fn read_body(&self, cap: usize) -> Result<Vec<u8>, BodyError> {
         let declared = self.header("content-length").map(str::trim);
-        if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > cap) {
+        if declared
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > cap)
+        {
             return Err(BodyError::TooLarge);
         }
         self.body.read(cap).await

@@ -118,7 +118,10 @@ pub fn hint(status: u16) -> &'static str {
 pub fn network_cause(m: &str) -> String {
     let l = m.to_ascii_lowercase();
     let known = [
-        ("internal error", "the DNS lookup or the TLS handshake failed"),
+        (
+            "internal error",
+            "the DNS lookup or the TLS handshake failed",
+        ),
         ("connection lost", "the connection was refused or dropped"),
         ("refused", "the connection was refused"),
         ("dns", "the host name did not resolve"),
