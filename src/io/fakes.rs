@@ -1,7 +1,9 @@
 //! In-memory stand-ins for the I/O traits, for native tests and benchmarks
 //! (compiled only for tests and with the `testing` feature): an upstream that
-//! answers from a script and records what it was sent, and a store with a
-//! virtual clock for TTLs and a switch that makes it fail. Both are handles:
+//! answers from a script, records what it was sent and, like the edge, hands
+//! over no answer above a request's size cap; a store with a virtual clock for
+//! TTLs, KV's size limits, counts of its operations and a switch that makes it
+//! fail; and a request body that counts whether it was read. All are handles:
 //! clones share one state, so a test keeps one to look at what the code under
 //! test did with the other.
 
