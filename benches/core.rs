@@ -72,8 +72,7 @@ fn main() {
             ("content-type".into(), "application/json".into()),
             ("mcp-protocol-version".into(), "2025-11-25".into()),
         ],
-        body: body.as_bytes().to_vec(),
-        declared_len: None,
+        body: body.as_bytes().to_vec().into(),
     };
     let run = |req: &Incoming, answer: &str| {
         let up = FakeUpstream::new();
@@ -120,8 +119,7 @@ fn main() {
             ("scale-callback-auth".into(), "bench-callback-key".into()),
             ("content-type".into(), "application/json".into()),
         ],
-        body: callback.into_bytes(),
-        declared_len: None,
+        body: callback.into_bytes().into(),
     };
     time("POST /webhooks/scale (50 KB, stored)", 1000, || {
         // A fresh store each time, so the delivery is stored, not a duplicate.

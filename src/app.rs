@@ -1,8 +1,10 @@
 //! The router: which route a request is for, and the rules applied around
-//! the routes, once each — the configuration check, the browser-origin rule,
-//! the CORS preflight and headers, and the bearer token for `/mcp`; the
-//! callback key for `/webhooks/scale` is the receiver's own. Platform-free:
-//! the edge builds the [`Request`] and writes back the [`Response`].
+//! the routes, once each — the configuration check (of the settings that
+//! route uses), the browser-origin rule, the CORS preflight and headers, and
+//! the bearer token for `/mcp`; the callback key for `/webhooks/scale` is the
+//! receiver's own. Every rule that needs only the request's head runs before
+//! its body is read. Platform-free: the edge builds the [`Request`] and
+//! writes back the [`Response`].
 
 use crate::auth::{bearer, matches_any, origin_allowed};
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
@@ -46,14 +48,14 @@ fn route(method: &str, path: &str) -> Route {
 pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Response {
     let method = req.method.to_ascii_uppercase();
     match route(&method, &req.path) {
-        Route::Health => health(raw),
+        Route::Health => health(req, raw),
         Route::Mcp => mcp(req, &method, raw, services).await,
         Route::Webhook => {
             if method != "POST" {
                 return error_json(405, "method_not_allowed", "POST Scale callbacks to this URL")
                     .header("allow", "POST");
             }
-            match Config::from_raw(raw) {
+            match Config::checked(raw, true) {
                 Ok(cfg) => {
                     let now = services.upstream.now_ms();
                     crate::webhook::receive(req, &cfg, services.store.as_deref(), now).await
@@ -112,32 +114,46 @@ struct Index {
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
-    version: &'static str,
-    settings: Map<String, Value>,
+    /// The rest only for a caller with a valid bearer token: which settings
+    /// are set (never their values) tells an attacker what to aim at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<String>,
 }
 
-fn health(raw: &RawSettings) -> Response {
-    let mut settings: Map<String, Value> = SETTINGS
-        .iter()
-        .map(|name| (name.to_string(), Value::Bool(raw.present(name))))
-        .collect();
-    settings.insert("CALLBACKS".into(), Value::Bool(raw.kv_bound));
-    let (status, errors) = match Config::from_raw(raw) {
-        Ok(_) => ("ok", Vec::new()),
-        Err(errs) => (
-            "misconfigured",
-            errs.iter().map(|e| e.to_string()).collect(),
-        ),
+fn health(req: &Request, raw: &RawSettings) -> Response {
+    let (cfg, errs) = Config::read(raw);
+    let status = if errs.is_empty() {
+        "ok"
+    } else {
+        "misconfigured"
     };
-    let body = Health {
-        status,
-        version: crate::VERSION,
-        settings,
-        errors,
+    let authenticated =
+        bearer(req.header("authorization")).is_some_and(|t| matches_any(t, &cfg.mcp_tokens));
+    let body = if authenticated {
+        let mut settings: Map<String, Value> = SETTINGS
+            .iter()
+            .map(|name| (name.to_string(), Value::Bool(raw.present(name))))
+            .collect();
+        settings.insert("CALLBACKS".into(), Value::Bool(raw.kv_bound));
+        Health {
+            status,
+            version: Some(crate::VERSION),
+            settings: Some(settings),
+            errors: errs.iter().map(|e| e.to_string()).collect(),
+        }
+    } else {
+        Health {
+            status,
+            version: None,
+            settings: None,
+            errors: Vec::new(),
+        }
     };
-    Response::json(if status == "ok" { 200 } else { 500 }, &body)
+    Response::json(if errs.is_empty() { 200 } else { 500 }, &body)
         .header("cache-control", "no-store")
 }
 
@@ -154,7 +170,7 @@ fn misconfigured(errs: &[ConfigError]) -> Response {
 /// `/mcp`: the origin rule first (a refused origin gets no CORS headers),
 /// then everything else with CORS headers for the allowed origin.
 async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services) -> Response {
-    let cfg = match Config::from_raw(raw) {
+    let cfg = match Config::checked(raw, false) {
         Ok(c) => c,
         Err(errs) => return misconfigured(&errs),
     };
@@ -229,19 +245,6 @@ async fn mcp_allowed(req: &Request, method: &str, cfg: Config, services: Service
         Some(_) => {}
     }
     crate::mcp::handle_post(req, &Ctx::new(cfg, services)).await
-}
-
-/// How many body bytes the edge should read for a request; more than this is
-/// refused with 413 without reading it.
-pub fn body_limit(method: &str, path: &str, raw: &RawSettings) -> usize {
-    if !method.eq_ignore_ascii_case("POST") {
-        return 0;
-    }
-    match path {
-        "/mcp" => crate::mcp::MAX_BODY_BYTES,
-        "/webhooks/scale" => crate::config::webhook_max_bytes(raw, &mut Vec::new()),
-        _ => 0,
-    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,22 @@
 //! request into one typed [`Config`]. A missing or malformed value becomes a
 //! [`ConfigError`] that names the setting and never quotes a secret.
 
-use crate::http::{is_http_url, origin_of};
+use crate::http::{hostname_of, is_http_url, origin_of};
 use std::fmt;
 
 pub(crate) const DEFAULT_API_BASE: &str = "https://api.scale.com/v1";
 pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 25_000;
 pub(crate) const DEFAULT_WEBHOOK_MAX_BYTES: usize = 10 * 1024 * 1024;
-/// Workers KV refuses values above 25 MiB, so a larger limit could never be stored.
+/// Workers KV refuses values above 25 MiB.
 pub(crate) const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+/// What a stored callback entry adds around the body (`{"id":…,"received_at":…,
+/// "kind":…,"body":` and `}` take about 100 bytes; the rest is headroom).
+pub(crate) const ENTRY_OVERHEAD_BYTES: usize = 1024;
+/// The largest `WEBHOOK_MAX_BYTES`: a body at the limit must still fit in a KV value.
+pub(crate) const MAX_WEBHOOK_MAX_BYTES: usize = KV_MAX_VALUE_BYTES - ENTRY_OVERHEAD_BYTES;
+/// Scale answers larger than this are not read (an isolate has 128 MB in all).
+pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 /// The Workers free plan's subrequests per request (paid plans: 10,000).
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
@@ -29,7 +37,19 @@ pub(crate) const SETTINGS: &[&str] = &[
     "DEFAULT_CALLBACK_URL",
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
+    "SCALE_MAX_RESPONSE_BYTES",
 ];
+
+/// The settings `/webhooks/scale` uses: a mistake elsewhere (say in
+/// `ALLOWED_ORIGINS`) must not make it answer 5xx, or deliveries are lost
+/// once Scale's retries run out.
+pub(crate) const WEBHOOK_SETTINGS: &[&str] = &[
+    "SCALE_CALLBACK_AUTH_KEY",
+    "WEBHOOK_MAX_BYTES",
+    "CALLBACK_TTL_DAYS",
+];
+
+// `/mcp` uses every other setting.
 
 /// The raw strings as the platform gave them (absent settings are `None`).
 #[derive(Clone, Default)]
@@ -99,6 +119,8 @@ pub(crate) struct Config {
     pub callback_keys: Vec<Secret>,
     /// Without a trailing slash.
     pub api_base: String,
+    /// The host of `api_base`, for messages.
+    pub api_host: String,
     pub timeout_ms: u32,
     /// Upstream requests one HTTP request may make (the Workers plan's limit).
     pub subrequest_limit: u32,
@@ -107,6 +129,8 @@ pub(crate) struct Config {
     pub default_callback_url: Option<String>,
     pub webhook_max_bytes: usize,
     pub callback_ttl_days: u32,
+    /// Scale answers above this are refused unread.
+    pub max_response_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -182,21 +206,53 @@ fn parse_num<T: std::str::FromStr + PartialOrd + fmt::Display + Copy>(
     }
 }
 
-/// `WEBHOOK_MAX_BYTES`, on its own: the edge needs it before reading a body,
-/// without parsing the rest of the configuration.
-pub(crate) fn webhook_max_bytes(raw: &RawSettings, errors: &mut Vec<ConfigError>) -> usize {
-    parse_num(
-        raw,
-        "WEBHOOK_MAX_BYTES",
-        DEFAULT_WEBHOOK_MAX_BYTES,
-        1024,
-        KV_MAX_VALUE_BYTES,
-        errors,
-    )
+/// The host of an http(s) URL, without port.
+fn host_of(url: &str) -> String {
+    origin_of(url)
+        .map(|o| hostname_of(&o).to_string())
+        .unwrap_or_default()
+}
+
+/// Whether plain http may carry the Scale key to this URL: only when it
+/// never leaves the machine (the simulator, a local proxy).
+fn is_loopback(url: &str) -> bool {
+    let host = host_of(url);
+    let host = host.as_str();
+    host == "localhost"
+        || host == "[::1]"
+        || host.strip_prefix("127.").is_some_and(|r| {
+            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
+        })
 }
 
 impl Config {
+    /// Every setting checked: an error in any of them.
+    #[cfg(test)]
     pub(crate) fn from_raw(raw: &RawSettings) -> Result<Config, Vec<ConfigError>> {
+        match Self::read(raw) {
+            (cfg, errors) if errors.is_empty() => Ok(cfg),
+            (_, errors) => Err(errors),
+        }
+    }
+
+    /// The configuration for `/webhooks/scale` (`webhook`) or `/mcp`, when
+    /// none of the settings that route uses is malformed; mistakes in the
+    /// others are left to the route that uses them.
+    pub(crate) fn checked(raw: &RawSettings, webhook: bool) -> Result<Config, Vec<ConfigError>> {
+        let (cfg, errors) = Self::read(raw);
+        let errors: Vec<ConfigError> = errors
+            .into_iter()
+            .filter(|e| WEBHOOK_SETTINGS.contains(&e.name) == webhook)
+            .collect();
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads every setting; a malformed one keeps its default and is reported.
+    pub(crate) fn read(raw: &RawSettings) -> (Config, Vec<ConfigError>) {
         let mut errors = Vec::new();
         let scale_api_key = match raw.get("SCALE_API_KEY").map(str::trim) {
             None | Some("") => None,
@@ -217,11 +273,17 @@ impl Config {
             .filter(|v| !v.is_empty())
         {
             None => DEFAULT_API_BASE.to_string(),
-            Some(v) if is_http_url(v) && !v.contains(['?', '#']) => {
+            Some(v)
+                if is_http_url(v)
+                    && !v.contains(['?', '#'])
+                    && (v.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("https:"))
+                        || is_loopback(v)) =>
+            {
                 v.trim_end_matches('/').to_string()
             }
             Some(_) => {
-                errors.push(err("SCALE_API_BASE", "must be an http(s) URL without query or fragment, e.g. https://api.scale.com/v1"));
+                // Plain http would send the Scale key in clear text.
+                errors.push(err("SCALE_API_BASE", "must be an https URL without query or fragment, e.g. https://api.scale.com/v1 (plain http only to localhost or 127.0.0.1)"));
                 DEFAULT_API_BASE.to_string()
             }
         };
@@ -241,7 +303,23 @@ impl Config {
             100_000,
             &mut errors,
         );
-        let webhook_max_bytes = webhook_max_bytes(raw, &mut errors);
+        // Read as u32 like the others (one parser), used as sizes.
+        let webhook_max_bytes = parse_num(
+            raw,
+            "WEBHOOK_MAX_BYTES",
+            DEFAULT_WEBHOOK_MAX_BYTES as u32,
+            1024,
+            MAX_WEBHOOK_MAX_BYTES as u32,
+            &mut errors,
+        ) as usize;
+        let max_response_bytes = parse_num(
+            raw,
+            "SCALE_MAX_RESPONSE_BYTES",
+            DEFAULT_MAX_RESPONSE_BYTES as u32,
+            64 * 1024,
+            MAX_MAX_RESPONSE_BYTES as u32,
+            &mut errors,
+        ) as usize;
         let callback_ttl_days = parse_num(
             raw,
             "CALLBACK_TTL_DAYS",
@@ -278,11 +356,8 @@ impl Config {
                 None
             }
         };
-        if !errors.is_empty() {
-            errors.dedup();
-            return Err(errors);
-        }
-        Ok(Config {
+        let cfg = Config {
+            api_host: host_of(&api_base),
             scale_api_key,
             mcp_tokens,
             callback_keys,
@@ -293,7 +368,9 @@ impl Config {
             default_callback_url,
             webhook_max_bytes,
             callback_ttl_days,
-        })
+            max_response_bytes,
+        };
+        (cfg, errors)
     }
 }
 
@@ -364,6 +441,38 @@ mod tests {
         }
         let text: String = errs.iter().map(|e| e.to_string()).collect();
         assert!(!text.contains("short-secret") && !text.contains("live key"));
+    }
+
+    #[test]
+    fn scale_api_base_is_https_except_to_loopback() {
+        for ok in [
+            "https://api.scale.com/v1",
+            "HTTPS://proxy.example/v1",
+            "http://127.0.0.1:9/v1",
+            "http://127.8.0.1/v1",
+            "http://localhost:8080/v1",
+            "http://[::1]:9/v1",
+        ] {
+            let c = Config::from_raw(&raw(&[("SCALE_API_BASE", ok)]));
+            assert!(c.is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.scale.com/v1",
+            "http://10.0.0.1/v1",
+            "http://127.0.0.1.evil.example/v1",
+            "http://localhost.evil.example/v1",
+            "http://128.0.0.1/v1",
+        ] {
+            let errs = Config::from_raw(&raw(&[("SCALE_API_BASE", bad)])).unwrap_err();
+            assert_eq!(errs[0].name, "SCALE_API_BASE", "{bad}");
+            assert!(errs[0].message.contains("https"), "{bad}");
+        }
+        let c = Config::from_raw(&raw(&[(
+            "SCALE_API_BASE",
+            "https://Api.Scale.example:8443/v1",
+        )]))
+        .unwrap();
+        assert_eq!(c.api_host, "api.scale.example");
     }
 
     #[test]

@@ -1,15 +1,20 @@
-//! The thin edge: the Workers entry point and the two I/O traits implemented
+//! The thin edge: the Workers entry point, the request body as a source the
+//! core reads only when it decides to, and the two I/O traits implemented
 //! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
 
 use crate::app;
 use crate::config::RawSettings;
-use crate::http::{split_url, Request as CoreRequest, Response as CoreResponse};
+use crate::http::{
+    header_in, split_url, Body, BodyError, BodySource, LocalFut, Request as CoreRequest,
+    Response as CoreResponse,
+};
 use crate::io::{
     BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
     Upstream,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
@@ -47,10 +52,11 @@ fn method_of(m: crate::io::Method) -> Method {
 async fn send_once(
     req: &OutRequest,
     signal: &AbortSignal,
-) -> std::result::Result<InResponse, String> {
+) -> std::result::Result<InResponse, SendError> {
+    let net = |e: Error| SendError::Network(e.to_string());
     let headers = Headers::new();
     for (k, v) in &req.headers {
-        headers.set(k, v).map_err(|e| e.to_string())?;
+        headers.set(k, v).map_err(net)?;
     }
     let mut init = RequestInit::new();
     init.with_method(method_of(req.method))
@@ -58,22 +64,37 @@ async fn send_once(
     if let Some(b) = &req.body {
         init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
     }
-    let request = Request::new_with_init(&req.url, &init).map_err(|e| e.to_string())?;
-    let resp = Fetch::Request(request)
+    let request = Request::new_with_init(&req.url, &init).map_err(net)?;
+    let mut resp = Fetch::Request(request)
         .send_with_signal(signal)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| SendError::from_platform(e.to_string()))?;
     let status = resp.status_code();
-    let headers = resp
+    let headers: Vec<(String, String)> = resp
         .headers()
         .entries()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect();
-    // `Response::bytes` reads the stream chunk by chunk, a promise per chunk;
-    // one arrayBuffer() is several times cheaper for a 300 KB task page.
-    let body = array_buffer_bytes(web_sys::Response::from(resp).array_buffer())
-        .await
-        .map_err(|e| e.to_string())?;
+    let cap = req.max_response_bytes;
+    let declared = header_in(&headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    // A compressed body is inflated as it is read, so its declared length says little.
+    let plain = header_in(&headers, "content-encoding")
+        .is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
+    let body = match declared {
+        Some(n) if n > cap as u64 => return Err(SendError::TooLarge(status)),
+        // `Response::bytes` reads the stream chunk by chunk, a promise per chunk;
+        // one arrayBuffer() is several times cheaper for a 300 KB task page.
+        Some(_) if plain => array_buffer_bytes(web_sys::Response::from(resp).array_buffer())
+            .await
+            .map_err(net)?,
+        _ => match resp.stream() {
+            Ok(s) => read_capped(s, cap)
+                .await
+                .map_err(net)?
+                .ok_or(SendError::TooLarge(status))?,
+            Err(_) => Vec::new(),
+        },
+    };
     Ok(InResponse {
         status,
         headers,
@@ -89,6 +110,19 @@ async fn array_buffer_bytes(
     Ok(js_sys::Uint8Array::new(&buf).to_vec())
 }
 
+/// Reads a stream to its end, or stops (`None`) once more than `cap` bytes
+/// arrived; dropping the stream cancels the rest.
+async fn read_capped(mut stream: ByteStream, cap: usize) -> Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk?);
+        if body.len() > cap {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body))
+}
+
 impl Upstream for FetchUpstream {
     fn send<'a>(
         &'a self,
@@ -100,7 +134,11 @@ impl Upstream for FetchUpstream {
             let signal = controller.signal();
             match with_timeout(send_once(req, &signal), timeout_ms).await {
                 Some(Ok(r)) => Ok(r),
-                Some(Err(e)) => Err(SendError::Network(e)),
+                Some(Err(e)) => {
+                    // Nothing more of an answer we refused is wanted.
+                    controller.abort();
+                    Err(e)
+                }
                 None => {
                     // Abort so the connection is not left running after we give up.
                     controller.abort();
@@ -175,43 +213,42 @@ impl CallbackStore for KvLog {
     }
 }
 
-/// Reads the body up to `limit` bytes; past it, stops and reports the size seen.
-async fn read_body(req: &mut Request, limit: usize) -> (Vec<u8>, Option<u64>) {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit as u64 => return (Vec::new(), declared),
-        // The HTTP framing holds the body to its declared length, so it can be
-        // read whole; only a body of unknown length needs the capped stream.
-        Some(_) => {
-            return match array_buffer_bytes(req.inner().array_buffer()).await {
-                Ok(body) if body.len() <= limit => (body, None),
-                Ok(body) => (Vec::new(), Some(body.len() as u64)),
-                Err(_) => (Vec::new(), None),
-            }
-        }
-        None => {}
-    }
-    let Ok(mut stream) = req.stream() else {
-        return (Vec::new(), None);
-    };
-    let mut body = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(c) => {
-                body.extend_from_slice(&c);
-                if body.len() > limit {
-                    return (Vec::new(), Some(body.len() as u64));
-                }
-            }
-            Err(_) => break,
+/// The request's body, left unread until the core asks for it, and whether
+/// its declared length is small.
+struct EdgeBody(RefCell<Option<Request>>, bool);
+
+impl Drop for EdgeBody {
+    /// A body left unread makes the runtime drop the connection, and the
+    /// client can lose the answer with it: a small one is read, and thrown
+    /// away, in the background as the answer goes out. A large one is not
+    /// worth reading only to refuse it.
+    fn drop(&mut self) {
+        if let (Some(req), true) = (self.0.get_mut().take(), self.1) {
+            let _ = req.inner().array_buffer();
         }
     }
-    (body, None)
+}
+
+impl BodySource for EdgeBody {
+    fn read(&self, cap: usize) -> LocalFut<'_, std::result::Result<Vec<u8>, BodyError>> {
+        let req = self.0.borrow_mut().take();
+        Box::pin(async move {
+            let failed = |e: Error| BodyError::Failed(e.to_string());
+            let Some(mut req) = req else {
+                return Err(BodyError::Failed("the body was already read".into()));
+            };
+            // Streamed and capped: the core refused a declared length above
+            // the cap before asking, and a body of unknown length stops at it.
+            match req.stream() {
+                Ok(s) => read_capped(s, cap)
+                    .await
+                    .map_err(failed)?
+                    .ok_or(BodyError::TooLarge),
+                // No body at all.
+                Err(_) => Ok(Vec::new()),
+            }
+        })
+    }
 }
 
 fn to_response(out: CoreResponse) -> Result<Response> {
@@ -227,8 +264,12 @@ fn to_response(out: CoreResponse) -> Result<Response> {
     Ok(resp.with_status(out.status).with_headers(headers))
 }
 
+/// The most of a refused request's body read (and dropped) so that its
+/// answer reaches the client.
+const DRAIN_BYTES: usize = 64 * 1024;
+
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
     let started = js_sys::Date::now();
     // The URL as a string, split by the core: parsing it with the `url` crate
@@ -240,27 +281,27 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         kv.is_some(),
     );
     let method = req.method().to_string();
-    let (body, declared_len) = match app::body_limit(&method, &path, &raw) {
-        0 => (Vec::new(), None),
-        limit => read_body(&mut req, limit).await,
-    };
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let small = header_in(&headers, "content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n <= DRAIN_BYTES);
     let incoming = CoreRequest {
         method: method.clone(),
         path: path.clone(),
         self_origin,
-        headers: req
-            .headers()
-            .entries()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
-        body,
-        declared_len,
+        headers,
+        body: Body::new(EdgeBody(RefCell::new(Some(req)), small)),
     };
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
     };
     let out = app::handle(&incoming, &raw, services).await;
+
     // One console call per request, with the core's notes appended; the path
     // only, as query strings could carry tokens pasted by mistake.
     let mut line = format!(

@@ -2,7 +2,79 @@
 //! hands back, and the small URL and header helpers every layer above needs.
 //! The lowest layer: it imports nothing from the crate.
 
-/// An HTTP request. Header names are lower-case.
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// A boxed, non-`Send` future (the shape of `io::BoxFut`, which sits above this layer).
+pub type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Why a request body was not read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// More than the cap was declared or arrived; the rest was not read.
+    TooLarge,
+    /// The connection failed while the body was read.
+    Failed(String),
+}
+
+/// Where a request's body comes from. The core asks for it only once the
+/// rules that need no body (origin, credentials, method, declared size) have
+/// passed, so a request it refuses is answered without its body being read.
+pub trait BodySource {
+    /// The whole body when it is at most `cap` bytes; past the cap the read
+    /// stops with [`BodyError::TooLarge`].
+    fn read(&self, cap: usize) -> LocalFut<'_, Result<Vec<u8>, BodyError>>;
+}
+
+/// A request body, not yet read (see [`BodySource`]).
+#[derive(Clone)]
+pub struct Body(Rc<dyn BodySource>);
+
+impl Body {
+    pub fn new(source: impl BodySource + 'static) -> Self {
+        Body(Rc::new(source))
+    }
+    pub async fn read(&self, cap: usize) -> Result<Vec<u8>, BodyError> {
+        self.0.read(cap).await
+    }
+}
+
+/// A body already in memory (tests and tools that build requests).
+struct InMemory(Vec<u8>);
+
+impl BodySource for InMemory {
+    fn read(&self, cap: usize) -> LocalFut<'_, Result<Vec<u8>, BodyError>> {
+        let r = if self.0.len() > cap {
+            Err(BodyError::TooLarge)
+        } else {
+            Ok(self.0.clone())
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Body::new(InMemory(bytes))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Vec::new().into()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Body")
+    }
+}
+
+/// An HTTP request: its head, and a body read only on demand. Header names
+/// are lower-case.
 #[derive(Clone, Debug, Default)]
 pub struct Request {
     pub method: String,
@@ -11,17 +83,25 @@ pub struct Request {
     /// `scheme://host[:port]` of the URL the worker was called on.
     pub self_origin: String,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The declared Content-Length, when the edge did not read an over-long body.
-    pub declared_len: Option<u64>,
+    pub body: Body,
 }
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
         header_in(&self.headers, name)
     }
-    pub fn body_too_large(&self, limit: usize) -> bool {
-        self.body.len() > limit || self.declared_len.is_some_and(|n| n > limit as u64)
+    /// Reads the body, at most `cap` bytes: a declared Content-Length above
+    /// the cap is refused without reading anything, and a body of unknown
+    /// length stops at the cap.
+    pub async fn read_body(&self, cap: usize) -> Result<Vec<u8>, BodyError> {
+        let declared = self.header("content-length").map(str::trim);
+        if declared
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|n| n > cap)
+        {
+            return Err(BodyError::TooLarge);
+        }
+        self.body.read(cap).await
     }
 }
 

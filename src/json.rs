@@ -2,7 +2,10 @@
 //! parsed here so every malformed input gets the same clear message.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Parses `bytes` as one JSON value. Refuses invalid UTF-8, nesting deeper
@@ -64,6 +67,38 @@ impl<'a> Keys<'a> {
         }
         self.many.insert(k);
         Ok(())
+    }
+}
+
+/// An object's fields as (name, raw JSON), in their order, values unparsed:
+/// how results and stored entries are taken apart without building a tree.
+pub struct RawFields<'a>(pub Vec<(Cow<'a, str>, Cow<'a, RawValue>)>);
+
+impl<'a> RawFields<'a> {
+    /// The raw value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&RawValue> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| &**v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = RawFields<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key_seed(KeySeed)? {
+                    let v: &'de RawValue = map.next_value()?;
+                    out.push((k, Cow::Borrowed(v)));
+                }
+                Ok(RawFields(out))
+            }
+        }
+        d.deserialize_map(Fields)
     }
 }
 
@@ -149,6 +184,24 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// The longest prefix of `s` whose JSON string form, quotes excluded, takes
+/// at most `max` bytes (control characters take six, `"` and `\\` two), so a
+/// text can be cut to a byte budget measured after serialisation.
+pub(crate) fn json_prefix(s: &str, max: usize) -> &str {
+    let mut n = 0;
+    for (i, c) in s.char_indices() {
+        n += match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if n > max {
+            return &s[..i];
+        }
+    }
+    s
+}
+
 /// Shortens `s` to at most `max` characters for quoting in messages.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
@@ -163,6 +216,22 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_prefixes_are_measured_as_serialised() {
+        for s in ["plain text", "q\"uo\\te", "\u{1}\u{2}\n\t", "é€😀", ""] {
+            for max in 0..40 {
+                let p = json_prefix(s, max);
+                assert!(s.starts_with(p));
+                let len = serde_json::to_string(p).unwrap().len() - 2;
+                assert!(len <= max, "{s:?} {max}: {len}");
+                if p.len() < s.len() {
+                    let next = &s[..p.len() + s[p.len()..].chars().next().unwrap().len_utf8()];
+                    assert!(serde_json::to_string(next).unwrap().len() - 2 > max);
+                }
+            }
+        }
+    }
 
     #[test]
     fn accepts_ordinary_json() {

@@ -261,8 +261,7 @@ fn send(
         path: path.into(),
         self_origin: "https://w.example".into(),
         headers,
-        body,
-        declared_len: None,
+        body: body.into(),
     };
     block_on(handle(&inc, &settings(), services(up, Some(store))))
 }

@@ -8,7 +8,7 @@ compile_error!("the in-memory fakes need `--features testing` (npm test passes i
 use scale_mcp_worker::app::handle;
 use scale_mcp_worker::config::RawSettings;
 use scale_mcp_worker::http::{Request as Incoming, Response as Outgoing};
-use scale_mcp_worker::io::fakes::{block_on, services, FakeUpstream, MemoryStore};
+use scale_mcp_worker::io::fakes::{block_on, services, FakeBody, FakeUpstream, MemoryStore};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tok-0123456789abcdef";
@@ -59,16 +59,21 @@ impl Req {
         self
     }
     fn send_with(self, settings: &RawSettings, up: &FakeUpstream) -> Outgoing {
+        self.send_counting(settings, up).0
+    }
+    /// Sends, and says how many times the core read the body.
+    fn send_counting(self, settings: &RawSettings, up: &FakeUpstream) -> (Outgoing, u32) {
         let store = MemoryStore::new();
+        let body = FakeBody::new(self.body);
         let inc = Incoming {
             method: self.method.into(),
             path: self.path.into(),
             self_origin: "https://scale-mcp.example.workers.dev".into(),
             headers: self.headers,
-            body: self.body,
-            declared_len: None,
+            body: body.body(),
         };
-        block_on(handle(&inc, settings, services(up, Some(&store))))
+        let out = block_on(handle(&inc, settings, services(up, Some(&store))));
+        (out, body.reads())
     }
     fn send(self) -> Outgoing {
         self.send_with(&raw(&[]), &FakeUpstream::new())
@@ -111,9 +116,18 @@ fn modern(method: &str, mut params: Value) -> Req {
 }
 
 #[test]
-fn health_reports_presence_never_values() {
+fn health_reports_presence_never_values_and_only_to_a_token_holder() {
     let o = get("/health").send();
     assert_eq!(o.status, 200);
+    // Without a token: the status and nothing else.
+    assert_eq!(body(&o), json!({"status": "ok"}));
+    let wrong = get("/health")
+        .h("authorization", "Bearer not-the-token-000")
+        .send();
+    assert_eq!(body(&wrong), json!({"status": "ok"}));
+    let o = get("/health")
+        .h("authorization", &format!("Bearer {TOKEN}"))
+        .send();
     let b = body(&o);
     assert_eq!(b["status"], "ok");
     assert_eq!(b["settings"]["MCP_AUTH_TOKEN"], true);
@@ -121,12 +135,169 @@ fn health_reports_presence_never_values() {
     assert_eq!(b["settings"]["CALLBACKS"], true);
     let text = String::from_utf8(o.body).unwrap();
     assert!(!text.contains(TOKEN) && !text.contains("test_native_key"));
-    let bad = get("/health").send_with(&raw(&[("SCALE_TIMEOUT_MS", "fast")]), &FakeUpstream::new());
+    let broken = raw(&[("SCALE_TIMEOUT_MS", "fast")]);
+    let bad = get("/health").send_with(&broken, &FakeUpstream::new());
+    assert_eq!(
+        (bad.status, body(&bad)),
+        (500, json!({"status": "misconfigured"}))
+    );
+    let bad = get("/health")
+        .h("authorization", &format!("Bearer {TOKEN}"))
+        .send_with(&broken, &FakeUpstream::new());
     assert_eq!(bad.status, 500);
     assert!(body(&bad)["errors"][0]
         .as_str()
         .unwrap()
         .starts_with("SCALE_TIMEOUT_MS:"));
+}
+
+#[test]
+fn each_route_checks_only_the_settings_it_uses() {
+    let key = "callback-key-0123456789";
+    let delivery = || Req {
+        method: "POST",
+        path: "/webhooks/scale",
+        headers: vec![("scale-callback-auth".into(), key.into())],
+        body: br#"{"task_id":"t1","status":"completed"}"#.to_vec(),
+    };
+    // A typo in an /mcp setting: the webhook still stores deliveries, /mcp names the setting.
+    for (name, value) in [
+        ("ALLOWED_ORIGINS", "https://app.example.com/path"),
+        ("SCALE_API_BASE", "not a url"),
+        ("SCALE_TIMEOUT_MS", "soon"),
+    ] {
+        let settings = raw(&[(name, value), ("SCALE_CALLBACK_AUTH_KEY", key)]);
+        let o = delivery().send_with(&settings, &FakeUpstream::new());
+        assert_eq!(
+            o.status,
+            200,
+            "{name}: {}",
+            String::from_utf8_lossy(&o.body)
+        );
+        let m = post(rpc(json!(1), "ping", json!({}))).send_with(&settings, &FakeUpstream::new());
+        assert_eq!(m.status, 500, "{name}");
+        assert!(body(&m)["message"].as_str().unwrap().contains(name));
+    }
+    // A mistake in the receiver's settings leaves /mcp working.
+    let settings = raw(&[
+        ("SCALE_CALLBACK_AUTH_KEY", "short"),
+        ("WEBHOOK_MAX_BYTES", "x"),
+    ]);
+    let m = post(rpc(json!(1), "ping", json!({}))).send_with(&settings, &FakeUpstream::new());
+    assert_eq!(m.status, 200);
+    let o = delivery().send_with(&settings, &FakeUpstream::new());
+    assert_eq!(o.status, 500);
+    let msg = body(&o)["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("SCALE_CALLBACK_AUTH_KEY") && msg.contains("WEBHOOK_MAX_BYTES"),
+        "{msg}"
+    );
+    assert!(!msg.contains("short"));
+}
+
+#[test]
+fn refused_requests_are_answered_without_reading_the_body() {
+    let key = "callback-key-0123456789";
+    let hook = |headers: Vec<(&str, &str)>| Req {
+        method: "POST",
+        path: "/webhooks/scale",
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: br#"{"task_id":"t1","status":"completed"}"#.to_vec(),
+    };
+    let with_key = raw(&[("SCALE_CALLBACK_AUTH_KEY", key)]);
+    let up = FakeUpstream::new();
+    let ping = || rpc(json!(1), "ping", json!({}));
+    let refused: Vec<(&str, Req, RawSettings, u16)> = vec![
+        ("webhook without a key", hook(vec![]), with_key.clone(), 401),
+        (
+            "webhook with a wrong key",
+            hook(vec![("scale-callback-auth", "wrong-key-0123456789")]),
+            with_key.clone(),
+            401,
+        ),
+        (
+            "webhook not configured",
+            hook(vec![("scale-callback-auth", key)]),
+            raw(&[]),
+            503,
+        ),
+        (
+            "webhook declared too large",
+            hook(vec![
+                ("scale-callback-auth", key),
+                ("content-length", "99999999"),
+            ]),
+            with_key.clone(),
+            413,
+        ),
+        (
+            "webhook GET",
+            Req {
+                method: "GET",
+                ..hook(vec![("scale-callback-auth", key)])
+            },
+            with_key.clone(),
+            405,
+        ),
+        (
+            "mcp without a token",
+            post(ping()).without("authorization"),
+            raw(&[]),
+            401,
+        ),
+        (
+            "mcp with a wrong token",
+            post(ping()).h("authorization", "Bearer wrong-token-0123456789"),
+            raw(&[]),
+            401,
+        ),
+        (
+            "mcp from a refused origin",
+            post(ping()).h("origin", "https://evil.example"),
+            raw(&[]),
+            403,
+        ),
+        (
+            "mcp without MCP_AUTH_TOKEN",
+            post(ping()),
+            raw(&[("MCP_AUTH_TOKEN", "")]),
+            503,
+        ),
+        (
+            "mcp declared too large",
+            post(ping()).h("content-length", "2000000"),
+            raw(&[]),
+            413,
+        ),
+        (
+            "mcp with a wrong content type",
+            post(ping()).h("content-type", "text/plain"),
+            raw(&[]),
+            415,
+        ),
+        (
+            "mcp misconfigured",
+            post(ping()),
+            raw(&[("ALLOWED_ORIGINS", "x")]),
+            500,
+        ),
+    ];
+    for (what, req, settings, status) in refused {
+        let (o, reads) = req.send_counting(&settings, &up);
+        assert_eq!(o.status, status, "{what}");
+        assert_eq!(reads, 0, "{what}: the body was read");
+    }
+    // Accepted requests read it once.
+    let (o, reads) = hook(vec![("scale-callback-auth", key)]).send_counting(&with_key, &up);
+    assert_eq!((o.status, reads), (200, 1));
+    let (o, reads) = post(ping()).send_counting(&raw(&[]), &up);
+    assert_eq!((o.status, reads), (200, 1));
+    // A body longer than it was declared (or of unknown length) is capped as it is read.
+    let big = post(vec![b' '; 1024 * 1024 + 1]).send();
+    assert_eq!(big.status, 413);
 }
 
 #[test]
@@ -391,6 +562,17 @@ fn batches_only_under_2025_03_26() {
         assert_eq!(b[0]["id"], 1);
         assert_eq!(b[1]["error"]["code"], -32601);
     }
+    // At most 20 messages: each may be a tool call sharing the request's budget.
+    let ping = |i: usize| json!({"jsonrpc": "2.0", "id": i, "method": "ping"});
+    let twenty: Vec<Value> = (0..20).map(ping).collect();
+    let o = post(json!(twenty).to_string()).send();
+    assert_eq!(body(&o).as_array().map(Vec::len), Some(20));
+    let too_many: Vec<Value> = (0..21).map(ping).collect();
+    let o = post(json!(too_many).to_string()).send();
+    assert_eq!(o.status, 400);
+    assert_eq!(body(&o)["error"]["code"], -32600);
+    let m = body(&o)["error"]["message"].as_str().unwrap().to_string();
+    assert!(m.contains("at most 20 messages") && m.contains("21"), "{m}");
     let only_notes =
         post(json!([{"jsonrpc": "2.0", "method": "notifications/initialized"}]).to_string()).send();
     assert_eq!(only_notes.status, 202);

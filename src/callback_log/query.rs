@@ -1,10 +1,9 @@
 //! Reading the log: pages of listed keys (metadata only, no value reads)
-//! with our own cursor, and single entries by id.
+//! with our own cursor, and single entries by id, passed on as text.
 
-use super::{batch_prefix, entry_key, task_prefix};
-use crate::codec::{base64, base64_decode};
+use super::{batch_prefixes, entry_key, name_hash, task_prefixes};
 use crate::io::CallbackStore;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// One page of the log, newest first, as listed (no value reads).
 #[derive(Debug, Default, PartialEq)]
@@ -27,76 +26,120 @@ pub struct LogQuery {
 const MAX_LIST_CALLS: usize = 5;
 const KV_PAGE: u32 = 1000;
 
-/// Our cursor: KV's cursor for the page plus how many keys of it were used.
-fn encode_cursor(kv: Option<&str>, skip: usize) -> String {
-    base64(json!({"c": kv, "s": skip}).to_string().as_bytes())
+/// Our cursor, written `{s}:{c}`. In KV order: how many keys of a KV page
+/// were used (`s`) and KV's cursor for that page (`c`). For a listing sorted
+/// here, `c` is the last id returned.
+#[derive(Default)]
+struct Cursor {
+    s: usize,
+    c: Option<String>,
 }
 
-fn decode_cursor(c: &str) -> Option<(Option<String>, usize)> {
-    let bytes = base64_decode(c)?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let skip = v.get("s")?.as_u64()? as usize;
-    let kv = match v.get("c")? {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        _ => return None,
+fn encode(c: &Cursor) -> String {
+    format!("{}:{}", c.s, c.c.as_deref().unwrap_or(""))
+}
+
+fn decode(text: &str) -> Option<Cursor> {
+    let (s, c) = text.split_once(':')?;
+    Some(Cursor {
+        s: s.parse().ok()?,
+        c: (!c.is_empty()).then(|| c.to_string()),
+    })
+}
+
+/// Whether the metadata's `field` names `name`: the full name, or for one
+/// too long to keep whole its cut form plus the hash of the whole.
+fn names(meta: &Value, field: &str, name: &str) -> bool {
+    let Some(stored) = meta.get(field).and_then(Value::as_str) else {
+        return false;
     };
-    Some((kv, skip))
+    if stored == name {
+        return true;
+    }
+    let Some(head) = stored.strip_suffix('…') else {
+        return false;
+    };
+    match meta.get(format!("{field}_hash")).and_then(Value::as_str) {
+        Some(h) => name.starts_with(head) && h == name_hash(name),
+        // The old layout cut names at 180 characters and kept no hash.
+        None => head.chars().count() == 180 && name.starts_with(head),
+    }
+}
+
+/// Whether a listed entry (its metadata as stored) passes the query's filters.
+fn keep(q: &LogQuery, meta: Option<&Value>) -> bool {
+    let meta = meta.unwrap_or(&Value::Null);
+    q.status
+        .as_deref()
+        .is_none_or(|s| meta.get("status").and_then(Value::as_str) == Some(s))
+        && q.task_id
+            .as_deref()
+            .is_none_or(|t| names(meta, "task_id", t))
+        && q.batch.as_deref().is_none_or(|b| names(meta, "batch", b))
+}
+
+/// A listed key's metadata as a list item.
+fn item(name: &str, meta: Option<&Value>) -> Value {
+    let mut item = meta.cloned().unwrap_or(Value::Null);
+    if item.get("id").is_none() {
+        item["id"] = json!(name.rsplit(':').next().unwrap_or(""));
+    }
+    item
 }
 
 /// Lists the log (or one task's or batch's part of it), newest first.
 pub async fn list(store: &dyn CallbackStore, q: &LogQuery) -> Result<LogPage, ListError> {
-    let prefix = match (&q.task_id, &q.batch) {
-        (Some(t), _) => task_prefix(t),
-        (None, Some(b)) => batch_prefix(b),
-        _ => "log:".to_string(),
+    let cursor = match &q.cursor {
+        None => Cursor::default(),
+        Some(c) => decode(c).ok_or(ListError::BadCursor)?,
     };
-    let (mut kv_cursor, mut skip) = match &q.cursor {
-        None => (None, 0),
-        Some(c) => decode_cursor(c).ok_or(ListError::BadCursor)?,
+    let prefixes = match (&q.task_id, &q.batch) {
+        (Some(t), _) => task_prefixes(t),
+        (None, Some(b)) => batch_prefixes(b),
+        _ => vec!["log:".to_string()],
     };
+    // A task's keys follow its contents, and a long name is also listed
+    // under the old layout's prefix: those are sorted here.
+    if q.task_id.is_some() || prefixes.len() > 1 {
+        list_sorted(store, q, &prefixes, cursor.c).await
+    } else {
+        list_in_order(store, q, &prefixes[0], cursor).await
+    }
+}
+
+/// Lists keys in KV's order, which their ids make newest first.
+async fn list_in_order(
+    store: &dyn CallbackStore,
+    q: &LogQuery,
+    prefix: &str,
+    mut at: Cursor,
+) -> Result<LogPage, ListError> {
     let mut items = Vec::new();
     for _ in 0..MAX_LIST_CALLS {
         let page = store
-            .list(&prefix, KV_PAGE, kv_cursor.as_deref())
+            .list(prefix, KV_PAGE, at.c.as_deref())
             .await
             .map_err(ListError::Store)?;
         let n = page.keys.len();
-        for (i, k) in page.keys.iter().enumerate().skip(skip) {
-            let meta = k.metadata.clone().unwrap_or(Value::Null);
-            // A task listing that also filters by batch (or status) narrows by metadata.
-            let keep = q
-                .status
-                .as_deref()
-                .is_none_or(|s| meta.get("status").and_then(Value::as_str) == Some(s))
-                && (q.task_id.is_none()
-                    || q.batch
-                        .as_deref()
-                        .is_none_or(|b| meta.get("batch").and_then(Value::as_str) == Some(b)));
-            if keep {
-                let mut item = meta;
-                if item.get("id").is_none() {
-                    item["id"] = json!(k.name.rsplit(':').next().unwrap_or(""));
-                }
-                items.push(item);
-                if items.len() == q.limit {
-                    let next = if i + 1 < n {
-                        Some(encode_cursor(kv_cursor.as_deref(), i + 1))
-                    } else {
-                        page.cursor.as_deref().map(|c| encode_cursor(Some(c), 0))
-                    };
-                    return Ok(LogPage {
-                        items,
-                        next_cursor: next,
-                    });
-                }
+        for (i, k) in page.keys.iter().enumerate().skip(at.s) {
+            if !keep(q, k.metadata.as_ref()) {
+                continue;
+            }
+            items.push(item(&k.name, k.metadata.as_ref()));
+            if items.len() == q.limit {
+                let next = if i + 1 < n {
+                    Some(Cursor { s: i + 1, ..at })
+                } else {
+                    page.cursor.map(|c| Cursor { s: 0, c: Some(c) })
+                };
+                return Ok(LogPage {
+                    items,
+                    next_cursor: next.as_ref().map(encode),
+                });
             }
         }
         match page.cursor {
-            Some(c) => {
-                kv_cursor = Some(c);
-                skip = 0;
-            }
+            Some(c) => at = Cursor { s: 0, c: Some(c) },
             None => {
                 return Ok(LogPage {
                     items,
@@ -106,9 +149,61 @@ pub async fn list(store: &dyn CallbackStore, q: &LogQuery) -> Result<LogPage, Li
         }
     }
     Ok(LogPage {
-        next_cursor: kv_cursor.as_deref().map(|c| encode_cursor(Some(c), 0)),
         items,
+        next_cursor: Some(encode(&at)),
     })
+}
+
+/// Keys read whole (at most [`MAX_LIST_CALLS`] pages) and sorted by id: a
+/// task's deliveries are few.
+async fn list_sorted(
+    store: &dyn CallbackStore,
+    q: &LogQuery,
+    prefixes: &[String],
+    after: Option<String>,
+) -> Result<LogPage, ListError> {
+    // Keyed by id, which sorts newest first.
+    let mut all = Map::new();
+    let mut calls = 0;
+    'prefixes: for prefix in prefixes {
+        let mut kv: Option<String> = None;
+        loop {
+            if calls == MAX_LIST_CALLS {
+                break 'prefixes;
+            }
+            calls += 1;
+            let page = store
+                .list(prefix, KV_PAGE, kv.as_deref())
+                .await
+                .map_err(ListError::Store)?;
+            for k in &page.keys {
+                if keep(q, k.metadata.as_ref()) {
+                    let it = item(&k.name, k.metadata.as_ref());
+                    all.insert(it["id"].as_str().unwrap_or("").to_string(), it);
+                }
+            }
+            match page.cursor {
+                Some(c) => kv = Some(c),
+                None => break,
+            }
+        }
+    }
+    let mut rest = all
+        .into_iter()
+        .filter(|(id, _)| after.as_ref().is_none_or(|a| id > a));
+    let mut items = Vec::new();
+    let mut last = None;
+    for (id, v) in rest.by_ref().take(q.limit) {
+        items.push(v);
+        last = Some(id);
+    }
+    let next_cursor = rest.next().and(last).map(|a| {
+        encode(&Cursor {
+            c: Some(a),
+            ..Cursor::default()
+        })
+    });
+    Ok(LogPage { items, next_cursor })
 }
 
 #[derive(Debug, PartialEq)]
@@ -117,16 +212,13 @@ pub enum ListError {
     Store(String),
 }
 
-/// Reads one stored entry by id.
-pub async fn get(store: &dyn CallbackStore, id: &str) -> Result<Option<Value>, String> {
+/// Reads one stored entry by id, as the JSON text it was stored as (entries
+/// hold bodies of up to 25 MiB: they are passed on as text, never parsed
+/// into a tree).
+pub async fn get(store: &dyn CallbackStore, id: &str) -> Result<Option<String>, String> {
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
     {
         return Ok(None);
     }
-    match store.get(&entry_key(id)).await? {
-        None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("stored entry is not JSON: {e}")),
-    }
+    store.get(&entry_key(id)).await
 }

@@ -37,12 +37,7 @@ fn classifies_task_batch_and_other_deliveries() {
         ("batch", Some("b1"), None)
     );
     assert_eq!(classify_value(&json!({"hello": 1})).kind, "other");
-    // What changes between retries of one delivery does not change the fingerprint.
-    let mut retry = task_body("t1", "completed", Some("b1"));
-    retry["task"]["callback_succeeded"] = json!(false);
-    retry["task"]["updated_at"] = json!("2026-01-01T00:05:00Z");
-    assert_eq!(classify_value(&retry).fingerprint, d.fingerprint);
-    // So does resending the same content laid out differently.
+    // The fingerprint covers the whole body, values not layout.
     let compact =
         r#"{"task_id":"t2","task":{"status":"completed","audits":[]},"response":{"a":[1,2.5]}}"#;
     let reordered = "{ \"response\": { \"a\": [ 1, 2.5 ] },\n  \"task\": { \"audits\": [], \"status\": \"complet\\u0065d\" }, \"task_id\": \"t2\" }";
@@ -50,13 +45,26 @@ fn classifies_task_batch_and_other_deliveries() {
         classify(&scan::scan(reordered.as_bytes()).unwrap()),
         classify(&scan::scan(compact.as_bytes()).unwrap())
     );
-    // A real change does.
+    // Any change does, bookkeeping fields included.
+    let mut retry = task_body("t1", "completed", Some("b1"));
+    retry["task"]["callback_succeeded"] = json!(false);
+    assert_ne!(classify_value(&retry).fingerprint, d.fingerprint);
     let mut audited = task_body("t1", "completed", Some("b1"));
     audited["task"]["customer_review_status"] = json!("accepted");
     assert_ne!(classify_value(&audited).fingerprint, d.fingerprint);
     assert_ne!(
         classify_value(&task_body("t1", "pending", Some("b1"))).fingerprint,
         d.fingerprint
+    );
+    // The project of a task, or of a batch.
+    let mut with_project = task_body("t1", "completed", None);
+    with_project["task"]["project"] = json!("p1");
+    assert_eq!(classify_value(&with_project).project.as_deref(), Some("p1"));
+    assert_eq!(
+        classify_value(&json!({"batch": "b", "project": "p2"}))
+            .project
+            .as_deref(),
+        Some("p2")
     );
 }
 

@@ -1,7 +1,9 @@
 //! In-memory stand-ins for the I/O traits, for native tests and benchmarks
 //! (compiled only for tests and with the `testing` feature): an upstream that
-//! answers from a script and records what it was sent, and a store with a
-//! virtual clock for TTLs and a switch that makes it fail. Both are handles:
+//! answers from a script, records what it was sent and, like the edge, hands
+//! over no answer above a request's size cap; a store with a virtual clock for
+//! TTLs, KV's size limits, counts of its operations and a switch that makes it
+//! fail; and a request body that counts whether it was read. All are handles:
 //! clones share one state, so a test keeps one to look at what the code under
 //! test did with the other.
 
@@ -9,6 +11,7 @@ use super::{
     BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
     Upstream,
 };
+use crate::http::{Body, BodyError, BodySource, LocalFut};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
@@ -119,6 +122,11 @@ impl Upstream for FakeUpstream {
             self.advance(timeout_ms as u64);
             return Box::pin(async move { Err(SendError::Timeout(timeout_ms)) });
         }
+        // As the edge does: an answer above the cap is not handed over.
+        let reply = match reply {
+            Ok(r) if r.body.len() > req.max_response_bytes => Err(SendError::TooLarge(r.status)),
+            other => other,
+        };
         Box::pin(async move { reply })
     }
     fn sleep(&self, ms: u32) -> BoxFut<'_, ()> {
@@ -155,7 +163,10 @@ pub struct StoreState {
     /// When set, every put fails (KV outage).
     pub fail_puts: Cell<bool>,
     pub fail_reads: Cell<bool>,
+    /// KV operations made, by kind (what a Workers plan counts and caps).
     pub puts: Cell<u32>,
+    pub gets: Cell<u32>,
+    pub lists: Cell<u32>,
     clock: Cell<u64>,
 }
 
@@ -172,6 +183,8 @@ impl Default for StoreState {
             fail_puts: Cell::new(false),
             fail_reads: Cell::new(false),
             puts: Cell::new(0),
+            gets: Cell::new(0),
+            lists: Cell::new(0),
             clock: Cell::new(1_767_225_600_000),
         }
     }
@@ -184,7 +197,16 @@ impl StoreState {
     fn live(&self, e: &StoredEntry) -> bool {
         e.expires_at_ms > self.clock.get()
     }
+    /// Writes made so far (what the KV write quota counts).
+    pub fn writes(&self) -> u32 {
+        self.puts.get()
+    }
 }
+
+/// Workers KV's limits, which a put over them fails with, as KV would.
+pub const KV_MAX_KEY_BYTES: usize = 512;
+pub const KV_MAX_METADATA_BYTES: usize = 1024;
+pub const KV_MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
 
 impl CallbackStore for MemoryStore {
     fn put<'a>(
@@ -194,8 +216,15 @@ impl CallbackStore for MemoryStore {
         ttl_secs: u64,
         metadata: &'a Value,
     ) -> BoxFut<'a, Result<(), String>> {
+        let meta_len = serde_json::to_string(metadata).map_or(usize::MAX, |m| m.len());
         let r = if self.fail_puts.get() {
             Err("KV put failed (simulated outage)".to_string())
+        } else if key.len() > KV_MAX_KEY_BYTES {
+            Err(format!("KV put failed: key of {} bytes", key.len()))
+        } else if meta_len > KV_MAX_METADATA_BYTES {
+            Err(format!("KV put failed: metadata of {meta_len} bytes"))
+        } else if value.len() > KV_MAX_VALUE_BYTES {
+            Err(format!("KV put failed: value of {} bytes", value.len()))
         } else {
             self.puts.set(self.puts.get() + 1);
             self.entries.borrow_mut().insert(
@@ -211,6 +240,7 @@ impl CallbackStore for MemoryStore {
         Box::pin(async move { r })
     }
     fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<String>, String>> {
+        self.gets.set(self.gets.get() + 1);
         let r = if self.fail_reads.get() {
             Err("KV get failed (simulated outage)".to_string())
         } else {
@@ -229,6 +259,7 @@ impl CallbackStore for MemoryStore {
         limit: u32,
         cursor: Option<&'a str>,
     ) -> BoxFut<'a, Result<ListPage, String>> {
+        self.lists.set(self.lists.get() + 1);
         let r = if self.fail_reads.get() {
             Err("KV list failed (simulated outage)".to_string())
         } else {
@@ -260,6 +291,37 @@ impl CallbackStore for MemoryStore {
             Ok(ListPage { keys, cursor })
         };
         Box::pin(async move { r })
+    }
+}
+
+/// A request body held in memory that records whether the core read it.
+#[derive(Clone, Default)]
+pub struct FakeBody(Rc<(Vec<u8>, Cell<u32>)>);
+
+impl FakeBody {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        FakeBody(Rc::new((bytes.into(), Cell::new(0))))
+    }
+    /// How many times the core asked for the body.
+    pub fn reads(&self) -> u32 {
+        self.0 .1.get()
+    }
+    /// The body to put in a request (this handle keeps the count).
+    pub fn body(&self) -> Body {
+        Body::new(self.clone())
+    }
+}
+
+impl BodySource for FakeBody {
+    fn read(&self, cap: usize) -> LocalFut<'_, Result<Vec<u8>, BodyError>> {
+        self.0 .1.set(self.0 .1.get() + 1);
+        let b = &self.0 .0;
+        let r = if b.len() > cap {
+            Err(BodyError::TooLarge)
+        } else {
+            Ok(b.clone())
+        };
+        Box::pin(std::future::ready(r))
     }
 }
 

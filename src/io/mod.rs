@@ -42,6 +42,9 @@ pub struct OutRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// An answer body larger than this is not read: a declared Content-Length
+    /// above it is refused before reading, and a streamed body is cut off.
+    pub max_response_bytes: usize,
 }
 
 /// What came back from upstream. Header names are lower-case.
@@ -65,6 +68,25 @@ pub enum SendError {
     Timeout(u32),
     /// The connection failed or broke; the text is the platform's description.
     Network(String),
+    /// The answer (this status) was larger than `max_response_bytes` and was not read.
+    TooLarge(u16),
+    /// The platform refused the fetch: the request has used its subrequests.
+    SubrequestLimit,
+}
+
+impl SendError {
+    /// Classifies the message of a fetch the platform failed: its subrequest
+    /// limit is not a network failure and must not be retried as one.
+    pub fn from_platform(message: String) -> Self {
+        if message
+            .to_ascii_lowercase()
+            .contains("too many subrequests")
+        {
+            SendError::SubrequestLimit
+        } else {
+            SendError::Network(message)
+        }
+    }
 }
 
 /// The upstream HTTP client, plus the clock the retry policy needs.
@@ -194,6 +216,11 @@ impl Budget {
     pub(crate) fn subrequests_left(&self) -> u32 {
         self.limit - self.used.get()
     }
+    /// Marks every subrequest used: the platform refused one, so the rest of
+    /// the request sends nothing more.
+    pub(crate) fn exhaust(&self) {
+        self.used.set(self.limit);
+    }
     pub(crate) fn subrequest_limit(&self) -> u32 {
         self.limit
     }
@@ -231,3 +258,20 @@ impl Ctx {
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platforms_subrequest_limit_is_not_a_network_error() {
+        assert_eq!(
+            SendError::from_platform("Too many subrequests by single Worker invocation.".into()),
+            SendError::SubrequestLimit
+        );
+        assert_eq!(
+            SendError::from_platform("Network connection lost.".into()),
+            SendError::Network("Network connection lost.".into())
+        );
+    }
+}

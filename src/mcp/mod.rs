@@ -11,7 +11,7 @@ pub mod model;
 pub mod resources;
 pub mod rpc;
 
-use crate::http::{Request as HttpIn, Response};
+use crate::http::{BodyError, Request as HttpIn, Response};
 use crate::io::Ctx;
 use crate::json::{parse_strict, truncate};
 use rpc::{classify, write_response, Incoming, RpcError};
@@ -24,6 +24,9 @@ pub const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26"
 pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
 /// Bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Messages one JSON-RPC batch may hold: each may be a tool call, and all of
+/// them share the request's time and subrequests.
+pub const MAX_BATCH: usize = 20;
 
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
@@ -41,7 +44,8 @@ pub enum Lane {
     Modern,
 }
 
-/// Answers one POST to `/mcp` (authentication and origin already checked).
+/// Answers one POST to `/mcp` (authentication and origin already checked,
+/// the body not yet read).
 pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
     let sse = wants_sse(req.header("accept"));
     if let Some(ct) = req.header("content-type") {
@@ -60,17 +64,26 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
             );
         }
     }
-    if req.body_too_large(MAX_BODY_BYTES) {
-        return error_reply(
-            RpcError::new(
-                rpc::INVALID_REQUEST,
-                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+    let bytes = match req.read_body(MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return error_reply(
+                RpcError::new(
+                    rpc::INVALID_REQUEST,
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+                .with_status(413),
+                sse,
             )
-            .with_status(413),
-            sse,
-        );
-    }
-    let body = match parse_strict(&req.body) {
+        }
+        Err(BodyError::Failed(_)) => {
+            return error_reply(
+                RpcError::new(rpc::INVALID_REQUEST, "the request body could not be read"),
+                sse,
+            )
+        }
+    };
+    let body = match parse_strict(&bytes) {
         Ok(v) => v,
         Err(m) => return error_reply(RpcError::new(rpc::PARSE_ERROR, m), sse),
     };
@@ -145,6 +158,18 @@ async fn handle_batch(
     if items.is_empty() {
         return error_reply(
             RpcError::new(rpc::INVALID_REQUEST, "empty JSON-RPC batch"),
+            sse,
+        );
+    }
+    if items.len() > MAX_BATCH {
+        return error_reply(
+            RpcError::new(
+                rpc::INVALID_REQUEST,
+                format!(
+                    "a JSON-RPC batch may hold at most {MAX_BATCH} messages, this one has {}; send them in several POSTs",
+                    items.len()
+                ),
+            ),
             sse,
         );
     }

@@ -1,5 +1,6 @@
 //! The callback log as MCP resources: recent deliveries in `resources/list`,
-//! one URI template, and `resources/read` returning a stored delivery as JSON.
+//! one URI template, and `resources/read` returning a stored delivery as JSON
+//! (as stored, or cut at the result limit with a note saying so).
 
 use super::methods::modern;
 use super::model::{
@@ -11,6 +12,8 @@ use super::Lane;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
+use crate::tools::callbacks::fit_entry;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 pub const URI_PREFIX: &str = "scale-callback://deliveries/";
@@ -117,22 +120,65 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
         ));
     };
     match callback_log::get(store, id).await {
-        Ok(Some(v)) => {
+        Ok(Some(text)) => {
+            let entry = RawValue::from_string(text)
+                .map_err(|e| store_error(&format!("the stored entry is not JSON: {e}")))?;
             let mut m = modern(lane, false);
             if lane == Lane::Modern {
                 // A stored delivery never changes.
                 m.ttl_ms = Some(86_400_000);
                 m.cache_scope = Some("private");
             }
-            let text = v.to_string();
+            let fitted = fit_entry(entry);
             let contents = [TextResourceContents {
                 uri: u,
                 mime_type: "application/json",
-                text: &text,
+                text: fitted.get(),
             }];
             Ok(payload(&ReadResourceResult::new(contents, m)))
         }
         Ok(None) => Err(not_found()),
         Err(e) => Err(store_error(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, RawSettings};
+    use crate::io::fakes::{block_on, services, FakeUpstream, MemoryStore};
+    use crate::io::CallbackStore;
+
+    #[test]
+    fn reading_a_large_delivery_cuts_it_at_the_result_limit() {
+        let store = MemoryStore::new();
+        let body = json!({"task_id": "t1", "response": "x".repeat(300_000)}).to_string();
+        let entry = format!(
+            r#"{{"id":"1-a","received_at":"2026-01-01T00:00:00.000Z","kind":"task","body":{body}}}"#
+        );
+        block_on(store.put("log:1-a", &entry, 60, &json!({}))).unwrap();
+        let cfg = Config::from_raw(&RawSettings::default()).unwrap();
+        let cx = Ctx::new(cfg, services(&FakeUpstream::new(), Some(&store)));
+        let params = json!({"uri": format!("{URI_PREFIX}1-a")});
+        let out = block_on(read(
+            &cx,
+            params.as_object().unwrap(),
+            Lane::Legacy("2025-06-18"),
+        ))
+        .unwrap();
+        let v: Value = serde_json::from_str(out.get()).unwrap();
+        let text = v["contents"][0]["text"].as_str().unwrap();
+        assert!(
+            text.len() <= crate::tools::shape::MAX_TEXT_BYTES,
+            "{}",
+            text.len()
+        );
+        let e: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(e["id"], "1-a");
+        assert!(body.starts_with(e["body"].as_str().unwrap()));
+        assert!(e["truncated"]["how_to_get_full_items"]
+            .as_str()
+            .unwrap()
+            .contains("`body` is the beginning"));
     }
 }

@@ -71,6 +71,7 @@ impl<'a> Scale<'a> {
             url: call.url(&self.cfg.api_base),
             headers,
             body: call.body.as_ref().map(|b| b.to_string()),
+            max_response_bytes: self.cfg.max_response_bytes,
         })
     }
 
@@ -123,6 +124,15 @@ impl<'a> Scale<'a> {
                 Ok(resp) => read(resp),
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
                 Err(SendError::Network(m)) => Err(ScaleError::Network(m)),
+                Err(SendError::TooLarge(status)) => Err(ScaleError::TooLarge {
+                    status,
+                    limit: self.cfg.max_response_bytes,
+                }),
+                Err(SendError::SubrequestLimit) => {
+                    // Our count missed some (other fetches of the request): trust the platform.
+                    self.budget.exhaust();
+                    Err(ScaleError::SubrequestLimit(self.budget.subrequest_limit()))
+                }
             };
             let err = match outcome {
                 Ok(v) => return Ok(v),

@@ -27,6 +27,11 @@ pub enum ScaleError {
     Budget,
     /// The HTTP request has made as many subrequests as the platform allows.
     SubrequestLimit(u32),
+    /// Scale answered `status` with a body above `limit` bytes, which was not read.
+    TooLarge {
+        status: u16,
+        limit: usize,
+    },
 }
 
 impl fmt::Display for ScaleError {
@@ -46,6 +51,9 @@ impl fmt::Display for ScaleError {
             ScaleError::Budget => f.write_str("the call's time budget ran out"),
             ScaleError::SubrequestLimit(n) => {
                 write!(f, "the request's {n} subrequests are used up")
+            }
+            ScaleError::TooLarge { status, limit } => {
+                write!(f, "Scale's {status} answer is larger than {limit} bytes")
             }
         }
     }
@@ -121,14 +129,14 @@ pub fn interpret(
         };
     }
     let text = text();
+    // Scale's own text is cut like any other: it can be as long as the body.
     let message = match &parsed {
         Some(Value::Object(o)) => o
             .get("error")
             .or_else(|| o.get("message"))
-            .map(|e| {
-                e.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.to_string())
+            .map(|e| match e.as_str() {
+                Some(s) => truncate(s.trim(), 300),
+                None => truncate(&e.to_string(), 300),
             })
             .unwrap_or_else(|| truncate(&text, 300)),
         _ => truncate(text.trim(), 300),
@@ -235,6 +243,20 @@ mod tests {
         assert_eq!(m.chars().count(), 301);
         assert!(m.ends_with('…'));
         assert_eq!(http_message(interpret(503, None, b"", None)), "");
+        // Scale's own `error` and `message` strings are cut too.
+        for key in ["error", "message"] {
+            let body = json!({ key: "e".repeat(5000) }).to_string();
+            let m = http_message(interpret(400, None, body.as_bytes(), None));
+            assert_eq!(m.chars().count(), 301, "{key}");
+            assert!(m.ends_with('…'));
+        }
+        let nested = json!({"error": {"detail": "d".repeat(5000)}}).to_string();
+        assert_eq!(
+            http_message(interpret(422, None, nested.as_bytes(), None))
+                .chars()
+                .count(),
+            301
+        );
     }
 
     fn http_message(r: Result<Value, ScaleError>) -> String {

@@ -2,11 +2,13 @@
 //! read one. They read Workers KV only; no Scale request is made.
 
 use super::args::{args, d, id, int, Int};
-use super::{tool, Hints, ToolDef, ToolError, ToolResult};
+use super::shape::fit_result_keeping;
+use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult};
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
 use serde_json::json;
+use serde_json::value::RawValue;
 
 /// Read-only and idempotent, but closed-world: only this server's own log.
 const LOG_READ: Hints = Hints {
@@ -23,13 +25,14 @@ pub fn tools() -> Vec<ToolDef> {
             title: "List received callbacks",
             description: "Lists the callbacks Scale delivered to this server's /webhooks/scale, newest first (kept for CALLBACK_TTL_DAYS, default 30). \
         This is how to learn that tasks or batches finished without polling. Filter by `task_id` or `batch` (both use an index) and `status`. \
-        Returns {callbacks: [{id, received_at, kind, task_id, batch, status}], next_cursor}; pass next_cursor back for more, and get_callback for a delivery's body.",
+        Returns {callbacks: [{id, received_at, kind, task_id, batch, status, project}], next_cursor}; pass next_cursor back for more, and get_callback for a delivery's body.",
             args: ListCallbacks,
             output: || {
                 json!({"type": "object", "required": ["callbacks"], "properties": {
                     "callbacks": {"type": "array", "items": {"type": "object", "properties": {
                         "id": {"type": "string"}, "received_at": {"type": "string"}, "kind": {"type": "string"},
-                        "task_id": {"type": "string"}, "batch": {"type": "string"}, "status": {"type": "string"}}}},
+                        "task_id": {"type": "string"}, "batch": {"type": "string"}, "status": {"type": "string"},
+                        "project": {"type": "string"}}}},
                     "next_cursor": {"type": ["string", "null"]},
                 }})
             },
@@ -40,7 +43,8 @@ pub fn tools() -> Vec<ToolDef> {
             name: "get_callback",
             title: "Get received callback",
             description: "Reads one callback delivery logged by this server, by the id from list_callbacks. Returns {id, received_at, kind, body}; \
-        for task callbacks the body is Scale's {task, response, task_id}, for batch callbacks {batch, status, stats}.",
+        for task callbacks the body is Scale's {task, response, task_id}, for batch callbacks {batch, status, stats}. \
+        A delivery larger than the 200 KB result limit comes back with `body` as the beginning of its JSON text, as a string, and a `truncated` note.",
             args: GetCallback,
             output: || {
                 json!({"type": "object", "required": ["id", "kind", "body"], "properties": {
@@ -50,6 +54,16 @@ pub fn tools() -> Vec<ToolDef> {
             run: get_callback,
         },
     ]
+}
+
+/// A stored delivery within the result limit: a larger one keeps the
+/// beginning of its body's text, and says so.
+pub(crate) fn fit_entry(raw: Box<RawValue>) -> Box<RawValue> {
+    fit_result_keeping(
+        raw,
+        "body",
+        "`body` is the beginning of the delivery's JSON text, cut at the limit. For a task callback, get_task returns the task as Scale has it now, its response included.",
+    )
 }
 
 fn no_store() -> ToolError {
@@ -96,7 +110,9 @@ args! {
 async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
     let store = cx.store().ok_or_else(no_store)?;
     match callback_log::get(store, &a.id).await {
-        Ok(Some(v)) => Ok(v.into()),
+        Ok(Some(text)) => RawValue::from_string(text)
+            .map(|raw| Out::Raw(fit_entry(raw)))
+            .map_err(|e| ToolError::store(format!("The stored entry is not JSON: {e}"))),
         Ok(None) => Err(ToolError::invalid(format!(
             "no callback with id `{}` is in the log (ids come from list_callbacks; entries expire after CALLBACK_TTL_DAYS)",
             truncate(&a.id, 64)
@@ -345,6 +361,66 @@ mod tests {
         ));
         assert!(t.starts_with("The callback log could not be read"), "{t}");
         assert!(up.requests.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_large_delivery_is_cut_at_the_result_limit_and_says_so() {
+        let store = MemoryStore::new();
+        let mut body = task_cb("t1", "completed", None);
+        // Quotes and control characters take more room once escaped.
+        body["response"] = json!({"annotations": "\"\u{1}x".repeat(200_000)});
+        let id = deliver(&store, body.clone(), T0);
+        let up = FakeUpstream::new();
+        let r = exec(
+            &config(),
+            &up,
+            Some(&store),
+            "get_callback",
+            json!({"id": id}),
+        );
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.len() <= crate::tools::shape::MAX_TEXT_BYTES,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.len() > crate::tools::shape::MAX_TEXT_BYTES - 1024,
+            "cut near the limit: {}",
+            text.len()
+        );
+        let s = ok(&r);
+        assert_eq!(
+            (s["id"].as_str(), s["kind"].as_str()),
+            (Some(id.as_str()), Some("task"))
+        );
+        assert_eq!(s["received_at"], "2026-01-01T00:00:00.000Z");
+        let head = s["body"].as_str().unwrap();
+        assert!(
+            body.to_string().starts_with(head),
+            "the body's text, from its start"
+        );
+        assert_eq!(s["truncated"]["dropped"], json!(["body"]));
+        let reason = s["truncated"]["reason"].as_str().unwrap();
+        assert!(reason.contains("200 KB"), "{reason}");
+        let how = s["truncated"]["how_to_get_full_items"].as_str().unwrap();
+        assert!(
+            how.contains("`body` is the beginning") && how.contains("get_task"),
+            "{how}"
+        );
+        // A small one is passed through as stored.
+        let small = deliver(&store, task_cb("t2", "completed", None), T0 + 1);
+        let stored = store.entries.borrow()[&format!("log:{small}")]
+            .value
+            .clone();
+        let r = exec(
+            &config(),
+            &up,
+            Some(&store),
+            "get_callback",
+            json!({"id": small}),
+        );
+        assert_eq!(r["content"][0]["text"].as_str(), Some(stored.as_str()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use crate::codec::base64;
 use crate::http::reason_phrase;
+use crate::json::truncate;
 use crate::scale::{InvalidSegment, ScaleError, CALL_BUDGET_MS};
 use std::fmt;
 
@@ -110,10 +111,38 @@ pub fn hint(status: u16) -> &'static str {
     }
 }
 
-/// Builds the tool error for a failed request `what` (e.g. `GET /task/t1`);
-/// `key` is scrubbed from any text. A status in `hints` gets that hint
-/// instead of the general one.
-pub fn error_for(what: &str, e: ScaleError, key: Option<&str>, hints: StatusHints) -> ToolError {
+/// What a platform's message about a failed connection means, in words a
+/// user can act on. workerd reports a failed DNS lookup and a failed TLS
+/// handshake only as "internal error; reference = …", and a refused
+/// connection as "Network connection lost.".
+pub fn network_cause(m: &str) -> String {
+    let l = m.to_ascii_lowercase();
+    let known = [
+        (
+            "internal error",
+            "the DNS lookup or the TLS handshake failed",
+        ),
+        ("connection lost", "the connection was refused or dropped"),
+        ("refused", "the connection was refused"),
+        ("dns", "the host name did not resolve"),
+        ("tls", "the TLS handshake failed"),
+    ];
+    match known.iter().find(|(k, _)| l.contains(k)) {
+        Some((_, what)) => what.to_string(),
+        None => truncate(m.trim(), 200),
+    }
+}
+
+/// Builds the tool error for a failed request `what` (e.g. `GET /task/t1`)
+/// to Scale at `host`; `key` is scrubbed from any text. A status in `hints`
+/// gets that hint instead of the general one.
+pub fn error_for(
+    what: &str,
+    host: &str,
+    e: ScaleError,
+    key: Option<&str>,
+    hints: StatusHints,
+) -> ToolError {
     let (status, msg) = match e {
         ScaleError::NoKey => {
             return ToolError::config("SCALE_API_KEY is not set, so no Scale request was sent. Set it with `wrangler secret put SCALE_API_KEY` (or in .dev.vars locally).")
@@ -135,8 +164,9 @@ pub fn error_for(what: &str, e: ScaleError, key: Option<&str>, hints: StatusHint
             }
             (Some(status), m)
         }
-        ScaleError::Timeout(ms) => (None, format!("Scale did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var). A write may still have been applied; check before repeating it.")),
-        ScaleError::Network(m) => (None, format!("Could not reach Scale for {what}: {m}. A write may still have been applied; check before repeating it.")),
+        ScaleError::Timeout(ms) => (None, format!("Scale at {host} did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var).")),
+        ScaleError::Network(m) => (None, format!("Could not reach Scale at {host} for {what}: {}. Check SCALE_API_BASE.", network_cause(&m))),
+        ScaleError::TooLarge { status, limit } => (Some(status), format!("Scale answered {what} with status {status}, but the answer is larger than {limit} bytes (SCALE_MAX_RESPONSE_BYTES) and was not read. Ask for less: a smaller `limit`, or `limited_response: true` where the tool has it.")),
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
         ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
         ScaleError::SubrequestLimit(n) => (None, format!("This request has already made {n} requests to Scale, the most one Workers request may make (SUBREQUEST_LIMIT), so {what} was not sent. Call the tool again in a new request to continue.")),
@@ -194,6 +224,7 @@ mod tests {
         for (status, reason, hint_part) in cases {
             let e = error_for(
                 "GET /task/t1",
+                "api.test",
                 http(*status, "Scale says no"),
                 Some(KEY),
                 &[],
@@ -212,6 +243,7 @@ mod tests {
         }
         let e = error_for(
             "GET /tasks",
+            "api.test",
             ScaleError::Http {
                 status: 429,
                 message: "slow down".into(),
@@ -229,10 +261,10 @@ mod tests {
 
     #[test]
     fn error_for_unnamed_statuses_have_no_reason_phrase() {
-        let e = error_for("GET /task/t1", http(418, "teapot"), None, &[]);
+        let e = error_for("GET /task/t1", "api.test", http(418, "teapot"), None, &[]);
         assert_eq!(e.status, Some(418));
         assert_eq!(e.message, "Scale returned 418 for GET /task/t1: teapot");
-        let e = error_for("GET /task/t1", http(530, "origin"), None, &[]);
+        let e = error_for("GET /task/t1", "api.test", http(530, "origin"), None, &[]);
         assert!(
             e.message.starts_with(
                 "Scale returned 530 for GET /task/t1: origin\nHint: Scale had a problem"
@@ -253,7 +285,7 @@ mod tests {
                 detail: echoed.clone(),
             },
         ] {
-            let t = error_for("GET /projects", e, Some(KEY), &[]);
+            let t = error_for("GET /projects", "api.test", e, Some(KEY), &[]);
             assert!(!t.message.contains(KEY), "{}", t.message);
             assert!(!t.message.contains(KEY_B64), "{}", t.message);
             assert!(
@@ -270,7 +302,13 @@ mod tests {
 
     #[test]
     fn error_for_other_failures() {
-        let e = error_for("GET /task/t1", ScaleError::NoKey, Some(KEY), &[]);
+        let e = error_for(
+            "GET /task/t1",
+            "api.test",
+            ScaleError::NoKey,
+            Some(KEY),
+            &[],
+        );
         assert_eq!(e.kind, ErrorKind::Config);
         assert_eq!(e.status, None);
         assert!(
@@ -284,7 +322,13 @@ mod tests {
             e.message
         );
 
-        let e = error_for("POST /batches", ScaleError::Timeout(25_000), Some(KEY), &[]);
+        let e = error_for(
+            "POST /batches",
+            "api.test",
+            ScaleError::Timeout(25_000),
+            Some(KEY),
+            &[],
+        );
         assert_eq!(e.kind, ErrorKind::Scale);
         assert_eq!(e.status, None);
         assert!(e.message.contains("within 25000 ms"), "{}", e.message);
@@ -293,19 +337,59 @@ mod tests {
 
         let e = error_for(
             "GET /teams",
+            "api.test",
             ScaleError::Network("refused".into()),
             None,
             &[],
         );
         assert!(
-            e.message
-                .starts_with("Could not reach Scale for GET /teams: refused."),
+            e.message.starts_with(
+                "Could not reach Scale at api.test for GET /teams: the connection was refused."
+            ),
             "{}",
             e.message
         );
+        // workerd's opaque messages become what the worker knows.
+        for (platform, cause) in [
+            (
+                "internal error; reference = 7gq2x9",
+                "DNS lookup or the TLS handshake failed",
+            ),
+            ("Network connection lost.", "refused or dropped"),
+        ] {
+            let e = error_for(
+                "GET /teams",
+                "api.test",
+                ScaleError::Network(platform.into()),
+                None,
+                &[],
+            );
+            assert!(e.message.contains(cause), "{}", e.message);
+            assert!(!e.message.contains("reference ="), "{}", e.message);
+        }
+        let e = error_for(
+            "GET /tasks",
+            "api.test",
+            ScaleError::TooLarge {
+                status: 200,
+                limit: 8_388_608,
+            },
+            None,
+            &[],
+        );
+        assert_eq!(e.status, Some(200));
+        for part in [
+            "larger than 8388608 bytes",
+            "SCALE_MAX_RESPONSE_BYTES",
+            "smaller `limit`",
+            "limited_response",
+        ] {
+            assert!(e.message.contains(part), "{part}: {}", e.message);
+        }
 
         let e = error_for(
             "GET /teams",
+            "api.test",
             ScaleError::BadBody {
                 status: 200,
                 detail: "weird".into(),
@@ -320,13 +404,13 @@ mod tests {
     #[test]
     fn a_call_hint_replaces_the_general_one_for_its_status_only() {
         let hints = [(409, "That name is taken.")];
-        let e = error_for("POST /batches", http(409, "dup"), None, &hints);
+        let e = error_for("POST /batches", "api.test", http(409, "dup"), None, &hints);
         assert!(
             e.message.ends_with("dup\nHint: That name is taken."),
             "{}",
             e.message
         );
-        let e = error_for("POST /batches", http(404, "no"), None, &hints);
+        let e = error_for("POST /batches", "api.test", http(404, "no"), None, &hints);
         assert!(
             e.message.ends_with(&format!("no\nHint: {}", hint(404))),
             "{}",

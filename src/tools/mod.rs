@@ -182,7 +182,14 @@ pub(crate) async fn call(
         Ok(()) => {
             // Explicit nulls mean "not given"; dropping them keeps them off the wire.
             let args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
-            (tool.run)(cx, args).await
+            (tool.run)(cx, args).await.map(|out| {
+                let raw = match out {
+                    Out::Raw(r) => r,
+                    Out::Json(v) => shape::raw(&v),
+                };
+                // Hosted clients refuse larger tool output, whichever tool made it.
+                Out::Raw(shape::fit_result(raw))
+            })
         }
     })
 }

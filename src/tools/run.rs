@@ -26,18 +26,26 @@ impl<'a> Session<'a> {
 
     /// Turns a failure of `call` into the tool error an agent sees.
     pub fn error(&self, call: &Call, e: ScaleError, hints: StatusHints) -> ToolError {
-        let key = self.cx.config.scale_api_key.as_ref().map(|k| k.expose());
-        let unknown_write = matches!(
+        let cfg = &self.cx.config;
+        let key = cfg.scale_api_key.as_ref().map(|k| k.expose());
+        // A timeout, a broken connection or a 5xx leave the outcome unknown.
+        let unknown = matches!(
             e,
-            ScaleError::Http {
-                status: 500..=599,
-                ..
-            }
-        ) && call.method != Method::Get;
-        let mut err = error_for(&call.describe(), e, key, hints);
-        if unknown_write {
-            // A 5xx does not say whether the write happened, and writes are not retried blindly.
-            err.message.push_str(" A write may still have been applied; check (e.g. with a get or list tool) before repeating it.");
+            ScaleError::Timeout(_)
+                | ScaleError::Network(_)
+                | ScaleError::Http {
+                    status: 500..=599,
+                    ..
+                }
+        );
+        let mut err = error_for(&call.describe(), &cfg.api_host, e, key, hints);
+        if unknown {
+            err.message.push_str(if call.method == Method::Get {
+                " This was a read, so it is safe to repeat."
+            } else {
+                // Writes are not retried blindly, so the agent must look first.
+                " A write may still have been applied; check (e.g. with a get or list tool) before repeating it."
+            });
         }
         err
     }

@@ -1,7 +1,10 @@
 //! Shaping results: list pages trimmed to the size hosted clients accept
 //! (field by field, without parsing field values: each stays the `RawValue`
-//! it was read as), and the output schemas of Scale's objects.
+//! it was read as), the same limit for every other result, and the output
+//! schemas of Scale's objects.
 
+use crate::json::json_prefix;
+pub use crate::json::RawFields;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};
@@ -10,6 +13,8 @@ use std::borrow::Cow;
 
 /// Text above this many bytes is trimmed (hosted clients cap tool output).
 pub const MAX_TEXT_BYTES: usize = 200 * 1024;
+/// Why a result was trimmed (the limit above, in words).
+const TOO_LARGE: &str = "the full result is larger than 200 KB";
 
 /// One list item as (field, JSON) pairs, so a list can be trimmed without
 /// parsing the fields' values.
@@ -61,7 +66,7 @@ struct Page<'x, 'a> {
 #[derive(Serialize)]
 struct Truncated<'a> {
     dropped: &'a [&'a str],
-    reason: String,
+    reason: &'static str,
     how_to_get_full_items: &'a str,
 }
 
@@ -137,14 +142,94 @@ pub fn fit_items(
         stage,
         truncated: (stage > 0).then(|| Truncated {
             dropped: STAGES[stage],
-            reason: format!(
-                "the full result is larger than {} KB",
-                MAX_TEXT_BYTES / 1024
-            ),
+            reason: TOO_LARGE,
             how_to_get_full_items: how_to_get,
         }),
     };
     raw(&page)
+}
+
+/// Any tool result within [`MAX_TEXT_BYTES`]: a larger one loses its
+/// largest top-level fields, largest first, until it fits, and names them in
+/// a `truncated` field (lists are trimmed more finely before this, by
+/// [`fit_items`]).
+pub fn fit_result(result: Box<RawValue>) -> Box<RawValue> {
+    fit_result_keeping(result, "", GET_LESS)
+}
+
+const GET_LESS: &str = "Ask for less: a smaller `limit`, `limited_response: true` where the tool has it, or one item by its id.";
+
+/// [`fit_result`], except that field `text` (a stored callback's `body`,
+/// say), when it is the one too large, is kept as the beginning of its JSON
+/// text, as a string, rather than dropped.
+pub fn fit_result_keeping(result: Box<RawValue>, text: &str, how_to: &str) -> Box<RawValue> {
+    if result.get().len() <= MAX_TEXT_BYTES {
+        return result;
+    }
+    let fields = match serde_json::from_str::<RawFields>(result.get()) {
+        Ok(f) => f.0,
+        Err(_) => Vec::new(),
+    };
+    let size = |(k, v): &(Cow<str>, Cow<RawValue>)| k.len() + v.get().len() + 4;
+    let mut total: usize = fields.iter().map(size).sum();
+    let mut dropped: Vec<usize> = Vec::new();
+    let mut cut = None;
+    // Room for the note, which names what was dropped. A result has a few
+    // dozen fields at most, so the largest is simply looked for each time.
+    while total + 1024 > MAX_TEXT_BYTES {
+        let Some(i) = (0..fields.len())
+            .filter(|i| !dropped.contains(i))
+            .max_by_key(|&i| size(&fields[i]))
+        else {
+            break;
+        };
+        total -= size(&fields[i]);
+        dropped.push(i);
+        if fields[i].0 == text {
+            // As much of its text as fits, measured escaped.
+            let room = MAX_TEXT_BYTES.saturating_sub(total + 1024 + text.len() + 6);
+            let head = json_prefix(fields[i].1.get(), room);
+            total += head.len();
+            cut = Some((i, head));
+        }
+    }
+    let names: Vec<&str> = dropped.iter().map(|&i| fields[i].0.as_ref()).collect();
+    let trimmed = Trimmed {
+        fields: &fields,
+        dropped: &dropped,
+        cut,
+        truncated: Truncated {
+            dropped: &names,
+            reason: TOO_LARGE,
+            how_to_get_full_items: if cut.is_some() { how_to } else { GET_LESS },
+        },
+    };
+    raw(&trimmed)
+}
+
+/// A result object without some of its fields (or with one cut to the
+/// beginning of its text), and the note saying which.
+struct Trimmed<'x, 'a> {
+    fields: &'x Item<'a>,
+    dropped: &'x [usize],
+    cut: Option<(usize, &'x str)>,
+    truncated: Truncated<'x>,
+}
+
+impl Serialize for Trimmed<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            match self.cut {
+                Some((c, head)) if c == i => m.serialize_entry(k, head)?,
+                // An earlier note (a trimmed list's) gives way to this one.
+                _ if self.dropped.contains(&i) || k == "truncated" => {}
+                _ => m.serialize_entry(k, &**v)?,
+            }
+        }
+        m.serialize_entry("truncated", &self.truncated)?;
+        m.end()
+    }
 }
 
 /// Serialises a result built here (our own types cannot fail to serialise).

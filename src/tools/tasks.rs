@@ -6,14 +6,13 @@ use super::args::{
 };
 use super::error::ToolError;
 use super::run::{object_or_ok, run_one, run_steps, Session, Step};
-use super::shape::{fit_items, out, raw, value_items, Item, MAX_TEXT_BYTES};
+use super::shape::{fit_items, out, raw, value_items, Item, RawFields, MAX_TEXT_BYTES};
 use super::{tool, Hints, Out, ToolDef, ToolResult, CREATE, READ};
 use crate::io::{Ctx, Method};
 use crate::scale::{Call, Retry};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 
 pub(crate) const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
@@ -404,33 +403,6 @@ pub fn task_list_text(text: &str) -> Option<Box<RawValue>> {
         TASK_ID_FIELDS,
         TASK_HOW_TO_GET,
     ))
-}
-
-/// An object's fields as (name, raw JSON), in Scale's order, values unparsed.
-struct RawFields<'a>(Item<'a>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = RawFields<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some(k) = map.next_key_seed(crate::json::KeySeed)? {
-                    let v: &'de RawValue = map.next_value()?;
-                    out.push((k, Cow::Borrowed(v)));
-                }
-                Ok(RawFields(out))
-            }
-        }
-        d.deserialize_map(Fields)
-    }
 }
 
 async fn list_tasks(cx: &Ctx, a: ListTasks) -> ToolResult {

@@ -987,10 +987,12 @@ fn the_key_is_scrubbed_when_scale_echoes_it() {
     let t = err(&run_on(&up, "list_projects", json!({})));
     assert!(t.contains("Invalid key [redacted] ([redacted])"), "{t}");
     let up = FakeUpstream::new();
-    up.respond_with(|_| Err(SendError::Network(format!("proxy refused Basic {KEY_B64}"))));
+    up.respond_with(|_| Err(SendError::Network(format!("proxy said Basic {KEY_B64}"))));
     let t = err(&run_on(&up, "get_task", json!({"task_id": "t"})));
     assert!(
-        t.contains("Could not reach Scale for GET /task/t: proxy refused Basic [redacted]"),
+        t.contains(
+            "Could not reach Scale at api.test for GET /task/t: proxy said Basic [redacted]"
+        ),
         "{t}"
     );
     let up = FakeUpstream::new();
@@ -1045,4 +1047,116 @@ fn calls_of_one_request_share_its_subrequest_limit() {
         e.message
     );
     assert_eq!(up.requests.borrow().len(), 3);
+}
+
+#[test]
+fn the_platforms_subrequest_limit_stops_the_request_without_a_retry() {
+    let up = FakeUpstream::new();
+    up.respond_with(|_| Err(SendError::SubrequestLimit));
+    let cx = Ctx::new(config(), crate::io::fakes::services(&up, None));
+    let run = |tool: &str, args: Value| {
+        block_on(call(&cx, tool, args.as_object().unwrap().clone())).unwrap()
+    };
+    let e = run("get_task", json!({"task_id": "t1"})).unwrap_err();
+    assert!(
+        e.message.contains("SUBREQUEST_LIMIT") && e.message.contains("in a new request"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("Could not reach"), "{}", e.message);
+    assert_eq!(
+        up.requests.borrow().len(),
+        1,
+        "not retried as a network error"
+    );
+    assert!(up.sleeps.borrow().is_empty());
+    // Nothing more is sent in this request.
+    assert!(run("list_projects", json!({})).is_err());
+    assert_eq!(up.requests.borrow().len(), 1);
+}
+
+#[test]
+fn answers_above_scale_max_response_bytes_are_refused_with_advice() {
+    let cfg = config_with(&[("SCALE_MAX_RESPONSE_BYTES", "65536")]);
+    let up = FakeUpstream::new();
+    let big = json!({"docs": [{"task_id": "t", "response": "r".repeat(70_000)}], "total": 1});
+    up.respond_with(move |_| Ok(json_response(200, &big)));
+    let t = err(&exec(&cfg, &up, None, "list_tasks", json!({"limit": 100})));
+    for part in [
+        "GET /tasks",
+        "larger than 65536 bytes",
+        "SCALE_MAX_RESPONSE_BYTES",
+        "smaller `limit`",
+        "limited_response",
+    ] {
+        assert!(t.contains(part), "{part}: {t}");
+    }
+    assert_eq!(up.requests.borrow().len(), 1, "not retried");
+    // Every request carries the cap for the edge to apply.
+    assert!(up.sent().iter().all(|r| r.max_response_bytes == 65_536));
+    let up = FakeUpstream::new();
+    up.respond_with(|_| Ok(json_response(200, &json!({}))));
+    ok(&run_on(&up, "get_task", json!({"task_id": "t"})));
+    assert_eq!(up.sent()[0].max_response_bytes, 8 * 1024 * 1024);
+}
+
+#[test]
+fn every_tool_result_is_held_to_the_result_limit() {
+    // A single task far above 200 KB (a lidar response, say).
+    let task = json!({"task_id": "t1", "status": "completed", "params": {"p": "q".repeat(50_000)},
+        "response": {"annotations": "a".repeat(400_000)}, "metadata": {"k": 1}});
+    let (r, _) = run("get_task", json!({"task_id": "t1"}), task);
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.len() <= shape::MAX_TEXT_BYTES, "{}", text.len());
+    let s = ok(&r);
+    assert_eq!(s["task_id"], "t1");
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["metadata"], json!({"k": 1}));
+    assert_eq!(s["params"]["p"].as_str().map(str::len), Some(50_000));
+    assert!(s.get("response").is_none());
+    assert_eq!(s["truncated"]["dropped"], json!(["response"]));
+    assert!(s["truncated"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("200 KB"));
+    // Results under the limit pass through untouched.
+    let small = json!({"task_id": "t2", "response": {"a": 1}});
+    let (r, _) = run("get_task", json!({"task_id": "t2"}), small.clone());
+    assert_eq!(ok(&r), small);
+}
+
+#[test]
+fn network_failures_say_whether_repeating_is_safe_and_name_the_host() {
+    let cfg = config_with(&[("SCALE_API_BASE", "https://api.scale.example/v1")]);
+    for e in [
+        SendError::Network("internal error; reference = 9x8y7z".into()),
+        SendError::Network("Network connection lost.".into()),
+        SendError::Timeout(25_000),
+    ] {
+        let up = FakeUpstream::new();
+        let e2 = e.clone();
+        up.respond_with(move |_| Err(e2.clone()));
+        let t = err(&exec(&cfg, &up, None, "get_task", json!({"task_id": "t1"})));
+        assert!(t.contains("api.scale.example"), "{e:?}: {t}");
+        assert!(
+            t.contains("This was a read, so it is safe to repeat."),
+            "{e:?}: {t}"
+        );
+        assert!(!t.contains("write may still"), "{e:?}: {t}");
+        assert!(!t.contains("reference ="), "{e:?}: {t}");
+        let up = FakeUpstream::new();
+        up.push(Err(e.clone()));
+        let t = err(&exec(
+            &cfg,
+            &up,
+            None,
+            "cancel_task",
+            json!({"task_id": "t1"}),
+        ));
+        assert!(
+            t.contains("A write may still have been applied"),
+            "{e:?}: {t}"
+        );
+        assert!(!t.contains("safe to repeat"), "{e:?}: {t}");
+    }
 }

@@ -1,13 +1,14 @@
 //! `POST /webhooks/scale`: Scale's callback receiver. It checks the
-//! `scale-callback-auth` key, reads the body in one strict pass, and stores
-//! the delivery in the callback log before answering 2xx, so Scale retries
-//! whatever could not be stored.
+//! `scale-callback-auth` key and the declared size from the headers, only
+//! then reads the body (capped at `WEBHOOK_MAX_BYTES`) in one strict pass, and
+//! stores the delivery in the callback log before answering 2xx, so Scale
+//! retries whatever could not be stored.
 
 use crate::auth::matches_any;
 use crate::callback_log::scan::{self, Node};
 use crate::callback_log::{classify, store_classified, Stored};
 use crate::config::Config;
-use crate::http::{Request, Response};
+use crate::http::{BodyError, Request, Response};
 use crate::io::CallbackStore;
 use crate::json::truncate;
 use serde_json::{json, Value};
@@ -45,11 +46,22 @@ pub async fn receive(
             .log("webhook: refused a delivery without a scale-callback-auth header")
         }
     }
-    if req.body_too_large(cfg.webhook_max_bytes) {
-        return answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
-            .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES");
-    }
-    let body = match scan::scan(&req.body) {
+    // Only now, with the sender known, is the body read.
+    let bytes = match req.read_body(cfg.webhook_max_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
+                .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES")
+        }
+        // The sender went away mid-body; Scale retries what got no 2xx.
+        Err(BodyError::Failed(_)) => {
+            return answer(
+                400,
+                json!({"error": "bad_request", "message": "the request body could not be read"}),
+            )
+        }
+    };
+    let body = match scan::scan(&bytes) {
         Ok(n @ Node::Obj(..)) => n,
         Ok(_) => {
             return answer(
@@ -69,7 +81,7 @@ pub async fn receive(
     };
     let ttl = cfg.callback_ttl_days as u64 * 86_400;
     // The scan accepted the bytes, so they are UTF-8.
-    let raw = std::str::from_utf8(&req.body).unwrap_or("null");
+    let raw = std::str::from_utf8(&bytes).unwrap_or("null");
     let d = classify(&body);
     match store_classified(kv, &d, raw, now_ms, ttl).await {
         Ok(Stored::New(id)) => {

@@ -70,7 +70,8 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
     assert.ok(simBase, 'no real key, so the simulator is used');
 
-    const health = await (await fetch(`${url}/health`)).json();
+    assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok' });
+    const health = await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json();
     assert.equal(health.status, 'ok');
     assert.equal(health.settings.DEFAULT_CALLBACK_URL, true);
 

@@ -7,6 +7,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
+import zlib from 'node:zlib';
 import { startStack } from './harness.mjs';
 import { connect, textOf, basicAuth, closeAll } from './client.mjs';
 
@@ -226,7 +228,9 @@ describe('Scale unreachable (connection refused)', () => {
   test('get_task says it could not reach Scale; the worker still answers', async () => {
     const started = Date.now();
     const t = fails(await deadMcp.callTool('get_task', { task_id: '5f1e2d3c4b5a69788796a5b4' }));
-    assert.match(t, /Could not reach Scale/);
+    assert.match(t, /Could not reach Scale at 127\.0\.0\.1 for GET \/task\/5f1e2d3c4b5a69788796a5b4: the connection was refused or dropped/);
+    assert.match(t, /This was a read, so it is safe to repeat/);
+    assert.doesNotMatch(t, /write may still/);
     // A read retries network errors with the 500 ms then 1000 ms backoff.
     assert.ok(Date.now() - started >= 1500 - SLACK_MS, `gave up after ${Date.now() - started} ms, before retrying twice`);
     assert.equal((await dead.simRequests()).length, 0, 'nothing reached the simulator');
@@ -234,6 +238,116 @@ describe('Scale unreachable (connection refused)', () => {
     assert.ok(tools.some((x) => x.name === 'get_task'));
     await deadMcp.client.ping();
   });
+});
+
+describe('Scale unreachable (no such host), as a new user meets it', () => {
+  let lost;
+  let lostMcp;
+  before(async () => {
+    // `.invalid` never resolves (RFC 2606): workerd reports only "internal error; reference = …".
+    lost = await startStack({ vars: { SCALE_API_BASE: 'https://scale-api.invalid/v1', SCALE_API_KEY: 'live_5f1e2d3c4b5a69788796a5b4c3d2e1f0' } });
+    lostMcp = await connect(lost);
+  });
+  after(async () => {
+    await lostMcp?.close();
+    await lost?.close();
+  });
+
+  test('get_task names the host and what failed, and that a read is safe to repeat', async () => {
+    const t = fails(await lostMcp.callTool('get_task', { task_id: '5f1e2d3c4b5a69788796a5b4' }));
+    assert.match(t, /Could not reach Scale at scale-api\.invalid for GET \/task\/5f1e2d3c4b5a69788796a5b4: the DNS lookup or the TLS handshake failed/);
+    assert.match(t, /SCALE_API_BASE/);
+    assert.match(t, /This was a read, so it is safe to repeat/);
+    assert.doesNotMatch(t, /internal error|reference =|write may still/);
+  });
+
+  test('a write says it may have been applied, not that it is safe to repeat', async () => {
+    const t = fails(await lostMcp.callTool('cancel_task', { task_id: '5f1e2d3c4b5a69788796a5b4' }));
+    assert.match(t, /scale-api\.invalid/);
+    assert.match(t, /A write may still have been applied/);
+    assert.doesNotMatch(t, /safe to repeat/);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// answers too large to read (SCALE_MAX_RESPONSE_BYTES = 65536)
+
+describe('answers above SCALE_MAX_RESPONSE_BYTES are not read', () => {
+  let capped;
+  let cappedMcp;
+  let own; // a Scale stand-in that answers however the test wants
+  let ownStack;
+  let ownMcp;
+  const big = JSON.stringify({ task_id: 'big', response: { blob: 'x'.repeat(200_000) } });
+  before(async () => {
+    const server = http.createServer((req, res) => {
+      const path = req.url.split('?')[0];
+      if (path === '/v1/task/chunked') {
+        // No Content-Length: the size is only known by reading.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        for (let i = 0; i < big.length; i += 10_000) res.write(big.slice(i, i + 10_000));
+        res.end();
+      } else if (path === '/v1/task/gzip') {
+        // A small compressed body that inflates past the cap.
+        const z = zlib.gzipSync(big);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': z.length });
+        res.end(z);
+      } else if (path === '/v1/task/declared') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(big) });
+        res.end(big);
+      } else {
+        const small = JSON.stringify({ task_id: 'small', status: 'pending' });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': small.length });
+        res.end(small);
+      }
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    own = server;
+    [capped, ownStack] = await Promise.all([
+      startStack({ vars: { SCALE_MAX_RESPONSE_BYTES: '65536' } }),
+      startStack({ vars: { SCALE_MAX_RESPONSE_BYTES: '65536', SCALE_API_BASE: `http://127.0.0.1:${server.address().port}/v1` } }),
+    ]);
+    [cappedMcp, ownMcp] = await Promise.all([connect(capped), connect(ownStack)]);
+  });
+  after(async () => {
+    await Promise.allSettled([cappedMcp, ownMcp].filter(Boolean).map((m) => m.close()));
+    await closeAll([capped, ownStack]);
+    await new Promise((r) => own.close(r));
+  });
+
+  const tooLarge = (t) => {
+    assert.match(t, /larger than 65536 bytes \(SCALE_MAX_RESPONSE_BYTES\) and was not read/);
+    assert.match(t, /smaller `limit`/);
+  };
+
+  test('a task whose response is over the cap (declared length, from the simulator)', async () => {
+    const task = await newTask({}, capped);
+    await capped.simControl(`tasks/${task.task_id}/complete`, { response: { blob: 'y'.repeat(100_000) } });
+    const seq = await lastSeq(capped);
+    tooLarge(fails(await cappedMcp.callTool('get_task', { task_id: task.task_id }), 200));
+    assert.equal((await requestsFor(capped, 'GET', `/v1/task/${task.task_id}`, seq)).length, 1, 'not retried');
+    // A list of such tasks too, with the list's own advice.
+    const t = fails(await cappedMcp.callTool('list_tasks', { limit: 100 }));
+    tooLarge(t);
+    assert.match(t, /limited_response/);
+  });
+
+  test('streamed without a length, compressed, or declared: all stopped at the cap', async () => {
+    for (const id of ['chunked', 'gzip', 'declared']) tooLarge(fails(await ownMcp.callTool('get_task', { task_id: id })));
+    assert.equal(ok(await ownMcp.callTool('get_task', { task_id: 'small' })).task_id, 'small');
+  });
+});
+
+test('every tool result is held to 200 KB: a task with a 300 KB response loses the response and says so', async () => {
+  const task = await newTask();
+  await stack.simControl(`tasks/${task.task_id}/complete`, { response: { blob: 'z'.repeat(300_000) } });
+  const r = await mcp.callTool('get_task', { task_id: task.task_id });
+  assert.ok(textOf(r).length <= 200 * 1024, String(textOf(r).length));
+  const s = ok(r);
+  assert.equal(s.task_id, task.task_id);
+  assert.equal(s.response, undefined);
+  assert.deepEqual(s.truncated.dropped, ['response']);
+  assert.match(s.truncated.reason, /200 KB/);
 });
 
 // ---------------------------------------------------------------------------
@@ -391,6 +505,8 @@ describe('a slow Scale past SCALE_TIMEOUT_MS', () => {
     const t = fails(await slowMcp.callTool('get_task', { task_id: task.task_id }));
     assert.match(t, /within 300 ms/);
     assert.match(t, /SCALE_TIMEOUT_MS/);
+    assert.match(t, /This was a read, so it is safe to repeat/);
+    assert.doesNotMatch(t, /write may still/);
     assert.equal((await requestsFor(slow, 'GET', path)).length, 3);
     assert.equal(ok(await slowMcp.callTool('get_task', { task_id: task.task_id })).task_id, task.task_id);
   });

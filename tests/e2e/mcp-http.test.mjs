@@ -469,6 +469,19 @@ describe('JSON-RPC batches', () => {
     assertRpcError(await rpc(stack, []), 400, -32600);
   });
 
+  test('a batch holds at most 20 messages: 20 are answered, 21 are refused with -32600', async () => {
+    const tasks = (n) => Array.from({ length: n }, (_, i) => req('tools/call', { name: 'list_projects', arguments: {} }, i));
+    await stack.simControl('requests', undefined, 'DELETE');
+    const twenty = await rpc(stack, tasks(20));
+    assert.equal(twenty.status, 200);
+    assert.equal(twenty.json.length, 20);
+    assert.equal((await stack.simRequests()).length, 20);
+    const r = await rpc(stack, tasks(21));
+    assertRpcError(r, 400, -32600);
+    assert.match(r.json.error.message, /at most 20 messages.*21/);
+    assert.equal((await stack.simRequests()).length, 20, 'nothing of a refused batch was run');
+  });
+
   for (const v of ['2025-06-18', '2025-11-25', '2024-11-05', MODERN]) {
     test(`refused with -32600 under ${v}`, async () => {
       const r = await rpc(stack, [req('ping', undefined, 1), req('tools/list', {}, 2)], { headers: { 'mcp-protocol-version': v } });

@@ -4,6 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startStack, rpc, SECRETS, assertNoSecretLeaks } from './harness.mjs';
 
 const OLD = 'rotated-old-token-0123456789';
@@ -115,6 +116,62 @@ test('malformed bodies get clear errors and the worker keeps serving', async () 
   const hook = await fetch(stack.webhookUrl, { method: 'POST', headers: { 'scale-callback-auth': SECRETS.SCALE_CALLBACK_AUTH_KEY, 'content-type': 'application/json' }, body: '{"a":' });
   assert.equal(hook.status, 400);
   await hook.text();
+});
+
+test('a refused request leaves its connection usable, and a refused large body is never read', async () => {
+  // workerd closes a connection whose request body was left unread, so the next request a
+  // keep-alive client sends on it fails; a small refused body is drained instead.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const send = (url, headers, body) =>
+    new Promise((resolve) => {
+      const u = new URL(url);
+      const r = http.request({ agent, host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      r.on('error', (e) => resolve(e.code));
+      r.end(body);
+    });
+  const small = JSON.stringify({ ...ping, params: { pad: 'p'.repeat(20_000) } });
+  const seen = [];
+  for (let i = 0; i < 5; i++) {
+    seen.push(await send(stack.mcpUrl, {}, small));
+    seen.push(await send(stack.webhookUrl, { 'scale-callback-auth': 'wrong-callback-key-0123456789' }, small));
+    seen.push(await send(stack.mcpUrl, { authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` }, JSON.stringify(ping)));
+  }
+  agent.destroy();
+  assert.deepEqual(seen, Array(5).fill([401, 401, 200]).flat());
+  // A 4 MiB unauthenticated delivery is refused from its headers (a reset is fine: it is not read).
+  const big = await fetch(stack.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(4 << 20, 'x') }).then(
+    (r) => r.status,
+    () => 0,
+  );
+  assert.ok(big === 401 || big === 0, String(big));
+  assert.equal((await raw({ authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` })).status, 200, 'the worker keeps serving');
+});
+
+test('each route checks only its own settings; SCALE_API_BASE must be https off loopback', async () => {
+  const typo = await startStack({ vars: { ALLOWED_ORIGINS: 'https://app.example.com/oops' } });
+  const clear = await startStack({ vars: { SCALE_API_BASE: 'http://api.scale.example/v1' } });
+  try {
+    // An /mcp setting's typo does not cost Scale's deliveries.
+    const hook = await fetch(typo.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'scale-callback-auth': SECRETS.SCALE_CALLBACK_AUTH_KEY }, body: JSON.stringify({ task_id: 'typo-1', status: 'completed' }) });
+    assert.equal(hook.status, 200, await hook.text());
+    const m = await rpc(typo, ping);
+    assert.equal(m.status, 500);
+    assert.match(m.text, /ALLOWED_ORIGINS/);
+    // The key would travel in clear text: refused, naming the setting (never the key).
+    const c = await rpc(clear, ping);
+    assert.equal(c.status, 500);
+    assert.match(c.text, /SCALE_API_BASE: must be an https URL/);
+    const h = await fetch(`${clear.url}/health`, { headers: { authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` } });
+    assert.equal(h.status, 500);
+    assert.match((await h.json()).errors.join(), /SCALE_API_BASE/);
+    assert.deepEqual(await (await fetch(`${clear.url}/health`)).json(), { status: 'misconfigured' });
+  } finally {
+    await typo.close();
+    await clear.close();
+  }
 });
 
 // The leak scan in close() guards every file, so it must be shown to bite.

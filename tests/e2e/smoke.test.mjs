@@ -8,8 +8,13 @@ before(async () => {
 });
 after(async () => stack?.close());
 
-test('health answers with presence booleans only', async () => {
-  const r = await fetch(`${stack.url}/health`);
+test('health answers the status to anyone, and presence booleans only with a valid token', async () => {
+  const open = await fetch(`${stack.url}/health`);
+  assert.equal(open.status, 200);
+  assert.deepEqual(await open.json(), { status: 'ok' });
+  const wrong = await fetch(`${stack.url}/health`, { headers: { authorization: 'Bearer not-the-token-0123456789' } });
+  assert.deepEqual(await wrong.json(), { status: 'ok' });
+  const r = await fetch(`${stack.url}/health`, { headers: { authorization: `Bearer ${stack.token}` } });
   assert.equal(r.status, 200);
   const body = await r.json();
   assert.equal(body.status, 'ok');

@@ -166,25 +166,31 @@ describe('a task callback', () => {
     await assert.rejects(mcp.readResource('scale-callback://deliveries/0000000000000-ffffffffffffffff'), /not found/i);
   });
 
-  test('resend_callback delivers it again and it is stored once', async () => {
+  let resentId;
+  test('a repeat of the same bytes is not stored; resend_callback, whose body changed, is', async () => {
+    // What the worker answers to the repeat: the same delivery, posted again, costs no KV write.
     const before = (await kvKeys(w)).length;
+    const again = await post(w, taskCallbackBody(completed.task));
+    assert.equal(again.status, 200);
+    assert.deepEqual(again.json, { stored: false, duplicate_of: entryId });
+    assert.equal((await kvKeys(w)).length, before, 'no key was added');
+
+    // Scale's resend carries changed bookkeeping (callback_succeeded): a body that differs is never dropped.
     const out = ok(await mcp.callTool('resend_callback', { task_id: task.task_id }));
     assert.equal(out.status_code, 200);
     const deliveries = (await (await fetch(`${w.sim.url}/__sim/deliveries`)).json()).filter((x) => x.task_id === task.task_id);
     assert.deepEqual(deliveries.map((x) => [x.trigger, x.status_code]), [['completed', 200], ['resent', 200]]);
-
-    const list = await listFor({ task_id: task.task_id });
-    assert.deepEqual(list.callbacks.map((c) => c.id), [entryId]);
-    assert.equal((await kvKeys(w)).length, before, 'no key was added');
-
-    // What the worker answered to the repeat: the same delivery, posted again.
-    const again = await post(w, taskCallbackBody(completed.task));
-    assert.equal(again.status, 200);
-    assert.deepEqual(again.json, { stored: false, duplicate_of: entryId });
-    // Scale's own retries carry changed bookkeeping fields (callback_succeeded): still a duplicate.
-    const resent = await post(w, { task: { ...completed.task, callback_succeeded: false, updated_at: new Date().toISOString() }, response: completed.task.response, task_id: task.task_id });
-    assert.deepEqual(resent.json, { stored: false, duplicate_of: entryId });
-    assert.equal((await kvKeys(w)).length, before);
+    const list = (await listFor({ task_id: task.task_id })).callbacks.map((c) => c.id);
+    assert.equal(list.length, 2);
+    assert.equal(list[1], entryId, 'newest first');
+    resentId = list[0];
+    assert.equal((await kvKeys(w)).length, before + 2, 'a task without a batch: two keys, log: and t:');
+    const resentBody = ok(await mcp.callTool('get_callback', { id: resentId })).body;
+    assert.equal(resentBody.task.callback_succeeded, true);
+    // And its own repeat is a duplicate of it.
+    const repeat = await post(w, resentBody);
+    assert.deepEqual(repeat.json, { stored: false, duplicate_of: resentId });
+    assert.equal((await kvKeys(w)).length, before + 2);
   });
 
   test('an audit and a recall are new entries; status filters narrow them', async () => {
@@ -194,10 +200,11 @@ describe('a task callback', () => {
     assert.equal(recalled.delivery.status_code, 200);
 
     const list = (await listFor({ task_id: task.task_id })).callbacks;
-    assert.equal(list.length, 3);
-    assert.deepEqual(list.map((c) => c.status), ['pending', 'completed', 'completed'], 'newest first: recall, audit, completion');
-    assert.equal(list[2].id, entryId);
-    assert.equal(new Set(list.map((c) => c.id)).size, 3);
+    assert.equal(list.length, 4);
+    assert.deepEqual(list.map((c) => c.status), ['pending', 'completed', 'completed', 'completed'], 'newest first: recall, audit, resend, completion');
+    assert.equal(list[2].id, resentId);
+    assert.equal(list[3].id, entryId);
+    assert.equal(new Set(list.map((c) => c.id)).size, 4);
 
     const auditEntry = ok(await mcp.callTool('get_callback', { id: list[1].id }));
     assert.equal(auditEntry.body.task.customer_review_status, 'accepted');
@@ -205,7 +212,7 @@ describe('a task callback', () => {
     const recallEntry = ok(await mcp.callTool('get_callback', { id: list[0].id }));
     assert.equal(recallEntry.body.task.status, 'pending');
 
-    assert.deepEqual((await listFor({ task_id: task.task_id, status: 'completed' })).callbacks.map((c) => c.id), [list[1].id, list[2].id]);
+    assert.deepEqual((await listFor({ task_id: task.task_id, status: 'completed' })).callbacks.map((c) => c.id), [list[1].id, list[2].id, list[3].id]);
     assert.deepEqual((await listFor({ task_id: task.task_id, status: 'pending' })).callbacks.map((c) => c.id), [list[0].id]);
     assert.deepEqual((await listFor({ task_id: task.task_id, status: 'error' })).callbacks, []);
     assert.deepEqual((await listFor({ task_id: `${task.task_id}x` })).callbacks, []);
@@ -219,7 +226,7 @@ describe('a task callback', () => {
 
   test('paging with limit and cursor walks the same entries as one page', async () => {
     const full = (await listFor({ task_id: task.task_id, limit: 100 })).callbacks.map((c) => c.id);
-    assert.equal(full.length, 3);
+    assert.equal(full.length, 4);
     const paged = [];
     let cursor;
     let pages = 0;
@@ -231,7 +238,7 @@ describe('a task callback', () => {
       pages++;
     } while (cursor && pages < 10);
     assert.deepEqual(paged, full);
-    assert.equal(pages, 3);
+    assert.equal(pages, 4);
 
     // The whole log, two at a time.
     const all = (await listFor({ limit: 100 })).callbacks.map((c) => c.id);
@@ -248,7 +255,7 @@ describe('a task callback', () => {
     assert.match(fails(await mcp.callTool('get_callback', { id: '0000000000000-ffffffffffffffff' })), /no callback with id/);
   });
 
-  test('KV layout: log:, t:, d: keys with metadata and an expiration CALLBACK_TTL_DAYS out', async () => {
+  test('KV layout: log: and t:{task}:{fp} keys with metadata and an expiration CALLBACK_TTL_DAYS out', async () => {
     const ids = (await listFor({ task_id: task.task_id })).callbacks.map((c) => c.id);
     const keys = await kvKeys(w);
     const byName = new Map(keys.map((k) => [k.name, k]));
@@ -264,24 +271,23 @@ describe('a task callback', () => {
       const log = byName.get(`log:${id}`);
       assert.ok(log, `log:${id}`);
       const entry = ok(await mcp.callTool('get_callback', { id }));
-      assert.deepEqual(log.metadata, { id, kind: 'task', task_id: task.task_id, status: entry.body.task.status, received_at: entry.received_at });
+      const want = { id, kind: 'task', task_id: task.task_id, status: entry.body.task.status, received_at: entry.received_at };
+      if (entry.body.task.project) want.project = entry.body.task.project;
+      assert.deepEqual(log.metadata, want);
       checkExp(log);
       assert.deepEqual(JSON.parse(await w.kv.get(`log:${id}`)), entry);
 
-      const t = byName.get(`t:${task.task_id}:${id}`);
-      assert.ok(t, `t:${task.task_id}:${id}`);
+      // The task's key follows from the body (its fingerprint), and holds the id.
+      const t = byName.get(`t:${task.task_id}:${fp}`);
+      assert.ok(t, `t:${task.task_id}:${fp}`);
       assert.deepEqual(t.metadata, log.metadata);
       checkExp(t);
-      assert.equal(await w.kv.get(`t:${task.task_id}:${id}`), '');
-
-      const dk = byName.get(`d:t${task.task_id}:${fp}`);
-      assert.ok(dk, `d:t${task.task_id}:${fp}`);
-      checkExp(dk);
-      assert.equal(await w.kv.get(dk.name), id);
+      assert.equal(await w.kv.get(t.name), id);
       // Inverted time: newer ids sort first.
       assert.equal(Number(id.slice(0, 13)), 9999999999999 - Date.parse(entry.received_at));
     }
     assert.deepEqual([...ids].sort(), ids, 'ids sort newest first');
+    assert.ok(!keys.some((k) => k.name.startsWith('d:')), 'no dedupe markers of their own');
   });
 });
 
@@ -338,7 +344,7 @@ describe('a batch callback', () => {
     assert.deepEqual((await listFor({ batch: batch.slice(0, -1) })).callbacks, []);
   });
 
-  test('KV layout: b:{encoded batch}:{id} and d:b... keys', async () => {
+  test('KV layout: b:{encoded batch}:{id} and k:{encoded batch}:{fp} keys; three writes for a task in a batch', async () => {
     const keys = await kvKeys(w);
     const names = new Set(keys.map((k) => k.name));
     const fp = batchEntry.id.split('-')[1];
@@ -346,13 +352,32 @@ describe('a batch callback', () => {
     assert.ok(bk, `b:${enc(batch)}:${batchEntry.id} in ${[...names].filter((n) => n.startsWith('b:')).join(', ')}`);
     assert.deepEqual(bk.metadata, { id: batchEntry.id, kind: 'batch', batch, status: 'completed', received_at: batchEntry.received_at });
     assert.ok(names.has(`log:${batchEntry.id}`));
-    assert.ok(names.has(`d:b${enc(batch)}:${fp}`));
-    assert.equal(await w.kv.get(`d:b${enc(batch)}:${fp}`), batchEntry.id);
-    // The task callback of a batch task is indexed under both.
+    assert.ok(names.has(`k:${enc(batch)}:${fp}`));
+    assert.equal(await w.kv.get(`k:${enc(batch)}:${fp}`), batchEntry.id);
+    // The task callback of a batch task is indexed under both: its three keys.
     const taskEntry = (await listFor({ task_id: tasks[0].task_id })).callbacks[0];
-    assert.ok(names.has(`t:${tasks[0].task_id}:${taskEntry.id}`));
-    assert.ok(names.has(`b:${enc(batch)}:${taskEntry.id}`));
+    const taskFp = taskEntry.id.split('-')[1];
+    const own = keys.filter((k) => k.metadata?.id === taskEntry.id).map((k) => k.name).sort();
+    assert.deepEqual(own, [`b:${enc(batch)}:${taskEntry.id}`, `log:${taskEntry.id}`, `t:${tasks[0].task_id}:${taskFp}`]);
   });
+});
+
+test('a delivery larger than the result limit is read back cut, with a note, by get_callback and resources/read', async () => {
+  const body = { task_id: uniq('huge'), status: 'completed', response: { blob: 'q"'.repeat(200_000) } };
+  const r = await post(w, body);
+  assert.equal(r.status, 200, r.text);
+  const text = JSON.stringify(body);
+  const got = await mcp.callTool('get_callback', { id: r.json.id });
+  assert.ok(textOf(got).length <= 200 * 1024, String(textOf(got).length));
+  const e = ok(got);
+  assert.equal(e.id, r.json.id);
+  assert.equal(typeof e.body, 'string');
+  assert.ok(text.startsWith(e.body) && e.body.length > 100_000, 'the beginning of the body');
+  assert.deepEqual(e.truncated.dropped, ['body']);
+  assert.match(e.truncated.how_to_get_full_items, /beginning of the delivery's JSON text/);
+  const read = await mcp.readResource(`scale-callback://deliveries/${r.json.id}`);
+  assert.ok(read.contents[0].text.length <= 200 * 1024);
+  assert.deepEqual(JSON.parse(read.contents[0].text), e);
 });
 
 // ---------------------------------------------------------------------------

@@ -248,9 +248,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
 }
 
 // ---------------------------------------------------------------------------
-// Scale callbacks: the same checks and the same KV writes as the Rust receiver
-// (dedupe marker, per-task and per-batch index keys, the entry), with SHA-256
-// as the content fingerprint.
+// Scale callbacks: the same checks and the same KV layout as the Rust receiver
+// (a task's key follows from the body and finds a repeat with one get; the
+// per-batch index key; the entry), with SHA-256 of the body as the fingerprint.
 
 async function fingerprint(v: unknown): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(v)));
@@ -274,30 +274,23 @@ async function webhook(request: Request, e: Env): Promise<Response> {
   const batch = typeof task.batch === 'string' ? task.batch : typeof body.batch === 'string' ? body.batch : undefined;
   const status = typeof body.status === 'string' ? body.status : typeof task.status === 'string' ? task.status : undefined;
   const kind = taskId ? 'task' : batch ? 'batch' : 'other';
-  const fp = await fingerprint(
-    taskId
-      ? { task_id: taskId, status, response: body.response ?? task.response, audits: task.audits, review: task.customer_review_status, completed_at: task.completed_at }
-      : batch
-        ? { batch, status: body.status, stats: body.stats }
-        : body,
-  );
-  const subject = taskId ? `t${enc(taskId)}` : batch ? `b${enc(batch)}` : 'o';
+  const fp = await fingerprint(body);
+  const subject = taskId ? `t:${enc(taskId)}:${fp}` : batch ? `k:${enc(batch)}:${fp}` : `o:${fp}`;
   const ttl = Number(e.CALLBACK_TTL_DAYS || 30) * 86400;
-  const dedupeKey = `d:${subject}:${fp}`;
-  const existing = await e.CALLBACKS.get(dedupeKey);
-  if (existing && (await e.CALLBACKS.get(`log:${existing}`)) !== null) {
+  const existing = await e.CALLBACKS.get(subject);
+  const stored = existing ? await e.CALLBACKS.get(`log:${existing}`) : null;
+  if (existing && stored !== null && JSON.stringify(JSON.parse(stored).body) === JSON.stringify(body)) {
     return json(200, { stored: false, duplicate_of: existing });
   }
   const now = Date.now();
-  const id = existing || `${String(9_999_999_999_999 - now).padStart(13, '0')}-${fp}`;
+  const id = existing && stored === null ? existing : `${String(9_999_999_999_999 - now).padStart(13, '0')}-${fp}`;
   const receivedAt = new Date(now).toISOString();
   const metadata: Record<string, unknown> = { id, kind, received_at: receivedAt };
   if (taskId) metadata.task_id = taskId.slice(0, 180);
   if (batch) metadata.batch = batch.slice(0, 180);
   if (status) metadata.status = status.slice(0, 180);
   const opts = { expirationTtl: ttl, metadata };
-  if (!existing) await e.CALLBACKS.put(dedupeKey, id, opts);
-  if (taskId) await e.CALLBACKS.put(`t:${enc(taskId)}:${id}`, '', opts);
+  if (!existing) await e.CALLBACKS.put(subject, id, opts);
   if (batch) await e.CALLBACKS.put(`b:${enc(batch)}:${id}`, '', opts);
   await e.CALLBACKS.put(`log:${id}`, JSON.stringify({ id, received_at: receivedAt, kind, body }), opts);
   return json(200, { stored: true, id });
