@@ -1,10 +1,11 @@
 //! The router: which route a request is for, and the rules applied around
 //! the routes, once each — the configuration check (of the settings that
 //! route uses), the browser-origin rule, the CORS preflight and headers, and
-//! the bearer token for `/mcp`; the callback key for `/webhooks/scale` is the
-//! receiver's own. Every rule that needs only the request's head runs before
-//! its body is read. Platform-free: the edge builds the [`Request`] and
-//! writes back the [`Response`].
+//! the bearer token for `/mcp` (a static token, or an OAuth access token when
+//! sign-in is on); the callback key for `/webhooks/scale` is the receiver's
+//! own. Every rule that needs only the request's head runs before its body
+//! is read. Platform-free: the edge builds the [`Request`] and writes back
+//! the [`Response`].
 
 use crate::auth::{bearer, matches_any, origin_allowed};
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
@@ -12,6 +13,7 @@ use crate::http::{error_json, Request, Response};
 use crate::io::{Ctx, Services};
 use crate::mcp::methods::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
+use crate::oauth::{Auth, OAuth, ScaleKey};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -27,7 +29,8 @@ enum Route {
     Webhook,
     /// The retired HTTP+SSE transport.
     Sse,
-    OAuthDiscovery,
+    /// Discovery, sign-in and tokens (`crate::oauth`).
+    OAuth,
     Root,
     NotFound,
 }
@@ -38,7 +41,10 @@ fn route(method: &str, path: &str) -> Route {
         (_, "/mcp") => Route::Mcp,
         (_, "/webhooks/scale") => Route::Webhook,
         ("GET", "/sse") | ("POST", "/sse") | ("GET", "/mcp/sse") => Route::Sse,
-        (_, p) if p.starts_with("/.well-known/oauth-") => Route::OAuthDiscovery,
+        (_, "/authorize" | "/token" | "/register" | "/revoke" | "/oauth/grants") => Route::OAuth,
+        (_, p) if p.starts_with("/.well-known/oauth-") || p.starts_with("/.well-known/openid-") => {
+            Route::OAuth
+        }
         ("GET", "/") => Route::Root,
         _ => Route::NotFound,
     }
@@ -72,11 +78,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                 mcp_endpoint: format!("{}/mcp", req.self_origin),
             },
         ),
-        Route::OAuthDiscovery => error_json(
-            404,
-            "not_found",
-            "This server does not use OAuth. Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN.",
-        ),
+        Route::OAuth => oauth(req, raw, &services).await,
         Route::Root => Response::json(
             200,
             &Index {
@@ -157,6 +159,35 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
         .header("cache-control", "no-store")
 }
 
+/// The OAuth endpoints when sign-in is on; else what they answered before
+/// OAuth existed (JSON 404s that point at bearer tokens).
+async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Response {
+    let cfg = match Config::checked(raw, false) {
+        Ok(cfg) => cfg,
+        Err(errs) if services.oauth.is_some() => return misconfigured(&errs),
+        Err(_) => Config::read(raw).0,
+    };
+    if crate::oauth::enabled(&cfg, services) {
+        let declared = req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        if declared.is_some_and(|n| n > crate::oauth::MAX_BODY) {
+            return error_json(413, "too_large", "OAuth requests are at most 64 KiB.");
+        }
+        if let Some(o) = OAuth::new(&cfg, services, &req.self_origin) {
+            if let Some(out) = crate::oauth::route(&o, req).await {
+                return out;
+            }
+        }
+    }
+    if req.path.starts_with("/.well-known/") {
+        return error_json(
+            404,
+            "not_found",
+            "This server does not use OAuth here. Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN.",
+        );
+    }
+    error_json(404, "not_found", "Unknown path. The MCP endpoint is /mcp; Scale callbacks go to /webhooks/scale.")
+}
+
 fn misconfigured(errs: &[ConfigError]) -> Response {
     let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
     error_json(
@@ -201,8 +232,10 @@ async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services)
     }
 }
 
-/// `/mcp` for an allowed origin: preflight, method, then the bearer token.
-async fn mcp_allowed(req: &Request, method: &str, cfg: Config, services: Services) -> Response {
+/// `/mcp` for an allowed origin: preflight, method, then the bearer token:
+/// a static token, else (when sign-in is on) an OAuth access token, whose
+/// grant may bring the user's own Scale key.
+async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Services) -> Response {
     if method == "OPTIONS" {
         return Response::new(204)
             .header("access-control-allow-methods", "POST, OPTIONS")
@@ -213,7 +246,8 @@ async fn mcp_allowed(req: &Request, method: &str, cfg: Config, services: Service
         return error_json(405, "method_not_allowed", "This MCP endpoint is stateless: POST JSON-RPC messages; there is no GET stream and no session to delete.")
             .header("allow", "POST, OPTIONS");
     }
-    if cfg.mcp_tokens.is_empty() {
+    let oauth_on = crate::oauth::enabled(&cfg, &services);
+    if cfg.mcp_tokens.is_empty() && !oauth_on {
         return error_json(
             503,
             "not_configured",
@@ -221,30 +255,56 @@ async fn mcp_allowed(req: &Request, method: &str, cfg: Config, services: Service
         )
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
-    match bearer(req.header("authorization")) {
-        None => {
-            return error_json(
-                401,
-                "unauthorized",
-                "Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN.",
-            )
-            .header("www-authenticate", REALM)
+    let issuer = cfg.public_url.clone().unwrap_or_else(|| req.self_origin.clone());
+    let resource = format!("{issuer}{}", req.path);
+    // With sign-in on, every 401 says where the OAuth metadata is.
+    let www = |refused: Option<&str>| match (oauth_on, refused) {
+        (true, _) => crate::oauth::challenge(&issuer, &resource, refused),
+        (false, None) => REALM.to_string(),
+        (false, Some(_)) => format!("{REALM}, error=\"invalid_token\""),
+    };
+    let Some(token) = bearer(req.header("authorization")) else {
+        let how = if oauth_on {
+            "Sign in with OAuth (see resource_metadata in WWW-Authenticate), or send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
+        } else {
+            "Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
+        };
+        return error_json(401, "unauthorized", how).header("www-authenticate", &www(None));
+    };
+    let mut principal = None;
+    if !matches_any(token, &cfg.mcp_tokens) {
+        const INVALID: &str = "The bearer token is not valid for this server.";
+        let auth = match OAuth::new(&cfg, &services, &req.self_origin).filter(|_| oauth_on) {
+            Some(o) => crate::oauth::authenticate(&o, token, &resource).await,
+            None => Auth::NotOAuth,
+        };
+        let why = match auth {
+            Auth::Granted(g) => {
+                if let ScaleKey::Own(k) = g.scale_key {
+                    cfg.scale_api_key = Some(k);
+                }
+                principal = Some(g.label);
+                None
+            }
+            Auth::NotOAuth => Some(INVALID),
+            Auth::Refused(why) => Some(why),
+            Auth::Unavailable(e) => {
+                return error_json(503, "temporarily_unavailable", "Sign-in state cannot be read right now; retry shortly.")
+                    .header("retry-after", "5")
+                    .log(format!("mcp: OAuth unavailable: {e}"));
+            }
+        };
+        if let Some(why) = why {
+            return error_json(401, "invalid_token", why)
+                .header("www-authenticate", &www(Some(why)))
+                .log("mcp: refused a request with an invalid bearer token");
         }
-        Some(t) if !matches_any(t, &cfg.mcp_tokens) => {
-            return error_json(
-                401,
-                "invalid_token",
-                "The bearer token is not valid for this server.",
-            )
-            .header(
-                "www-authenticate",
-                &format!("{REALM}, error=\"invalid_token\""),
-            )
-            .log("mcp: refused a request with an invalid bearer token")
-        }
-        Some(_) => {}
     }
-    crate::mcp::handle_post(req, &Ctx::new(cfg, services)).await
+    let out = crate::mcp::handle_post(req, &Ctx::new(cfg, services)).await;
+    match principal {
+        Some(p) => out.log(format!("principal {p}")),
+        None => out,
+    }
 }
 
 #[cfg(test)]
@@ -261,8 +321,10 @@ mod tests {
         assert_eq!(route("GET", "/mcp/sse"), Route::Sse);
         assert_eq!(
             route("GET", "/.well-known/oauth-protected-resource/mcp"),
-            Route::OAuthDiscovery
+            Route::OAuth
         );
+        assert_eq!(route("POST", "/token"), Route::OAuth);
+        assert_eq!(route("GET", "/oauth/grants"), Route::OAuth);
         assert_eq!(route("GET", "/"), Route::Root);
         assert_eq!(route("POST", "/"), Route::NotFound);
     }

@@ -20,30 +20,59 @@ pub fn percent_encode(s: &str) -> String {
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+const B64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// Standard base64 with padding.
 ///
 /// Hand-written: the `base64` crate is not in the dependency tree, and these
 /// few lines are all the worker needs (Basic auth, cursors, header values).
 pub fn base64(data: &[u8]) -> String {
+    encode(data, B64, true)
+}
+
+/// URL-safe base64 without padding (RFC 4648 §5), as tokens and ids use it.
+pub fn base64url(data: &[u8]) -> String {
+    encode(data, B64URL, false)
+}
+
+fn encode(data: &[u8], table: &[u8; 64], pad: bool) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
         let n = (c[0] as u32) << 16
             | (*c.get(1).unwrap_or(&0) as u32) << 8
             | *c.get(2).unwrap_or(&0) as u32;
-        out.push(B64[(n >> 18) as usize & 63] as char);
-        out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            B64[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            B64[n as usize & 63] as char
-        } else {
-            '='
-        });
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(table[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else if pad {
+                out.push('=');
+            }
+        }
     }
     out
+}
+
+/// Decodes one `application/x-www-form-urlencoded` name or value (`+` is a
+/// space, `%XX` a byte); `None` for a broken escape or bytes that are not UTF-8.
+pub fn form_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        out.push(match b[i] {
+            b'+' => b' ',
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                i += 2;
+                u8::from_str_radix(hex, 16)
+                    .ok()
+                    .filter(|_| hex.bytes().all(|c| c.is_ascii_hexdigit()))?
+            }
+            c => c,
+        });
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Standard or URL-safe base64, padding optional; `None` on other characters.
@@ -145,6 +174,17 @@ mod tests {
         assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "+//+");
         assert_eq!(base64_decode("w6k").unwrap(), "é".as_bytes());
         assert_eq!(base64_decode("a*b"), None);
+        assert_eq!(base64url(&[0xfb, 0xff, 0xfe, 0x01]), "-__-AQ");
+        assert_eq!(base64_decode("-__-AQ").unwrap(), [0xfb, 0xff, 0xfe, 0x01]);
+        assert_eq!(base64url(b"foob"), "Zm9vYg");
+    }
+
+    #[test]
+    fn form_components_decode_plus_and_escapes_and_refuse_broken_ones() {
+        assert_eq!(form_decode("a+b%2B%C3%A9%26").as_deref(), Some("a b+é&"));
+        for bad in ["%zz", "%4", "%ff", "%+1"] {
+            assert_eq!(form_decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
+/// Each `OAUTH_SECRET` value keys MACs and encryption: at least 256 bits of hex.
+pub(crate) const MIN_OAUTH_SECRET_LEN: usize = 32;
 
 /// Every setting the worker reads (the first three are secrets; /health
 /// reports each only as present or not).
@@ -38,6 +40,9 @@ pub(crate) const SETTINGS: &[&str] = &[
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
     "SCALE_MAX_RESPONSE_BYTES",
+    "PUBLIC_URL",
+    "OAUTH_BYOK",
+    "OAUTH_SECRET",
 ];
 
 /// The settings `/webhooks/scale` uses: a mistake elsewhere (say in
@@ -97,7 +102,7 @@ impl RawSettings {
 pub(crate) struct Secret(String);
 
 impl Secret {
-    #[cfg(test)]
+    /// A secret from elsewhere than the settings: a signed-in user's own Scale key.
     pub(crate) fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -131,6 +136,13 @@ pub(crate) struct Config {
     pub callback_ttl_days: u32,
     /// Scale answers above this are refused unread.
     pub max_response_bytes: usize,
+    /// `PUBLIC_URL`: the worker's public origin, the OAuth issuer when set.
+    pub public_url: Option<String>,
+    /// `OAUTH_BYOK`: the sign-in page offers "bring your own Scale key".
+    pub oauth_byok: bool,
+    /// `OAUTH_SECRET`: the OAuth server's keys, newest first (empty: the
+    /// key the OAuth store generates and keeps).
+    pub oauth_secrets: Vec<Secret>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -356,6 +368,51 @@ impl Config {
                 None
             }
         };
+        let public_url = match raw
+            .get("PUBLIC_URL")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(v) => match origin_of(v) {
+                Some(o)
+                    if o.len() == v.trim_end_matches('/').len()
+                        && (o.starts_with("https://") || is_loopback(&o)) =>
+                {
+                    Some(o)
+                }
+                _ => {
+                    errors.push(err("PUBLIC_URL", "must be the worker's public origin, like https://mcp.example.com (https, or http on a loopback host; no path)"));
+                    None
+                }
+            },
+        };
+        let oauth_byok = match raw
+            .get("OAUTH_BYOK")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("" | "false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(_) => {
+                errors.push(err("OAUTH_BYOK", "must be true or false"));
+                false
+            }
+        };
+        let mut oauth_secrets = Vec::new();
+        for part in raw
+            .get("OAUTH_SECRET")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            if part.len() < MIN_OAUTH_SECRET_LEN || !part.bytes().all(|b| b.is_ascii_graphic()) {
+                errors.push(err("OAUTH_SECRET", format!("each comma-separated value must be at least {MIN_OAUTH_SECRET_LEN} printable characters without spaces (e.g. `openssl rand -hex 32`)")));
+            } else {
+                oauth_secrets.push(Secret(part.to_string()));
+            }
+        }
         let cfg = Config {
             api_host: host_of(&api_base),
             scale_api_key,
@@ -369,6 +426,9 @@ impl Config {
             webhook_max_bytes,
             callback_ttl_days,
             max_response_bytes,
+            public_url,
+            oauth_byok,
+            oauth_secrets,
         };
         (cfg, errors)
     }
@@ -473,6 +533,34 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(c.api_host, "api.scale.example");
+    }
+
+    #[test]
+    fn oauth_settings() {
+        let c = Config::from_raw(&raw(&[
+            ("PUBLIC_URL", "https://MCP.example.com/"),
+            ("OAUTH_BYOK", "True"),
+            (
+                "OAUTH_SECRET",
+                &format!("{}, {}", "a".repeat(32), "b".repeat(40)),
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("https://mcp.example.com"));
+        assert!(c.oauth_byok);
+        assert_eq!(c.oauth_secrets.len(), 2);
+        let c = Config::from_raw(&raw(&[("PUBLIC_URL", "http://127.0.0.1:8787")])).unwrap();
+        assert_eq!(c.public_url.as_deref(), Some("http://127.0.0.1:8787"));
+        for (name, bad) in [
+            ("PUBLIC_URL", "http://mcp.example.com"),
+            ("PUBLIC_URL", "https://mcp.example.com/mcp"),
+            ("OAUTH_BYOK", "maybe"),
+            ("OAUTH_SECRET", "too-short-secret-value"),
+        ] {
+            let errs = Config::from_raw(&raw(&[(name, bad)])).unwrap_err();
+            assert_eq!(errs[0].name, name, "{bad}");
+            assert!(!errs[0].to_string().contains(bad), "{bad}");
+        }
     }
 
     #[test]

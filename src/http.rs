@@ -80,6 +80,8 @@ pub struct Request {
     pub method: String,
     /// The raw (still percent-encoded) path.
     pub path: String,
+    /// The raw query string, without `?` (only the OAuth sign-in page reads it).
+    pub query: String,
     /// `scheme://host[:port]` of the URL the worker was called on.
     pub self_origin: String,
     pub headers: Vec<(String, String)>,
@@ -210,6 +212,12 @@ pub fn split_url(url: &str) -> (String, String) {
     )
 }
 
+/// The raw query string of a request URL: after the first `?`, before any `#`.
+pub fn query_of(url: &str) -> String {
+    let q = url.split('#').next().unwrap_or("");
+    q.split_once('?').map_or("", |(_, q)| q).to_string()
+}
+
 /// `scheme://host[:port]` of an http(s) URL, lower-cased, or `None`.
 ///
 /// Hand-written rather than the `url` crate: the worker only ever needs the
@@ -298,6 +306,11 @@ mod tests {
                 "{url}"
             );
         }
+        assert_eq!(
+            query_of("https://w.example/authorize?a=1&b=%2F#f"),
+            "a=1&b=%2F"
+        );
+        assert_eq!(query_of("https://w.example/authorize#x?y"), "");
     }
 
     #[test]

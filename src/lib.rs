@@ -7,8 +7,8 @@
 //!
 //! The modules are one-way layers, declared here bottom first: each imports
 //! only from modules above it in this list (`tests/layers.rs` checks it, and
-//! README's "How it is built" draws it). `mcp` and `webhook` share a layer and
-//! do not import each other.
+//! README's "How it is built" draws it). `mcp`, `webhook` and `oauth` share a
+//! layer and do not import each other.
 
 pub mod http;
 pub(crate) mod codec;
@@ -21,6 +21,7 @@ pub mod callback_log;
 pub mod tools;
 pub(crate) mod mcp;
 pub(crate) mod webhook;
+pub(crate) mod oauth;
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 mod edge;

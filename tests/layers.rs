@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["scale"],
     &["callback_log"],
     &["tools"],
-    &["mcp", "webhook"],
+    &["mcp", "webhook", "oauth"],
     &["app"],
     &["edge"],
 ];

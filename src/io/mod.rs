@@ -1,7 +1,9 @@
-//! The seams between the pure core and the platform: an upstream HTTP client
-//! and the callback store, bundled as [`Services`], and the [`Ctx`] one request
-//! runs with. The edge implements the traits with `worker::Fetch` and Workers
-//! KV; `fakes` (tests and the `testing` feature) implements them in memory.
+//! The seams between the pure core and the platform: an upstream HTTP client,
+//! the callback store and, for the OAuth server, WebCrypto and the consistent
+//! store ([`state`]), bundled as [`Services`], and the [`Ctx`] one request
+//! runs with. The edge implements the traits with `worker::Fetch`, Workers
+//! KV, WebCrypto and a Durable Object; `fakes` (tests and the `testing`
+//! feature) implements them in memory.
 
 use crate::config::Config;
 use crate::http::header_in;
@@ -45,6 +47,9 @@ pub struct OutRequest {
     /// An answer body larger than this is not read: a declared Content-Length
     /// above it is refused before reading, and a streamed body is cut off.
     pub max_response_bytes: usize,
+    /// A 3xx comes back as it is instead of being followed (fetches of URLs
+    /// a caller chose, such as OAuth client metadata documents).
+    pub no_redirects: bool,
 }
 
 /// What came back from upstream. Header names are lower-case.
@@ -137,6 +142,42 @@ pub trait CallbackStore {
     ) -> BoxFut<'a, Result<ListPage, String>>;
 }
 
+/// The cryptography the OAuth server needs, from the platform (WebCrypto at
+/// the edge, so no Rust crypto crate is in the upload). Errors are the
+/// platform's message.
+pub trait Crypto {
+    /// Fills `buf` from the platform's CSPRNG.
+    fn random(&self, buf: &mut [u8]) -> Result<(), String>;
+    /// SHA-256 of `data`, or HMAC-SHA-256 of it under `key`.
+    fn digest<'a>(
+        &'a self,
+        key: Option<&'a [u8]>,
+        data: &'a [u8],
+    ) -> BoxFut<'a, Result<[u8; 32], String>>;
+    /// AES-256-GCM: `plain` sealed under `key`, its random nonce in front.
+    fn seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        plain: &'a [u8],
+    ) -> BoxFut<'a, Result<Vec<u8>, String>>;
+    /// What [`Crypto::seal`] sealed, or `None` when `sealed` was made with
+    /// another key or was changed.
+    fn open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        sealed: &'a [u8],
+    ) -> BoxFut<'a, Result<Option<Vec<u8>>, String>>;
+}
+
+/// What the OAuth server runs on: crypto, the consistent store and the
+/// isolate's memo (shared by every request the isolate serves).
+#[derive(Clone)]
+pub struct OAuthPlatform {
+    pub crypto: Rc<dyn Crypto>,
+    pub state: Rc<dyn state::StateStore>,
+    pub memo: Rc<state::Memo>,
+}
+
 /// Drives several futures at once and returns their outputs in order, so
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
@@ -174,6 +215,8 @@ pub struct Services {
     pub upstream: Rc<dyn Upstream>,
     /// `None` when the `CALLBACKS` KV namespace is not bound.
     pub store: Option<Rc<dyn CallbackStore>>,
+    /// `None` when the `OAUTH` Durable Object is not bound (OAuth is off).
+    pub oauth: Option<OAuthPlatform>,
 }
 
 /// The whole time one HTTP request may spend on upstream calls, every tool
@@ -255,6 +298,8 @@ impl Ctx {
         self.services.store.as_deref()
     }
 }
+
+pub mod state;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;

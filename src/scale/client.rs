@@ -72,6 +72,7 @@ impl<'a> Scale<'a> {
             headers,
             body: call.body.as_ref().map(|b| b.to_string()),
             max_response_bytes: self.cfg.max_response_bytes,
+            no_redirects: false,
         })
     }
 

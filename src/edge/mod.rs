@@ -1,11 +1,14 @@
 //! The thin edge: the Workers entry point, the request body as a source the
-//! core reads only when it decides to, and the two I/O traits implemented
-//! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
+//! core reads only when it decides to, and the I/O traits implemented with
+//! `worker::Fetch` and Workers KV here and, for OAuth, with WebCrypto and a
+//! Durable Object in [`oauth`]. Everything else is in the pure core.
+
+mod oauth;
 
 use crate::app;
 use crate::config::RawSettings;
 use crate::http::{
-    header_in, split_url, Body, BodyError, BodySource, LocalFut, Request as CoreRequest,
+    header_in, query_of, split_url, Body, BodyError, BodySource, LocalFut, Request as CoreRequest,
     Response as CoreResponse,
 };
 use crate::io::{
@@ -61,6 +64,9 @@ async fn send_once(
     let mut init = RequestInit::new();
     init.with_method(method_of(req.method))
         .with_headers(headers);
+    if req.no_redirects {
+        init.with_redirect(RequestRedirect::Manual);
+    }
     if let Some(b) = &req.body {
         init.with_body(Some(wasm_bindgen::JsValue::from_str(b)));
     }
@@ -274,7 +280,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let started = js_sys::Date::now();
     // The URL as a string, split by the core: parsing it with the `url` crate
     // would add its IDNA tables to the upload for nothing.
-    let (self_origin, path) = split_url(&req.inner().url());
+    let url = req.inner().url();
+    let (self_origin, path) = split_url(&url);
     let kv = env.kv("CALLBACKS").ok();
     let raw = RawSettings::read(
         |name| env.var(name).ok().map(|v| v.to_string()),
@@ -292,6 +299,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let incoming = CoreRequest {
         method: method.clone(),
         path: path.clone(),
+        query: query_of(&url),
         self_origin,
         headers,
         body: Body::new(EdgeBody(RefCell::new(Some(req)), small)),
@@ -299,6 +307,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
+        oauth: oauth::platform(&env),
     };
     let out = app::handle(&incoming, &raw, services).await;
 

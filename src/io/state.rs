@@ -1,0 +1,241 @@
+//! The consistent store (a SQLite-backed Durable Object at the edge) as a
+//! handful of operations on rows, and a per-isolate memo.
+//!
+//! A row is a key, a group (to list or delete rows together), a body of text
+//! and an expiry (Unix seconds, 0 for never); an expired row counts as absent
+//! whether or not it has been swept. One call to [`StateStore::run`] sends a
+//! list of operations that [`apply`] runs in one step with nothing in
+//! between: in the Durable Object no other request runs during it and its
+//! writes are committed together. So codes are spent once, refresh tokens
+//! rotate once and revocation cannot interleave, whatever the isolate.
+//!
+//! The operations are generic on purpose: every OAuth decision is made in the
+//! worker, the object only keeps rows. They are JSON arrays, and the reply is
+//! an array with one value per operation:
+//! - `["get", key]` → the body, or `null`;
+//! - `["put", key, group, body, expires]` → `null`;
+//! - `["del", key, group]` → `null`: deletes row `key` and every row of
+//!   `group` (none when it is empty);
+//! - `["list", group]` → `[[key, body], ...]` of the group's live rows, by key;
+//! - `["cas", key, expected, group, body, expires]` → `true`: writes the row if
+//!   its body is `expected` (`null`: absent). A precondition: every `cas` of a
+//!   call is checked before anything is written, and if one fails nothing is
+//!   and the whole reply is `null`;
+//! - `["hit", key, window]` → `[count, ends]`: counts one more in a fixed
+//!   window of `window` seconds (rate limits).
+//!
+//! Kept as `serde_json::Value`, not derived types: the derived (de)serializers
+//! of typed operations and records measured about 20 KiB of the compressed
+//! upload on the first OAuth branch, and `Value` is already linked.
+
+use super::BoxFut;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+
+/// The store a request reaches (the Durable Object's client at the edge).
+pub trait StateStore {
+    /// Runs `ops` in one atomic step; `Err` is the platform's message.
+    fn run<'a>(&'a self, ops: &'a Value) -> BoxFut<'a, Result<Value, String>>;
+}
+
+/// The table the operations run on, synchronously (SQL inside the object).
+pub trait Rows {
+    /// The body of row `key` if it is live at `now`.
+    fn get(&mut self, key: &str, now: u64) -> Result<Option<String>, String>;
+    fn put(&mut self, key: &str, group: &str, body: &str, expires: u64) -> Result<(), String>;
+    /// Deletes row `key` and, unless `group` is empty, every row of `group`.
+    fn delete(&mut self, key: &str, group: &str) -> Result<(), String>;
+    /// `(key, body)` of the live rows of `group`, by key, at most 500.
+    fn list(&mut self, group: &str, now: u64) -> Result<Vec<(String, String)>, String>;
+}
+
+fn text(op: &[Value], i: usize) -> &str {
+    op.get(i).and_then(Value::as_str).unwrap_or("")
+}
+
+fn num(op: &[Value], i: usize) -> u64 {
+    op.get(i).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Runs one call's operations (see the module doc) against `db` at `now`.
+pub fn apply(db: &mut dyn Rows, ops: &Value, now: u64) -> Result<Value, String> {
+    let ops: Vec<&[Value]> = ops
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|op| op.as_array().map_or(&[][..], Vec::as_slice))
+        .collect();
+    for op in &ops {
+        if text(op, 0) == "cas"
+            && db.get(text(op, 1), now)?.as_deref() != op.get(2).and_then(Value::as_str)
+        {
+            return Ok(Value::Null);
+        }
+    }
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let key = text(op, 1);
+        out.push(match text(op, 0) {
+            "get" => db.get(key, now)?.map_or(Value::Null, Value::String),
+            "put" => {
+                db.put(key, text(op, 2), text(op, 3), num(op, 4))?;
+                Value::Null
+            }
+            "cas" => {
+                db.put(key, text(op, 3), text(op, 4), num(op, 5))?;
+                Value::Bool(true)
+            }
+            "del" => {
+                db.delete(key, text(op, 2))?;
+                Value::Null
+            }
+            "list" => Value::Array(
+                db.list(key, now)?
+                    .into_iter()
+                    .map(|(k, b)| Value::Array(vec![Value::String(k), Value::String(b)]))
+                    .collect(),
+            ),
+            "hit" => {
+                // Body "ends count": the window's end and what was counted in it.
+                let (ends, count) = db
+                    .get(key, now)?
+                    .and_then(|b| {
+                        let (e, c) = b.split_once(' ')?;
+                        Some((e.parse::<u64>().ok()?, c.parse::<u64>().ok()?))
+                    })
+                    .unwrap_or((now + num(op, 2), 0));
+                db.put(key, "", &format!("{ends} {}", count + 1), ends)?;
+                Value::Array(vec![(count + 1).into(), ends.into()])
+            }
+            other => return Err(format!("unknown store operation `{other}`")),
+        });
+    }
+    Ok(Value::Array(out))
+}
+
+/// What one isolate remembers between requests: JSON values by key, each
+/// until a time. A `serde_json::Map` (the type is already linked) of
+/// `[until_ms, value]`; cleared whole when it grows past [`MEMO_MAX`], so a
+/// flood of distinct keys costs memory only up to that.
+#[derive(Default)]
+pub struct Memo(RefCell<Map<String, Value>>);
+
+pub const MEMO_MAX: usize = 2000;
+
+impl Memo {
+    pub fn get(&self, key: &str, now_ms: u64) -> Option<Value> {
+        let m = self.0.borrow();
+        let e = m.get(key)?;
+        (e[0].as_u64()? > now_ms).then(|| e[1].clone())
+    }
+    pub fn put(&self, key: String, value: Value, until_ms: u64) {
+        let mut m = self.0.borrow_mut();
+        if m.len() >= MEMO_MAX {
+            m.clear();
+        }
+        m.insert(key, Value::Array(vec![until_ms.into(), value]));
+    }
+    /// Forgets every entry whose value has `field` equal to `value`.
+    pub fn forget(&self, field: &str, value: &str) {
+        self.0
+            .borrow_mut()
+            .retain(|_, e| e[1].get(field).and_then(Value::as_str) != Some(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::fakes::MemoryRows as MemoryState;
+    use serde_json::json;
+
+    fn run(db: &mut MemoryState, ops: Value) -> Value {
+        apply(db, &ops, 100).unwrap()
+    }
+
+    #[test]
+    fn rows_are_put_read_listed_and_deleted_with_their_group() {
+        let mut db = MemoryState::default();
+        let r = run(
+            &mut db,
+            json!([
+                ["put", "g:1", "u", "grant", 0],
+                ["put", "a:x", "g:1", "tok", 150],
+                ["put", "a:y", "g:1", "old", 50],
+                ["get", "a:x"],
+                ["get", "a:y"],
+                ["list", "g:1"]
+            ]),
+        );
+        assert_eq!(r, json!([null, null, null, "tok", null, [["a:x", "tok"]]]));
+        let r = run(
+            &mut db,
+            json!([
+                ["del", "g:1", "g:1"],
+                ["get", "g:1"],
+                ["get", "a:x"],
+                ["list", "u"]
+            ]),
+        );
+        assert_eq!(r, json!([null, null, null, []]));
+    }
+
+    #[test]
+    fn a_failed_precondition_writes_nothing() {
+        let mut db = MemoryState::default();
+        assert_eq!(
+            run(&mut db, json!([["cas", "c:1", null, "", "new", 0]])),
+            json!([true])
+        );
+        // The put comes first in the list, and still is not made.
+        let r = run(
+            &mut db,
+            json!([
+                ["put", "x", "", "1", 0],
+                ["cas", "c:1", null, "", "again", 0]
+            ]),
+        );
+        assert_eq!(r, Value::Null);
+        assert_eq!(
+            run(&mut db, json!([["get", "x"], ["get", "c:1"]])),
+            json!([null, "new"])
+        );
+        let r = run(
+            &mut db,
+            json!([
+                ["cas", "c:1", "new", "", "used", 0],
+                ["put", "x", "", "1", 0]
+            ]),
+        );
+        assert_eq!(r, json!([true, null]));
+        assert_eq!(run(&mut db, json!([["get", "c:1"]])), json!(["used"]));
+        assert!(apply(&mut db, &json!([["drop"]]), 100).is_err());
+    }
+
+    #[test]
+    fn hits_count_in_fixed_windows() {
+        let mut db = MemoryState::default();
+        assert_eq!(run(&mut db, json!([["hit", "r:a", 60]])), json!([[1, 160]]));
+        assert_eq!(run(&mut db, json!([["hit", "r:a", 60]])), json!([[2, 160]]));
+        assert_eq!(
+            apply(&mut db, &json!([["hit", "r:a", 60]]), 160).unwrap(),
+            json!([[1, 220]])
+        );
+    }
+
+    #[test]
+    fn the_memo_keeps_values_until_their_time_and_forgets_by_field() {
+        let m = Memo::default();
+        m.put("a".into(), json!({"g": "g_1"}), 1000);
+        m.put("b".into(), json!({"g": "g_2"}), 1000);
+        assert_eq!(m.get("a", 999), Some(json!({"g": "g_1"})));
+        assert_eq!(m.get("a", 1000), None);
+        m.forget("g", "g_1");
+        assert_eq!(m.get("a", 0), None);
+        assert!(m.get("b", 0).is_some());
+        for i in 0..MEMO_MAX {
+            m.put(i.to_string(), Value::Null, 1000);
+        }
+        assert_eq!(m.get("b", 0), None, "cleared when full");
+    }
+}

@@ -1,0 +1,472 @@
+//! OAuth clients: who they are, where they may be sent back to, and how they
+//! authenticate at the token endpoint. Neither kind needs a table:
+//! - **Metadata-document clients** (CIMD): the `client_id` is an https URL
+//!   whose JSON document names the client and its redirect URIs. It is
+//!   fetched through the guard of [`document_host`] (no redirects, 32 KiB,
+//!   4 s) and kept in the isolate's memo for 5 minutes. They are public
+//!   clients (`none`).
+//! - **Dynamically registered clients** (RFC 7591, kept for compatibility):
+//!   the registration is sealed into the `client_id` itself under a server
+//!   key, with its expiry; the secret, when there is one, is a keyed hash of
+//!   the id.
+//!
+//! A client is a JSON object: `id`, `name`, `redirects`, `auth` (`none`,
+//! `client_secret_post` or `client_secret_basic`) and, for a document,
+//! `host` (who published it).
+
+use super::{oauth_error, s, unavailable, OAuth, Params, CLIENT_TTL};
+use crate::http::Request;
+use crate::io::{Method, OutRequest, SendError};
+use crate::json::truncate;
+use serde_json::{json, Value};
+
+const DCR: &str = "smcp_c_";
+const DCR_SECRET: &str = "smcp_cs_";
+const CIMD_TIMEOUT_MS: u32 = 4000;
+const CIMD_MAX_BYTES: usize = 32 * 1024;
+const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
+
+/// The host of a client id URL that may be fetched, or why it may not. The
+/// URL is the caller's choice and the worker fetches it, so only https on
+/// the default port naming a public DNS name passes: no IP literal in any
+/// notation (WHATWG URL parsing reads a host whose last label is a number,
+/// decimal or `0x` hex, as IPv4: `127.1`, `2130706433`, `0x7f.0.0.1`), no
+/// loopback or private-use names, no credentials, fragment or dot segments.
+/// A public name whose DNS points at a private address is not caught here;
+/// Workers reach only the public Internet.
+pub(super) fn document_host(url: &str) -> Result<&str, &'static str> {
+    if url.len() > 2048 || url.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Err("it must be a plain ASCII URL of at most 2048 characters");
+    }
+    let rest = url.strip_prefix("https://").ok_or("it must be an https URL")?;
+    if url.contains('#') {
+        return Err("it must not have a fragment");
+    }
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err("it must not carry credentials");
+    }
+    let host = match authority.split_once(':') {
+        Some((h, "443")) => h,
+        Some(_) if !authority.starts_with('[') => return Err("it must use the default https port"),
+        _ => authority,
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    let last = labels[labels.len() - 1];
+    if host.starts_with('[')
+        || last.bytes().all(|b| b.is_ascii_digit())
+        || last.strip_prefix("0x").is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err("its host must be a DNS name, not an IP address");
+    }
+    if host.len() > 253
+        || labels.len() < 2
+        || !labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+    {
+        return Err("its host must be a public, lower-case DNS name");
+    }
+    if ["localhost", "local", "internal", "intranet", "lan", "home", "corp", "arpa", "onion"].contains(&last) {
+        return Err("its host is not a public name");
+    }
+    let path = path.split('?').next().unwrap_or("");
+    if path.len() < 2 {
+        return Err("it must have a path (a client id is a document URL, not a site)");
+    }
+    if path.split('/').any(|seg| matches!(seg.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")) {
+        return Err("it must not have dot segments");
+    }
+    Ok(host)
+}
+
+/// Why a redirect URI cannot be registered, if it cannot.
+fn redirect_problem(u: &str) -> Option<&'static str> {
+    if u.len() > 2000 || u.bytes().any(|b| !b.is_ascii_graphic()) {
+        return Some("must be a plain ASCII URI of at most 2000 characters");
+    }
+    if u.contains('#') {
+        return Some("must not have a fragment");
+    }
+    let (scheme, rest) = u.split_once(':')?;
+    if scheme.is_empty()
+        || !scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        || !scheme.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+    {
+        return Some("must start with a lower-case scheme");
+    }
+    match scheme {
+        "https" => {
+            let authority = rest.strip_prefix("//").unwrap_or("").split(['/', '?']).next().unwrap_or("");
+            (authority.is_empty() || authority.contains('@')).then_some("must name a host")
+        }
+        "http" => loopback(u).is_none().then_some("may use http only on a loopback host (127.0.0.1, [::1] or localhost)"),
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" | "mailto" | "tel" => {
+            Some("uses a scheme that cannot receive an authorization response")
+        }
+        _ => rest.is_empty().then_some("must be an absolute URI"),
+    }
+}
+
+/// `(host, path and query)` of an `http://` URI on a loopback host.
+fn loopback(u: &str) -> Option<(&str, &str)> {
+    let rest = u.strip_prefix("http://")?;
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let origin = crate::http::origin_of(&format!("http://{authority}"))?;
+    let host = crate::http::hostname_of(&origin);
+    let host = &authority[..host.len().min(authority.len())];
+    let ok = host == "localhost" || host == "[::1]" || {
+        let parts: Vec<&str> = host.split('.').collect();
+        parts.len() == 4 && parts[0] == "127" && parts.iter().all(|p| p.parse::<u8>().is_ok())
+    };
+    (ok && !authority.contains('@')).then_some((host, tail))
+}
+
+/// Exact match, except that a loopback redirect URI matches on any port
+/// (RFC 8252 §7.3): native apps and `npm run dev` clients pick one.
+fn redirect_matches(registered: &str, given: &str) -> bool {
+    registered == given || matches!((loopback(registered), loopback(given)), (Some(a), Some(b)) if a == b)
+}
+
+/// The redirect URI for an authorization request: the one given if the
+/// client registered it, or its only one when none is given.
+pub(super) fn redirect_for(client: &Value, given: Option<&str>) -> Result<String, &'static str> {
+    let uris = client["redirects"].as_array().map_or(&[][..], Vec::as_slice);
+    match given {
+        Some(g) if uris.iter().any(|r| redirect_matches(r.as_str().unwrap_or(""), g)) => Ok(g.to_string()),
+        Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there."),
+        None if uris.len() == 1 => Ok(uris[0].as_str().unwrap_or("").to_string()),
+        None => Err("The request has no redirect_uri, and this app registered several."),
+    }
+}
+
+/// A client name fit to show: no control characters, at most 80 characters.
+fn display_name(raw: Option<&str>, fallback: &str) -> String {
+    let clean: String = raw.unwrap_or("").chars().filter(|c| !c.is_control()).take(80).collect();
+    let clean = clean.trim();
+    if clean.is_empty() { fallback } else { clean }.to_string()
+}
+
+/// The checked `redirect_uris` of a document or registration.
+fn redirect_uris(v: &Value) -> Result<Value, String> {
+    let uris = v.get("redirect_uris").and_then(Value::as_array).ok_or("`redirect_uris` must be a list of URIs")?;
+    if uris.is_empty() || uris.len() > 10 {
+        return Err("`redirect_uris` must list 1 to 10 URIs".into());
+    }
+    for u in uris {
+        let u = u.as_str().ok_or("`redirect_uris` must list strings")?;
+        if let Some(p) = redirect_problem(u) {
+            return Err(format!("redirect URI `{}` {p}", truncate(u, 100)));
+        }
+    }
+    Ok(Value::Array(uris.clone()))
+}
+
+/// Finds the client a `client_id` names: `Ok(Err(message))` when it cannot
+/// be used (shown to the person, or an `invalid_client` answer).
+pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, String>, String> {
+    if let Some(sealed) = id.strip_prefix(DCR) {
+        let reg = o.unseal("dcr", sealed).await?.map(|p| super::parse(&String::from_utf8_lossy(&p)));
+        return Ok(match reg {
+            None => Err("This client_id was not issued by this server (or its key was rotated out); the app must register again.".into()),
+            Some(r) if super::n(&r, "exp") <= o.now() => Err("This app's registration has expired; it must register again.".into()),
+            Some(mut r) => {
+                r["id"] = json!(id);
+                Ok(r)
+            }
+        });
+    }
+    if !id.contains("://") {
+        return Ok(Err("Unknown client_id: it is neither a client metadata document URL (https) nor one this server registered.".into()));
+    }
+    let bad = |why: &str| Ok(Err(format!("The app's metadata document at {} cannot be used: {why}.", truncate(id, 200))));
+    let host = match document_host(id) {
+        Ok(h) => h,
+        Err(why) => return bad(&format!("the client_id URL is not allowed ({why})")),
+    };
+    let memo_key = format!("c:{id}");
+    if let Some(c) = o.p.memo.get(&memo_key, o.now_ms) {
+        return Ok(Ok(c));
+    }
+    let req = OutRequest {
+        method: Method::Get,
+        url: id.to_string(),
+        headers: vec![("accept".into(), "application/json".into())],
+        body: None,
+        max_response_bytes: CIMD_MAX_BYTES,
+        no_redirects: true,
+    };
+    let resp = match o.up.send(&req, CIMD_TIMEOUT_MS).await {
+        Ok(r) => r,
+        Err(SendError::Timeout(_)) => return bad("it did not answer within 4 seconds"),
+        Err(SendError::TooLarge(_)) => return bad("it is larger than 32 KiB"),
+        Err(SendError::Network(e)) => return bad(&format!("fetching it failed ({})", truncate(&e, 120))),
+        Err(SendError::SubrequestLimit) => return bad("fetching it failed"),
+    };
+    if resp.status != 200 {
+        let redirect = if (300..400).contains(&resp.status) { ", a redirect, which is not followed" } else { "" };
+        return bad(&format!("it answered HTTP {}{redirect}", resp.status));
+    }
+    let doc = match crate::json::parse_strict(&resp.body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return bad("it is not a JSON object"),
+        Err(e) => return bad(&format!("it is not valid JSON ({e})")),
+    };
+    if doc["client_id"] != id {
+        return bad("its `client_id` is not exactly the URL it was fetched from");
+    }
+    if doc.get("client_secret").is_some() {
+        return bad("it contains a client secret, which a metadata document must not");
+    }
+    let redirects = match redirect_uris(&doc) {
+        Ok(r) => r,
+        Err(e) => return bad(&e),
+    };
+    // One method or, as ChatGPT's does, several by preference: with no
+    // secret shared, the one usable here is `none` (PKCE).
+    let method = &doc["token_endpoint_auth_method"];
+    let none_ok = method.is_null() || *method == "none" || method.as_array().is_some_and(|a| a.iter().any(|m| m == "none"));
+    if !none_ok {
+        return bad("it does not list the token endpoint auth method `none`, the only one a metadata-document client can use here");
+    }
+    let client = json!({
+        "id": id,
+        "name": display_name(doc["client_name"].as_str(), host),
+        "redirects": redirects,
+        "auth": "none",
+        "host": host,
+    });
+    o.p.memo.put(memo_key, client.clone(), o.now_ms + CIMD_MEMO_MS);
+    Ok(Ok(client))
+}
+
+#[derive(serde::Serialize)]
+struct Registered<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    client_id_issued_at: u64,
+    client_secret_expires_at: u64,
+    client_name: &'a str,
+    redirect_uris: &'a Value,
+    grant_types: [&'static str; 2],
+    response_types: [&'static str; 1],
+    token_endpoint_auth_method: &'a str,
+}
+
+/// `POST /register` (RFC 7591): rate limited per address and overall,
+/// expires after [`CLIENT_TTL`], nothing stored.
+pub(super) async fn register(o: &OAuth<'_>, req: &Request) -> crate::http::Response {
+    register_or(o, req).await.unwrap_or_else(unavailable)
+}
+
+async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Response, String> {
+    let invalid = |m: &str| Ok(oauth_error(400, "invalid_client_metadata", m));
+    if !super::content_type_is(req, "application/json") {
+        return invalid("Send the registration as application/json.");
+    }
+    let Ok(body) = req.read_body(super::MAX_BODY).await else {
+        return invalid("The registration is larger than 64 KiB or could not be read.");
+    };
+    let v = match crate::json::parse_strict(&body) {
+        Ok(v) if v.is_object() => v,
+        Ok(_) => return invalid("The registration must be a JSON object."),
+        Err(e) => return invalid(&format!("The registration is not valid JSON: {e}")),
+    };
+    let redirects = match redirect_uris(&v) {
+        Ok(r) => r,
+        Err(e) => return Ok(oauth_error(400, "invalid_redirect_uri", &format!("The registration cannot be accepted: {e}."))),
+    };
+    let auth = match &v["token_endpoint_auth_method"] {
+        Value::Null => "client_secret_basic",
+        Value::String(m) if AUTH_METHODS.contains(&m.as_str()) => m.as_str(),
+        _ => return invalid("token_endpoint_auth_method must be one of none, client_secret_post and client_secret_basic."),
+    };
+    if !v["client_name"].is_null() && !v["client_name"].is_string() {
+        return invalid("client_name must be a string.");
+    }
+    let name = display_name(v["client_name"].as_str(), "Unnamed app");
+    let ip = super::client_ip(req);
+    for (bucket, limit) in [(format!("dcr:{ip}"), 30), ("dcr:*".to_string(), 2000)] {
+        if let Some(wait) = o.limited(bucket, limit, 3600).await? {
+            return Ok(oauth_error(429, "invalid_request", &format!("Too many registrations; try again in {wait} seconds."))
+                .header("retry-after", &wait.to_string()));
+        }
+    }
+    let now = o.now();
+    let reg = json!({"name": name, "redirects": redirects, "auth": auth, "exp": now + CLIENT_TTL});
+    let client_id = format!("{DCR}{}", o.seal("dcr", reg.to_string().as_bytes()).await?);
+    let client_secret = match auth {
+        "none" => None,
+        _ => Some(secret_for(o, &o.keys().await?[0], &client_id).await?),
+    };
+    let body = Registered {
+        client_id: &client_id,
+        client_secret_expires_at: if client_secret.is_some() { now + CLIENT_TTL } else { 0 },
+        client_secret,
+        client_id_issued_at: now,
+        client_name: &name,
+        redirect_uris: &redirects,
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+        token_endpoint_auth_method: auth,
+    };
+    Ok(crate::http::Response::json(201, &body)
+        .header("cache-control", "no-store")
+        .header("access-control-allow-origin", "*")
+        .log(format!("oauth: registered a client ({auth})")))
+}
+
+async fn secret_for(o: &OAuth<'_>, key: &[u8], client_id: &str) -> Result<String, String> {
+    Ok(format!("{DCR_SECRET}{}", o.keyed(key, "dcr-secret", client_id.as_bytes()).await?))
+}
+
+/// Authenticates the client of a token or revocation request: HTTP Basic,
+/// `client_secret` in the body, or none for public clients. A failure is
+/// `401 invalid_client`, which makes Claude register again.
+pub(super) async fn authenticate(o: &OAuth<'_>, req: &Request, form: &Params) -> Result<Value, crate::http::Response> {
+    let basic = req.header("authorization").is_some();
+    let invalid = |m: &str| {
+        let r = oauth_error(401, "invalid_client", m);
+        if basic {
+            r.header("www-authenticate", "Basic realm=\"scale-mcp\"")
+        } else {
+            r
+        }
+    };
+    let mut id = form.get("client_id").map(str::to_string);
+    let mut secret = form.get("client_secret").map(str::to_string);
+    if let Some(h) = req.header("authorization") {
+        // RFC 6749 §2.3.1: both halves are form-encoded before Basic encoding.
+        let pair = h
+            .trim()
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+            .and_then(|(_, cred)| crate::codec::base64_decode(cred.trim()))
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|d| {
+                let (i, s) = d.split_once(':')?;
+                Some((crate::codec::form_decode(i)?, crate::codec::form_decode(s)?))
+            });
+        let Some((i, s)) = pair else {
+            return Err(invalid("The Authorization header is not valid HTTP Basic client credentials."));
+        };
+        if secret.is_some() || id.as_ref().is_some_and(|b| *b != i) {
+            return Err(invalid("Use one client authentication method, not two."));
+        }
+        id = Some(i);
+        secret = Some(s);
+    }
+    let Some(id) = id else {
+        return Err(invalid("The request names no client (client_id)."));
+    };
+    let client = match resolve(o, &id).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(m)) => return Err(invalid(&m)),
+        Err(e) => return Err(unavailable(e)),
+    };
+    match (s(&client, "auth"), secret) {
+        ("none", None) => Ok(client),
+        ("none", Some(_)) => Err(invalid("This client is public (none) and has no secret to send.")),
+        (_, None) => Err(invalid("This client must authenticate with its client_secret.")),
+        (_, Some(given)) => {
+            let keys = o.keys().await.map_err(unavailable)?;
+            let mut ok = false;
+            for k in &keys {
+                let expected = secret_for(o, k, &id).await.map_err(unavailable)?;
+                ok |= crate::auth::ct_eq(expected.as_bytes(), given.as_bytes());
+            }
+            if ok {
+                Ok(client)
+            } else {
+                Err(invalid("The client secret is wrong."))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_urls_must_name_public_dns_hosts_over_https() {
+        for ok in ["https://chatgpt.com/oauth/client.json", "https://claude.ai/oauth/mcp-oauth-client-metadata", "https://app.example.com:443/client?v=1", "https://xn--bcher-kva.example/c.json"] {
+            assert!(document_host(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(document_host("https://chatgpt.com/x"), Ok("chatgpt.com"));
+        for bad in [
+            "https://127.0.0.1/c.json",
+            "https://127.1/c.json",
+            "https://2130706433/c.json",
+            "https://0x7f000001/c.json",
+            "https://0x7f.0.0.1/c.json",
+            "https://017700000001/c.json",
+            "https://10.0.0.5/c.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/c.json",
+            "https://[::ffff:127.0.0.1]:443/c.json",
+            "https://localhost/c.json",
+            "https://api.localhost/c.json",
+            "https://printer.local/c.json",
+            "https://metadata.google.internal/c.json",
+            "https://intranet/c.json",
+            "https://1.0.0.127.in-addr.arpa/c.json",
+            "http://example.com/c.json",
+            "HTTPS://example.com/c.json",
+            "https://example.com",
+            "https://example.com/",
+            "https://example.com:8443/c.json",
+            "https://user:pw@example.com/c.json",
+            "https://example.com/c.json#x",
+            "https://example.com/a/../c.json",
+            "https://example.com/a/%2E%2e/c.json",
+            "https://Example.com/c.json",
+            "https://exa mple.com/c.json",
+            "https://example.com./c.json",
+            "https://-x.example.com/c.json",
+        ] {
+            assert!(document_host(bad).is_err(), "{bad} passed");
+        }
+    }
+
+    #[test]
+    fn redirect_uris_that_can_be_registered() {
+        for ok in ["https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:33418/callback", "http://localhost:3000/cb?x=1", "http://[::1]/cb", "cursor://anysphere.cursor-retrieval/oauth/cb", "com.example.app:/oauth2redirect"] {
+            assert_eq!(redirect_problem(ok), None, "{ok}");
+        }
+        for bad in ["http://example.com/cb", "http://127.0.0.1.evil.example/cb", "http://user@127.0.0.1/cb", "https://claude.ai/cb#frag", "javascript:alert(1)", "data:text/html,x", "https:///nohost", "HTTPS://claude.ai/cb", "/relative", "https://claude.ai/a b", "nocolon"] {
+            assert!(redirect_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects_match_exactly_except_loopback_ports() {
+        let m = redirect_matches;
+        assert!(m("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback"));
+        assert!(!m("https://claude.ai/cb", "https://claude.ai/cb/"));
+        assert!(!m("https://claude.ai/cb", "https://claude.ai/cb?x=1"));
+        assert!(!m("https://claude.ai:443/cb", "https://claude.ai:8443/cb"));
+        assert!(m("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
+        assert!(m("http://localhost:3000/cb", "http://localhost:4000/cb"));
+        assert!(m("http://[::1]:3000/cb", "http://[::1]:4000/cb"));
+        assert!(!m("http://127.0.0.1/callback", "http://127.0.0.1:51234/other"));
+        assert!(!m("http://127.0.0.1/callback", "http://localhost:51234/callback"));
+        assert!(!m("http://127.0.0.1/cb", "http://127.0.0.1.evil.example/cb"));
+        let c = json!({"redirects": ["https://a.example/cb"]});
+        assert_eq!(redirect_for(&c, None).unwrap(), "https://a.example/cb");
+        assert!(redirect_for(&c, Some("https://evil.example/cb")).is_err());
+        assert!(redirect_for(&json!({"redirects": ["https://a.example/1", "https://a.example/2"]}), None).is_err());
+    }
+
+    #[test]
+    fn display_names_are_cleaned_and_bounded() {
+        assert_eq!(display_name(Some("  A\u{0}B\n "), "h"), "AB");
+        assert_eq!(display_name(None, "host.example"), "host.example");
+        assert_eq!(display_name(Some(&"x".repeat(500)), "h").len(), 80);
+    }
+}

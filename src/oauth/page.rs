@@ -1,0 +1,307 @@
+//! The HTML the worker serves (the sign-in page, the grants page, error
+//! pages) and the CSRF protection of their forms. Self-contained: one inline
+//! stylesheet allowed by its hash, no script, no external asset, strict CSP
+//! with `frame-ancestors 'none'`. Every outside value is escaped. Plain HTML
+//! forms, so they work with a keyboard, a screen reader and on a phone.
+
+use super::{OAuth, Params};
+use crate::http::{Request, Response};
+
+const CSS: &str = ":root{color-scheme:light dark;--fg:#1b1f24;--mu:#59636e;--bg:#fff;--card:#f6f8fa;--line:#d1d9e0;--ac:#0a58ca;--err:#b42318}\
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--mu:#9198a1;--bg:#0d1117;--card:#161b22;--line:#3d444d;--ac:#4493f8;--err:#ff7b72}}\
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}\
+main{max-width:36rem;margin:0 auto;padding:1.5rem 1rem 3rem}h1{font-size:1.4rem;line-height:1.3}\
+fieldset{border:1px solid var(--line);border-radius:.5rem;margin:0 0 1rem;padding:.75rem 1rem}legend{font-weight:600}\
+label{display:block;margin:.6rem 0 .25rem}.opt{display:flex;gap:.6rem;align-items:flex-start}.opt label{margin:0}\
+.opt input{margin-top:.3rem;width:1.15rem;height:1.15rem;flex:none}.sub{margin:0 0 .5rem 1.75rem}.muted,small{color:var(--mu)}\
+input[type=password]{width:100%;font:inherit;padding:.6rem;border:1px solid var(--line);border-radius:.4rem;background:var(--bg);color:var(--fg)}\
+button{font:inherit;font-weight:600;padding:.7rem 1.2rem;min-height:2.75rem;border-radius:.4rem;border:1px solid var(--ac);background:var(--ac);color:#fff;margin:1rem .75rem 0 0}\
+button.secondary{background:transparent;color:var(--ac)}:focus-visible{outline:3px solid var(--ac);outline-offset:2px}\
+.error{border:1px solid var(--err);color:var(--err);border-radius:.5rem;padding:.75rem 1rem}\
+.card{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem;margin:0 0 1rem;overflow-wrap:anywhere}\
+code{font-family:ui-monospace,monospace;overflow-wrap:anywhere}ul{list-style:none;padding:0}";
+
+/// The CSP source of [`CSS`]; a test recomputes it, so an edit to the
+/// stylesheet that forgets this fails there, not in a browser.
+pub(super) const STYLE_HASH: &str = "sha256-w6H0H6JuQfqx2TMoE5yzOoUdlN+ROuVWgYHzROv7zUE=";
+
+/// Text for HTML element content and quoted attributes.
+pub(super) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A page. `form_target` is the one other place a form may lead (a client's
+/// redirect URI: browsers check `form-action` against where a submission is
+/// redirected); `cookie` a `Set-Cookie` value.
+#[inline(never)]
+pub(super) fn doc(status: u16, title: &str, body: &str, form_target: Option<&str>, cookie: Option<String>) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{title}</title><style>{CSS}</style></head><body><main>{body}</main></body></html>"
+    );
+    let csp = format!(
+        "default-src 'none'; style-src '{STYLE_HASH}'; form-action 'self'{}{}; frame-ancestors 'none'; base-uri 'none'",
+        if form_target.is_some() { " " } else { "" },
+        form_target.unwrap_or("")
+    );
+    let r = Response::new(status)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .header("content-security-policy", &csp)
+        .header("x-frame-options", "DENY")
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .body(html.into_bytes());
+    match cookie {
+        Some(c) => r.header("set-cookie", &c),
+        None => r,
+    }
+}
+
+/// A page that explains a problem and what to do; it never redirects.
+#[inline(never)]
+pub(super) fn error_page(status: u16, title: &str, message: &str) -> Response {
+    let body = format!(
+        "<h1>{}</h1>{}<p class=\"muted\">Go back to the app you were connecting and start again.</p>",
+        esc(title),
+        alert(Some(message))
+    );
+    doc(status, &esc(title), &body, None, None)
+}
+
+/// 503 for a platform failure (logged, never shown).
+#[inline(never)]
+pub(super) fn down(e: String) -> Response {
+    error_page(503, "Sign-in is unavailable", "The server cannot complete this right now. Try again in a minute.")
+        .header("retry-after", "5")
+        .log(format!("oauth: {e}"))
+}
+
+pub(super) fn method_not_allowed() -> Response {
+    error_page(405, "Method not allowed", "This page accepts GET and POST only.").header("allow", "GET, POST")
+}
+
+pub(super) fn alert(error: Option<&str>) -> String {
+    error.map_or(String::new(), |e| format!("<div class=\"error\" role=\"alert\" id=\"problem\">{}</div>", esc(e)))
+}
+
+pub(super) fn checkbox(name: &str, value: &str, label: &str, checked: bool) -> String {
+    let id = format!("{name}_{}", value.replace(':', "_"));
+    format!(
+        "<div class=\"opt\"><input type=\"checkbox\" name=\"{name}\" id=\"{id}\" value=\"{value}\"{}><label for=\"{id}\">{label}</label></div>",
+        if checked { " checked" } else { "" }
+    )
+}
+
+/// What a scope lets an app do, for the person granting it.
+pub(super) fn scope_text(scope: &str) -> String {
+    let what = match scope {
+        "scale:read" => "Read tasks, batches, projects, teammates and callback deliveries",
+        "scale:write" => "Create, change and cancel tasks, batches and projects (includes reading)",
+        _ => "Invite teammates and change their roles (includes reading)",
+    };
+    format!("<code>{scope}</code> — {what}")
+}
+
+fn password(id: &str, label: &str, help: &str) -> String {
+    format!(
+        "<label for=\"{id}\">{label}</label><input type=\"password\" id=\"{id}\" name=\"{id}\" autocomplete=\"off\" spellcheck=\"false\" autocapitalize=\"off\"><small>{help}</small>"
+    )
+}
+
+/// The sign-in methods the operator enabled; on the sign-in page (`consent`)
+/// with the own-key options. What the person chose before a mistake stays.
+pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
+    let (own, op) = (o.cfg.oauth_byok, !o.cfg.mcp_tokens.is_empty());
+    let chosen = p.get("method").unwrap_or(if own { "own_key" } else { "operator" });
+    let choice = |value: &str, label: &str| {
+        if own && op {
+            format!(
+                "<div class=\"opt\"><input type=\"radio\" name=\"method\" id=\"m_{value}\" value=\"{value}\"{}><label for=\"m_{value}\"><strong>{label}</strong></label></div>",
+                if chosen == value { " checked" } else { "" }
+            )
+        } else {
+            format!("<input type=\"hidden\" name=\"method\" value=\"{value}\"><p><strong>{label}</strong></p>")
+        }
+    };
+    let mut out = String::from("<fieldset><legend>Sign in with</legend>");
+    if own {
+        out += &choice("own_key", "Your own Scale API key");
+        out += "<div class=\"sub\">";
+        out += &password("scale_key", "Scale API key (<code>live_…</code> or <code>test_…</code>)", "Checked with one call to Scale, then stored encrypted so that only this connection's tokens can open it.");
+        if consent {
+            out += &password("callback_key", "Scale callback auth key (optional)", "Kept only as a hash, to check Scale's callbacks for your account.");
+            out += &checkbox("billed", "yes", "With a <code>live_</code> key, allow billed work: creating tasks and finalizing batches. Leave unchecked to allow only reads and free changes.", p.get("billed") == Some("yes"));
+        }
+        out += "</div>";
+    }
+    if op {
+        out += &choice("operator", "Operator access");
+        out += "<div class=\"sub\">";
+        out += &password("operator_token", "An access token from this server's operator", "Uses the operator's Scale account, with that token's permissions.");
+        out += "</div>";
+    }
+    out + "</fieldset>"
+}
+
+/// A form posted back to this worker.
+pub(super) struct Form<'a> {
+    pub action: &'a str,
+    pub hidden: &'a [(&'a str, &'a str)],
+    pub methods: String,
+    pub submit: &'a str,
+    /// A Cancel button (`action=deny`) after the submit button, which is
+    /// what Enter presses.
+    pub cancel: bool,
+}
+
+impl Form<'_> {
+    /// The form with `fields` before the sign-in methods.
+    pub(super) fn render(&self, fields: &str) -> String {
+        let mut out = format!("<form method=\"post\" action=\"{}\">", self.action);
+        for (k, v) in self.hidden {
+            out += &hidden(k, v);
+        }
+        out += fields;
+        out += &self.methods;
+        out += &format!("<button type=\"submit\" name=\"action\" value=\"approve\">{}</button>", self.submit);
+        if self.cancel {
+            out += "<button type=\"submit\" name=\"action\" value=\"deny\" class=\"secondary\">Cancel</button>";
+        }
+        out + "</form>"
+    }
+}
+
+pub(super) fn hidden(name: &str, value: &str) -> String {
+    format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(name), esc(value))
+}
+
+/// The `form-action` source for a redirect URI: its origin, or its scheme
+/// for an app's own scheme; `None` if it cannot be written safely.
+pub(super) fn form_target(redirect: &str) -> Option<String> {
+    let (scheme, rest) = redirect.split_once(':')?;
+    if scheme == "http" || scheme == "https" {
+        let authority = rest.strip_prefix("//")?.split(['/', '?']).next()?;
+        let ok = !authority.is_empty() && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        return ok.then(|| format!("{scheme}://{authority}"));
+    }
+    scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)).then(|| format!("{scheme}:"))
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for Unix seconds.
+pub(super) fn utc(secs: u64) -> String {
+    let iso = crate::codec::iso_from_ms(secs * 1000);
+    format!("{} {} UTC", &iso[..10], &iso[11..16])
+}
+
+// CSRF: signed double submit. The page sets a random cookie (`HttpOnly`,
+// `SameSite=Lax`; `__Host-` and `Secure` on https) and puts in the form a
+// MAC, under a server key, of that cookie, the time and what the form is for
+// (the authorization request it answers). A submission is accepted only with
+// the same cookie, a fresh time and a matching MAC, and never from a page of
+// another site (`Origin`, `Sec-Fetch-Site`). `Lax`, not `Strict`: the page is
+// opened by a navigation from the client's site, and a `Strict` cookie would
+// not come back on it, so a second sign-in tab would replace the first's.
+
+/// How long a rendered form can be submitted.
+const FORM_TTL: u64 = 3600;
+
+fn cookie_name(req: &Request) -> &'static str {
+    if req.self_origin.starts_with("https://") {
+        "__Host-smcp_csrf"
+    } else {
+        "smcp_csrf"
+    }
+}
+
+/// The CSRF cookie of the request, if it is there exactly once and well formed.
+fn cookie(req: &Request) -> Option<&str> {
+    let name = cookie_name(req);
+    let mut found = req
+        .header("cookie")
+        .unwrap_or("")
+        .split(';')
+        .filter_map(|part| part.trim().split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v));
+    let v = found.next().filter(|_| found.next().is_none())?;
+    (v.len() == 22 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(v)
+}
+
+async fn csrf_mac(o: &OAuth<'_>, key: &[u8], nonce: &str, ts: u64, purpose: &str) -> Result<String, String> {
+    o.keyed(key, "csrf", format!("{nonce}\n{ts}\n{purpose}").as_bytes()).await
+}
+
+/// A form token for `purpose`, and the `Set-Cookie` value when the browser
+/// has no cookie yet.
+pub(super) async fn csrf_issue(o: &OAuth<'_>, req: &Request, purpose: &str) -> Result<(String, Option<String>), String> {
+    let (nonce, set) = match cookie(req) {
+        Some(n) => (n.to_string(), None),
+        None => {
+            let n = o.random(16)?;
+            let secure = if cookie_name(req).starts_with("__Host-") { "; Secure" } else { "" };
+            let set = format!("{}={n}; Path=/; HttpOnly; SameSite=Lax; Max-Age={FORM_TTL}{secure}", cookie_name(req));
+            (n, Some(set))
+        }
+    };
+    let ts = o.now();
+    let mac = csrf_mac(o, &o.keys().await?[0], &nonce, ts, purpose).await?;
+    Ok((format!("{ts}.{mac}"), set))
+}
+
+/// Checks a submitted form token; `Ok(Err(why))` is shown to the person.
+pub(super) async fn csrf_check(o: &OAuth<'_>, req: &Request, purpose: &str, token: Option<&str>) -> Result<Result<(), &'static str>, String> {
+    let site_ok = req.header("sec-fetch-site").is_none_or(|v| matches!(v.trim(), "same-origin" | "none"));
+    let origin_ok = req.header("origin").is_none_or(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        v == req.self_origin || v == o.issuer
+    });
+    if !site_ok || !origin_ok {
+        return Ok(Err("This form was sent from another site, so it was not accepted."));
+    }
+    let Some(nonce) = cookie(req) else {
+        return Ok(Err("Your browser did not send this page's cookie back. Allow cookies for this site, then open the sign-in link again."));
+    };
+    let parsed = token.and_then(|t| t.split_once('.')).and_then(|(ts, mac)| Some((ts.parse::<u64>().ok()?, mac)));
+    let Some((ts, mac)) = parsed else {
+        return Ok(Err("This form does not belong to this sign-in request. Open the sign-in link again."));
+    };
+    if ts + FORM_TTL < o.now() || ts > o.now() + 60 {
+        return Ok(Err("This page is more than an hour old. Open the sign-in link again."));
+    }
+    let mut ok = false;
+    for k in o.keys().await? {
+        ok |= crate::auth::ct_eq(csrf_mac(o, &k, nonce, ts, purpose).await?.as_bytes(), mac.as_bytes());
+    }
+    Ok(if ok { Ok(()) } else { Err("This form does not belong to this sign-in request. Open the sign-in link again.") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::fakes::sha256;
+
+    #[test]
+    fn the_style_hash_is_the_stylesheets() {
+        assert_eq!(STYLE_HASH, format!("sha256-{}", crate::codec::base64(&sha256(CSS.as_bytes()))));
+    }
+
+    #[test]
+    fn escaping_and_form_targets() {
+        assert_eq!(esc(r#"<a href="x" onclick='y'>&</a>"#), "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(form_target("https://claude.ai/api/mcp/auth_callback").as_deref(), Some("https://claude.ai"));
+        assert_eq!(form_target("http://127.0.0.1:5173/cb").as_deref(), Some("http://127.0.0.1:5173"));
+        assert_eq!(form_target("cursor://anysphere/cb").as_deref(), Some("cursor:"));
+        assert_eq!(form_target("https://a;b/cb"), None);
+        assert_eq!(utc(1_767_225_600 + 3_723), "2026-01-01 01:02 UTC");
+    }
+}
