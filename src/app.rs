@@ -10,10 +10,10 @@
 use crate::auth::{bearer, matches_any, origin_allowed};
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
 use crate::http::{error_json, Request, Response};
-use crate::io::{Ctx, Services};
+use crate::io::{BoxFut, Ctx, Services};
 use crate::mcp::methods::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
-use crate::oauth::{Auth, OAuth, ScaleKey};
+use crate::oauth::{Auth, GrantView, ScaleKey};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -168,14 +168,14 @@ async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Respons
         Err(_) => Config::read(raw).0,
     };
     if crate::oauth::enabled(&cfg, services) {
-        let declared = req.header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+        let declared = req
+            .header("content-length")
+            .and_then(|v| v.trim().parse::<usize>().ok());
         if declared.is_some_and(|n| n > crate::oauth::MAX_BODY) {
             return error_json(413, "too_large", "OAuth requests are at most 64 KiB.");
         }
-        if let Some(o) = OAuth::new(&cfg, services, &req.self_origin) {
-            if let Some(out) = crate::oauth::route(&o, req).await {
-                return out;
-            }
+        if let Some(out) = crate::oauth::serve(req, &cfg, services).await {
+            return out;
         }
     }
     if req.path.starts_with("/.well-known/") {
@@ -185,7 +185,11 @@ async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Respons
             "This server does not use OAuth here. Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN.",
         );
     }
-    error_json(404, "not_found", "Unknown path. The MCP endpoint is /mcp; Scale callbacks go to /webhooks/scale.")
+    error_json(
+        404,
+        "not_found",
+        "Unknown path. The MCP endpoint is /mcp; Scale callbacks go to /webhooks/scale.",
+    )
 }
 
 fn misconfigured(errs: &[ConfigError]) -> Response {
@@ -255,49 +259,17 @@ async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Ser
         )
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
-    let issuer = cfg.public_url.clone().unwrap_or_else(|| req.self_origin.clone());
-    let resource = format!("{issuer}{}", req.path);
-    // With sign-in on, every 401 says where the OAuth metadata is.
-    let www = |refused: Option<&str>| match (oauth_on, refused) {
-        (true, _) => crate::oauth::challenge(&issuer, &resource, refused),
-        (false, None) => REALM.to_string(),
-        (false, Some(_)) => format!("{REALM}, error=\"invalid_token\""),
-    };
-    let Some(token) = bearer(req.header("authorization")) else {
-        let how = if oauth_on {
-            "Sign in with OAuth (see resource_metadata in WWW-Authenticate), or send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
-        } else {
-            "Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
-        };
-        return error_json(401, "unauthorized", how).header("www-authenticate", &www(None));
-    };
+    let token = bearer(req.header("authorization"));
     let mut principal = None;
-    if !matches_any(token, &cfg.mcp_tokens) {
-        const INVALID: &str = "The bearer token is not valid for this server.";
-        let auth = match OAuth::new(&cfg, &services, &req.self_origin).filter(|_| oauth_on) {
-            Some(o) => crate::oauth::authenticate(&o, token, &resource).await,
-            None => Auth::NotOAuth,
-        };
-        let why = match auth {
-            Auth::Granted(g) => {
+    if !token.is_some_and(|t| matches_any(t, &cfg.mcp_tokens)) {
+        match signed_in(req, &cfg, &services, token, oauth_on).await {
+            Ok(g) => {
                 if let ScaleKey::Own(k) = g.scale_key {
                     cfg.scale_api_key = Some(k);
                 }
                 principal = Some(g.label);
-                None
             }
-            Auth::NotOAuth => Some(INVALID),
-            Auth::Refused(why) => Some(why),
-            Auth::Unavailable(e) => {
-                return error_json(503, "temporarily_unavailable", "Sign-in state cannot be read right now; retry shortly.")
-                    .header("retry-after", "5")
-                    .log(format!("mcp: OAuth unavailable: {e}"));
-            }
-        };
-        if let Some(why) = why {
-            return error_json(401, "invalid_token", why)
-                .header("www-authenticate", &www(Some(why)))
-                .log("mcp: refused a request with an invalid bearer token");
+            Err(refused) => return refused,
         }
     }
     let out = crate::mcp::handle_post(req, &Ctx::new(cfg, services)).await;
@@ -305,6 +277,58 @@ async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Ser
         Some(p) => out.log(format!("principal {p}")),
         None => out,
     }
+}
+
+/// The grant of an OAuth access token (when sign-in is on), or the 401 or
+/// 503 to answer. Boxed, so `/mcp`'s future does not carry OAuth's.
+fn signed_in<'a>(
+    req: &'a Request,
+    cfg: &'a Config,
+    services: &'a Services,
+    token: Option<&'a str>,
+    oauth_on: bool,
+) -> BoxFut<'a, Result<Box<GrantView>, Response>> {
+    Box::pin(async move {
+        let issuer = crate::oauth::issuer(cfg, &req.self_origin);
+        let resource = format!("{issuer}{}", req.path);
+        // With sign-in on, every 401 says where the OAuth metadata is.
+        let www = |refused: Option<&str>| match (oauth_on, refused) {
+            (true, _) => crate::oauth::challenge(&issuer, &resource, refused),
+            (false, None) => REALM.to_string(),
+            (false, Some(_)) => format!("{REALM}, error=\"invalid_token\""),
+        };
+        let Some(token) = token else {
+            let how = if oauth_on {
+                "Sign in with OAuth (see resource_metadata in WWW-Authenticate), or send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
+            } else {
+                "Send `Authorization: Bearer <token>` with a token from MCP_AUTH_TOKEN."
+            };
+            return Err(error_json(401, "unauthorized", how).header("www-authenticate", &www(None)));
+        };
+        let auth = match oauth_on {
+            true => {
+                crate::oauth::authenticate(cfg, services, &req.self_origin, token, &resource).await
+            }
+            false => Auth::NotOAuth,
+        };
+        let why = match auth {
+            Auth::Granted(g) => return Ok(g),
+            Auth::NotOAuth => "The bearer token is not valid for this server.",
+            Auth::Refused(why) => why,
+            Auth::Unavailable(e) => {
+                return Err(error_json(
+                    503,
+                    "temporarily_unavailable",
+                    "Sign-in state cannot be read right now; retry shortly.",
+                )
+                .header("retry-after", "5")
+                .log(format!("mcp: OAuth unavailable: {e}")));
+            }
+        };
+        Err(error_json(401, "invalid_token", why)
+            .header("www-authenticate", &www(Some(why)))
+            .log("mcp: refused a request with an invalid bearer token"))
+    })
 }
 
 #[cfg(test)]

@@ -45,71 +45,79 @@ fn subtle() -> std::result::Result<SubtleCrypto, String> {
 }
 
 async fn wait(p: std::result::Result<Promise, JsValue>) -> std::result::Result<JsValue, String> {
-    wasm_bindgen_futures::JsFuture::from(p.map_err(js_err)?).await.map_err(js_err)
+    wasm_bindgen_futures::JsFuture::from(p.map_err(js_err)?)
+        .await
+        .map_err(js_err)
 }
 
-/// An algorithm object: `{name, [extra]: value}`.
-fn algo(name: &str, extra: Option<(&str, JsValue)>) -> Object {
+/// `{name: "AES-GCM"[, iv]}`.
+fn aes_gcm(iv: Option<&[u8]>) -> Object {
     let o = Object::new();
-    let _ = Reflect::set(&o, &"name".into(), &name.into());
-    if let Some((k, v)) = extra {
-        let _ = Reflect::set(&o, &k.into(), &v);
+    let _ = Reflect::set(&o, &"name".into(), &"AES-GCM".into());
+    if let Some(iv) = iv {
+        let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(iv));
     }
     o
 }
 
-/// A raw key for one use (`sign`, `encrypt` or `decrypt`).
-async fn import(s: &SubtleCrypto, raw: &[u8], alg: &Object, usage: &str) -> std::result::Result<CryptoKey, String> {
-    let raw: Object = Uint8Array::from(raw).into();
+/// A raw AES-256-GCM key for one use (`encrypt` or `decrypt`).
+async fn import(
+    s: &SubtleCrypto,
+    raw: &[u8; 32],
+    usage: &str,
+) -> std::result::Result<CryptoKey, String> {
+    let raw: Object = Uint8Array::from(&raw[..]).into();
     let usages = Array::of1(&usage.into());
-    Ok(wait(s.import_key_with_object("raw", &raw, alg, false, &usages)).await?.unchecked_into())
+    Ok(
+        wait(s.import_key_with_object("raw", &raw, &aes_gcm(None), false, &usages))
+            .await?
+            .unchecked_into(),
+    )
 }
 
 fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
 }
 
-fn to32(v: &JsValue) -> std::result::Result<[u8; 32], String> {
-    bytes(v).try_into().map_err(|_| "a digest of the wrong length".to_string())
-}
-
 impl Crypto for WebCrypto {
     fn random(&self, buf: &mut [u8]) -> std::result::Result<(), String> {
         getrandom::fill(buf).map_err(|e| e.to_string())
     }
-    fn digest<'a>(&'a self, key: Option<&'a [u8]>, data: &'a [u8]) -> BoxFut<'a, std::result::Result<[u8; 32], String>> {
-        Box::pin(async move {
-            let s = subtle()?;
-            match key {
-                None => to32(&wait(s.digest_with_str_and_u8_array("SHA-256", data)).await?),
-                Some(k) => {
-                    let k = import(&s, k, &algo("HMAC", Some(("hash", "SHA-256".into()))), "sign").await?;
-                    to32(&wait(s.sign_with_str_and_u8_array("HMAC", &k, data)).await?)
-                }
-            }
-        })
-    }
-    fn seal<'a>(&'a self, key: &'a [u8; 32], plain: &'a [u8]) -> BoxFut<'a, std::result::Result<Vec<u8>, String>> {
+    fn seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        plain: &'a [u8],
+    ) -> BoxFut<'a, std::result::Result<Vec<u8>, String>> {
         Box::pin(async move {
             let s = subtle()?;
             let mut iv = [0u8; 12];
             self.random(&mut iv)?;
-            let k = import(&s, key, &algo("AES-GCM", None), "encrypt").await?;
-            let params = algo("AES-GCM", Some(("iv", Uint8Array::from(&iv[..]).into())));
-            let ct = wait(s.encrypt_with_object_and_u8_array(&params, &k, plain)).await?;
+            let k = import(&s, key, "encrypt").await?;
+            let ct =
+                wait(s.encrypt_with_object_and_u8_array(&aes_gcm(Some(&iv)), &k, plain)).await?;
             Ok([&iv[..], &bytes(&ct)].concat())
         })
     }
-    fn open<'a>(&'a self, key: &'a [u8; 32], sealed: &'a [u8]) -> BoxFut<'a, std::result::Result<Option<Vec<u8>>, String>> {
+    fn open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        sealed: &'a [u8],
+    ) -> BoxFut<'a, std::result::Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
             if sealed.len() < 12 + 16 {
                 return Ok(None);
             }
             let s = subtle()?;
-            let k = import(&s, key, &algo("AES-GCM", None), "decrypt").await?;
-            let params = algo("AES-GCM", Some(("iv", Uint8Array::from(&sealed[..12]).into())));
+            let k = import(&s, key, "decrypt").await?;
             // Another key or a changed byte fails the tag check.
-            Ok(wait(s.decrypt_with_object_and_u8_array(&params, &k, &sealed[12..])).await.ok().map(|p| bytes(&p)))
+            Ok(wait(s.decrypt_with_object_and_u8_array(
+                &aes_gcm(Some(&sealed[..12])),
+                &k,
+                &sealed[12..],
+            ))
+            .await
+            .ok()
+            .map(|p| bytes(&p)))
         })
     }
 }
@@ -123,12 +131,17 @@ impl StateStore for DoClient {
             let e = |e: Error| e.to_string();
             let stub = self.0.get_by_name(OBJECT).map_err(e)?;
             let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(JsValue::from_str(&ops.to_string())));
+            init.with_method(Method::Post)
+                .with_body(Some(JsValue::from_str(&ops.to_string())));
             let req = Request::new_with_init("https://oauth-store/", &init).map_err(e)?;
             let mut resp = stub.fetch_with_request(req).await.map_err(e)?;
             let text = resp.text().await.map_err(e)?;
             if resp.status_code() != 200 {
-                return Err(format!("HTTP {}: {}", resp.status_code(), crate::json::truncate(&text, 200)));
+                return Err(format!(
+                    "HTTP {}: {}",
+                    resp.status_code(),
+                    crate::json::truncate(&text, 200)
+                ));
             }
             serde_json::from_str(&text).map_err(|e| e.to_string())
         })
@@ -136,7 +149,7 @@ impl StateStore for DoClient {
 }
 
 /// All OAuth state: one SQLite table of rows (see `io::state`).
-#[durable_object]
+#[durable_object(fetch)]
 pub struct OAuthStore {
     sql: SqlStorage,
     swept: Cell<u64>,
@@ -149,9 +162,16 @@ CREATE INDEX IF NOT EXISTS records_exp ON records (exp) WHERE exp > 0;";
 struct Sql<'a>(&'a SqlStorage);
 
 impl Sql<'_> {
-    fn exec(&self, q: &str, args: Vec<SqlStorageValue>) -> std::result::Result<Vec<Vec<SqlStorageValue>>, String> {
+    fn exec(
+        &self,
+        q: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<Vec<SqlStorageValue>>, String> {
         let cursor = self.0.exec(q, args).map_err(|e| format!("sqlite: {e}"))?;
-        cursor.raw().map(|r| r.map_err(|e| format!("sqlite: {e}"))).collect()
+        cursor
+            .raw()
+            .map(|r| r.map_err(|e| format!("sqlite: {e}")))
+            .collect()
     }
 }
 
@@ -164,17 +184,45 @@ fn text_of(v: Option<SqlStorageValue>) -> String {
 
 impl Rows for Sql<'_> {
     fn get(&mut self, key: &str, now: u64) -> std::result::Result<Option<String>, String> {
-        let rows = self.exec("SELECT body FROM records WHERE k = ? AND (exp = 0 OR exp > ?)", vec![key.into(), (now as i64).into()])?;
-        Ok(rows.into_iter().next().map(|r| text_of(r.into_iter().next())))
+        let rows = self.exec(
+            "SELECT body FROM records WHERE k = ? AND (exp = 0 OR exp > ?)",
+            vec![key.into(), (now as i64).into()],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| text_of(r.into_iter().next())))
     }
-    fn put(&mut self, key: &str, group: &str, body: &str, expires: u64) -> std::result::Result<(), String> {
-        self.exec("INSERT OR REPLACE INTO records (k, grp, body, exp) VALUES (?, ?, ?, ?)", vec![key.into(), group.into(), body.into(), (expires as i64).into()])
-            .map(|_| ())
+    fn put(
+        &mut self,
+        key: &str,
+        group: &str,
+        body: &str,
+        expires: u64,
+    ) -> std::result::Result<(), String> {
+        self.exec(
+            "INSERT OR REPLACE INTO records (k, grp, body, exp) VALUES (?, ?, ?, ?)",
+            vec![
+                key.into(),
+                group.into(),
+                body.into(),
+                (expires as i64).into(),
+            ],
+        )
+        .map(|_| ())
     }
     fn delete(&mut self, key: &str, group: &str) -> std::result::Result<(), String> {
-        self.exec("DELETE FROM records WHERE k = ?1 OR (?2 <> '' AND grp = ?2)", vec![key.into(), group.into()]).map(|_| ())
+        self.exec(
+            "DELETE FROM records WHERE k = ?1 OR (?2 <> '' AND grp = ?2)",
+            vec![key.into(), group.into()],
+        )
+        .map(|_| ())
     }
-    fn list(&mut self, group: &str, now: u64) -> std::result::Result<Vec<(String, String)>, String> {
+    fn list(
+        &mut self,
+        group: &str,
+        now: u64,
+    ) -> std::result::Result<Vec<(String, String)>, String> {
         let rows = self.exec(
             "SELECT k, body FROM records WHERE grp = ? AND (exp = 0 OR exp > ?) ORDER BY k LIMIT 500",
             vec![group.into(), (now as i64).into()],
@@ -194,7 +242,10 @@ impl DurableObject for OAuthStore {
         let sql = state.storage().sql();
         // Idempotent; a failure here shows as an error on the first call.
         let _ = sql.exec(SCHEMA, None);
-        OAuthStore { sql, swept: Cell::new(0) }
+        OAuthStore {
+            sql,
+            swept: Cell::new(0),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -205,7 +256,10 @@ impl DurableObject for OAuthStore {
         let mut db = Sql(&self.sql);
         if now >= self.swept.get() + 60 {
             self.swept.set(now);
-            if let Err(e) = db.exec("DELETE FROM records WHERE exp > 0 AND exp <= ?", vec![(now as i64).into()]) {
+            if let Err(e) = db.exec(
+                "DELETE FROM records WHERE exp > 0 AND exp <= ?",
+                vec![(now as i64).into()],
+            ) {
                 console_error!("oauth store: sweep failed: {e}");
             }
         }

@@ -142,19 +142,13 @@ pub trait CallbackStore {
     ) -> BoxFut<'a, Result<ListPage, String>>;
 }
 
-/// The cryptography the OAuth server needs, from the platform (WebCrypto at
-/// the edge, so no Rust crypto crate is in the upload). Errors are the
-/// platform's message.
+/// The encryption the OAuth server needs, from the platform: AES-256-GCM
+/// from WebCrypto at the edge (no Rust cipher in the upload; hashes and MACs
+/// are `codec`'s) and its CSPRNG. Errors are the platform's message.
 pub trait Crypto {
     /// Fills `buf` from the platform's CSPRNG.
     fn random(&self, buf: &mut [u8]) -> Result<(), String>;
-    /// SHA-256 of `data`, or HMAC-SHA-256 of it under `key`.
-    fn digest<'a>(
-        &'a self,
-        key: Option<&'a [u8]>,
-        data: &'a [u8],
-    ) -> BoxFut<'a, Result<[u8; 32], String>>;
-    /// AES-256-GCM: `plain` sealed under `key`, its random nonce in front.
+    /// `plain` sealed under `key`, its random nonce in front.
     fn seal<'a>(
         &'a self,
         key: &'a [u8; 32],

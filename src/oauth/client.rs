@@ -6,9 +6,10 @@
 //!   4 s) and kept in the isolate's memo for 5 minutes. They are public
 //!   clients (`none`).
 //! - **Dynamically registered clients** (RFC 7591, kept for compatibility):
-//!   the registration is sealed into the `client_id` itself under a server
-//!   key, with its expiry; the secret, when there is one, is a keyed hash of
-//!   the id.
+//!   the registration (name, redirect URIs, auth method, expiry; nothing
+//!   secret) is carried in the `client_id` itself, signed with a server key
+//!   so that it cannot be changed; the secret, when there is one, is a keyed
+//!   hash of the id.
 //!
 //! A client is a JSON object: `id`, `name`, `redirects`, `auth` (`none`,
 //! `client_secret_post` or `client_secret_basic`) and, for a document,
@@ -39,7 +40,9 @@ pub(super) fn document_host(url: &str) -> Result<&str, &'static str> {
     if url.len() > 2048 || url.bytes().any(|b| !b.is_ascii_graphic()) {
         return Err("it must be a plain ASCII URL of at most 2048 characters");
     }
-    let rest = url.strip_prefix("https://").ok_or("it must be an https URL")?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or("it must be an https URL")?;
     if url.contains('#') {
         return Err("it must not have a fragment");
     }
@@ -56,7 +59,9 @@ pub(super) fn document_host(url: &str) -> Result<&str, &'static str> {
     let last = labels[labels.len() - 1];
     if host.starts_with('[')
         || last.bytes().all(|b| b.is_ascii_digit())
-        || last.strip_prefix("0x").is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+        || last
+            .strip_prefix("0x")
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
     {
         return Err("its host must be a DNS name, not an IP address");
     }
@@ -66,19 +71,32 @@ pub(super) fn document_host(url: &str) -> Result<&str, &'static str> {
             (1..=63).contains(&l.len())
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         })
     {
         return Err("its host must be a public, lower-case DNS name");
     }
-    if ["localhost", "local", "internal", "intranet", "lan", "home", "corp", "arpa", "onion"].contains(&last) {
+    if [
+        "localhost",
+        "local",
+        "internal",
+        "intranet",
+        "lan",
+        "home",
+        "corp",
+        "arpa",
+        "onion",
+    ]
+    .contains(&last)
+    {
         return Err("its host is not a public name");
     }
     let path = path.split('?').next().unwrap_or("");
     if path.len() < 2 {
         return Err("it must have a path (a client id is a document URL, not a site)");
     }
-    if path.split('/').any(|seg| matches!(seg.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")) {
+    if path.split('/').any(super::dot_segment) {
         return Err("it must not have dot segments");
     }
     Ok(host)
@@ -95,19 +113,27 @@ fn redirect_problem(u: &str) -> Option<&'static str> {
     let (scheme, rest) = u.split_once(':')?;
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_lowercase())
-        || !scheme.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
     {
         return Some("must start with a lower-case scheme");
     }
     match scheme {
         "https" => {
-            let authority = rest.strip_prefix("//").unwrap_or("").split(['/', '?']).next().unwrap_or("");
+            let authority = rest
+                .strip_prefix("//")
+                .unwrap_or("")
+                .split(['/', '?'])
+                .next()
+                .unwrap_or("");
             (authority.is_empty() || authority.contains('@')).then_some("must name a host")
         }
-        "http" => loopback(u).is_none().then_some("may use http only on a loopback host (127.0.0.1, [::1] or localhost)"),
-        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss" | "mailto" | "tel" => {
-            Some("uses a scheme that cannot receive an authorization response")
-        }
+        "http" => loopback(u)
+            .is_none()
+            .then_some("may use http only on a loopback host (127.0.0.1, [::1] or localhost)"),
+        "javascript" | "data" | "file" | "vbscript" | "about" | "blob" | "ftp" | "ws" | "wss"
+        | "mailto" | "tel" => Some("uses a scheme that cannot receive an authorization response"),
         _ => rest.is_empty().then_some("must be an absolute URI"),
     }
 }
@@ -129,13 +155,16 @@ fn loopback(u: &str) -> Option<(&str, &str)> {
 /// Exact match, except that a loopback redirect URI matches on any port
 /// (RFC 8252 §7.3): native apps and `npm run dev` clients pick one.
 fn redirect_matches(registered: &str, given: &str) -> bool {
-    registered == given || matches!((loopback(registered), loopback(given)), (Some(a), Some(b)) if a == b)
+    registered == given
+        || matches!((loopback(registered), loopback(given)), (Some(a), Some(b)) if a == b)
 }
 
 /// The redirect URI for an authorization request: the one given if the
 /// client registered it, or its only one when none is given.
 pub(super) fn redirect_for(client: &Value, given: Option<&str>) -> Result<String, &'static str> {
-    let uris = client["redirects"].as_array().map_or(&[][..], Vec::as_slice);
+    let uris = client["redirects"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     match given {
         Some(g) if uris.iter().any(|r| redirect_matches(r.as_str().unwrap_or(""), g)) => Ok(g.to_string()),
         Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there."),
@@ -146,14 +175,22 @@ pub(super) fn redirect_for(client: &Value, given: Option<&str>) -> Result<String
 
 /// A client name fit to show: no control characters, at most 80 characters.
 fn display_name(raw: Option<&str>, fallback: &str) -> String {
-    let clean: String = raw.unwrap_or("").chars().filter(|c| !c.is_control()).take(80).collect();
+    let clean: String = raw
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
     let clean = clean.trim();
     if clean.is_empty() { fallback } else { clean }.to_string()
 }
 
 /// The checked `redirect_uris` of a document or registration.
 fn redirect_uris(v: &Value) -> Result<Value, String> {
-    let uris = v.get("redirect_uris").and_then(Value::as_array).ok_or("`redirect_uris` must be a list of URIs")?;
+    let uris = v
+        .get("redirect_uris")
+        .and_then(Value::as_array)
+        .ok_or("`redirect_uris` must be a list of URIs")?;
     if uris.is_empty() || uris.len() > 10 {
         return Err("`redirect_uris` must list 1 to 10 URIs".into());
     }
@@ -169,21 +206,24 @@ fn redirect_uris(v: &Value) -> Result<Value, String> {
 /// Finds the client a `client_id` names: `Ok(Err(message))` when it cannot
 /// be used (shown to the person, or an `invalid_client` answer).
 pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, String>, String> {
-    if let Some(sealed) = id.strip_prefix(DCR) {
-        let reg = o.unseal("dcr", sealed).await?.map(|p| super::parse(&String::from_utf8_lossy(&p)));
-        return Ok(match reg {
-            None => Err("This client_id was not issued by this server (or its key was rotated out); the app must register again.".into()),
-            Some(r) if super::n(&r, "exp") <= o.now() => Err("This app's registration has expired; it must register again.".into()),
+    if let Some(signed) = id.strip_prefix(DCR) {
+        return Ok(match o.verify("dcr", signed) {
             Some(mut r) => {
                 r["id"] = json!(id);
                 Ok(r)
             }
+            None => Err("This client_id was not issued by this server, has expired, or was signed with a key that was rotated out; the app must register again.".into()),
         });
     }
     if !id.contains("://") {
         return Ok(Err("Unknown client_id: it is neither a client metadata document URL (https) nor one this server registered.".into()));
     }
-    let bad = |why: &str| Ok(Err(format!("The app's metadata document at {} cannot be used: {why}.", truncate(id, 200))));
+    let bad = |why: &str| {
+        Ok(Err(format!(
+            "The app's metadata document at {} cannot be used: {why}.",
+            truncate(id, 200)
+        )))
+    };
     let host = match document_host(id) {
         Ok(h) => h,
         Err(why) => return bad(&format!("the client_id URL is not allowed ({why})")),
@@ -204,11 +244,17 @@ pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, Str
         Ok(r) => r,
         Err(SendError::Timeout(_)) => return bad("it did not answer within 4 seconds"),
         Err(SendError::TooLarge(_)) => return bad("it is larger than 32 KiB"),
-        Err(SendError::Network(e)) => return bad(&format!("fetching it failed ({})", truncate(&e, 120))),
+        Err(SendError::Network(e)) => {
+            return bad(&format!("fetching it failed ({})", truncate(&e, 120)))
+        }
         Err(SendError::SubrequestLimit) => return bad("fetching it failed"),
     };
     if resp.status != 200 {
-        let redirect = if (300..400).contains(&resp.status) { ", a redirect, which is not followed" } else { "" };
+        let redirect = if (300..400).contains(&resp.status) {
+            ", a redirect, which is not followed"
+        } else {
+            ""
+        };
         return bad(&format!("it answered HTTP {}{redirect}", resp.status));
     }
     let doc = match crate::json::parse_strict(&resp.body) {
@@ -229,7 +275,11 @@ pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, Str
     // One method or, as ChatGPT's does, several by preference: with no
     // secret shared, the one usable here is `none` (PKCE).
     let method = &doc["token_endpoint_auth_method"];
-    let none_ok = method.is_null() || *method == "none" || method.as_array().is_some_and(|a| a.iter().any(|m| m == "none"));
+    let none_ok = method.is_null()
+        || *method == "none"
+        || method
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m == "none"));
     if !none_ok {
         return bad("it does not list the token endpoint auth method `none`, the only one a metadata-document client can use here");
     }
@@ -240,7 +290,8 @@ pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, Str
         "auth": "none",
         "host": host,
     });
-    o.p.memo.put(memo_key, client.clone(), o.now_ms + CIMD_MEMO_MS);
+    o.p.memo
+        .put(memo_key, client.clone(), o.now_ms + CIMD_MEMO_MS);
     Ok(Ok(client))
 }
 
@@ -266,7 +317,11 @@ pub(super) async fn register(o: &OAuth<'_>, req: &Request) -> crate::http::Respo
 
 async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Response, String> {
     let invalid = |m: &str| Ok(oauth_error(400, "invalid_client_metadata", m));
-    if !super::content_type_is(req, "application/json") {
+    let json = req
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
         return invalid("Send the registration as application/json.");
     }
     let Ok(body) = req.read_body(super::MAX_BODY).await else {
@@ -279,7 +334,13 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
     };
     let redirects = match redirect_uris(&v) {
         Ok(r) => r,
-        Err(e) => return Ok(oauth_error(400, "invalid_redirect_uri", &format!("The registration cannot be accepted: {e}."))),
+        Err(e) => {
+            return Ok(oauth_error(
+                400,
+                "invalid_redirect_uri",
+                &format!("The registration cannot be accepted: {e}."),
+            ))
+        }
     };
     let auth = match &v["token_endpoint_auth_method"] {
         Value::Null => "client_secret_basic",
@@ -291,22 +352,32 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
     }
     let name = display_name(v["client_name"].as_str(), "Unnamed app");
     let ip = super::client_ip(req);
-    for (bucket, limit) in [(format!("dcr:{ip}"), 30), ("dcr:*".to_string(), 2000)] {
-        if let Some(wait) = o.limited(bucket, limit, 3600).await? {
-            return Ok(oauth_error(429, "invalid_request", &format!("Too many registrations; try again in {wait} seconds."))
-                .header("retry-after", &wait.to_string()));
-        }
+    if let Some(wait) = o
+        .limited(&[
+            (format!("dcr:{ip}"), 30, 3600),
+            ("dcr:*".into(), 2000, 3600),
+        ])
+        .await?
+    {
+        return Ok(oauth_error(
+            429,
+            "invalid_request",
+            &format!("Too many registrations; try again in {wait} seconds."),
+        )
+        .header("retry-after", &wait.to_string()));
     }
     let now = o.now();
     let reg = json!({"name": name, "redirects": redirects, "auth": auth, "exp": now + CLIENT_TTL});
-    let client_id = format!("{DCR}{}", o.seal("dcr", reg.to_string().as_bytes()).await?);
-    let client_secret = match auth {
-        "none" => None,
-        _ => Some(secret_for(o, &o.keys().await?[0], &client_id).await?),
-    };
+    let client_id = format!("{DCR}{}", o.sign("dcr", &reg));
+    let client_secret = (auth != "none")
+        .then(|| format!("{DCR_SECRET}{}", o.mac("dcr-secret", client_id.as_bytes())));
     let body = Registered {
         client_id: &client_id,
-        client_secret_expires_at: if client_secret.is_some() { now + CLIENT_TTL } else { 0 },
+        client_secret_expires_at: if client_secret.is_some() {
+            now + CLIENT_TTL
+        } else {
+            0
+        },
         client_secret,
         client_id_issued_at: now,
         client_name: &name,
@@ -321,14 +392,14 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
         .log(format!("oauth: registered a client ({auth})")))
 }
 
-async fn secret_for(o: &OAuth<'_>, key: &[u8], client_id: &str) -> Result<String, String> {
-    Ok(format!("{DCR_SECRET}{}", o.keyed(key, "dcr-secret", client_id.as_bytes()).await?))
-}
-
 /// Authenticates the client of a token or revocation request: HTTP Basic,
 /// `client_secret` in the body, or none for public clients. A failure is
 /// `401 invalid_client`, which makes Claude register again.
-pub(super) async fn authenticate(o: &OAuth<'_>, req: &Request, form: &Params) -> Result<Value, crate::http::Response> {
+pub(super) async fn authenticate(
+    o: &OAuth<'_>,
+    req: &Request,
+    form: &Params,
+) -> Result<Value, crate::http::Response> {
     let basic = req.header("authorization").is_some();
     let invalid = |m: &str| {
         let r = oauth_error(401, "invalid_client", m);
@@ -353,7 +424,9 @@ pub(super) async fn authenticate(o: &OAuth<'_>, req: &Request, form: &Params) ->
                 Some((crate::codec::form_decode(i)?, crate::codec::form_decode(s)?))
             });
         let Some((i, s)) = pair else {
-            return Err(invalid("The Authorization header is not valid HTTP Basic client credentials."));
+            return Err(invalid(
+                "The Authorization header is not valid HTTP Basic client credentials.",
+            ));
         };
         if secret.is_some() || id.as_ref().is_some_and(|b| *b != i) {
             return Err(invalid("Use one client authentication method, not two."));
@@ -371,21 +444,20 @@ pub(super) async fn authenticate(o: &OAuth<'_>, req: &Request, form: &Params) ->
     };
     match (s(&client, "auth"), secret) {
         ("none", None) => Ok(client),
-        ("none", Some(_)) => Err(invalid("This client is public (none) and has no secret to send.")),
-        (_, None) => Err(invalid("This client must authenticate with its client_secret.")),
-        (_, Some(given)) => {
-            let keys = o.keys().await.map_err(unavailable)?;
-            let mut ok = false;
-            for k in &keys {
-                let expected = secret_for(o, k, &id).await.map_err(unavailable)?;
-                ok |= crate::auth::ct_eq(expected.as_bytes(), given.as_bytes());
-            }
-            if ok {
-                Ok(client)
-            } else {
-                Err(invalid("The client secret is wrong."))
-            }
+        ("none", Some(_)) => Err(invalid(
+            "This client is public (none) and has no secret to send.",
+        )),
+        (_, None) => Err(invalid(
+            "This client must authenticate with its client_secret.",
+        )),
+        (_, Some(given))
+            if given
+                .strip_prefix(DCR_SECRET)
+                .is_some_and(|m| o.mac_ok("dcr-secret", id.as_bytes(), m)) =>
+        {
+            Ok(client)
         }
+        (_, Some(_)) => Err(invalid("The client secret is wrong.")),
     }
 }
 
@@ -395,7 +467,12 @@ mod tests {
 
     #[test]
     fn document_urls_must_name_public_dns_hosts_over_https() {
-        for ok in ["https://chatgpt.com/oauth/client.json", "https://claude.ai/oauth/mcp-oauth-client-metadata", "https://app.example.com:443/client?v=1", "https://xn--bcher-kva.example/c.json"] {
+        for ok in [
+            "https://chatgpt.com/oauth/client.json",
+            "https://claude.ai/oauth/mcp-oauth-client-metadata",
+            "https://app.example.com:443/client?v=1",
+            "https://xn--bcher-kva.example/c.json",
+        ] {
             assert!(document_host(ok).is_ok(), "{ok}");
         }
         assert_eq!(document_host("https://chatgpt.com/x"), Ok("chatgpt.com"));
@@ -436,10 +513,29 @@ mod tests {
 
     #[test]
     fn redirect_uris_that_can_be_registered() {
-        for ok in ["https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:33418/callback", "http://localhost:3000/cb?x=1", "http://[::1]/cb", "cursor://anysphere.cursor-retrieval/oauth/cb", "com.example.app:/oauth2redirect"] {
+        for ok in [
+            "https://claude.ai/api/mcp/auth_callback",
+            "http://127.0.0.1:33418/callback",
+            "http://localhost:3000/cb?x=1",
+            "http://[::1]/cb",
+            "cursor://anysphere.cursor-retrieval/oauth/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
             assert_eq!(redirect_problem(ok), None, "{ok}");
         }
-        for bad in ["http://example.com/cb", "http://127.0.0.1.evil.example/cb", "http://user@127.0.0.1/cb", "https://claude.ai/cb#frag", "javascript:alert(1)", "data:text/html,x", "https:///nohost", "HTTPS://claude.ai/cb", "/relative", "https://claude.ai/a b", "nocolon"] {
+        for bad in [
+            "http://example.com/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://user@127.0.0.1/cb",
+            "https://claude.ai/cb#frag",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https:///nohost",
+            "HTTPS://claude.ai/cb",
+            "/relative",
+            "https://claude.ai/a b",
+            "nocolon",
+        ] {
             assert!(redirect_problem(bad).is_some(), "{bad}");
         }
     }
@@ -447,20 +543,39 @@ mod tests {
     #[test]
     fn redirects_match_exactly_except_loopback_ports() {
         let m = redirect_matches;
-        assert!(m("https://claude.ai/api/mcp/auth_callback", "https://claude.ai/api/mcp/auth_callback"));
+        assert!(m(
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://claude.ai/api/mcp/auth_callback"
+        ));
         assert!(!m("https://claude.ai/cb", "https://claude.ai/cb/"));
         assert!(!m("https://claude.ai/cb", "https://claude.ai/cb?x=1"));
         assert!(!m("https://claude.ai:443/cb", "https://claude.ai:8443/cb"));
-        assert!(m("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback"));
+        assert!(m(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/callback"
+        ));
         assert!(m("http://localhost:3000/cb", "http://localhost:4000/cb"));
         assert!(m("http://[::1]:3000/cb", "http://[::1]:4000/cb"));
-        assert!(!m("http://127.0.0.1/callback", "http://127.0.0.1:51234/other"));
-        assert!(!m("http://127.0.0.1/callback", "http://localhost:51234/callback"));
-        assert!(!m("http://127.0.0.1/cb", "http://127.0.0.1.evil.example/cb"));
+        assert!(!m(
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:51234/other"
+        ));
+        assert!(!m(
+            "http://127.0.0.1/callback",
+            "http://localhost:51234/callback"
+        ));
+        assert!(!m(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1.evil.example/cb"
+        ));
         let c = json!({"redirects": ["https://a.example/cb"]});
         assert_eq!(redirect_for(&c, None).unwrap(), "https://a.example/cb");
         assert!(redirect_for(&c, Some("https://evil.example/cb")).is_err());
-        assert!(redirect_for(&json!({"redirects": ["https://a.example/1", "https://a.example/2"]}), None).is_err());
+        assert!(redirect_for(
+            &json!({"redirects": ["https://a.example/1", "https://a.example/2"]}),
+            None
+        )
+        .is_err());
     }
 
     #[test]

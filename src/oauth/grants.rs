@@ -3,10 +3,10 @@
 //! revoke it.
 //!
 //! Nothing is stored for the page: after sign-in, each revoke form carries a
-//! ticket sealed under a server key that names the tenant (and, for operator
+//! ticket signed with a server key that names the tenant (and, for operator
 //! access, the token's keyed hashes) and expires after [`TICKET_TTL`].
 
-use super::authorize::{method_and_secret, static_token, tenant_ids};
+use super::authorize::{method_and_secret, tenants, Stop};
 use super::page::{self, esc, Form};
 use super::{parse, s, OAuth, Params, OPERATOR};
 use crate::http::{Request, Response};
@@ -15,8 +15,11 @@ use serde_json::{json, Value};
 const TICKET_TTL: u64 = 15 * 60;
 const PURPOSE: &str = "grants";
 
-async fn sign_in_page(o: &OAuth<'_>, req: &Request, p: &Params, error: Option<(u16, &str)>) -> Result<Response, String> {
-    let (csrf, cookie) = page::csrf_issue(o, req, PURPOSE).await?;
+fn sign_in_page(o: &OAuth<'_>, req: &Request, p: &Params, error: Option<(u16, &str)>) -> Response {
+    let (csrf, cookie) = match page::csrf_issue(o, req, PURPOSE) {
+        Ok(v) => v,
+        Err(e) => return page::down(e),
+    };
     let form = Form {
         action: "/oauth/grants",
         hidden: &[("csrf", &csrf), ("action", "sign_in")],
@@ -29,12 +32,18 @@ async fn sign_in_page(o: &OAuth<'_>, req: &Request, p: &Params, error: Option<(u
         page::alert(error.map(|e| e.1)),
         form.render("")
     );
-    Ok(page::doc(error.map_or(200, |e| e.0), "Your connections", &body, None, cookie))
+    page::doc(
+        error.map_or(200, |e| e.0),
+        "Your connections",
+        &body,
+        None,
+        cookie,
+    )
 }
 
 /// `GET /oauth/grants`.
 pub(super) async fn get(o: &OAuth<'_>, req: &Request) -> Response {
-    sign_in_page(o, req, &Params(Vec::new()), None).await.unwrap_or_else(page::down)
+    sign_in_page(o, req, &Params(Vec::new()), None)
 }
 
 /// `POST /oauth/grants`: sign in, or revoke one grant.
@@ -43,73 +52,84 @@ pub(super) async fn post(o: &OAuth<'_>, req: &Request) -> Response {
         Ok(p) => p,
         Err(m) => return page::error_page(400, "This form was not accepted", &m),
     };
-    match page::csrf_check(o, req, PURPOSE, p.get("csrf")).await {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => return page::error_page(403, "This form was not accepted", why).log("oauth: grants form refused (CSRF)"),
-        Err(e) => return page::down(e),
+    if let Err(why) = page::csrf_check(o, req, PURPOSE, p.get("csrf")) {
+        return page::error_page(403, "This form was not accepted", why)
+            .log("oauth: grants form refused (CSRF)");
     }
     let r = match p.get("action") {
         Some("revoke") => revoke(o, req, &p).await,
         _ => sign_in(o, req, &p).await,
     };
-    r.unwrap_or_else(page::down)
+    match r {
+        Ok(r) => r,
+        Err(Stop::Say(status, m)) => sign_in_page(o, req, &p, Some((status, &m))),
+        Err(Stop::Down(e)) => page::down(e),
+    }
 }
 
-async fn sign_in(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, String> {
-    let (method, secret) = match method_and_secret(o, req, p).await? {
-        Ok(v) => v,
-        Err((status, m)) => return sign_in_page(o, req, p, Some((status, &m))).await,
-    };
-    let ticket = if method == "operator" {
-        let Some(i) = static_token(o, secret) else {
-            return sign_in_page(o, req, p, Some((401, "That is not one of this server's access tokens."))).await;
-        };
-        let mut hashes = Vec::new();
-        for k in o.keys().await? {
-            hashes.push(o.keyed(&k, "operator", secret.as_bytes()).await?);
-        }
-        json!({"tenant": OPERATOR, "ops": hashes, "label": format!("operator token token-{}", i + 1)})
+async fn sign_in(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, Stop> {
+    let (secret, label, ops) = method_and_secret(o, req, p).await?;
+    let ticket = if !label.is_empty() {
+        json!({"tenant": OPERATOR, "ops": ops, "label": format!("operator token {label}")})
     } else {
-        let ids = tenant_ids(o, secret).await?;
-        let ops: Vec<Value> = ids.iter().map(|id| json!(["get", format!("u:{id}")])).collect();
-        let found = o.run(Value::Array(ops)).await?.unwrap_or_default();
+        let (ids, found) = tenants(o, secret).await?;
         let Some((id, _)) = ids.iter().zip(&found).find(|(_, b)| b.is_string()) else {
-            return sign_in_page(o, req, p, Some((404, "No app has been connected with this Scale key."))).await;
+            return Err(Stop::Say(
+                404,
+                "No app has been connected with this Scale key.".into(),
+            ));
         };
         json!({"tenant": id, "label": "your own Scale key"})
     };
-    list(o, req, ticket, None).await
+    Ok(list(o, req, ticket, None).await?)
 }
 
-/// Whether a grant can be seen and revoked with `ticket`.
-fn visible(ticket: &Value, g: &Value) -> bool {
-    let op = s(g, "op");
-    s(g, "tenant") == s(ticket, "tenant")
-        && match ticket["ops"].as_array() {
-            Some(hashes) => !op.is_empty() && hashes.iter().any(|h| h == op),
-            None => op.is_empty(),
-        }
-}
-
-/// The grants `ticket` may see.
+/// The grants `ticket` may see: its tenant's, and for operator access only
+/// those made with the same static token.
 async fn grants_of(o: &OAuth<'_>, ticket: &Value) -> Result<Vec<Value>, String> {
-    let rows = o.run(json!([["list", s(ticket, "tenant")]])).await?.unwrap_or_default();
-    Ok(rows
+    let rows = o
+        .run(json!([["list", s(ticket, "tenant")]]))
+        .await?
+        .unwrap_or_default();
+    let rows = rows
         .first()
         .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice)
+        .map_or(&[][..], Vec::as_slice);
+    Ok(rows
         .iter()
         .map(|row| parse(row[1].as_str().unwrap_or("")))
-        .filter(|g| visible(ticket, g))
+        .filter(|g| {
+            let op = s(g, "op");
+            match ticket["ops"].as_array() {
+                Some(hashes) => !op.is_empty() && hashes.iter().any(|h| h == op),
+                None => op.is_empty(),
+            }
+        })
         .collect())
 }
 
-async fn list(o: &OAuth<'_>, req: &Request, mut ticket: Value, notice: Option<&str>) -> Result<Response, String> {
+async fn list(
+    o: &OAuth<'_>,
+    req: &Request,
+    mut ticket: Value,
+    notice: Option<&str>,
+) -> Result<Response, String> {
     let grants = grants_of(o, &ticket).await?;
     ticket["exp"] = json!(o.now() + TICKET_TTL);
-    let sealed = o.seal("grants", ticket.to_string().as_bytes()).await?;
-    let (csrf, cookie) = page::csrf_issue(o, req, PURPOSE).await?;
-    let mut body = format!("<h1>Your connections</h1><p>Signed in with {}.</p>", esc(s(&ticket, "label")));
+    let signed = o.sign("grants", &ticket);
+    let (csrf, cookie) = page::csrf_issue(o, req, PURPOSE)?;
+    let tenant = s(&ticket, "tenant");
+    let mut body = format!(
+        "<h1>Your connections</h1><p>Signed in with {}.</p>",
+        esc(s(&ticket, "label"))
+    );
+    if tenant != OPERATOR {
+        body += &format!(
+            "<div class=\"card\"><p>Scale callbacks for your account go to <code>{}/webhooks/scale/{}</code>.</p></div>",
+            esc(&o.issuer),
+            esc(tenant)
+        );
+    }
     if let Some(n) = notice {
         body += &format!("<div class=\"card\" role=\"status\">{}</div>", esc(n));
     }
@@ -118,8 +138,20 @@ async fn list(o: &OAuth<'_>, req: &Request, mut ticket: Value, notice: Option<&s
     }
     body += "<ul>";
     for g in &grants {
-        let hidden = [("csrf", csrf.as_str()), ("ticket", &sealed), ("action", "revoke"), ("grant", s(g, "id"))];
-        let form = Form { action: "/oauth/grants", hidden: &hidden, methods: String::new(), submit: &format!("Revoke access for {}", esc(s(g, "name"))), cancel: false };
+        let hidden = [
+            ("csrf", csrf.as_str()),
+            ("ticket", &signed),
+            ("action", "revoke"),
+            ("grant", s(g, "id")),
+        ];
+        let submit = format!("Revoke access for {}", esc(s(g, "name")));
+        let form = Form {
+            action: "/oauth/grants",
+            hidden: &hidden,
+            methods: String::new(),
+            submit: &submit,
+            cancel: false,
+        };
         body += &format!(
             "<li class=\"card\"><p><strong>{}</strong> — <code>{}</code></p><p class=\"muted\">Sends back to <code>{}</code>. For <code>{}</code>. Connected {}, last refreshed {}.</p>{}</li>",
             esc(s(g, "name")),
@@ -135,17 +167,31 @@ async fn list(o: &OAuth<'_>, req: &Request, mut ticket: Value, notice: Option<&s
     Ok(page::doc(200, "Your connections", &body, None, cookie))
 }
 
-async fn revoke(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, String> {
-    let ticket = o.unseal("grants", p.get("ticket").unwrap_or("")).await?.map(|t| parse(&String::from_utf8_lossy(&t)));
-    let Some(ticket) = ticket.filter(|t| super::n(t, "exp") > o.now()) else {
-        return sign_in_page(o, req, p, Some((403, "Your sign-in on this page has expired. Sign in again."))).await;
+async fn revoke(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, Stop> {
+    let Some(ticket) = o.verify("grants", p.get("ticket").unwrap_or("")) else {
+        return Err(Stop::Say(
+            403,
+            "Your sign-in on this page has expired. Sign in again.".into(),
+        ));
     };
     let id = p.get("grant").unwrap_or("");
     // Only a grant this sign-in may see can be revoked through it.
-    let Some(g) = grants_of(o, &ticket).await?.into_iter().find(|g| s(g, "id") == id) else {
-        return list(o, req, ticket, Some("That connection is not yours or was already revoked.")).await;
+    let Some(g) = grants_of(o, &ticket)
+        .await?
+        .into_iter()
+        .find(|g| s(g, "id") == id)
+    else {
+        return Ok(list(
+            o,
+            req,
+            ticket,
+            Some("That connection is not yours or was already revoked."),
+        )
+        .await?);
     };
     o.drop_grant(id).await?;
     let notice = format!("Access for {} was revoked.", s(&g, "name"));
-    Ok(list(o, req, ticket, Some(&notice)).await?.log(format!("oauth: grant {id} revoked on the grants page")))
+    Ok(list(o, req, ticket, Some(&notice))
+        .await?
+        .log(format!("oauth: grant {id} revoked on the grants page")))
 }

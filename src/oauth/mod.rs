@@ -2,22 +2,26 @@
 //! can use `/mcp`: a user adds the URL, signs in on a page the worker serves,
 //! and the connector works. Static bearer tokens keep working beside it.
 //!
-//! Pure: the platform is reached through `io` (WebCrypto, the consistent
-//! store, the isolate's memo, upstream fetches), and every decision is made
-//! here; the store only keeps rows (see `io::state`). What the router uses:
+//! Pure: the platform is reached through `io` (AES-GCM and randomness, the
+//! consistent store, the isolate's memo, upstream fetches) and every decision
+//! is made here; the store only keeps rows (see `io::state`). What the router
+//! uses:
 //! - [`enabled`]: OAuth is on when its store is bound and a sign-in method
 //!   exists (static tokens for operator access, or `OAUTH_BYOK`);
-//! - [`route`]: discovery (RFC 9728, RFC 8414), `/authorize`, `/token`,
+//! - [`serve`]: discovery (RFC 9728, RFC 8414), `/authorize`, `/token`,
 //!   `/register`, `/revoke` and the grants page `/oauth/grants`;
 //! - [`authenticate`]: an `/mcp` bearer token → not ours, refused,
 //!   unavailable, or a [`GrantView`];
 //! - [`challenge`]: the `WWW-Authenticate` value of a 401.
 //!
-//! Stored records are `serde_json::Value` objects read through [`s`] and
-//! friends rather than derived types: derived (de)serializers for them cost
-//! about 20 KiB of the compressed upload on the first OAuth branch, and
-//! `Value` is linked already. Token formats, the stored rows and the sealing
-//! of a user's Scale key are described in `docs/oauth.md`.
+//! Written for a small upload (issue 14 caps it): stored records are
+//! `serde_json::Value` objects read through [`s`] and [`n`] rather than
+//! derived types (derived (de)serializers for them measured about 20 KiB of
+//! the compressed upload on the first OAuth branch, and `Value` is linked
+//! already); each endpoint is its own boxed future; hashes and MACs are
+//! synchronous (`codec`), so checks are plain functions between the awaits.
+//! Token formats, stored rows and the sealing of a user's Scale key are
+//! described in `docs/oauth.md`.
 
 mod authorize;
 mod client;
@@ -28,7 +32,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
-use crate::codec::{base64_decode, base64url};
+use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};
 use crate::http::{Request, Response};
 use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
@@ -69,152 +73,184 @@ pub(crate) struct OAuth<'a> {
     /// `PUBLIC_URL`, else the origin the request came to.
     issuer: String,
     now_ms: u64,
+    /// The server keys, newest first: `OAUTH_SECRET`, or the key generated
+    /// once and kept in the store.
+    keys: Vec<Vec<u8>>,
+}
+
+/// The issuer for a request: `PUBLIC_URL`, else the origin it came to.
+pub(crate) fn issuer(cfg: &Config, self_origin: &str) -> String {
+    cfg.public_url
+        .clone()
+        .unwrap_or_else(|| self_origin.to_string())
 }
 
 impl<'a> OAuth<'a> {
-    /// `None` when the OAuth store is not bound.
-    pub(crate) fn new(cfg: &'a Config, services: &'a Services, self_origin: &str) -> Option<Self> {
-        Some(OAuth {
+    /// `None` when the OAuth store is not bound. Without `OAUTH_SECRET`, the
+    /// generated key is read from the store once per isolate.
+    async fn new(
+        cfg: &'a Config,
+        services: &'a Services,
+        self_origin: &str,
+    ) -> Result<Option<OAuth<'a>>, String> {
+        let Some(p) = services.oauth.as_ref() else {
+            return Ok(None);
+        };
+        let mut o = OAuth {
             cfg,
-            p: services.oauth.as_ref()?,
+            p,
             up: &*services.upstream,
-            issuer: cfg.public_url.clone().unwrap_or_else(|| self_origin.to_string()),
+            issuer: issuer(cfg, self_origin),
             now_ms: services.upstream.now_ms(),
-        })
+            keys: cfg
+                .oauth_secrets
+                .iter()
+                .map(|s| s.expose().as_bytes().to_vec())
+                .collect(),
+        };
+        if o.keys.is_empty() {
+            let key = match p.memo.get("server_key", 0) {
+                Some(Value::String(k)) => k,
+                _ => {
+                    let key = loop {
+                        let stored = o.run(json!([["get", "m:key"]])).await?.unwrap_or_default();
+                        if let Some(k) = stored.first().and_then(Value::as_str) {
+                            break k.to_string();
+                        }
+                        // Two isolates may race to create it: the first write wins.
+                        let k = o.random(32)?;
+                        if o.run(json!([["cas", "m:key", null, "", k, 0]]))
+                            .await?
+                            .is_some()
+                        {
+                            break k;
+                        }
+                    };
+                    p.memo.put("server_key".into(), json!(key), u64::MAX);
+                    key
+                }
+            };
+            o.keys.push(key.into_bytes());
+        }
+        Ok(Some(o))
     }
 
     fn now(&self) -> u64 {
         self.now_ms / 1000
     }
 
-    /// `n` random bytes in URL-safe base64.
+    /// `n` (at most 32) random bytes in URL-safe base64.
     fn random(&self, n: usize) -> Result<String, String> {
         let mut b = [0u8; 32];
         self.p.crypto.random(&mut b[..n])?;
         Ok(base64url(&b[..n]))
     }
 
-    /// The id a token (or anything else) is stored under: its SHA-256.
-    fn hash<'b>(&'b self, data: &'b str) -> BoxFut<'b, Result<String, String>> {
-        Box::pin(async move { Ok(base64url(&self.p.crypto.digest(None, data.as_bytes()).await?)) })
+    /// A keyed hash of `data` for `purpose` under each server key, newest
+    /// first. The purpose is part of the message, so a value made for one
+    /// purpose never matches another's.
+    fn macs(&self, purpose: &str, data: &[u8]) -> Vec<String> {
+        let msg = [purpose.as_bytes(), &[0], data].concat();
+        self.keys
+            .iter()
+            .map(|k| base64url(&hmac_sha256(k, &msg)))
+            .collect()
     }
 
-    /// HMAC-SHA-256 of `purpose`, a zero byte and `data` under `key`, so a
-    /// value made for one purpose never matches another's.
-    fn mac<'b>(&'b self, key: &'b [u8], purpose: &'b str, data: &'b [u8]) -> BoxFut<'b, Result<[u8; 32], String>> {
-        Box::pin(async move {
-            let msg = [purpose.as_bytes(), &[0], data].concat();
-            self.p.crypto.digest(Some(key), &msg).await
+    /// [`OAuth::macs`] under the current key.
+    fn mac(&self, purpose: &str, data: &[u8]) -> String {
+        self.macs(purpose, data).swap_remove(0)
+    }
+
+    /// Whether `given` is the keyed hash of `data` under any server key
+    /// (every one is compared, in constant time).
+    fn mac_ok(&self, purpose: &str, data: &[u8], given: &str) -> bool {
+        self.macs(purpose, data).iter().fold(false, |ok, m| {
+            ok | crate::auth::ct_eq(m.as_bytes(), given.as_bytes())
         })
     }
 
-    async fn keyed(&self, key: &[u8], purpose: &str, data: &[u8]) -> Result<String, String> {
-        Ok(base64url(&self.mac(key, purpose, data).await?))
+    /// `payload` (JSON with an `exp`) signed for `purpose`: readable, but
+    /// not changeable without a server key. Client ids and page tickets.
+    fn sign(&self, purpose: &str, payload: &Value) -> String {
+        let text = base64url(payload.to_string().as_bytes());
+        let mac = self.mac(purpose, text.as_bytes());
+        format!("{text}.{mac}")
     }
 
-    /// The server keys, newest first: `OAUTH_SECRET`, or a key generated once
-    /// and kept in the store (read once per isolate).
-    fn keys(&self) -> BoxFut<'_, Result<Vec<Vec<u8>>, String>> {
-        Box::pin(async move {
-            if !self.cfg.oauth_secrets.is_empty() {
-                return Ok(self.cfg.oauth_secrets.iter().map(|s| s.expose().as_bytes().to_vec()).collect());
-            }
-            let key = match self.p.memo.get("server_key", 0) {
-                Some(Value::String(k)) => k,
-                _ => {
-                    let candidate = json!(self.random(32)?);
-                    let ops = json!([["cas", "m:key", null, "", candidate, 0]]);
-                    let key = match self.run(ops).await? {
-                        Some(_) => candidate,
-                        None => self.run(json!([["get", "m:key"]])).await?.map(|mut r| r.remove(0)).unwrap_or_default(),
-                    };
-                    let key = key.as_str().ok_or("the store holds no server key")?.to_string();
-                    self.p.memo.put("server_key".into(), json!(key), u64::MAX);
-                    key
-                }
-            };
-            Ok(vec![key.into_bytes()])
-        })
-    }
-
-    /// `plain` sealed under the current server key's subkey for `purpose`.
-    async fn seal(&self, purpose: &str, plain: &[u8]) -> Result<String, String> {
-        let keys = self.keys().await?;
-        let k = self.mac(&keys[0], purpose, b"key").await?;
-        Ok(base64url(&self.p.crypto.seal(&k, plain).await?))
-    }
-
-    /// What [`OAuth::seal`] made for `purpose` under any server key.
-    async fn unseal(&self, purpose: &str, text: &str) -> Result<Option<Vec<u8>>, String> {
-        let Some(bytes) = base64_decode(text) else {
-            return Ok(None);
-        };
-        for key in self.keys().await? {
-            let k = self.mac(&key, purpose, b"key").await?;
-            if let Some(plain) = self.p.crypto.open(&k, &bytes).await? {
-                return Ok(Some(plain));
-            }
+    /// What [`OAuth::sign`] signed, if it is intact and not expired.
+    fn verify(&self, purpose: &str, signed: &str) -> Option<Value> {
+        let (text, mac) = signed.split_once('.')?;
+        if !self.mac_ok(purpose, text.as_bytes(), mac) {
+            return None;
         }
-        Ok(None)
+        let v = parse(&String::from_utf8(base64_decode(text)?).ok()?);
+        (n(&v, "exp") > self.now()).then_some(v)
+    }
+
+    /// Whether `op` is the keyed hash of a configured static token: removing
+    /// a token from `MCP_AUTH_TOKEN` ends the operator grants made with it.
+    fn operator_token_hash(&self, op: &str) -> bool {
+        let mut ok = false;
+        for t in &self.cfg.mcp_tokens {
+            ok |= self.mac_ok(OPERATOR, t.expose().as_bytes(), op);
+        }
+        ok
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
     fn run(&self, ops: Value) -> BoxFut<'_, Result<Option<Vec<Value>>, String>> {
         Box::pin(async move {
-            match self.p.state.run(&ops).await.map_err(|e| format!("the OAuth store failed: {e}"))? {
+            match self
+                .p
+                .state
+                .run(&ops)
+                .await
+                .map_err(|e| format!("the OAuth store failed: {e}"))?
+            {
                 Value::Array(r) => Ok(Some(r)),
                 _ => Ok(None),
             }
         })
     }
 
-    /// One store read.
-    async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        let r = self.run(json!([["get", key]])).await?.unwrap_or_default();
-        Ok(r.first().and_then(Value::as_str).map(str::to_string))
+    /// One stored record, parsed.
+    fn get<'b>(&'b self, key: &'b str) -> BoxFut<'b, Result<Option<Value>, String>> {
+        Box::pin(async move {
+            let r = self.run(json!([["get", key]])).await?.unwrap_or_default();
+            Ok(r.first().and_then(Value::as_str).map(parse))
+        })
     }
 
-    /// Counts an attempt in `bucket`; `Some(seconds to wait)` when over `limit` per `window`.
-    async fn limited(&self, bucket: String, limit: u64, window: u64) -> Result<Option<u64>, String> {
-        let r = self.run(json!([["hit", format!("r:{bucket}"), window]])).await?.unwrap_or_default();
-        let hit = r.first().cloned().unwrap_or_default();
-        let (count, ends) = (hit[0].as_u64().unwrap_or(0), hit[1].as_u64().unwrap_or(0));
-        Ok((count > limit).then(|| ends.saturating_sub(self.now()).max(1)))
+    /// Counts an attempt in each bucket; `Some(seconds to wait)` when one is
+    /// over its limit. A bucket is `(name, limit, window in seconds)`.
+    async fn limited(&self, buckets: &[(String, u64, u64)]) -> Result<Option<u64>, String> {
+        let ops: Vec<Value> = buckets
+            .iter()
+            .map(|(b, _, w)| json!(["hit", format!("r:{b}"), w]))
+            .collect();
+        let hits = self.run(Value::Array(ops)).await?.unwrap_or_default();
+        Ok(buckets
+            .iter()
+            .zip(&hits)
+            .filter(|((_, limit, _), hit)| hit[0].as_u64().unwrap_or(0) > *limit)
+            .map(|(_, hit)| {
+                hit[1]
+                    .as_u64()
+                    .unwrap_or(0)
+                    .saturating_sub(self.now())
+                    .max(1)
+            })
+            .max())
     }
 
     /// Ends a grant: its row and its access tokens, here and in this
     /// isolate's memo (other isolates stop within [`MEMO_MS`]).
     async fn drop_grant(&self, id: &str) -> Result<(), String> {
         self.p.memo.forget("id", id);
-        self.run(json!([["del", format!("g:{id}"), id]])).await.map(|_| ())
-    }
-
-    /// The keyed hashes of every configured static token under every server
-    /// key, memoized per configuration (they are checked on every call of
-    /// an operator grant).
-    async fn operator_hashes(&self) -> Result<Vec<String>, String> {
-        let keys = self.keys().await?;
-        let mut fp = Vec::new();
-        for t in &self.cfg.mcp_tokens {
-            fp.extend_from_slice(t.expose().as_bytes());
-            fp.push(0);
-        }
-        for k in &keys {
-            fp.extend_from_slice(k);
-            fp.push(1);
-        }
-        let memo_key = format!("ops:{:x}", crate::codec::fnv64(&fp));
-        if let Some(Value::Array(h)) = self.p.memo.get(&memo_key, self.now_ms) {
-            return Ok(h.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
-        }
-        let mut out = Vec::new();
-        for t in &self.cfg.mcp_tokens {
-            for k in &keys {
-                out.push(self.keyed(k, "operator", t.expose().as_bytes()).await?);
-            }
-        }
-        self.p.memo.put(memo_key, json!(out), self.now_ms + 3_600_000);
-        Ok(out)
+        self.run(json!([["del", format!("g:{id}"), id]]))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -233,10 +269,18 @@ fn parse(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// What a token is stored under: its SHA-256, in URL-safe base64.
+fn hash(token: &str) -> String {
+    base64url(&sha256(token.as_bytes()))
+}
+
 /// Whether `t` is `prefix` then 32 bytes of URL-safe base64 (checked before hashing).
 fn shaped(t: &str, prefix: &str) -> bool {
-    t.strip_prefix(prefix)
-        .is_some_and(|r| r.len() == 43 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    t.strip_prefix(prefix).is_some_and(|r| {
+        r.len() == 43
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Form or query parameters. Each may appear once (RFC 6749 §3.1), except
@@ -248,18 +292,28 @@ impl Params {
         let mut v: Vec<(String, String)> = Vec::new();
         for part in s.split('&').filter(|p| !p.is_empty()) {
             let (k, val) = part.split_once('=').unwrap_or((part, ""));
-            let (Some(k), Some(val)) = (crate::codec::form_decode(k), crate::codec::form_decode(val)) else {
-                return Err("The parameters contain a malformed %-escape or text that is not UTF-8.".into());
+            let (Some(k), Some(val)) =
+                (crate::codec::form_decode(k), crate::codec::form_decode(val))
+            else {
+                return Err(
+                    "The parameters contain a malformed %-escape or text that is not UTF-8.".into(),
+                );
             };
             if k != "grant_scope" && v.iter().any(|(k2, _)| *k2 == k) {
-                return Err(format!("The parameter `{}` appears more than once.", crate::json::truncate(&k, 40)));
+                return Err(format!(
+                    "The parameter `{}` appears more than once.",
+                    crate::json::truncate(&k, 40)
+                ));
             }
             v.push((k, val));
         }
         Ok(Params(v))
     }
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
     }
     fn has(&self, name: &str, value: &str) -> bool {
         self.0.iter().any(|(k, v)| k == name && v == value)
@@ -282,18 +336,28 @@ fn mcp_path_ok(path: &str) -> bool {
             path.len() <= 512
                 && rest.split('/').all(|seg| {
                     !seg.is_empty()
-                        && !matches!(seg.to_ascii_lowercase().as_str(), "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e.")
-                        && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b))
+                        && !dot_segment(seg)
+                        && seg.bytes().all(|b| {
+                            b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b)
+                        })
                 })
         })
+}
+
+/// `.` or `..`, also percent-encoded.
+fn dot_segment(seg: &str) -> bool {
+    matches!(
+        seg.to_ascii_lowercase().as_str(),
+        "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
+    )
 }
 
 /// The canonical form of a `resource` parameter (RFC 8707) naming this
 /// server: its origin (case-insensitive), then nothing, `/` or an MCP path.
 fn parse_resource(issuer: &str, value: &str) -> Option<String> {
     let (scheme, rest) = value.split_once("://")?;
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-    if format!("{scheme}://{authority}").to_ascii_lowercase() != issuer {
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if !format!("{scheme}://{authority}").eq_ignore_ascii_case(issuer) {
         return None;
     }
     match path {
@@ -306,7 +370,9 @@ fn parse_resource(issuer: &str, value: &str) -> Option<String> {
 /// Whether a token bound to `audience` may be used at `resource`: the same
 /// URL or a path under it, never above it.
 fn covers(audience: &str, resource: &str) -> bool {
-    resource.strip_prefix(audience).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    resource
+        .strip_prefix(audience)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The `WWW-Authenticate` value of a 401 for `resource` (`{issuer}{path}`):
@@ -319,20 +385,31 @@ pub(crate) fn challenge(issuer: &str, resource: &str, refused: Option<&str>) -> 
         "Bearer realm=\"scale-mcp\", resource_metadata=\"{issuer}/.well-known/oauth-protected-resource{path}\", scope=\"{ALL_SCOPES}\""
     );
     if let Some(why) = refused {
-        // A quoted-string: no quote, backslash or control character.
-        let why: String = why.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
-        v.push_str(&format!(", error=\"invalid_token\", error_description=\"{why}\""));
+        // The reasons are this module's own texts: no quote or backslash.
+        v = format!("{v}, error=\"invalid_token\", error_description=\"{why}\"");
     }
     v
 }
 
-/// Whose Scale account a grant uses.
+/// Whose Scale account and callback log a grant uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Tenant {
     /// The operator's account and callback log.
     Operator,
-    /// A user's own account; its id is the same at every sign-in.
+    /// A user's own account; its id (`u_…`, a keyed hash of the Scale key)
+    /// is the same at every sign-in.
     User(String),
+}
+
+impl Tenant {
+    /// Where Scale delivers this tenant's callbacks.
+    #[allow(dead_code)] // for the per-tenant callback log (issue 14, part 2)
+    pub(crate) fn webhook_path(&self) -> String {
+        match self {
+            Tenant::Operator => "/webhooks/scale".into(),
+            Tenant::User(id) => format!("/webhooks/scale/{id}"),
+        }
+    }
 }
 
 /// The Scale key a grant's calls use.
@@ -381,87 +458,118 @@ pub(crate) enum Auth {
 /// record is read from the store at most once per [`MEMO_MS`] per isolate;
 /// expiry, audience and an operator grant's static token are checked on
 /// every call, and a user's own Scale key is unsealed with the token itself.
-pub(crate) async fn authenticate(o: &OAuth<'_>, token: &str, resource: &str) -> Auth {
-    if !token.starts_with("smcp_") {
-        return Auth::NotOAuth;
-    }
-    match check_access(o, token, resource).await {
-        Ok(Ok(g)) => Auth::Granted(Box::new(g)),
-        Ok(Err(why)) => Auth::Refused(why),
-        Err(e) => Auth::Unavailable(e),
-    }
+pub(crate) fn authenticate<'a>(
+    cfg: &'a Config,
+    services: &'a Services,
+    origin: &'a str,
+    token: &'a str,
+    resource: &'a str,
+) -> BoxFut<'a, Auth> {
+    Box::pin(async move {
+        if !token.starts_with("smcp_") {
+            return Auth::NotOAuth;
+        }
+        let o = match OAuth::new(cfg, services, origin).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return Auth::NotOAuth,
+            Err(e) => return Auth::Unavailable(e),
+        };
+        match check_access(&o, token, resource).await {
+            Ok(Ok(g)) => Auth::Granted(Box::new(g)),
+            Ok(Err(why)) => Auth::Refused(why),
+            Err(e) => Auth::Unavailable(e),
+        }
+    })
 }
 
-async fn check_access(o: &OAuth<'_>, token: &str, resource: &str) -> Result<Result<GrantView, &'static str>, String> {
+async fn check_access(
+    o: &OAuth<'_>,
+    token: &str,
+    resource: &str,
+) -> Result<Result<GrantView, &'static str>, String> {
     if !shaped(token, ACCESS) {
         return Ok(Err("This is not an access token of this server (a refresh token or code cannot be used as one)."));
     }
-    let hash = o.hash(token).await?;
-    let memo_key = format!("a:{hash}");
+    let memo_key = format!("a:{}", hash(token));
     let a = match o.p.memo.get(&memo_key, o.now_ms) {
         Some(a) => a,
         None => {
-            let a = o.get(&memo_key).await?.map_or(Value::Null, |t| parse(&t));
+            let a = o.get(&memo_key).await?.unwrap_or_default();
             o.p.memo.put(memo_key, a.clone(), o.now_ms + MEMO_MS);
             a
         }
     };
-    if a.is_null() || n(&a, "expires") <= o.now() {
-        return Ok(Err("The access token is unknown, expired or revoked. Refresh it or sign in again."));
+    if n(&a, "expires") <= o.now() {
+        return Ok(Err(
+            "The access token is unknown, expired or revoked. Refresh it or sign in again.",
+        ));
     }
     if !covers(s(&a, "resource"), resource) {
-        return Ok(Err("This access token is for another resource (a narrower path) than this one."));
+        return Ok(Err(
+            "This access token is for another resource (a narrower path) than this one.",
+        ));
     }
     let op = s(&a, "op");
     let scale_key = if op.is_empty() {
         match open_scale_key(o, &a, token).await? {
             Some(k) => ScaleKey::Own(Secret::new(k)),
-            None => return Ok(Err("This sign-in's Scale key cannot be opened with this token. Sign in again.")),
+            None => {
+                return Ok(Err(
+                    "This sign-in's Scale key cannot be opened with this token. Sign in again.",
+                ))
+            }
         }
-    } else {
-        if !o.operator_hashes().await?.iter().any(|h| h == op) {
-            return Ok(Err("The operator token this sign-in used has been removed. Sign in again."));
-        }
+    } else if o.operator_token_hash(op) {
         ScaleKey::Operator
-    };
-    let tenant = match s(&a, "tenant") {
-        OPERATOR => Tenant::Operator,
-        t => Tenant::User(t.to_string()),
+    } else {
+        return Ok(Err(
+            "The operator token this sign-in used has been removed. Sign in again.",
+        ));
     };
     Ok(Ok(GrantView {
-        grant_id: s(&a, "id").to_string(),
+        grant_id: s(&a, "id").into(),
         label: format!("oauth:{}:{}", s(&a, "label"), s(&a, "id")),
-        client_name: s(&a, "name").to_string(),
+        client_name: s(&a, "name").into(),
         scopes: s(&a, "scope").split(' ').map(str::to_string).collect(),
-        resource: s(&a, "resource").to_string(),
-        tenant,
+        resource: s(&a, "resource").into(),
+        tenant: match s(&a, "tenant") {
+            OPERATOR => Tenant::Operator,
+            t => Tenant::User(t.into()),
+        },
         scale_key,
         billed_allowed: a["billed"] == true,
-        operator_token_hash: (!op.is_empty()).then(|| op.to_string()),
+        operator_token_hash: (!op.is_empty()).then(|| op.into()),
     }))
 }
 
-/// A user's Scale key is sealed under a random grant key, which is stored
-/// only wrapped (sealed) under a key derived from each live token: so
-/// neither the store nor the store plus the worker's secrets opens it.
-/// `wrapped` is the grant key sealed for `token`; `None` if it does not open.
+// A user's Scale key is sealed (AES-256-GCM) under a random grant key, which
+// is stored only sealed under a key derived from each live token (HMAC of a
+// fixed label under the token): so neither the store nor the store plus the
+// worker's secrets opens it; a token is needed.
+
+/// The key a token's copy of the grant key is sealed under.
+fn token_key(token: &str) -> [u8; 32] {
+    hmac_sha256(token.as_bytes(), b"scale-mcp grant key")
+}
+
+/// The grant key sealed for `token`.
+async fn wrap_key(o: &OAuth<'_>, token: &str, key: &[u8; 32]) -> Result<Value, String> {
+    Ok(json!(base64url(
+        &o.p.crypto.seal(&token_key(token), key).await?
+    )))
+}
+
+/// The grant key `token` unwraps from `wrapped` (made by [`wrap_key`]).
 async fn unwrap_key(o: &OAuth<'_>, token: &str, wrapped: &str) -> Result<Option<[u8; 32]>, String> {
-    let kek = o.mac(token.as_bytes(), "wrap", b"").await?;
     let plain = match base64_decode(wrapped) {
-        Some(b) => o.p.crypto.open(&kek, &b).await?,
+        Some(b) => o.p.crypto.open(&token_key(token), &b).await?,
         None => None,
     };
     Ok(plain.and_then(|p| p.try_into().ok()))
 }
 
-/// The grant key sealed for `token`.
-async fn wrap_key(o: &OAuth<'_>, token: &str, key: &[u8; 32]) -> Result<String, String> {
-    let kek = o.mac(token.as_bytes(), "wrap", b"").await?;
-    Ok(base64url(&o.p.crypto.seal(&kek, key).await?))
-}
-
 /// The Scale key of an own-key record (`sealed`, bound to the grant id),
-/// opened with the grant key that `token` unwraps from `wrapped`.
+/// opened with the grant key that `token` unwraps from the record's `wrapped`.
 async fn open_scale_key(o: &OAuth<'_>, rec: &Value, token: &str) -> Result<Option<String>, String> {
     let Some(k) = unwrap_key(o, token, s(rec, "wrapped")).await? else {
         return Ok(None);
@@ -472,67 +580,82 @@ async fn open_scale_key(o: &OAuth<'_>, rec: &Value, token: &str) -> Result<Optio
     };
     // The grant id is sealed with the key, so a sealed key copied into
     // another grant does not open there.
+    let prefix = format!("{}\n", s(rec, "id"));
     Ok(plain
         .and_then(|p| String::from_utf8(p).ok())
-        .and_then(|p| p.strip_prefix(&format!("{}\n", s(rec, "id"))).map(str::to_string)))
+        .and_then(|p| p.strip_prefix(&prefix).map(str::to_string)))
 }
 
 /// Answers the OAuth endpoints; `None` when `req.path` is not one of them.
 /// Each endpoint runs in its own boxed future, so none embeds the others.
-pub(crate) async fn route(o: &OAuth<'_>, req: &Request) -> Option<Response> {
-    const PRM: &str = "/.well-known/oauth-protected-resource";
-    let method = req.method.to_ascii_uppercase();
-    let m = method.as_str();
-    let path = req.path.as_str();
-    let fut: BoxFut<'_, Response> = match path {
-        "/.well-known/oauth-authorization-server" => return Some(discovery(m, authorization_server(&o.issuer))),
-        p if p.starts_with(PRM) => {
-            let rest = &p[PRM.len()..];
+pub(crate) fn serve<'a>(
+    req: &'a Request,
+    cfg: &'a Config,
+    services: &'a Services,
+) -> BoxFut<'a, Option<Response>> {
+    Box::pin(async move {
+        const PRM: &str = "/.well-known/oauth-protected-resource";
+        let m = req.method.to_ascii_uppercase();
+        let path = req.path.as_str();
+        let iss = issuer(cfg, &req.self_origin);
+        if path == "/.well-known/oauth-authorization-server" {
+            const DOC: &str = r#"{"issuer":"@","authorization_endpoint":"@/authorize","token_endpoint":"@/token","registration_endpoint":"@/register","revocation_endpoint":"@/revoke","scopes_supported":["scale:read","scale:write","scale:team"],"response_types_supported":["code"],"response_modes_supported":["query"],"grant_types_supported":["authorization_code","refresh_token"],"token_endpoint_auth_methods_supported":["none","client_secret_post","client_secret_basic"],"revocation_endpoint_auth_methods_supported":["none","client_secret_post","client_secret_basic"],"code_challenge_methods_supported":["S256"],"client_id_metadata_document_supported":true,"authorization_response_iss_parameter_supported":true,"service_documentation":"@/oauth/grants"}"#;
+            // The issuer is a checked origin: no character in it needs escaping.
+            return Some(discovery(&m, DOC.replace('@', &iss)));
+        }
+        if let Some(rest) = path.strip_prefix(PRM) {
             return Some(if rest.is_empty() || mcp_path_ok(rest) {
-                discovery(m, protected_resource(&o.issuer, rest))
-            } else if rest.starts_with('/') {
-                oauth_error(404, "not_found", "No MCP endpoint is served at this path; its metadata is at /.well-known/oauth-protected-resource/mcp.")
+                discovery(
+                    &m,
+                    format!(
+                        r#"{{"resource":"{iss}{rest}","authorization_servers":["{iss}"],"scopes_supported":["scale:read","scale:write","scale:team"],"bearer_methods_supported":["header"],"resource_name":"Scale AI (MCP)"}}"#
+                    ),
+                )
             } else {
-                return None;
+                oauth_error(404, "not_found", "No MCP endpoint is served at this path; its metadata is at /.well-known/oauth-protected-resource/mcp.")
             });
         }
-        p if p.starts_with("/.well-known/oauth-authorization-server/") || p.starts_with("/.well-known/openid-configuration") => {
-            return Some(oauth_error(404, "not_found", "The authorization server's metadata is at /.well-known/oauth-authorization-server (its issuer has no path)."))
+        if path.starts_with("/.well-known/") {
+            return Some(oauth_error(404, "not_found", "The authorization server's metadata is at /.well-known/oauth-authorization-server (its issuer has no path)."));
         }
-        "/authorize" => match m {
-            "GET" | "HEAD" => Box::pin(authorize::get(o, req)),
-            "POST" => Box::pin(authorize::post(o, req)),
-            _ => return Some(page::method_not_allowed()),
-        },
-        "/oauth/grants" => match m {
-            "GET" | "HEAD" => Box::pin(grants::get(o, req)),
-            "POST" => Box::pin(grants::post(o, req)),
-            _ => return Some(page::method_not_allowed()),
-        },
-        "/token" | "/register" | "/revoke" => match m {
-            "OPTIONS" => return Some(preflight()),
-            "POST" if path == "/token" => Box::pin(token::token(o, req)),
-            "POST" if path == "/revoke" => Box::pin(token::revoke(o, req)),
-            "POST" => Box::pin(client::register(o, req)),
-            _ => return Some(oauth_error(405, "invalid_request", "Use POST.").header("allow", "POST, OPTIONS")),
-        },
-        _ => return None,
-    };
-    Some(fut.await)
-}
-
-/// RFC 8414 metadata: S256 only; `none` for metadata-document clients.
-fn authorization_server(issuer: &str) -> String {
-    const DOC: &str = r#"{"issuer":"@","authorization_endpoint":"@/authorize","token_endpoint":"@/token","registration_endpoint":"@/register","revocation_endpoint":"@/revoke","scopes_supported":["scale:read","scale:write","scale:team"],"response_types_supported":["code"],"response_modes_supported":["query"],"grant_types_supported":["authorization_code","refresh_token"],"token_endpoint_auth_methods_supported":["none","client_secret_post","client_secret_basic"],"revocation_endpoint_auth_methods_supported":["none","client_secret_post","client_secret_basic"],"code_challenge_methods_supported":["S256"],"client_id_metadata_document_supported":true,"authorization_response_iss_parameter_supported":true,"service_documentation":"@/oauth/grants"}"#;
-    // The issuer is a checked origin: no character in it needs escaping.
-    DOC.replace('@', issuer)
-}
-
-/// RFC 9728 metadata of the resource at `path` (the root, `/mcp` or under it).
-fn protected_resource(issuer: &str, path: &str) -> String {
-    format!(
-        r#"{{"resource":"{issuer}{path}","authorization_servers":["{issuer}"],"scopes_supported":["scale:read","scale:write","scale:team"],"bearer_methods_supported":["header"],"resource_name":"Scale AI (MCP)"}}"#
-    )
+        let page = matches!(path, "/authorize" | "/oauth/grants");
+        if !page && !matches!(path, "/token" | "/register" | "/revoke") {
+            return None;
+        }
+        let allowed = match (page, m.as_str()) {
+            (true, "GET" | "HEAD" | "POST") | (false, "POST") => true,
+            (false, "OPTIONS") => return Some(preflight()),
+            _ => false,
+        };
+        if !allowed {
+            return Some(if page {
+                page::error_page(
+                    405,
+                    "Method not allowed",
+                    "This page accepts GET and POST only.",
+                )
+                .header("allow", "GET, POST")
+            } else {
+                oauth_error(405, "invalid_request", "Use POST.").header("allow", "POST, OPTIONS")
+            });
+        }
+        let o = match OAuth::new(cfg, services, &req.self_origin).await {
+            Ok(Some(o)) => o,
+            Ok(None) => return None,
+            Err(e) => return Some(if page { page::down(e) } else { unavailable(e) }),
+        };
+        let post = m == "POST";
+        let out = match path {
+            "/authorize" if post => authorize::post(&o, req).await,
+            "/authorize" => authorize::get(&o, req).await,
+            "/oauth/grants" if post => grants::post(&o, req).await,
+            "/oauth/grants" => grants::get(&o, req).await,
+            "/token" => token::token(&o, req).await,
+            "/revoke" => token::revoke(&o, req).await,
+            _ => client::register(&o, req).await,
+        };
+        Some(out)
+    })
 }
 
 /// A discovery document: public, cacheable, readable from any origin.
@@ -552,7 +675,10 @@ fn preflight() -> Response {
     Response::new(204)
         .header("access-control-allow-origin", "*")
         .header("access-control-allow-methods", "GET, POST, OPTIONS")
-        .header("access-control-allow-headers", "Authorization, Content-Type, MCP-Protocol-Version")
+        .header(
+            "access-control-allow-headers",
+            "Authorization, Content-Type, MCP-Protocol-Version",
+        )
         .header("access-control-max-age", "86400")
 }
 
@@ -565,31 +691,44 @@ struct OAuthError<'a> {
 /// An RFC 6749 §5.2 error answer (also for discovery and registration).
 #[inline(never)]
 fn oauth_error(status: u16, code: &str, description: &str) -> Response {
-    Response::json(status, &OAuthError { error: code, error_description: description })
-        .header("cache-control", "no-store")
-        .header("access-control-allow-origin", "*")
+    Response::json(
+        status,
+        &OAuthError {
+            error: code,
+            error_description: description,
+        },
+    )
+    .header("cache-control", "no-store")
+    .header("access-control-allow-origin", "*")
 }
 
 /// 503 for a platform failure (logged, never shown).
 #[inline(never)]
 fn unavailable(e: String) -> Response {
-    oauth_error(503, "temporarily_unavailable", "The sign-in service is unavailable right now; try again shortly.")
-        .header("retry-after", "5")
-        .log(format!("oauth: {e}"))
+    oauth_error(
+        503,
+        "temporarily_unavailable",
+        "The sign-in service is unavailable right now; try again shortly.",
+    )
+    .header("retry-after", "5")
+    .log(format!("oauth: {e}"))
 }
 
-/// Whether the request's content type is `want`.
-fn content_type_is(req: &Request, want: &str) -> bool {
-    req.header("content-type")
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
-}
-
-/// The body of a form post, as parameters; `Err` is the answer.
+/// The body of a form post, as parameters; `Err` is what to tell the caller.
 async fn read_form(req: &Request) -> Result<Params, String> {
-    if !content_type_is(req, "application/x-www-form-urlencoded") {
+    let form = req
+        .header("content-type")
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
         return Err("Send the request as application/x-www-form-urlencoded.".into());
     }
-    let body = req.read_body(MAX_BODY).await.map_err(|_| format!("The body is larger than {} KiB or could not be read.", MAX_BODY / 1024))?;
+    let body = req
+        .read_body(MAX_BODY)
+        .await
+        .map_err(|_| "The body is larger than 64 KiB or could not be read.".to_string())?;
     Params::parse(std::str::from_utf8(&body).map_err(|_| "The body is not UTF-8.")?)
 }

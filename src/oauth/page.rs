@@ -45,7 +45,13 @@ pub(super) fn esc(s: &str) -> String {
 /// redirect URI: browsers check `form-action` against where a submission is
 /// redirected); `cookie` a `Set-Cookie` value.
 #[inline(never)]
-pub(super) fn doc(status: u16, title: &str, body: &str, form_target: Option<&str>, cookie: Option<String>) -> Response {
+pub(super) fn doc(
+    status: u16,
+    title: &str,
+    body: &str,
+    form_target: Option<&str>,
+    cookie: Option<String>,
+) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>{CSS}</style></head><body><main>{body}</main></body></html>"
@@ -83,17 +89,22 @@ pub(super) fn error_page(status: u16, title: &str, message: &str) -> Response {
 /// 503 for a platform failure (logged, never shown).
 #[inline(never)]
 pub(super) fn down(e: String) -> Response {
-    error_page(503, "Sign-in is unavailable", "The server cannot complete this right now. Try again in a minute.")
-        .header("retry-after", "5")
-        .log(format!("oauth: {e}"))
-}
-
-pub(super) fn method_not_allowed() -> Response {
-    error_page(405, "Method not allowed", "This page accepts GET and POST only.").header("allow", "GET, POST")
+    error_page(
+        503,
+        "Sign-in is unavailable",
+        "The server cannot complete this right now. Try again in a minute.",
+    )
+    .header("retry-after", "5")
+    .log(format!("oauth: {e}"))
 }
 
 pub(super) fn alert(error: Option<&str>) -> String {
-    error.map_or(String::new(), |e| format!("<div class=\"error\" role=\"alert\" id=\"problem\">{}</div>", esc(e)))
+    error.map_or(String::new(), |e| {
+        format!(
+            "<div class=\"error\" role=\"alert\" id=\"problem\">{}</div>",
+            esc(e)
+        )
+    })
 }
 
 pub(super) fn checkbox(name: &str, value: &str, label: &str, checked: bool) -> String {
@@ -124,7 +135,9 @@ fn password(id: &str, label: &str, help: &str) -> String {
 /// with the own-key options. What the person chose before a mistake stays.
 pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
     let (own, op) = (o.cfg.oauth_byok, !o.cfg.mcp_tokens.is_empty());
-    let chosen = p.get("method").unwrap_or(if own { "own_key" } else { "operator" });
+    let chosen = p
+        .get("method")
+        .unwrap_or(if own { "own_key" } else { "operator" });
     let choice = |value: &str, label: &str| {
         if own && op {
             format!(
@@ -141,7 +154,11 @@ pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
         out += "<div class=\"sub\">";
         out += &password("scale_key", "Scale API key (<code>live_…</code> or <code>test_…</code>)", "Checked with one call to Scale, then stored encrypted so that only this connection's tokens can open it.");
         if consent {
-            out += &password("callback_key", "Scale callback auth key (optional)", "Kept only as a hash, to check Scale's callbacks for your account.");
+            out += &password(
+                "callback_key",
+                "Scale callback auth key (optional)",
+                "Kept only as a hash, to check Scale's callbacks for your account.",
+            );
             out += &checkbox("billed", "yes", "With a <code>live_</code> key, allow billed work: creating tasks and finalizing batches. Leave unchecked to allow only reads and free changes.", p.get("billed") == Some("yes"));
         }
         out += "</div>";
@@ -149,7 +166,11 @@ pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
     if op {
         out += &choice("operator", "Operator access");
         out += "<div class=\"sub\">";
-        out += &password("operator_token", "An access token from this server's operator", "Uses the operator's Scale account, with that token's permissions.");
+        out += &password(
+            "operator_token",
+            "An access token from this server's operator",
+            "Uses the operator's Scale account, with that token's permissions.",
+        );
         out += "</div>";
     }
     out + "</fieldset>"
@@ -175,7 +196,10 @@ impl Form<'_> {
         }
         out += fields;
         out += &self.methods;
-        out += &format!("<button type=\"submit\" name=\"action\" value=\"approve\">{}</button>", self.submit);
+        out += &format!(
+            "<button type=\"submit\" name=\"action\" value=\"approve\">{}</button>",
+            self.submit
+        );
         if self.cancel {
             out += "<button type=\"submit\" name=\"action\" value=\"deny\" class=\"secondary\">Cancel</button>";
         }
@@ -184,7 +208,11 @@ impl Form<'_> {
 }
 
 pub(super) fn hidden(name: &str, value: &str) -> String {
-    format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(name), esc(value))
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        esc(name),
+        esc(value)
+    )
 }
 
 /// The `form-action` source for a redirect URI: its origin, or its scheme
@@ -193,10 +221,16 @@ pub(super) fn form_target(redirect: &str) -> Option<String> {
     let (scheme, rest) = redirect.split_once(':')?;
     if scheme == "http" || scheme == "https" {
         let authority = rest.strip_prefix("//")?.split(['/', '?']).next()?;
-        let ok = !authority.is_empty() && authority.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+        let ok = !authority.is_empty()
+            && authority
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
         return ok.then(|| format!("{scheme}://{authority}"));
     }
-    scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)).then(|| format!("{scheme}:"))
+    scheme
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        .then(|| format!("{scheme}:"))
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds.
@@ -232,75 +266,123 @@ fn cookie(req: &Request) -> Option<&str> {
         .header("cookie")
         .unwrap_or("")
         .split(';')
-        .filter_map(|part| part.trim().split_once('=').filter(|(k, _)| *k == name).map(|(_, v)| v));
+        .filter_map(|part| {
+            part.trim()
+                .split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v)
+        });
     let v = found.next().filter(|_| found.next().is_none())?;
-    (v.len() == 22 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(v)
+    (v.len() == 22
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(v)
 }
 
-async fn csrf_mac(o: &OAuth<'_>, key: &[u8], nonce: &str, ts: u64, purpose: &str) -> Result<String, String> {
-    o.keyed(key, "csrf", format!("{nonce}\n{ts}\n{purpose}").as_bytes()).await
+fn csrf_data(nonce: &str, ts: u64, purpose: &str) -> Vec<u8> {
+    format!("{nonce}\n{ts}\n{purpose}").into_bytes()
 }
 
 /// A form token for `purpose`, and the `Set-Cookie` value when the browser
 /// has no cookie yet.
-pub(super) async fn csrf_issue(o: &OAuth<'_>, req: &Request, purpose: &str) -> Result<(String, Option<String>), String> {
+pub(super) fn csrf_issue(
+    o: &OAuth<'_>,
+    req: &Request,
+    purpose: &str,
+) -> Result<(String, Option<String>), String> {
     let (nonce, set) = match cookie(req) {
         Some(n) => (n.to_string(), None),
         None => {
             let n = o.random(16)?;
-            let secure = if cookie_name(req).starts_with("__Host-") { "; Secure" } else { "" };
-            let set = format!("{}={n}; Path=/; HttpOnly; SameSite=Lax; Max-Age={FORM_TTL}{secure}", cookie_name(req));
+            let secure = if cookie_name(req).starts_with("__Host-") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let set = format!(
+                "{}={n}; Path=/; HttpOnly; SameSite=Lax; Max-Age={FORM_TTL}{secure}",
+                cookie_name(req)
+            );
             (n, Some(set))
         }
     };
     let ts = o.now();
-    let mac = csrf_mac(o, &o.keys().await?[0], &nonce, ts, purpose).await?;
-    Ok((format!("{ts}.{mac}"), set))
+    Ok((
+        format!("{ts}.{}", o.mac("csrf", &csrf_data(&nonce, ts, purpose))),
+        set,
+    ))
 }
 
-/// Checks a submitted form token; `Ok(Err(why))` is shown to the person.
-pub(super) async fn csrf_check(o: &OAuth<'_>, req: &Request, purpose: &str, token: Option<&str>) -> Result<Result<(), &'static str>, String> {
-    let site_ok = req.header("sec-fetch-site").is_none_or(|v| matches!(v.trim(), "same-origin" | "none"));
+/// Checks a submitted form token; `Err(why)` is shown to the person.
+pub(super) fn csrf_check(
+    o: &OAuth<'_>,
+    req: &Request,
+    purpose: &str,
+    token: Option<&str>,
+) -> Result<(), &'static str> {
+    let site_ok = req
+        .header("sec-fetch-site")
+        .is_none_or(|v| matches!(v.trim(), "same-origin" | "none"));
     let origin_ok = req.header("origin").is_none_or(|v| {
         let v = v.trim().to_ascii_lowercase();
         v == req.self_origin || v == o.issuer
     });
     if !site_ok || !origin_ok {
-        return Ok(Err("This form was sent from another site, so it was not accepted."));
+        return Err("This form was sent from another site, so it was not accepted.");
     }
     let Some(nonce) = cookie(req) else {
-        return Ok(Err("Your browser did not send this page's cookie back. Allow cookies for this site, then open the sign-in link again."));
+        return Err("Your browser did not send this page's cookie back. Allow cookies for this site, then open the sign-in link again.");
     };
-    let parsed = token.and_then(|t| t.split_once('.')).and_then(|(ts, mac)| Some((ts.parse::<u64>().ok()?, mac)));
-    let Some((ts, mac)) = parsed else {
-        return Ok(Err("This form does not belong to this sign-in request. Open the sign-in link again."));
+    let Some((ts, mac)) = token
+        .and_then(|t| t.split_once('.'))
+        .and_then(|(ts, mac)| Some((ts.parse::<u64>().ok()?, mac)))
+    else {
+        return Err(FOREIGN);
     };
     if ts + FORM_TTL < o.now() || ts > o.now() + 60 {
-        return Ok(Err("This page is more than an hour old. Open the sign-in link again."));
+        return Err("This page is more than an hour old. Open the sign-in link again.");
     }
-    let mut ok = false;
-    for k in o.keys().await? {
-        ok |= crate::auth::ct_eq(csrf_mac(o, &k, nonce, ts, purpose).await?.as_bytes(), mac.as_bytes());
+    if o.mac_ok("csrf", &csrf_data(nonce, ts, purpose), mac) {
+        Ok(())
+    } else {
+        Err(FOREIGN)
     }
-    Ok(if ok { Ok(()) } else { Err("This form does not belong to this sign-in request. Open the sign-in link again.") })
 }
+
+const FOREIGN: &str =
+    "This form does not belong to this sign-in request. Open the sign-in link again.";
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::fakes::sha256;
+    use crate::codec::sha256;
 
     #[test]
     fn the_style_hash_is_the_stylesheets() {
-        assert_eq!(STYLE_HASH, format!("sha256-{}", crate::codec::base64(&sha256(CSS.as_bytes()))));
+        assert_eq!(
+            STYLE_HASH,
+            format!("sha256-{}", crate::codec::base64(&sha256(CSS.as_bytes())))
+        );
     }
 
     #[test]
     fn escaping_and_form_targets() {
-        assert_eq!(esc(r#"<a href="x" onclick='y'>&</a>"#), "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;");
-        assert_eq!(form_target("https://claude.ai/api/mcp/auth_callback").as_deref(), Some("https://claude.ai"));
-        assert_eq!(form_target("http://127.0.0.1:5173/cb").as_deref(), Some("http://127.0.0.1:5173"));
-        assert_eq!(form_target("cursor://anysphere/cb").as_deref(), Some("cursor:"));
+        assert_eq!(
+            esc(r#"<a href="x" onclick='y'>&</a>"#),
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&lt;/a&gt;"
+        );
+        assert_eq!(
+            form_target("https://claude.ai/api/mcp/auth_callback").as_deref(),
+            Some("https://claude.ai")
+        );
+        assert_eq!(
+            form_target("http://127.0.0.1:5173/cb").as_deref(),
+            Some("http://127.0.0.1:5173")
+        );
+        assert_eq!(
+            form_target("cursor://anysphere/cb").as_deref(),
+            Some("cursor:")
+        );
         assert_eq!(form_target("https://a;b/cb"), None);
         assert_eq!(utc(1_767_225_600 + 3_723), "2026-01-01 01:02 UTC");
     }

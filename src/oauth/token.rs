@@ -12,7 +12,7 @@
 //! retired refresh token presented again revokes its grant.
 
 use super::client;
-use super::{covers, n, oauth_error, parse, parse_resource, s, shaped, unavailable, OAuth, Params};
+use super::{covers, hash, n, oauth_error, parse_resource, s, shaped, unavailable, OAuth, Params};
 use super::{ACCESS, ACCESS_TTL, CODE, REFRESH, REFRESH_TTL};
 use crate::http::{Request, Response};
 use serde_json::{json, Value};
@@ -36,7 +36,9 @@ fn invalid_grant(why: &str) -> Response {
 
 /// The form and the authenticated client of a token or revocation request.
 async fn form_and_client(o: &OAuth<'_>, req: &Request) -> Result<(Params, Value), Response> {
-    let p = super::read_form(req).await.map_err(|m| oauth_error(400, "invalid_request", &m))?;
+    let p = super::read_form(req)
+        .await
+        .map_err(|m| oauth_error(400, "invalid_request", &m))?;
     let c = client::authenticate(o, req, &p).await?;
     Ok((p, c))
 }
@@ -50,8 +52,16 @@ pub(super) async fn token(o: &OAuth<'_>, req: &Request) -> Response {
     let out = match p.get("grant_type") {
         Some("authorization_code") => code_grant(o, &p, &client).await,
         Some("refresh_token") => refresh_grant(o, &p, &client).await,
-        None => Ok(oauth_error(400, "invalid_request", "grant_type is missing.")),
-        Some(_) => Ok(oauth_error(400, "unsupported_grant_type", "Only authorization_code and refresh_token are supported.")),
+        None => Ok(oauth_error(
+            400,
+            "invalid_request",
+            "grant_type is missing.",
+        )),
+        Some(_) => Ok(oauth_error(
+            400,
+            "unsupported_grant_type",
+            "Only authorization_code and refresh_token are supported.",
+        )),
     };
     out.unwrap_or_else(unavailable).header("pragma", "no-cache")
 }
@@ -64,40 +74,66 @@ fn audience(o: &OAuth<'_>, p: &Params, grant: &Value) -> Result<String, Response
         None => Ok(granted.to_string()),
         Some(r) => parse_resource(&o.issuer, r)
             .filter(|r| covers(granted, r))
-            .ok_or_else(|| oauth_error(400, "invalid_target", "resource must be the grant's resource or a path under it.")),
+            .ok_or_else(|| {
+                oauth_error(
+                    400,
+                    "invalid_target",
+                    "resource must be the grant's resource or a path under it.",
+                )
+            }),
     }
 }
 
 /// New tokens for `grant` (updated in place with the new refresh token):
 /// the access token's record, the answer to send, and the refresh token.
 /// `key` is the grant key of an own-key grant, wrapped for each new token.
-async fn mint(o: &OAuth<'_>, grant: &mut Value, key: Option<&[u8; 32]>, aud: String, scope: Option<&str>) -> Result<(String, Value, Response), String> {
+async fn mint(
+    o: &OAuth<'_>,
+    grant: &mut Value,
+    key: Option<&[u8; 32]>,
+    aud: String,
+    scope: Option<&str>,
+) -> Result<(String, Value, Response), String> {
     let now = o.now();
     let id = s(grant, "id").to_string();
     let access = format!("{ACCESS}{}", o.random(32)?);
     let refresh = format!("{REFRESH}{id}.{}", o.random(32)?);
     let (mut wa, mut wr) = (Value::Null, Value::Null);
     if let Some(k) = key {
-        wa = json!(super::wrap_key(o, &access, k).await?);
-        wr = json!(super::wrap_key(o, &refresh, k).await?);
+        wa = super::wrap_key(o, &access, k).await?;
+        wr = super::wrap_key(o, &refresh, k).await?;
     }
-    grant["cur"] = json!(o.hash(&refresh).await?);
+    grant["cur"] = json!(hash(&refresh));
     grant["wcur"] = wr;
     grant["refreshed"] = json!(now);
     grant["expires"] = json!(now + REFRESH_TTL);
     let expires = now + ACCESS_TTL;
     // The access token's record: what the hot path needs of the grant.
     let mut rec = json!({"expires": expires, "resource": aud, "wrapped": wa});
-    for f in ["id", "client", "name", "scope", "tenant", "label", "op", "billed", "sealed"] {
+    for f in [
+        "id", "client", "name", "scope", "tenant", "label", "op", "billed", "sealed",
+    ] {
         rec[f] = grant[f].clone();
     }
     if let Some(sc) = scope {
         rec["scope"] = json!(sc);
     }
-    let put = json!(["put", format!("a:{}", o.hash(&access).await?), id, rec.to_string(), expires]);
+    let put = json!([
+        "put",
+        format!("a:{}", hash(&access)),
+        id,
+        rec.to_string(),
+        expires
+    ]);
     let answer = Response::json(
         200,
-        &Issued { access_token: &access, token_type: "Bearer", expires_in: ACCESS_TTL, refresh_token: &refresh, scope: s(&rec, "scope") },
+        &Issued {
+            access_token: &access,
+            token_type: "Bearer",
+            expires_in: ACCESS_TTL,
+            refresh_token: &refresh,
+            scope: s(&rec, "scope"),
+        },
     )
     .header("cache-control", "no-store")
     .header("access-control-allow-origin", "*")
@@ -111,28 +147,41 @@ async fn code_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Respons
     if !shaped(code, CODE) {
         return Ok(invalid_grant(UNKNOWN));
     }
-    let key = format!("c:{}", o.hash(code).await?);
-    let Some(text) = o.get(&key).await? else {
+    let key = format!("c:{}", hash(code));
+    let Some(mut g) = o.get(&key).await? else {
         return Ok(invalid_grant(UNKNOWN));
     };
-    let mut g = parse(&text);
+    // What the store holds, as the precondition of spending it: records are
+    // written from `Value`s, whose keys are kept sorted, so this is their text.
+    let text = g.to_string();
     if !s(&g, "used").is_empty() {
         // RFC 6749 §4.1.2: a code presented twice revokes what it gave.
         o.drop_grant(s(&g, "used")).await?;
         return Ok(invalid_grant("The authorization code was already used, so the access it gave has been revoked. Sign in again.").log("oauth: code reuse; grant revoked"));
     }
     if s(&g, "client") != s(client, "id") {
-        return Ok(invalid_grant("The authorization code was issued to another client."));
+        return Ok(invalid_grant(
+            "The authorization code was issued to another client.",
+        ));
     }
     let redirect = p.get("redirect_uri");
     if (g["redirect_given"] == true || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
-        return Ok(invalid_grant("redirect_uri differs from the one in the authorization request."));
+        return Ok(invalid_grant(
+            "redirect_uri differs from the one in the authorization request.",
+        ));
     }
     let verifier = p.get("code_verifier").unwrap_or("");
     // RFC 7636: 43 to 128 unreserved characters, whose S256 is the challenge.
-    let verifier_ok = (43..=128).contains(&verifier.len()) && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    if !verifier_ok || !crate::auth::ct_eq(o.hash(verifier).await?.as_bytes(), s(&g, "challenge").as_bytes()) {
-        return Ok(invalid_grant("code_verifier is missing or does not match the code_challenge (PKCE S256).").log("oauth: PKCE refused"));
+    let verifier_ok = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !verifier_ok || !crate::auth::ct_eq(hash(verifier).as_bytes(), s(&g, "challenge").as_bytes())
+    {
+        return Ok(invalid_grant(
+            "code_verifier is missing or does not match the code_challenge (PKCE S256).",
+        )
+        .log("oauth: PKCE refused"));
     }
     let aud = match audience(o, p, &g) {
         Ok(a) => a,
@@ -157,7 +206,13 @@ async fn code_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Respons
     let spent = json!({"used": id}).to_string();
     let ops = json!([
         ["cas", key, text, "", spent, o.now() + super::CODE_TTL],
-        ["put", format!("g:{id}"), s(&g, "tenant"), g.to_string(), n(&g, "expires")],
+        [
+            "put",
+            format!("g:{id}"),
+            s(&g, "tenant"),
+            g.to_string(),
+            n(&g, "expires")
+        ],
         access,
     ]);
     Ok(match o.run(ops).await? {
@@ -175,17 +230,20 @@ async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Resp
     if id.len() != 24 || !id.starts_with("g_") || !shaped(&format!("{REFRESH}{secret}"), REFRESH) {
         return Ok(invalid_grant(UNKNOWN));
     }
-    let hash = o.hash(rt).await?;
+    let hash = hash(rt);
     let key = format!("g:{id}");
     // Two clients refreshing at once: the loser reads the grant again.
     for _ in 0..3 {
-        let Some(text) = o.get(&key).await? else {
+        let Some(mut g) = o.get(&key).await? else {
             return Ok(invalid_grant(UNKNOWN));
         };
-        let mut g = parse(&text);
+        let text = g.to_string();
         let current = s(&g, "cur") == hash;
         if !current && s(&g, "prev") != hash {
-            if g["retired"].as_array().is_some_and(|r| r.iter().any(|h| *h == *hash)) {
+            if g["retired"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|h| *h == *hash))
+            {
                 // A rotated-out token came back after its successor was used:
                 // two parties hold this grant's tokens, so neither keeps it.
                 o.drop_grant(id).await?;
@@ -194,16 +252,32 @@ async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Resp
             return Ok(invalid_grant(UNKNOWN));
         }
         if s(&g, "client") != s(client, "id") {
-            return Ok(invalid_grant("The refresh token was issued to another client."));
+            return Ok(invalid_grant(
+                "The refresh token was issued to another client.",
+            ));
         }
         let op = s(&g, "op");
-        if !op.is_empty() && !o.operator_hashes().await?.iter().any(|h| h == op) {
-            return Ok(invalid_grant("The operator token this sign-in used has been removed. Sign in again."));
+        if !op.is_empty() && !o.operator_token_hash(op) {
+            return Ok(invalid_grant(
+                "The operator token this sign-in used has been removed. Sign in again.",
+            ));
         }
         let scope = match p.get("scope") {
             None => None,
-            Some(sc) if sc.split(' ').all(|x| s(&g, "scope").split(' ').any(|y| y == x)) => Some(sc),
-            Some(_) => return Ok(oauth_error(400, "invalid_scope", "A refresh may ask only for scopes the grant has.")),
+            Some(sc)
+                if sc
+                    .split(' ')
+                    .all(|x| s(&g, "scope").split(' ').any(|y| y == x)) =>
+            {
+                Some(sc)
+            }
+            Some(_) => {
+                return Ok(oauth_error(
+                    400,
+                    "invalid_scope",
+                    "A refresh may ask only for scopes the grant has.",
+                ))
+            }
         };
         let aud = match audience(o, p, &g) {
             Ok(a) => a,
@@ -234,7 +308,17 @@ async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Resp
             g["retired"] = Value::Array(retired.split_off(skip));
         }
         let (_, access, answer) = mint(o, &mut g, grant_key.as_ref(), aud, scope).await?;
-        let ops = json!([["cas", key, text, s(&g, "tenant"), g.to_string(), n(&g, "expires")], access]);
+        let ops = json!([
+            [
+                "cas",
+                key,
+                text,
+                s(&g, "tenant"),
+                g.to_string(),
+                n(&g, "expires")
+            ],
+            access
+        ]);
         if o.run(ops).await?.is_some() {
             return Ok(answer.log("oauth: refreshed"));
         }
@@ -255,7 +339,9 @@ pub(super) async fn revoke(o: &OAuth<'_>, req: &Request) -> Response {
     };
     match revoke_token(o, t, &client).await {
         Ok(grant) => {
-            let r = Response::new(200).header("access-control-allow-origin", "*").header("cache-control", "no-store");
+            let r = Response::new(200)
+                .header("access-control-allow-origin", "*")
+                .header("cache-control", "no-store");
             match grant {
                 Some(g) => r.log(format!("oauth: grant {g} revoked by its client")),
                 None => r,
@@ -266,13 +352,17 @@ pub(super) async fn revoke(o: &OAuth<'_>, req: &Request) -> Response {
 }
 
 async fn revoke_token(o: &OAuth<'_>, t: &str, client: &Value) -> Result<Option<String>, String> {
-    let hash = o.hash(t).await?;
+    let hash = hash(t);
     let grant = if shaped(t, ACCESS) {
-        o.get(&format!("a:{hash}")).await?.map(|r| parse(&r))
+        o.get(&format!("a:{hash}")).await?
     } else if let Some((id, _)) = t.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) {
-        o.get(&format!("g:{id}")).await?.map(|r| parse(&r)).filter(|g| {
+        o.get(&format!("g:{id}")).await?.filter(|g| {
             // Only a token of the grant: its grant id alone is not a secret.
-            s(g, "cur") == hash || s(g, "prev") == hash || g["retired"].as_array().is_some_and(|r| r.iter().any(|h| *h == *hash))
+            s(g, "cur") == hash
+                || s(g, "prev") == hash
+                || g["retired"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|h| *h == *hash))
         })
     } else {
         None
