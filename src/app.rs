@@ -306,9 +306,7 @@ fn signed_in<'a>(
             return Err(error_json(401, "unauthorized", how).header("www-authenticate", &www(None)));
         };
         let auth = match oauth_on {
-            true => {
-                crate::oauth::authenticate(cfg, services, &req.self_origin, token, &resource).await
-            }
+            true => crate::oauth::authenticate(cfg, services, req, token, &resource).await,
             false => Auth::NotOAuth,
         };
         let why = match auth {

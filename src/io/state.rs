@@ -10,19 +10,19 @@
 //! rotate once and revocation cannot interleave, whatever the isolate.
 //!
 //! The operations are generic on purpose: every OAuth decision is made in the
-//! worker, the object only keeps rows. They are JSON arrays, and the reply is
-//! an array with one value per operation:
-//! - `["get", key]` → the body, or `null`;
-//! - `["put", key, group, body, expires]` → `null`;
-//! - `["del", key, group]` → `null`: deletes row `key` and every row of
-//!   `group` (none when it is empty);
-//! - `["list", group]` → `[[key, body], ...]` of the group's live rows, by key;
-//! - `["cas", key, expected, group, body, expires]` → `true`: writes the row if
-//!   its body is `expected` (`null`: absent). A precondition: every `cas` of a
-//!   call is checked before anything is written, and if one fails nothing is
-//!   and the whole reply is `null`;
-//! - `["hit", key, window]` → `[count, ends]`: counts one more in a fixed
-//!   window of `window` seconds (rate limits).
+//! worker, the object only keeps rows. Each is a JSON array of the same
+//! shape, `[name, key, group, body, number, expected]` (unused places may be
+//! left out or empty), and the reply is an array with one value per operation:
+//! - `get` → the body of row `key`, or `null`;
+//! - `put` → `null`: writes row `key` in `group` with `body`, expiring at `number`;
+//! - `del` → `null`: deletes row `key` and every row of `group` (none when it is empty);
+//! - `list` → `[[key, body], ...]` of the live rows of group `key`, by key;
+//! - `cas` → `true`: a `put` made only if the row's body is `expected`
+//!   (`null`: absent). A precondition: every `cas` of a call is checked
+//!   before anything is written, and if one fails nothing is and the whole
+//!   reply is `null`;
+//! - `hit` → `[count, ends]`: counts one more in a fixed window of `number`
+//!   seconds (rate limits).
 //!
 //! Kept as `serde_json::Value`, not derived types: the derived (de)serializers
 //! of typed operations and records measured about 20 KiB of the compressed
@@ -67,26 +67,22 @@ pub fn apply(db: &mut dyn Rows, ops: &Value, now: u64) -> Result<Value, String> 
         .collect();
     for op in &ops {
         if text(op, 0) == "cas"
-            && db.get(text(op, 1), now)?.as_deref() != op.get(2).and_then(Value::as_str)
+            && db.get(text(op, 1), now)?.as_deref() != op.get(5).and_then(Value::as_str)
         {
             return Ok(Value::Null);
         }
     }
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        let key = text(op, 1);
+        let (key, group, body, number) = (text(op, 1), text(op, 2), text(op, 3), num(op, 4));
         out.push(match text(op, 0) {
             "get" => db.get(key, now)?.map_or(Value::Null, Value::String),
-            "put" => {
-                db.put(key, text(op, 2), text(op, 3), num(op, 4))?;
-                Value::Null
-            }
-            "cas" => {
-                db.put(key, text(op, 3), text(op, 4), num(op, 5))?;
-                Value::Bool(true)
+            "put" | "cas" => {
+                db.put(key, group, body, number)?;
+                Value::Bool(text(op, 0) == "cas")
             }
             "del" => {
-                db.delete(key, text(op, 2))?;
+                db.delete(key, group)?;
                 Value::Null
             }
             "list" => Value::Array(
@@ -103,7 +99,7 @@ pub fn apply(db: &mut dyn Rows, ops: &Value, now: u64) -> Result<Value, String> 
                         let (e, c) = b.split_once(' ')?;
                         Some((e.parse::<u64>().ok()?, c.parse::<u64>().ok()?))
                     })
-                    .unwrap_or((now + num(op, 2), 0));
+                    .unwrap_or((now + number, 0));
                 db.put(key, "", &format!("{ends} {}", count + 1), ends)?;
                 Value::Array(vec![(count + 1).into(), ends.into()])
             }
@@ -111,6 +107,27 @@ pub fn apply(db: &mut dyn Rows, ops: &Value, now: u64) -> Result<Value, String> 
         });
     }
     Ok(Value::Array(out))
+}
+
+/// A store operation (see the module doc); `cas` adds its expected body.
+#[inline(never)]
+pub fn op(name: &str, key: &str, group: &str, body: &str, number: u64) -> Value {
+    Value::Array(vec![
+        name.into(),
+        key.into(),
+        group.into(),
+        body.into(),
+        number.into(),
+    ])
+}
+
+/// A `cas` operation: `put` only if row `key` holds `expected` (`None`: absent).
+pub fn cas(key: &str, expected: Option<&str>, group: &str, body: &str, expires: u64) -> Value {
+    let mut c = op("cas", key, group, body, expires);
+    if let Value::Array(a) = &mut c {
+        a.push(expected.map_or(Value::Null, Value::from));
+    }
+    c
 }
 
 /// What one isolate remembers between requests: JSON values by key, each
@@ -184,16 +201,13 @@ mod tests {
     fn a_failed_precondition_writes_nothing() {
         let mut db = MemoryState::default();
         assert_eq!(
-            run(&mut db, json!([["cas", "c:1", null, "", "new", 0]])),
+            run(&mut db, json!([cas("c:1", None, "", "new", 0)])),
             json!([true])
         );
         // The put comes first in the list, and still is not made.
         let r = run(
             &mut db,
-            json!([
-                ["put", "x", "", "1", 0],
-                ["cas", "c:1", null, "", "again", 0]
-            ]),
+            json!([["put", "x", "", "1", 0], cas("c:1", None, "", "again", 0)]),
         );
         assert_eq!(r, Value::Null);
         assert_eq!(
@@ -203,8 +217,8 @@ mod tests {
         let r = run(
             &mut db,
             json!([
-                ["cas", "c:1", "new", "", "used", 0],
-                ["put", "x", "", "1", 0]
+                cas("c:1", Some("new"), "", "used", 0),
+                op("put", "x", "", "1", 0)
             ]),
         );
         assert_eq!(r, json!([true, null]));
@@ -215,12 +229,10 @@ mod tests {
     #[test]
     fn hits_count_in_fixed_windows() {
         let mut db = MemoryState::default();
-        assert_eq!(run(&mut db, json!([["hit", "r:a", 60]])), json!([[1, 160]]));
-        assert_eq!(run(&mut db, json!([["hit", "r:a", 60]])), json!([[2, 160]]));
-        assert_eq!(
-            apply(&mut db, &json!([["hit", "r:a", 60]]), 160).unwrap(),
-            json!([[1, 220]])
-        );
+        let hit = || json!([op("hit", "r:a", "", "", 60)]);
+        assert_eq!(run(&mut db, hit()), json!([[1, 160]]));
+        assert_eq!(run(&mut db, hit()), json!([[2, 160]]));
+        assert_eq!(apply(&mut db, &hit(), 160).unwrap(), json!([[1, 220]]));
     }
 
     #[test]

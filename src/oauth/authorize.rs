@@ -14,11 +14,13 @@
 //! `code`, `state` and `iss`.
 
 use super::page::{self, Form};
+use super::step::{Io, Stop};
 use super::{client, s, OAuth, Params, CODE, CODE_TTL, OPERATOR, SCOPES};
-use crate::codec::{base64url, percent_encode};
+use crate::codec::percent_encode;
 use crate::http::{Request, Response};
-use crate::scale::{Call, Retry, Scale, ScaleError};
-use serde_json::{json, Value};
+use crate::io::state::op;
+use crate::scale::ScaleError;
+use serde_json::Value;
 
 /// A checked authorization request.
 struct Authz {
@@ -55,17 +57,19 @@ fn back(o: &OAuth<'_>, redirect: &str, state: Option<&str>, pairs: &[(&str, &str
 }
 
 /// The checked request, or the answer to give instead.
-async fn check(o: &OAuth<'_>, p: &Params) -> Result<Authz, Response> {
+fn check(o: &OAuth<'_>, io: &Io, p: &Params) -> Result<Result<Authz, Response>, Stop> {
     let Some(client_id) = p.get("client_id") else {
-        return Err(cannot(
+        return Ok(Err(cannot(
             "The sign-in link names no app (client_id is missing).",
-        ));
+        )));
     };
-    let client = match client::resolve(o, client_id).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(m)) => return Err(cannot(&m)),
-        Err(e) => return Err(page::down(e)),
-    };
+    Ok(match client::resolve(o, io, client_id)? {
+        Ok(client) => check_request(o, client, p),
+        Err(m) => Err(cannot(&m)),
+    })
+}
+
+fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Response> {
     let given = p.get("redirect_uri");
     let redirect = client::redirect_for(&client, given).map_err(cannot)?;
     let state = p.get("state");
@@ -173,14 +177,12 @@ const CARRIED: [&str; 8] = [
 fn render(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     p: &Params,
     a: &Authz,
     error: Option<(u16, &str)>,
-) -> Response {
-    let (csrf, cookie) = match page::csrf_issue(o, req, &purpose(a)) {
-        Ok(v) => v,
-        Err(e) => return page::down(e),
-    };
+) -> Result<Response, Stop> {
+    let (csrf, cookie) = page::csrf_issue(o, req, io, &purpose(a))?;
     let mut hidden: Vec<(&str, &str)> = CARRIED
         .iter()
         .filter_map(|k| Some((*k, p.get(k)?)))
@@ -219,43 +221,43 @@ fn render(
         page::esc(&a.resource),
         form.render(&format!("<fieldset><legend>Permissions</legend>{scopes}<small>Uncheck what this app should not be able to do.</small></fieldset>")),
     );
-    page::doc(
+    Ok(page::doc(
         error.map_or(200, |e| e.0),
         "Sign in to Scale MCP",
         &body,
         page::form_target(&a.redirect).as_deref(),
         cookie,
-    )
+    ))
 }
 
 /// `GET /authorize`.
-pub(super) async fn get(o: &OAuth<'_>, req: &Request) -> Response {
+pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
     let p = match Params::parse(&req.query) {
         Ok(p) => p,
-        Err(m) => return page::error_page(400, "This sign-in link is malformed", &m),
+        Err(m) => return Ok(page::error_page(400, "This sign-in link is malformed", &m)),
     };
-    match check(o, &p).await {
-        Ok(a) => render(o, req, &p, &a, None),
-        Err(r) => r,
+    match check(o, io, &p)? {
+        Ok(a) => render(o, req, io, &p, &a, None),
+        Err(r) => Ok(r),
     }
 }
 
 /// `POST /authorize`.
-pub(super) async fn post(o: &OAuth<'_>, req: &Request) -> Response {
-    let p = match super::read_form(req).await {
+pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
+    let p = match super::read_form(req, io)? {
         Ok(p) => p,
-        Err(m) => return page::error_page(400, "This form was not accepted", &m),
+        Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
-    let a = match check(o, &p).await {
+    let a = match check(o, io, &p)? {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     if let Err(why) = page::csrf_check(o, req, &purpose(&a), p.get("csrf")) {
-        return page::error_page(403, "This form was not accepted", why)
-            .log("oauth: sign-in form refused (CSRF)");
+        return Ok(page::error_page(403, "This form was not accepted", why)
+            .log("oauth: sign-in form refused (CSRF)"));
     }
     if p.get("action") == Some("deny") {
-        return back(
+        return Ok(back(
             o,
             &a.redirect,
             a.state.as_deref(),
@@ -263,7 +265,7 @@ pub(super) async fn post(o: &OAuth<'_>, req: &Request) -> Response {
                 ("error", "access_denied"),
                 ("error_description", "the user declined"),
             ],
-        );
+        ));
     }
     let chosen: Vec<&'static str> = a
         .scopes
@@ -271,37 +273,25 @@ pub(super) async fn post(o: &OAuth<'_>, req: &Request) -> Response {
         .copied()
         .filter(|sc| p.has("grant_scope", sc))
         .collect();
-    let who = match sign_in(o, req, &p, chosen).await {
+    let who = match sign_in(o, req, io, &p, chosen)? {
         Ok(w) => w,
-        Err(Stop::Say(status, msg)) => {
-            return render(o, req, &p, &a, Some((status, &msg)))
-                .log(format!("oauth: sign-in not completed ({status})"))
+        Err((status, msg)) => {
+            return Ok(render(o, req, io, &p, &a, Some((status, &msg)))?
+                .log(format!("oauth: sign-in not completed ({status})")))
         }
-        Err(Stop::Down(e)) => return page::down(e),
     };
-    match issue_code(o, &a, who).await {
-        Ok((code, grant)) => back(o, &a.redirect, a.state.as_deref(), &[("code", &code)])
-            .log(format!("oauth: code issued for grant {grant}")),
-        Err(e) => page::down(e),
-    }
+    let (code, grant) = issue_code(o, io, &a, who)?;
+    Ok(back(o, &a.redirect, a.state.as_deref(), &[("code", &code)])
+        .log(format!("oauth: code issued for grant {grant}")))
 }
 
-/// Why a sign-in did not complete: something to tell the person (with the
-/// status of the page that says it), or a platform failure.
-pub(super) enum Stop {
-    Say(u16, String),
-    Down(String),
-}
-
-impl From<String> for Stop {
-    fn from(e: String) -> Self {
-        Stop::Down(e)
-    }
-}
+/// What to tell the person when a sign-in cannot go on, with the status of
+/// the page that says it.
+pub(super) type Said<T> = Result<T, (u16, String)>;
 
 #[inline(never)]
-fn say(status: u16, m: &str) -> Stop {
-    Stop::Say(status, m.to_string())
+fn say<T>(status: u16, m: &str) -> Result<Said<T>, Stop> {
+    Ok(Err((status, m.to_string())))
 }
 
 /// How a person signed in.
@@ -309,8 +299,8 @@ struct Who {
     tenant: String,
     /// For logs and the grants page: the static token's label, or the tenant.
     label: String,
-    /// Operator access: the keyed hash of the static token.
-    op: Option<String>,
+    /// Operator access: the keyed hash of the static token ("" for a user's own key).
+    op: String,
     scopes: Vec<&'static str>,
     /// Their own Scale key.
     key: Option<String>,
@@ -318,14 +308,15 @@ struct Who {
 }
 
 /// The sign-in step both pages share: the method and its secret, rate
-/// limited per address. For operator access, the static token's label
-/// (`token-N`, its place in `MCP_AUTH_TOKEN`) and `op` its keyed hash
-/// under every server key; for a user's own key, `op` is empty.
-pub(super) async fn method_and_secret<'p>(
+/// limited per address. Then for operator access, the static token's label
+/// (`token-N`, its place in `MCP_AUTH_TOKEN`) and its keyed hash under every
+/// server key; for a user's own key, the label and hashes are empty.
+pub(super) fn method_and_secret<'p>(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     p: &'p Params,
-) -> Result<(&'p str, String, Vec<String>), Stop> {
+) -> Result<Said<(&'p str, String, Vec<String>)>, Stop> {
     let (method, field, ask) = match p.get("method") {
         Some("own_key") if o.cfg.oauth_byok => {
             ("own_key", "scale_key", "Enter your Scale API key.")
@@ -336,29 +327,26 @@ pub(super) async fn method_and_secret<'p>(
             "Enter an access token from this server's operator.",
         ),
         Some("own_key" | "operator") => {
-            return Err(say(
-                400,
-                "That sign-in method is not offered by this server.",
-            ))
+            return say(400, "That sign-in method is not offered by this server.")
         }
-        _ => return Err(say(400, "Choose how to sign in.")),
+        _ => return say(400, "Choose how to sign in."),
     };
     let Some(secret) = p.get(field).map(str::trim).filter(|v| !v.is_empty()) else {
-        return Err(say(400, ask));
+        return say(400, ask);
     };
     let bucket = format!(
         "{}:{}",
         if method == "own_key" { "key" } else { "op" },
         super::client_ip(req)
     );
-    if let Some(wait) = o.limited(&[(bucket, 10, 600)]).await? {
-        return Err(Stop::Say(
+    if let Some(wait) = o.limited(io, &[(bucket, 10, 600)])? {
+        return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
-        ));
+        )));
     }
     if method == "own_key" {
-        return Ok((secret, String::new(), Vec::new()));
+        return Ok(Ok((secret, String::new(), Vec::new())));
     }
     // Every static token is compared, in constant time.
     let mut found = None;
@@ -368,12 +356,12 @@ pub(super) async fn method_and_secret<'p>(
         }
     }
     match found {
-        Some(i) => Ok((
+        Some(i) => Ok(Ok((
             secret,
             format!("token-{}", i + 1),
             o.macs(OPERATOR, secret.as_bytes()),
-        )),
-        None => Err(say(401, "That is not one of this server's access tokens.")),
+        ))),
+        None => say(401, "That is not one of this server's access tokens."),
     }
 }
 
@@ -381,39 +369,46 @@ pub(super) async fn method_and_secret<'p>(
 /// and the stored tenant rows under them. The id is a keyed hash, the same
 /// at every sign-in, revealing nothing of the key; trying every server key
 /// keeps ids across a rotation.
-pub(super) async fn tenants(o: &OAuth<'_>, key: &str) -> Result<(Vec<String>, Vec<Value>), String> {
+pub(super) fn tenants<'a>(
+    o: &OAuth<'_>,
+    io: &Io<'a>,
+    key: &str,
+) -> Result<(Vec<String>, &'a [Value]), Stop> {
     let ids: Vec<String> = o
         .macs("tenant", key.as_bytes())
         .into_iter()
         .map(|h| format!("u_{}", &h[..22]))
         .collect();
-    let ops: Vec<Value> = ids
+    let ops = ids
         .iter()
-        .map(|id| json!(["get", format!("u:{id}")]))
+        .map(|id| op("get", &format!("u:{id}"), "", "", 0))
         .collect();
-    let found = o.run(Value::Array(ops)).await?.unwrap_or_default();
-    Ok((ids, found))
+    Ok((ids, io.store(ops)?.unwrap_or_default()))
 }
 
-async fn sign_in(
+fn sign_in(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     p: &Params,
     scopes: Vec<&'static str>,
-) -> Result<Who, Stop> {
+) -> Result<Said<Who>, Stop> {
     if scopes.is_empty() {
-        return Err(say(400, "Choose at least one permission, or press Cancel."));
+        return say(400, "Choose at least one permission, or press Cancel.");
     }
-    let (secret, label, op) = method_and_secret(o, req, p).await?;
+    let (secret, label, hashes) = match method_and_secret(o, req, io, p)? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
     if !label.is_empty() {
-        return Ok(Who {
+        return Ok(Ok(Who {
             tenant: OPERATOR.into(),
             label,
-            op: op.into_iter().next(),
+            op: hashes.into_iter().next().unwrap_or_default(),
             scopes,
             key: None,
             billed: false,
-        });
+        }));
     }
     let shaped = (secret.starts_with("live_") || secret.starts_with("test_"))
         && (10..=200).contains(&secret.len())
@@ -421,110 +416,113 @@ async fn sign_in(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !shaped {
-        return Err(say(400, "That does not look like a Scale API key: it starts with live_ or test_ and has no spaces."));
+        return say(400, "That does not look like a Scale API key: it starts with live_ or test_ and has no spaces.");
     }
     let callback = p
         .get("callback_key")
         .map(str::trim)
         .filter(|v| !v.is_empty());
     if callback.is_some_and(|c| c.len() > 200 || !c.bytes().all(|b| b.is_ascii_graphic())) {
-        return Err(say(
+        return say(
             400,
             "The callback auth key must be printable characters without spaces.",
-        ));
+        );
     }
     // One Scale call proves the key works before any grant exists.
-    let mut cfg = o.cfg.clone();
-    cfg.scale_api_key = Some(crate::config::Secret::new(secret));
-    let budget = crate::io::Budget::new(o.now_ms, 15_000, 1);
-    let call = Call::get().lit("tasks").query("limit", "1");
-    if let Err(e) = Scale::new(&cfg, o.up, &budget)
-        .send_raw(&call, Retry::Never)
-        .await
-    {
-        return Err(Stop::Say(
-            if matches!(e, ScaleError::Http { status: 401 | 403, .. }) { 400 } else { 502 },
-            match e {
-                ScaleError::Http { status: status @ (401 | 403), .. } => {
-                    format!("Scale did not accept this key (HTTP {status}). Check that you copied all of it.")
-                }
-                ScaleError::Http { status, .. } => format!("Scale could not check your key: it answered HTTP {status}. Try again in a minute."),
-                ScaleError::Timeout(_) => "Scale could not check your key: it did not answer in time. Try again in a minute.".into(),
-                _ => "Scale could not check your key: it could not be reached. Try again in a minute.".into(),
-            },
-        ));
+    let why = match io.scale(secret)? {
+        Ok(()) => None,
+        Err(ScaleError::Http {
+            status: status @ (401 | 403),
+            ..
+        }) => {
+            return Ok(Err((
+                400,
+                format!(
+                "Scale did not accept this key (HTTP {status}). Check that you copied all of it."
+            ),
+            )))
+        }
+        Err(ScaleError::Http { status, .. }) => Some(format!("it answered HTTP {status}")),
+        Err(ScaleError::Timeout(_)) => Some("it did not answer in time".into()),
+        Err(_) => Some("it could not be reached".into()),
+    };
+    if let Some(why) = why {
+        return Ok(Err((
+            502,
+            format!("Scale could not check your key: {why}. Try again in a minute."),
+        )));
     }
-    let (ids, found) = tenants(o, secret).await?;
-    let existing = ids.iter().zip(&found).find(|(_, b)| b.is_string());
+    let (ids, found) = tenants(o, io, secret)?;
+    let existing = ids.iter().zip(found).find(|(_, b)| b.is_string());
     let (tenant, mut body) = match existing {
         Some((id, b)) => (id.clone(), super::parse(b.as_str().unwrap_or(""))),
-        None => (ids[0].clone(), json!({"created": o.now()})),
+        None => (ids[0].clone(), super::record(&[], &[("created", o.now())])),
     };
     if let Some(c) = callback {
         // Only a hash: deliveries to the tenant's webhook are checked against it.
-        body["callback_key_hash"] = json!(super::hash(c));
+        body["callback_key_hash"] = Value::String(super::hash(c));
     }
     if callback.is_some() || existing.is_none() {
-        o.run(json!([[
+        io.store(vec![op(
             "put",
-            format!("u:{tenant}"),
+            &format!("u:{tenant}"),
             "",
-            body.to_string(),
-            0
-        ]]))
-        .await?;
+            &body.to_string(),
+            0,
+        )])?;
     }
-    Ok(Who {
+    Ok(Ok(Who {
         label: tenant.clone(),
         tenant,
-        op: None,
+        op: String::new(),
         scopes,
         key: Some(secret.to_string()),
         billed: secret.starts_with("live_") && p.get("billed") == Some("yes"),
-    })
+    }))
 }
 
 /// Stores a single-use code for the grant `who` signs in to; returns the
 /// code and the grant id. A user's Scale key is sealed under a new grant key
 /// that only the code (and later each token) unwraps.
-async fn issue_code(o: &OAuth<'_>, a: &Authz, who: Who) -> Result<(String, String), String> {
-    let grant = format!("g_{}", o.random(16)?);
-    let code = format!("{CODE}{}", o.random(32)?);
-    let (mut sealed, mut wrapped) = (Value::Null, Value::Null);
+fn issue_code(o: &OAuth<'_>, io: &Io, a: &Authz, who: Who) -> Result<(String, String), Stop> {
+    let grant = format!("g_{}", io.random(16)?);
+    let code = format!("{CODE}{}", io.random(32)?);
+    let (mut sealed, mut wrapped) = (String::new(), String::new());
     if let Some(key) = &who.key {
-        let mut k = [0u8; 32];
-        o.p.crypto.random(&mut k)?;
-        sealed = json!(base64url(
-            &o.p.crypto
-                .seal(&k, format!("{grant}\n{key}").as_bytes())
-                .await?
-        ));
-        wrapped = super::wrap_key(o, &code, &k).await?;
+        let k: [u8; 32] = io
+            .random_bytes(32)?
+            .try_into()
+            .map_err(|_| Stop::Down("short key".into()))?;
+        sealed = io.seal(k, format!("{grant}\n{key}").into_bytes())?;
+        wrapped = super::wrap_key(io, &code, &k)?;
     }
-    let rec = json!({
-        "id": grant,
-        "client": s(&a.client, "id"),
-        "name": s(&a.client, "name"),
-        "redirect": a.redirect,
-        "redirect_given": a.given,
-        "challenge": a.challenge,
-        "scope": who.scopes.join(" "),
-        "resource": a.resource,
-        "tenant": who.tenant,
-        "label": who.label,
-        "op": who.op,
-        "billed": who.billed,
-        "sealed": sealed,
-        "wrapped": wrapped,
-        "created": o.now(),
-    });
-    o.run(json!([[
+    let rec = super::record(
+        &[
+            ("id", &grant),
+            ("client", s(&a.client, "id")),
+            ("name", s(&a.client, "name")),
+            ("redirect", &a.redirect),
+            ("challenge", &a.challenge),
+            ("scope", &who.scopes.join(" ")),
+            ("resource", &a.resource),
+            ("tenant", &who.tenant),
+            ("label", &who.label),
+            ("op", &who.op),
+            ("sealed", &sealed),
+            ("wrapped", &wrapped),
+        ],
+        &[
+            ("redirect_given", a.given as u64),
+            ("billed", who.billed as u64),
+            ("created", o.now()),
+        ],
+    );
+    io.store(vec![op(
         "put",
-        format!("c:{}", super::hash(&code)),
+        &format!("c:{}", super::hash(&code)),
         "",
-        rec.to_string(),
-        o.now() + CODE_TTL
-    ]]))
-    .await?;
+        &rec.to_string(),
+        o.now() + CODE_TTL,
+    )])?;
     Ok((code, grant))
 }

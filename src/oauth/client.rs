@@ -15,17 +15,18 @@
 //! `client_secret_post` or `client_secret_basic`) and, for a document,
 //! `host` (who published it).
 
-use super::{oauth_error, s, unavailable, OAuth, Params, CLIENT_TTL};
-use crate::http::Request;
-use crate::io::{Method, OutRequest, SendError};
+use super::step::{Io, Stop};
+use super::{oauth_error, s, OAuth, Params, CLIENT_TTL};
+use crate::http::{Request, Response};
+use crate::io::SendError;
 use crate::json::truncate;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const DCR: &str = "smcp_c_";
 const DCR_SECRET: &str = "smcp_cs_";
-const CIMD_TIMEOUT_MS: u32 = 4000;
-const CIMD_MAX_BYTES: usize = 32 * 1024;
-const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+pub(super) const CIMD_TIMEOUT_MS: u32 = 4000;
+pub(super) const CIMD_MAX_BYTES: usize = 32 * 1024;
+pub(super) const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 
 /// The host of a client id URL that may be fetched, or why it may not. The
@@ -205,11 +206,11 @@ fn redirect_uris(v: &Value) -> Result<Value, String> {
 
 /// Finds the client a `client_id` names: `Ok(Err(message))` when it cannot
 /// be used (shown to the person, or an `invalid_client` answer).
-pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, String>, String> {
+pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, String>, Stop> {
     if let Some(signed) = id.strip_prefix(DCR) {
         return Ok(match o.verify("dcr", signed) {
             Some(mut r) => {
-                r["id"] = json!(id);
+                r["id"] = Value::from(id);
                 Ok(r)
             }
             None => Err("This client_id was not issued by this server, has expired, or was signed with a key that was rotated out; the app must register again.".into()),
@@ -218,60 +219,47 @@ pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, Str
     if !id.contains("://") {
         return Ok(Err("Unknown client_id: it is neither a client metadata document URL (https) nor one this server registered.".into()));
     }
-    let bad = |why: &str| {
-        Ok(Err(format!(
-            "The app's metadata document at {} cannot be used: {why}.",
-            truncate(id, 200)
-        )))
+    let why = match document_host(id) {
+        Ok(host) => match io.document(id)? {
+            Ok(resp) => match document(id, host, resp.status, &resp.body) {
+                Ok(c) => return Ok(Ok(c)),
+                Err(why) => why,
+            },
+            Err(SendError::Timeout(_)) => "it did not answer within 4 seconds".into(),
+            Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
+            Err(SendError::Network(e)) => format!("fetching it failed ({})", truncate(e, 120)),
+            Err(SendError::SubrequestLimit) => "fetching it failed".into(),
+        },
+        Err(why) => format!("the client_id URL is not allowed ({why})"),
     };
-    let host = match document_host(id) {
-        Ok(h) => h,
-        Err(why) => return bad(&format!("the client_id URL is not allowed ({why})")),
-    };
-    let memo_key = format!("c:{id}");
-    if let Some(c) = o.p.memo.get(&memo_key, o.now_ms) {
-        return Ok(Ok(c));
-    }
-    let req = OutRequest {
-        method: Method::Get,
-        url: id.to_string(),
-        headers: vec![("accept".into(), "application/json".into())],
-        body: None,
-        max_response_bytes: CIMD_MAX_BYTES,
-        no_redirects: true,
-    };
-    let resp = match o.up.send(&req, CIMD_TIMEOUT_MS).await {
-        Ok(r) => r,
-        Err(SendError::Timeout(_)) => return bad("it did not answer within 4 seconds"),
-        Err(SendError::TooLarge(_)) => return bad("it is larger than 32 KiB"),
-        Err(SendError::Network(e)) => {
-            return bad(&format!("fetching it failed ({})", truncate(&e, 120)))
-        }
-        Err(SendError::SubrequestLimit) => return bad("fetching it failed"),
-    };
-    if resp.status != 200 {
-        let redirect = if (300..400).contains(&resp.status) {
+    Ok(Err(format!(
+        "The app's metadata document at {} cannot be used: {why}.",
+        truncate(id, 200)
+    )))
+}
+
+/// The client a fetched metadata document describes, or why it cannot be used.
+fn document(id: &str, host: &str, status: u16, body: &[u8]) -> Result<Value, String> {
+    if status != 200 {
+        let redirect = if (300..400).contains(&status) {
             ", a redirect, which is not followed"
         } else {
             ""
         };
-        return bad(&format!("it answered HTTP {}{redirect}", resp.status));
+        return Err(format!("it answered HTTP {status}{redirect}"));
     }
-    let doc = match crate::json::parse_strict(&resp.body) {
+    let doc = match crate::json::parse_strict(body) {
         Ok(v) if v.is_object() => v,
-        Ok(_) => return bad("it is not a JSON object"),
-        Err(e) => return bad(&format!("it is not valid JSON ({e})")),
+        Ok(_) => return Err("it is not a JSON object".into()),
+        Err(e) => return Err(format!("it is not valid JSON ({e})")),
     };
     if doc["client_id"] != id {
-        return bad("its `client_id` is not exactly the URL it was fetched from");
+        return Err("its `client_id` is not exactly the URL it was fetched from".into());
     }
     if doc.get("client_secret").is_some() {
-        return bad("it contains a client secret, which a metadata document must not");
+        return Err("it contains a client secret, which a metadata document must not".into());
     }
-    let redirects = match redirect_uris(&doc) {
-        Ok(r) => r,
-        Err(e) => return bad(&e),
-    };
+    let redirects = redirect_uris(&doc)?;
     // One method or, as ChatGPT's does, several by preference: with no
     // secret shared, the one usable here is `none` (PKCE).
     let method = &doc["token_endpoint_auth_method"];
@@ -281,18 +269,20 @@ pub(super) async fn resolve(o: &OAuth<'_>, id: &str) -> Result<Result<Value, Str
             .as_array()
             .is_some_and(|a| a.iter().any(|m| m == "none"));
     if !none_ok {
-        return bad("it does not list the token endpoint auth method `none`, the only one a metadata-document client can use here");
+        return Err("it does not list the token endpoint auth method `none`, the only one a metadata-document client can use here".into());
     }
-    let client = json!({
-        "id": id,
-        "name": display_name(doc["client_name"].as_str(), host),
-        "redirects": redirects,
-        "auth": "none",
-        "host": host,
-    });
-    o.p.memo
-        .put(memo_key, client.clone(), o.now_ms + CIMD_MEMO_MS);
-    Ok(Ok(client))
+    let name = display_name(doc["client_name"].as_str(), host);
+    let mut client = super::record(
+        &[
+            ("id", id),
+            ("name", &name),
+            ("auth", "none"),
+            ("host", host),
+        ],
+        &[],
+    );
+    client["redirects"] = redirects;
+    Ok(client)
 }
 
 #[derive(serde::Serialize)]
@@ -311,11 +301,7 @@ struct Registered<'a> {
 
 /// `POST /register` (RFC 7591): rate limited per address and overall,
 /// expires after [`CLIENT_TTL`], nothing stored.
-pub(super) async fn register(o: &OAuth<'_>, req: &Request) -> crate::http::Response {
-    register_or(o, req).await.unwrap_or_else(unavailable)
-}
-
-async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Response, String> {
+pub(super) fn register(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
     let invalid = |m: &str| Ok(oauth_error(400, "invalid_client_metadata", m));
     let json = req
         .header("content-type")
@@ -324,10 +310,10 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
     if !json {
         return invalid("Send the registration as application/json.");
     }
-    let Ok(body) = req.read_body(super::MAX_BODY).await else {
+    let Some(body) = io.body()? else {
         return invalid("The registration is larger than 64 KiB or could not be read.");
     };
-    let v = match crate::json::parse_strict(&body) {
+    let v = match crate::json::parse_strict(body) {
         Ok(v) if v.is_object() => v,
         Ok(_) => return invalid("The registration must be a JSON object."),
         Err(e) => return invalid(&format!("The registration is not valid JSON: {e}")),
@@ -352,13 +338,13 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
     }
     let name = display_name(v["client_name"].as_str(), "Unnamed app");
     let ip = super::client_ip(req);
-    if let Some(wait) = o
-        .limited(&[
+    if let Some(wait) = o.limited(
+        io,
+        &[
             (format!("dcr:{ip}"), 30, 3600),
             ("dcr:*".into(), 2000, 3600),
-        ])
-        .await?
-    {
+        ],
+    )? {
         return Ok(oauth_error(
             429,
             "invalid_request",
@@ -367,7 +353,11 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
         .header("retry-after", &wait.to_string()));
     }
     let now = o.now();
-    let reg = json!({"name": name, "redirects": redirects, "auth": auth, "exp": now + CLIENT_TTL});
+    let mut reg = super::record(
+        &[("name", &name), ("auth", auth)],
+        &[("exp", now + CLIENT_TTL)],
+    );
+    reg["redirects"] = redirects.clone();
     let client_id = format!("{DCR}{}", o.sign("dcr", &reg));
     let client_secret = (auth != "none")
         .then(|| format!("{DCR_SECRET}{}", o.mac("dcr-secret", client_id.as_bytes())));
@@ -386,7 +376,7 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
         response_types: ["code"],
         token_endpoint_auth_method: auth,
     };
-    Ok(crate::http::Response::json(201, &body)
+    Ok(Response::json(201, &body)
         .header("cache-control", "no-store")
         .header("access-control-allow-origin", "*")
         .log(format!("oauth: registered a client ({auth})")))
@@ -395,19 +385,20 @@ async fn register_or(o: &OAuth<'_>, req: &Request) -> Result<crate::http::Respon
 /// Authenticates the client of a token or revocation request: HTTP Basic,
 /// `client_secret` in the body, or none for public clients. A failure is
 /// `401 invalid_client`, which makes Claude register again.
-pub(super) async fn authenticate(
+pub(super) fn authenticate(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     form: &Params,
-) -> Result<Value, crate::http::Response> {
+) -> Result<Result<Value, Response>, Stop> {
     let basic = req.header("authorization").is_some();
     let invalid = |m: &str| {
         let r = oauth_error(401, "invalid_client", m);
-        if basic {
+        Ok(Err(if basic {
             r.header("www-authenticate", "Basic realm=\"scale-mcp\"")
         } else {
             r
-        }
+        }))
     };
     let mut id = form.get("client_id").map(str::to_string);
     let mut secret = form.get("client_secret").map(str::to_string);
@@ -424,46 +415,40 @@ pub(super) async fn authenticate(
                 Some((crate::codec::form_decode(i)?, crate::codec::form_decode(s)?))
             });
         let Some((i, s)) = pair else {
-            return Err(invalid(
-                "The Authorization header is not valid HTTP Basic client credentials.",
-            ));
+            return invalid("The Authorization header is not valid HTTP Basic client credentials.");
         };
         if secret.is_some() || id.as_ref().is_some_and(|b| *b != i) {
-            return Err(invalid("Use one client authentication method, not two."));
+            return invalid("Use one client authentication method, not two.");
         }
         id = Some(i);
         secret = Some(s);
     }
     let Some(id) = id else {
-        return Err(invalid("The request names no client (client_id)."));
+        return invalid("The request names no client (client_id).");
     };
-    let client = match resolve(o, &id).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(m)) => return Err(invalid(&m)),
-        Err(e) => return Err(unavailable(e)),
+    let client = match resolve(o, io, &id)? {
+        Ok(c) => c,
+        Err(m) => return invalid(&m),
     };
     match (s(&client, "auth"), secret) {
-        ("none", None) => Ok(client),
-        ("none", Some(_)) => Err(invalid(
-            "This client is public (none) and has no secret to send.",
-        )),
-        (_, None) => Err(invalid(
-            "This client must authenticate with its client_secret.",
-        )),
+        ("none", None) => Ok(Ok(client)),
+        ("none", Some(_)) => invalid("This client is public (none) and has no secret to send."),
+        (_, None) => invalid("This client must authenticate with its client_secret."),
         (_, Some(given))
             if given
                 .strip_prefix(DCR_SECRET)
                 .is_some_and(|m| o.mac_ok("dcr-secret", id.as_bytes(), m)) =>
         {
-            Ok(client)
+            Ok(Ok(client))
         }
-        (_, Some(_)) => Err(invalid("The client secret is wrong.")),
+        (_, Some(_)) => invalid("The client secret is wrong."),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn document_urls_must_name_public_dns_hosts_over_https() {

@@ -6,20 +6,25 @@
 //! ticket signed with a server key that names the tenant (and, for operator
 //! access, the token's keyed hashes) and expires after [`TICKET_TTL`].
 
-use super::authorize::{method_and_secret, tenants, Stop};
+use super::authorize::{method_and_secret, tenants, Said};
 use super::page::{self, esc, Form};
+use super::step::{Io, Stop};
 use super::{parse, s, OAuth, Params, OPERATOR};
 use crate::http::{Request, Response};
-use serde_json::{json, Value};
+use crate::io::state::op;
+use serde_json::Value;
 
 const TICKET_TTL: u64 = 15 * 60;
 const PURPOSE: &str = "grants";
 
-fn sign_in_page(o: &OAuth<'_>, req: &Request, p: &Params, error: Option<(u16, &str)>) -> Response {
-    let (csrf, cookie) = match page::csrf_issue(o, req, PURPOSE) {
-        Ok(v) => v,
-        Err(e) => return page::down(e),
-    };
+fn sign_in_page(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+    p: &Params,
+    error: Option<(u16, &str)>,
+) -> Result<Response, Stop> {
+    let (csrf, cookie) = page::csrf_issue(o, req, io, PURPOSE)?;
     let form = Form {
         action: "/oauth/grants",
         hidden: &[("csrf", &csrf), ("action", "sign_in")],
@@ -32,64 +37,73 @@ fn sign_in_page(o: &OAuth<'_>, req: &Request, p: &Params, error: Option<(u16, &s
         page::alert(error.map(|e| e.1)),
         form.render("")
     );
-    page::doc(
+    Ok(page::doc(
         error.map_or(200, |e| e.0),
         "Your connections",
         &body,
         None,
         cookie,
-    )
+    ))
 }
 
 /// `GET /oauth/grants`.
-pub(super) async fn get(o: &OAuth<'_>, req: &Request) -> Response {
-    sign_in_page(o, req, &Params(Vec::new()), None)
+pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
+    sign_in_page(o, req, io, &Params(Vec::new()), None)
 }
 
 /// `POST /oauth/grants`: sign in, or revoke one grant.
-pub(super) async fn post(o: &OAuth<'_>, req: &Request) -> Response {
-    let p = match super::read_form(req).await {
+pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
+    let p = match super::read_form(req, io)? {
         Ok(p) => p,
-        Err(m) => return page::error_page(400, "This form was not accepted", &m),
+        Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
     if let Err(why) = page::csrf_check(o, req, PURPOSE, p.get("csrf")) {
-        return page::error_page(403, "This form was not accepted", why)
-            .log("oauth: grants form refused (CSRF)");
+        return Ok(page::error_page(403, "This form was not accepted", why)
+            .log("oauth: grants form refused (CSRF)"));
     }
-    let r = match p.get("action") {
-        Some("revoke") => revoke(o, req, &p).await,
-        _ => sign_in(o, req, &p).await,
+    let said = match p.get("action") {
+        Some("revoke") => revoke(o, req, io, &p)?,
+        _ => sign_in(o, req, io, &p)?,
     };
-    match r {
-        Ok(r) => r,
-        Err(Stop::Say(status, m)) => sign_in_page(o, req, &p, Some((status, &m))),
-        Err(Stop::Down(e)) => page::down(e),
+    match said {
+        Ok(r) => Ok(r),
+        Err((status, m)) => sign_in_page(o, req, io, &p, Some((status, &m))),
     }
 }
 
-async fn sign_in(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, Stop> {
-    let (secret, label, ops) = method_and_secret(o, req, p).await?;
+fn sign_in(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Response>, Stop> {
+    let (secret, label, ops) = match method_and_secret(o, req, io, p)? {
+        Ok(v) => v,
+        Err(e) => return Ok(Err(e)),
+    };
     let ticket = if !label.is_empty() {
-        json!({"tenant": OPERATOR, "ops": ops, "label": format!("operator token {label}")})
+        let mut t = super::record(
+            &[
+                ("tenant", OPERATOR),
+                ("label", &format!("operator token {label}")),
+            ],
+            &[],
+        );
+        t["ops"] = Value::from(ops);
+        t
     } else {
-        let (ids, found) = tenants(o, secret).await?;
-        let Some((id, _)) = ids.iter().zip(&found).find(|(_, b)| b.is_string()) else {
-            return Err(Stop::Say(
+        let (ids, found) = tenants(o, io, secret)?;
+        let Some((id, _)) = ids.iter().zip(found).find(|(_, b)| b.is_string()) else {
+            return Ok(Err((
                 404,
                 "No app has been connected with this Scale key.".into(),
-            ));
+            )));
         };
-        json!({"tenant": id, "label": "your own Scale key"})
+        super::record(&[("tenant", id), ("label", "your own Scale key")], &[])
     };
-    Ok(list(o, req, ticket, None).await?)
+    Ok(Ok(list(o, req, io, ticket, None)?))
 }
 
 /// The grants `ticket` may see: its tenant's, and for operator access only
 /// those made with the same static token.
-async fn grants_of(o: &OAuth<'_>, ticket: &Value) -> Result<Vec<Value>, String> {
-    let rows = o
-        .run(json!([["list", s(ticket, "tenant")]]))
-        .await?
+fn grants_of(io: &Io, ticket: &Value) -> Result<Vec<Value>, Stop> {
+    let rows = io
+        .store(vec![op("list", s(ticket, "tenant"), "", "", 0)])?
         .unwrap_or_default();
     let rows = rows
         .first()
@@ -108,16 +122,17 @@ async fn grants_of(o: &OAuth<'_>, ticket: &Value) -> Result<Vec<Value>, String> 
         .collect())
 }
 
-async fn list(
+fn list(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     mut ticket: Value,
     notice: Option<&str>,
-) -> Result<Response, String> {
-    let grants = grants_of(o, &ticket).await?;
-    ticket["exp"] = json!(o.now() + TICKET_TTL);
+) -> Result<Response, Stop> {
+    let grants = grants_of(io, &ticket)?;
+    ticket["exp"] = Value::from(o.now() + TICKET_TTL);
     let signed = o.sign("grants", &ticket);
-    let (csrf, cookie) = page::csrf_issue(o, req, PURPOSE)?;
+    let (csrf, cookie) = page::csrf_issue(o, req, io, PURPOSE)?;
     let tenant = s(&ticket, "tenant");
     let mut body = format!(
         "<h1>Your connections</h1><p>Signed in with {}.</p>",
@@ -167,31 +182,30 @@ async fn list(
     Ok(page::doc(200, "Your connections", &body, None, cookie))
 }
 
-async fn revoke(o: &OAuth<'_>, req: &Request, p: &Params) -> Result<Response, Stop> {
+fn revoke(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Response>, Stop> {
     let Some(ticket) = o.verify("grants", p.get("ticket").unwrap_or("")) else {
-        return Err(Stop::Say(
+        return Ok(Err((
             403,
             "Your sign-in on this page has expired. Sign in again.".into(),
-        ));
+        )));
     };
     let id = p.get("grant").unwrap_or("");
     // Only a grant this sign-in may see can be revoked through it.
-    let Some(g) = grants_of(o, &ticket)
-        .await?
+    let Some(g) = grants_of(io, &ticket)?
         .into_iter()
         .find(|g| s(g, "id") == id)
     else {
-        return Ok(list(
+        return Ok(Ok(list(
             o,
             req,
+            io,
             ticket,
             Some("That connection is not yours or was already revoked."),
-        )
-        .await?);
+        )?));
     };
-    o.drop_grant(id).await?;
+    o.drop_grant(io, id)?;
     let notice = format!("Access for {} was revoked.", s(&g, "name"));
-    Ok(list(o, req, ticket, Some(&notice))
-        .await?
-        .log(format!("oauth: grant {id} revoked on the grants page")))
+    Ok(Ok(list(o, req, io, ticket, Some(&notice))?.log(format!(
+        "oauth: grant {id} revoked on the grants page"
+    ))))
 }

@@ -14,19 +14,20 @@
 //!   unavailable, or a [`GrantView`];
 //! - [`challenge`]: the `WWW-Authenticate` value of a 401.
 //!
-//! Written for a small upload (issue 14 caps it): stored records are
+//! Written for a small upload (issue 14 caps it): the endpoints are plain
+//! functions that ask for I/O through [`step::Io`] (see `step` for why);
+//! hashes and MACs are synchronous (`codec`); stored records are
 //! `serde_json::Value` objects read through [`s`] and [`n`] rather than
 //! derived types (derived (de)serializers for them measured about 20 KiB of
 //! the compressed upload on the first OAuth branch, and `Value` is linked
-//! already); each endpoint is its own boxed future; hashes and MACs are
-//! synchronous (`codec`), so checks are plain functions between the awaits.
-//! Token formats, stored rows and the sealing of a user's Scale key are
-//! described in `docs/oauth.md`.
+//! already). Token formats, stored rows and the sealing of a user's Scale key
+//! are described in `docs/oauth.md`.
 
 mod authorize;
 mod client;
 mod grants;
 mod page;
+mod step;
 mod token;
 
 #[cfg(test)]
@@ -35,8 +36,10 @@ mod tests;
 use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};
 use crate::http::{Request, Response};
+use crate::io::state::{cas, op};
 use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
-use serde_json::{json, Value};
+use serde_json::Value;
+use step::{drive, Io, Stop};
 
 /// The scopes of AUTH.md part B, in the order pages and metadata list them.
 pub(crate) const SCOPES: [&str; 3] = ["scale:read", "scale:write", "scale:team"];
@@ -113,20 +116,24 @@ impl<'a> OAuth<'a> {
                 Some(Value::String(k)) => k,
                 _ => {
                     let key = loop {
-                        let stored = o.run(json!([["get", "m:key"]])).await?.unwrap_or_default();
+                        let stored = o
+                            .run(&Value::Array(vec![op("get", "m:key", "", "", 0)]))
+                            .await?
+                            .unwrap_or_default();
                         if let Some(k) = stored.first().and_then(Value::as_str) {
                             break k.to_string();
                         }
                         // Two isolates may race to create it: the first write wins.
                         let k = o.random(32)?;
-                        if o.run(json!([["cas", "m:key", null, "", k, 0]]))
+                        if o.run(&Value::Array(vec![cas("m:key", None, "", &k, 0)]))
                             .await?
                             .is_some()
                         {
                             break k;
                         }
                     };
-                    p.memo.put("server_key".into(), json!(key), u64::MAX);
+                    p.memo
+                        .put("server_key".into(), Value::String(key.clone()), u64::MAX);
                     key
                 }
             };
@@ -139,7 +146,7 @@ impl<'a> OAuth<'a> {
         self.now_ms / 1000
     }
 
-    /// `n` (at most 32) random bytes in URL-safe base64.
+    /// `n` (at most 32) random bytes in URL-safe base64 (for the server key).
     fn random(&self, n: usize) -> Result<String, String> {
         let mut b = [0u8; 32];
         self.p.crypto.random(&mut b[..n])?;
@@ -199,12 +206,12 @@ impl<'a> OAuth<'a> {
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
-    fn run(&self, ops: Value) -> BoxFut<'_, Result<Option<Vec<Value>>, String>> {
+    fn run<'b>(&'b self, ops: &'b Value) -> BoxFut<'b, Result<Option<Vec<Value>>, String>> {
         Box::pin(async move {
             match self
                 .p
                 .state
-                .run(&ops)
+                .run(ops)
                 .await
                 .map_err(|e| format!("the OAuth store failed: {e}"))?
             {
@@ -214,25 +221,17 @@ impl<'a> OAuth<'a> {
         })
     }
 
-    /// One stored record, parsed.
-    fn get<'b>(&'b self, key: &'b str) -> BoxFut<'b, Result<Option<Value>, String>> {
-        Box::pin(async move {
-            let r = self.run(json!([["get", key]])).await?.unwrap_or_default();
-            Ok(r.first().and_then(Value::as_str).map(parse))
-        })
-    }
-
     /// Counts an attempt in each bucket; `Some(seconds to wait)` when one is
     /// over its limit. A bucket is `(name, limit, window in seconds)`.
-    async fn limited(&self, buckets: &[(String, u64, u64)]) -> Result<Option<u64>, String> {
+    fn limited(&self, io: &Io, buckets: &[(String, u64, u64)]) -> Result<Option<u64>, Stop> {
         let ops: Vec<Value> = buckets
             .iter()
-            .map(|(b, _, w)| json!(["hit", format!("r:{b}"), w]))
+            .map(|(b, _, w)| op("hit", &format!("r:{b}"), "", "", *w))
             .collect();
-        let hits = self.run(Value::Array(ops)).await?.unwrap_or_default();
+        let hits = io.store(ops)?.unwrap_or_default();
         Ok(buckets
             .iter()
-            .zip(&hits)
+            .zip(hits)
             .filter(|((_, limit, _), hit)| hit[0].as_u64().unwrap_or(0) > *limit)
             .map(|(_, hit)| {
                 hit[1]
@@ -246,12 +245,26 @@ impl<'a> OAuth<'a> {
 
     /// Ends a grant: its row and its access tokens, here and in this
     /// isolate's memo (other isolates stop within [`MEMO_MS`]).
-    async fn drop_grant(&self, id: &str) -> Result<(), String> {
+    fn drop_grant(&self, io: &Io, id: &str) -> Result<(), Stop> {
         self.p.memo.forget("id", id);
-        self.run(json!([["del", format!("g:{id}"), id]]))
-            .await
+        io.store(vec![op("del", &format!("g:{id}"), id, "", 0)])
             .map(|_| ())
     }
+}
+
+/// A stored record: a JSON object of text fields, then number fields (a
+/// flag is 0 or 1; an absent text is ""). Not `json!`, whose every field
+/// costs a few hundred bytes of wasm.
+#[inline(never)]
+fn record(text: &[(&str, &str)], nums: &[(&str, u64)]) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in text {
+        m.insert((*k).into(), Value::String((*v).into()));
+    }
+    for (k, v) in nums {
+        m.insert((*k).into(), Value::from(*v));
+    }
+    Value::Object(m)
 }
 
 /// A field of a stored record as text ("" when absent).
@@ -461,7 +474,7 @@ pub(crate) enum Auth {
 pub(crate) fn authenticate<'a>(
     cfg: &'a Config,
     services: &'a Services,
-    origin: &'a str,
+    req: &'a Request,
     token: &'a str,
     resource: &'a str,
 ) -> BoxFut<'a, Auth> {
@@ -469,12 +482,12 @@ pub(crate) fn authenticate<'a>(
         if !token.starts_with("smcp_") {
             return Auth::NotOAuth;
         }
-        let o = match OAuth::new(cfg, services, origin).await {
+        let o = match OAuth::new(cfg, services, &req.self_origin).await {
             Ok(Some(o)) => o,
             Ok(None) => return Auth::NotOAuth,
             Err(e) => return Auth::Unavailable(e),
         };
-        match check_access(&o, token, resource).await {
+        match drive(&o, req, false, &|io| check_access(&o, io, token, resource)).await {
             Ok(Ok(g)) => Auth::Granted(Box::new(g)),
             Ok(Err(why)) => Auth::Refused(why),
             Err(e) => Auth::Unavailable(e),
@@ -482,36 +495,29 @@ pub(crate) fn authenticate<'a>(
     })
 }
 
-async fn check_access(
+fn check_access(
     o: &OAuth<'_>,
+    io: &Io,
     token: &str,
     resource: &str,
-) -> Result<Result<GrantView, &'static str>, String> {
+) -> Result<Result<GrantView, &'static str>, Stop> {
     if !shaped(token, ACCESS) {
         return Ok(Err("This is not an access token of this server (a refresh token or code cannot be used as one)."));
     }
-    let memo_key = format!("a:{}", hash(token));
-    let a = match o.p.memo.get(&memo_key, o.now_ms) {
-        Some(a) => a,
-        None => {
-            let a = o.get(&memo_key).await?.unwrap_or_default();
-            o.p.memo.put(memo_key, a.clone(), o.now_ms + MEMO_MS);
-            a
-        }
-    };
-    if n(&a, "expires") <= o.now() {
+    let a = io.access(format!("a:{}", hash(token)))?;
+    if n(a, "expires") <= o.now() {
         return Ok(Err(
             "The access token is unknown, expired or revoked. Refresh it or sign in again.",
         ));
     }
-    if !covers(s(&a, "resource"), resource) {
+    if !covers(s(a, "resource"), resource) {
         return Ok(Err(
             "This access token is for another resource (a narrower path) than this one.",
         ));
     }
-    let op = s(&a, "op");
+    let op = s(a, "op");
     let scale_key = if op.is_empty() {
-        match open_scale_key(o, &a, token).await? {
+        match open_scale_key(io, a, token)? {
             Some(k) => ScaleKey::Own(Secret::new(k)),
             None => {
                 return Ok(Err(
@@ -527,17 +533,17 @@ async fn check_access(
         ));
     };
     Ok(Ok(GrantView {
-        grant_id: s(&a, "id").into(),
-        label: format!("oauth:{}:{}", s(&a, "label"), s(&a, "id")),
-        client_name: s(&a, "name").into(),
-        scopes: s(&a, "scope").split(' ').map(str::to_string).collect(),
-        resource: s(&a, "resource").into(),
-        tenant: match s(&a, "tenant") {
+        grant_id: s(a, "id").into(),
+        label: format!("oauth:{}:{}", s(a, "label"), s(a, "id")),
+        client_name: s(a, "name").into(),
+        scopes: s(a, "scope").split(' ').map(str::to_string).collect(),
+        resource: s(a, "resource").into(),
+        tenant: match s(a, "tenant") {
             OPERATOR => Tenant::Operator,
             t => Tenant::User(t.into()),
         },
         scale_key,
-        billed_allowed: a["billed"] == true,
+        billed_allowed: n(a, "billed") == 1,
         operator_token_hash: (!op.is_empty()).then(|| op.into()),
     }))
 }
@@ -553,37 +559,31 @@ fn token_key(token: &str) -> [u8; 32] {
 }
 
 /// The grant key sealed for `token`.
-async fn wrap_key(o: &OAuth<'_>, token: &str, key: &[u8; 32]) -> Result<Value, String> {
-    Ok(json!(base64url(
-        &o.p.crypto.seal(&token_key(token), key).await?
-    )))
+fn wrap_key(io: &Io, token: &str, key: &[u8; 32]) -> Result<String, Stop> {
+    io.seal(token_key(token), key.to_vec())
 }
 
 /// The grant key `token` unwraps from `wrapped` (made by [`wrap_key`]).
-async fn unwrap_key(o: &OAuth<'_>, token: &str, wrapped: &str) -> Result<Option<[u8; 32]>, String> {
-    let plain = match base64_decode(wrapped) {
-        Some(b) => o.p.crypto.open(&token_key(token), &b).await?,
-        None => None,
-    };
-    Ok(plain.and_then(|p| p.try_into().ok()))
+fn unwrap_key(io: &Io, token: &str, wrapped: &str) -> Result<Option<[u8; 32]>, Stop> {
+    Ok(io
+        .open(token_key(token), wrapped)?
+        .and_then(|k| k.try_into().ok()))
 }
 
 /// The Scale key of an own-key record (`sealed`, bound to the grant id),
 /// opened with the grant key that `token` unwraps from the record's `wrapped`.
-async fn open_scale_key(o: &OAuth<'_>, rec: &Value, token: &str) -> Result<Option<String>, String> {
-    let Some(k) = unwrap_key(o, token, s(rec, "wrapped")).await? else {
+fn open_scale_key(io: &Io, rec: &Value, token: &str) -> Result<Option<String>, Stop> {
+    let Some(k) = unwrap_key(io, token, s(rec, "wrapped"))? else {
         return Ok(None);
-    };
-    let plain = match base64_decode(s(rec, "sealed")) {
-        Some(b) => o.p.crypto.open(&k, &b).await?,
-        None => None,
     };
     // The grant id is sealed with the key, so a sealed key copied into
     // another grant does not open there.
     let prefix = format!("{}\n", s(rec, "id"));
-    Ok(plain
-        .and_then(|p| String::from_utf8(p).ok())
-        .and_then(|p| p.strip_prefix(&prefix).map(str::to_string)))
+    Ok(io
+        .open(k, s(rec, "sealed"))?
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .and_then(|p| p.strip_prefix(&prefix))
+        .map(str::to_string))
 }
 
 /// Answers the OAuth endpoints; `None` when `req.path` is not one of them.
@@ -645,16 +645,20 @@ pub(crate) fn serve<'a>(
             Err(e) => return Some(if page { page::down(e) } else { unavailable(e) }),
         };
         let post = m == "POST";
-        let out = match path {
-            "/authorize" if post => authorize::post(&o, req).await,
-            "/authorize" => authorize::get(&o, req).await,
-            "/oauth/grants" if post => grants::post(&o, req).await,
-            "/oauth/grants" => grants::get(&o, req).await,
-            "/token" => token::token(&o, req).await,
-            "/revoke" => token::revoke(&o, req).await,
-            _ => client::register(&o, req).await,
+        let endpoint: &dyn Fn(&Io) -> Result<Response, Stop> = match path {
+            "/authorize" if post => &|io| authorize::post(&o, req, io),
+            "/authorize" => &|io| authorize::get(&o, req, io),
+            "/oauth/grants" if post => &|io| grants::post(&o, req, io),
+            "/oauth/grants" => &|io| grants::get(&o, req, io),
+            "/token" => &|io| token::token(&o, req, io),
+            "/revoke" => &|io| token::revoke(&o, req, io),
+            _ => &|io| client::register(&o, req, io),
         };
-        Some(out)
+        Some(match drive(&o, req, true, endpoint).await {
+            Ok(r) => r,
+            Err(e) if page => page::down(e),
+            Err(e) => unavailable(e),
+        })
     })
 }
 
@@ -714,8 +718,8 @@ fn unavailable(e: String) -> Response {
     .log(format!("oauth: {e}"))
 }
 
-/// The body of a form post, as parameters; `Err` is what to tell the caller.
-async fn read_form(req: &Request) -> Result<Params, String> {
+/// The body of a form post, as parameters; `Ok(Err(_))` is what to tell the caller.
+fn read_form(req: &Request, io: &Io) -> Result<Result<Params, String>, Stop> {
     let form = req
         .header("content-type")
         .and_then(|v| v.split(';').next())
@@ -724,11 +728,17 @@ async fn read_form(req: &Request) -> Result<Params, String> {
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form {
-        return Err("Send the request as application/x-www-form-urlencoded.".into());
+        return Ok(Err(
+            "Send the request as application/x-www-form-urlencoded.".into(),
+        ));
     }
-    let body = req
-        .read_body(MAX_BODY)
-        .await
-        .map_err(|_| "The body is larger than 64 KiB or could not be read.".to_string())?;
-    Params::parse(std::str::from_utf8(&body).map_err(|_| "The body is not UTF-8.")?)
+    let Some(body) = io.body()? else {
+        return Ok(Err(
+            "The body is larger than 64 KiB or could not be read.".into()
+        ));
+    };
+    Ok(match std::str::from_utf8(body) {
+        Ok(text) => Params::parse(text),
+        Err(_) => Err("The body is not UTF-8.".into()),
+    })
 }

@@ -4,6 +4,7 @@
 //! with `frame-ancestors 'none'`. Every outside value is escaped. Plain HTML
 //! forms, so they work with a keyboard, a screen reader and on a phone.
 
+use super::step::{Io, Stop};
 use super::{OAuth, Params};
 use crate::http::{Request, Response};
 
@@ -288,12 +289,13 @@ fn csrf_data(nonce: &str, ts: u64, purpose: &str) -> Vec<u8> {
 pub(super) fn csrf_issue(
     o: &OAuth<'_>,
     req: &Request,
+    io: &Io,
     purpose: &str,
-) -> Result<(String, Option<String>), String> {
+) -> Result<(String, Option<String>), Stop> {
     let (nonce, set) = match cookie(req) {
         Some(n) => (n.to_string(), None),
         None => {
-            let n = o.random(16)?;
+            let n = io.random(16)?;
             let secure = if cookie_name(req).starts_with("__Host-") {
                 "; Secure"
             } else {

@@ -11,11 +11,19 @@
 //! since it was read. Nothing is issued on any failure; a spent code or a
 //! retired refresh token presented again revokes its grant.
 
-use super::client;
-use super::{covers, hash, n, oauth_error, parse_resource, s, shaped, unavailable, OAuth, Params};
-use super::{ACCESS, ACCESS_TTL, CODE, REFRESH, REFRESH_TTL};
+use super::step::{Io, Stop};
+use super::{client, covers, hash, n, oauth_error, parse_resource, s, shaped, OAuth, Params};
+use super::{ACCESS, ACCESS_TTL, CODE, CODE_TTL, REFRESH, REFRESH_TTL};
 use crate::http::{Request, Response};
-use serde_json::{json, Value};
+use crate::io::state::{cas, op};
+use serde_json::Value;
+
+/// Sets every field of `fields` (an object) on `target`.
+fn merge(target: &mut Value, fields: Value) {
+    if let (Value::Object(t), Value::Object(f)) = (target, fields) {
+        t.extend(f);
+    }
+}
 
 /// How many retired refresh tokens a grant remembers to detect reuse.
 const RETIRED_KEPT: usize = 8;
@@ -30,107 +38,107 @@ struct Issued<'a> {
 }
 
 #[inline(never)]
-fn invalid_grant(why: &str) -> Response {
-    oauth_error(400, "invalid_grant", why)
+fn invalid_grant(why: &str) -> Result<Response, Stop> {
+    Ok(oauth_error(400, "invalid_grant", why))
 }
 
 /// The form and the authenticated client of a token or revocation request.
-async fn form_and_client(o: &OAuth<'_>, req: &Request) -> Result<(Params, Value), Response> {
-    let p = super::read_form(req)
-        .await
-        .map_err(|m| oauth_error(400, "invalid_request", &m))?;
-    let c = client::authenticate(o, req, &p).await?;
-    Ok((p, c))
+fn form_and_client(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+) -> Result<Result<(Params, Value), Response>, Stop> {
+    let p = match super::read_form(req, io)? {
+        Ok(p) => p,
+        Err(m) => return Ok(Err(oauth_error(400, "invalid_request", &m))),
+    };
+    Ok(client::authenticate(o, req, io, &p)?.map(|c| (p, c)))
 }
 
 /// `POST /token`.
-pub(super) async fn token(o: &OAuth<'_>, req: &Request) -> Response {
-    let (p, client) = match form_and_client(o, req).await {
+pub(super) fn token(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
+    let (p, client) = match form_and_client(o, req, io)? {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let out = match p.get("grant_type") {
-        Some("authorization_code") => code_grant(o, &p, &client).await,
-        Some("refresh_token") => refresh_grant(o, &p, &client).await,
-        None => Ok(oauth_error(
-            400,
-            "invalid_request",
-            "grant_type is missing.",
-        )),
-        Some(_) => Ok(oauth_error(
+        Some("authorization_code") => code_grant(o, io, &p, &client)?,
+        Some("refresh_token") => refresh_grant(o, io, &p, &client)?,
+        None => oauth_error(400, "invalid_request", "grant_type is missing."),
+        Some(_) => oauth_error(
             400,
             "unsupported_grant_type",
             "Only authorization_code and refresh_token are supported.",
-        )),
+        ),
     };
-    out.unwrap_or_else(unavailable).header("pragma", "no-cache")
+    Ok(out.header("pragma", "no-cache"))
 }
 
 /// The audience of new access tokens: the grant's resource, or a narrower
 /// one the client asks for (RFC 8707).
-fn audience(o: &OAuth<'_>, p: &Params, grant: &Value) -> Result<String, Response> {
+fn audience(o: &OAuth<'_>, p: &Params, grant: &Value) -> Option<String> {
     let granted = s(grant, "resource");
     match p.get("resource") {
-        None => Ok(granted.to_string()),
-        Some(r) => parse_resource(&o.issuer, r)
-            .filter(|r| covers(granted, r))
-            .ok_or_else(|| {
-                oauth_error(
-                    400,
-                    "invalid_target",
-                    "resource must be the grant's resource or a path under it.",
-                )
-            }),
+        None => Some(granted.to_string()),
+        Some(r) => parse_resource(&o.issuer, r).filter(|r| covers(granted, r)),
     }
 }
 
+const BAD_TARGET: &str = "resource must be the grant's resource or a path under it.";
+
 /// New tokens for `grant` (updated in place with the new refresh token):
-/// the access token's record, the answer to send, and the refresh token.
-/// `key` is the grant key of an own-key grant, wrapped for each new token.
-async fn mint(
+/// the store operation that writes the access token's record, and the
+/// answer to send. `key` is the grant key of an own-key grant, wrapped for
+/// each new token.
+fn mint(
     o: &OAuth<'_>,
+    io: &Io,
     grant: &mut Value,
     key: Option<&[u8; 32]>,
     aud: String,
     scope: Option<&str>,
-) -> Result<(String, Value, Response), String> {
+) -> Result<(Value, Response), Stop> {
     let now = o.now();
     let id = s(grant, "id").to_string();
-    let access = format!("{ACCESS}{}", o.random(32)?);
-    let refresh = format!("{REFRESH}{id}.{}", o.random(32)?);
-    let (mut wa, mut wr) = (Value::Null, Value::Null);
+    let access = format!("{ACCESS}{}", io.random(32)?);
+    let refresh = format!("{REFRESH}{id}.{}", io.random(32)?);
+    let (mut wa, mut wr) = (String::new(), String::new());
     if let Some(k) = key {
-        wa = super::wrap_key(o, &access, k).await?;
-        wr = super::wrap_key(o, &refresh, k).await?;
+        wa = super::wrap_key(io, &access, k)?;
+        wr = super::wrap_key(io, &refresh, k)?;
     }
-    grant["cur"] = json!(hash(&refresh));
-    grant["wcur"] = wr;
-    grant["refreshed"] = json!(now);
-    grant["expires"] = json!(now + REFRESH_TTL);
     let expires = now + ACCESS_TTL;
+    let grant_fields = super::record(
+        &[("cur", &hash(&refresh)), ("wcur", &wr)],
+        &[("refreshed", now), ("expires", now + REFRESH_TTL)],
+    );
+    merge(grant, grant_fields);
     // The access token's record: what the hot path needs of the grant.
-    let mut rec = json!({"expires": expires, "resource": aud, "wrapped": wa});
+    let mut rec = super::record(
+        &[("resource", &aud), ("wrapped", &wa)],
+        &[("expires", expires)],
+    );
     for f in [
         "id", "client", "name", "scope", "tenant", "label", "op", "billed", "sealed",
     ] {
         rec[f] = grant[f].clone();
     }
     if let Some(sc) = scope {
-        rec["scope"] = json!(sc);
+        rec["scope"] = Value::from(sc);
     }
-    let put = json!([
+    let put = op(
         "put",
-        format!("a:{}", hash(&access)),
-        id,
-        rec.to_string(),
-        expires
-    ]);
+        &format!("a:{}", hash(&access)),
+        &id,
+        &rec.to_string(),
+        expires,
+    );
     let answer = Response::json(
         200,
         &Issued {
             access_token: &access,
             token_type: "Bearer",
-            expires_in: ACCESS_TTL,
+            expires_in: super::ACCESS_TTL,
             refresh_token: &refresh,
             scope: s(&rec, "scope"),
         },
@@ -138,37 +146,35 @@ async fn mint(
     .header("cache-control", "no-store")
     .header("access-control-allow-origin", "*")
     .log(format!("oauth: tokens issued for grant {id}"));
-    Ok((refresh, put, answer))
+    Ok((put, answer))
 }
 
-async fn code_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Response, String> {
+fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Response, Stop> {
     const UNKNOWN: &str = "The authorization code is unknown, expired or already used.";
     let code = p.get("code").unwrap_or("");
     if !shaped(code, CODE) {
-        return Ok(invalid_grant(UNKNOWN));
+        return invalid_grant(UNKNOWN);
     }
     let key = format!("c:{}", hash(code));
-    let Some(mut g) = o.get(&key).await? else {
-        return Ok(invalid_grant(UNKNOWN));
-    };
+    let mut g = io.get(&key)?;
+    if g.is_null() {
+        return invalid_grant(UNKNOWN);
+    }
     // What the store holds, as the precondition of spending it: records are
     // written from `Value`s, whose keys are kept sorted, so this is their text.
     let text = g.to_string();
     if !s(&g, "used").is_empty() {
         // RFC 6749 §4.1.2: a code presented twice revokes what it gave.
-        o.drop_grant(s(&g, "used")).await?;
-        return Ok(invalid_grant("The authorization code was already used, so the access it gave has been revoked. Sign in again.").log("oauth: code reuse; grant revoked"));
+        o.drop_grant(io, s(&g, "used"))?;
+        return Ok(oauth_error(400, "invalid_grant", "The authorization code was already used, so the access it gave has been revoked. Sign in again.")
+            .log("oauth: code reuse; grant revoked"));
     }
     if s(&g, "client") != s(client, "id") {
-        return Ok(invalid_grant(
-            "The authorization code was issued to another client.",
-        ));
+        return invalid_grant("The authorization code was issued to another client.");
     }
     let redirect = p.get("redirect_uri");
     if (g["redirect_given"] == true || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
-        return Ok(invalid_grant(
-            "redirect_uri differs from the one in the authorization request.",
-        ));
+        return invalid_grant("redirect_uri differs from the one in the authorization request.");
     }
     let verifier = p.get("code_verifier").unwrap_or("");
     // RFC 7636: 43 to 128 unreserved characters, whose S256 is the challenge.
@@ -178,21 +184,22 @@ async fn code_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Respons
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if !verifier_ok || !crate::auth::ct_eq(hash(verifier).as_bytes(), s(&g, "challenge").as_bytes())
     {
-        return Ok(invalid_grant(
+        return Ok(oauth_error(
+            400,
+            "invalid_grant",
             "code_verifier is missing or does not match the code_challenge (PKCE S256).",
         )
         .log("oauth: PKCE refused"));
     }
-    let aud = match audience(o, p, &g) {
-        Ok(a) => a,
-        Err(r) => return Ok(r),
+    let Some(aud) = audience(o, p, &g) else {
+        return Ok(oauth_error(400, "invalid_target", BAD_TARGET));
     };
-    let grant_key = match g["wrapped"].as_str() {
-        Some(w) => match super::unwrap_key(o, code, w).await? {
+    let grant_key = match s(&g, "wrapped") {
+        "" => None,
+        w => match super::unwrap_key(io, code, w)? {
             Some(k) => Some(k),
-            None => return Ok(invalid_grant(UNKNOWN)),
+            None => return invalid_grant(UNKNOWN),
         },
-        None => None,
     };
     // What only the code needed (the grant key wrapped for the code
     // included) does not go into the grant.
@@ -201,42 +208,40 @@ async fn code_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Respons
             m.remove(f);
         }
     }
-    let (_, access, answer) = mint(o, &mut g, grant_key.as_ref(), aud, None).await?;
-    let id = s(&g, "id").to_string();
-    let spent = json!({"used": id}).to_string();
-    let ops = json!([
-        ["cas", key, text, "", spent, o.now() + super::CODE_TTL],
-        [
+    let (access, answer) = mint(o, io, &mut g, grant_key.as_ref(), aud, None)?;
+    let id = s(&g, "id");
+    let spent = super::record(&[("used", id)], &[]).to_string();
+    let ops = vec![
+        cas(&key, Some(&text), "", &spent, o.now() + CODE_TTL),
+        op(
             "put",
-            format!("g:{id}"),
+            &format!("g:{id}"),
             s(&g, "tenant"),
-            g.to_string(),
-            n(&g, "expires")
-        ],
+            &g.to_string(),
+            n(&g, "expires"),
+        ),
         access,
-    ]);
-    Ok(match o.run(ops).await? {
-        Some(_) => answer,
+    ];
+    match io.store(ops)? {
+        Some(_) => Ok(answer),
         None => invalid_grant(UNKNOWN),
-    })
+    }
 }
 
-async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Response, String> {
+fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Response, Stop> {
     const UNKNOWN: &str = "The refresh token is unknown, expired or revoked. Sign in again.";
     let rt = p.get("refresh_token").unwrap_or("");
     let Some((id, secret)) = rt.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) else {
-        return Ok(invalid_grant(UNKNOWN));
+        return invalid_grant(UNKNOWN);
     };
     if id.len() != 24 || !id.starts_with("g_") || !shaped(&format!("{REFRESH}{secret}"), REFRESH) {
-        return Ok(invalid_grant(UNKNOWN));
+        return invalid_grant(UNKNOWN);
     }
     let hash = hash(rt);
     let key = format!("g:{id}");
     // Two clients refreshing at once: the loser reads the grant again.
     for _ in 0..3 {
-        let Some(mut g) = o.get(&key).await? else {
-            return Ok(invalid_grant(UNKNOWN));
-        };
+        let mut g = io.get(&key)?;
         let text = g.to_string();
         let current = s(&g, "cur") == hash;
         if !current && s(&g, "prev") != hash {
@@ -246,56 +251,48 @@ async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Resp
             {
                 // A rotated-out token came back after its successor was used:
                 // two parties hold this grant's tokens, so neither keeps it.
-                o.drop_grant(id).await?;
-                return Ok(invalid_grant("This refresh token was replaced by a newer one that has been used, so the grant has been revoked. Sign in again.").log("oauth: refresh token reuse; grant revoked"));
+                o.drop_grant(io, id)?;
+                return Ok(oauth_error(400, "invalid_grant", "This refresh token was replaced by a newer one that has been used, so the grant has been revoked. Sign in again.")
+                    .log("oauth: refresh token reuse; grant revoked"));
             }
-            return Ok(invalid_grant(UNKNOWN));
+            return invalid_grant(UNKNOWN);
         }
         if s(&g, "client") != s(client, "id") {
-            return Ok(invalid_grant(
-                "The refresh token was issued to another client.",
-            ));
+            return invalid_grant("The refresh token was issued to another client.");
         }
         let op = s(&g, "op");
         if !op.is_empty() && !o.operator_token_hash(op) {
-            return Ok(invalid_grant(
+            return invalid_grant(
                 "The operator token this sign-in used has been removed. Sign in again.",
+            );
+        }
+        let scope = p.get("scope");
+        if scope.is_some_and(|sc| {
+            !sc.split(' ')
+                .all(|x| s(&g, "scope").split(' ').any(|y| y == x))
+        }) {
+            return Ok(oauth_error(
+                400,
+                "invalid_scope",
+                "A refresh may ask only for scopes the grant has.",
             ));
         }
-        let scope = match p.get("scope") {
-            None => None,
-            Some(sc)
-                if sc
-                    .split(' ')
-                    .all(|x| s(&g, "scope").split(' ').any(|y| y == x)) =>
-            {
-                Some(sc)
-            }
-            Some(_) => {
-                return Ok(oauth_error(
-                    400,
-                    "invalid_scope",
-                    "A refresh may ask only for scopes the grant has.",
-                ))
-            }
+        let Some(aud) = audience(o, p, &g) else {
+            return Ok(oauth_error(400, "invalid_target", BAD_TARGET));
         };
-        let aud = match audience(o, p, &g) {
-            Ok(a) => a,
-            Err(r) => return Ok(r),
-        };
-        let grant_key = match g[if current { "wcur" } else { "wprev" }].as_str() {
-            Some(w) => match super::unwrap_key(o, rt, w).await? {
+        let grant_key = match s(&g, if current { "wcur" } else { "wprev" }) {
+            "" => None,
+            w => match super::unwrap_key(io, rt, w)? {
                 Some(k) => Some(k),
-                None => return Ok(invalid_grant(UNKNOWN)),
+                None => return invalid_grant(UNKNOWN),
             },
-            None => None,
         };
         // The token used becomes the previous one, so a client that lost the
         // answer can retry with it until it uses the new one; a current token
         // never used is retired.
         let gone = if current {
             let old = g["prev"].take();
-            g["prev"] = json!(hash);
+            g["prev"] = Value::from(hash.as_str());
             g["wprev"] = g["wcur"].take();
             old
         } else {
@@ -303,76 +300,67 @@ async fn refresh_grant(o: &OAuth<'_>, p: &Params, client: &Value) -> Result<Resp
         };
         if let Some(h) = gone.as_str() {
             let mut retired = g["retired"].as_array().cloned().unwrap_or_default();
-            retired.push(json!(h));
+            retired.push(Value::from(h));
             let skip = retired.len().saturating_sub(RETIRED_KEPT);
             g["retired"] = Value::Array(retired.split_off(skip));
         }
-        let (_, access, answer) = mint(o, &mut g, grant_key.as_ref(), aud, scope).await?;
-        let ops = json!([
-            [
-                "cas",
-                key,
-                text,
+        let (access, answer) = mint(o, io, &mut g, grant_key.as_ref(), aud, scope)?;
+        let ops = vec![
+            cas(
+                &key,
+                Some(&text),
                 s(&g, "tenant"),
-                g.to_string(),
-                n(&g, "expires")
-            ],
-            access
-        ]);
-        if o.run(ops).await?.is_some() {
+                &g.to_string(),
+                n(&g, "expires"),
+            ),
+            access,
+        ];
+        if io.store(ops)?.is_some() {
             return Ok(answer.log("oauth: refreshed"));
         }
     }
-    Err("refresh: the grant kept changing while it was rotated".into())
+    Err(Stop::Down(
+        "refresh: the grant kept changing while it was rotated".into(),
+    ))
 }
 
 /// `POST /revoke`. Any well-formed request by an authenticated client gets
 /// 200, whether or not the token was known (RFC 7009 §2.2); a token of
 /// another client is left alone. Revoking either token of a grant ends it.
-pub(super) async fn revoke(o: &OAuth<'_>, req: &Request) -> Response {
-    let (p, client) = match form_and_client(o, req).await {
+pub(super) fn revoke(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
+    let (p, client) = match form_and_client(o, req, io)? {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let Some(t) = p.get("token") else {
-        return oauth_error(400, "invalid_request", "token is missing.");
+        return Ok(oauth_error(400, "invalid_request", "token is missing."));
     };
-    match revoke_token(o, t, &client).await {
-        Ok(grant) => {
-            let r = Response::new(200)
-                .header("access-control-allow-origin", "*")
-                .header("cache-control", "no-store");
-            match grant {
-                Some(g) => r.log(format!("oauth: grant {g} revoked by its client")),
-                None => r,
-            }
-        }
-        Err(e) => unavailable(e),
-    }
-}
-
-async fn revoke_token(o: &OAuth<'_>, t: &str, client: &Value) -> Result<Option<String>, String> {
     let hash = hash(t);
     let grant = if shaped(t, ACCESS) {
-        o.get(&format!("a:{hash}")).await?
+        io.get(&format!("a:{hash}"))?
     } else if let Some((id, _)) = t.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) {
-        o.get(&format!("g:{id}")).await?.filter(|g| {
-            // Only a token of the grant: its grant id alone is not a secret.
-            s(g, "cur") == hash
-                || s(g, "prev") == hash
-                || g["retired"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().any(|h| *h == *hash))
-        })
-    } else {
-        None
-    };
-    match grant {
-        Some(g) if s(&g, "client") == s(client, "id") => {
-            let id = s(&g, "id").to_string();
-            o.drop_grant(&id).await?;
-            Ok(Some(id))
+        let g = io.get(&format!("g:{id}"))?;
+        // Only a token of the grant: its grant id alone is not a secret.
+        let known = s(&g, "cur") == hash
+            || s(&g, "prev") == hash
+            || g["retired"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|h| *h == *hash));
+        if known {
+            g
+        } else {
+            Value::Null
         }
-        _ => Ok(None),
+    } else {
+        Value::Null
+    };
+    let r = Response::new(200)
+        .header("access-control-allow-origin", "*")
+        .header("cache-control", "no-store");
+    let id = s(&grant, "id");
+    if id.is_empty() || s(&grant, "client") != s(&client, "id") {
+        return Ok(r);
     }
+    o.drop_grant(io, id)?;
+    Ok(r.log(format!("oauth: grant {id} revoked by its client")))
 }

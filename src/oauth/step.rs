@@ -1,0 +1,294 @@
+//! How the OAuth endpoints reach the platform without being async.
+//!
+//! Each endpoint is a plain function of the request and of what it has
+//! read so far ([`Io`]). When it needs something from the platform — the
+//! request body, a store call, AES-GCM, a client metadata document, a Scale
+//! call — it names it ([`Need`]) and stops with [`Stop::Wait`]; [`drive`]
+//! gets the answer and runs the function again from the start, now with the
+//! answer at that step. Given the same answers an endpoint makes the same
+//! requests in the same order (its randomness is drawn once per request, its
+//! clock is fixed), so every earlier answer is found where it was asked for.
+//!
+//! Why: written as `async fn`s, the endpoints compiled to state machines
+//! that copy every live value in and out of the future at each await, about
+//! 80 KB of the wasm; as plain functions with one small async driver they
+//! are a fraction of that (issue 14 caps the upload). Running an endpoint
+//! again costs microseconds (parsing a small form, a few hashes) against
+//! milliseconds for each store call.
+
+use super::client::{CIMD_MAX_BYTES, CIMD_MEMO_MS, CIMD_TIMEOUT_MS};
+use super::{OAuth, MAX_BODY, MEMO_MS};
+use crate::codec::base64url;
+use crate::http::Request;
+use crate::io::state::op;
+use crate::io::{InResponse, Method, OutRequest, SendError};
+use crate::scale::{Call, Retry, Scale, ScaleError};
+use serde_json::Value;
+use std::cell::{Cell, RefCell};
+
+/// What an endpoint needs before it can go on.
+pub(super) enum Need {
+    /// The request body (at most [`MAX_BODY`]).
+    Body,
+    /// Store operations (`io::state`).
+    Store(Value),
+    /// An access token's record, through the isolate's memo ([`MEMO_MS`]).
+    Access(String),
+    /// AES-256-GCM: `plain` sealed under the key.
+    Seal([u8; 32], Vec<u8>),
+    /// AES-256-GCM: what was sealed under the key, if it opens.
+    Open([u8; 32], Vec<u8>),
+    /// A client metadata document (checked URL), through the memo (5 min).
+    Document(String),
+    /// One Scale call with this key, to see that it works.
+    Scale(String),
+}
+
+/// What came back.
+pub(super) enum Got {
+    Body(Option<Vec<u8>>),
+    /// Store replies; `None` when a `cas` failed. An access record is one row.
+    Rows(Option<Vec<Value>>),
+    Bytes(Option<Vec<u8>>),
+    Fetched(Result<InResponse, SendError>),
+    Scale(Result<(), ScaleError>),
+}
+
+/// Why an endpoint stopped before answering.
+pub(super) enum Stop {
+    /// It needs what it named in [`Io`].
+    Wait,
+    /// The platform failed (logged; the answer is a 503).
+    Down(String),
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Self {
+        Stop::Down(e)
+    }
+}
+
+/// One run of an endpoint: the answers so far, and what it asks next.
+pub(super) struct Io<'a> {
+    got: &'a [Got],
+    at: Cell<usize>,
+    need: RefCell<Option<Need>>,
+    /// This request's random bytes, drawn once so every run sees the same.
+    seed: &'a [u8],
+    seed_at: Cell<usize>,
+}
+
+/// How many random bytes a request may use: a grant id, a code, a grant key
+/// and a cookie nonce, or two tokens.
+const SEED: usize = 128;
+
+impl<'a> Io<'a> {
+    fn ask(&self, need: Need) -> Result<&'a Got, Stop> {
+        let i = self.at.get();
+        self.at.set(i + 1);
+        match self.got.get(i) {
+            Some(g) => Ok(g),
+            None => {
+                *self.need.borrow_mut() = Some(need);
+                Err(Stop::Wait)
+            }
+        }
+    }
+
+    /// The request body, or `None` when it is too large or unreadable.
+    pub(super) fn body(&self) -> Result<Option<&'a [u8]>, Stop> {
+        match self.ask(Need::Body)? {
+            Got::Body(b) => Ok(b.as_deref()),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// Runs store operations; `None` when a `cas` failed.
+    pub(super) fn store(&self, ops: Vec<Value>) -> Result<Option<&'a [Value]>, Stop> {
+        match self.ask(Need::Store(Value::Array(ops)))? {
+            Got::Rows(r) => Ok(r.as_deref()),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// One stored record, parsed (`Null` when absent).
+    pub(super) fn get(&self, key: &str) -> Result<Value, Stop> {
+        let rows = self
+            .store(vec![op("get", key, "", "", 0)])?
+            .unwrap_or_default();
+        Ok(rows
+            .first()
+            .and_then(Value::as_str)
+            .map(super::parse)
+            .unwrap_or_default())
+    }
+
+    /// The record of the access token stored under `key` (`Null` when absent).
+    pub(super) fn access(&self, key: String) -> Result<&'a Value, Stop> {
+        match self.ask(Need::Access(key))? {
+            Got::Rows(Some(r)) if r.len() == 1 => Ok(&r[0]),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    pub(super) fn seal(&self, key: [u8; 32], plain: Vec<u8>) -> Result<String, Stop> {
+        match self.ask(Need::Seal(key, plain))? {
+            Got::Bytes(Some(b)) => Ok(base64url(b)),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// What `sealed` (URL-safe base64) holds under `key`, if it opens.
+    pub(super) fn open(&self, key: [u8; 32], sealed: &str) -> Result<Option<&'a [u8]>, Stop> {
+        let Some(bytes) = crate::codec::base64_decode(sealed) else {
+            return Ok(None);
+        };
+        match self.ask(Need::Open(key, bytes))? {
+            Got::Bytes(b) => Ok(b.as_deref()),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    pub(super) fn document(&self, url: &str) -> Result<&'a Result<InResponse, SendError>, Stop> {
+        match self.ask(Need::Document(url.to_string()))? {
+            Got::Fetched(r) => Ok(r),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    pub(super) fn scale(&self, key: &str) -> Result<&'a Result<(), ScaleError>, Stop> {
+        match self.ask(Need::Scale(key.to_string()))? {
+            Got::Scale(r) => Ok(r),
+            _ => Err(out_of_step()),
+        }
+    }
+
+    /// `n` random bytes, the same in every run of this request.
+    pub(super) fn random_bytes(&self, n: usize) -> Result<&'a [u8], Stop> {
+        let i = self.seed_at.get();
+        self.seed_at.set(i + n);
+        self.seed
+            .get(i..i + n)
+            .ok_or_else(|| Stop::Down("out of random bytes".into()))
+    }
+
+    /// `n` random bytes in URL-safe base64.
+    pub(super) fn random(&self, n: usize) -> Result<String, Stop> {
+        Ok(base64url(self.random_bytes(n)?))
+    }
+}
+
+#[inline(never)]
+fn out_of_step() -> Stop {
+    Stop::Down("an OAuth step got an answer of the wrong kind".into())
+}
+
+/// Runs `endpoint` until it answers, getting what it needs between runs;
+/// `Err` is a platform failure. `random` says whether it draws random bytes.
+pub(super) async fn drive<T>(
+    o: &OAuth<'_>,
+    req: &Request,
+    random: bool,
+    endpoint: &dyn Fn(&Io) -> Result<T, Stop>,
+) -> Result<T, String> {
+    let mut seed = [0u8; SEED];
+    if random {
+        o.p.crypto.random(&mut seed)?;
+    }
+    let mut got = Vec::new();
+    // Each run asks for one more thing; no endpoint needs anywhere near this many.
+    while got.len() < 24 {
+        let io = Io {
+            got: &got,
+            at: Cell::new(0),
+            need: RefCell::new(None),
+            seed: &seed,
+            seed_at: Cell::new(0),
+        };
+        match endpoint(&io) {
+            Ok(v) => return Ok(v),
+            Err(Stop::Down(e)) => return Err(e),
+            Err(Stop::Wait) => {}
+        }
+        let need = io.need.take();
+        got.push(
+            perform(
+                o,
+                req,
+                need.ok_or("an OAuth step stopped without saying why")?,
+            )
+            .await?,
+        );
+    }
+    Err("an OAuth step asked for too much".into())
+}
+
+/// Gets one thing an endpoint needs.
+async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String> {
+    Ok(match need {
+        Need::Body => Got::Body(req.read_body(MAX_BODY).await.ok()),
+        Need::Store(ops) => Got::Rows(o.run(&ops).await?),
+        Need::Access(key) => {
+            let v = match o.p.memo.get(&key, o.now_ms) {
+                Some(v) => v,
+                None => {
+                    let rows = o
+                        .run(&Value::Array(vec![op("get", &key, "", "", 0)]))
+                        .await?
+                        .unwrap_or_default();
+                    let v = rows
+                        .first()
+                        .and_then(Value::as_str)
+                        .map(super::parse)
+                        .unwrap_or_default();
+                    o.p.memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    v
+                }
+            };
+            Got::Rows(Some(vec![v]))
+        }
+        Need::Seal(k, plain) => Got::Bytes(Some(o.p.crypto.seal(&k, &plain).await?)),
+        Need::Open(k, sealed) => Got::Bytes(o.p.crypto.open(&k, &sealed).await?),
+        Need::Document(url) => {
+            let key = format!("doc:{url}");
+            if let Some(Value::String(body)) = o.p.memo.get(&key, o.now_ms) {
+                return Ok(Got::Fetched(Ok(InResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: body.into_bytes(),
+                })));
+            }
+            let out = OutRequest {
+                method: Method::Get,
+                url,
+                headers: vec![("accept".into(), "application/json".into())],
+                body: None,
+                max_response_bytes: CIMD_MAX_BYTES,
+                no_redirects: true,
+            };
+            let r = o.up.send(&out, CIMD_TIMEOUT_MS).await;
+            if let Ok(InResponse {
+                status: 200, body, ..
+            }) = &r
+            {
+                if let Ok(text) = std::str::from_utf8(body) {
+                    o.p.memo
+                        .put(key, Value::String(text.into()), o.now_ms + CIMD_MEMO_MS);
+                }
+            }
+            Got::Fetched(r)
+        }
+        Need::Scale(key) => {
+            let mut cfg = o.cfg.clone();
+            cfg.scale_api_key = Some(crate::config::Secret::new(key));
+            let budget = crate::io::Budget::new(o.now_ms, 15_000, 1);
+            let call = Call::get().lit("tasks").query("limit", "1");
+            Got::Scale(
+                Scale::new(&cfg, o.up, &budget)
+                    .send_raw(&call, Retry::Never)
+                    .await
+                    .map(|_| ()),
+            )
+        }
+    })
+}
