@@ -63,6 +63,7 @@ fn main() {
     let request = |body: &str| Incoming {
         method: "POST".into(),
         path: "/mcp".into(),
+        query: String::new(),
         self_origin: "https://w.example".into(),
         headers: vec![
             (
@@ -114,6 +115,7 @@ fn main() {
     let delivery = Incoming {
         method: "POST".into(),
         path: "/webhooks/scale".into(),
+        query: String::new(),
         self_origin: "https://w.example".into(),
         headers: vec![
             ("scale-callback-auth".into(), "bench-callback-key".into()),

@@ -332,6 +332,141 @@ fn signed_in<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::fakes::{block_on, services_with_oauth};
+    use crate::oauth::tests::{World, ISS, KEY_A, OP_TOKEN, OWN_A};
+
+    /// A request through the router with `w`'s settings and platform.
+    fn send(w: &World, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            self_origin: ISS.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec().into(),
+            ..Default::default()
+        };
+        block_on(handle(
+            &req,
+            &w.raw(),
+            services_with_oauth(&w.up, None, &w.oauth),
+        ))
+    }
+
+    fn list_projects(w: &World, token: &str) -> Response {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_projects","arguments":{}}}"#;
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ];
+        send(w, "POST", "/mcp", &headers, body)
+    }
+
+    fn basic(key: &str) -> String {
+        format!(
+            "Basic {}",
+            crate::codec::base64(format!("{key}:").as_bytes())
+        )
+    }
+
+    #[test]
+    fn mcp_calls_with_an_oauth_token_use_the_grants_scale_key() {
+        let w = World::new();
+        let client = w.register("none");
+        let (at, _) = w.tokens_for(&client, &OWN_A);
+        let r = list_projects(&w, &at);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let last = w.up.sent().pop().unwrap();
+        assert!(
+            last.headers.iter().any(|(_, v)| *v == basic(KEY_A)),
+            "the user's own key"
+        );
+        assert!(
+            r.logs.iter().any(|l| l.starts_with("principal oauth:u_")),
+            "{:?}",
+            r.logs
+        );
+        // Static tokens work beside OAuth and use the operator's key.
+        assert_eq!(list_projects(&w, OP_TOKEN).status, 200);
+        let last = w.up.sent().pop().unwrap();
+        assert!(last
+            .headers
+            .iter()
+            .any(|(_, v)| *v == basic("test_operator_key")));
+        // A refused token gets the challenge that points at the metadata.
+        let r = list_projects(&w, "smcp_at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(r.status, 401);
+        let www = r.get_header("www-authenticate").unwrap();
+        assert!(www.starts_with(r#"Bearer realm="scale-mcp", resource_metadata="https://w.example.com/.well-known/oauth-protected-resource/mcp", scope="scale:read scale:write scale:team", error="invalid_token", error_description="The access token is unknown"#), "{www}");
+        let r = send(
+            &w,
+            "POST",
+            "/mcp",
+            &[("content-type", "application/json")],
+            "{}",
+        );
+        assert_eq!(r.status, 401);
+        assert!(r
+            .get_header("www-authenticate")
+            .unwrap()
+            .ends_with(r#"scope="scale:read scale:write scale:team""#));
+        // The store failing is a 503, so the client keeps its token.
+        w.oauth.state.fail.set(true);
+        w.advance(61);
+        let r = list_projects(&w, &at);
+        assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.get_header("retry-after"), Some("5"));
+        assert_eq!(
+            list_projects(&w, OP_TOKEN).status,
+            200,
+            "static tokens need no store"
+        );
+    }
+
+    #[test]
+    fn oauth_paths_are_json_404s_without_a_sign_in_method_and_bodies_are_capped() {
+        let mut w = World::new();
+        let big = (crate::oauth::MAX_BODY + 1).to_string();
+        let r = send(&w, "POST", "/token", &[("content-length", &big)], "");
+        assert_eq!(r.status, 413);
+        assert_eq!(
+            send(&w, "GET", "/.well-known/openid-configuration", &[], "").status,
+            404
+        );
+        w.set("MCP_AUTH_TOKEN", "");
+        w.set("OAUTH_BYOK", "false");
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource/mcp",
+            "/authorize",
+            "/token",
+        ] {
+            let r = send(&w, "GET", path, &[], "");
+            assert_eq!(r.status, 404, "{path}");
+            assert!(r
+                .get_header("content-type")
+                .unwrap()
+                .starts_with("application/json"));
+        }
+        // Without sign-in, /mcp's 401 is the plain realm and a malformed
+        // OAuth setting names itself.
+        w.set("MCP_AUTH_TOKEN", OP_TOKEN);
+        w.set("PUBLIC_URL", "http://not-https.example");
+        let r = send(
+            &w,
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            &[],
+            "",
+        );
+        assert_eq!(r.status, 500);
+        assert!(String::from_utf8_lossy(&r.body).contains("PUBLIC_URL"));
+    }
 
     #[test]
     fn routes() {

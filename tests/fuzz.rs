@@ -259,6 +259,7 @@ fn send(
     let inc = Incoming {
         method: method.into(),
         path: path.into(),
+        query: String::new(),
         self_origin: "https://w.example".into(),
         headers,
         body: body.into(),

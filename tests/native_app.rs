@@ -68,6 +68,7 @@ impl Req {
         let inc = Incoming {
             method: self.method.into(),
             path: self.path.into(),
+            query: String::new(),
             self_origin: "https://scale-mcp.example.workers.dev".into(),
             headers: self.headers,
             body: body.body(),

@@ -79,7 +79,11 @@ pub fn apply(db: &mut dyn Rows, ops: &Value, now: u64) -> Result<Value, String> 
             "get" => db.get(key, now)?.map_or(Value::Null, Value::String),
             "put" | "cas" => {
                 db.put(key, group, body, number)?;
-                Value::Bool(text(op, 0) == "cas")
+                if text(op, 0) == "cas" {
+                    Value::Bool(true)
+                } else {
+                    Value::Null
+                }
             }
             "del" => {
                 db.delete(key, group)?;

@@ -111,7 +111,9 @@ fn redirect_problem(u: &str) -> Option<&'static str> {
     if u.contains('#') {
         return Some("must not have a fragment");
     }
-    let (scheme, rest) = u.split_once(':')?;
+    let Some((scheme, rest)) = u.split_once(':') else {
+        return Some("must be an absolute URI");
+    };
     if scheme.is_empty()
         || !scheme.starts_with(|c: char| c.is_ascii_lowercase())
         || !scheme
@@ -353,8 +355,11 @@ pub(super) fn register(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response
         .header("retry-after", &wait.to_string()));
     }
     let now = o.now();
+    // A random nonce: two registrations of the same metadata are two
+    // clients, with two secrets.
+    let nonce = io.random(12)?;
     let mut reg = super::record(
-        &[("name", &name), ("auth", auth)],
+        &[("name", &name), ("auth", auth), ("n", &nonce)],
         &[("exp", now + CLIENT_TTL)],
     );
     reg["redirects"] = redirects.clone();

@@ -31,7 +31,7 @@ mod step;
 mod token;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};

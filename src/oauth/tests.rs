@@ -1,1 +1,1527 @@
+//! Whole OAuth flows through [`super::serve`] and [`super::authenticate`],
+//! on the in-memory platform: sign-in, tokens, refresh, revocation, and the
+//! attacks issue 14 lists, each refused with nothing issued. The router's
+//! part (`/mcp` with OAuth tokens, the 401 challenge) is tested in `app`,
+//! with the [`World`] of these tests.
 
+use super::*;
+use crate::codec::percent_encode;
+use crate::config::RawSettings;
+use crate::http::Body;
+use crate::io::fakes::{
+    block_on, json_response, services_with_oauth, FakeOAuth, FakeUpstream, Reply,
+};
+use crate::io::{OutRequest, SendError};
+use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub(crate) const ISS: &str = "https://w.example.com";
+pub(crate) const OP_TOKEN: &str = "operator-static-token-0123456789";
+pub(crate) const KEY_A: &str = "test_user_a_key_111111";
+const KEY_B: &str = "test_user_b_key_222222";
+const LIVE: &str = "live_user_c_key_333333";
+const CIMD: &str = "https://app.example.com/oauth/client.json";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "https://app.example.com/callback";
+
+/// What the fake upstream answers: the client metadata document, Scale's
+/// `GET /tasks` for the users' keys, or a scripted document answer.
+fn upstream(doc: Rc<RefCell<Option<Reply>>>) -> impl FnMut(&OutRequest) -> Reply {
+    move |req| {
+        if req.url == CIMD {
+            if let Some(r) = doc.borrow_mut().take() {
+                return r;
+            }
+            return Ok(json_response(
+                200,
+                &json!({"client_id": CIMD, "client_name": "Example App", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": ["private_key_jwt", "none"]}),
+            ));
+        }
+        let auth = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.as_str());
+        for key in [KEY_A, KEY_B, LIVE, "test_operator_key"] {
+            if auth
+                == Some(&format!(
+                    "Basic {}",
+                    crate::codec::base64(format!("{key}:").as_bytes())
+                ))
+            {
+                return Ok(json_response(200, &json!({"docs": [], "key": key})));
+            }
+        }
+        if req.url.starts_with("https://api.scale.com/") {
+            return Ok(json_response(401, &json!({"error": "Unauthorized"})));
+        }
+        Err(SendError::Network("unknown host".into()))
+    }
+}
+
+pub(crate) struct World {
+    pub up: FakeUpstream,
+    pub oauth: FakeOAuth,
+    settings: Vec<(&'static str, String)>,
+    /// The next answer for the metadata document, when a test scripts one.
+    doc: Rc<RefCell<Option<Reply>>>,
+}
+
+struct Out {
+    status: u16,
+    headers: Vec<(String, String)>,
+    text: String,
+    logs: Vec<String>,
+}
+
+impl Out {
+    fn header(&self, name: &str) -> Option<&str> {
+        crate::http::header_in(&self.headers, name)
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_default()
+    }
+    fn error(&self) -> String {
+        s(&self.json(), "error").to_string()
+    }
+    fn location(&self) -> &str {
+        self.header("location").unwrap_or("")
+    }
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    Params::parse(url.split_once('?').map_or("", |x| x.1))
+        .unwrap()
+        .get(name)
+        .map(str::to_string)
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// A rendered page's hidden fields and the cookie it set.
+struct Page {
+    fields: Vec<(String, String)>,
+    cookie: String,
+}
+
+fn page_of(r: &Out) -> Page {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut fields = Vec::new();
+    for part in r.text.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = part.split_once("\" value=\"").unwrap();
+        fields.push((unescape(name), unescape(rest.split('"').next().unwrap())));
+    }
+    let cookie = r
+        .header("set-cookie")
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap_or_default();
+    Page { fields, cookie }
+}
+
+fn authorize_url(client_id: &str, changes: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "st-1"),
+    ];
+    for (k, v) in changes {
+        pairs.retain(|(k2, _)| k2 != k);
+        if !v.is_empty() {
+            pairs.push((k, v));
+        }
+    }
+    format!("/authorize?{}", form(&pairs))
+}
+
+pub(crate) const OWN_A: [(&str, &str); 4] = [
+    ("method", "own_key"),
+    ("scale_key", KEY_A),
+    ("grant_scope", "scale:read"),
+    ("grant_scope", "scale:write"),
+];
+const OWN_B: [(&str, &str); 3] = [
+    ("method", "own_key"),
+    ("scale_key", KEY_B),
+    ("grant_scope", "scale:read"),
+];
+const OPERATOR_READ: [(&str, &str); 3] = [
+    ("method", "operator"),
+    ("operator_token", OP_TOKEN),
+    ("grant_scope", "scale:read"),
+];
+
+type Client = (String, Option<String>);
+
+impl World {
+    pub(crate) fn new() -> World {
+        World::with(&[])
+    }
+    fn with(extra: &[(&'static str, &str)]) -> World {
+        let up = FakeUpstream::new();
+        let doc = Rc::new(RefCell::new(None));
+        up.respond_with(upstream(doc.clone()));
+        let mut settings = vec![
+            ("MCP_AUTH_TOKEN", OP_TOKEN.to_string()),
+            ("SCALE_API_KEY", "test_operator_key".to_string()),
+            ("OAUTH_BYOK", "true".to_string()),
+            (
+                "OAUTH_SECRET",
+                "first-secret-0123456789abcdef0123456789".to_string(),
+            ),
+        ];
+        for (k, v) in extra {
+            settings.retain(|(k2, _)| k2 != k);
+            settings.push((k, v.to_string()));
+        }
+        World {
+            oauth: FakeOAuth::new(&up),
+            up,
+            settings,
+            doc,
+        }
+    }
+    pub(crate) fn raw(&self) -> RawSettings {
+        let pairs: Vec<(&str, &str)> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        RawSettings::from_pairs(&pairs, true)
+    }
+    pub(crate) fn set(&mut self, name: &'static str, value: &str) {
+        self.settings.retain(|(k, _)| *k != name);
+        self.settings.push((name, value.to_string()));
+    }
+    pub(crate) fn advance(&self, secs: u64) {
+        self.up.advance(secs * 1000);
+    }
+    fn send(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Out {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            self_origin: ISS.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Body::from(body.as_bytes().to_vec()),
+        };
+        let cfg = Config::checked(&self.raw(), false).unwrap();
+        let services = services_with_oauth(&self.up, None, &self.oauth);
+        let r = block_on(serve(&req, &cfg, &services)).expect("an OAuth path");
+        Out {
+            status: r.status,
+            headers: r.headers,
+            text: String::from_utf8_lossy(&r.body).into_owned(),
+            logs: r.logs,
+        }
+    }
+    fn post(&self, path: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> Out {
+        let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
+        h.extend_from_slice(headers);
+        self.send("POST", path, &h, &form(pairs))
+    }
+    /// What `token` means at `path`, as `/mcp` sees it, with `memo` as the isolate's.
+    fn auth_in(&self, memo: &FakeOAuth, token: &str, path: &str) -> Auth {
+        let cfg = Config::checked(&self.raw(), false).unwrap();
+        let services = services_with_oauth(&self.up, None, memo);
+        let req = Request {
+            method: "POST".into(),
+            path: path.into(),
+            self_origin: ISS.into(),
+            ..Default::default()
+        };
+        block_on(authenticate(
+            &cfg,
+            &services,
+            &req,
+            token,
+            &format!("{ISS}{path}"),
+        ))
+    }
+    fn auth(&self, token: &str, path: &str) -> Auth {
+        self.auth_in(&self.oauth, token, path)
+    }
+    pub(crate) fn register(&self, method: &str) -> Client {
+        let body = json!({"client_name": "Claude", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": method}).to_string();
+        let r = self.send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            &body,
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        let v = r.json();
+        (
+            s(&v, "client_id").to_string(),
+            v["client_secret"].as_str().map(str::to_string),
+        )
+    }
+    fn open_page(&self, client_id: &str, changes: &[(&str, &str)]) -> Page {
+        page_of(&self.send("GET", &authorize_url(client_id, changes), &[], ""))
+    }
+    /// Submits the sign-in form with `choices` in place of its fields of the same names.
+    fn submit(&self, page: &Page, choices: &[(&str, &str)]) -> Out {
+        let mut pairs: Vec<(&str, &str)> = page
+            .fields
+            .iter()
+            .filter(|(k, _)| !choices.iter().any(|(c, _)| c == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.extend_from_slice(choices);
+        self.post(
+            "/authorize",
+            &pairs,
+            &[
+                ("cookie", &page.cookie),
+                ("origin", ISS),
+                ("sec-fetch-site", "same-origin"),
+            ],
+        )
+    }
+    /// Signs in through the page and returns the code.
+    fn code(&self, client_id: &str, choices: &[(&str, &str)]) -> String {
+        let r = self.submit(&self.open_page(client_id, &[]), choices);
+        assert_eq!(r.status, 303, "{}", r.text);
+        let loc = r.location();
+        assert!(loc.starts_with(REDIRECT), "{loc}");
+        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
+        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
+        param(loc, "code").unwrap()
+    }
+    fn exchange(&self, client: &Client, code: &str, verifier: &str) -> Out {
+        let mut pairs = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client.0),
+        ];
+        if let Some(s) = &client.1 {
+            pairs.push(("client_secret", s));
+        }
+        self.post("/token", &pairs, &[])
+    }
+    fn refresh(&self, client: &Client, rt: &str) -> Out {
+        let mut pairs = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", &client.0),
+        ];
+        if let Some(s) = &client.1 {
+            pairs.push(("client_secret", s));
+        }
+        self.post("/token", &pairs, &[])
+    }
+    pub(crate) fn tokens_for(&self, client: &Client, choices: &[(&str, &str)]) -> (String, String) {
+        tokens(&self.exchange(client, &self.code(&client.0, choices), VERIFIER))
+    }
+    /// How many live rows the store holds under keys starting with `prefix`.
+    fn rows(&self, prefix: &str) -> usize {
+        self.oauth
+            .state
+            .rows
+            .borrow()
+            .0
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    }
+    /// Another isolate: the same store, its own memo.
+    fn isolate(&self) -> FakeOAuth {
+        FakeOAuth {
+            memo: Rc::default(),
+            ..self.oauth.clone()
+        }
+    }
+}
+
+fn tokens(r: &Out) -> (String, String) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["token_type"], "Bearer");
+    (
+        s(&v, "access_token").to_string(),
+        s(&v, "refresh_token").to_string(),
+    )
+}
+
+fn granted(a: Auth) -> GrantView {
+    match a {
+        Auth::Granted(g) => *g,
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+fn refused(a: Auth) -> &'static str {
+    match a {
+        Auth::Refused(m) => m,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn own(g: &GrantView) -> &str {
+    match &g.scale_key {
+        ScaleKey::Own(k) => k.expose(),
+        ScaleKey::Operator => "operator",
+    }
+}
+
+#[test]
+fn discovery_documents_are_served_for_every_mcp_url() {
+    let w = World::new();
+    for (path, resource) in [
+        (
+            "/.well-known/oauth-protected-resource/mcp",
+            "https://w.example.com/mcp",
+        ),
+        (
+            "/.well-known/oauth-protected-resource/mcp/projects/p1",
+            "https://w.example.com/mcp/projects/p1",
+        ),
+        ("/.well-known/oauth-protected-resource", ISS),
+    ] {
+        let r = w.send("GET", path, &[], "");
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.json()["resource"], resource);
+        assert_eq!(r.json()["authorization_servers"], json!([ISS]));
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
+    for path in [
+        "/.well-known/oauth-protected-resource/admin",
+        "/.well-known/oauth-protected-resource/mcp/../x",
+        "/.well-known/oauth-authorization-server/mcp",
+    ] {
+        let r = w.send("GET", path, &[], "");
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(r.error(), "not_found");
+    }
+    let v = w
+        .send("GET", "/.well-known/oauth-authorization-server", &[], "")
+        .json();
+    assert_eq!(v["issuer"], ISS);
+    assert_eq!(v["token_endpoint"], format!("{ISS}/token"));
+    assert_eq!(v["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        v["token_endpoint_auth_methods_supported"],
+        json!(["none", "client_secret_post", "client_secret_basic"])
+    );
+    assert_eq!(v["client_id_metadata_document_supported"], true);
+    assert_eq!(v["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        w.send("POST", "/.well-known/oauth-authorization-server", &[], "")
+            .status,
+        405
+    );
+    let cfg = Config::checked(&w.raw(), false).unwrap();
+    let services = services_with_oauth(&w.up, None, &w.oauth);
+    let req = Request {
+        method: "GET".into(),
+        path: "/mcp".into(),
+        ..Default::default()
+    };
+    assert!(
+        block_on(serve(&req, &cfg, &services)).is_none(),
+        "not an OAuth path"
+    );
+    assert_eq!(w.send("OPTIONS", "/token", &[], "").status, 204);
+    // PUBLIC_URL fixes the issuer whatever host the request came to.
+    let mut w = World::new();
+    w.set("PUBLIC_URL", "https://mcp.example.org");
+    assert_eq!(
+        w.send("GET", "/.well-known/oauth-authorization-server", &[], "")
+            .json()["issuer"],
+        "https://mcp.example.org"
+    );
+}
+
+#[test]
+fn own_key_sign_in_issues_tokens_that_unseal_that_key_only() {
+    let w = World::new();
+    let client = w.register("client_secret_post");
+    let code = w.code(&client.0, &OWN_A);
+    let (at, rt) = tokens(&w.exchange(&client, &code, VERIFIER));
+    let g = granted(w.auth(&at, "/mcp"));
+    assert_eq!(own(&g), KEY_A);
+    assert_eq!(g.scopes, vec!["scale:read", "scale:write"]);
+    assert!(matches!(g.tenant, Tenant::User(ref id) if id.starts_with("u_")));
+    assert!(g.tenant.webhook_path().starts_with("/webhooks/scale/u_"));
+    assert!(!g.billed_allowed);
+    assert_eq!(g.resource, "https://w.example.com/mcp");
+    assert_eq!(g.client_name, "Claude");
+    assert!(g.label.starts_with("oauth:u_") && g.label.ends_with(&g.grant_id));
+    assert_eq!(g.operator_token_hash, None);
+    // Narrower paths are covered; no key or token is stored anywhere.
+    granted(w.auth(&at, "/mcp/readonly"));
+    let dump = w.oauth.state.dump();
+    for secret in [KEY_A, &at, &rt, &code] {
+        assert!(!dump.contains(secret));
+    }
+    // The same key signs in to the same tenant again.
+    let (at2, _) = w.tokens_for(&client, &OWN_A);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).tenant, g.tenant);
+}
+
+#[test]
+fn user_a_token_never_reaches_user_b_key() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at_a, _) = w.tokens_for(&client, &OWN_A);
+    let (at_b, _) = w.tokens_for(&client, &OWN_B);
+    let (ga, gb) = (
+        granted(w.auth(&at_a, "/mcp")),
+        granted(w.auth(&at_b, "/mcp")),
+    );
+    assert_eq!((own(&ga), own(&gb)), (KEY_A, KEY_B));
+    assert_ne!(ga.tenant, gb.tenant);
+    // Someone who can write storage copies B's sealed key into A's access
+    // record: A's token cannot open it (B's grant key, B's grant id).
+    {
+        let mut rows = w.oauth.state.rows.borrow_mut();
+        let sealed_b = rows
+            .0
+            .iter()
+            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&gb.grant_id))
+            .map(|(_, r)| parse(&r.1)["sealed"].clone())
+            .unwrap();
+        let row_a = rows
+            .0
+            .iter_mut()
+            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&ga.grant_id))
+            .unwrap()
+            .1;
+        let mut rec = parse(&row_a.1);
+        rec["sealed"] = sealed_b;
+        row_a.1 = rec.to_string();
+    }
+    let fresh = w.isolate();
+    assert!(refused(w.auth_in(&fresh, &at_a, "/mcp")).contains("cannot be opened"));
+    granted(w.auth_in(&fresh, &at_b, "/mcp"));
+}
+
+#[test]
+fn operator_access_through_a_metadata_document_client() {
+    let mut w = World::new();
+    let client = (CIMD.to_string(), None);
+    let page = w.send("GET", &authorize_url(CIMD, &[]), &[], "");
+    assert!(
+        page.text.contains("Example App") && page.text.contains("app.example.com"),
+        "{}",
+        page.text
+    );
+    let (at, rt) = w.tokens_for(&client, &OPERATOR_READ);
+    let g = granted(w.auth(&at, "/mcp"));
+    assert!(matches!(g.scale_key, ScaleKey::Operator));
+    assert_eq!(g.tenant, Tenant::Operator);
+    assert_eq!(g.tenant.webhook_path(), "/webhooks/scale");
+    assert_eq!(g.scopes, vec!["scale:read"]);
+    assert!(g.label.starts_with("oauth:token-1:g_"), "{}", g.label);
+    assert!(g.operator_token_hash.is_some());
+    let fetched = w.up.sent().iter().filter(|r| r.url == CIMD).count();
+    assert_eq!(fetched, 1, "the document is cached");
+    assert!(w.up.sent().iter().all(|r| r.url != CIMD || r.no_redirects));
+    // Removing the static token ends the grant at once, refresh included.
+    w.set("MCP_AUTH_TOKEN", "another-operator-token-999999");
+    assert!(refused(w.auth(&at, "/mcp")).contains("removed"));
+    assert_eq!(w.refresh(&client, &rt).error(), "invalid_grant");
+}
+
+#[test]
+fn the_page_offers_only_enabled_methods_and_explains_every_mistake() {
+    let only_keys = World::with(&[("MCP_AUTH_TOKEN", "")]);
+    let t = only_keys
+        .send("GET", &authorize_url(CIMD, &[]), &[], "")
+        .text;
+    assert!(
+        t.contains("Example App")
+            && t.contains(REDIRECT)
+            && t.contains("scale_key")
+            && !t.contains("operator_token")
+    );
+    let r = only_keys.submit(&only_keys.open_page(CIMD, &[]), &OPERATOR_READ);
+    assert!(r.text.contains("not offered"), "{}", r.text);
+    let only_op = World::with(&[("OAUTH_BYOK", "false")]);
+    let t = only_op.send("GET", &authorize_url(CIMD, &[]), &[], "").text;
+    assert!(t.contains("operator_token") && !t.contains("scale_key"));
+    let w = World::new();
+    let page = w.open_page(CIMD, &[]);
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            vec![("method", "own_key"), ("scale_key", KEY_A)],
+            400,
+            "Choose at least one permission",
+        ),
+        (
+            vec![("grant_scope", "scale:read"), ("method", "")],
+            400,
+            "Choose how to sign in",
+        ),
+        (
+            vec![("method", "own_key"), ("grant_scope", "scale:read")],
+            400,
+            "Enter your Scale API key",
+        ),
+        (
+            vec![
+                ("method", "own_key"),
+                ("scale_key", "sk-nope"),
+                ("grant_scope", "scale:read"),
+            ],
+            400,
+            "does not look like a Scale API key",
+        ),
+        (
+            vec![
+                ("method", "own_key"),
+                ("scale_key", "test_wrong_key_0000"),
+                ("grant_scope", "scale:read"),
+            ],
+            400,
+            "Scale did not accept this key",
+        ),
+        (
+            vec![
+                ("method", "own_key"),
+                ("scale_key", KEY_A),
+                ("callback_key", "has space"),
+                ("grant_scope", "scale:read"),
+            ],
+            400,
+            "callback auth key",
+        ),
+        (
+            vec![("method", "operator"), ("grant_scope", "scale:read")],
+            400,
+            "Enter an access token",
+        ),
+        (
+            vec![("method", "operator"), ("operator_token", OP_TOKEN)],
+            400,
+            "Choose at least one permission",
+        ),
+    ];
+    for (choices, status, text) in cases {
+        let r = w.submit(&page, &choices);
+        assert_eq!(r.status, status, "{choices:?}: {}", r.text);
+        assert!(r.text.contains(text), "{choices:?}: {}", r.text);
+        assert!(r.text.contains("role=\"alert\""));
+        assert!(
+            !r.text.contains("test_wrong_key"),
+            "a key is never shown again"
+        );
+    }
+    assert_eq!(w.rows("c:"), 0, "no code was stored");
+    // Scale unreachable while checking a key: a 502 that says so.
+    w.up.push(Err(SendError::Timeout(15_000)));
+    let r = w.submit(
+        &page,
+        &[
+            ("method", "own_key"),
+            ("scale_key", KEY_A),
+            ("grant_scope", "scale:read"),
+        ],
+    );
+    assert_eq!(r.status, 502, "{}", r.text);
+    assert!(r.text.contains("did not answer in time"));
+}
+
+#[test]
+fn the_page_is_self_contained_and_strict() {
+    let w = World::new();
+    let r = w.send("GET", &authorize_url(CIMD, &[]), &[], "");
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'; style-src 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && csp.contains("form-action 'self' https://app.example.com"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(
+        !r.text.contains("<script") && !r.text.contains("src="),
+        "no script, no external asset"
+    );
+    assert!(r.text.contains("<meta name=\"viewport\""));
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(
+        cookie.starts_with("__Host-smcp_csrf=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    // Outside values are escaped.
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Ok(json_response(
+        200,
+        &json!({"client_id": CIMD, "client_name": "<script>x</script>", "redirect_uris": [REDIRECT]}),
+    )));
+    let t = w.send("GET", &authorize_url(CIMD, &[]), &[], "").text;
+    assert!(
+        t.contains("&lt;script&gt;x&lt;/script&gt;") && !t.contains("<script>x"),
+        "{t}"
+    );
+}
+
+#[test]
+fn billed_work_is_asked_only_for_live_keys() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(
+        &client,
+        &[
+            ("method", "own_key"),
+            ("scale_key", LIVE),
+            ("grant_scope", "scale:write"),
+            ("billed", "yes"),
+        ],
+    );
+    assert!(granted(w.auth(&at, "/mcp")).billed_allowed);
+    let (at, _) = w.tokens_for(
+        &client,
+        &[
+            ("method", "own_key"),
+            ("scale_key", LIVE),
+            ("grant_scope", "scale:write"),
+        ],
+    );
+    assert!(!granted(w.auth(&at, "/mcp")).billed_allowed);
+    let (at, _) = w.tokens_for(
+        &client,
+        &[
+            ("method", "own_key"),
+            ("scale_key", KEY_A),
+            ("grant_scope", "scale:write"),
+            ("billed", "yes"),
+        ],
+    );
+    assert!(
+        !granted(w.auth(&at, "/mcp")).billed_allowed,
+        "test_ keys are never billed"
+    );
+}
+
+#[test]
+fn pkce_is_required_as_s256_and_checked() {
+    let w = World::new();
+    let client = w.register("none");
+    for (changes, want) in [
+        (vec![("code_challenge", "")], "PKCE is required"),
+        (vec![("code_challenge_method", "plain")], "S256"),
+        (vec![("code_challenge_method", "")], "S256"),
+        (vec![("code_challenge", "too-short")], "43-character"),
+    ] {
+        let r = w.send("GET", &authorize_url(&client.0, &changes), &[], "");
+        assert_eq!(r.status, 303);
+        let loc = r.location();
+        assert!(loc.starts_with(REDIRECT));
+        assert_eq!(param(loc, "error").as_deref(), Some("invalid_request"));
+        assert!(param(loc, "error_description").unwrap().contains(want));
+        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
+        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
+        assert_eq!(param(loc, "code"), None);
+    }
+    let code = w.code(&client.0, &OWN_A);
+    let wrong = "x".repeat(43);
+    for (verifier, why) in [
+        (wrong.as_str(), "does not match"),
+        (CHALLENGE, "does not match"),
+        ("", "missing"),
+    ] {
+        let r = w.exchange(&client, &code, verifier);
+        assert_eq!(r.error(), "invalid_grant", "{}", r.text);
+        assert!(r.text.contains(why), "{}", r.text);
+    }
+    assert_eq!(w.rows("a:"), 0, "nothing issued");
+    tokens(&w.exchange(&client, &code, VERIFIER));
+}
+
+#[test]
+fn a_reused_code_is_refused_and_revokes_what_it_gave() {
+    let w = World::new();
+    let client = w.register("none");
+    let code = w.code(&client.0, &OWN_A);
+    let (at, rt) = tokens(&w.exchange(&client, &code, VERIFIER));
+    let r = w.exchange(&client, &code, VERIFIER);
+    assert_eq!(r.error(), "invalid_grant");
+    assert!(r.text.contains("already used"));
+    assert_eq!(w.rows("a:"), 0);
+    assert_eq!(w.rows("g:"), 0);
+    refused(w.auth(&at, "/mcp"));
+    assert_eq!(w.refresh(&client, &rt).error(), "invalid_grant");
+}
+
+#[test]
+fn codes_are_bound_to_client_redirect_uri_and_time() {
+    let w = World::new();
+    let client = w.register("none");
+    let other = w.register("none");
+    let code = w.code(&client.0, &OWN_A);
+    assert_eq!(w.exchange(&other, &code, VERIFIER).error(), "invalid_grant");
+    let r = w.post(
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", "https://app.example.com/other"),
+            ("client_id", &client.0),
+        ],
+        &[],
+    );
+    assert_eq!(r.error(), "invalid_grant");
+    w.advance(CODE_TTL + 1);
+    assert_eq!(
+        w.exchange(&client, &code, VERIFIER).error(),
+        "invalid_grant"
+    );
+    assert_eq!(w.rows("a:"), 0);
+}
+
+#[test]
+fn unregistered_redirects_and_unknown_clients_get_a_page_never_a_redirect() {
+    let w = World::new();
+    let client = w.register("none");
+    let tampered = format!("{}x", client.0);
+    for url in [
+        authorize_url(&client.0, &[("redirect_uri", "https://evil.example/steal")]),
+        authorize_url(
+            &client.0,
+            &[("redirect_uri", "https://app.example.com/callback/../x")],
+        ),
+        authorize_url("not-a-client", &[]),
+        authorize_url(&tampered, &[]),
+        authorize_url("", &[]),
+    ] {
+        let r = w.send("GET", &url, &[], "");
+        assert_eq!(r.status, 400, "{url}");
+        assert!(r.header("location").is_none());
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    }
+    let r = w.send(
+        "GET",
+        &format!("{}&state=again", authorize_url(&client.0, &[])),
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 400, "a parameter given twice");
+    assert!(r.text.contains("more than once"));
+}
+
+#[test]
+fn audiences_are_enforced() {
+    let w = World::new();
+    let client = w.register("none");
+    let narrow = [("resource", "https://w.example.com/mcp/readonly")];
+    let r = w.submit(&w.open_page(&client.0, &narrow), &OWN_A);
+    let (at, _) = tokens(&w.exchange(&client, &param(r.location(), "code").unwrap(), VERIFIER));
+    granted(w.auth(&at, "/mcp/readonly"));
+    granted(w.auth(&at, "/mcp/readonly/more"));
+    assert!(refused(w.auth(&at, "/mcp")).contains("another resource"));
+    let r = w.send(
+        "GET",
+        &authorize_url(&client.0, &[("resource", "https://other.example.com/mcp")]),
+        &[],
+        "",
+    );
+    assert_eq!(
+        param(r.location(), "error").as_deref(),
+        Some("invalid_target")
+    );
+    // A token request cannot widen the audience either.
+    let code = param(
+        w.submit(&w.open_page(&client.0, &narrow), &OWN_A)
+            .location(),
+        "code",
+    )
+    .unwrap();
+    let r = w.post(
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+            ("client_id", &client.0),
+            ("redirect_uri", REDIRECT),
+            ("resource", "https://w.example.com/"),
+        ],
+        &[],
+    );
+    assert_eq!(r.error(), "invalid_target");
+}
+
+#[test]
+fn tokens_expire_and_unknown_ones_are_refused() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, rt) = w.tokens_for(&client, &OWN_A);
+    w.advance(ACCESS_TTL - 5);
+    granted(w.auth(&at, "/mcp"));
+    w.advance(10);
+    assert!(refused(w.auth(&at, "/mcp")).contains("expired"));
+    assert!(matches!(
+        w.auth("a-static-token-value-1234", "/mcp"),
+        Auth::NotOAuth
+    ));
+    refused(w.auth(&format!("smcp_at_{}", "A".repeat(43)), "/mcp"));
+    refused(w.auth("smcp_at_short", "/mcp"));
+    assert!(refused(w.auth(&rt, "/mcp")).contains("refresh token"));
+}
+
+#[test]
+fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
+    let w = World::new();
+    let client = w.register("client_secret_post");
+    let (at1, r1) = w.tokens_for(&client, &OWN_A);
+    let (at2, r2) = tokens(&w.refresh(&client, &r1));
+    assert_ne!(r1, r2);
+    granted(w.auth(&at1, "/mcp"));
+    assert_eq!(
+        own(&granted(w.auth(&at2, "/mcp"))),
+        KEY_A,
+        "the new tokens unwrap the same grant key"
+    );
+    // The client lost the answer: r1 still works while r2 is unused.
+    let (_, r3) = tokens(&w.refresh(&client, &r1));
+    // Using r3 retires r1 (and r2, never used).
+    let (_, r4) = tokens(&w.refresh(&client, &r3));
+    let r = w.refresh(&client, &r1);
+    assert_eq!(r.error(), "invalid_grant");
+    assert!(r.text.contains("revoked"), "{}", r.text);
+    assert_eq!(w.rows("a:"), 0, "the grant's tokens are gone");
+    assert_eq!(w.refresh(&client, &r4).error(), "invalid_grant");
+    // Another client cannot use this client's refresh token.
+    let (_, r5) = w.tokens_for(&client, &OWN_A);
+    let other = w.register("none");
+    assert_eq!(w.refresh(&other, &r5).error(), "invalid_grant");
+    // Refresh may narrow scopes, never widen them.
+    let secret = client.1.clone().unwrap();
+    let mut pairs = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", r5.as_str()),
+        ("client_id", client.0.as_str()),
+        ("client_secret", &secret),
+        ("scope", "scale:team"),
+    ];
+    assert_eq!(w.post("/token", &pairs, &[]).error(), "invalid_scope");
+    pairs[4] = ("scope", "scale:read");
+    let (at6, _) = tokens(&w.post("/token", &pairs, &[]));
+    assert_eq!(granted(w.auth(&at6, "/mcp")).scopes, vec!["scale:read"]);
+}
+
+#[test]
+fn revocation_ends_a_grant_within_the_cache_time() {
+    let w = World::new();
+    let client = w.register("client_secret_basic");
+    let (at, rt) = w.tokens_for(&client, &OWN_A);
+    let other = w.isolate();
+    granted(w.auth(&at, "/mcp"));
+    granted(w.auth_in(&other, &at, "/mcp"));
+    let basic = format!(
+        "Basic {}",
+        crate::codec::base64(
+            format!(
+                "{}:{}",
+                percent_encode(&client.0),
+                percent_encode(client.1.as_ref().unwrap())
+            )
+            .as_bytes()
+        )
+    );
+    // Revocation needs the client's own credentials.
+    let r = w.post(
+        "/revoke",
+        &[
+            ("token", &rt),
+            ("client_id", &client.0),
+            ("client_secret", "smcp_cs_wrong"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error(), "invalid_client");
+    let r = w.post("/revoke", &[("token", &rt)], &[("authorization", &basic)]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    refused(w.auth(&at, "/mcp"));
+    granted(w.auth_in(&other, &at, "/mcp"));
+    w.advance(61);
+    refused(w.auth_in(&other, &at, "/mcp"));
+    assert_eq!(w.refresh(&client, &rt).error(), "invalid_grant");
+    // Unknown tokens get 200 too (RFC 7009).
+    assert_eq!(
+        w.post(
+            "/revoke",
+            &[("token", "whatever")],
+            &[("authorization", &basic)]
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn the_hot_path_reads_storage_once_per_cache_period() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OPERATOR_READ);
+    let calls = || w.oauth.state.calls.get();
+    granted(w.auth(&at, "/mcp"));
+    let before = calls();
+    for _ in 0..5 {
+        granted(w.auth(&at, "/mcp"));
+    }
+    assert_eq!(calls(), before, "served from the isolate's memo");
+    w.advance(61);
+    granted(w.auth(&at, "/mcp"));
+    assert_eq!(calls(), before + 1);
+}
+
+#[test]
+fn csrf_and_cross_site_submissions_are_refused_with_nothing_issued() {
+    let w = World::new();
+    let client = w.register("none");
+    let page = w.open_page(&client.0, &[]);
+    let pairs: Vec<(&str, &str)> = page
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(OWN_A)
+        .collect();
+    let without_csrf: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(k, _)| *k != "csrf")
+        .cloned()
+        .collect();
+    let cookie = page.cookie.as_str();
+    let cases: Vec<(&[(&str, &str)], Vec<(&str, &str)>)> = vec![
+        (&pairs, vec![]),
+        (
+            &pairs,
+            vec![("cookie", "__Host-smcp_csrf=AAAAAAAAAAAAAAAAAAAAAA")],
+        ),
+        (&without_csrf, vec![("cookie", cookie)]),
+        (
+            &pairs,
+            vec![("cookie", cookie), ("origin", "https://evil.example")],
+        ),
+        (
+            &pairs,
+            vec![("cookie", cookie), ("sec-fetch-site", "cross-site")],
+        ),
+    ];
+    for (body, headers) in cases {
+        let r = w.post("/authorize", body, &headers);
+        assert_eq!(r.status, 403, "{headers:?}: {}", r.text);
+        assert!(r.header("location").is_none());
+    }
+    // A form made for another client's request does not carry over.
+    let other = w.register("none");
+    let swapped: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| {
+            if *k == "client_id" {
+                (*k, other.0.as_str())
+            } else {
+                (*k, *v)
+            }
+        })
+        .collect();
+    assert_eq!(
+        w.post("/authorize", &swapped, &[("cookie", cookie)]).status,
+        403
+    );
+    w.advance(3601);
+    assert_eq!(
+        w.post("/authorize", &pairs, &[("cookie", cookie)]).status,
+        403,
+        "stale"
+    );
+    assert_eq!(w.rows("c:"), 0);
+}
+
+#[test]
+fn cancel_sends_access_denied_back() {
+    let w = World::new();
+    let client = w.register("none");
+    let r = w.submit(&w.open_page(&client.0, &[]), &[("action", "deny")]);
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        param(r.location(), "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(param(r.location(), "state").as_deref(), Some("st-1"));
+    assert_eq!(w.rows("c:"), 0);
+}
+
+#[test]
+fn sign_in_attempts_are_rate_limited_and_wrong_tokens_are_refused() {
+    let w = World::new();
+    let page = w.open_page(CIMD, &[]);
+    let wrong = [
+        ("method", "operator"),
+        ("operator_token", "not-the-token-at-all-000"),
+        ("grant_scope", "scale:read"),
+    ];
+    for _ in 0..10 {
+        let r = w.submit(&page, &wrong);
+        assert_eq!(r.status, 401);
+        assert!(r.text.contains("not one of this server"));
+    }
+    let r = w.submit(&page, &OPERATOR_READ);
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.text.contains("Try again in"));
+    // Another address is not limited; own-key attempts count separately.
+    let other = w.post(
+        "/authorize",
+        &page
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(OPERATOR_READ)
+            .collect::<Vec<_>>(),
+        &[
+            ("cookie", &page.cookie),
+            ("cf-connecting-ip", "203.0.113.9"),
+        ],
+    );
+    assert_eq!(other.status, 303, "{}", other.text);
+    assert_eq!(w.submit(&page, &OWN_A).status, 303);
+    w.advance(601);
+    assert_eq!(w.submit(&page, &OPERATOR_READ).status, 303);
+}
+
+#[test]
+fn metadata_documents_at_unsafe_or_misbehaving_urls_are_refused() {
+    for url in [
+        "https://127.0.0.1/c.json",
+        "https://localhost/c.json",
+        "https://10.0.0.8/c.json",
+        "https://[::1]/c.json",
+        "http://app.example.com/c.json",
+    ] {
+        let w = World::new();
+        let r = w.send("GET", &authorize_url(url, &[]), &[], "");
+        assert_eq!(r.status, 400, "{url}");
+        assert!(r.text.contains("not allowed"), "{url}: {}", r.text);
+        assert!(w.up.sent().is_empty(), "{url} was fetched");
+    }
+    let mut redirect = json_response(302, &json!({}));
+    redirect
+        .headers
+        .push(("location".into(), "https://127.0.0.1/".into()));
+    let cases: Vec<(Reply, &str)> = vec![
+        (Ok(redirect), "redirect"),
+        (Err(SendError::TooLarge(200)), "larger than"),
+        (Err(SendError::Timeout(4000)), "did not answer"),
+        (Ok(json_response(404, &json!({}))), "HTTP 404"),
+        (
+            Ok(crate::io::fakes::text_response(
+                200,
+                "application/json",
+                "not json",
+            )),
+            "not valid JSON",
+        ),
+        (
+            Ok(json_response(
+                200,
+                &json!({"client_id": "https://other.example/c.json", "redirect_uris": [REDIRECT]}),
+            )),
+            "not exactly the URL",
+        ),
+        (
+            Ok(json_response(
+                200,
+                &json!({"client_id": CIMD, "redirect_uris": [REDIRECT], "client_secret": "x"}),
+            )),
+            "client secret",
+        ),
+        (
+            Ok(json_response(
+                200,
+                &json!({"client_id": CIMD, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "private_key_jwt"}),
+            )),
+            "`none`",
+        ),
+        (
+            Ok(json_response(
+                200,
+                &json!({"client_id": CIMD, "redirect_uris": ["javascript:alert(1)"]}),
+            )),
+            "redirect URI",
+        ),
+    ];
+    for (answer, why) in cases {
+        let w = World::new();
+        *w.doc.borrow_mut() = Some(answer);
+        let r = w.send("GET", &authorize_url(CIMD, &[]), &[], "");
+        assert_eq!(r.status, 400, "{why}");
+        assert!(r.text.contains(why), "{why}: {}", r.text);
+        assert!(r.header("location").is_none());
+        let sent = w.up.sent();
+        assert!(
+            sent.iter()
+                .all(|r| r.url == CIMD && r.no_redirects && r.max_response_bytes == 32 * 1024),
+            "only the document, unredirected"
+        );
+        assert_eq!(*w.up.timeouts.borrow(), vec![4000]);
+    }
+}
+
+#[test]
+fn registration_validates_and_clients_expire() {
+    let w = World::new();
+    for (body, err) in [
+        (
+            r#"{"redirect_uris":["http://evil.example/cb"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (r#"{"redirect_uris":[]}"#, "invalid_redirect_uri"),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":5}"#,
+            "invalid_client_metadata",
+        ),
+        (r#"["x"]"#, "invalid_client_metadata"),
+        ("{", "invalid_client_metadata"),
+    ] {
+        let r = w.send(
+            "POST",
+            "/register",
+            &[("content-type", "application/json")],
+            body,
+        );
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.error(), err, "{body}");
+    }
+    assert_eq!(
+        w.send("POST", "/register", &[("content-type", "text/plain")], "{}")
+            .error(),
+        "invalid_client_metadata"
+    );
+    let client = w.register("client_secret_post");
+    assert!(client.0.starts_with("smcp_c_") && client.1.as_ref().unwrap().starts_with("smcp_cs_"));
+    assert_eq!(w.register("none").1, None);
+    let code = w.code(&client.0, &OWN_A);
+    // Wrong secret, no secret, tampered id: invalid_client (401).
+    assert_eq!(
+        w.exchange(
+            &(client.0.clone(), Some("smcp_cs_bad".into())),
+            &code,
+            VERIFIER
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        w.exchange(&(client.0.clone(), None), &code, VERIFIER)
+            .status,
+        401
+    );
+    let mut bad = client.0.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        w.exchange(&(bad, client.1.clone()), &code, VERIFIER).status,
+        401
+    );
+    w.advance(CLIENT_TTL + 1);
+    let r = w.exchange(&client, &code, VERIFIER);
+    assert_eq!(r.status, 401);
+    assert!(r.text.contains("expired"));
+}
+
+#[test]
+fn registrations_are_rate_limited() {
+    let w = World::new();
+    for _ in 0..30 {
+        w.register("none");
+    }
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#),
+    );
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn a_rotated_oauth_secret_keeps_clients_and_tenants() {
+    let mut w = World::new();
+    let client = w.register("client_secret_post");
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    let tenant = granted(w.auth(&at, "/mcp")).tenant;
+    w.set(
+        "OAUTH_SECRET",
+        "second-secret-0123456789abcdef012345678,first-secret-0123456789abcdef0123456789",
+    );
+    let (at2, _) = w.tokens_for(&client, &OWN_A);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).tenant, tenant);
+    w.set("OAUTH_SECRET", "second-secret-0123456789abcdef012345678");
+    assert_eq!(
+        w.send("GET", &authorize_url(&client.0, &[]), &[], "")
+            .status,
+        400,
+        "ids signed with a dropped key are refused"
+    );
+}
+
+#[test]
+fn without_oauth_secret_a_generated_key_is_kept_in_the_store() {
+    let w = World::with(&[("OAUTH_SECRET", "")]);
+    let client = w.register("client_secret_basic");
+    assert_eq!(w.rows("m:key"), 1);
+    // Another isolate reads the same key: the client id it signed still works.
+    let other = World {
+        oauth: w.isolate(),
+        up: w.up.clone(),
+        settings: w.settings.clone(),
+        doc: w.doc.clone(),
+    };
+    assert_eq!(
+        other
+            .send("GET", &authorize_url(&client.0, &[]), &[], "")
+            .status,
+        200
+    );
+    assert!(!w
+        .oauth
+        .memo
+        .get("server_key", 0)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn storage_failures_are_unavailable_not_refusals() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    w.oauth.state.fail.set(true);
+    w.advance(61);
+    assert!(matches!(w.auth(&at, "/mcp"), Auth::Unavailable(_)));
+    let r = w.exchange(
+        &client,
+        "smcp_ac_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        VERIFIER,
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(r.error(), "temporarily_unavailable");
+    assert!(r.logs.iter().any(|l| l.contains("simulated")));
+    let r = w.submit(&w.open_page(&client.0, &[]), &OWN_A);
+    assert_eq!(r.status, 503);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+}
+
+#[test]
+fn the_grants_page_lists_and_revokes_only_ones_own_grants() {
+    let w = World::new();
+    let client = w.register("none");
+    let with_cb = [
+        ("method", "own_key"),
+        ("scale_key", KEY_A),
+        ("callback_key", "cb-key-of-user-a-123"),
+        ("grant_scope", "scale:read"),
+    ];
+    let (at_a, _) = w.tokens_for(&client, &with_cb);
+    let (at_b, _) = w.tokens_for(&client, &OWN_B);
+    let (at_op, _) = w.tokens_for(&client, &OPERATOR_READ);
+    let ga = granted(w.auth(&at_a, "/mcp"));
+    let (g_a, g_b, g_op) = (
+        ga.grant_id.clone(),
+        granted(w.auth(&at_b, "/mcp")).grant_id,
+        granted(w.auth(&at_op, "/mcp")).grant_id,
+    );
+    // Only a hash of the callback key is kept, and signing in again keeps it.
+    assert!(!w.oauth.state.dump().contains("cb-key-of-user-a-123"));
+    let Tenant::User(tenant) = &ga.tenant else {
+        panic!()
+    };
+    let row = parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());
+    assert_eq!(s(&row, "callback_key_hash"), hash("cb-key-of-user-a-123"));
+    w.tokens_for(&client, &OWN_A);
+    assert_eq!(
+        s(
+            &parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap()),
+            "callback_key_hash"
+        ),
+        hash("cb-key-of-user-a-123")
+    );
+
+    let page = page_of(&w.send("GET", "/oauth/grants", &[], ""));
+    let sign_in = |choices: &[(&str, &str)]| {
+        let mut pairs: Vec<(&str, &str)> = page
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        pairs.extend_from_slice(choices);
+        w.post("/oauth/grants", &pairs, &[("cookie", &page.cookie)])
+    };
+    let listed = sign_in(&[("method", "own_key"), ("scale_key", KEY_A)]);
+    let t = &listed.text;
+    assert!(
+        t.contains(&g_a) && !t.contains(&g_b) && !t.contains(&g_op),
+        "{t}"
+    );
+    assert!(t.contains(&format!("{ISS}/webhooks/scale/{tenant}")));
+    assert!(!t.contains(KEY_A));
+    let listed_op = sign_in(&[("method", "operator"), ("operator_token", OP_TOKEN)]).text;
+    assert!(
+        listed_op.contains(&g_op) && !listed_op.contains(&g_a),
+        "{listed_op}"
+    );
+    // Revoke B's grant with A's ticket: refused. Revoke A's: done.
+    let listed = page_of(&listed);
+    let field = |name: &str| {
+        listed
+            .fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let (ticket, csrf) = (field("ticket"), field("csrf"));
+    let revoke = |grant: &str, ticket: &str| {
+        w.post(
+            "/oauth/grants",
+            &[
+                ("csrf", &csrf),
+                ("ticket", ticket),
+                ("action", "revoke"),
+                ("grant", grant),
+            ],
+            &[("cookie", &page.cookie)],
+        )
+    };
+    assert!(revoke(&g_b, &ticket).text.contains("not yours"));
+    granted(w.auth(&at_b, "/mcp"));
+    let mut forged = ticket.clone();
+    forged.insert(3, 'x');
+    assert!(revoke(&g_a, &forged).text.contains("expired"));
+    assert!(revoke(&g_a, &ticket).text.contains("was revoked"));
+    refused(w.auth(&at_a, "/mcp"));
+    assert!(sign_in(&[
+        ("method", "own_key"),
+        ("scale_key", "test_never_used_key_999")
+    ])
+    .text
+    .contains("No app has been connected"));
+    w.advance(16 * 60);
+    assert!(revoke(&g_b, &ticket).text.contains("expired"));
+}
+
+/// Whatever arrives at an OAuth endpoint gets an answer: a panic would abort
+/// the wasm instance. Methods, paths, queries, bodies, cookies and
+/// authorization headers are drawn at random, with fragments of real
+/// parameters mixed in so the checks past parsing are reached too.
+#[test]
+fn every_input_to_the_oauth_endpoints_gets_an_answer() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+    let cases = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases,
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    });
+    let pieces = prop::sample::select(vec![
+        "response_type=code",
+        "client_id=https%3A%2F%2Fapp.example.com%2Foauth%2Fclient.json",
+        "client_id=smcp_c_AAAA.BBBB",
+        "redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback",
+        "code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method=S256",
+        "grant_type=authorization_code",
+        "grant_type=refresh_token",
+        "code=smcp_ac_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "refresh_token=smcp_rt_g_AAAAAAAAAAAAAAAAAAAAAA.%F0%9F%92%A5",
+        "resource=https%3A%2F%2Fw.example.com%2Fmcp%2F..",
+        "scope=scale%3Aread+x",
+        "csrf=1.x",
+        "method=own_key",
+        "method=operator",
+        "scale_key=test_%00",
+        "grant_scope=scale%3Aread",
+        "action=revoke",
+        "ticket=%25",
+        "%",
+        "=&=",
+    ]);
+    let strategy = (
+        prop::sample::select(vec!["GET", "POST", "HEAD", "OPTIONS", "DELETE"]),
+        prop::sample::select(vec![
+            "/authorize",
+            "/token",
+            "/register",
+            "/revoke",
+            "/oauth/grants",
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource/mcp/%2e%2e",
+            "/.well-known/oauth-protected-resource/mcp/projects/\u{1F4A5}",
+        ]),
+        prop::collection::vec(
+            prop::strategy::Union::new(vec![
+                pieces.prop_map(str::to_string).boxed(),
+                ".{0,40}".boxed(),
+            ]),
+            0..8,
+        ),
+        ".{0,60}",
+        prop::sample::select(vec![
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "text/plain",
+            "",
+        ]),
+        prop::option::of(".{0,80}"),
+    );
+    let w = World::new();
+    runner
+        .run(&strategy, |(method, path, parts, cookie, ctype, auth)| {
+            let joined = parts.join("&");
+            let mut headers = vec![("content-type", ctype), ("cookie", cookie.as_str())];
+            if let Some(a) = auth.as_deref() {
+                headers.push(("authorization", a));
+            }
+            let r = w.send(method, &format!("{path}?{joined}"), &headers, &joined);
+            prop_assert!((200..600).contains(&r.status));
+            Ok(())
+        })
+        .unwrap();
+}
