@@ -25,6 +25,12 @@ function parseVars(text) {
   return out;
 }
 
+const OAUTH_SECRET_LINES = () => [
+  '# Keys the OAuth sign-in server (client ids, form tokens, tenant ids). To rotate: put a',
+  '# new value first, a comma, then the old one; drop the old one after 90 days (docs/oauth.md).',
+  `OAUTH_SECRET=${randomBytes(32).toString('hex')}`,
+];
+
 if (!existsSync(varsPath)) {
   const token = randomBytes(24).toString('hex');
   const cbKey = randomBytes(24).toString('hex');
@@ -34,13 +40,19 @@ if (!existsSync(varsPath)) {
       '# Local secrets for `npm run dev` (git-ignored). Generated on first run.',
       `MCP_AUTH_TOKEN=${token}`,
       `SCALE_CALLBACK_AUTH_KEY=${cbKey}`,
+      ...OAUTH_SECRET_LINES(),
       '# Put a real Scale key here to talk to Scale instead of the local simulator:',
       '# SCALE_API_KEY=test_...',
       '',
     ].join('\n'),
     { mode: 0o600 },
   );
-  console.log(`dev: created ${path.relative(root, varsPath) || varsPath} with a generated MCP token and callback key`);
+  console.log(`dev: created ${path.relative(root, varsPath) || varsPath} with a generated MCP token, callback key and OAuth secret`);
+} else if (!/^\s*OAUTH_SECRET\s*=/m.test(readFileSync(varsPath, 'utf8'))) {
+  // A .dev.vars from before OAuth sign-in: add its secret, keep everything else.
+  const text = readFileSync(varsPath, 'utf8');
+  writeFileSync(varsPath, `${text}${text.endsWith('\n') ? '' : '\n'}${OAUTH_SECRET_LINES().join('\n')}\n`, { mode: 0o600 });
+  console.log(`dev: added a generated OAUTH_SECRET to ${path.relative(root, varsPath) || varsPath}`);
 }
 
 const vars = parseVars(readFileSync(varsPath, 'utf8'));
@@ -129,6 +141,10 @@ function announce() {
 ${JSON.stringify(config, null, 2).replace(/^/gm, '    ')}
 
   Claude Code: claude mcp add --transport http scale ${url}/mcp --header "Authorization: Bearer ${token}"
+
+  OAuth clients (connectors that sign in): add ${url}/mcp and, on the sign-in
+  page, choose "Operator access" with the bearer token above. Your grants:
+  ${url}/oauth/grants
   Press Ctrl-C to stop.
 `);
 }

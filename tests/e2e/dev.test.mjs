@@ -64,6 +64,7 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     });
     const token = /^MCP_AUTH_TOKEN=(.+)$/m.exec(readFileSync(varsFile, 'utf8'))[1];
     assert.ok(token.length >= 32, 'a generated token');
+    assert.match(readFileSync(varsFile, 'utf8'), /^OAUTH_SECRET=[0-9a-f]{64}$/m, 'a generated OAuth secret');
     const url = `http://127.0.0.1:${port}`;
     assert.ok(out.includes(`MCP endpoint   ${url}/mcp`) && out.includes(`Bearer token   ${token}`), out);
     assert.ok(out.includes('"mcpServers"'), 'prints a client config');
@@ -73,6 +74,13 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok' });
     const health = await (await fetch(`${url}/health`, { headers: { authorization: `Bearer ${token}` } })).json();
     assert.equal(health.status, 'ok');
+    // OAuth works under wrangler dev with no extra step: its Durable Object is declared in wrangler.toml.
+    const as = await fetch(`${url}/.well-known/oauth-authorization-server`);
+    assert.equal(as.status, 200);
+    assert.equal((await as.json()).issuer, url);
+    const reg = await fetch(`${url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' }) });
+    assert.equal(reg.status, 201, await reg.clone().text());
+    assert.ok(out.includes(`${url}/oauth/grants`), 'prints where grants are managed');
     assert.equal(health.settings.DEFAULT_CALLBACK_URL, true);
 
     const project = await mcp(url, token, 'create_project', { type: 'categorization', name: 'dev-check' });

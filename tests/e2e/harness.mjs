@@ -58,9 +58,12 @@ export async function assertNoSecretLeaks(stack) {
 
 /**
  * Starts the simulator and the worker. `vars` override or add bindings
- * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound.
+ * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound;
+ * `oauth: false` leaves the OAuth store (a Durable Object) unbound; `outbound`
+ * answers the worker's outbound fetches (Miniflare's outboundService), e.g. to
+ * serve OAuth client metadata documents.
  */
-export async function startStack({ vars = {}, kv = true, sim: simOpts = {} } = {}) {
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {} } = {}) {
   if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
@@ -84,6 +87,9 @@ export async function startStack({ vars = {}, kv = true, sim: simOpts = {} } = {
     compatibilityDate,
     bindings,
     kvNamespaces: kv ? ['CALLBACKS'] : [],
+    // The OAuth store, as wrangler.toml declares it (SQLite-backed).
+    durableObjects: oauth ? { OAUTH: { className: 'OAuthStore', useSQLite: true } } : {},
+    ...(outbound ? { outboundService: outbound } : {}),
     host: '127.0.0.1',
     port: 0,
     log: new Log(LogLevel.NONE),

@@ -14,6 +14,10 @@ const MODERN = '2026-07-28';
 const ALL_VERSIONS = [MODERN, ...LEGACY_VERSIONS];
 const CORS_HEADERS = ['Authorization', 'Content-Type', 'Accept', 'MCP-Protocol-Version', 'Mcp-Method', 'Mcp-Name', 'Mcp-Session-Id', 'Last-Event-ID'];
 const REALM = 'Bearer realm="scale-mcp"';
+// With sign-in methods configured (static tokens), OAuth is on and the
+// challenge points at the protected resource metadata (see oauth.test.mjs).
+const CHALLENGE = (s) => `${REALM}, resource_metadata="${s.url}/.well-known/oauth-protected-resource/mcp", scope="scale:read scale:write scale:team"`;
+const INVALID = (s) => `${CHALLENGE(s)}, error="invalid_token", error_description="The bearer token is not valid for this server."`;
 const MAX_BODY = 1024 * 1024;
 
 // Two tokens for the rotation stack (each at least 16 characters).
@@ -21,14 +25,14 @@ const TOKEN_A = 'rotation-token-aaaa-1111';
 const TOKEN_B = 'rotation-token-bbbb-2222';
 
 let stack; // the default configuration
-let alt; // two tokens and ALLOWED_ORIGINS
+let alt; // two tokens and ALLOWED_ORIGINS, OAuth store unbound (OAuth off)
 let bare; // MCP_AUTH_TOKEN unset
 let TOOL_COUNT; // from the server's own tools/list
 
 before(async () => {
   [stack, alt, bare] = await Promise.all([
     startStack(),
-    startStack({ vars: { MCP_AUTH_TOKEN: `${TOKEN_A}, ${TOKEN_B}`, ALLOWED_ORIGINS: 'https://app.example.com, http://partner.example:3000/' } }),
+    startStack({ vars: { MCP_AUTH_TOKEN: `${TOKEN_A}, ${TOKEN_B}`, ALLOWED_ORIGINS: 'https://app.example.com, http://partner.example:3000/' }, oauth: false }),
     startStack({ vars: { MCP_AUTH_TOKEN: undefined } }),
   ]);
   TOOL_COUNT = (await toolNames(stack)).length;
@@ -123,20 +127,25 @@ describe('HTTP methods and fixed paths', () => {
     }
   });
 
-  test('/.well-known/oauth-* are 404 JSON, never HTML', async () => {
+  test('/.well-known/oauth-* are 404 JSON, never HTML, when no sign-in method is configured', async () => {
     for (const p of [
       '/.well-known/oauth-protected-resource',
       '/.well-known/oauth-protected-resource/mcp',
       '/.well-known/oauth-authorization-server',
       '/.well-known/oauth-authorization-server/mcp',
     ]) {
-      const r = await fetch(stack.url + p);
+      const r = await fetch(bare.url + p);
       assert.equal(r.status, 404, p);
       assert.match(r.headers.get('content-type'), /application\/json/);
       const body = await r.json();
       assert.equal(body.error, 'not_found');
       assert.match(body.message, /Authorization: Bearer/);
     }
+    // With static tokens set, discovery is served (oauth.test.mjs covers it);
+    // a path-suffixed authorization server URL is still JSON 404 with a pointer.
+    const r = await fetch(`${stack.url}/.well-known/oauth-authorization-server/mcp`);
+    assert.equal(r.status, 404);
+    assert.match((await r.json()).error_description, /\/\.well-known\/oauth-authorization-server/);
   });
 });
 
@@ -186,7 +195,7 @@ describe('bearer authentication', () => {
   test('a missing Authorization header is 401 with the realm challenge', async () => {
     const r = await rpc(stack, req('ping'), { token: null });
     assert.equal(r.status, 401);
-    assert.equal(r.headers.get('www-authenticate'), REALM);
+    assert.equal(r.headers.get('www-authenticate'), CHALLENGE(stack));
     assert.equal(r.json.error, 'unauthorized');
     assert.match(r.json.message, /Authorization: Bearer/);
   });
@@ -194,7 +203,7 @@ describe('bearer authentication', () => {
   test('a wrong token is 401 with error="invalid_token"', async () => {
     const r = await rpc(stack, req('ping'), { token: 'not-the-right-token-at-all' });
     assert.equal(r.status, 401);
-    assert.equal(r.headers.get('www-authenticate'), `${REALM}, error="invalid_token"`);
+    assert.equal(r.headers.get('www-authenticate'), INVALID(stack));
     assert.equal(r.json.error, 'invalid_token');
     assert.ok(!r.text.includes(stack.token));
   });
@@ -203,7 +212,7 @@ describe('bearer authentication', () => {
     for (const authorization of [`Basic ${Buffer.from(`x:${stack.token}`).toString('base64')}`, 'Bearer', 'Bearer   ', stack.token]) {
       const r = await rpc(stack, req('ping'), { token: null, headers: { authorization } });
       assert.equal(r.status, 401, authorization);
-      assert.equal(r.headers.get('www-authenticate'), REALM);
+      assert.equal(r.headers.get('www-authenticate'), CHALLENGE(stack));
     }
   });
 
@@ -228,6 +237,7 @@ describe('bearer authentication', () => {
     }
     const r = await rpc(alt, req('ping'), { token: SECRETS.MCP_AUTH_TOKEN });
     assert.equal(r.status, 401);
+    // Without the OAuth store bound, the challenge is the plain realm.
     assert.equal(r.headers.get('www-authenticate'), `${REALM}, error="invalid_token"`);
     const both = await rpc(alt, req('ping'), { token: `${TOKEN_A},${TOKEN_B}` });
     assert.equal(both.status, 401, 'the whole list is not itself a token');

@@ -1,0 +1,367 @@
+// OAuth 2.1 sign-in end to end, in workerd with the OAuth Durable Object:
+//  - real clients: @modelcontextprotocol/client 2.x with an OAuth provider, and
+//    the Python SDK (PyPI `mcp` 2.x, tests/e2e/python_oauth.py), each registering
+//    by client metadata document (CIMD, served through Miniflare's outbound
+//    fetch interception) and by dynamic registration, authorizing with PKCE
+//    through the sign-in page (submitted over HTTP), calling tools, refreshing,
+//    and being refused after revocation;
+//  - each user's own Scale key reaches only that user's Scale account (one
+//    simulator per key), and operator access uses the operator's;
+//  - the attacks of issue 14, each refused with nothing issued.
+
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
+import { startStack, rpc } from './harness.mjs';
+import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const run = promisify(execFile);
+const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+
+let stack;
+let router;
+before(async () => {
+  router = await outboundRouter();
+  const oauthSecret = 'e2e-oauth-secret-0123456789abcdef0123';
+  stack = await startStack({ vars: { OAUTH_BYOK: 'true', OAUTH_SECRET: oauthSecret }, outbound: router.handler });
+  router.state.scaleBase = stack.sim.base;
+  // close() fails the suite if any of these appears in a response or log line.
+  Object.assign(stack.secrets, { OAUTH_SECRET: oauthSecret, USER_KEY_A: USER_KEYS.a, USER_KEY_B: USER_KEYS.b });
+  for (const doc of [metadataDocument('/ts-client.json', { name: 'TS CIMD client' }), metadataDocument('/raw-client.json', { name: 'Raw client' })]) {
+    router.state.documents.set(new URL(doc.clientId).pathname, doc.serve);
+  }
+});
+after(async () => {
+  await stack?.close();
+  await router?.close();
+});
+
+const text = (r) => r.content.map((c) => c.text ?? '').join('\n');
+
+/** Connects a 2.x client through the OAuth flow, signing in with `choices`. */
+async function connectWithOAuth(provider, choices) {
+  const first = new StreamableHTTPClientTransport(new URL(stack.mcpUrl), { authProvider: provider });
+  await assert.rejects(new Client({ name: 'e2e-oauth', version: '1' }).connect(first), UnauthorizedError);
+  assert.ok(provider.authorizationUrl, 'the client was sent to the sign-in page');
+  const u = provider.authorizationUrl;
+  assert.equal(u.origin + u.pathname, `${stack.url}/authorize`);
+  assert.equal(u.searchParams.get('code_challenge_method'), 'S256');
+  assert.equal(u.searchParams.get('resource'), stack.mcpUrl);
+  const back = await signIn(u, choices);
+  assert.equal(back.status, 303, back.html);
+  assert.equal(back.location.origin + back.location.pathname, REDIRECT);
+  assert.equal(back.location.searchParams.get('iss'), stack.url);
+  assert.equal(back.location.searchParams.get('state'), u.searchParams.get('state'));
+  await first.finishAuth(back.location.searchParams);
+  const client = new Client({ name: 'e2e-oauth', version: '1' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(stack.mcpUrl), { authProvider: provider }));
+  return client;
+}
+
+async function revoke(provider, token) {
+  const info = provider.clientInformation();
+  const body = new URLSearchParams({ token, client_id: info.client_id });
+  if (info.client_secret) body.set('client_secret', info.client_secret);
+  const r = await fetch(`${stack.url}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  assert.equal(r.status, 200, await r.text());
+}
+
+describe('@modelcontextprotocol/client 2.x', () => {
+  test('CIMD client, own Scale key: tools, refresh, revocation', async () => {
+    const provider = new TestProvider({ metadataUrl: `https://${CIMD_HOST}/ts-client.json` });
+    const client = await connectWithOAuth(provider, OWN_KEY(USER_KEYS.a));
+    assert.equal(provider.clientInformation().client_id, `https://${CIMD_HOST}/ts-client.json`, 'no registration: the document URL is the client id');
+    assert.ok(router.state.log.includes(`https://${CIMD_HOST}/ts-client.json`), 'the worker fetched the document');
+    const { tools } = await client.listTools();
+    assert.equal(tools.length, 19);
+    const created = await client.callTool({ name: 'create_project', arguments: { name: 'ts-user-a', type: 'textcollection' } });
+    assert.notEqual(created.isError, true, text(created));
+    // The project is in user A's Scale account, not the operator's.
+    assert.ok(router.sims.a.state.projects.has('ts-user-a'));
+    assert.ok(!stack.sim.state.projects.has('ts-user-a'));
+    assert.ok(!router.sims.b.state.projects.has('ts-user-a'));
+
+    // Refresh: the access token stops working; the client refreshes and retries.
+    const before = provider.tokens();
+    provider.saveTokens({ ...before, access_token: 'smcp_at_' + 'A'.repeat(43) });
+    const again = await client.callTool({ name: 'get_project', arguments: { name: 'ts-user-a' } });
+    assert.notEqual(again.isError, true, text(again));
+    assert.notEqual(provider.tokens().refresh_token, before.refresh_token, 'the refresh token rotated');
+    assert.notEqual(provider.tokens().access_token, before.access_token);
+
+    // Revocation ends the grant: the next call is refused and cannot refresh.
+    await revoke(provider, provider.tokens().refresh_token);
+    await assert.rejects(client.callTool({ name: 'list_projects', arguments: {} }));
+    const direct = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: provider.tokens().access_token });
+    assert.equal(direct.status, 401);
+    assert.match(direct.headers.get('www-authenticate'), /error="invalid_token"/);
+    await client.close();
+  });
+
+  test('dynamically registered client (client_secret_post), operator access', async () => {
+    const provider = new TestProvider({ authMethod: 'client_secret_post', name: 'TS DCR client' });
+    const client = await connectWithOAuth(provider, OPERATOR(stack.token));
+    const info = provider.clientInformation();
+    assert.match(info.client_id, /^smcp_c_/);
+    assert.match(info.client_secret, /^smcp_cs_/);
+    const listed = await client.callTool({ name: 'list_projects', arguments: {} });
+    assert.notEqual(listed.isError, true, text(listed));
+    const calls = (await stack.simRequests()).filter((r) => String(r.path).includes('projects'));
+    assert.ok(calls.length > 0, 'operator access uses the operator Scale account');
+    const before = provider.tokens();
+    provider.saveTokens({ ...before, access_token: 'smcp_at_' + 'B'.repeat(43) });
+    const again = await client.callTool({ name: 'list_projects', arguments: {} });
+    assert.notEqual(again.isError, true, text(again));
+    assert.notEqual(provider.tokens().refresh_token, before.refresh_token);
+    await revoke(provider, provider.tokens().access_token);
+    await assert.rejects(client.callTool({ name: 'list_projects', arguments: {} }));
+    assert.ok(stack.logs.some((l) => l.includes('principal oauth:token-1:g_')), 'the log names the principal by label and grant');
+    await client.close();
+  });
+});
+
+describe('Python SDK (mcp 2.x) OAuth client', () => {
+  for (const [mode, extra] of [
+    ['cimd', { metadataUrl: `https://${CIMD_HOST}/py-client.json` }],
+    ['dcr', {}],
+  ]) {
+    test(`${mode}: sign-in, tools, refresh, revocation`, async () => {
+      if (extra.metadataUrl) {
+        const doc = metadataDocument('/py-client.json', { name: 'Python CIMD client', redirect: 'http://127.0.0.1:9/py-callback' });
+        router.state.documents.set('/py-client.json', doc.serve);
+      }
+      const python = process.env.PYTHON || 'python3';
+      const args = [path.join(here, 'python_oauth.py'), stack.mcpUrl, JSON.stringify({ key: USER_KEYS.b, metadata_url: extra.metadataUrl ?? null, project: `py-${mode}` })];
+      const { stdout } = await run(python, args, { timeout: 120_000, maxBuffer: 4 << 20 });
+      const out = JSON.parse(stdout);
+      assert.equal(out.authorize.iss, stack.url);
+      assert.equal(out.authorize.state_matched, true);
+      assert.equal(out.client_id_kind, mode === 'cimd' ? 'document' : 'registered');
+      assert.equal(out.tools, 19);
+      assert.equal(out.create_project.is_error, false, JSON.stringify(out.create_project));
+      assert.ok(router.sims.b.state.projects.has(`py-${mode}`), 'in user B account');
+      assert.ok(!router.sims.a.state.projects.has(`py-${mode}`));
+      assert.equal(out.refreshed, true, 'the SDK refreshed an expired token');
+      assert.equal(out.after_refresh.is_error, false);
+      assert.equal(out.revoked_status, 200);
+      assert.notEqual(out.after_revoke, 'accepted');
+      assert.equal(out.asked_to_sign_in_again, true, 'after revocation the only way back is signing in again');
+    });
+  }
+});
+
+/** A raw authorization request for the raw CIMD client, with changes. */
+function authorizeUrl(changes = {}) {
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: `https://${CIMD_HOST}/raw-client.json`,
+    redirect_uri: REDIRECT,
+    code_challenge: CHALLENGE,
+    code_challenge_method: 'S256',
+    state: 'raw-state',
+  });
+  for (const [k, v] of Object.entries(changes)) v === null ? q.delete(k) : q.set(k, v);
+  return `${stack.url}/authorize?${q}`;
+}
+
+async function exchange(code, changes = {}) {
+  const body = new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: VERIFIER, redirect_uri: REDIRECT, client_id: `https://${CIMD_HOST}/raw-client.json` });
+  for (const [k, v] of Object.entries(changes)) v === null ? body.delete(k) : body.set(k, v);
+  const r = await fetch(`${stack.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  return { status: r.status, json: await r.json().catch(() => null) };
+}
+
+async function refresh(rt) {
+  const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: rt, client_id: `https://${CIMD_HOST}/raw-client.json` });
+  const r = await fetch(`${stack.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  return { status: r.status, json: await r.json().catch(() => null) };
+}
+
+async function codeFor(choices = OWN_KEY(USER_KEYS.a), changes = {}) {
+  const r = await signIn(authorizeUrl(changes), choices);
+  assert.equal(r.status, 303, r.html);
+  return r.location.searchParams.get('code');
+}
+
+describe('attacks, each refused with nothing issued', () => {
+  test('discovery answers for /mcp, narrowed paths and the root; the 401 names it', async () => {
+    for (const [p, resource] of [
+      ['/.well-known/oauth-protected-resource/mcp', stack.mcpUrl],
+      ['/.well-known/oauth-protected-resource/mcp/readonly', `${stack.mcpUrl}/readonly`],
+      ['/.well-known/oauth-protected-resource', stack.url],
+    ]) {
+      const r = await fetch(stack.url + p);
+      assert.equal(r.status, 200);
+      assert.equal((await r.json()).resource, resource);
+    }
+    const as = await (await fetch(`${stack.url}/.well-known/oauth-authorization-server`)).json();
+    assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
+    assert.equal(as.authorization_response_iss_parameter_supported, true);
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: null });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp", scope="scale:read scale:write scale:team"/);
+    // Static tokens keep working beside OAuth.
+    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).status, 200);
+  });
+
+  test('PKCE missing or plain is refused at /authorize; a wrong verifier at /token', async () => {
+    for (const changes of [{ code_challenge: null }, { code_challenge_method: 'plain', code_challenge: VERIFIER }, { code_challenge_method: null }]) {
+      const r = await fetch(authorizeUrl(changes), { redirect: 'manual' });
+      assert.equal(r.status, 303);
+      const loc = new URL(r.headers.get('location'));
+      assert.equal(loc.searchParams.get('error'), 'invalid_request');
+      assert.equal(loc.searchParams.get('code'), null);
+      assert.equal(loc.searchParams.get('iss'), stack.url);
+    }
+    const code = await codeFor();
+    for (const changes of [{ code_verifier: 'x'.repeat(43) }, { code_verifier: CHALLENGE }, { code_verifier: null }]) {
+      const r = await exchange(code, changes);
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error, 'invalid_grant');
+      assert.equal(r.json.access_token, undefined);
+    }
+    assert.equal((await exchange(code)).status, 200, 'the code was not spent by the failed attempts');
+  });
+
+  test('a reused code is refused and revokes the tokens it gave', async () => {
+    const code = await codeFor();
+    const first = await exchange(code);
+    assert.equal(first.status, 200);
+    const second = await exchange(code);
+    assert.equal(second.status, 400);
+    assert.equal(second.json.error, 'invalid_grant');
+    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: first.json.access_token })).status, 401);
+    assert.equal((await refresh(first.json.refresh_token)).status, 400);
+  });
+
+  test('redirect URI mismatch and open redirects get a page, never a redirect', async () => {
+    for (const changes of [{ redirect_uri: 'https://evil.example/steal' }, { redirect_uri: 'http://127.0.0.1:9/callback/../x' }, { client_id: 'https://evil.example' }]) {
+      const r = await fetch(authorizeUrl(changes), { redirect: 'manual' });
+      assert.equal(r.status, 400);
+      assert.equal(r.headers.get('location'), null);
+      assert.match(r.headers.get('content-type'), /text\/html/);
+    }
+    const code = await codeFor();
+    const r = await exchange(code, { redirect_uri: 'http://127.0.0.1:9/other' });
+    assert.equal(r.json.error, 'invalid_grant');
+  });
+
+  test('a token for a narrowed path does not work on a wider one; foreign resources are refused', async () => {
+    const code = await codeFor(OWN_KEY(USER_KEYS.a), { resource: `${stack.mcpUrl}/readonly` });
+    const t = await exchange(code);
+    assert.equal(t.status, 200);
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.json.access_token });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /error="invalid_token"/);
+    const foreign = await fetch(authorizeUrl({ resource: 'https://other.example/mcp' }), { redirect: 'manual' });
+    assert.equal(new URL(foreign.headers.get('location')).searchParams.get('error'), 'invalid_target');
+  });
+
+  test('refresh rotation: the previous token works until the new one is used, then reuse revokes the grant', async () => {
+    const t = (await exchange(await codeFor())).json;
+    const r2 = await refresh(t.refresh_token);
+    assert.equal(r2.status, 200);
+    const again = await refresh(t.refresh_token);
+    assert.equal(again.status, 200, 'grace: r1 still works while r2 is unused');
+    const r4 = await refresh(again.json.refresh_token);
+    assert.equal(r4.status, 200);
+    const reuse = await refresh(t.refresh_token);
+    assert.equal(reuse.status, 400);
+    assert.equal(reuse.json.error, 'invalid_grant');
+    assert.equal(reuse.json.access_token, undefined);
+    assert.equal((await refresh(r4.json.refresh_token)).status, 400, 'the grant is gone');
+    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: r4.json.access_token })).status, 401);
+  });
+
+  test('CSRF: the form is refused without its cookie, with another form token, or from another site', async () => {
+    const page = await fetch(authorizeUrl());
+    const html = await page.text();
+    const cookie = page.headers.get('set-cookie').split(';')[0];
+    const { hiddenFields } = await import('./oauth-helpers.mjs');
+    const fields = hiddenFields(html);
+    const body = () => {
+      const b = new URLSearchParams(fields);
+      for (const [k, v] of OWN_KEY(USER_KEYS.a)) b.append(k, v);
+      return b;
+    };
+    const post = (headers, b = body()) => fetch(`${stack.url}/authorize`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': '198.51.100.251', ...headers }, body: b });
+    const forged = body();
+    forged.set('csrf', `${Math.floor(Date.now() / 1000)}.${'A'.repeat(43)}`);
+    for (const [headers, b] of [[{}, body()], [{ cookie: 'smcp_csrf=AAAAAAAAAAAAAAAAAAAAAA' }, body()], [{ cookie }, forged], [{ cookie, origin: 'https://evil.example' }, body()], [{ cookie, 'sec-fetch-site': 'cross-site' }, body()]]) {
+      const r = await post(headers, b);
+      assert.equal(r.status, 403, JSON.stringify(headers));
+      assert.equal(r.headers.get('location'), null);
+    }
+    const ok = await post({ cookie });
+    assert.equal(ok.status, 303, 'the same form with its cookie is accepted');
+  });
+
+  test('client metadata documents at private or loopback hosts are never fetched', async () => {
+    for (const id of ['https://127.0.0.1/c.json', 'https://localhost/c.json', 'https://10.1.2.3/c.json', 'https://[::1]/c.json', 'https://169.254.169.254/latest', 'http://cimd.example.com/raw-client.json']) {
+      const r = await fetch(authorizeUrl({ client_id: id }), { redirect: 'manual' });
+      assert.equal(r.status, 400, id);
+      assert.match(await r.text(), /not allowed/);
+      assert.ok(!router.state.log.some((u) => u.startsWith(id)), `${id} was fetched`);
+    }
+  });
+
+  test('client metadata documents that redirect, are too large or too slow are refused', async () => {
+    router.state.documents.set('/redirect.json', () => new Response(null, { status: 302, headers: { location: 'https://127.0.0.1/c.json' } }));
+    router.state.documents.set('/big.json', () => new Response('x'.repeat(200_000), { headers: { 'content-type': 'application/json' } }));
+    // No Content-Length: the cap must hold while streaming (8 x 16 KiB).
+    router.state.documents.set('/stream.json', () => {
+      let sent = 0;
+      return new Response(new ReadableStream({ pull(c) { sent++ < 8 ? c.enqueue(new TextEncoder().encode(' '.repeat(16_384))) : c.close(); } }));
+    });
+    router.state.documents.set('/slow.json', () => new Promise((resolve) => setTimeout(() => resolve(new Response('{}')), 8000).unref()));
+    for (const [p, why] of [['/redirect.json', /redirect/], ['/big.json', /larger than/], ['/stream.json', /larger than/], ['/slow.json', /did not answer/]]) {
+      const started = Date.now();
+      const r = await fetch(authorizeUrl({ client_id: `https://${CIMD_HOST}${p}` }), { redirect: 'manual' });
+      assert.equal(r.status, 400, p);
+      assert.match(await r.text(), why, p);
+      assert.ok(Date.now() - started < 7000, `${p} took ${Date.now() - started} ms`);
+    }
+    assert.ok(!router.state.log.some((u) => u.startsWith('https://127.0.0.1')), 'the redirect was not followed');
+  });
+
+  test("user A's token never reaches user B's Scale key", async () => {
+    const ta = (await exchange(await codeFor(OWN_KEY(USER_KEYS.a)))).json;
+    const tb = (await exchange(await codeFor(OWN_KEY(USER_KEYS.b)))).json;
+    const call = (token, name, args) => rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }, { token });
+    const created = await call(tb.access_token, 'create_project', { name: 'b-private', type: 'textcollection' });
+    assert.equal(created.status, 200);
+    const seenByA = await call(ta.access_token, 'get_project', { name: 'b-private' });
+    assert.equal(seenByA.json.result.isError, true, 'A gets a not-found from A account');
+    const listedByA = await call(ta.access_token, 'list_projects', {});
+    assert.ok(!JSON.stringify(listedByA.json.result.structuredContent).includes('b-private'));
+    assert.ok(router.sims.b.state.projects.has('b-private'));
+    // The key appears in no response, log line or stored record readable here.
+    for (const line of stack.logs) for (const key of Object.values(USER_KEYS)) assert.ok(!line.includes(key));
+  });
+
+  test('operator sign-in attempts are rate limited per address', async () => {
+    const ip = '203.0.113.77';
+    for (let i = 0; i < 10; i++) {
+      const r = await signIn(authorizeUrl(), OPERATOR('not-an-operator-token-000'), { ip });
+      assert.equal(r.status, 401);
+      assert.match(r.html, /not one of this server(&#39;|')s access tokens/);
+    }
+    const r = await signIn(authorizeUrl(), OPERATOR(stack.token), { ip });
+    assert.equal(r.status, 429);
+    assert.match(r.html, /Try again in \d+ seconds/);
+    assert.equal(r.location, null);
+  });
+
+  test('refresh and access tokens cannot stand in for each other, and garbage is refused', async () => {
+    const t = (await exchange(await codeFor())).json;
+    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.refresh_token })).status, 401);
+    assert.equal((await refresh(t.access_token)).json.error, 'invalid_grant');
+    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: 'smcp_at_' + 'z'.repeat(43) })).status, 401);
+  });
+});
