@@ -125,21 +125,35 @@ impl Crypto for WebCrypto {
 /// The worker's side of the store: each call is one request to the object.
 struct DoClient(ObjectNamespace);
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A Durable Object stub, for its `fetch(url, init)`: called directly
+    /// rather than through `worker`'s Request and Response wrappers, which
+    /// cost a few KB of wasm for one POST of a string.
+    type RawStub;
+    #[wasm_bindgen(method, js_name = fetch)]
+    fn post(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Promise;
+}
+
 impl StateStore for DoClient {
     fn run<'a>(&'a self, ops: &'a Value) -> BoxFut<'a, std::result::Result<Value, String>> {
         Box::pin(async move {
-            let e = |e: Error| e.to_string();
-            let stub = self.0.get_by_name(OBJECT).map_err(e)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post)
-                .with_body(Some(JsValue::from_str(&ops.to_string())));
-            let req = Request::new_with_init("https://oauth-store/", &init).map_err(e)?;
-            let mut resp = stub.fetch_with_request(req).await.map_err(e)?;
-            let text = resp.text().await.map_err(e)?;
-            if resp.status_code() != 200 {
+            let stub: RawStub = self
+                .0
+                .get_by_name(OBJECT)
+                .map_err(|e| e.to_string())?
+                .into_rpc();
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&JsValue::from_str(&ops.to_string()));
+            let resp: web_sys::Response = wait(Ok(stub.post("https://oauth-store/", &init)))
+                .await?
+                .unchecked_into();
+            let text = wait(resp.text()).await?.as_string().unwrap_or_default();
+            if resp.status() != 200 {
                 return Err(format!(
                     "HTTP {}: {}",
-                    resp.status_code(),
+                    resp.status(),
                     crate::json::truncate(&text, 200)
                 ));
             }
