@@ -307,11 +307,11 @@ fn signed_in<'a>(
         };
         let auth = match oauth_on {
             true => crate::oauth::authenticate(cfg, services, req, token, &resource).await,
-            false => Auth::NotOAuth,
+            false => Auth::NotOurs,
         };
         let why = match auth {
             Auth::Granted(g) => return Ok(g),
-            Auth::NotOAuth => "The bearer token is not valid for this server.",
+            Auth::NotOurs => "The bearer token is not valid for this server.",
             Auth::Refused(why) => why,
             Auth::Unavailable(e) => {
                 return Err(error_json(

@@ -307,6 +307,10 @@ struct Who {
     billed: bool,
 }
 
+/// Who is signing in: the secret they gave, and for operator access the
+/// static token's label and its keyed hashes (both empty for an own key).
+pub(super) type Signer<'p> = (&'p str, String, Vec<String>);
+
 /// The sign-in step both pages share: the method and its secret, rate
 /// limited per address. Then for operator access, the static token's label
 /// (`token-N`, its place in `MCP_AUTH_TOKEN`) and its keyed hash under every
@@ -316,7 +320,7 @@ pub(super) fn method_and_secret<'p>(
     req: &Request,
     io: &Io,
     p: &'p Params,
-) -> Result<Said<(&'p str, String, Vec<String>)>, Stop> {
+) -> Result<Said<Signer<'p>>, Stop> {
     let (method, field, ask) = match p.get("method") {
         Some("own_key") if o.cfg.oauth_byok => {
             ("own_key", "scale_key", "Enter your Scale API key.")

@@ -459,7 +459,7 @@ pub(crate) struct GrantView {
 #[derive(Debug)]
 pub(crate) enum Auth {
     /// Not an OAuth token of this server: check it as a static token.
-    NotOAuth,
+    NotOurs,
     /// Ours, but not usable here; the text is the 401's `error_description`.
     Refused(&'static str),
     /// Storage or crypto failed: 503, so a client keeps its good token.
@@ -480,11 +480,11 @@ pub(crate) fn authenticate<'a>(
 ) -> BoxFut<'a, Auth> {
     Box::pin(async move {
         if !token.starts_with("smcp_") {
-            return Auth::NotOAuth;
+            return Auth::NotOurs;
         }
         let o = match OAuth::new(cfg, services, &req.self_origin).await {
             Ok(Some(o)) => o,
-            Ok(None) => return Auth::NotOAuth,
+            Ok(None) => return Auth::NotOurs,
             Err(e) => return Auth::Unavailable(e),
         };
         match drive(&o, req, false, &|io| check_access(&o, io, token, resource)).await {

@@ -566,7 +566,8 @@ fn the_page_offers_only_enabled_methods_and_explains_every_mistake() {
     assert!(t.contains("operator_token") && !t.contains("scale_key"));
     let w = World::new();
     let page = w.open_page(CIMD, &[]);
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![("method", "own_key"), ("scale_key", KEY_A)],
             400,
@@ -885,7 +886,7 @@ fn tokens_expire_and_unknown_ones_are_refused() {
     assert!(refused(w.auth(&at, "/mcp")).contains("expired"));
     assert!(matches!(
         w.auth("a-static-token-value-1234", "/mcp"),
-        Auth::NotOAuth
+        Auth::NotOurs
     ));
     refused(w.auth(&format!("smcp_at_{}", "A".repeat(43)), "/mcp"));
     refused(w.auth("smcp_at_short", "/mcp"));
@@ -1017,7 +1018,8 @@ fn csrf_and_cross_site_submissions_are_refused_with_nothing_issued() {
         .cloned()
         .collect();
     let cookie = page.cookie.as_str();
-    let cases: Vec<(&[(&str, &str)], Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a [(&'a str, &'a str)], Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (&pairs, vec![]),
         (
             &pairs,
