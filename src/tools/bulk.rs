@@ -15,11 +15,10 @@ use super::args::{args, d, task_type};
 use super::error::ToolError;
 use super::run::Session;
 use super::tasks::{merged_body, task_create_rules, type_decl};
-use super::{tool, Hints, Out, ToolDef, ToolResult};
+use super::{tool, Hints, ToolDef, ToolResult};
 use crate::codec::{fnv128_hex, percent_encode};
 use crate::io::{join_bounded, BoxFut, Ctx, MAX_OPEN_CONNECTIONS};
 use crate::scale::{Call, Retry, ScaleError};
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
 
@@ -120,43 +119,48 @@ pub(crate) struct Item {
     pub body: Map<String, Value>,
 }
 
-/// What became of one item, as the result lists it.
-#[derive(Debug, Serialize)]
-struct Row<'a> {
-    index: usize,
-    unique_id: &'a str,
-    /// created, already_existed, failed or not_done (not sent, or its fate
-    /// unknown, because the request's budget ran out).
-    outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task_status: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scale_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
+/// What became of one item, as the result lists it: `index`, `unique_id`,
+/// `outcome` (created, already_existed, failed, or not_done: not sent, or
+/// its fate unknown, because the request's budget ran out) and, as they
+/// apply, `task_id`, `task_status`, `scale_status` and `error`. Built as a
+/// map: a serde type per row shape would cost the upload more code.
+type Row = Map<String, Value>;
 
 impl Item {
-    fn row(&self, outcome: &'static str) -> Row<'_> {
-        Row {
-            index: self.index,
-            unique_id: &self.unique_id,
-            outcome,
-            task_id: None,
-            task_status: None,
-            scale_status: None,
-            error: None,
-        }
+    fn row(&self, outcome: &str) -> Row {
+        let mut r = Map::new();
+        r.insert("index".into(), self.index.into());
+        r.insert("unique_id".into(), self.unique_id.as_str().into());
+        r.insert("outcome".into(), outcome.into());
+        r
     }
-    fn failed(&self, status: Option<u16>, message: String) -> Row<'_> {
-        Row {
-            scale_status: status,
-            error: Some(message),
-            ..self.row("failed")
+    fn failed(&self, status: Option<u16>, message: String) -> Row {
+        let mut r = self.row("failed");
+        if let Some(s) = status {
+            r.insert("scale_status".into(), s.into());
         }
+        r.insert("error".into(), message.into());
+        r
     }
+    /// A row naming the task `task` (created or already_existed).
+    fn with_task(&self, outcome: &str, task: &Value, status: bool) -> Row {
+        let mut r = self.row(outcome);
+        let fields: &[(&str, &str)] = if status {
+            &[("task_id", "task_id"), ("status", "task_status")]
+        } else {
+            &[("task_id", "task_id")]
+        };
+        for (from, to) in fields {
+            if let Some(v) = task.get(*from).filter(|v| v.is_string()) {
+                r.insert(to.to_string(), v.clone());
+            }
+        }
+        r
+    }
+}
+
+fn outcome(r: &Row) -> &str {
+    r.get("outcome").and_then(Value::as_str).unwrap_or("")
 }
 
 /// Checks every item and builds its body and `unique_id`; the first
@@ -231,7 +235,7 @@ pub(crate) fn derived_unique_id(key: &str, ty: &str, body: &Map<String, Value>) 
 
 /// The row of an item whose unique_id `task` holds: already_existed when
 /// the task is the one the item describes, else failed, naming what differs.
-fn existing<'a>(task: &Value, ty: &str, item: &'a Item) -> Row<'a> {
+fn existing(task: &Value, ty: &str, item: &Item) -> Row {
     let text = |k: &str| task.get(k).and_then(Value::as_str).map(str::to_string);
     let mut diffs = Vec::new();
     if text("type").is_some_and(|t| t != ty) {
@@ -257,11 +261,7 @@ fn existing<'a>(task: &Value, ty: &str, item: &'a Item) -> Row<'a> {
             diffs.join(", ")
         ));
     }
-    Row {
-        task_id: text("task_id"),
-        task_status: text("status"),
-        ..item.row("already_existed")
-    }
+    item.with_task("already_existed", task, true)
 }
 
 /// Whether a failure only means the request's budget ran out.
@@ -306,7 +306,7 @@ async fn lookup(s: &Session<'_>, items: &[Item]) -> Result<Map<String, Value>, T
 }
 
 /// Creates one item; a 409 fetches the task holding its unique_id.
-async fn create_one<'a>(s: &Session<'_>, ty: &str, item: &'a Item) -> Row<'a> {
+async fn create_one(s: &Session<'_>, ty: &str, item: &Item) -> Row {
     // The type was checked to be lower-case letters and digits: one plain segment.
     let call = Call::post()
         .lit("task")
@@ -314,12 +314,7 @@ async fn create_one<'a>(s: &Session<'_>, ty: &str, item: &'a Item) -> Row<'a> {
         .body(Value::Object(item.body.clone()));
     // Retried like a read: a repeat of a create with a unique_id cannot duplicate it.
     let e = match s.sc.send(&call, Retry::Idempotent).await {
-        Ok(v) => {
-            return Row {
-                task_id: v.get("task_id").and_then(Value::as_str).map(str::to_string),
-                ..item.row("created")
-            }
-        }
+        Ok(v) => return item.with_task("created", &v, false),
         Err(e) => e,
     };
     let e = match e {
@@ -346,18 +341,6 @@ async fn create_one<'a>(s: &Session<'_>, ty: &str, item: &'a Item) -> Row<'a> {
     item.failed(err.status, err.message)
 }
 
-#[derive(Serialize)]
-struct BulkOut<'a> {
-    complete: bool,
-    total: usize,
-    created: usize,
-    already_existed: usize,
-    failed: usize,
-    not_done: usize,
-    next_step: String,
-    items: Vec<Row<'a>>,
-}
-
 async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
     let (ty, items) = prepare(cx, a)?;
     let total = items.len();
@@ -382,9 +365,9 @@ async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
             let (s, ty, done, report) = (&s, ty.as_str(), &done, &report);
             Box::pin(async move {
                 let row = create_one(s, ty, item).await;
-                if row.outcome != "not_done" {
+                if outcome(&row) != "not_done" {
                     done.set(done.get() + 1);
-                    report(format!("item {}: {}", item.index, row.outcome));
+                    report(format!("item {}: {}", item.index, outcome(&row)));
                 }
                 row
             }) as BoxFut<'_, Row>
@@ -395,7 +378,7 @@ async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
         *r = created.next();
     }
     let rows: Vec<Row> = rows.into_iter().flatten().collect();
-    let count = |o: &str| rows.iter().filter(|r| r.outcome == o).count();
+    let count = |o: &str| rows.iter().filter(|r| outcome(r) == o).count();
     let (created, existed, failed, not_done) = (
         count("created"),
         count("already_existed"),
@@ -426,19 +409,17 @@ idempotency_key: the tasks that exist are not created again."
     cx.note(format!(
         "create_tasks: {total} items: {created} created, {existed} already existed, {failed} failed, {not_done} not done"
     ));
-    let out = BulkOut {
-        complete: failed + not_done == 0,
-        total,
-        created,
-        already_existed: existed,
-        failed,
-        not_done,
-        next_step,
-        items: rows,
-    };
-    serde_json::value::to_raw_value(&out)
-        .map(Out::Raw)
-        .map_err(|e| ToolError::invalid(e.to_string()))
+    Ok(json!({
+        "complete": failed + not_done == 0,
+        "total": total,
+        "created": created,
+        "already_existed": existed,
+        "failed": failed,
+        "not_done": not_done,
+        "next_step": next_step,
+        "items": Value::Array(rows.into_iter().map(Value::Object).collect()),
+    })
+    .into())
 }
 
 #[cfg(test)]

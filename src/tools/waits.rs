@@ -12,11 +12,10 @@
 use super::args::{args, id, int, Int};
 use super::batches::progress;
 use super::run::{object_or_ok, Session};
-use super::{tool, Out, ToolDef, ToolError, ToolResult, READ};
+use super::{tool, ToolDef, ToolResult, READ};
 use crate::io::Ctx;
 use crate::scale::{Call, Retry};
-use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The longest a wait may be asked to last, in seconds.
 pub(crate) const MAX_WAIT_S: i64 = 45;
@@ -173,24 +172,6 @@ impl<'a> Waiter<'a> {
     }
 }
 
-/// The result of either wait (fields that do not apply are left out).
-#[derive(Serialize)]
-struct WaitOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    status: String,
-    done: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    progress: Option<Value>,
-    waited_s: f64,
-    polls: u32,
-    next_step: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    task: Option<Value>,
-}
-
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let call = Call::get().lit("task").seg("task_id", &a.task_id)?;
     wait(cx, call, &a.task_id, false, a.timeout_s).await
@@ -267,20 +248,25 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
                 (_, other) => format!("The status is `{other}`, which waiting will not change."),
             }
         };
-        let out = WaitOut {
-            task_id: (!batch).then_some(id),
-            name: batch.then_some(id),
-            done: if batch { status == "completed" } else { !going },
-            status,
-            progress: counts,
-            waited_s: w.waited_s(),
-            polls: w.polls,
-            next_step: next,
-            task: (!batch).then_some(got),
-        };
-        return serde_json::value::to_raw_value(&out)
-            .map(Out::Raw)
-            .map_err(|e| ToolError::invalid(e.to_string()));
+        // Built as a map: a serde type would cost the upload more code.
+        let mut out = json!({
+            "status": status,
+            "done": if batch { status == "completed" } else { !going },
+            "waited_s": w.waited_s(),
+            "polls": w.polls,
+            "next_step": next,
+        });
+        match counts {
+            Some(c) => {
+                out["name"] = json!(id);
+                out["progress"] = c;
+            }
+            None => {
+                out["task_id"] = json!(id);
+                out["task"] = got;
+            }
+        }
+        return Ok(out.into());
     }
 }
 
@@ -291,8 +277,8 @@ mod tests {
     use crate::io::fakes::{block_on, json_response, services, FakeUpstream};
     use crate::io::{Progress, Report};
     use crate::scale::testing::{config, config_with};
-    use crate::tools::call;
     use crate::tools::testing::*;
+    use crate::tools::{call, Out};
     use serde_json::json;
     use std::rc::Rc;
 

@@ -63,6 +63,12 @@ function ok(result) {
   return result.structuredContent;
 }
 
+/** Seconds waited at each poll: 0, 0.5, 1.5 and 2 (the deadline), each a little late on a busy machine. */
+function assertPolledAt(values) {
+  assert.equal(values.length, 4, JSON.stringify(values));
+  [0, 0.5, 1.5, 2].forEach((want, i) => assert.ok(values[i] >= want && values[i] < want + 0.5, JSON.stringify(values)));
+}
+
 /** Progress values must grow from one notification to the next. */
 function assertGrowing(events) {
   for (let i = 1; i < events.length; i++) assert.ok(events[i].progress > events[i - 1].progress, `progress went from ${events[i - 1].progress} to ${events[i].progress}`);
@@ -93,7 +99,7 @@ describe('create_tasks', () => {
     assert.equal(events.length, 101);
     assertGrowing(events);
     assert.deepEqual([events[0].progress, events.at(-1).progress, events.at(-1).total], [0, 100, 100]);
-    assert.match(events.at(-1).message, /^item \d+: created task /);
+    assert.match(events.at(-1).message, /^item \d+: created$/);
   });
 
   test('the same call again: 100 already existed, nothing created, one lookup (legacy lane)', async () => {
@@ -189,7 +195,8 @@ describe('wait_for_task', () => {
     assert.deepEqual([s.status, s.done], ['pending', false]);
     assert.ok(s.waited_s >= 2 && ms >= 2000 && ms < 4000, `${s.waited_s} s, ${ms} ms`);
     assert.match(s.next_step, /^Still pending after 2 s\. Call wait_for_task again/);
-    assert.deepEqual(events.map((e) => e.progress), [0, 0.5, 1.5]);
+    assertPolledAt(events.map((e) => e.progress));
+    assertGrowing(events);
   });
 
   test('without a progress token the answer is plain JSON', async () => {
@@ -263,7 +270,7 @@ describe('Python SDK (PyPI mcp 2.x) progress callback', () => {
       assert.equal(create.structured.created, 5);
       assert.deepEqual(create.progress.map((p) => [p[0], p[1]]), [[0, 5], [1, 5], [2, 5], [3, 5], [4, 5], [5, 5]]);
       assert.equal(wait.structured.done, false);
-      assert.deepEqual(wait.progress.map((p) => p[0]), [0, 0.5, 1.5]);
+      assertPolledAt(wait.progress.map((p) => p[0]));
       for (const call of out.calls) for (const p of call.progress) assert.ok(p[3] <= call.result_at);
       assert.ok(wait.progress[0][3] < 1, `first notification after ${wait.progress[0][3]} s`);
     });
