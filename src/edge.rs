@@ -16,6 +16,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Wake, Waker};
 use std::time::Duration;
+use wasm_bindgen::JsCast;
 use worker::*;
 
 struct FetchUpstream;
@@ -297,16 +298,16 @@ fn to_response(out: CoreResponse, head: String, started: f64) -> Result<Response
             started,
             logged: false,
         };
-        Response::from_stream(futures_util::stream::poll_fn(move |cx| {
-            match body.poll_chunk(cx) {
-                Poll::Ready(None) => {
-                    body.finish("streamed");
-                    Poll::Ready(None)
-                }
-                Poll::Ready(Some(chunk)) => Poll::Ready(Some(Ok::<_, Error>(chunk))),
-                Poll::Pending => Poll::Pending,
+        let chunks = futures_util::stream::poll_fn(move |cx| match body.poll_chunk(cx) {
+            Poll::Ready(None) => {
+                body.finish("streamed");
+                Poll::Ready(None)
             }
-        }))?
+            Poll::Ready(Some(c)) => Poll::Ready(Some(Ok(js_sys::Uint8Array::from(&c[..]).into()))),
+            Poll::Pending => Poll::Pending,
+        });
+        let raw = wasm_streams::ReadableStream::from_stream(chunks).into_raw();
+        Response::from_body(ResponseBody::Stream(raw.unchecked_into()))?
     } else {
         log_line(&head, started, &out.logs);
         if out.body.is_empty() {

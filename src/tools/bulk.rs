@@ -54,14 +54,14 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 /// the validator checks every item against it, so the tool reads an item's
 /// fields straight from its map.
 const ITEM_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "properties": {
-"attachment": {"type": "string", "description": "The data to label: a URL or a scaledata:// URL from import_file."},
-"attachment_type": {"type": "string", "description": "Attachment kind for older task types, e.g. image, text, website."},
-"unique_id": {"type": "string", "minLength": 1, "maxLength": 256, "description": "This task's idempotency key; derived from idempotency_key and the item's content when not given."},
+"attachment": {"type": "string", "description": "The data to label: a URL, or a scaledata:// URL from import_file."},
+"attachment_type": {"type": "string", "description": "For older task types, e.g. image, text."},
+"unique_id": {"type": "string", "minLength": 1, "maxLength": 256, "description": "This task's idempotency key (else derived)."},
 "instruction": {"type": "string", "description": "Instructions for labelers (markdown)."},
-"callback_url": {"type": "string", "description": "URL (or e-mail) Scale notifies when this task completes; defaults to the server's DEFAULT_CALLBACK_URL."},
-"metadata": {"type": "object", "description": "Your own key/values, returned with the task (max 10 KB)."},
+"callback_url": {"type": "string", "description": "URL or e-mail notified on completion (default: DEFAULT_CALLBACK_URL)."},
+"metadata": {"type": "object", "description": "Your key/values, returned with the task (max 10 KB)."},
 "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags for filtering."},
-"params": {"type": "object", "description": "Every other type-specific field (geometries, labels, fields, ...), merged into the body's top level."}}}"#;
+"params": {"type": "object", "description": "Other type-specific fields (geometries, labels, ...), merged into the body."}}}"#;
 
 fn items_decl() -> Value {
     json!({
@@ -193,7 +193,7 @@ pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), T
         };
         for (k, v) in [("project", &a.project), ("batch", &a.batch)] {
             if let Some(v) = v {
-                given.insert(k.into(), json!(v));
+                given.insert(k.into(), Value::String(v.clone()));
             }
         }
         let mut body = merged_body(given, params, Some("type")).map_err(|e| at(index, e))?;
@@ -201,7 +201,7 @@ pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), T
             (Some(Value::String(u)), _) => u.clone(),
             (None, Some(key)) => {
                 let u = derived_unique_id(key, &a.r#type, &body);
-                body.insert("unique_id".into(), json!(u));
+                body.insert("unique_id".into(), Value::String(u.clone()));
                 u
             }
             _ => return Err(at(index, ToolError::invalid(

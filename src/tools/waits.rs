@@ -258,11 +258,11 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
         });
         match counts {
             Some(c) => {
-                out["name"] = json!(id);
+                out["name"] = Value::from(id);
                 out["progress"] = c;
             }
             None => {
-                out["task_id"] = json!(id);
+                out["task_id"] = Value::from(id);
                 out["task"] = got;
             }
         }
