@@ -279,6 +279,8 @@ impl LoggedStream {
 }
 
 impl Drop for LoggedStream {
+    // The runtime drops the body when it cancels it; after a client went
+    // away it may instead tear the request down, and this line is lost.
     fn drop(&mut self) {
         self.finish("stream closed before its end");
     }

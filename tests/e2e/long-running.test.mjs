@@ -100,6 +100,8 @@ describe('create_tasks', () => {
     assertGrowing(events);
     assert.deepEqual([events[0].progress, events.at(-1).progress, events.at(-1).total], [0, 100, 100]);
     assert.match(events.at(-1).message, /^item \d+: created$/);
+    // The request's one log line, written when the stream ended, with the call's counts.
+    assert.ok(big.logs.some((l) => /^POST \/mcp -> 200 \(streamed\) in \d+ ms \| create_tasks: 100 items: 100 created, 0 already existed, 0 failed, 0 not done$/.test(l)), big.logs.slice(-3).join('\n'));
   });
 
   test('the same call again: 100 already existed, nothing created, one lookup (legacy lane)', async () => {
@@ -197,6 +199,28 @@ describe('wait_for_task', () => {
     assert.match(s.next_step, /^Still pending after 2 s\. Call wait_for_task again/);
     assertPolledAt(events.map((e) => e.progress));
     assertGrowing(events);
+  });
+
+  test('a client that closes the stream stops the wait: no more polls', async () => {
+    const c = await client(big, 'legacy');
+    const id = await newTask(c, big, 'wait-abort');
+    const abort = new AbortController();
+    const r = await fetch(big.mcpUrl, {
+      method: 'POST',
+      signal: abort.signal,
+      headers: { authorization: `Bearer ${big.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait_for_task', arguments: { task_id: id, timeout_s: 30 }, _meta: { progressToken: 'abort-me' } } }),
+    });
+    assert.equal(r.headers.get('content-type'), 'text/event-stream');
+    const reader = r.body.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /^event: message\ndata: \{"jsonrpc":"2.0","method":"notifications\/progress","params":\{"progressToken":"abort-me","progress":0/);
+    abort.abort();
+    const polls = async () => (await big.simRequests()).filter((q) => q.path === `/v1/task/${id}`).length;
+    await new Promise((res) => setTimeout(res, 1000));
+    const atClose = await polls();
+    await new Promise((res) => setTimeout(res, 3000));
+    assert.equal(await polls(), atClose, 'no poll after the stream was closed');
   });
 
   test('without a progress token the answer is plain JSON', async () => {
