@@ -79,6 +79,18 @@ pub fn fnv64(data: &[u8]) -> u64 {
     })
 }
 
+/// FNV-1a, 128 bit, as 32 hex digits: stable across builds and platforms.
+/// For ids derived from content, where a collision is checked for anyway.
+pub fn fnv128_hex(data: &[u8]) -> String {
+    let h = data
+        .iter()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d_u128, |h, b| {
+            (h ^ *b as u128).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        });
+    // Two u64 halves: formatting a u128 would link code for it.
+    format!("{:016x}{:016x}", (h >> 64) as u64, h as u64)
+}
+
 /// Formats Unix milliseconds as an ISO 8601 UTC time with milliseconds.
 ///
 /// Hand-written: `chrono` is in `worker`'s dependency tree, but none of its
@@ -158,5 +170,9 @@ mod tests {
     fn fnv_is_stable() {
         assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        // The published FNV-1a 128 test vectors.
+        assert_eq!(fnv128_hex(b""), "6c62272e07bb014262b821756295c58d");
+        assert_eq!(fnv128_hex(b"a"), "d228cb696f1a8caf78912b704e4a8964");
+        assert_eq!(fnv128_hex(b"foobar"), "343e1662793c64bf6f0d3597ba446f18");
     }
 }

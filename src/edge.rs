@@ -5,8 +5,8 @@
 use crate::app;
 use crate::config::RawSettings;
 use crate::http::{
-    header_in, split_url, Body, BodyError, BodySource, LocalFut, Request as CoreRequest,
-    Response as CoreResponse,
+    header_in, split_url, Body, BodyError, BodySource, BodyStream, LocalFut,
+    Request as CoreRequest, Response as CoreResponse,
 };
 use crate::io::{
     BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
@@ -18,8 +18,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Wake, Waker};
 use std::time::Duration;
+use wasm_bindgen::JsCast;
 use worker::*;
 
 struct FetchUpstream;
@@ -251,15 +253,107 @@ impl BodySource for EdgeBody {
     }
 }
 
-fn to_response(out: CoreResponse) -> Result<Response> {
+/// The request's one line in the worker log, with the core's notes appended;
+/// the path only, as query strings could carry tokens pasted by mistake.
+fn log_line(head: &str, started: f64, notes: &[String]) {
+    let mut line = format!("{head} in {} ms", (js_sys::Date::now() - started) as u64);
+    for l in notes {
+        line.push_str(" | ");
+        line.push_str(l);
+    }
+    console_log!("{line}");
+}
+
+/// A streamed body as the runtime reads it. The request's log line waits for
+/// the end of the body (or for the client going away), when the work behind
+/// it has added its notes.
+///
+/// The runtime asks for each chunk from a task of its own, and some futures
+/// keep the first waker they saw (`worker::Delay` does), which would leave a
+/// later read waiting forever. So the body is always polled with one waker,
+/// [`Relay`], that passes each wake on to the read waiting now.
+struct LoggedStream {
+    inner: Box<dyn BodyStream>,
+    relay: Arc<Relay>,
+    head: String,
+    notes: Vec<String>,
+    started: f64,
+    logged: bool,
+}
+
+/// Wakes whichever read of the body is waiting.
+#[derive(Default)]
+struct Relay(Mutex<Option<Waker>>);
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(w) = self.0.lock().ok().and_then(|g| g.clone()) {
+            w.wake();
+        }
+    }
+}
+
+impl LoggedStream {
+    fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Vec<u8>>> {
+        if let Ok(mut current) = self.relay.0.lock() {
+            *current = Some(cx.waker().clone());
+        }
+        let waker = Waker::from(self.relay.clone());
+        self.inner
+            .poll_chunk(&mut std::task::Context::from_waker(&waker))
+    }
+
+    fn finish(&mut self, how: &str) {
+        if !self.logged {
+            self.logged = true;
+            self.notes.extend(self.inner.take_logs());
+            log_line(&format!("{} ({how})", self.head), self.started, &self.notes);
+        }
+    }
+}
+
+impl Drop for LoggedStream {
+    // The runtime drops the body when it cancels it; after a client went
+    // away it may instead tear the request down, and this line is lost.
+    fn drop(&mut self) {
+        self.finish("stream closed before its end");
+    }
+}
+
+fn to_response(out: CoreResponse, head: String, started: f64) -> Result<Response> {
     let headers = Headers::new();
     for (k, v) in &out.headers {
         headers.append(k, v)?;
     }
-    let resp = if out.body.is_empty() {
-        Response::empty()?
+    let resp = if let Some(stream) = out.stream {
+        let mut body = LoggedStream {
+            inner: stream.0,
+            relay: Arc::default(),
+            head,
+            notes: out.logs,
+            started,
+            logged: false,
+        };
+        let chunks = futures_util::stream::poll_fn(move |cx| match body.poll_chunk(cx) {
+            Poll::Ready(None) => {
+                body.finish("streamed");
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(c)) => Poll::Ready(Some(Ok(js_sys::Uint8Array::from(&c[..]).into()))),
+            Poll::Pending => Poll::Pending,
+        });
+        let raw = wasm_streams::ReadableStream::from_stream(chunks).into_raw();
+        Response::from_body(ResponseBody::Stream(raw.unchecked_into()))?
     } else {
-        Response::from_bytes(out.body)?
+        log_line(&head, started, &out.logs);
+        if out.body.is_empty() {
+            Response::empty()?
+        } else {
+            Response::from_bytes(out.body)?
+        }
     };
     Ok(resp.with_status(out.status).with_headers(headers))
 }
@@ -301,18 +395,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
     };
     let out = app::handle(&incoming, &raw, services).await;
-
-    // One console call per request, with the core's notes appended; the path
-    // only, as query strings could carry tokens pasted by mistake.
-    let mut line = format!(
-        "{method} {path} -> {} in {} ms",
-        out.status,
-        (js_sys::Date::now() - started) as u64
-    );
-    for l in &out.logs {
-        line.push_str(" | ");
-        line.push_str(l);
-    }
-    console_log!("{line}");
-    to_response(out)
+    let head = format!("{method} {path} -> {}", out.status);
+    to_response(out, head, started)
 }

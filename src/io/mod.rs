@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::http::header_in;
 use serde_json::Value;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -141,29 +141,67 @@ pub trait CallbackStore {
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
 pub(crate) async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
+    join_bounded(futs, usize::MAX).await
+}
+
+/// The most upstream connections one Workers request may have open at once;
+/// work that must never queue behind the platform runs at most this many.
+pub(crate) const MAX_OPEN_CONNECTIONS: usize = 6;
+
+/// Like [`join_all`], but at most `limit` futures run at a time; the others
+/// start in order as running ones finish. A future does nothing until it is
+/// first polled, so the ones waiting their turn have sent nothing yet.
+pub(crate) async fn join_bounded<'a, T>(futs: Vec<BoxFut<'a, T>>, limit: usize) -> Vec<T> {
+    let n = futs.len();
     let mut slots: Vec<(Option<BoxFut<'a, T>>, Option<T>)> =
         futs.into_iter().map(|f| (Some(f), None)).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (fut, out) in slots.iter_mut() {
+    let (mut started, mut running) = (0, 0);
+    std::future::poll_fn(|cx| loop {
+        while running < limit.max(1) && started < n {
+            started += 1;
+            running += 1;
+        }
+        let mut finished = false;
+        for (fut, out) in slots[..started].iter_mut() {
             if let Some(f) = fut {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *out = Some(v);
-                        *fut = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *out = Some(v);
+                    *fut = None;
+                    running -= 1;
+                    finished = true;
                 }
             }
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
+        if running == 0 && started == n {
+            return std::task::Poll::Ready(());
+        }
+        // A finished future frees a place: start the next ones in this same poll.
+        if !finished || started == n {
+            return std::task::Poll::Pending;
         }
     })
     .await;
     slots.into_iter().filter_map(|(_, o)| o).collect()
+}
+
+/// One progress report of a long tool call: how far it got, out of how
+/// much when that is known, and what is happening, for the person watching.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Report {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: String,
+}
+
+/// Where a long tool call puts its progress reports while it runs; the
+/// transport takes them out and sends them as notifications.
+#[derive(Debug, Default)]
+pub(crate) struct Progress(RefCell<Vec<Report>>);
+
+impl Progress {
+    pub(crate) fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 /// The platform services the edge supplies for one request. Shared (`Rc`)
@@ -226,13 +264,18 @@ impl Budget {
     }
 }
 
-/// What one request runs with: the configuration, the platform services and
-/// the request's upstream budget.
+/// What one request runs with: the configuration, the platform services,
+/// the request's upstream budget, where progress goes (when the client asked
+/// for it) and the lines the request adds to the worker log.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
     pub budget: Rc<Budget>,
+    /// Set by the transport when the answer streams progress to the client.
+    pub progress: Option<Rc<Progress>>,
+    /// Lines for the worker log (never argument values or secrets).
+    pub notes: Rc<RefCell<Vec<String>>>,
 }
 
 impl Ctx {
@@ -246,7 +289,26 @@ impl Ctx {
             config: Rc::new(config),
             services,
             budget: Rc::new(budget),
+            progress: None,
+            notes: Rc::default(),
         }
+    }
+    /// Reports progress; kept only when the client asked for it.
+    pub(crate) fn report(&self, progress: f64, total: Option<f64>, message: String) {
+        if let Some(p) = &self.progress {
+            p.0.borrow_mut().push(Report {
+                progress,
+                total,
+                message,
+            });
+        }
+    }
+    /// Adds a line to the worker log of this request.
+    pub(crate) fn note(&self, line: String) {
+        self.notes.borrow_mut().push(line);
+    }
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
     }
     pub(crate) fn upstream(&self) -> &dyn Upstream {
         &*self.services.upstream

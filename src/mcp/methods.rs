@@ -25,9 +25,10 @@ pub const LIST_TTL_MS: u64 = 3_600_000;
 
 pub const INSTRUCTIONS: &str = "Tools for Scale AI's data-labeling API (v1). \
 Usual workflows: (1) set up: create_project (or list_projects/get_project), then create_batch; \
-(2) send work: import_file for private files (use its scaledata:// URL as `attachment`), then create_task per item with `project`/`batch`, \
-a `unique_id` for safe retries, and type-specific fields in `params`; Rapid and Studio batches start in `staging` and need finalize_batch before work begins; \
-(3) follow progress: get_batch (counts by status), list_tasks (filters, next_token paging), get_task; \
+(2) send work: import_file for private files (use its scaledata:// URL as `attachment`), then create_tasks (up to 100 per call, safe to repeat) \
+or create_task per item with `project`/`batch`, a `unique_id` for safe retries, and type-specific fields in `params`; \
+Rapid and Studio batches start in `staging` and need finalize_batch before work begins; \
+(3) follow progress: wait_for_task and wait_for_batch (return when done, or after up to 45 s), get_batch (counts by status), list_tasks (filters, next_token paging), get_task; \
 Scale POSTs a callback when a task completes: list_callbacks/get_callback read the deliveries this server logged; \
 (4) fix up: update_task (metadata replaces the whole object; tags set/add/remove; unique_id), cancel_task (pending tasks only), resend_callback. \
 manage_team lists, invites and changes roles of teammates. Errors from Scale come back as tool results with isError and Scale's status and message.";

@@ -238,6 +238,25 @@ pub struct TextResourceContents<'a> {
     pub text: &'a str,
 }
 
+/// `notifications/progress`, sent inside a streamed answer before its result.
+#[derive(Serialize)]
+pub struct ProgressNotification<'a> {
+    pub jsonrpc: &'static str,
+    pub method: &'static str,
+    pub params: ProgressParams<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ProgressParams<'a> {
+    /// The token the request carried in `params._meta.progressToken`.
+    #[serde(rename = "progressToken")]
+    pub progress_token: &'a Value,
+    pub progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    pub message: &'a str,
+}
+
 /// The empty result (`ping`).
 #[derive(Serialize)]
 pub struct EmptyResult {}

@@ -15,11 +15,13 @@ pub(crate) mod schema;
 pub(crate) mod shape;
 
 pub(crate) mod batches;
+pub(crate) mod bulk;
 pub(crate) mod callbacks;
 pub(crate) mod files;
 pub(crate) mod projects;
 pub mod tasks;
 pub(crate) mod team;
+pub(crate) mod waits;
 
 #[cfg(test)]
 mod testing;
@@ -82,12 +84,15 @@ pub struct ToolDef {
     pub input_schema: fn() -> Value,
     pub output_schema: fn() -> Value,
     pub hints: Hints,
+    /// Reports progress while it runs, so the transport may stream it.
+    pub progress: bool,
     pub(crate) run: RunFn,
 }
 
 /// A [`ToolDef`] whose input schema and argument parsing both come from the
 /// argument struct `args` (see [`args::args!`]), so they cannot disagree;
-/// `run` is an `async fn(&Ctx, Args) -> ToolResult`.
+/// `run` is an `async fn(&Ctx, Args) -> ToolResult`. `progress: true` marks a
+/// long tool that reports progress (see [`crate::io::Ctx::report`]).
 macro_rules! tool {
     (
         name: $name:literal,
@@ -96,6 +101,7 @@ macro_rules! tool {
         args: $args:ty,
         output: $output:expr,
         hints: $hints:expr,
+        $(progress: $progress:expr,)?
         run: $run:path $(,)?
     ) => {{
         // The tool's own future, boxed as it is: no wrapping future per tool.
@@ -115,6 +121,7 @@ macro_rules! tool {
             input_schema: <$args as $crate::tools::args::Args>::schema,
             output_schema: $output,
             hints: $hints,
+            progress: false $(|| $progress)?,
             run,
         }
     }};
@@ -132,7 +139,9 @@ pub fn registry() -> &'static [ToolDef] {
     ALL.get_or_init(|| {
         let mut v = Vec::new();
         v.extend(tasks::tools());
+        v.extend(bulk::tools());
         v.extend(batches::tools());
+        v.extend(waits::tools());
         v.extend(projects::tools());
         v.extend(team::tools());
         v.extend(files::tools());

@@ -21,7 +21,7 @@ lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat,
 const STATUSES: &[&str] = &["pending", "completed", "canceled", "error"];
 const REVIEW_STATUSES: &[&str] = &["pending", "fixed", "accepted", "rejected", "commented"];
 
-fn type_decl() -> Value {
+pub(crate) fn type_decl() -> Value {
     task_type_decl(&format!(
         "The Scale task type (path segment). {TASK_TYPES_HINT}"
     ))
@@ -169,13 +169,21 @@ fn type_and_body(
     Ok((ty, merged_body(fields, params, Some("type"))?))
 }
 
-async fn create_task(cx: &Ctx, a: CreateTask) -> ToolResult {
-    let (ty, mut body) = type_and_body(a.into_map())?;
+/// The rules every task create follows, `create_task` and each item of
+/// `create_tasks` alike, so a rule added here holds for both: today, the
+/// server's DEFAULT_CALLBACK_URL when the task names no `callback_url`.
+pub(crate) fn task_create_rules(cx: &Ctx, body: &mut Map<String, Value>) -> Result<(), ToolError> {
     if !body.contains_key("callback_url") {
         if let Some(u) = &cx.config.default_callback_url {
             body.insert("callback_url".into(), json!(u));
         }
     }
+    Ok(())
+}
+
+async fn create_task(cx: &Ctx, a: CreateTask) -> ToolResult {
+    let (ty, mut body) = type_and_body(a.into_map())?;
+    task_create_rules(cx, &mut body)?;
     let unique_id = body
         .get("unique_id")
         .and_then(Value::as_str)
