@@ -1,12 +1,13 @@
-//! The thin edge: the Workers entry point and the two I/O traits implemented
-//! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
+//! The thin edge: the Workers entry point and the I/O traits implemented
+//! with `worker::Fetch`, Workers KV and the Rate Limiting binding.
+//! Everything else is in the pure core.
 
 use crate::app;
 use crate::config::RawSettings;
 use crate::http::{split_url, Request as CoreRequest, Response as CoreResponse};
 use crate::io::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
-    Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, RateLimiter, SendError,
+    Services, Upstream,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -175,6 +176,49 @@ impl CallbackStore for KvLog {
     }
 }
 
+/// The `RATE_LIMITER` binding, called through its JavaScript API
+/// (`limit({key})` resolving to `{success}`) rather than `worker`'s wrapper,
+/// whose type check depends on the binding's class name.
+struct BindingLimiter(wasm_bindgen::JsValue);
+
+fn js_text(e: wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "the binding threw".to_string())
+}
+
+impl RateLimiter for BindingLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, std::result::Result<bool, String>> {
+        use wasm_bindgen::{JsCast, JsValue};
+        Box::pin(async move {
+            let limit: js_sys::Function =
+                js_sys::Reflect::get(&self.0, &JsValue::from_str("limit"))
+                    .map_err(js_text)?
+                    .dyn_into()
+                    .map_err(|_| "RATE_LIMITER has no limit() method".to_string())?;
+            let arg = js_sys::Object::new();
+            js_sys::Reflect::set(&arg, &JsValue::from_str("key"), &JsValue::from_str(key))
+                .map_err(js_text)?;
+            let promise: js_sys::Promise = limit
+                .call1(&self.0, &arg)
+                .map_err(js_text)?
+                .dyn_into()
+                .map_err(|_| "RATE_LIMITER.limit() did not return a promise".to_string())?;
+            let out = wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map_err(js_text)?;
+            js_sys::Reflect::get(&out, &JsValue::from_str("success"))
+                .map_err(js_text)?
+                .as_bool()
+                .ok_or_else(|| "RATE_LIMITER.limit() gave no `success`".to_string())
+        })
+    }
+}
+
 /// Reads the body up to `limit` bytes; past it, stops and reports the size seen.
 async fn read_body(req: &mut Request, limit: usize) -> (Vec<u8>, Option<u64>) {
     let declared = req
@@ -235,10 +279,14 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // would add its IDNA tables to the upload for nothing.
     let (self_origin, path) = split_url(&req.inner().url());
     let kv = env.kv("CALLBACKS").ok();
-    let raw = RawSettings::read(
+    let mut raw = RawSettings::read(
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
+    let limiter = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("RATE_LIMITER"))
+        .ok()
+        .filter(|b| b.is_object());
+    raw.rate_limiter_bound = limiter.is_some();
     let method = req.method().to_string();
     let (body, declared_len) = match app::body_limit(&method, &path, &raw) {
         0 => (Vec::new(), None),
@@ -259,6 +307,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
+        limiter: limiter.map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>),
     };
     let out = app::handle(&incoming, &raw, services).await;
     // One console call per request, with the core's notes appended; the path
@@ -273,5 +322,10 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         line.push_str(l);
     }
     console_log!("{line}");
+    // Audit lines are JSON, one console.log each, so Workers Logs indexes
+    // their fields.
+    for a in &out.audit {
+        console_log!("{a}");
+    }
     to_response(out)
 }

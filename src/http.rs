@@ -31,7 +31,10 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Notes appended to the request's one log line.
     pub logs: Vec<String>,
+    /// Structured audit lines (JSON), each printed as a log line of its own.
+    pub audit: Vec<String>,
 }
 
 impl Response {

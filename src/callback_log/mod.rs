@@ -20,7 +20,9 @@
 pub mod scan;
 mod query;
 
-pub use query::{get, list, ListError, LogPage, LogQuery};
+#[cfg(test)]
+pub(crate) use query::MAX_PROJECT_READS;
+pub use query::{entry_project, get, list, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::{join_all, CallbackStore};

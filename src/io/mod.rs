@@ -1,12 +1,16 @@
-//! The seams between the pure core and the platform: an upstream HTTP client
-//! and the callback store, bundled as [`Services`], and the [`Ctx`] one request
-//! runs with. The edge implements the traits with `worker::Fetch` and Workers
-//! KV; `fakes` (tests and the `testing` feature) implements them in memory.
+//! The seams between the pure core and the platform: an upstream HTTP client,
+//! the callback store and the rate limiter, bundled as [`Services`], and the
+//! [`Ctx`] one request runs with (with its [`Caller`]: who calls, what their
+//! connection may do, and the audit lines their tool calls leave). The edge
+//! implements the traits with `worker::Fetch`, Workers KV and the Rate
+//! Limiting binding; `fakes` (tests and the `testing` feature) implements
+//! them in memory.
 
+use crate::auth::View;
 use crate::config::Config;
 use crate::http::header_in;
 use serde_json::Value;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -115,6 +119,13 @@ pub trait CallbackStore {
     ) -> BoxFut<'a, Result<ListPage, String>>;
 }
 
+/// The Workers Rate Limiting binding (`RATE_LIMITER`): counts calls per key
+/// over the period configured with the binding and says whether one more is
+/// allowed. Errors are the platform's message.
+pub trait RateLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>>;
+}
+
 /// Drives several futures at once and returns their outputs in order, so
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
@@ -152,6 +163,8 @@ pub struct Services {
     pub upstream: Rc<dyn Upstream>,
     /// `None` when the `CALLBACKS` KV namespace is not bound.
     pub store: Option<Rc<dyn CallbackStore>>,
+    /// `None` when the `RATE_LIMITER` binding is not configured.
+    pub limiter: Option<Rc<dyn RateLimiter>>,
 }
 
 /// The whole time one HTTP request may spend on upstream calls, every tool
@@ -168,6 +181,8 @@ pub(crate) struct Budget {
     deadline_ms: u64,
     limit: u32,
     used: Cell<u32>,
+    /// The HTTP status of the latest answer from upstream, for audit lines.
+    last_status: Cell<Option<u16>>,
 }
 
 impl Budget {
@@ -176,7 +191,18 @@ impl Budget {
             deadline_ms: now_ms + total_ms,
             limit: subrequest_limit,
             used: Cell::new(0),
+            last_status: Cell::new(None),
         }
+    }
+    /// Subrequests counted so far.
+    pub(crate) fn subrequests_used(&self) -> u32 {
+        self.used.get()
+    }
+    pub(crate) fn note_status(&self, status: Option<u16>) {
+        self.last_status.set(status);
+    }
+    pub(crate) fn last_status(&self) -> Option<u16> {
+        self.last_status.get()
     }
     /// Milliseconds left before the deadline.
     pub(crate) fn remaining_ms(&self, now_ms: u64) -> u64 {
@@ -199,17 +225,69 @@ impl Budget {
     }
 }
 
-/// What one request runs with: the configuration, the platform services and
-/// the request's upstream budget.
+/// Who is calling on one MCP request: their connection's [`View`], what the
+/// callback policy needs to know of the worker (its own origin), the id
+/// audit lines carry, and the audit lines themselves, which the transport
+/// hands to the edge to print one per `console.log`.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub view: View,
+    /// `scheme://host[:port]` the request came to.
+    pub self_origin: String,
+    pub request_id: String,
+    audit: RefCell<Vec<String>>,
+    notes: RefCell<Vec<String>>,
+}
+
+impl Caller {
+    pub(crate) fn new(view: View, self_origin: &str, request_id: &str) -> Self {
+        Self {
+            view,
+            self_origin: self_origin.to_string(),
+            request_id: request_id.to_string(),
+            audit: RefCell::default(),
+            notes: RefCell::default(),
+        }
+    }
+    /// An audit line: printed by the edge as a line of its own.
+    pub(crate) fn audit(&self, line: String) {
+        self.audit.borrow_mut().push(line);
+    }
+    pub(crate) fn take_audit(&self) -> Vec<String> {
+        self.audit.take()
+    }
+    /// A note for the request's own log line (never a secret).
+    pub(crate) fn note(&self, line: String) {
+        self.notes.borrow_mut().push(line);
+    }
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        self.notes.take()
+    }
+}
+
+/// What one request runs with: the configuration, the platform services,
+/// the request's upstream budget and its caller.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
     pub budget: Rc<Budget>,
+    pub caller: Rc<Caller>,
 }
 
 impl Ctx {
+    /// A context for a caller with every scope and no narrowing, as a
+    /// full-access token on `/mcp` has (for tests).
+    #[cfg(test)]
     pub(crate) fn new(config: Config, services: Services) -> Self {
+        let caller = Caller::new(
+            View::full(crate::auth::Principal::full("test")),
+            "https://worker.example",
+            "test",
+        );
+        Self::for_caller(config, services, caller)
+    }
+    pub(crate) fn for_caller(config: Config, services: Services, caller: Caller) -> Self {
         let budget = Budget::new(
             services.upstream.now_ms(),
             REQUEST_BUDGET_MS,
@@ -219,13 +297,20 @@ impl Ctx {
             config: Rc::new(config),
             services,
             budget: Rc::new(budget),
+            caller: Rc::new(caller),
         }
+    }
+    pub(crate) fn view(&self) -> &View {
+        &self.caller.view
     }
     pub(crate) fn upstream(&self) -> &dyn Upstream {
         &*self.services.upstream
     }
     pub(crate) fn store(&self) -> Option<&dyn CallbackStore> {
         self.services.store.as_deref()
+    }
+    pub(crate) fn limiter(&self) -> Option<&dyn RateLimiter> {
+        self.services.limiter.as_deref()
     }
 }
 

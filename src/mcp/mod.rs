@@ -41,8 +41,16 @@ pub enum Lane {
     Modern,
 }
 
-/// Answers one POST to `/mcp` (authentication and origin already checked).
+/// Answers one POST to `/mcp` (authentication and origin already checked),
+/// with the audit lines of its tool calls.
 pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
+    let mut out = answer(req, cx).await;
+    out.audit = cx.caller.take_audit();
+    out.logs.extend(cx.caller.take_notes());
+    out
+}
+
+async fn answer(req: &HttpIn, cx: &Ctx) -> Response {
     let sse = wants_sse(req.header("accept"));
     if let Some(ct) = req.header("content-type") {
         let mime = ct.split(';').next().unwrap_or("").trim();

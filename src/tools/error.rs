@@ -2,6 +2,7 @@
 //! and message, advice for the status, and, for multi-step tools, which steps
 //! were applied. The Scale key is scrubbed from every text that could echo it.
 
+use crate::auth::Refusal;
 use crate::codec::base64;
 use crate::http::reason_phrase;
 use crate::scale::{InvalidSegment, ScaleError, CALL_BUDGET_MS};
@@ -16,12 +17,21 @@ pub struct ToolError {
     pub message: String,
     /// For multi-step tools: the steps that were applied before the failure.
     pub applied: Option<Vec<String>>,
+    /// For a refusal by the connection's view: which rule refused (the
+    /// OAuth work answers a signed-in user's missing scope with B.2's 403).
+    /// Boxed: every tool result carries the field, few carry a refusal.
+    pub refusal: Option<Box<Refusal>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidArguments,
+    /// Refused before anything was sent: the connection's view, a guard on
+    /// writes, the rate limit, or an object outside the connection's projects.
+    Refused,
     Scale,
+    /// Scale did not answer in time, or the call's time budget ran out.
+    Timeout,
     Config,
     Store,
 }
@@ -33,6 +43,13 @@ impl ToolError {
             status: None,
             message: message.into(),
             applied: None,
+            refusal: None,
+        }
+    }
+    pub fn refused(message: impl Into<String>, refusal: Option<Refusal>) -> Self {
+        Self {
+            refusal: refusal.map(Box::new),
+            ..Self::of(ErrorKind::Refused, message)
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -135,10 +152,16 @@ pub fn error_for(what: &str, e: ScaleError, key: Option<&str>, hints: StatusHint
             }
             (Some(status), m)
         }
-        ScaleError::Timeout(ms) => (None, format!("Scale did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var). A write may still have been applied; check before repeating it.")),
+        ScaleError::Timeout(ms) => {
+            let m = format!("Scale did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var). A write may still have been applied; check before repeating it.");
+            return ToolError::of(ErrorKind::Timeout, scrub(&m, key));
+        }
         ScaleError::Network(m) => (None, format!("Could not reach Scale for {what}: {m}. A write may still have been applied; check before repeating it.")),
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
-        ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
+        ScaleError::Budget => {
+            let m = format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000);
+            return ToolError::of(ErrorKind::Timeout, m);
+        }
         ScaleError::SubrequestLimit(n) => (None, format!("This request has already made {n} requests to Scale, the most one Workers request may make (SUBREQUEST_LIMIT), so {what} was not sent. Call the tool again in a new request to continue.")),
     };
     ToolError::scale(status, scrub(&msg, key))
@@ -285,7 +308,7 @@ mod tests {
         );
 
         let e = error_for("POST /batches", ScaleError::Timeout(25_000), Some(KEY), &[]);
-        assert_eq!(e.kind, ErrorKind::Scale);
+        assert_eq!(e.kind, ErrorKind::Timeout);
         assert_eq!(e.status, None);
         assert!(e.message.contains("within 25000 ms"), "{}", e.message);
         assert!(e.message.contains("SCALE_TIMEOUT_MS"), "{}", e.message);
