@@ -172,7 +172,7 @@ pub async fn dispatch(
                     ))
                 }
             };
-            let outcome = Box::pin(tools::call(cx, &name, args))
+            let outcome = tools::call(cx, &name, args)
                 .await
                 .map_err(|e| RpcError::invalid_params(e.to_string()))?;
             // AUTH.md B.2: for a principal whose kind `steps_up` (signed-in

@@ -169,16 +169,13 @@ fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolError>
         if callback_allowed(cx, v.as_str()) {
             continue;
         }
-        let cfg = &cx.config;
         return Err(ToolError::refused(
             format!(
                 "`{field}` {} is not an allowed callback destination: Scale sends the task, its labels and the account's callback auth key there. \
-This server accepts {}/webhooks/scale, the DEFAULT_CALLBACK_URL var, https URLs on the hosts of the CALLBACK_HOSTS var ({}), and e-mail addresses if the var CALLBACK_EMAILS is true ({}). \
+Allowed: {}/webhooks/scale, the DEFAULT_CALLBACK_URL var, https URLs on the hosts of the CALLBACK_HOSTS var, and e-mail addresses if the var CALLBACK_EMAILS is true. \
 Leave it out to use the default. Nothing was sent to Scale.",
                 truncate(&v.to_string(), 120),
                 cx.caller.self_origin,
-                cfg.callback_hosts.join(", "),
-                cfg.callback_emails
             ),
             None,
         ));

@@ -165,10 +165,11 @@ pub(crate) async fn before(
     args: &mut Map<String, Value>,
 ) -> Result<Option<Call>, ToolError> {
     let view = cx.view();
-    let s = Session::new(cx);
     // A name that is not a string is never an allowed one.
     let arg =
         |m: &Map<String, Value>, k: &str| m.get(k).map(|v| v.as_str().unwrap_or("").to_string());
+    // What to look up (at most one object, so one await below).
+    let mut look = None;
     match tool.projects {
         Projects::Create => {
             let params = args.get("params").and_then(Value::as_object);
@@ -177,9 +178,7 @@ pub(crate) async fn before(
             if project.is_some() || batch.is_none() {
                 require_project(view, tool.name, "project", project.as_deref())?;
             }
-            if let Some(b) = batch {
-                lookup(view, &s, Kind::Batch, &b).await?;
-            }
+            look = batch.map(|b| (Kind::Batch, b));
         }
         Projects::Names(a) => require_project(view, tool.name, a, arg(args, a).as_deref())?,
         Projects::Filter => {
@@ -190,29 +189,19 @@ pub(crate) async fn before(
                 }
                 (None, Some([only])) => only.clone(),
                 (None, _) => {
-                    return Err(outside(view, format!("This connection may see several projects, so {tool} must name one of them in `project`", tool = tool.name)))
+                    return Err(outside(
+                        view,
+                        format!(
+                            "This connection may see several projects, so {} must name one of them in `project`",
+                            tool.name
+                        ),
+                    ))
                 }
             };
             args.insert("project".into(), Value::String(project));
         }
-        Projects::Task => {
-            lookup(
-                view,
-                &s,
-                Kind::Task,
-                &arg(args, "task_id").unwrap_or_default(),
-            )
-            .await?
-        }
-        Projects::Batch => {
-            lookup(
-                view,
-                &s,
-                Kind::Batch,
-                &arg(args, "name").unwrap_or_default(),
-            )
-            .await?
-        }
+        Projects::Task => look = Some((Kind::Task, arg(args, "task_id").unwrap_or_default())),
+        Projects::Batch => look = Some((Kind::Batch, arg(args, "name").unwrap_or_default())),
         Projects::GetTask => {
             return Ok(Some(
                 Kind::Task.get(&arg(args, "task_id").unwrap_or_default())?,
@@ -223,11 +212,14 @@ pub(crate) async fn before(
             let call = Kind::Project.get(&name)?;
             if !view.allows_project(&name) {
                 // Not asked of Scale: another project's reads like a missing one.
-                return Err(not_found(&s, &call, Kind::Project, true));
+                return Err(not_found(&Session::new(cx), &call, Kind::Project, true));
             }
             return Ok(Some(call));
         }
         Projects::ListProjects | Projects::Log | Projects::Account => {}
+    }
+    if let Some((kind, id)) = look {
+        lookup(view, &Session::new(cx), kind, &id).await?;
     }
     Ok(None)
 }
