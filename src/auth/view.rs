@@ -151,48 +151,44 @@ impl View {
         principal_dependent: bool,
     ) -> Result<View, String> {
         let mut v = View::full(principal);
-        let mut client = path.read_only || path.project.is_some();
-        if cfg.read_only {
-            v.read_only = Some(Source::Setting("READ_ONLY"));
-        }
-        let ro_header = match header_in(headers, "x-mcp-readonly")
-            .map(|h| h.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("" | "false" | "0") => false,
-            Some("true" | "1") => true,
+        let header = |name| header_in(headers, name).map(str::trim);
+        let ro_header = match header("x-mcp-readonly") {
+            None | Some("" | "0") => false,
+            Some("1") => true,
+            Some(h) if h.eq_ignore_ascii_case("false") => false,
+            Some(h) if h.eq_ignore_ascii_case("true") => true,
             Some(_) => return Err("X-MCP-Readonly must be true or false".into()),
         };
-        if v.read_only.is_none() {
-            v.read_only = if path.read_only {
-                Some(Source::Path)
-            } else if ro_header {
-                Some(Source::Header("X-MCP-Readonly"))
-            } else {
-                None
-            };
-        }
-        client |= ro_header;
+        // The first source that makes the connection read-only is the one refusals name.
+        v.read_only = [
+            (cfg.read_only, Source::Setting("READ_ONLY")),
+            (path.read_only, Source::Path),
+            (ro_header, Source::Header("X-MCP-Readonly")),
+        ]
+        .into_iter()
+        .find(|(on, _)| *on)
+        .map(|(_, s)| s);
+        let mut client = path.read_only || ro_header;
 
-        if let Some(names) = &cfg.tools {
-            v.rules.push(ToolRule {
-                source: Source::Setting("TOOLS"),
-                allow: true,
-                names: names.clone(),
-            });
+        let server = [
+            (Source::Setting("TOOLS"), true, cfg.tools.as_deref()),
+            (
+                Source::Setting("EXCLUDE_TOOLS"),
+                false,
+                Some(&cfg.exclude_tools[..]),
+            ),
+        ];
+        for (source, allow, names) in server {
+            if let Some(names) = names.filter(|n| allow || !n.is_empty()) {
+                v.rules.push(ToolRule {
+                    source,
+                    allow,
+                    names: names.to_vec(),
+                });
+            }
         }
-        if !cfg.exclude_tools.is_empty() {
-            v.rules.push(ToolRule {
-                source: Source::Setting("EXCLUDE_TOOLS"),
-                allow: false,
-                names: cfg.exclude_tools.clone(),
-            });
-        }
-        for (header, name, allow) in [
-            ("x-mcp-tools", "X-MCP-Tools", true),
-            ("x-mcp-exclude-tools", "X-MCP-Exclude-Tools", false),
-        ] {
-            let Some(value) = header_in(headers, header) else {
+        for (name, allow) in [("X-MCP-Tools", true), ("X-MCP-Exclude-Tools", false)] {
+            let Some(value) = header(name) else {
                 continue;
             };
             let names = tool_list(value);
@@ -202,57 +198,53 @@ impl View {
                     truncate(bad, 64)
                 ));
             }
-            if names.is_empty() {
-                if allow {
-                    return Err(format!(
-                        "{name} lists no tools; leave the header out to keep every tool"
-                    ));
-                }
-                continue;
+            if names.is_empty() && allow {
+                return Err(format!(
+                    "{name} lists no tools; leave the header out to keep every tool"
+                ));
             }
-            client = true;
-            v.rules.push(ToolRule {
-                source: Source::Header(name),
-                allow,
-                names,
-            });
+            if !names.is_empty() {
+                client = true;
+                v.rules.push(ToolRule {
+                    source: Source::Header(name),
+                    allow,
+                    names,
+                });
+            }
         }
 
-        let header_project = match header_in(headers, "x-scale-project") {
-            None => None,
-            Some(h) => match decode_header_value(h) {
-                Some(p) if !p.trim().is_empty() => Some(p),
-                _ => return Err("X-Scale-Project must name one project; a name that is not plain ASCII is sent as =?base64?{UTF-8 name in base64}?=".into()),
-            },
-        };
-        let client_project = match (&path.project, header_project) {
-            (Some(p), Some(h)) if *p != h => {
-                return Err(
-                    "X-Scale-Project and the connection's URL name different projects".into(),
-                )
+        let mut project = path.project.clone().map(|p| (p, Source::Path));
+        if let Some(h) = header("x-scale-project") {
+            let name = decode_header_value(h).filter(|p| !p.trim().is_empty()).ok_or(
+                "X-Scale-Project must name one project; a name that is not plain ASCII is sent as =?base64?{UTF-8 name in base64}?=",
+            )?;
+            match &project {
+                Some((p, _)) if *p != name => {
+                    return Err(
+                        "X-Scale-Project and the connection's URL name different projects".into(),
+                    )
+                }
+                Some(_) => {}
+                None => project = Some((name, Source::Header("X-Scale-Project"))),
             }
-            (Some(p), _) => Some((p.clone(), Source::Path)),
-            (None, Some(h)) => Some((h, Source::Header("X-Scale-Project"))),
-            (None, None) => None,
-        };
-        v.projects = match (client_project, &cfg.scale_projects) {
-            (Some((p, source)), Some(allowed)) if !allowed.contains(&p) => {
-                return Err(format!(
-                    "the project named by {source} is not one of the projects this server allows (SCALE_PROJECTS)"
-                ))
-            }
-            (Some((p, source)), _) => {
+        }
+        v.projects = match (project, &cfg.scale_projects) {
+            (Some((p, source)), allowed) => {
+                if allowed.as_ref().is_some_and(|a| !a.contains(&p)) {
+                    return Err(format!(
+                        "the project named by {source} is not one of the projects this server allows (SCALE_PROJECTS)"
+                    ));
+                }
                 client = true;
                 Some(ProjectScope {
                     names: vec![p],
                     source,
                 })
             }
-            (None, Some(allowed)) => Some(ProjectScope {
-                names: allowed.clone(),
+            (None, allowed) => allowed.as_ref().map(|a| ProjectScope {
+                names: a.clone(),
                 source: Source::Setting("SCALE_PROJECTS"),
             }),
-            (None, None) => None,
         };
         v.private = principal_dependent || client;
         Ok(v)

@@ -308,7 +308,6 @@ describe('guarded writes', () => {
       for (let i = 0; i < 7; i++) outcomes.push(await call(c, 'list_projects', {}));
       const refused = outcomes.filter((r) => r.isError);
       assert.ok(refused.length >= 1, 'a call past the limit within 10 s is refused');
-      assert.ok(outcomes.slice(0, 3).every((r) => !r.isError) || refused.length >= 1);
       assert.match(textOf(refused[0]), /Retry within 10 seconds/);
       assert.match(textOf(refused[0]), /token `token-1`/);
     } finally {
