@@ -71,6 +71,46 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A percent-encoded URL part decoded to UTF-8 text (a `%` not followed by
+/// two hex digits stays as it is); `None` when the bytes are not UTF-8.
+/// Hand-written: a few lines where the crate's decoder links several.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An HTTP header value as text: values that are not plain ASCII arrive in
+/// the MCP form `=?base64?…?=` (as `Mcp-Name` does), others as they are.
+/// `None` when the base64 form does not decode to UTF-8.
+pub(crate) fn decode_header_value(v: &str) -> Option<String> {
+    let v = v.trim();
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_string()),
+    }
+}
+
 /// FNV-1a, 64 bit: stable across builds and platforms. Not collision
 /// resistant: for shortening names in keys, never for telling contents apart.
 pub fn fnv64(data: &[u8]) -> u64 {
@@ -121,6 +161,22 @@ pub fn iso_from_ms(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_and_percent_decoding() {
+        assert_eq!(
+            decode_header_value("=?base64?dG9vbHMvY2FsbA==?=").as_deref(),
+            Some("tools/call")
+        );
+        assert_eq!(decode_header_value("=?base64?w6k=?=").as_deref(), Some("é"));
+        assert_eq!(decode_header_value("=?base64?***?=").as_deref(), None);
+        assert_eq!(decode_header_value("=?base64?/w==?=").as_deref(), None);
+        assert_eq!(decode_header_value(" ping ").as_deref(), Some("ping"));
+        assert_eq!(percent_decode("caf%C3%A9%2Fx").as_deref(), Some("café/x"));
+        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(percent_decode("100%-%2g%4").as_deref(), Some("100%-%2g%4"));
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+    }
 
     #[test]
     fn percent_encoding_keeps_only_unreserved_characters() {

@@ -1,16 +1,17 @@
 //! The thin edge: the Workers entry point, the request body as a source the
-//! core reads only when it decides to, and the two I/O traits implemented
-//! with `worker::Fetch` and Workers KV. Everything else is in the pure core.
+//! core reads only when it decides to, and the I/O traits implemented with
+//! `worker::Fetch`, Workers KV and the Rate Limiting binding. Everything else
+//! is in the pure core.
 
 use crate::app;
 use crate::config::RawSettings;
 use crate::http::{
-    header_in, split_url, Body, BodyError, BodySource, BodyStream, LocalFut,
+    header_in, is_audit_line, split_url, Body, BodyError, BodySource, BodyStream, LocalFut,
     Request as CoreRequest, Response as CoreResponse,
 };
 use crate::io::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
-    Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, RateLimiter, SendError,
+    Services, Upstream,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -215,6 +216,49 @@ impl CallbackStore for KvLog {
     }
 }
 
+/// The `RATE_LIMITER` binding, called through its JavaScript API
+/// (`limit({key})` resolving to `{success}`) rather than `worker`'s wrapper,
+/// whose type check depends on the binding's class name.
+struct BindingLimiter(wasm_bindgen::JsValue);
+
+fn js_text(e: wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "the binding threw".to_string())
+}
+
+impl RateLimiter for BindingLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, std::result::Result<bool, String>> {
+        use wasm_bindgen::{JsCast, JsValue};
+        Box::pin(async move {
+            let limit: js_sys::Function =
+                js_sys::Reflect::get(&self.0, &JsValue::from_str("limit"))
+                    .map_err(js_text)?
+                    .dyn_into()
+                    .map_err(|_| "RATE_LIMITER has no limit() method".to_string())?;
+            let arg = js_sys::Object::new();
+            js_sys::Reflect::set(&arg, &JsValue::from_str("key"), &JsValue::from_str(key))
+                .map_err(js_text)?;
+            let promise: js_sys::Promise = limit
+                .call1(&self.0, &arg)
+                .map_err(js_text)?
+                .dyn_into()
+                .map_err(|_| "RATE_LIMITER.limit() did not return a promise".to_string())?;
+            let out = wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map_err(js_text)?;
+            js_sys::Reflect::get(&out, &JsValue::from_str("success"))
+                .map_err(js_text)?
+                .as_bool()
+                .ok_or_else(|| "RATE_LIMITER.limit() gave no `success`".to_string())
+        })
+    }
+}
+
 /// The request's body, left unread until the core asks for it, and whether
 /// its declared length is small.
 struct EdgeBody(RefCell<Option<Request>>, bool);
@@ -253,15 +297,20 @@ impl BodySource for EdgeBody {
     }
 }
 
-/// The request's one line in the worker log, with the core's notes appended;
-/// the path only, as query strings could carry tokens pasted by mistake.
+/// The request's one line in the worker log, with the core's notes appended
+/// (the path only, as query strings could carry tokens pasted by mistake),
+/// and each audit line on its own, a JSON object whose fields Workers Logs
+/// indexes.
 fn log_line(head: &str, started: f64, notes: &[String]) {
     let mut line = format!("{head} in {} ms", (js_sys::Date::now() - started) as u64);
-    for l in notes {
+    for l in notes.iter().filter(|l| !is_audit_line(l)) {
         line.push_str(" | ");
         line.push_str(l);
     }
     console_log!("{line}");
+    for a in notes.iter().filter(|l| is_audit_line(l)) {
+        console_log!("{a}");
+    }
 }
 
 /// A streamed body as the runtime reads it. The request's log line waits for
@@ -370,10 +419,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // would add its IDNA tables to the upload for nothing.
     let (self_origin, path) = split_url(&req.inner().url());
     let kv = env.kv("CALLBACKS").ok();
-    let raw = RawSettings::read(
+    let mut raw = RawSettings::read(
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
+    let limiter = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("RATE_LIMITER"))
+        .ok()
+        .filter(|b| b.is_object());
+    raw.rate_limiter_bound = limiter.is_some();
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -393,6 +446,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
+        limiter: limiter.map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>),
     };
     let out = app::handle(&incoming, &raw, services).await;
     let head = format!("{method} {path} -> {}", out.status);

@@ -114,6 +114,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// When set, the body is produced by this as the client reads (and `body` is empty).
     pub stream: Option<Streamed>,
+    /// Lines for the worker log: notes, appended to the request's one line,
+    /// and audit lines (see [`is_audit_line`]), each printed on its own.
     pub logs: Vec<String>,
 }
 
@@ -136,6 +138,13 @@ impl std::fmt::Debug for Streamed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Streamed")
     }
+}
+
+/// Whether a log line is an audit line: a JSON object, which the edge
+/// prints with a console call of its own so Workers Logs indexes its
+/// fields. Notes are plain text and never start with `{`.
+pub fn is_audit_line(line: &str) -> bool {
+    line.starts_with('{')
 }
 
 impl Response {

@@ -966,8 +966,8 @@ fn the_modern_lane_streams_too_after_its_checks() {
     assert_eq!(result["resultType"], "complete");
     assert_eq!(result["structuredContent"]["created"], 2);
     assert_eq!(
-        logs,
-        ["create_tasks: 2 items: 2 created, 0 already existed, 0 failed, 0 not done"]
+        audit_items(&logs),
+        json!({"total": 2, "created": 2, "already_existed": 0, "failed": 0, "not_done": 0})
     );
     // The modern checks come first: a header mismatch is answered whole.
     let o = modern("tools/call", params)
@@ -981,7 +981,7 @@ fn the_modern_lane_streams_too_after_its_checks() {
 }
 
 #[test]
-fn a_tools_log_line_reaches_the_response() {
+fn a_tools_audit_line_reaches_the_response() {
     let up = FakeUpstream::new();
     up.push_json(200, json!({"docs": []}));
     up.push_json(200, json!({"task_id": "t0"}));
@@ -993,7 +993,18 @@ fn a_tools_log_line_reaches_the_response() {
     .send_with(&raw(&[]), &up);
     assert!(o.stream.is_none());
     assert_eq!(
-        o.logs,
-        ["create_tasks: 1 items: 1 created, 0 already existed, 0 failed, 0 not done"]
+        audit_items(&o.logs),
+        json!({"total": 1, "created": 1, "already_existed": 0, "failed": 0, "not_done": 0})
     );
+}
+
+/// The item counts in the one audit line a create_tasks call leaves.
+fn audit_items(logs: &[String]) -> Value {
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let line: Value = serde_json::from_str(&logs[0]).unwrap();
+    assert_eq!(
+        (&line["event"], &line["tool"]),
+        (&json!("tool_call"), &json!("create_tasks"))
+    );
+    line["items"].clone()
 }

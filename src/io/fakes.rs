@@ -8,8 +8,8 @@
 //! test did with the other.
 
 use super::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
-    Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, RateLimiter, SendError,
+    Services, Upstream,
 };
 use crate::http::{Body, BodyError, BodySource, LocalFut};
 use serde_json::Value;
@@ -325,10 +325,53 @@ impl BodySource for FakeBody {
     }
 }
 
+/// A rate limiter that allows `limit` calls per key, like the binding within
+/// one period, and records every key it was asked about. A handle, like the
+/// other fakes.
+#[derive(Clone, Default)]
+pub struct FakeLimiter(Rc<LimiterState>);
+
+impl Deref for FakeLimiter {
+    type Target = LimiterState;
+    fn deref(&self) -> &LimiterState {
+        &self.0
+    }
+}
+
+#[derive(Default)]
+pub struct LimiterState {
+    pub limit: Cell<u32>,
+    /// When set, every call fails (the binding threw).
+    pub fail: Cell<bool>,
+    pub calls: RefCell<Vec<String>>,
+}
+
+impl FakeLimiter {
+    pub fn new(limit: u32) -> Self {
+        let f = Self::default();
+        f.limit.set(limit);
+        f
+    }
+}
+
+impl RateLimiter for FakeLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>> {
+        let r = if self.fail.get() {
+            Err("rate limiter failed (simulated)".to_string())
+        } else {
+            self.calls.borrow_mut().push(key.to_string());
+            let n = self.calls.borrow().iter().filter(|k| *k == key).count();
+            Ok(n as u32 <= self.limit.get())
+        };
+        Box::pin(async move { r })
+    }
+}
+
 /// The services of a request made from fakes (clones of the handles).
 pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
     Services {
         upstream: Rc::new(up.clone()),
         store: store.map(|s| Rc::new(s.clone()) as Rc<dyn CallbackStore>),
+        limiter: None,
     }
 }

@@ -1,8 +1,12 @@
-//! The seams between the pure core and the platform: an upstream HTTP client
-//! and the callback store, bundled as [`Services`], and the [`Ctx`] one request
-//! runs with. The edge implements the traits with `worker::Fetch` and Workers
-//! KV; `fakes` (tests and the `testing` feature) implements them in memory.
+//! The seams between the pure core and the platform: an upstream HTTP client,
+//! the callback store and the rate limiter, bundled as [`Services`], and the
+//! [`Ctx`] one request runs with (with its [`Caller`]: who calls, what their
+//! connection may do, and the audit lines their tool calls leave). The edge
+//! implements the traits with `worker::Fetch`, Workers KV and the Rate
+//! Limiting binding; `fakes` (tests and the `testing` feature) implements
+//! them in memory.
 
+use crate::auth::View;
 use crate::config::Config;
 use crate::http::header_in;
 use serde_json::Value;
@@ -137,6 +141,13 @@ pub trait CallbackStore {
     ) -> BoxFut<'a, Result<ListPage, String>>;
 }
 
+/// The Workers Rate Limiting binding (`RATE_LIMITER`): counts calls per key
+/// over the period configured with the binding and says whether one more is
+/// allowed. Errors are the platform's message.
+pub trait RateLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>>;
+}
+
 /// Drives several futures at once and returns their outputs in order, so
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
@@ -212,6 +223,8 @@ pub struct Services {
     pub upstream: Rc<dyn Upstream>,
     /// `None` when the `CALLBACKS` KV namespace is not bound.
     pub store: Option<Rc<dyn CallbackStore>>,
+    /// `None` when the `RATE_LIMITER` binding is not configured.
+    pub limiter: Option<Rc<dyn RateLimiter>>,
 }
 
 /// The whole time one HTTP request may spend on upstream calls, every tool
@@ -228,6 +241,8 @@ pub(crate) struct Budget {
     deadline_ms: u64,
     limit: u32,
     used: Cell<u32>,
+    /// The HTTP status of the latest answer from upstream, for audit lines.
+    last_status: Cell<Option<u16>>,
 }
 
 impl Budget {
@@ -236,7 +251,18 @@ impl Budget {
             deadline_ms: now_ms + total_ms,
             limit: subrequest_limit,
             used: Cell::new(0),
+            last_status: Cell::new(None),
         }
+    }
+    /// Subrequests counted so far.
+    pub(crate) fn subrequests_used(&self) -> u32 {
+        self.used.get()
+    }
+    pub(crate) fn note_status(&self, status: Option<u16>) {
+        self.last_status.set(status);
+    }
+    pub(crate) fn last_status(&self) -> Option<u16> {
+        self.last_status.get()
     }
     /// Milliseconds left before the deadline.
     pub(crate) fn remaining_ms(&self, now_ms: u64) -> u64 {
@@ -264,22 +290,57 @@ impl Budget {
     }
 }
 
+/// Who is calling on one MCP request: their connection's [`View`], what the
+/// callback policy needs to know of the worker (its own origin) and the id
+/// audit lines carry.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub view: View,
+    /// `scheme://host[:port]` the request came to.
+    pub self_origin: String,
+    pub request_id: String,
+}
+
+impl Caller {
+    pub(crate) fn new(view: View, self_origin: &str, request_id: &str) -> Self {
+        Self {
+            view,
+            self_origin: self_origin.to_string(),
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
 /// What one request runs with: the configuration, the platform services,
-/// the request's upstream budget, where progress goes (when the client asked
-/// for it) and the lines the request adds to the worker log.
+/// the request's upstream budget, its caller, where progress goes (when the
+/// client asked for it) and the lines the request adds to the worker log.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
     pub budget: Rc<Budget>,
+    pub caller: Rc<Caller>,
     /// Set by the transport when the answer streams progress to the client.
     pub progress: Option<Rc<Progress>>,
-    /// Lines for the worker log (never argument values or secrets).
+    /// Lines for the worker log (never argument values or secrets): notes
+    /// for the request's own line and audit lines (JSON, see
+    /// [`crate::http::is_audit_line`]), which the edge prints one each.
     pub notes: Rc<RefCell<Vec<String>>>,
 }
 
 impl Ctx {
+    /// A context for a caller with every scope and no narrowing, as a
+    /// full-access token on `/mcp` has (for tests).
+    #[cfg(test)]
     pub(crate) fn new(config: Config, services: Services) -> Self {
+        let caller = Caller::new(
+            View::full(crate::auth::Principal::full("test")),
+            "https://worker.example",
+            "test",
+        );
+        Self::for_caller(config, services, caller)
+    }
+    pub(crate) fn for_caller(config: Config, services: Services, caller: Caller) -> Self {
         let budget = Budget::new(
             services.upstream.now_ms(),
             REQUEST_BUDGET_MS,
@@ -289,9 +350,13 @@ impl Ctx {
             config: Rc::new(config),
             services,
             budget: Rc::new(budget),
+            caller: Rc::new(caller),
             progress: None,
             notes: Rc::default(),
         }
+    }
+    pub(crate) fn view(&self) -> &View {
+        &self.caller.view
     }
     /// Reports progress; kept only when the client asked for it.
     pub(crate) fn report(&self, progress: f64, total: Option<f64>, message: String) {
@@ -303,18 +368,32 @@ impl Ctx {
             });
         }
     }
-    /// Adds a line to the worker log of this request.
+    /// Adds a line to the worker log of this request: a note, or an audit
+    /// line when it is a JSON object.
     pub(crate) fn note(&self, line: String) {
         self.notes.borrow_mut().push(line);
     }
     pub(crate) fn take_notes(&self) -> Vec<String> {
         std::mem::take(&mut *self.notes.borrow_mut())
     }
+    /// The audit lines written so far, taken out of the log (for tests).
+    #[cfg(test)]
+    pub(crate) fn take_audit(&self) -> Vec<String> {
+        let (audit, notes) = self
+            .take_notes()
+            .into_iter()
+            .partition(|l| crate::http::is_audit_line(l));
+        *self.notes.borrow_mut() = notes;
+        audit
+    }
     pub(crate) fn upstream(&self) -> &dyn Upstream {
         &*self.services.upstream
     }
     pub(crate) fn store(&self) -> Option<&dyn CallbackStore> {
         self.services.store.as_deref()
+    }
+    pub(crate) fn limiter(&self) -> Option<&dyn RateLimiter> {
+        self.services.limiter.as_deref()
     }
 }
 

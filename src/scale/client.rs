@@ -121,7 +121,10 @@ impl<'a> Scale<'a> {
             }
             let timeout = (self.cfg.timeout_ms as u64).min(remaining) as u32;
             let outcome = match self.up.send(&req, timeout).await {
-                Ok(resp) => read(resp),
+                Ok(resp) => {
+                    self.budget.note_status(Some(resp.status));
+                    read(resp)
+                }
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
                 Err(SendError::Network(m)) => Err(ScaleError::Network(m)),
                 Err(SendError::TooLarge(status)) => Err(ScaleError::TooLarge {

@@ -16,6 +16,7 @@ use super::error::ToolError;
 use super::run::Session;
 use super::tasks::{merged_body, task_create_rules, type_decl};
 use super::{tool, Hints, ToolDef, ToolResult};
+use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
 use crate::io::{join_bounded, BoxFut, Ctx, MAX_OPEN_CONNECTIONS};
 use crate::scale::{Call, Retry, ScaleError};
@@ -44,6 +45,9 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         args: CreateTasks,
         output: output_schema,
         hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
+        scope: Write,
+        untrusted: &[],
+        projects: Create,
         progress: true,
         run: create_tasks,
     }]
@@ -175,7 +179,11 @@ pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), T
             "`idempotency_key` must be 1 to 100 bytes long",
         ));
     }
-    let at = |i: usize, e: ToolError| ToolError::invalid(format!("`items[{i}]`: {}", e.message));
+    // A refusal stays a refusal (for the audit line), with the item named.
+    let at = |i: usize, mut e: ToolError| {
+        e.message = format!("`items[{i}]`: {}", e.message);
+        e
+    };
     let mut items: Vec<Item> = Vec::with_capacity(a.items.len());
     for (index, raw) in a.items.into_iter().enumerate() {
         // The validator has checked every item against ITEM_SCHEMA.
@@ -197,6 +205,7 @@ pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), T
             }
         }
         let mut body = merged_body(given, params, Some("type")).map_err(|e| at(index, e))?;
+        scoped_item(cx, &a.batch, &body).map_err(|e| at(index, e))?;
         let unique_id = match (body.get("unique_id"), &a.idempotency_key) {
             (Some(Value::String(u)), _) => u.clone(),
             (None, Some(key)) => {
@@ -224,6 +233,33 @@ pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), T
     Ok((a.r#type, items))
 }
 
+/// On a connection confined to projects, the checks around the call cover
+/// its shared `project` and `batch`: an item may not name others in `params`.
+fn scoped_item(
+    cx: &Ctx,
+    batch: &Option<String>,
+    body: &Map<String, Value>,
+) -> Result<(), ToolError> {
+    let view = cx.view();
+    if view.projects().is_none() {
+        return Ok(());
+    }
+    let text = |k: &str| body.get(k).map(|v| v.as_str().unwrap_or(""));
+    if text("project").is_some_and(|p| !view.allows_project(p)) {
+        return Err(ToolError::refused(
+            "`params.project` names a project outside this connection's projects, so no task was created.",
+            None,
+        ));
+    }
+    if text("batch").is_some_and(|b| Some(b) != batch.as_deref()) {
+        return Err(ToolError::refused(
+            "on a connection confined to projects, every item goes to the call's own `batch`; leave `batch` out of the item's `params`. No task was created.",
+            None,
+        ));
+    }
+    Ok(())
+}
+
 /// `<key>:<hash>` of the task type and the item's body as the caller gave
 /// it (before server defaults such as DEFAULT_CALLBACK_URL, which may change
 /// between calls). serde_json's map is ordered by key here (its
@@ -235,8 +271,16 @@ pub(crate) fn derived_unique_id(key: &str, ty: &str, body: &Map<String, Value>) 
 
 /// The row of an item whose unique_id `task` holds: already_existed when
 /// the task is the one the item describes, else failed, naming what differs.
-fn existing(task: &Value, ty: &str, item: &Item) -> Row {
+/// On a connection confined to projects, a task outside them is not shown
+/// (unique ids are per account, so it may be another project's).
+fn existing(view: &View, task: &Value, ty: &str, item: &Item) -> Row {
     let text = |k: &str| task.get(k).and_then(Value::as_str).map(str::to_string);
+    if view.projects().is_some() && !text("project").is_some_and(|p| view.allows_project(&p)) {
+        return item.failed(
+            Some(409),
+            "a task with this unique_id already exists outside this connection's projects, so none was created; give the item another unique_id (or the call another idempotency_key)".into(),
+        );
+    }
     let mut diffs = Vec::new();
     if text("type").is_some_and(|t| t != ty) {
         diffs.push("type");
@@ -321,7 +365,7 @@ async fn create_one(s: &Session<'_>, ty: &str, item: &Item) -> Row {
         ScaleError::Http { status: 409, .. } => {
             match s.sc.tasks_by_unique_id(&[&item.unique_id]).await {
                 Ok(tasks) => match tasks.first() {
-                    Some(t) => return existing(t, ty, item),
+                    Some(t) => return existing(s.cx.view(), t, ty, item),
                     None => {
                         return item.failed(
                             Some(409),
@@ -351,7 +395,7 @@ async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
         .map(|i| {
             existing_tasks
                 .get(&i.unique_id)
-                .map(|t| existing(t, &ty, i))
+                .map(|t| existing(cx.view(), t, &ty, i))
         })
         .collect();
     let done = Cell::new(rows.iter().flatten().count());
@@ -406,9 +450,6 @@ idempotency_key: the tasks that exist are not created again."
         "All tasks exist. Next: finalize_batch if the batch is in staging, then wait_for_batch."
             .to_string()
     };
-    cx.note(format!(
-        "create_tasks: {total} items: {created} created, {existed} already existed, {failed} failed, {not_done} not done"
-    ));
     Ok(json!({
         "complete": failed + not_done == 0,
         "total": total,
@@ -520,10 +561,18 @@ mod tests {
             Ok(Out::Json(v)) => v,
             Err(e) => json!({"error": e.text("create_tasks")}),
         };
-        (v, progress.take(), cx.take_notes())
+        (v, progress.take(), cx.take_audit())
     }
 
     use crate::config::Config;
+
+    /// The item counts of the call's one audit line.
+    fn counts(audit: &[String]) -> Value {
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        let line: Value = serde_json::from_str(&audit[0]).unwrap();
+        assert_eq!(line["tool"], "create_tasks");
+        line["items"].clone()
+    }
 
     fn outcomes(v: &Value) -> Vec<&str> {
         v["items"]
@@ -799,8 +848,8 @@ mod tests {
             assert_req(r, "POST", "/task/imageannotation", body_of(r));
         }
         assert_eq!(
-            notes,
-            ["create_tasks: 3 items: 3 created, 0 already existed, 0 failed, 0 not done"]
+            counts(&notes),
+            json!({"total": 3, "created": 3, "already_existed": 0, "failed": 0, "not_done": 0})
         );
     }
 
@@ -959,8 +1008,8 @@ mod tests {
         };
         assert_eq!((creates_of("/37.jpg"), creates_of("/5.jpg")), (1, 3));
         assert_eq!(
-            notes,
-            ["create_tasks: 40 items: 38 created, 0 already existed, 2 failed, 0 not done"]
+            counts(&notes),
+            json!({"total": 40, "created": 38, "already_existed": 0, "failed": 2, "not_done": 0})
         );
     }
 
@@ -985,8 +1034,8 @@ mod tests {
             "{next}"
         );
         assert_eq!(
-            notes,
-            ["create_tasks: 25 items: 9 created, 0 already existed, 0 failed, 16 not done"]
+            counts(&notes),
+            json!({"total": 25, "created": 9, "already_existed": 0, "failed": 0, "not_done": 16})
         );
         // Progress grows by one per finished item; items not done report nothing.
         let p: Vec<f64> = reports.iter().map(|r| r.progress).collect();
@@ -1091,6 +1140,7 @@ mod tests {
         let sv = crate::io::Services {
             upstream: Rc::new(slow),
             store: None,
+            limiter: None,
         };
         let cx = Ctx::new(config(), sv);
         let r = block_on(call(

@@ -39,6 +39,11 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             args: WaitForTask,
             output: || schema(TASK_WAIT_SCHEMA),
             hints: READ,
+            scope: Read,
+            untrusted: &["/task/response", "/task/metadata", "/task/audits"],
+            // Looked up before the first poll: a task of another project
+            // answers at once, exactly like a missing one.
+            projects: Task,
             progress: true,
             run: wait_for_task,
         },
@@ -52,6 +57,11 @@ pub(crate) fn tools() -> Vec<ToolDef> {
             args: WaitForBatch,
             output: || schema(BATCH_WAIT_SCHEMA),
             hints: READ,
+            scope: Read,
+            untrusted: &[],
+            // The status endpoint does not say the project: the batch is
+            // looked up first.
+            projects: Batch,
             progress: true,
             run: wait_for_batch,
         },

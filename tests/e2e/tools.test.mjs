@@ -29,9 +29,12 @@ function recorder(m) {
 let call; // main stack's recorded callTool
 
 before(async () => {
+  // The request-mapping tests send callbacks to example.com hosts and an
+  // e-mail address, which the callback policy allows only when listed.
+  const callbacks = { CALLBACK_HOSTS: 'example.com,other.example.com', CALLBACK_EMAILS: 'true' };
   [stack, cbStack, badKeyStack] = await Promise.all([
-    startStack(),
-    startStack({ vars: { DEFAULT_CALLBACK_URL: DEFAULT_CB } }),
+    startStack({ vars: callbacks }),
+    startStack({ vars: { DEFAULT_CALLBACK_URL: DEFAULT_CB, ...callbacks } }),
     startStack({ vars: { SCALE_API_KEY: WRONG_KEY } }),
   ]);
   [mcp, cbMcp, badKeyMcp] = await Promise.all([connect(stack), connect(cbStack), connect(badKeyStack)]);
