@@ -100,8 +100,11 @@ describe('create_tasks', () => {
     assertGrowing(events);
     assert.deepEqual([events[0].progress, events.at(-1).progress, events.at(-1).total], [0, 100, 100]);
     assert.match(events.at(-1).message, /^item \d+: created$/);
-    // The request's one log line, written when the stream ended, with the call's counts.
-    assert.ok(big.logs.some((l) => /^POST \/mcp -> 200 \(streamed\) in \d+ ms \| create_tasks: 100 items: 100 created, 0 already existed, 0 failed, 0 not done$/.test(l)), big.logs.slice(-3).join('\n'));
+    // The request's log line, written when the stream ended, and the call's one audit line with its counts.
+    assert.ok(big.logs.some((l) => /^POST \/mcp -> 200 \(streamed\) in \d+ ms$/.test(l)), big.logs.slice(-3).join('\n'));
+    const audit = big.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).filter((a) => a.tool === 'create_tasks');
+    assert.deepEqual(audit.at(-1).items, { total: 100, created: 100, already_existed: 0, failed: 0, not_done: 0 });
+    assert.equal(audit.at(-1).outcome, 'ok');
   });
 
   test('the same call again: 100 already existed, nothing created, one lookup (legacy lane)', async () => {

@@ -36,7 +36,7 @@ const MCP_AUTH_TOKEN = JSON.stringify([
 ]);
 const LIVE_KEY = 'live_e2e_scale_key_4d1c8b';
 
-const READ_TOOLS = ['get_task', 'list_tasks', 'get_batch', 'list_batches', 'list_projects', 'get_project', 'manage_team', 'list_callbacks', 'get_callback'].sort();
+const READ_TOOLS = ['get_task', 'list_tasks', 'wait_for_task', 'wait_for_batch', 'get_batch', 'list_batches', 'list_projects', 'get_project', 'manage_team', 'list_callbacks', 'get_callback'].sort();
 
 let stack; // JSON tokens, default callback policy
 let live; // a live_ key without LIVE_WRITES
