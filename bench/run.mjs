@@ -15,6 +15,7 @@
 //          --skip-build (use build/ as it is)
 //          --build-dir DIR (use another build of the Rust worker, e.g. an experiment; implies --skip-build)
 //          --quick (1 s rounds, 1 round, 2 startup runs: a smoke run of the harness)
+//          --bulk-only (only the bulk-create scenario; prints it and writes bench/out/bulk.json)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -54,7 +55,8 @@ function parseArgs(argv) {
       o.buildDir = path.resolve(dir);
       o.skipBuild = true;
     }
-    else if (a === '--quick') Object.assign(o, { seconds: 1, rounds: 1, latencySeconds: 1, startupRuns: 2, warmSeconds: 1 });
+    else if (a === '--quick') Object.assign(o, { seconds: 1, rounds: 1, latencySeconds: 1, startupRuns: 2, warmSeconds: 1, quick: true });
+    else if (a === '--bulk-only') o.bulkOnly = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -71,6 +73,7 @@ const { runLoad, merge } = await import('./lib/load.mjs');
 const { webhookTemplate } = await import('./lib/fixtures.mjs');
 const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
+const { bulkCreate } = await import('./lib/bulk.mjs');
 
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -210,6 +213,16 @@ async function main() {
     if (!existsSync(path.join(buildDir, f))) throw new Error(`${path.relative(root, buildDir)}/${f} is missing: run npm run build`);
   }
   results.buildDir = path.relative(root, buildDir);
+  const bulkScenario = () => {
+    log("bench: bulk create: 100 tasks through create_tasks vs 100 create_task calls, each create held 50 ms");
+    return bulkCreate({ root, buildDir, compatibilityDate, secrets: SECRETS, rounds: opts.quick ? 1 : 3, log });
+  };
+  if (opts.bulkOnly) {
+    const b = await bulkScenario();
+    writeFileSync(path.join(outDir, 'bulk.json'), JSON.stringify(b, null, 2));
+    log(`bench: bulk create: ${(b.bulk.ms / 1000).toFixed(2)} s (${b.bulk.requests} Scale requests) vs ${(b.sequential.ms / 1000).toFixed(2)} s sequential (${b.sequential.requests}): ${b.speedup.toFixed(1)}x`);
+    return;
+  }
 
   // 2. The simulator, seeded with 100 completed ~3 KB tasks.
   log('bench: starting the Scale simulator and seeding 100 tasks');
@@ -461,6 +474,7 @@ async function main() {
     }
   }
   results.afterLoadRss = { ours: rssBytes(ours.pid), peer: rssBytes(peer.pid) };
+  results.bulkCreate = await bulkScenario();
   await ours.stop();
   await peer.stop();
   await live.noop.stop();

@@ -1,16 +1,18 @@
 //! The router: which route a request is for, and the rules applied around
 //! the routes, once each — the configuration check (of the settings that
 //! route uses), the browser-origin rule, the CORS preflight and headers, and
-//! the bearer token for `/mcp` (a static token, or an OAuth access token when
-//! sign-in is on); the callback key for `/webhooks/scale` is the receiver's
-//! own. Every rule that needs only the request's head runs before its body
-//! is read. Platform-free: the edge builds the [`Request`] and writes back
-//! the [`Response`].
+//! for `/mcp` the bearer token (a static token, or an OAuth access token when
+//! sign-in is on), its principal and the connection's view (AUTH.md B); the
+//! callback key for `/webhooks/scale` is the receiver's own. Every rule that
+//! needs only the request's head runs before its body is read. Platform-free:
+//! the edge builds the [`Request`] and writes back the [`Response`].
 
-use crate::auth::{bearer, matches_any, origin_allowed};
+use crate::auth::{
+    bearer, mcp_path, origin_allowed, Keyring, Principal, PrincipalKind, Scope, Scopes, View,
+};
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
 use crate::http::{error_json, Request, Response};
-use crate::io::{BoxFut, Ctx, Services};
+use crate::io::{BoxFut, Caller, Ctx, Services};
 use crate::mcp::methods::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
 use crate::oauth::{Auth, GrantView, ScaleKey};
@@ -18,7 +20,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 pub(crate) const CORS_ALLOW_HEADERS: &str =
-    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID";
+    "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-MCP-Readonly, X-MCP-Tools, X-MCP-Exclude-Tools, X-Scale-Project";
 const REALM: &str = "Bearer realm=\"scale-mcp\"";
 
 /// The routes of the worker.
@@ -38,13 +40,14 @@ enum Route {
 fn route(method: &str, path: &str) -> Route {
     match (method, path) {
         ("GET" | "HEAD", "/health") => Route::Health,
-        (_, "/mcp") => Route::Mcp,
         (_, "/webhooks/scale") => Route::Webhook,
         ("GET", "/sse") | ("POST", "/sse") | ("GET", "/mcp/sse") => Route::Sse,
         (_, "/authorize" | "/token" | "/register" | "/revoke" | "/oauth/grants") => Route::OAuth,
         (_, p) if p.starts_with("/.well-known/oauth-") || p.starts_with("/.well-known/openid-") => {
             Route::OAuth
         }
+        // `/mcp`, and the narrowing paths `/mcp/readonly`, `/mcp/projects/{name}`.
+        (_, p) if mcp_path(p).is_some() => Route::Mcp,
         ("GET", "/") => Route::Root,
         _ => Route::NotFound,
     }
@@ -113,6 +116,46 @@ struct Index {
     health: String,
 }
 
+/// What `/mcp` runs with: the configuration of its settings and the tokens.
+fn load(raw: &RawSettings) -> Result<(Config, Keyring), Vec<ConfigError>> {
+    let cfg = Config::checked(raw, false);
+    let keys = Keyring::from_raw(raw);
+    let errors = match &cfg {
+        Ok(c) => mcp_errors(c, &keys),
+        Err(e) => e
+            .iter()
+            .chain(keys.as_ref().err().into_iter().flatten())
+            .cloned()
+            .collect(),
+    };
+    match (cfg, keys) {
+        (Ok(c), Ok(k)) if errors.is_empty() => Ok((c, k)),
+        _ => Err(errors),
+    }
+}
+
+/// The mistakes `/mcp` finds beyond [`Config`]'s own: in the tokens, and
+/// names in `TOOLS` and `EXCLUDE_TOOLS` that are not tools of this server (a
+/// misspelt exclusion would otherwise leave a tool offered).
+fn mcp_errors(cfg: &Config, keys: &Result<Keyring, Vec<ConfigError>>) -> Vec<ConfigError> {
+    let mut errors: Vec<ConfigError> = keys.as_ref().err().into_iter().flatten().cloned().collect();
+    for (name, list) in [
+        ("TOOLS", cfg.tools.as_deref().unwrap_or(&[])),
+        ("EXCLUDE_TOOLS", &cfg.exclude_tools[..]),
+    ] {
+        if let Some(bad) = list.iter().find(|t| crate::tools::find(t).is_none()) {
+            errors.push(ConfigError::new(
+                name,
+                format!(
+                    "names `{}`, which is not a tool of this server",
+                    crate::json::truncate(bad, 64)
+                ),
+            ));
+        }
+    }
+    errors
+}
+
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
@@ -127,20 +170,23 @@ struct Health {
 }
 
 fn health(req: &Request, raw: &RawSettings) -> Response {
-    let (cfg, errs) = Config::read(raw);
+    let (cfg, mut errs) = Config::read(raw);
+    let keys = Keyring::from_raw(raw);
+    errs.extend(mcp_errors(&cfg, &keys));
     let status = if errs.is_empty() {
         "ok"
     } else {
         "misconfigured"
     };
-    let authenticated =
-        bearer(req.header("authorization")).is_some_and(|t| matches_any(t, &cfg.mcp_tokens));
+    let authenticated = bearer(req.header("authorization"))
+        .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()));
     let body = if authenticated {
         let mut settings: Map<String, Value> = SETTINGS
             .iter()
             .map(|name| (name.to_string(), Value::Bool(raw.present(name))))
             .collect();
         settings.insert("CALLBACKS".into(), Value::Bool(raw.kv_bound));
+        settings.insert("RATE_LIMITER".into(), Value::Bool(raw.rate_limiter_bound));
         Health {
             status,
             version: Some(crate::VERSION),
@@ -162,19 +208,19 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
 /// The OAuth endpoints when sign-in is on; else what they answered before
 /// OAuth existed (JSON 404s that point at bearer tokens).
 async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Response {
-    let cfg = match Config::checked(raw, false) {
-        Ok(cfg) => cfg,
+    let (cfg, keys) = match load(raw) {
+        Ok(c) => c,
         Err(errs) if services.oauth.is_some() => return misconfigured(&errs),
-        Err(_) => Config::read(raw).0,
+        Err(_) => (Config::read(raw).0, Keyring::default()),
     };
-    if crate::oauth::enabled(&cfg, services) {
+    if crate::oauth::enabled(&cfg, &keys, services) {
         let declared = req
             .header("content-length")
             .and_then(|v| v.trim().parse::<usize>().ok());
         if declared.is_some_and(|n| n > crate::oauth::MAX_BODY) {
             return error_json(413, "too_large", "OAuth requests are at most 64 KiB.");
         }
-        if let Some(out) = crate::oauth::serve(req, &cfg, services).await {
+        if let Some(out) = crate::oauth::serve(req, &cfg, &keys, services).await {
             return out;
         }
     }
@@ -205,7 +251,7 @@ fn misconfigured(errs: &[ConfigError]) -> Response {
 /// `/mcp`: the origin rule first (a refused origin gets no CORS headers),
 /// then everything else with CORS headers for the allowed origin.
 async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services) -> Response {
-    let cfg = match Config::checked(raw, false) {
+    let (cfg, keys) = match load(raw) {
         Ok(c) => c,
         Err(errs) => return misconfigured(&errs),
     };
@@ -223,7 +269,7 @@ async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services)
             .log("mcp: refused a request from a disallowed Origin");
         }
     }
-    let out = mcp_allowed(req, method, cfg, services).await;
+    let out = mcp_allowed(req, method, cfg, &keys, services).await;
     match origin {
         Some(o) => out
             .header("access-control-allow-origin", o)
@@ -236,10 +282,17 @@ async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services)
     }
 }
 
-/// `/mcp` for an allowed origin: preflight, method, then the bearer token:
-/// a static token, else (when sign-in is on) an OAuth access token, whose
-/// grant may bring the user's own Scale key.
-async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Services) -> Response {
+/// `/mcp` for an allowed origin: preflight, method, the bearer token (a
+/// static token, else when sign-in is on an OAuth access token, whose grant
+/// may bring the user's own Scale key) and its principal, then the
+/// connection's view from the path and headers.
+async fn mcp_allowed(
+    req: &Request,
+    method: &str,
+    mut cfg: Config,
+    keys: &Keyring,
+    services: Services,
+) -> Response {
     if method == "OPTIONS" {
         return Response::new(204)
             .header("access-control-allow-methods", "POST, OPTIONS")
@@ -250,8 +303,8 @@ async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Ser
         return error_json(405, "method_not_allowed", "This MCP endpoint is stateless: POST JSON-RPC messages; there is no GET stream and no session to delete.")
             .header("allow", "POST, OPTIONS");
     }
-    let oauth_on = crate::oauth::enabled(&cfg, &services);
-    if cfg.mcp_tokens.is_empty() && !oauth_on {
+    let oauth_on = crate::oauth::enabled(&cfg, keys, &services);
+    if keys.is_empty() && !oauth_on {
         return error_json(
             503,
             "not_configured",
@@ -260,22 +313,77 @@ async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Ser
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
     let token = bearer(req.header("authorization"));
-    let mut principal = None;
-    if !token.is_some_and(|t| matches_any(t, &cfg.mcp_tokens)) {
-        match signed_in(req, &cfg, &services, token, oauth_on).await {
+    let (principal, signed) = match token.and_then(|t| keys.identify(t)) {
+        Some(p) => (p, false),
+        None => match signed_in(req, &cfg, keys, &services, token, oauth_on).await {
             Ok(g) => {
-                if let ScaleKey::Own(k) = g.scale_key {
-                    cfg.scale_api_key = Some(k);
+                if let ScaleKey::Own(k) = &g.scale_key {
+                    cfg.scale_api_key = Some(k.clone());
                 }
-                principal = Some(g.label);
+                (grant_principal(&g), true)
             }
             Err(refused) => return refused,
+        },
+    };
+    let path = match mcp_path(&req.path) {
+        Some(Ok(p)) => p,
+        Some(Err(m)) => return bad_view(&m),
+        None => return error_json(404, "not_found", "Unknown MCP path."),
+    };
+    let known = |t: &str| crate::tools::find(t).is_some();
+    let view = match View::new(
+        principal,
+        &cfg,
+        &path,
+        &req.headers,
+        &known,
+        !keys.uniform() || signed,
+    ) {
+        Ok(v) => v,
+        Err(m) => return bad_view(&m),
+    };
+    let caller = Caller::new(view, &req.self_origin, &request_id(req, &services));
+    crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await
+}
+
+/// A connection asking for a narrowing that is malformed or outside what
+/// the server allows: 400, never 403 (B.2: signing in cannot change it).
+fn bad_view(message: &str) -> Response {
+    crate::mcp::error_reply(
+        RpcError::new(INVALID_REQUEST, message).with_status(400),
+        false,
+    )
+}
+
+/// The id audit lines carry: Cloudflare's `cf-ray` for the request when it
+/// is there (Workers Logs shows it too), else one made from the clock.
+fn request_id(req: &Request, services: &Services) -> String {
+    let ray = req.header("cf-ray").map(str::trim).filter(|r| {
+        !r.is_empty() && r.len() <= 64 && r.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    });
+    match ray {
+        Some(r) => r.to_string(),
+        None => {
+            thread_local!(static SEQ: std::cell::Cell<u32> = const { std::cell::Cell::new(0) });
+            let n = SEQ.with(|s| {
+                s.set(s.get().wrapping_add(1));
+                s.get()
+            });
+            format!("{:x}-{n:x}", services.upstream.now_ms())
         }
     }
-    let out = crate::mcp::handle_post(req, &Ctx::new(cfg, services)).await;
-    match principal {
-        Some(p) => out.log(format!("principal {p}")),
-        None => out,
+}
+
+/// The principal an OAuth grant acts as, until grants have a principal kind
+/// of their own (the least-privilege integration: a kind that steps up with
+/// 403 `insufficient_scope`, per-tenant callback logs): the grant's label
+/// and the scopes the user granted.
+fn grant_principal(g: &GrantView) -> Principal {
+    let scopes: Vec<Scope> = g.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+    Principal {
+        label: g.label.clone(),
+        kind: PrincipalKind::StaticToken,
+        scopes: Scopes::of(&scopes),
     }
 }
 
@@ -284,6 +392,7 @@ async fn mcp_allowed(req: &Request, method: &str, mut cfg: Config, services: Ser
 fn signed_in<'a>(
     req: &'a Request,
     cfg: &'a Config,
+    keys: &'a Keyring,
     services: &'a Services,
     token: Option<&'a str>,
     oauth_on: bool,
@@ -306,7 +415,7 @@ fn signed_in<'a>(
             return Err(error_json(401, "unauthorized", how).header("www-authenticate", &www(None)));
         };
         let auth = match oauth_on {
-            true => crate::oauth::authenticate(cfg, services, req, token, &resource).await,
+            true => crate::oauth::authenticate(cfg, keys, services, req, token, &resource).await,
             false => Auth::NotOurs,
         };
         let why = match auth {
@@ -386,11 +495,15 @@ mod tests {
             last.headers.iter().any(|(_, v)| *v == basic(KEY_A)),
             "the user's own key"
         );
+        // The audit line names the grant by its label, never by a token.
         assert!(
-            r.logs.iter().any(|l| l.starts_with("principal oauth:u_")),
+            r.logs
+                .iter()
+                .any(|l| l.contains(r#""principal":"oauth:u_"#)),
             "{:?}",
             r.logs
         );
+        assert!(!r.logs.iter().any(|l| l.contains("smcp_")), "{:?}", r.logs);
         // Static tokens work beside OAuth and use the operator's key.
         assert_eq!(list_projects(&w, OP_TOKEN).status, 200);
         let last = w.up.sent().pop().unwrap();
@@ -474,6 +587,9 @@ mod tests {
         assert_eq!(route("HEAD", "/health"), Route::Health);
         assert_eq!(route("POST", "/health"), Route::NotFound);
         assert_eq!(route("DELETE", "/mcp"), Route::Mcp);
+        assert_eq!(route("POST", "/mcp/readonly"), Route::Mcp);
+        assert_eq!(route("POST", "/mcp/projects/a%20b/readonly"), Route::Mcp);
+        assert_eq!(route("POST", "/mcp/projects"), Route::NotFound);
         assert_eq!(route("GET", "/webhooks/scale"), Route::Webhook);
         assert_eq!(route("GET", "/mcp/sse"), Route::Sse);
         assert_eq!(

@@ -100,12 +100,64 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A percent-encoded URL part decoded to UTF-8 text (a `%` not followed by
+/// two hex digits stays as it is); `None` when the bytes are not UTF-8.
+/// Hand-written: a few lines where the crate's decoder links several.
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An HTTP header value as text: values that are not plain ASCII arrive in
+/// the MCP form `=?base64?…?=` (as `Mcp-Name` does), others as they are.
+/// `None` when the base64 form does not decode to UTF-8.
+pub(crate) fn decode_header_value(v: &str) -> Option<String> {
+    let v = v.trim();
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        Some(b64) => base64_decode(b64).and_then(|b| String::from_utf8(b).ok()),
+        None => Some(v.to_string()),
+    }
+}
+
 /// FNV-1a, 64 bit: stable across builds and platforms. Not collision
 /// resistant: for shortening names in keys, never for telling contents apart.
 pub fn fnv64(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// FNV-1a, 128 bit, as 32 hex digits: stable across builds and platforms.
+/// For ids derived from content, where a collision is checked for anyway.
+pub fn fnv128_hex(data: &[u8]) -> String {
+    let h = data
+        .iter()
+        .fold(0x6c62_272e_07bb_0142_62b8_2175_6295_c58d_u128, |h, b| {
+            (h ^ *b as u128).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b)
+        });
+    // Two u64 halves: formatting a u128 would link code for it.
+    format!("{:016x}{:016x}", (h >> 64) as u64, h as u64)
 }
 
 /// SHA-256 (FIPS 180-4).
@@ -228,6 +280,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn header_values_and_percent_decoding() {
+        assert_eq!(
+            decode_header_value("=?base64?dG9vbHMvY2FsbA==?=").as_deref(),
+            Some("tools/call")
+        );
+        assert_eq!(decode_header_value("=?base64?w6k=?=").as_deref(), Some("é"));
+        assert_eq!(decode_header_value("=?base64?***?=").as_deref(), None);
+        assert_eq!(decode_header_value("=?base64?/w==?=").as_deref(), None);
+        assert_eq!(decode_header_value(" ping ").as_deref(), Some("ping"));
+        assert_eq!(percent_decode("caf%C3%A9%2Fx").as_deref(), Some("café/x"));
+        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(percent_decode("100%-%2g%4").as_deref(), Some("100%-%2g%4"));
+        assert_eq!(percent_decode("%e2%82%ac").as_deref(), Some("€"));
+    }
+
+    #[test]
     fn percent_encoding_keeps_only_unreserved_characters() {
         let unreserved = "ABCXYZabcxyz0123456789-_.~";
         assert_eq!(percent_encode(unreserved), unreserved);
@@ -341,5 +409,9 @@ mod tests {
     fn fnv_is_stable() {
         assert_eq!(fnv64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        // The published FNV-1a 128 test vectors.
+        assert_eq!(fnv128_hex(b""), "6c62272e07bb014262b821756295c58d");
+        assert_eq!(fnv128_hex(b"a"), "d228cb696f1a8caf78912b704e4a8964");
+        assert_eq!(fnv128_hex(b"foobar"), "343e1662793c64bf6f0d3597ba446f18");
     }
 }

@@ -23,6 +23,8 @@ pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
 pub(crate) const MIN_TOKEN_LEN: usize = 16;
+/// The rate limiting binding counts over 10 or 60 seconds; 60 unless told.
+pub(crate) const DEFAULT_RATE_LIMIT_PERIOD: u32 = 60;
 /// Each `OAUTH_SECRET` value keys MACs and encryption: at least 256 bits of hex.
 pub(crate) const MIN_OAUTH_SECRET_LEN: usize = 32;
 
@@ -40,6 +42,15 @@ pub(crate) const SETTINGS: &[&str] = &[
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
     "SCALE_MAX_RESPONSE_BYTES",
+    "READ_ONLY",
+    "TOOLS",
+    "EXCLUDE_TOOLS",
+    "SCALE_PROJECTS",
+    "CALLBACK_HOSTS",
+    "CALLBACK_EMAILS",
+    "LIVE_WRITES",
+    "TEAM_INVITE_DOMAINS",
+    "RATE_LIMIT_PERIOD",
     "PUBLIC_URL",
     "OAUTH_BYOK",
     "OAUTH_SECRET",
@@ -62,13 +73,19 @@ pub struct RawSettings {
     pub values: Vec<(&'static str, Option<String>)>,
     /// Whether the `CALLBACKS` KV namespace is bound.
     pub kv_bound: bool,
+    /// Whether the `RATE_LIMITER` rate limiting binding is bound.
+    pub rate_limiter_bound: bool,
 }
 
 impl RawSettings {
     /// Builds the raw settings by asking `lookup` for each known name.
     pub fn read(mut lookup: impl FnMut(&str) -> Option<String>, kv_bound: bool) -> Self {
         let values = SETTINGS.iter().map(|name| (*name, lookup(name))).collect();
-        Self { values, kv_bound }
+        Self {
+            values,
+            kv_bound,
+            rate_limiter_bound: false,
+        }
     }
     /// Settings from name/value pairs; later pairs override earlier ones and
     /// an empty value means unset (for tests and tools that build settings).
@@ -117,10 +134,11 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The configuration every route reads. The MCP tokens are not here: who may
+/// call, and with which scopes, is the `auth` layer's (`auth::Keyring`).
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub scale_api_key: Option<Secret>,
-    pub mcp_tokens: Vec<Secret>,
     pub callback_keys: Vec<Secret>,
     /// Without a trailing slash.
     pub api_base: String,
@@ -136,6 +154,21 @@ pub(crate) struct Config {
     pub callback_ttl_days: u32,
     /// Scale answers above this are refused unread.
     pub max_response_bytes: usize,
+    /// Narrowing for every connection (AUTH.md B.3): `READ_ONLY`, the
+    /// `TOOLS` allow-list, `EXCLUDE_TOOLS` and the `SCALE_PROJECTS` allow-list.
+    pub read_only: bool,
+    pub tools: Option<Vec<String>>,
+    pub exclude_tools: Vec<String>,
+    pub scale_projects: Option<Vec<String>>,
+    /// Guards on writes (AUTH.md B.4): callback hosts (lower-case host
+    /// names), e-mail callbacks, billed work on a live key, invite domains.
+    pub callback_hosts: Vec<String>,
+    pub callback_emails: bool,
+    pub live_writes: bool,
+    pub team_invite_domains: Option<Vec<String>>,
+    /// The `RATE_LIMITER` binding's period in seconds (10 or 60): the binding
+    /// cannot tell it, and refusals say within how long to retry.
+    pub rate_limit_period: u32,
     /// `PUBLIC_URL`: the worker's public origin, the OAuth issuer when set.
     pub public_url: Option<String>,
     /// `OAUTH_BYOK`: the sign-in page offers "bring your own Scale key".
@@ -159,14 +192,102 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-fn err(name: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        name,
-        message: message.into(),
+impl ConfigError {
+    pub(crate) fn new(name: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            name,
+            message: message.into(),
+        }
     }
 }
 
-fn secret_list(
+fn err(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::new(name, message)
+}
+
+/// A boolean var: `true`/`false` (also `1`/`0`, `yes`/`no`); unset is false.
+fn parse_bool(raw: &RawSettings, name: &'static str, errors: &mut Vec<ConfigError>) -> bool {
+    match raw
+        .get(name)
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "false" | "0" | "no") => false,
+        Some("true" | "1" | "yes") => true,
+        Some(_) => {
+            errors.push(err(name, "must be true or false"));
+            false
+        }
+    }
+}
+
+/// A list var: comma-separated, or a JSON array of strings when it starts
+/// with `[` (for names that contain commas). Unset or blank is `None`; each
+/// entry is trimmed and must pass `check`, which says what an entry must be.
+fn name_list(
+    raw: &RawSettings,
+    name: &'static str,
+    check: (fn(&str) -> bool, &str),
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<String>> {
+    let v = raw.get(name).map(str::trim).filter(|v| !v.is_empty())?;
+    let mut items: Vec<String> = Vec::new();
+    let mut ok = true;
+    if v.starts_with('[') {
+        match crate::json::parse_strict(v.as_bytes()) {
+            Ok(serde_json::Value::Array(a)) => {
+                for i in &a {
+                    match i.as_str() {
+                        Some(s) => items.push(s.trim().to_string()),
+                        None => ok = false,
+                    }
+                }
+            }
+            _ => ok = false,
+        }
+    } else {
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            items.push(p.to_string());
+        }
+    }
+    if !ok || items.is_empty() || !items.iter().all(|i| !i.is_empty() && (check.0)(i)) {
+        errors.push(err(name, format!("must list {}", check.1)));
+        return None;
+    }
+    Some(items)
+}
+
+/// Host names and e-mail domains: lower-case letters, digits, `-` and `.`.
+fn host_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+}
+const HOSTS: (fn(&str) -> bool, &str) = (
+    host_name,
+    "lower-case host names such as hooks.example.com, comma-separated (no scheme, port or path)",
+);
+const DOMAINS: (fn(&str) -> bool, &str) = (
+    host_name,
+    "lower-case e-mail domains such as example.com, comma-separated",
+);
+fn tool_name(s: &str) -> bool {
+    s.bytes().all(|c| c.is_ascii_lowercase() || c == b'_')
+}
+fn project_name(s: &str) -> bool {
+    s.len() <= 1024
+}
+const TOOL_NAMES: (fn(&str) -> bool, &str) =
+    (tool_name, "tool names such as get_task, comma-separated");
+const PROJECT_NAMES: (fn(&str) -> bool, &str) = (
+    project_name,
+    "Scale project names, comma-separated (or a JSON array of names)",
+);
+
+/// A comma-separated list of secrets, each at least [`MIN_TOKEN_LEN`]
+/// printable ASCII characters; errors name the setting, never a value.
+pub(crate) fn secret_list(
     raw: &RawSettings,
     name: &'static str,
     errors: &mut Vec<ConfigError>,
@@ -277,7 +398,6 @@ impl Config {
             }
             Some(k) => Some(Secret(k.to_string())),
         };
-        let mcp_tokens = secret_list(raw, "MCP_AUTH_TOKEN", &mut errors);
         let callback_keys = secret_list(raw, "SCALE_CALLBACK_AUTH_KEY", &mut errors);
         let api_base = match raw
             .get("SCALE_API_BASE")
@@ -368,6 +488,30 @@ impl Config {
                 None
             }
         };
+        let read_only = parse_bool(raw, "READ_ONLY", &mut errors);
+        let tools = name_list(raw, "TOOLS", TOOL_NAMES, &mut errors);
+        let exclude_tools =
+            name_list(raw, "EXCLUDE_TOOLS", TOOL_NAMES, &mut errors).unwrap_or_default();
+        let scale_projects = name_list(raw, "SCALE_PROJECTS", PROJECT_NAMES, &mut errors);
+        let callback_hosts =
+            name_list(raw, "CALLBACK_HOSTS", HOSTS, &mut errors).unwrap_or_default();
+        let callback_emails = parse_bool(raw, "CALLBACK_EMAILS", &mut errors);
+        let live_writes = parse_bool(raw, "LIVE_WRITES", &mut errors);
+        let team_invite_domains = name_list(raw, "TEAM_INVITE_DOMAINS", DOMAINS, &mut errors);
+        let rate_limit_period = parse_num(
+            raw,
+            "RATE_LIMIT_PERIOD",
+            DEFAULT_RATE_LIMIT_PERIOD,
+            10,
+            60,
+            &mut errors,
+        );
+        if rate_limit_period != 10 && rate_limit_period != 60 {
+            errors.push(err(
+                "RATE_LIMIT_PERIOD",
+                "must be 10 or 60, the period of the RATE_LIMITER binding in wrangler.toml",
+            ));
+        }
         let public_url = match raw
             .get("PUBLIC_URL")
             .map(str::trim)
@@ -387,18 +531,7 @@ impl Config {
                 }
             },
         };
-        let oauth_byok = match raw
-            .get("OAUTH_BYOK")
-            .map(|v| v.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("" | "false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(_) => {
-                errors.push(err("OAUTH_BYOK", "must be true or false"));
-                false
-            }
-        };
+        let oauth_byok = parse_bool(raw, "OAUTH_BYOK", &mut errors);
         let mut oauth_secrets = Vec::new();
         for part in raw
             .get("OAUTH_SECRET")
@@ -413,10 +546,10 @@ impl Config {
                 oauth_secrets.push(Secret(part.to_string()));
             }
         }
+        errors.dedup();
         let cfg = Config {
             api_host: host_of(&api_base),
             scale_api_key,
-            mcp_tokens,
             callback_keys,
             api_base,
             timeout_ms,
@@ -426,6 +559,15 @@ impl Config {
             webhook_max_bytes,
             callback_ttl_days,
             max_response_bytes,
+            read_only,
+            tools,
+            exclude_tools,
+            scale_projects,
+            callback_hosts,
+            callback_emails,
+            live_writes,
+            team_invite_domains,
+            rate_limit_period,
             public_url,
             oauth_byok,
             oauth_secrets,
@@ -449,13 +591,20 @@ mod tests {
         assert_eq!(c.timeout_ms, 25_000);
         assert_eq!(c.webhook_max_bytes, 10 * 1024 * 1024);
         assert_eq!(c.callback_ttl_days, 30);
-        assert!(c.scale_api_key.is_none() && c.mcp_tokens.is_empty() && c.callback_keys.is_empty());
+        assert!(c.scale_api_key.is_none() && c.callback_keys.is_empty());
+        assert!(!c.read_only && c.tools.is_none() && c.exclude_tools.is_empty());
+        assert!(c.scale_projects.is_none() && c.callback_hosts.is_empty());
+        assert!(!c.callback_emails && !c.live_writes && c.team_invite_domains.is_none());
+        assert_eq!(c.rate_limit_period, 60);
     }
 
     #[test]
     fn lists_are_split_and_trimmed() {
         let c = Config::from_raw(&raw(&[
-            ("MCP_AUTH_TOKEN", " aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbbbb ,"),
+            (
+                "SCALE_CALLBACK_AUTH_KEY",
+                " aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbbbb ,",
+            ),
             (
                 "ALLOWED_ORIGINS",
                 "https://A.example.com, http://localhost:3000/",
@@ -463,7 +612,7 @@ mod tests {
             ("SCALE_API_BASE", "http://127.0.0.1:9/v1/"),
         ]))
         .unwrap();
-        assert_eq!(c.mcp_tokens.len(), 2);
+        assert_eq!(c.callback_keys.len(), 2);
         assert_eq!(
             c.allowed_origins,
             vec!["https://a.example.com", "http://localhost:3000"]
@@ -477,7 +626,7 @@ mod tests {
             ("SCALE_API_BASE", "ftp://x"),
             ("SCALE_TIMEOUT_MS", "soon"),
             ("SUBREQUEST_LIMIT", "1"),
-            ("MCP_AUTH_TOKEN", "short-secret"),
+            ("SCALE_CALLBACK_AUTH_KEY", "short-secret"),
             ("WEBHOOK_MAX_BYTES", "99999999999"),
             ("CALLBACK_TTL_DAYS", "0"),
             ("ALLOWED_ORIGINS", "https://x.com/path"),
@@ -490,7 +639,7 @@ mod tests {
             "SCALE_API_BASE",
             "SCALE_TIMEOUT_MS",
             "SUBREQUEST_LIMIT",
-            "MCP_AUTH_TOKEN",
+            "SCALE_CALLBACK_AUTH_KEY",
             "WEBHOOK_MAX_BYTES",
             "CALLBACK_TTL_DAYS",
             "ALLOWED_ORIGINS",
@@ -533,6 +682,67 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(c.api_host, "api.scale.example");
+    }
+
+    #[test]
+    fn narrowing_and_guard_settings() {
+        let c = Config::from_raw(&raw(&[
+            ("READ_ONLY", "TRUE"),
+            ("TOOLS", "get_task, list_tasks,"),
+            ("EXCLUDE_TOOLS", "list_tasks"),
+            ("SCALE_PROJECTS", r#"["a,b", " c "]"#),
+            ("CALLBACK_HOSTS", "hooks.example.com,b.example.org"),
+            ("CALLBACK_EMAILS", "1"),
+            ("LIVE_WRITES", "yes"),
+            ("TEAM_INVITE_DOMAINS", "example.com"),
+            ("RATE_LIMIT_PERIOD", "10"),
+        ]))
+        .unwrap();
+        assert!(c.read_only && c.callback_emails && c.live_writes);
+        assert_eq!(
+            c.tools.as_deref(),
+            Some(&["get_task".to_string(), "list_tasks".into()][..])
+        );
+        assert_eq!(c.exclude_tools, vec!["list_tasks"]);
+        assert_eq!(c.scale_projects, Some(vec!["a,b".to_string(), "c".into()]));
+        assert_eq!(c.callback_hosts, vec!["hooks.example.com", "b.example.org"]);
+        assert_eq!(c.team_invite_domains, Some(vec!["example.com".to_string()]));
+        assert_eq!(c.rate_limit_period, 10);
+        let c = Config::from_raw(&raw(&[("SCALE_PROJECTS", "p1, p2")])).unwrap();
+        assert_eq!(c.scale_projects, Some(vec!["p1".to_string(), "p2".into()]));
+
+        let errs = Config::from_raw(&raw(&[
+            ("READ_ONLY", "sometimes"),
+            ("TOOLS", " , "),
+            ("EXCLUDE_TOOLS", "Get-Task"),
+            ("SCALE_PROJECTS", "[1]"),
+            ("CALLBACK_HOSTS", "https://hooks.example.com/x"),
+            ("CALLBACK_EMAILS", "2"),
+            ("LIVE_WRITES", "on"),
+            ("TEAM_INVITE_DOMAINS", "@example.com"),
+            ("RATE_LIMIT_PERIOD", "30"),
+        ]))
+        .unwrap_err();
+        let names: Vec<_> = errs.iter().map(|e| e.name).collect();
+        assert_eq!(
+            names,
+            [
+                "READ_ONLY",
+                "TOOLS",
+                "EXCLUDE_TOOLS",
+                "SCALE_PROJECTS",
+                "CALLBACK_HOSTS",
+                "CALLBACK_EMAILS",
+                "LIVE_WRITES",
+                "TEAM_INVITE_DOMAINS",
+                "RATE_LIMIT_PERIOD"
+            ]
+        );
+        for e in &errs {
+            for quoted in ["https://hooks", "@example", "sometimes", "Get-Task", "30"] {
+                assert!(!e.message.contains(quoted), "{e}");
+            }
+        }
     }
 
     #[test]

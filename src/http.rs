@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 /// A boxed, non-`Send` future (the shape of `io::BoxFut`, which sits above this layer).
 pub type LocalFut<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -108,12 +109,44 @@ impl Request {
 }
 
 /// An HTTP response, plus lines for the worker log (never containing secrets).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// When set, the body is produced by this as the client reads (and `body` is empty).
+    pub stream: Option<Streamed>,
+    /// Lines for the worker log: notes, appended to the request's one line,
+    /// and audit lines (see [`is_audit_line`]), each printed on its own.
     pub logs: Vec<String>,
+}
+
+/// A body produced piece by piece while the work behind it runs, such as an
+/// SSE answer that carries progress before its result. The edge polls it as
+/// the client reads; dropping it abandons the work. Not `Send`: it owns the
+/// request's single-threaded context.
+pub trait BodyStream {
+    /// The next chunk, or `None` once the body is complete.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>>;
+    /// Log lines noted while the body was produced; the edge takes them when
+    /// the body has ended or was abandoned.
+    fn take_logs(&mut self) -> Vec<String>;
+}
+
+/// A boxed [`BodyStream`].
+pub struct Streamed(pub Box<dyn BodyStream>);
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streamed")
+    }
+}
+
+/// Whether a log line is an audit line: a JSON object, which the edge
+/// prints with a console call of its own so Workers Logs indexes its
+/// fields. Notes are plain text and never start with `{`.
+pub fn is_audit_line(line: &str) -> bool {
+    line.starts_with('{')
 }
 
 impl Response {
@@ -129,6 +162,11 @@ impl Response {
     }
     pub fn body(mut self, b: Vec<u8>) -> Self {
         self.body = b;
+        self
+    }
+    /// A streamed body in place of `body`.
+    pub fn stream(mut self, s: impl BodyStream + 'static) -> Self {
+        self.stream = Some(Streamed(Box::new(s)));
         self
     }
     /// A JSON body from anything serde can write.

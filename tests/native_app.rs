@@ -101,7 +101,14 @@ fn rpc(id: Value, method: &str, params: Value) -> Vec<u8> {
 }
 
 fn modern(method: &str, mut params: Value) -> Req {
-    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    // Added to any `_meta` the test gave (a progressToken).
+    let meta = params
+        .as_object_mut()
+        .unwrap()
+        .entry("_meta")
+        .or_insert(json!({}));
+    meta["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+    meta["io.modelcontextprotocol/clientCapabilities"] = json!({});
     let name = params
         .get("name")
         .or_else(|| params.get("uri"))
@@ -838,4 +845,167 @@ fn misconfiguration_is_named() {
         .as_str()
         .unwrap()
         .contains("SCALE_API_KEY is not set"));
+}
+
+/// A streamed answer read to its end: its SSE events as JSON, and the log
+/// lines the work behind it left.
+fn drain(o: Outgoing) -> (Vec<Value>, Vec<String>) {
+    use std::task::{Context, Poll, Waker};
+    assert!(o.body.is_empty(), "a streamed answer has no fixed body");
+    let mut s = o.stream.expect("a streamed answer").0;
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut text = Vec::new();
+    loop {
+        match s.poll_chunk(&mut cx) {
+            Poll::Ready(Some(c)) => text.extend(c),
+            Poll::Ready(None) => break,
+            Poll::Pending => panic!("the fakes never wait"),
+        }
+    }
+    let text = String::from_utf8(text).unwrap();
+    let events = text
+        .split_terminator("\n\n")
+        .map(|e| {
+            let data = e
+                .strip_prefix("event: message\ndata: ")
+                .unwrap_or_else(|| panic!("not an event: {e:?}"));
+            serde_json::from_str(data).unwrap()
+        })
+        .collect();
+    (events, s.take_logs())
+}
+
+fn pending_then(status: &str) -> FakeUpstream {
+    let up = FakeUpstream::new();
+    for s in ["pending", "pending", status] {
+        up.push_json(200, json!({"task_id": "t1", "status": s}));
+    }
+    up
+}
+
+#[test]
+fn long_tools_stream_progress_before_their_result_when_asked() {
+    let call = |meta: Value| {
+        rpc(
+            json!(9),
+            "tools/call",
+            json!({"name": "wait_for_task", "arguments": {"task_id": "t1"}, "_meta": meta}),
+        )
+    };
+    let o = post(call(json!({"progressToken": "tok-1"})))
+        .send_with(&raw(&[]), &pending_then("completed"));
+    assert_eq!(o.status, 200);
+    assert_eq!(o.get_header("content-type"), Some("text/event-stream"));
+    assert_eq!(o.get_header("x-accel-buffering"), Some("no"));
+    let (events, _) = drain(o);
+    assert_eq!(events.len(), 3, "{events:?}");
+    for (e, p) in events[..2].iter().zip([0.0, 0.5]) {
+        assert_eq!(e["method"], "notifications/progress");
+        assert!(e.get("id").is_none(), "a notification has no id");
+        assert_eq!(e["params"]["progressToken"], "tok-1");
+        assert_eq!(e["params"]["progress"], p);
+    }
+    assert_eq!(
+        events[1]["params"]["message"],
+        "task t1: still pending after 0.5 s"
+    );
+    let last = &events[2];
+    assert_eq!(last["id"], 9);
+    assert_eq!(last["result"]["structuredContent"]["done"], true);
+    assert_eq!(last["result"]["structuredContent"]["polls"], 3);
+
+    // Answered whole: no token, a token of the wrong type, a client that
+    // reads no SSE, and a tool that reports no progress.
+    for r in [
+        post(call(json!({}))),
+        post(call(json!({"progressToken": {"a": 1}}))),
+        post(call(json!({"progressToken": 1}))).h("accept", "application/json"),
+        post(rpc(
+            json!(9),
+            "tools/call",
+            json!({"name": "get_task", "arguments": {"task_id": "t1"}, "_meta": {"progressToken": 1}}),
+        )),
+    ] {
+        let o = r.send_with(&raw(&[]), &pending_then("completed"));
+        assert!(o.stream.is_none());
+        assert_eq!(o.get_header("content-type"), Some("application/json"));
+        assert!(
+            body(&o)["result"]["structuredContent"].is_object(),
+            "{}",
+            body(&o)
+        );
+    }
+}
+
+#[test]
+fn the_modern_lane_streams_too_after_its_checks() {
+    let up = FakeUpstream::new();
+    up.push_json(200, json!({"docs": []}));
+    up.respond_with(|r| {
+        let b: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        Ok(scale_mcp_worker::io::fakes::json_response(
+            200,
+            &json!({"task_id": format!("t-{}", b["attachment"].as_str().unwrap()), "status": "pending"}),
+        ))
+    });
+    let params = json!({"name": "create_tasks", "_meta": {"progressToken": 7}, "arguments": {
+        "type": "imageannotation", "project": "p", "idempotency_key": "k",
+        "items": [{"attachment": "a"}, {"attachment": "b"}]}});
+    let (events, logs) = drain(modern("tools/call", params.clone()).send_with(&raw(&[]), &up));
+    let progress: Vec<(f64, f64)> = events[..3]
+        .iter()
+        .map(|e| {
+            assert_eq!(e["params"]["progressToken"], 7);
+            (
+                e["params"]["progress"].as_f64().unwrap(),
+                e["params"]["total"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(progress, [(0.0, 2.0), (1.0, 2.0), (2.0, 2.0)]);
+    let result = &events[3]["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["structuredContent"]["created"], 2);
+    assert_eq!(
+        audit_items(&logs),
+        json!({"total": 2, "created": 2, "already_existed": 0, "failed": 0, "not_done": 0})
+    );
+    // The modern checks come first: a header mismatch is answered whole.
+    let o = modern("tools/call", params)
+        .h("mcp-name", "get_task")
+        .send();
+    assert!(o.stream.is_none());
+    assert_eq!(
+        (o.status, body(&o)["error"]["code"].as_i64()),
+        (400, Some(-32020))
+    );
+}
+
+#[test]
+fn a_tools_audit_line_reaches_the_response() {
+    let up = FakeUpstream::new();
+    up.push_json(200, json!({"docs": []}));
+    up.push_json(200, json!({"task_id": "t0"}));
+    let o = post(rpc(
+        json!(1),
+        "tools/call",
+        json!({"name": "create_tasks", "arguments": {"type": "categorization", "items": [{"unique_id": "u"}]}}),
+    ))
+    .send_with(&raw(&[]), &up);
+    assert!(o.stream.is_none());
+    assert_eq!(
+        audit_items(&o.logs),
+        json!({"total": 1, "created": 1, "already_existed": 0, "failed": 0, "not_done": 0})
+    );
+}
+
+/// The item counts in the one audit line a create_tasks call leaves.
+fn audit_items(logs: &[String]) -> Value {
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let line: Value = serde_json::from_str(&logs[0]).unwrap();
+    assert_eq!(
+        (&line["event"], &line["tool"]),
+        (&json!("tool_call"), &json!("create_tasks"))
+    );
+    line["items"].clone()
 }

@@ -47,7 +47,7 @@
 pub mod scan;
 mod query;
 
-pub use query::{get, list, ListError, LogPage, LogQuery};
+pub use query::{get, list, project_in_entry, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::CallbackStore;

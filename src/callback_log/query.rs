@@ -1,5 +1,9 @@
 //! Reading the log: pages of listed keys (metadata only, no value reads)
-//! with our own cursor, and single entries by id, passed on as text.
+//! with our own cursor, and single entries by id, passed on as text. A
+//! listing confined to projects keeps the deliveries whose key metadata
+//! names one of them: batch callbacks (which carry no project) and entries
+//! of the layout before the current one (which kept no project there) are
+//! left out of it.
 
 use super::{batch_prefixes, entry_key, name_hash, task_prefixes};
 use crate::io::CallbackStore;
@@ -20,6 +24,9 @@ pub struct LogQuery {
     pub status: Option<String>,
     pub limit: usize,
     pub cursor: Option<String>,
+    /// Only deliveries about these projects (a connection's project scope);
+    /// deliveries whose project is unknown (batch callbacks) are left out.
+    pub projects: Option<Vec<String>>,
 }
 
 /// KV pages read at most per listing, so a sparse status filter stays cheap.
@@ -76,6 +83,11 @@ fn keep(q: &LogQuery, meta: Option<&Value>) -> bool {
             .as_deref()
             .is_none_or(|t| names(meta, "task_id", t))
         && q.batch.as_deref().is_none_or(|b| names(meta, "batch", b))
+        && q.projects.as_ref().is_none_or(|allowed| {
+            meta.get("project")
+                .and_then(Value::as_str)
+                .is_some_and(|p| allowed.iter().any(|a| a == p))
+        })
 }
 
 /// A listed key's metadata as a list item.
@@ -210,6 +222,19 @@ async fn list_sorted(
 pub enum ListError {
     BadCursor,
     Store(String),
+}
+
+/// The project of a stored task delivery (`body.task.project`), read with
+/// the receiver's own scan rather than as a tree. The body is the last field
+/// of an entry as [`super::store_classified`] writes it; an entry laid out
+/// otherwise has no project here.
+pub fn project_in_entry(text: &str) -> Option<String> {
+    let start = text.find(",\"body\":")? + 8;
+    let body = text.get(start..text.len().checked_sub(1)?)?;
+    super::scan::scan(body.as_bytes())
+        .ok()?
+        .str_at(&["task", "project"])
+        .map(str::to_string)
 }
 
 /// Reads one stored entry by id, as the JSON text it was stored as (entries

@@ -1,19 +1,20 @@
 //! The thin edge: the Workers entry point, the request body as a source the
 //! core reads only when it decides to, and the I/O traits implemented with
-//! `worker::Fetch` and Workers KV here and, for OAuth, with WebCrypto and a
-//! Durable Object in [`oauth`]. Everything else is in the pure core.
+//! `worker::Fetch`, Workers KV and the Rate Limiting binding here and, for
+//! OAuth, with WebCrypto and a Durable Object in [`oauth`]. Everything else
+//! is in the pure core.
 
 mod oauth;
 
 use crate::app;
 use crate::config::RawSettings;
 use crate::http::{
-    header_in, query_of, split_url, Body, BodyError, BodySource, LocalFut, Request as CoreRequest,
-    Response as CoreResponse,
+    header_in, is_audit_line, query_of, split_url, Body, BodyError, BodySource, BodyStream,
+    LocalFut, Request as CoreRequest, Response as CoreResponse,
 };
 use crate::io::{
-    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, SendError, Services,
-    Upstream,
+    BoxFut, CallbackStore, InResponse, ListPage, ListedKey, OutRequest, RateLimiter, SendError,
+    Services, Upstream,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -21,8 +22,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Wake, Waker};
 use std::time::Duration;
+use wasm_bindgen::JsCast;
 use worker::*;
 
 struct FetchUpstream;
@@ -219,6 +222,49 @@ impl CallbackStore for KvLog {
     }
 }
 
+/// The `RATE_LIMITER` binding, called through its JavaScript API
+/// (`limit({key})` resolving to `{success}`) rather than `worker`'s wrapper,
+/// whose type check depends on the binding's class name.
+struct BindingLimiter(wasm_bindgen::JsValue);
+
+fn js_text(e: wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    e.as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| "the binding threw".to_string())
+}
+
+impl RateLimiter for BindingLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, std::result::Result<bool, String>> {
+        use wasm_bindgen::{JsCast, JsValue};
+        Box::pin(async move {
+            let limit: js_sys::Function =
+                js_sys::Reflect::get(&self.0, &JsValue::from_str("limit"))
+                    .map_err(js_text)?
+                    .dyn_into()
+                    .map_err(|_| "RATE_LIMITER has no limit() method".to_string())?;
+            let arg = js_sys::Object::new();
+            js_sys::Reflect::set(&arg, &JsValue::from_str("key"), &JsValue::from_str(key))
+                .map_err(js_text)?;
+            let promise: js_sys::Promise = limit
+                .call1(&self.0, &arg)
+                .map_err(js_text)?
+                .dyn_into()
+                .map_err(|_| "RATE_LIMITER.limit() did not return a promise".to_string())?;
+            let out = wasm_bindgen_futures::JsFuture::from(promise)
+                .await
+                .map_err(js_text)?;
+            js_sys::Reflect::get(&out, &JsValue::from_str("success"))
+                .map_err(js_text)?
+                .as_bool()
+                .ok_or_else(|| "RATE_LIMITER.limit() gave no `success`".to_string())
+        })
+    }
+}
+
 /// The request's body, left unread until the core asks for it, and whether
 /// its declared length is small.
 struct EdgeBody(RefCell<Option<Request>>, bool);
@@ -257,15 +303,112 @@ impl BodySource for EdgeBody {
     }
 }
 
-fn to_response(out: CoreResponse) -> Result<Response> {
+/// The request's one line in the worker log, with the core's notes appended
+/// (the path only, as query strings could carry tokens pasted by mistake),
+/// and each audit line on its own, a JSON object whose fields Workers Logs
+/// indexes.
+fn log_line(head: &str, started: f64, notes: &[String]) {
+    let mut line = format!("{head} in {} ms", (js_sys::Date::now() - started) as u64);
+    for l in notes.iter().filter(|l| !is_audit_line(l)) {
+        line.push_str(" | ");
+        line.push_str(l);
+    }
+    console_log!("{line}");
+    for a in notes.iter().filter(|l| is_audit_line(l)) {
+        console_log!("{a}");
+    }
+}
+
+/// A streamed body as the runtime reads it. The request's log line waits for
+/// the end of the body (or for the client going away), when the work behind
+/// it has added its notes.
+///
+/// The runtime asks for each chunk from a task of its own, and some futures
+/// keep the first waker they saw (`worker::Delay` does), which would leave a
+/// later read waiting forever. So the body is always polled with one waker,
+/// [`Relay`], that passes each wake on to the read waiting now.
+struct LoggedStream {
+    inner: Box<dyn BodyStream>,
+    relay: Arc<Relay>,
+    head: String,
+    notes: Vec<String>,
+    started: f64,
+    logged: bool,
+}
+
+/// Wakes whichever read of the body is waiting.
+#[derive(Default)]
+struct Relay(Mutex<Option<Waker>>);
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(w) = self.0.lock().ok().and_then(|g| g.clone()) {
+            w.wake();
+        }
+    }
+}
+
+impl LoggedStream {
+    fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Option<Vec<u8>>> {
+        if let Ok(mut current) = self.relay.0.lock() {
+            *current = Some(cx.waker().clone());
+        }
+        let waker = Waker::from(self.relay.clone());
+        self.inner
+            .poll_chunk(&mut std::task::Context::from_waker(&waker))
+    }
+
+    fn finish(&mut self, how: &str) {
+        if !self.logged {
+            self.logged = true;
+            self.notes.extend(self.inner.take_logs());
+            log_line(&format!("{} ({how})", self.head), self.started, &self.notes);
+        }
+    }
+}
+
+impl Drop for LoggedStream {
+    // The runtime drops the body when it cancels it; after a client went
+    // away it may instead tear the request down, and this line is lost.
+    fn drop(&mut self) {
+        self.finish("stream closed before its end");
+    }
+}
+
+fn to_response(out: CoreResponse, head: String, started: f64) -> Result<Response> {
     let headers = Headers::new();
     for (k, v) in &out.headers {
         headers.append(k, v)?;
     }
-    let resp = if out.body.is_empty() {
-        Response::empty()?
+    let resp = if let Some(stream) = out.stream {
+        let mut body = LoggedStream {
+            inner: stream.0,
+            relay: Arc::default(),
+            head,
+            notes: out.logs,
+            started,
+            logged: false,
+        };
+        let chunks = futures_util::stream::poll_fn(move |cx| match body.poll_chunk(cx) {
+            Poll::Ready(None) => {
+                body.finish("streamed");
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(c)) => Poll::Ready(Some(Ok(js_sys::Uint8Array::from(&c[..]).into()))),
+            Poll::Pending => Poll::Pending,
+        });
+        let raw = wasm_streams::ReadableStream::from_stream(chunks).into_raw();
+        Response::from_body(ResponseBody::Stream(raw.unchecked_into()))?
     } else {
-        Response::from_bytes(out.body)?
+        log_line(&head, started, &out.logs);
+        if out.body.is_empty() {
+            Response::empty()?
+        } else {
+            Response::from_bytes(out.body)?
+        }
     };
     Ok(resp.with_status(out.status).with_headers(headers))
 }
@@ -283,10 +426,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let url = req.inner().url();
     let (self_origin, path) = split_url(&url);
     let kv = env.kv("CALLBACKS").ok();
-    let raw = RawSettings::read(
+    let mut raw = RawSettings::read(
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
+    let limiter = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("RATE_LIMITER"))
+        .ok()
+        .filter(|b| b.is_object());
+    raw.rate_limiter_bound = limiter.is_some();
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -307,21 +454,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
+        limiter: limiter.map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>),
         oauth: oauth::platform(&env),
     };
     let out = app::handle(&incoming, &raw, services).await;
-
-    // One console call per request, with the core's notes appended; the path
-    // only, as query strings could carry tokens pasted by mistake.
-    let mut line = format!(
-        "{method} {path} -> {} in {} ms",
-        out.status,
-        (js_sys::Date::now() - started) as u64
-    );
-    for l in &out.logs {
-        line.push_str(" | ");
-        line.push_str(l);
-    }
-    console_log!("{line}");
-    to_response(out)
+    let head = format!("{method} {path} -> {}", out.status);
+    to_response(out, head, started)
 }

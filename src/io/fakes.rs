@@ -13,7 +13,7 @@
 use super::state::{apply, Memo, Rows, StateStore};
 use super::{
     BoxFut, CallbackStore, Crypto, InResponse, ListPage, ListedKey, OAuthPlatform, OutRequest,
-    SendError, Services, Upstream,
+    RateLimiter, SendError, Services, Upstream,
 };
 use crate::codec::{hmac_sha256, sha256};
 use crate::http::{Body, BodyError, BodySource, LocalFut};
@@ -330,12 +330,55 @@ impl BodySource for FakeBody {
     }
 }
 
+/// A rate limiter that allows `limit` calls per key, like the binding within
+/// one period, and records every key it was asked about. A handle, like the
+/// other fakes.
+#[derive(Clone, Default)]
+pub struct FakeLimiter(Rc<LimiterState>);
+
+impl Deref for FakeLimiter {
+    type Target = LimiterState;
+    fn deref(&self) -> &LimiterState {
+        &self.0
+    }
+}
+
+#[derive(Default)]
+pub struct LimiterState {
+    pub limit: Cell<u32>,
+    /// When set, every call fails (the binding threw).
+    pub fail: Cell<bool>,
+    pub calls: RefCell<Vec<String>>,
+}
+
+impl FakeLimiter {
+    pub fn new(limit: u32) -> Self {
+        let f = Self::default();
+        f.limit.set(limit);
+        f
+    }
+}
+
+impl RateLimiter for FakeLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>> {
+        let r = if self.fail.get() {
+            Err("rate limiter failed (simulated)".to_string())
+        } else {
+            self.calls.borrow_mut().push(key.to_string());
+            let n = self.calls.borrow().iter().filter(|k| *k == key).count();
+            Ok(n as u32 <= self.limit.get())
+        };
+        Box::pin(async move { r })
+    }
+}
+
 /// The services of a request made from fakes (clones of the handles); the
 /// OAuth store is not bound.
 pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
     Services {
         upstream: Rc::new(up.clone()),
         store: store.map(|s| Rc::new(s.clone()) as Rc<dyn CallbackStore>),
+        limiter: None,
         oauth: None,
     }
 }

@@ -1,14 +1,17 @@
 //! The seams between the pure core and the platform: an upstream HTTP client,
-//! the callback store and, for the OAuth server, WebCrypto and the consistent
-//! store ([`state`]), bundled as [`Services`], and the [`Ctx`] one request
-//! runs with. The edge implements the traits with `worker::Fetch`, Workers
-//! KV, WebCrypto and a Durable Object; `fakes` (tests and the `testing`
+//! the callback store, the rate limiter and, for the OAuth server, encryption
+//! and the consistent store ([`state`]), bundled as [`Services`], and the
+//! [`Ctx`] one request runs with (with its [`Caller`]: who calls, what their
+//! connection may do, and the audit lines their tool calls leave). The edge
+//! implements the traits with `worker::Fetch`, Workers KV, the Rate Limiting
+//! binding, WebCrypto and a Durable Object; `fakes` (tests and the `testing`
 //! feature) implements them in memory.
 
+use crate::auth::View;
 use crate::config::Config;
 use crate::http::header_in;
 use serde_json::Value;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -142,6 +145,13 @@ pub trait CallbackStore {
     ) -> BoxFut<'a, Result<ListPage, String>>;
 }
 
+/// The Workers Rate Limiting binding (`RATE_LIMITER`): counts calls per key
+/// over the period configured with the binding and says whether one more is
+/// allowed. Errors are the platform's message.
+pub trait RateLimiter {
+    fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>>;
+}
+
 /// The encryption the OAuth server needs, from the platform: AES-256-GCM
 /// from WebCrypto at the edge (no Rust cipher in the upload; hashes and MACs
 /// are `codec`'s) and its CSPRNG. Errors are the platform's message.
@@ -176,29 +186,67 @@ pub struct OAuthPlatform {
 /// independent upstream calls overlap (Workers allow six open at a time and
 /// queue the rest).
 pub(crate) async fn join_all<'a, T>(futs: Vec<BoxFut<'a, T>>) -> Vec<T> {
+    join_bounded(futs, usize::MAX).await
+}
+
+/// The most upstream connections one Workers request may have open at once;
+/// work that must never queue behind the platform runs at most this many.
+pub(crate) const MAX_OPEN_CONNECTIONS: usize = 6;
+
+/// Like [`join_all`], but at most `limit` futures run at a time; the others
+/// start in order as running ones finish. A future does nothing until it is
+/// first polled, so the ones waiting their turn have sent nothing yet.
+pub(crate) async fn join_bounded<'a, T>(futs: Vec<BoxFut<'a, T>>, limit: usize) -> Vec<T> {
+    let n = futs.len();
     let mut slots: Vec<(Option<BoxFut<'a, T>>, Option<T>)> =
         futs.into_iter().map(|f| (Some(f), None)).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (fut, out) in slots.iter_mut() {
+    let (mut started, mut running) = (0, 0);
+    std::future::poll_fn(|cx| loop {
+        while running < limit.max(1) && started < n {
+            started += 1;
+            running += 1;
+        }
+        let mut finished = false;
+        for (fut, out) in slots[..started].iter_mut() {
             if let Some(f) = fut {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *out = Some(v);
-                        *fut = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
+                if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                    *out = Some(v);
+                    *fut = None;
+                    running -= 1;
+                    finished = true;
                 }
             }
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
+        if running == 0 && started == n {
+            return std::task::Poll::Ready(());
+        }
+        // A finished future frees a place: start the next ones in this same poll.
+        if !finished || started == n {
+            return std::task::Poll::Pending;
         }
     })
     .await;
     slots.into_iter().filter_map(|(_, o)| o).collect()
+}
+
+/// One progress report of a long tool call: how far it got, out of how
+/// much when that is known, and what is happening, for the person watching.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Report {
+    pub progress: f64,
+    pub total: Option<f64>,
+    pub message: String,
+}
+
+/// Where a long tool call puts its progress reports while it runs; the
+/// transport takes them out and sends them as notifications.
+#[derive(Debug, Default)]
+pub(crate) struct Progress(RefCell<Vec<Report>>);
+
+impl Progress {
+    pub(crate) fn take(&self) -> Vec<Report> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 /// The platform services the edge supplies for one request. Shared (`Rc`)
@@ -209,6 +257,8 @@ pub struct Services {
     pub upstream: Rc<dyn Upstream>,
     /// `None` when the `CALLBACKS` KV namespace is not bound.
     pub store: Option<Rc<dyn CallbackStore>>,
+    /// `None` when the `RATE_LIMITER` binding is not configured.
+    pub limiter: Option<Rc<dyn RateLimiter>>,
     /// `None` when the `OAUTH` Durable Object is not bound (OAuth is off).
     pub oauth: Option<OAuthPlatform>,
 }
@@ -227,6 +277,8 @@ pub(crate) struct Budget {
     deadline_ms: u64,
     limit: u32,
     used: Cell<u32>,
+    /// The HTTP status of the latest answer from upstream, for audit lines.
+    last_status: Cell<Option<u16>>,
 }
 
 impl Budget {
@@ -235,7 +287,18 @@ impl Budget {
             deadline_ms: now_ms + total_ms,
             limit: subrequest_limit,
             used: Cell::new(0),
+            last_status: Cell::new(None),
         }
+    }
+    /// Subrequests counted so far.
+    pub(crate) fn subrequests_used(&self) -> u32 {
+        self.used.get()
+    }
+    pub(crate) fn note_status(&self, status: Option<u16>) {
+        self.last_status.set(status);
+    }
+    pub(crate) fn last_status(&self) -> Option<u16> {
+        self.last_status.get()
     }
     /// Milliseconds left before the deadline.
     pub(crate) fn remaining_ms(&self, now_ms: u64) -> u64 {
@@ -263,17 +326,57 @@ impl Budget {
     }
 }
 
-/// What one request runs with: the configuration, the platform services and
-/// the request's upstream budget.
+/// Who is calling on one MCP request: their connection's [`View`], what the
+/// callback policy needs to know of the worker (its own origin) and the id
+/// audit lines carry.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub view: View,
+    /// `scheme://host[:port]` the request came to.
+    pub self_origin: String,
+    pub request_id: String,
+}
+
+impl Caller {
+    pub(crate) fn new(view: View, self_origin: &str, request_id: &str) -> Self {
+        Self {
+            view,
+            self_origin: self_origin.to_string(),
+            request_id: request_id.to_string(),
+        }
+    }
+}
+
+/// What one request runs with: the configuration, the platform services,
+/// the request's upstream budget, its caller, where progress goes (when the
+/// client asked for it) and the lines the request adds to the worker log.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     pub config: Rc<Config>,
     pub services: Services,
     pub budget: Rc<Budget>,
+    pub caller: Rc<Caller>,
+    /// Set by the transport when the answer streams progress to the client.
+    pub progress: Option<Rc<Progress>>,
+    /// Lines for the worker log (never argument values or secrets): notes
+    /// for the request's own line and audit lines (JSON, see
+    /// [`crate::http::is_audit_line`]), which the edge prints one each.
+    pub notes: Rc<RefCell<Vec<String>>>,
 }
 
 impl Ctx {
+    /// A context for a caller with every scope and no narrowing, as a
+    /// full-access token on `/mcp` has (for tests).
+    #[cfg(test)]
     pub(crate) fn new(config: Config, services: Services) -> Self {
+        let caller = Caller::new(
+            View::full(crate::auth::Principal::full("test")),
+            "https://worker.example",
+            "test",
+        );
+        Self::for_caller(config, services, caller)
+    }
+    pub(crate) fn for_caller(config: Config, services: Services, caller: Caller) -> Self {
         let budget = Budget::new(
             services.upstream.now_ms(),
             REQUEST_BUDGET_MS,
@@ -283,13 +386,50 @@ impl Ctx {
             config: Rc::new(config),
             services,
             budget: Rc::new(budget),
+            caller: Rc::new(caller),
+            progress: None,
+            notes: Rc::default(),
         }
+    }
+    pub(crate) fn view(&self) -> &View {
+        &self.caller.view
+    }
+    /// Reports progress; kept only when the client asked for it.
+    pub(crate) fn report(&self, progress: f64, total: Option<f64>, message: String) {
+        if let Some(p) = &self.progress {
+            p.0.borrow_mut().push(Report {
+                progress,
+                total,
+                message,
+            });
+        }
+    }
+    /// Adds a line to the worker log of this request: a note, or an audit
+    /// line when it is a JSON object.
+    pub(crate) fn note(&self, line: String) {
+        self.notes.borrow_mut().push(line);
+    }
+    pub(crate) fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+    /// The audit lines written so far, taken out of the log (for tests).
+    #[cfg(test)]
+    pub(crate) fn take_audit(&self) -> Vec<String> {
+        let (audit, notes) = self
+            .take_notes()
+            .into_iter()
+            .partition(|l| crate::http::is_audit_line(l));
+        *self.notes.borrow_mut() = notes;
+        audit
     }
     pub(crate) fn upstream(&self) -> &dyn Upstream {
         &*self.services.upstream
     }
     pub(crate) fn store(&self) -> Option<&dyn CallbackStore> {
         self.services.store.as_deref()
+    }
+    pub(crate) fn limiter(&self) -> Option<&dyn RateLimiter> {
+        self.services.limiter.as_deref()
     }
 }
 

@@ -10,12 +10,13 @@ pub mod methods;
 pub mod model;
 pub mod resources;
 pub mod rpc;
+pub mod stream;
 
 use crate::http::{BodyError, Request as HttpIn, Response};
 use crate::io::Ctx;
 use crate::json::{parse_strict, truncate};
 use rpc::{classify, write_response, Incoming, RpcError};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// Newest first; `initialize` answers the first when it cannot echo the client's.
@@ -45,8 +46,14 @@ pub enum Lane {
 }
 
 /// Answers one POST to `/mcp` (authentication and origin already checked,
-/// the body not yet read).
+/// the body not yet read), with the lines its tool calls added to the worker log.
 pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
+    let mut out = post(req, cx).await;
+    out.logs.extend(cx.take_notes());
+    out
+}
+
+async fn post(req: &HttpIn, cx: &Ctx) -> Response {
     let sse = wants_sse(req.header("accept"));
     if let Some(ct) = req.header("content-type") {
         let mime = ct.split(';').next().unwrap_or("").trim();
@@ -98,10 +105,19 @@ pub async fn handle_post(req: &HttpIn, cx: &Ctx) -> Response {
             sse,
         ),
         msg => {
-            let (status, out) = handle_one(msg, lane, req, cx).await;
-            match out {
-                None => accepted(),
-                Some(text) => reply(status, text, sse),
+            let p = prepare(msg, lane, req);
+            let token = match &p {
+                Prepared::Call { method, params, .. } => stream::progress_token(req, method, params),
+                _ => None,
+            };
+            match (p, token) {
+                (Prepared::Call { id, method, params }, Some(token)) => {
+                    stream::respond(id, method, params, token, lane, cx)
+                }
+                (p, _) => match answer(p, lane, cx).await {
+                    (_, None) => accepted(),
+                    (status, Some(text)) => reply(status, text, sse),
+                },
             }
         }
     }
@@ -199,20 +215,45 @@ async fn handle_batch(
     respond(200, body, sse)
 }
 
+/// One message after the transport's checks.
+enum Prepared {
+    /// A notification or response: nothing to answer.
+    Ignore,
+    /// Refused before dispatch: answer this error with this id.
+    Refused(Value, RpcError),
+    Call {
+        id: Value,
+        method: String,
+        params: Map<String, Value>,
+    },
+}
+
+fn prepare(msg: Value, lane: Lane, req: &HttpIn) -> Prepared {
+    match classify(msg) {
+        Incoming::Notification | Incoming::Response => Prepared::Ignore,
+        Incoming::Invalid { id, error } => Prepared::Refused(id, error),
+        Incoming::Request { id, method, params } => {
+            if lane == Lane::Modern {
+                if let Err(e) = methods::check_modern(req, &method, &params) {
+                    return Prepared::Refused(id, e);
+                }
+            }
+            Prepared::Call { id, method, params }
+        }
+    }
+}
+
 /// Handles one message; `None` means nothing to answer (a notification or response).
 async fn handle_one(msg: Value, lane: Lane, req: &HttpIn, cx: &Ctx) -> (u16, Option<Vec<u8>>) {
-    let (id, result) = match classify(msg) {
-        Incoming::Notification | Incoming::Response => return (202, None),
-        Incoming::Invalid { id, error } => (id, Err(error)),
-        Incoming::Request { id, method, params } => {
-            let r = match lane {
-                Lane::Modern => match methods::check_modern(req, &method, &params) {
-                    Ok(()) => methods::dispatch(&method, params, lane, cx).await,
-                    Err(e) => Err(e),
-                },
-                Lane::Legacy(_) => methods::dispatch(&method, params, lane, cx).await,
-            };
-            (id, r)
+    answer(prepare(msg, lane, req), lane, cx).await
+}
+
+async fn answer(p: Prepared, lane: Lane, cx: &Ctx) -> (u16, Option<Vec<u8>>) {
+    let (id, result) = match p {
+        Prepared::Ignore => return (202, None),
+        Prepared::Refused(id, e) => (id, Err(e)),
+        Prepared::Call { id, method, params } => {
+            (id, methods::dispatch(&method, params, lane, cx).await)
         }
     };
     let status = match &result {
@@ -247,6 +288,20 @@ pub fn wants_sse(accept: Option<&str>) -> bool {
             .any(|t| t == "text/event-stream" || t == "text/*")
 }
 
+/// Whether the client named `text/event-stream` among the types it accepts
+/// (clients that can read a streamed answer say so).
+pub fn accepts_sse(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/event-stream")
+        })
+    })
+}
+
 fn sse_event(data: &[u8]) -> Vec<u8> {
     let mut e = Vec::with_capacity(data.len() + 24);
     e.extend_from_slice(b"event: message\ndata: ");
@@ -259,13 +314,18 @@ fn reply(status: u16, text: Vec<u8>, sse: bool) -> Response {
     respond(status, if sse { sse_event(&text) } else { text }, sse)
 }
 
+/// The headers of an SSE answer.
+fn sse_response(status: u16) -> Response {
+    Response::new(status)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
+}
+
 /// A body already in its form: SSE events or JSON.
 fn respond(status: u16, body: Vec<u8>, sse: bool) -> Response {
     let out = if sse {
-        Response::new(status)
-            .header("content-type", "text/event-stream")
-            .header("cache-control", "no-cache")
-            .header("x-accel-buffering", "no")
+        sse_response(status)
     } else {
         Response::new(status).header("content-type", "application/json")
     };

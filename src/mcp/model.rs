@@ -106,10 +106,21 @@ macro_rules! lane_result {
     };
 }
 
-#[derive(Serialize)]
+/// A result's `_meta`: the server's identity on the modern lane, and on
+/// tool results of either lane the JSON pointers where text written by
+/// people outside the operator sits (AUTH.md B.5).
+#[derive(Serialize, Default)]
 pub struct Meta {
-    #[serde(rename = "io.modelcontextprotocol/serverInfo")]
-    pub server_info: Implementation,
+    #[serde(
+        rename = "io.modelcontextprotocol/serverInfo",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub server_info: Option<Implementation>,
+    #[serde(
+        rename = "scale-mcp/untrusted",
+        skip_serializing_if = "<[_]>::is_empty"
+    )]
+    pub untrusted: &'static [&'static str],
 }
 
 #[derive(Serialize)]
@@ -236,6 +247,25 @@ pub struct TextResourceContents<'a> {
     #[serde(rename = "mimeType")]
     pub mime_type: &'static str,
     pub text: &'a str,
+}
+
+/// `notifications/progress`, sent inside a streamed answer before its result.
+#[derive(Serialize)]
+pub struct ProgressNotification<'a> {
+    pub jsonrpc: &'static str,
+    pub method: &'static str,
+    pub params: ProgressParams<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ProgressParams<'a> {
+    /// The token the request carried in `params._meta.progressToken`.
+    #[serde(rename = "progressToken")]
+    pub progress_token: &'a Value,
+    pub progress: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    pub message: &'a str,
 }
 
 /// The empty result (`ping`).

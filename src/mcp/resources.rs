@@ -1,6 +1,11 @@
 //! The callback log as MCP resources: recent deliveries in `resources/list`,
 //! one URI template, and `resources/read` returning a stored delivery as JSON
 //! (as stored, or cut at the result limit with a note saying so).
+//!
+//! They show what `list_callbacks` and `get_callback` show, to whom those
+//! tools are offered: a connection whose tool lists leave out
+//! `list_callbacks` lists no resources, one without `get_callback` reads
+//! none, and a connection confined to projects sees only their deliveries.
 
 use super::methods::modern;
 use super::model::{
@@ -9,10 +14,12 @@ use super::model::{
 };
 use super::rpc::{self, payload, Payload, RpcError};
 use super::Lane;
+use crate::auth::{Scope, View};
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::io::Ctx;
 use crate::json::truncate;
 use crate::tools::callbacks::fit_entry;
+use crate::tools::guard::refusal;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
@@ -40,19 +47,33 @@ fn store_error(e: &str) -> RpcError {
     )
 }
 
+/// Whether the view lets the log be read as resources the way `tool` reads
+/// it; the refusal is the tool's.
+fn readable(view: &View, tool: &str) -> Result<(), RpcError> {
+    view.permits(Scope::Read)
+        .and_then(|()| view.tool_listed(tool))
+        .map_err(|r| RpcError::invalid_params(refusal(view, tool, r).message))
+}
+
 pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
     let cursor = match params.get("cursor") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(RpcError::invalid_params("invalid cursor")),
     };
-    let (resources, next_cursor) = match cx.store() {
+    // Clients list resources on connecting: a connection without the log's
+    // tools gets an empty list rather than an error.
+    let store = cx
+        .store()
+        .filter(|_| readable(cx.view(), "list_callbacks").is_ok());
+    let (resources, next_cursor) = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
         None => (Vec::new(), None),
         Some(store) => {
             let q = LogQuery {
                 limit: PAGE,
                 cursor,
+                projects: cx.view().projects().map(|p| p.names.clone()),
                 ..Default::default()
             };
             let page = match callback_log::list(store, &q).await {
@@ -113,14 +134,21 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     let Some(id) = u.strip_prefix(URI_PREFIX) else {
         return Err(not_found());
     };
+    readable(cx.view(), "get_callback")?;
     let Some(store) = cx.store() else {
         return Err(RpcError::new(
             rpc::INTERNAL_ERROR,
             "the CALLBACKS KV namespace is not bound, so there is no callback log",
         ));
     };
+    let view = cx.view();
+    let in_scope = |text: &str| {
+        view.projects().is_none()
+            || callback_log::project_in_entry(text).is_some_and(|p| view.allows_project(&p))
+    };
     match callback_log::get(store, id).await {
-        Ok(Some(text)) => {
+        // Outside the connection's projects, a delivery reads as a missing one.
+        Ok(Some(text)) if in_scope(&text) => {
             let entry = RawValue::from_string(text)
                 .map_err(|e| store_error(&format!("the stored entry is not JSON: {e}")))?;
             let mut m = modern(lane, false);
@@ -137,7 +165,7 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
             }];
             Ok(payload(&ReadResourceResult::new(contents, m)))
         }
-        Ok(None) => Err(not_found()),
+        Ok(_) => Err(not_found()),
         Err(e) => Err(store_error(&e)),
     }
 }

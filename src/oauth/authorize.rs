@@ -16,6 +16,7 @@
 use super::page::{self, Form};
 use super::step::{Io, Stop};
 use super::{client, s, OAuth, Params, CODE, CODE_TTL, OPERATOR, SCOPES};
+use crate::auth::{Principal, Scope};
 use crate::codec::percent_encode;
 use crate::http::{Request, Response};
 use crate::io::state::op;
@@ -308,13 +309,12 @@ struct Who {
 }
 
 /// Who is signing in: the secret they gave, and for operator access the
-/// static token's label and its keyed hashes (both empty for an own key).
-pub(super) type Signer<'p> = (&'p str, String, Vec<String>);
+/// static token's principal and its keyed hashes under every server key
+/// (`None` and empty for a user's own key).
+pub(super) type Signer<'p> = (&'p str, Option<Principal>, Vec<String>);
 
 /// The sign-in step both pages share: the method and its secret, rate
-/// limited per address. Then for operator access, the static token's label
-/// (`token-N`, its place in `MCP_AUTH_TOKEN`) and its keyed hash under every
-/// server key; for a user's own key, the label and hashes are empty.
+/// limited per address, and for operator access the token it is.
 pub(super) fn method_and_secret<'p>(
     o: &OAuth<'_>,
     req: &Request,
@@ -325,7 +325,7 @@ pub(super) fn method_and_secret<'p>(
         Some("own_key") if o.cfg.oauth_byok => {
             ("own_key", "scale_key", "Enter your Scale API key.")
         }
-        Some("operator") if !o.cfg.mcp_tokens.is_empty() => (
+        Some("operator") if !o.tokens.is_empty() => (
             "operator",
             "operator_token",
             "Enter an access token from this server's operator.",
@@ -350,21 +350,11 @@ pub(super) fn method_and_secret<'p>(
         )));
     }
     if method == "own_key" {
-        return Ok(Ok((secret, String::new(), Vec::new())));
+        return Ok(Ok((secret, None, Vec::new())));
     }
-    // Every static token is compared, in constant time.
-    let mut found = None;
-    for (i, t) in o.cfg.mcp_tokens.iter().enumerate() {
-        if crate::auth::ct_eq(t.expose().as_bytes(), secret.as_bytes()) {
-            found = Some(i);
-        }
-    }
-    match found {
-        Some(i) => Ok(Ok((
-            secret,
-            format!("token-{}", i + 1),
-            o.macs(OPERATOR, secret.as_bytes()),
-        ))),
+    // `identify` compares every static token, in constant time.
+    match o.tokens.identify(secret) {
+        Some(p) => Ok(Ok((secret, Some(p), o.macs(OPERATOR, secret.as_bytes())))),
         None => say(401, "That is not one of this server's access tokens."),
     }
 }
@@ -400,14 +390,25 @@ fn sign_in(
     if scopes.is_empty() {
         return say(400, "Choose at least one permission, or press Cancel.");
     }
-    let (secret, label, hashes) = match method_and_secret(o, req, io, p)? {
+    let (secret, operator, hashes) = match method_and_secret(o, req, io, p)? {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
     };
-    if !label.is_empty() {
+    if let Some(token) = operator {
+        // The grant inherits the static token's label and, at most, its scopes.
+        let scopes: Vec<&'static str> = scopes
+            .into_iter()
+            .filter(|s| Scope::parse(s).is_some_and(|sc| token.scopes.allows(sc)))
+            .collect();
+        if scopes.is_empty() {
+            return say(
+                403,
+                "That access token allows none of the permissions you chose.",
+            );
+        }
         return Ok(Ok(Who {
             tenant: OPERATOR.into(),
-            label,
+            label: token.label,
             op: hashes.into_iter().next().unwrap_or_default(),
             scopes,
             key: None,

@@ -72,11 +72,12 @@ pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, St
 }
 
 fn sign_in(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Response>, Stop> {
-    let (secret, label, ops) = match method_and_secret(o, req, io, p)? {
+    let (secret, operator, ops) = match method_and_secret(o, req, io, p)? {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
     };
-    let ticket = if !label.is_empty() {
+    let ticket = if let Some(token) = operator {
+        let label = token.label;
         let mut t = super::record(
             &[
                 ("tenant", OPERATOR),

@@ -33,6 +33,7 @@ mod token;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use crate::auth::Keyring;
 use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};
 use crate::http::{Request, Response};
@@ -64,13 +65,15 @@ const REFRESH: &str = "smcp_rt_";
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// Whether OAuth sign-in is on for this configuration.
-pub(crate) fn enabled(cfg: &Config, services: &Services) -> bool {
-    services.oauth.is_some() && (cfg.oauth_byok || !cfg.mcp_tokens.is_empty())
+pub(crate) fn enabled(cfg: &Config, tokens: &Keyring, services: &Services) -> bool {
+    services.oauth.is_some() && (cfg.oauth_byok || !tokens.is_empty())
 }
 
 /// The OAuth server as one request sees it.
 pub(crate) struct OAuth<'a> {
     cfg: &'a Config,
+    /// The static tokens of `MCP_AUTH_TOKEN` (operator access).
+    tokens: &'a Keyring,
     p: &'a OAuthPlatform,
     up: &'a dyn Upstream,
     /// `PUBLIC_URL`, else the origin the request came to.
@@ -93,6 +96,7 @@ impl<'a> OAuth<'a> {
     /// generated key is read from the store once per isolate.
     async fn new(
         cfg: &'a Config,
+        tokens: &'a Keyring,
         services: &'a Services,
         self_origin: &str,
     ) -> Result<Option<OAuth<'a>>, String> {
@@ -101,6 +105,7 @@ impl<'a> OAuth<'a> {
         };
         let mut o = OAuth {
             cfg,
+            tokens,
             p,
             up: &*services.upstream,
             issuer: issuer(cfg, self_origin),
@@ -199,8 +204,8 @@ impl<'a> OAuth<'a> {
     /// a token from `MCP_AUTH_TOKEN` ends the operator grants made with it.
     fn operator_token_hash(&self, op: &str) -> bool {
         let mut ok = false;
-        for t in &self.cfg.mcp_tokens {
-            ok |= self.mac_ok(OPERATOR, t.expose().as_bytes(), op);
+        for t in self.tokens.tokens() {
+            ok |= self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op);
         }
         ok
     }
@@ -473,6 +478,7 @@ pub(crate) enum Auth {
 /// every call, and a user's own Scale key is unsealed with the token itself.
 pub(crate) fn authenticate<'a>(
     cfg: &'a Config,
+    tokens: &'a Keyring,
     services: &'a Services,
     req: &'a Request,
     token: &'a str,
@@ -482,7 +488,7 @@ pub(crate) fn authenticate<'a>(
         if !token.starts_with("smcp_") {
             return Auth::NotOurs;
         }
-        let o = match OAuth::new(cfg, services, &req.self_origin).await {
+        let o = match OAuth::new(cfg, tokens, services, &req.self_origin).await {
             Ok(Some(o)) => o,
             Ok(None) => return Auth::NotOurs,
             Err(e) => return Auth::Unavailable(e),
@@ -591,6 +597,7 @@ fn open_scale_key(io: &Io, rec: &Value, token: &str) -> Result<Option<String>, S
 pub(crate) fn serve<'a>(
     req: &'a Request,
     cfg: &'a Config,
+    tokens: &'a Keyring,
     services: &'a Services,
 ) -> BoxFut<'a, Option<Response>> {
     Box::pin(async move {
@@ -639,7 +646,7 @@ pub(crate) fn serve<'a>(
                 oauth_error(405, "invalid_request", "Use POST.").header("allow", "POST, OPTIONS")
             });
         }
-        let o = match OAuth::new(cfg, services, &req.self_origin).await {
+        let o = match OAuth::new(cfg, tokens, services, &req.self_origin).await {
             Ok(Some(o)) => o,
             Ok(None) => return None,
             Err(e) => return Some(if page { page::down(e) } else { unavailable(e) }),

@@ -135,7 +135,7 @@ fn password(id: &str, label: &str, help: &str) -> String {
 /// The sign-in methods the operator enabled; on the sign-in page (`consent`)
 /// with the own-key options. What the person chose before a mistake stays.
 pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
-    let (own, op) = (o.cfg.oauth_byok, !o.cfg.mcp_tokens.is_empty());
+    let (own, op) = (o.cfg.oauth_byok, !o.tokens.is_empty());
     let chosen = p
         .get("method")
         .unwrap_or(if own { "own_key" } else { "operator" });

@@ -5,6 +5,7 @@
 //! with the [`World`] of these tests.
 
 use super::*;
+use crate::auth::Keyring;
 use crate::codec::percent_encode;
 use crate::config::RawSettings;
 use crate::http::Body;
@@ -199,6 +200,10 @@ impl World {
             doc,
         }
     }
+    /// The static tokens of the settings.
+    fn keyring(&self) -> Keyring {
+        Keyring::from_raw(&self.raw()).unwrap()
+    }
     pub(crate) fn raw(&self) -> RawSettings {
         let pairs: Vec<(&str, &str)> = self
             .settings
@@ -229,7 +234,7 @@ impl World {
         };
         let cfg = Config::checked(&self.raw(), false).unwrap();
         let services = services_with_oauth(&self.up, None, &self.oauth);
-        let r = block_on(serve(&req, &cfg, &services)).expect("an OAuth path");
+        let r = block_on(serve(&req, &cfg, &self.keyring(), &services)).expect("an OAuth path");
         Out {
             status: r.status,
             headers: r.headers,
@@ -254,6 +259,7 @@ impl World {
         };
         block_on(authenticate(
             &cfg,
+            &self.keyring(),
             &services,
             &req,
             token,
@@ -442,7 +448,7 @@ fn discovery_documents_are_served_for_every_mcp_url() {
         ..Default::default()
     };
     assert!(
-        block_on(serve(&req, &cfg, &services)).is_none(),
+        block_on(serve(&req, &cfg, &w.keyring(), &services)).is_none(),
         "not an OAuth path"
     );
     assert_eq!(w.send("OPTIONS", "/token", &[], "").status, 204);

@@ -122,7 +122,10 @@ impl<'a> Scale<'a> {
             }
             let timeout = (self.cfg.timeout_ms as u64).min(remaining) as u32;
             let outcome = match self.up.send(&req, timeout).await {
-                Ok(resp) => read(resp),
+                Ok(resp) => {
+                    self.budget.note_status(Some(resp.status));
+                    read(resp)
+                }
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
                 Err(SendError::Network(m)) => Err(ScaleError::Network(m)),
                 Err(SendError::TooLarge(status)) => Err(ScaleError::TooLarge {
@@ -185,27 +188,38 @@ impl<'a> Scale<'a> {
         // Retried like a read: Scale refuses a second task with the same
         // unique_id, so a repeat cannot duplicate work.
         match self.send(call, Retry::Idempotent).await {
-            Err(ScaleError::Http { status: 409, .. }) if self.uncertain.get() => {
-                let find = Call::get()
-                    .lit("tasks")
-                    .query("unique_id", unique_id)
-                    .query("limit", "1");
-                let found = self.send(&find, Retry::Idempotent).await?;
-                found
-                    .get("docs")
-                    .and_then(Value::as_array)
-                    .and_then(|d| d.first())
-                    .cloned()
-                    .ok_or_else(|| ScaleError::Http {
-                        status: 409,
-                        message: format!(
-                            "a task with unique_id `{unique_id}` exists but could not be fetched"
-                        ),
-                        retry_after: None,
-                    })
-            }
+            Err(ScaleError::Http { status: 409, .. }) if self.uncertain.get() => self
+                .tasks_by_unique_id(&[unique_id])
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ScaleError::Http {
+                    status: 409,
+                    message: format!(
+                        "a task with unique_id `{unique_id}` exists but could not be fetched"
+                    ),
+                    retry_after: None,
+                }),
             other => other,
         }
+    }
+
+    /// The tasks holding any of `ids` as their `unique_id` (at most 100 ids,
+    /// each held by at most one task, so one page has them all):
+    /// `GET /tasks?unique_id=…&unique_id=…&limit=100`, retried like a read.
+    pub async fn tasks_by_unique_id(&self, ids: &[&str]) -> Result<Vec<Value>, ScaleError> {
+        let mut find = Call::get().lit("tasks");
+        for id in ids {
+            find = find.query("unique_id", *id);
+        }
+        let limit = if ids.len() == 1 { "1" } else { "100" };
+        let mut found = self
+            .send(&find.query("limit", limit), Retry::Idempotent)
+            .await?;
+        Ok(match found.get_mut("docs").map(Value::take) {
+            Some(Value::Array(d)) => d,
+            _ => Vec::new(),
+        })
     }
 }
 

@@ -22,8 +22,15 @@ pub(crate) mod testing {
     pub const KEY_B64: &str = "dGVzdF9rZXlfYWJjOg==";
     pub const BASE: &str = "https://api.test/v1";
 
+    /// The callback hosts and e-mails the request-mapping tests use are
+    /// allowed here; the callback policy's own tests unset them.
     pub fn config_with(extra: &[(&'static str, &str)]) -> Config {
-        let mut pairs = vec![("SCALE_API_KEY", KEY), ("SCALE_API_BASE", BASE)];
+        let mut pairs = vec![
+            ("SCALE_API_KEY", KEY),
+            ("SCALE_API_BASE", BASE),
+            ("CALLBACK_HOSTS", "cb.test,mine.test"),
+            ("CALLBACK_EMAILS", "true"),
+        ];
         pairs.extend_from_slice(extra);
         Config::from_raw(&RawSettings::from_pairs(&pairs, true)).expect("test config is valid")
     }

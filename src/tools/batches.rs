@@ -30,6 +30,9 @@ pub fn tools() -> Vec<ToolDef> {
             args: CreateBatch,
             output: out::batch,
             hints: CREATE,
+            scope: Write,
+            untrusted: &["/metadata"],
+            projects: Names("project"),
             run: create_batch,
         },
         tool! {
@@ -44,6 +47,9 @@ pub fn tools() -> Vec<ToolDef> {
                 b
             },
             hints: READ,
+            scope: Read,
+            untrusted: &["/metadata"],
+            projects: Batch,
             run: get_batch,
         },
         tool! {
@@ -64,6 +70,9 @@ pub fn tools() -> Vec<ToolDef> {
                 }})
             },
             hints: READ,
+            scope: Read,
+            untrusted: &["/batches"],
+            projects: Filter,
             run: list_batches,
         },
         tool! {
@@ -75,6 +84,9 @@ pub fn tools() -> Vec<ToolDef> {
             args: FinalizeBatch,
             output: out::batch,
             hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
+            scope: Write,
+            untrusted: &["/metadata"],
+            projects: Batch,
             run: finalize_batch,
         },
     ]

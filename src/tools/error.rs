@@ -2,6 +2,7 @@
 //! and message, advice for the status, and, for multi-step tools, which steps
 //! were applied. The Scale key is scrubbed from every text that could echo it.
 
+use crate::auth::Refusal;
 use crate::codec::base64;
 use crate::http::reason_phrase;
 use crate::json::truncate;
@@ -17,12 +18,21 @@ pub struct ToolError {
     pub message: String,
     /// For multi-step tools: the steps that were applied before the failure.
     pub applied: Option<Vec<String>>,
+    /// For a refusal by the connection's view: which rule refused (the
+    /// OAuth work answers a signed-in user's missing scope with B.2's 403).
+    /// Boxed: every tool result carries the field, few carry a refusal.
+    pub refusal: Option<Box<Refusal>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidArguments,
+    /// Refused before anything was sent: the connection's view, a guard on
+    /// writes, the rate limit, or an object outside the connection's projects.
+    Refused,
     Scale,
+    /// Scale did not answer in time, or the call's time budget ran out.
+    Timeout,
     Config,
     Store,
 }
@@ -34,6 +44,13 @@ impl ToolError {
             status: None,
             message: message.into(),
             applied: None,
+            refusal: None,
+        }
+    }
+    pub fn refused(message: impl Into<String>, refusal: Option<Refusal>) -> Self {
+        Self {
+            refusal: refusal.map(Box::new),
+            ..Self::of(ErrorKind::Refused, message)
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -164,11 +181,17 @@ pub fn error_for(
             }
             (Some(status), m)
         }
-        ScaleError::Timeout(ms) => (None, format!("Scale at {host} did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var).")),
+        ScaleError::Timeout(ms) => {
+            let m = format!("Scale at {host} did not answer {what} within {ms} ms, so the call was aborted (the timeout is the SCALE_TIMEOUT_MS var).");
+            return ToolError::of(ErrorKind::Timeout, scrub(&m, key));
+        }
         ScaleError::Network(m) => (None, format!("Could not reach Scale at {host} for {what}: {}. Check SCALE_API_BASE.", network_cause(&m))),
         ScaleError::TooLarge { status, limit } => (Some(status), format!("Scale answered {what} with status {status}, but the answer is larger than {limit} bytes (SCALE_MAX_RESPONSE_BYTES) and was not read. Ask for less: a smaller `limit`, or `limited_response: true` where the tool has it.")),
         ScaleError::BadBody { status, detail } => (Some(status), format!("{detail} (for {what})")),
-        ScaleError::Budget => (None, format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000)),
+        ScaleError::Budget => {
+            let m = format!("The time budget for this call ({} s) ran out before {what} could be sent.", CALL_BUDGET_MS / 1000);
+            return ToolError::of(ErrorKind::Timeout, m);
+        }
         ScaleError::SubrequestLimit(n) => (None, format!("This request has already made {n} requests to Scale, the most one Workers request may make (SUBREQUEST_LIMIT), so {what} was not sent. Call the tool again in a new request to continue.")),
     };
     ToolError::scale(status, scrub(&msg, key))
@@ -329,7 +352,7 @@ mod tests {
             Some(KEY),
             &[],
         );
-        assert_eq!(e.kind, ErrorKind::Scale);
+        assert_eq!(e.kind, ErrorKind::Timeout);
         assert_eq!(e.status, None);
         assert!(e.message.contains("within 25000 ms"), "{}", e.message);
         assert!(e.message.contains("SCALE_TIMEOUT_MS"), "{}", e.message);

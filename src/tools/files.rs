@@ -18,6 +18,9 @@ pub fn tools() -> Vec<ToolDef> {
         args: ImportFile,
         output: || out::output(json!({"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}})),
         hints: CREATE,
+        scope: Write,
+        untrusted: &[],
+        projects: Names("project_name"),
         run: import_file,
     }]
 }

@@ -6,28 +6,38 @@
 //!
 //! Shared pieces sit in files named for their job: [`args`] (argument
 //! declarations), [`schema`] (the validator), [`run`] (sending Scale
-//! requests), [`error`] (tool errors and advice), [`shape`] (trimming results).
+//! requests), [`error`] (tool errors and advice), [`shape`] (trimming
+//! results), [`guard`] (what a connection may call, rate limits, guarded
+//! writes and the audit line of every call) and [`scope`] (project scope).
 
 pub(crate) mod args;
 pub(crate) mod error;
+pub(crate) mod guard;
 pub(crate) mod run;
 pub(crate) mod schema;
+pub(crate) mod scope;
 pub(crate) mod shape;
 
 pub(crate) mod batches;
+pub(crate) mod bulk;
 pub(crate) mod callbacks;
 pub(crate) mod files;
 pub(crate) mod projects;
 pub mod tasks;
 pub(crate) mod team;
+pub(crate) mod waits;
 
+#[cfg(test)]
+mod permission_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
 mod tests;
 
 pub use error::{ErrorKind, ToolError};
+pub(crate) use guard::{offer, Offer};
 
+use crate::auth::Scope;
 use crate::io::{BoxFut, Ctx};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -82,12 +92,67 @@ pub struct ToolDef {
     pub input_schema: fn() -> Value,
     pub output_schema: fn() -> Value,
     pub hints: Hints,
+    /// Reports progress while it runs, so the transport may stream it.
+    pub progress: bool,
+    /// The scope a call needs (AUTH.md B.2); for a tool with [`Actions`],
+    /// what its least action needs.
+    pub scope: Scope,
+    /// JSON pointers into a successful result's `structuredContent` where
+    /// text written by people outside the operator may sit (labelers'
+    /// responses, metadata, callback bodies, teammates): the result's
+    /// `_meta["scale-mcp/untrusted"]`.
+    pub untrusted: &'static [&'static str],
+    /// Actions that need more than `scope`, when the tool has them.
+    pub actions: Option<&'static Actions>,
+    /// How the tool keeps to a connection's projects ([`scope`]).
+    pub projects: Projects,
     pub(crate) run: RunFn,
+}
+
+/// How a tool keeps to the projects a connection is confined to (AUTH.md
+/// B.3); [`scope`] applies it around the tool's run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Projects {
+    /// A create: it names an allowed `project`, or a `batch` in one (either
+    /// may also sit in `params`).
+    Create,
+    /// This argument names the project the call creates or changes.
+    Names(&'static str),
+    /// A list: Scale's own `project` filter is sent.
+    Filter,
+    /// Changes the task `task_id`, which is looked up first.
+    Task,
+    /// Reads or changes the batch `name`, which is looked up first.
+    Batch,
+    /// Reads the task `task_id` or the project `name`: one of another
+    /// project answers like a missing one.
+    GetTask,
+    GetProject,
+    /// Lists projects: only the connection's are shown.
+    ListProjects,
+    /// Reads the callback log, which filters by project itself.
+    Log,
+    /// Acts on the whole account: not offered to a connection confined to projects.
+    Account,
+}
+
+/// For a tool whose actions need different scopes (`manage_team`: `list` is
+/// a read, invites and role changes need `scale:team`): what the larger
+/// actions need, and the tool as offered to a connection without it.
+pub struct Actions {
+    pub needs: Scope,
+    /// Names the action when the arguments ask for one that needs `needs`
+    /// (e.g. "manage_team with action `invite`").
+    pub asks: fn(&Map<String, Value>) -> Option<String>,
+    /// The tool's description and input schema without those actions.
+    pub narrowed_description: &'static str,
+    pub narrowed_schema: fn() -> Value,
 }
 
 /// A [`ToolDef`] whose input schema and argument parsing both come from the
 /// argument struct `args` (see [`args::args!`]), so they cannot disagree;
-/// `run` is an `async fn(&Ctx, Args) -> ToolResult`.
+/// `run` is an `async fn(&Ctx, Args) -> ToolResult`. `progress: true` marks a
+/// long tool that reports progress (see [`crate::io::Ctx::report`]).
 macro_rules! tool {
     (
         name: $name:literal,
@@ -96,6 +161,10 @@ macro_rules! tool {
         args: $args:ty,
         output: $output:expr,
         hints: $hints:expr,
+        scope: $scope:ident,
+        untrusted: $untrusted:expr,
+        projects: $projects:ident $(($arg:literal))?,
+        $(progress: $progress:expr,)?
         run: $run:path $(,)?
     ) => {{
         // The tool's own future, boxed as it is: no wrapping future per tool.
@@ -115,6 +184,11 @@ macro_rules! tool {
             input_schema: <$args as $crate::tools::args::Args>::schema,
             output_schema: $output,
             hints: $hints,
+            scope: $crate::auth::Scope::$scope,
+            untrusted: $untrusted,
+            actions: None,
+            projects: $crate::tools::Projects::$projects $(($arg))?,
+            progress: false $(|| $progress)?,
             run,
         }
     }};
@@ -132,7 +206,9 @@ pub fn registry() -> &'static [ToolDef] {
     ALL.get_or_init(|| {
         let mut v = Vec::new();
         v.extend(tasks::tools());
+        v.extend(bulk::tools());
         v.extend(batches::tools());
+        v.extend(waits::tools());
         v.extend(projects::tools());
         v.extend(team::tools());
         v.extend(files::tools());
@@ -168,28 +244,45 @@ impl std::fmt::Display for UnknownTool {
 impl std::error::Error for UnknownTool {}
 
 /// Runs a tool: an unknown name is an error of the call itself; everything
-/// else, invalid arguments included, is the tool's result.
+/// else, refusals and invalid arguments included, is the tool's result.
+/// Every call, known or not, leaves one audit line.
 pub(crate) async fn call(
     cx: &Ctx,
     name: &str,
     args: Map<String, Value>,
 ) -> Result<ToolResult, UnknownTool> {
+    let audit = guard::Audit::start(cx);
     let Some((i, tool)) = find(name) else {
+        audit.finish(cx, None, &Err(ToolError::invalid("unknown tool")));
         return Err(UnknownTool(name.to_string()));
     };
-    Ok(match schema::validate(&input_schemas()[i], &args) {
-        Err(m) => Err(ToolError::invalid(m)),
-        Ok(()) => {
-            // Explicit nulls mean "not given"; dropping them keeps them off the wire.
-            let args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
-            (tool.run)(cx, args).await.map(|out| {
-                let raw = match out {
-                    Out::Raw(r) => r,
-                    Out::Json(v) => shape::raw(&v),
-                };
-                // Hosted clients refuse larger tool output, whichever tool made it.
-                Out::Raw(shape::fit_result(raw))
-            })
-        }
-    })
+    let r = checked(cx, i, tool, args).await.map(|out| {
+        let raw = match out {
+            Out::Raw(r) => r,
+            Out::Json(v) => shape::raw(&v),
+        };
+        // Hosted clients refuse larger tool output, whichever tool made it.
+        Out::Raw(shape::fit_result(raw))
+    });
+    audit.finish(cx, Some(tool.name), &r);
+    Ok(r)
+}
+
+/// The checks of [`guard`] around a tool's run, in order: the connection
+/// offers the tool, the rate limit, the arguments' schema, then what the
+/// arguments ask for (an action's scope, callbacks, billed work, invites).
+/// On a connection confined to projects, [`scope`] checks before and after.
+async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, args: Map<String, Value>) -> ToolResult {
+    guard::admit(cx, tool)?;
+    guard::rate_limit(cx).await?;
+    schema::validate(&input_schemas()[i], &args).map_err(ToolError::invalid)?;
+    // Explicit nulls mean "not given"; dropping them keeps them off the wire.
+    let mut args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    guard::check_args(cx, tool, &args)?;
+    if cx.view().projects().is_none() {
+        return (tool.run)(cx, args).await;
+    }
+    let ids = scope::before(cx, tool, &mut args).await?;
+    let r = (tool.run)(cx, args).await;
+    scope::after(cx, tool, &ids, r)
 }

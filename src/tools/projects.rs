@@ -19,6 +19,9 @@ pub fn tools() -> Vec<ToolDef> {
             args: ListProjects,
             output: || json!({"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}),
             hints: READ,
+            scope: Read,
+            untrusted: &[],
+            projects: ListProjects,
             run: list_projects,
         },
         tool! {
@@ -29,6 +32,9 @@ pub fn tools() -> Vec<ToolDef> {
             args: ProjectName,
             output: out::project,
             hints: READ,
+            scope: Read,
+            untrusted: &[],
+            projects: GetProject,
             run: get_project,
         },
         tool! {
@@ -40,6 +46,9 @@ pub fn tools() -> Vec<ToolDef> {
             args: CreateProject,
             output: out::project,
             hints: CREATE,
+            scope: Write,
+            untrusted: &[],
+            projects: Names("name"),
             run: create_project,
         },
         tool! {
@@ -56,6 +65,9 @@ pub fn tools() -> Vec<ToolDef> {
                 p
             },
             hints: Hints { read_only: false, destructive: false, idempotent: false, open_world: true },
+            scope: Write,
+            untrusted: &[],
+            projects: Names("name"),
             run: update_project,
         },
     ]

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 /// The Scale client of one tool call.
 pub struct Session<'a> {
     pub sc: Scale<'a>,
-    cx: &'a Ctx,
+    pub(crate) cx: &'a Ctx,
 }
 
 impl<'a> Session<'a> {

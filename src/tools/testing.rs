@@ -196,5 +196,11 @@ pub fn valid_calls() -> Vec<(&'static str, Value)> {
         ("update_project", json!({"name": "p", "instruction": "x"})),
         ("manage_team", json!({"action": "list"})),
         ("import_file", json!({"file_url": "https://x.test/a.jpg"})),
+        (
+            "create_tasks",
+            json!({"type": "imageannotation", "project": "p", "items": [{"attachment": "https://x.test/a.jpg", "unique_id": "u1"}]}),
+        ),
+        ("wait_for_task", json!({"task_id": "t1"})),
+        ("wait_for_batch", json!({"name": "b"})),
     ]
 }

@@ -47,10 +47,13 @@ fn registry_names_are_unique_and_well_formed() {
             "cancel_task",
             "update_task",
             "resend_callback",
+            "create_tasks",
             "create_batch",
             "get_batch",
             "list_batches",
             "finalize_batch",
+            "wait_for_task",
+            "wait_for_batch",
             "list_projects",
             "get_project",
             "create_project",
@@ -184,6 +187,11 @@ fn arguments_match_the_contract() {
         ),
         ("resend_callback", &["task_id"], &["task_id"]),
         (
+            "create_tasks",
+            &["type", "items", "project", "batch", "idempotency_key"],
+            &["type", "items"],
+        ),
+        (
             "create_batch",
             &[
                 "project",
@@ -212,6 +220,8 @@ fn arguments_match_the_contract() {
             &[],
         ),
         ("finalize_batch", &["name", "priority"], &["name"]),
+        ("wait_for_task", &["task_id", "timeout_s"], &["task_id"]),
+        ("wait_for_batch", &["name", "timeout_s"], &["name"]),
         ("list_projects", &["archived"], &[]),
         ("get_project", &["name"], &["name"]),
         (
@@ -294,6 +304,8 @@ fn arguments_match_the_contract() {
         ("list_batches", "limit", 1, 100),
         ("list_callbacks", "limit", 1, 100),
         ("finalize_batch", "priority", 10, 30),
+        ("wait_for_task", "timeout_s", 1, 45),
+        ("wait_for_batch", "timeout_s", 1, 45),
     ] {
         let s = prop(tool, p);
         assert_eq!(s["type"], "integer", "{tool}.{p}");
@@ -316,18 +328,22 @@ fn hints_are_exactly_as_specified() {
         ("cancel_task", false, true, true, true),
         ("update_task", false, true, true, true),
         ("resend_callback", false, false, false, true),
+        ("create_tasks", false, false, true, true),
         ("create_batch", false, false, false, true),
         ("get_batch", true, false, true, true),
         ("list_batches", true, false, true, true),
         ("finalize_batch", false, false, true, true),
+        ("wait_for_task", true, false, true, true),
+        ("wait_for_batch", true, false, true, true),
         ("list_projects", true, false, true, true),
         ("get_project", true, false, true, true),
         ("create_project", false, false, false, true),
         ("update_project", false, false, false, true),
         ("manage_team", false, true, false, true),
         ("import_file", false, false, false, true),
-        ("list_callbacks", true, false, true, false),
-        ("get_callback", true, false, true, false),
+        // The log holds what Scale and labelers wrote: open-world (B.5).
+        ("list_callbacks", true, false, true, true),
+        ("get_callback", true, false, true, true),
     ];
     let listed = list_values();
     assert_eq!(listed.len(), want.len());

@@ -18,7 +18,8 @@ let slow; // SCALE_TIMEOUT_MS = 300
 let slowMcp;
 
 before(async () => {
-  [stack, slow] = await Promise.all([startStack(), startStack({ vars: { SCALE_TIMEOUT_MS: '300' } })]);
+  // Tasks and batches here name https://example.com/cb as their callback.
+  [stack, slow] = await Promise.all([startStack({ vars: { CALLBACK_HOSTS: 'example.com' } }), startStack({ vars: { SCALE_TIMEOUT_MS: '300' } })]);
   [mcp, slowMcp] = await Promise.all([connect(stack), connect(slow)]);
 });
 

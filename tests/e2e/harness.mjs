@@ -18,9 +18,18 @@ export const SECRETS = {
   SCALE_CALLBACK_AUTH_KEY: 'e2e-callback-key-91c2f0aa',
 };
 
+/** The tokens of an MCP_AUTH_TOKEN value: comma-separated, or the JSON array form. */
+export function tokensOf(value) {
+  const v = String(value ?? '').trim();
+  if (v.startsWith('[')) return JSON.parse(v).map((e) => e.token);
+  return v.split(',').map((t) => t.trim()).filter(Boolean);
+}
+
 /** Every secret value and the Basic-auth encoding of the Scale key. */
 export function secretNeedles(secrets = SECRETS) {
-  const out = Object.values(secrets).flatMap((v) => String(v).split(',')).filter((v) => v.length >= 8);
+  const out = Object.entries(secrets)
+    .flatMap(([k, v]) => (k === 'MCP_AUTH_TOKEN' ? tokensOf(v) : String(v).split(',')))
+    .filter((v) => v.length >= 8);
   if (secrets.SCALE_API_KEY) out.push(Buffer.from(`${secrets.SCALE_API_KEY}:`).toString('base64'));
   return out;
 }
@@ -61,9 +70,10 @@ export async function assertNoSecretLeaks(stack) {
  * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound;
  * `oauth: false` leaves the OAuth store (a Durable Object) unbound; `outbound`
  * answers the worker's outbound fetches (Miniflare's outboundService), e.g. to
- * serve OAuth client metadata documents.
+ * serve OAuth client metadata documents; `ratelimit: {limit, period}` binds
+ * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does.
  */
-export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {} } = {}) {
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null } = {}) {
   if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
@@ -90,6 +100,7 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     // The OAuth store, as wrangler.toml declares it (SQLite-backed).
     durableObjects: oauth ? { OAUTH: { className: 'OAuthStore', useSQLite: true } } : {},
     ...(outbound ? { outboundService: outbound } : {}),
+    ratelimits: ratelimit ? { RATE_LIMITER: { simple: ratelimit } } : undefined,
     host: '127.0.0.1',
     port: 0,
     log: new Log(LogLevel.NONE),
@@ -109,8 +120,9 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     mcpUrl: `${url}/mcp`,
     webhookUrl: `${url}/webhooks/scale`,
     logs,
-    // The last of comma-separated tokens (rotation lists the new one last).
-    token: bindings.MCP_AUTH_TOKEN?.split(',').pop().trim(),
+    // The last of comma-separated tokens (rotation lists the new one last);
+    // the first of the JSON form.
+    token: String(bindings.MCP_AUTH_TOKEN ?? '').trim().startsWith('[') ? tokensOf(bindings.MCP_AUTH_TOKEN)[0] : bindings.MCP_AUTH_TOKEN?.split(',').pop().trim(),
     kv: kv ? await mf.getKVNamespace('CALLBACKS') : null,
     /** The simulator's log of /v1 requests. */
     async simRequests() {

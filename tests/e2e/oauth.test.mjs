@@ -121,7 +121,7 @@ describe('@modelcontextprotocol/client 2.x', () => {
     assert.notEqual(provider.tokens().refresh_token, before.refresh_token);
     await revoke(provider, provider.tokens().access_token);
     await assert.rejects(client.callTool({ name: 'list_projects', arguments: {} }));
-    assert.ok(stack.logs.some((l) => l.includes('principal oauth:token-1:g_')), 'the log names the principal by label and grant');
+    assert.ok(stack.logs.some((l) => l.includes('"principal":"oauth:token-1:g_')), 'the audit line names the principal by label and grant');
     await client.close();
   });
 });

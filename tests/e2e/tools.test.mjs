@@ -29,9 +29,12 @@ function recorder(m) {
 let call; // main stack's recorded callTool
 
 before(async () => {
+  // The request-mapping tests send callbacks to example.com hosts and an
+  // e-mail address, which the callback policy allows only when listed.
+  const callbacks = { CALLBACK_HOSTS: 'example.com,other.example.com', CALLBACK_EMAILS: 'true' };
   [stack, cbStack, badKeyStack] = await Promise.all([
-    startStack(),
-    startStack({ vars: { DEFAULT_CALLBACK_URL: DEFAULT_CB } }),
+    startStack({ vars: callbacks }),
+    startStack({ vars: { DEFAULT_CALLBACK_URL: DEFAULT_CB, ...callbacks } }),
     startStack({ vars: { SCALE_API_KEY: WRONG_KEY } }),
   ]);
   [mcp, cbMcp, badKeyMcp] = await Promise.all([connect(stack), connect(cbStack), connect(badKeyStack)]);
@@ -102,12 +105,12 @@ async function newTask(extra = {}, s = stack) {
   return r.tasks[0];
 }
 
-test('tools/list: the 17 Scale tools and the 2 log tools, each with title, schemas and all four hints', () => {
+test('tools/list: the 20 Scale tools and the 2 log tools, each with title, schemas and all four hints', () => {
   const names = mcp.tools.map((t) => t.name).sort();
   assert.deepEqual(names, [
-    'cancel_task', 'create_batch', 'create_evaluation_task', 'create_project', 'create_task', 'finalize_batch', 'get_batch', 'get_callback',
-    'get_project', 'get_task', 'import_file', 'list_batches', 'list_callbacks', 'list_projects', 'list_tasks', 'manage_team', 'resend_callback',
-    'update_project', 'update_task',
+    'cancel_task', 'create_batch', 'create_evaluation_task', 'create_project', 'create_task', 'create_tasks', 'finalize_batch', 'get_batch',
+    'get_callback', 'get_project', 'get_task', 'import_file', 'list_batches', 'list_callbacks', 'list_projects', 'list_tasks', 'manage_team',
+    'resend_callback', 'update_project', 'update_task', 'wait_for_batch', 'wait_for_task',
   ]);
   for (const t of mcp.tools) {
     assert.equal(typeof t.title, 'string', t.name);

@@ -1,5 +1,13 @@
-//! Who may call: constant-time secret comparison, the bearer token of a
-//! request and the browser-origin rule for `/mcp`.
+//! Who may call, and what they may do: constant-time secret comparison, the
+//! bearer token of a request, the browser-origin rule for `/mcp`, the
+//! principals and scopes of [`principal`] (AUTH.md B.1-B.2) and the
+//! per-connection narrowing of [`view`] (B.3).
+
+pub mod principal;
+pub mod view;
+
+pub use principal::{Keyring, Principal, PrincipalKind, Scope, Scopes};
+pub use view::{mcp_path, PathNarrowing, ProjectScope, Refusal, Source, View};
 
 use crate::config::{Config, Secret};
 use crate::http::{hostname_of, origin_of};

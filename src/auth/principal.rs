@@ -1,0 +1,422 @@
+//! Principals and scopes (AUTH.md B.1, B.2): who made a request and what
+//! they may do. Today every principal is a static token from
+//! `MCP_AUTH_TOKEN`; the kinds are an enum so signed-in (OAuth) users can
+//! join them with the same scopes.
+//!
+//! `MCP_AUTH_TOKEN` has two forms. Comma-separated tokens (the original
+//! form, for rotation) are labelled `token-1`, `token-2`, ... in order and
+//! have every scope. A value starting with `[` is a JSON array of
+//! `{"label", "token", "scopes"}` objects: tokens may then contain `,` or
+//! `=`, and `scopes` (optional, default all) narrows a token. Errors name
+//! the setting and the entry's position, never a token, label or key text.
+
+use super::ct_eq;
+use crate::config::{secret_list, ConfigError, RawSettings, Secret, MIN_TOKEN_LEN};
+use crate::json::parse_strict;
+use serde_json::Value;
+
+/// One permission of AUTH.md B.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every read: gets, lists, the callback log, `manage_team` `list`.
+    Read,
+    /// Creates and changes of tasks, batches, projects and files.
+    Write,
+    /// `manage_team` invites and role changes.
+    Team,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Team];
+
+    /// The scope's name as tokens and OAuth grants carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Read => "scale:read",
+            Scope::Write => "scale:write",
+            Scope::Team => "scale:team",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Scope::Read => 1,
+            Scope::Write => 2,
+            Scope::Team => 4,
+        }
+    }
+}
+
+/// A set of scopes with B.2's hierarchy applied: `scale:write` and
+/// `scale:team` each include `scale:read`, so a set is closed under it from
+/// the start and a check is one bit test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub const ALL: Scopes = Scopes(7);
+    pub const NONE: Scopes = Scopes(0);
+
+    pub fn of(scopes: &[Scope]) -> Scopes {
+        let mut bits = scopes.iter().fold(0, |b, s| b | s.bit());
+        if bits & (Scope::Write.bit() | Scope::Team.bit()) != 0 {
+            bits |= Scope::Read.bit();
+        }
+        Scopes(bits)
+    }
+
+    pub fn allows(self, needed: Scope) -> bool {
+        self.0 & needed.bit() != 0
+    }
+
+    pub fn intersect(self, other: Scopes) -> Scopes {
+        Scopes(self.0 & other.0)
+    }
+
+    /// The names of the scopes held, in B.2's order, comma-separated.
+    pub fn names(self) -> String {
+        let mut out = String::new();
+        for s in Scope::ALL {
+            if self.allows(s) {
+                if !out.is_empty() {
+                    out.push_str(", ");
+                }
+                out.push_str(s.name());
+            }
+        }
+        out
+    }
+}
+
+/// How a principal proved who it is; decides how a missing scope is
+/// refused (B.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// A token from `MCP_AUTH_TOKEN`. A missing scope is a tool error naming
+    /// it: nothing the client can do would grant it.
+    StaticToken,
+}
+
+impl PrincipalKind {
+    /// Whether signing in again could add a missing scope, so a refusal in a
+    /// single-message request should be B.2's HTTP 403 `insufficient_scope`
+    /// step-up answer instead of a tool error. False for static tokens; the
+    /// OAuth work adds a kind for signed-in users for which it is true.
+    pub fn steps_up(self) -> bool {
+        match self {
+            PrincipalKind::StaticToken => false,
+        }
+    }
+}
+
+/// Who made a request: named in audit lines and refusals by `label`, never
+/// by a token value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub label: String,
+    pub kind: PrincipalKind,
+    pub scopes: Scopes,
+}
+
+impl Principal {
+    /// A static token with every scope (tests and tools that build contexts).
+    pub fn full(label: &str) -> Principal {
+        Principal {
+            label: label.to_string(),
+            kind: PrincipalKind::StaticToken,
+            scopes: Scopes::ALL,
+        }
+    }
+    /// How refusals name the principal: by label, never by token.
+    pub fn describe(&self) -> String {
+        match self.kind {
+            PrincipalKind::StaticToken => format!("token `{}`", self.label),
+        }
+    }
+    /// The key the rate limiter counts this principal's calls under.
+    pub fn rate_key(&self) -> String {
+        match self.kind {
+            PrincipalKind::StaticToken => format!("token:{}", self.label),
+        }
+    }
+}
+
+/// One configured static token.
+#[derive(Clone, Debug)]
+pub struct StaticToken {
+    pub label: String,
+    token: Secret,
+    pub scopes: Scopes,
+}
+
+impl StaticToken {
+    /// The token itself: OAuth keeps a keyed hash of it in the grants made
+    /// with it, so that removing the token ends them.
+    pub(crate) fn secret(&self) -> &Secret {
+        &self.token
+    }
+}
+
+/// The static tokens of `MCP_AUTH_TOKEN`.
+#[derive(Clone, Debug, Default)]
+pub struct Keyring {
+    tokens: Vec<StaticToken>,
+}
+
+const SETTING: &str = "MCP_AUTH_TOKEN";
+const MAX_LABEL: usize = 64;
+
+impl Keyring {
+    /// Reads `MCP_AUTH_TOKEN` (unset or blank: no tokens).
+    pub(crate) fn from_raw(raw: &RawSettings) -> Result<Keyring, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let value = raw.get(SETTING).map(str::trim).unwrap_or("");
+        let tokens = if value.starts_with('[') {
+            json_tokens(value, &mut errors)
+        } else {
+            secret_list(raw, SETTING, &mut errors)
+                .into_iter()
+                .enumerate()
+                .map(|(i, token)| StaticToken {
+                    label: format!("token-{}", i + 1),
+                    token,
+                    scopes: Scopes::ALL,
+                })
+                .collect()
+        };
+        for (i, t) in tokens.iter().enumerate() {
+            if tokens[..i]
+                .iter()
+                .any(|o| ct_eq(o.token.expose().as_bytes(), t.token.expose().as_bytes()))
+            {
+                errors.push(ConfigError::new(
+                    SETTING,
+                    format!("entry {} repeats the token of an earlier entry", i + 1),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Keyring { tokens })
+        } else {
+            errors.dedup();
+            Err(errors)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn tokens(&self) -> &[StaticToken] {
+        &self.tokens
+    }
+
+    /// The principal whose token `candidate` is. Every token is compared in
+    /// full, so the time taken does not tell which one matched.
+    pub fn identify(&self, candidate: &str) -> Option<Principal> {
+        let mut found = None;
+        for t in &self.tokens {
+            if ct_eq(candidate.as_bytes(), t.token.expose().as_bytes()) && found.is_none() {
+                found = Some(t);
+            }
+        }
+        found.map(|t| Principal {
+            label: t.label.clone(),
+            kind: PrincipalKind::StaticToken,
+            scopes: t.scopes,
+        })
+    }
+
+    /// Whether every token has every scope: then what a client is offered
+    /// does not depend on which token it holds.
+    pub fn uniform(&self) -> bool {
+        self.tokens.iter().all(|t| t.scopes == Scopes::ALL)
+    }
+}
+
+/// The JSON array form. Messages say what is wrong with which entry and
+/// never quote the text, which may be (or contain) a token.
+fn json_tokens(value: &str, errors: &mut Vec<ConfigError>) -> Vec<StaticToken> {
+    let items = match parse_strict(value.as_bytes()) {
+        Ok(Value::Array(items)) if !items.is_empty() => items,
+        _ => {
+            errors.push(ConfigError::new(
+                SETTING,
+                "starts with `[`, so it must be a non-empty JSON array of {\"label\", \"token\", \"scopes\"} objects (strict JSON, no repeated keys)",
+            ));
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<StaticToken> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let problem = match json_token(item) {
+            Ok(t) if out.iter().any(|o| o.label == t.label) => {
+                "repeats the label of an earlier entry"
+            }
+            Ok(t) => {
+                out.push(t);
+                continue;
+            }
+            Err(m) => m,
+        };
+        errors.push(ConfigError::new(
+            SETTING,
+            format!("entry {} {problem}", i + 1),
+        ));
+    }
+    out
+}
+
+/// One entry of the JSON form, or what is wrong with it.
+fn json_token(item: &Value) -> Result<StaticToken, &'static str> {
+    let obj = item
+        .as_object()
+        .filter(|o| {
+            o.keys()
+                .all(|k| matches!(k.as_str(), "label" | "token" | "scopes"))
+        })
+        .ok_or("must be an object with only `label`, `token` and optionally `scopes`")?;
+    let label = obj
+        .get("label")
+        .and_then(Value::as_str)
+        .filter(|l| {
+            !l.is_empty()
+                && l.len() <= MAX_LABEL
+                && l.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+        })
+        .ok_or(
+            "needs a `label` of 1-64 letters, digits, `.`, `_` or `-` (it names the token in logs)",
+        )?;
+    let token = obj
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| t.len() >= MIN_TOKEN_LEN && t.bytes().all(|c| c.is_ascii_graphic()))
+        .ok_or("needs a `token` of at least 16 printable ASCII characters without spaces")?;
+    let scopes = match obj.get("scopes") {
+        None => Scopes::ALL,
+        Some(Value::Array(names)) if !names.is_empty() => {
+            let mut list = Vec::new();
+            for n in names {
+                list.push(n.as_str().and_then(Scope::parse).ok_or(
+                    "has a scope that is not scale:read, scale:write or scale:team",
+                )?);
+            }
+            Scopes::of(&list)
+        }
+        Some(_) => {
+            return Err("needs `scopes` as a non-empty array of scale:read, scale:write, scale:team (leave it out for all three)")
+        }
+    };
+    Ok(StaticToken {
+        label: label.to_string(),
+        token: Secret::new(token),
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring(v: &str) -> Result<Keyring, Vec<ConfigError>> {
+        Keyring::from_raw(&RawSettings::from_pairs(&[(SETTING, v)], false))
+    }
+
+    #[test]
+    fn scopes_follow_the_hierarchy() {
+        let w = Scopes::of(&[Scope::Write]);
+        assert!(w.allows(Scope::Read) && w.allows(Scope::Write) && !w.allows(Scope::Team));
+        let t = Scopes::of(&[Scope::Team]);
+        assert!(t.allows(Scope::Read) && !t.allows(Scope::Write) && t.allows(Scope::Team));
+        let r = Scopes::of(&[Scope::Read]);
+        assert_eq!(r.names(), "scale:read");
+        assert_eq!(w.intersect(t), r);
+        assert_eq!(Scopes::of(&Scope::ALL), Scopes::ALL);
+        assert!(!Scopes::NONE.allows(Scope::Read));
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.name()), Some(s));
+        }
+        assert_eq!(Scope::parse("scale:admin"), None);
+    }
+
+    #[test]
+    fn comma_separated_tokens_are_labelled_in_order_with_every_scope() {
+        let k = keyring(" aaaaaaaaaaaaaaaa , bbbbbbbbbbbbbbbbbb ,").unwrap();
+        assert_eq!(k.tokens().len(), 2);
+        let p = k.identify("bbbbbbbbbbbbbbbbbb").unwrap();
+        assert_eq!(p.label, "token-2");
+        assert_eq!(p.scopes, Scopes::ALL);
+        assert_eq!(p.kind, PrincipalKind::StaticToken);
+        assert!(!p.kind.steps_up());
+        assert_eq!(k.identify("aaaaaaaaaaaaaaaa").unwrap().label, "token-1");
+        assert!(k.identify("aaaaaaaaaaaaaaa").is_none());
+        assert!(k.uniform());
+        assert!(keyring("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_json_form_carries_labels_scopes_and_any_token_text() {
+        let k = keyring(
+            r#"[{"label": "analyst", "token": "ro-token=with,comma-0001", "scopes": ["scale:read"]},
+                {"label": "ops.bot", "token": "ops-token-000000000002", "scopes": ["scale:write"]},
+                {"label": "admin", "token": "admin-token-0000000003"}]"#,
+        )
+        .unwrap();
+        let ro = k.identify("ro-token=with,comma-0001").unwrap();
+        assert_eq!(
+            (ro.label.as_str(), ro.scopes.names().as_str()),
+            ("analyst", "scale:read")
+        );
+        let ops = k.identify("ops-token-000000000002").unwrap();
+        assert_eq!(ops.scopes.names(), "scale:read, scale:write");
+        assert_eq!(ops.rate_key(), "token:ops.bot");
+        assert_eq!(
+            k.identify("admin-token-0000000003").unwrap().scopes,
+            Scopes::ALL
+        );
+        assert!(!k.uniform());
+    }
+
+    #[test]
+    fn malformed_values_are_named_by_entry_and_never_quoted() {
+        let secret = "s3cret-token-value-0001";
+        let cases = [
+            (format!("[{{\"label\": \"a\", \"token\": \"{secret}\""), "JSON array"),
+            ("[]".to_string(), "non-empty JSON array"),
+            (format!("[\"{secret}\"]"), "entry 1 must be an object"),
+            (format!("[{{\"label\": \"a\", \"tokn\": \"{secret}\"}}]"), "entry 1 must be an object with only"),
+            (format!("[{{\"{secret}\": 1}}]"), "entry 1 must be an object with only"),
+            (format!("[{{\"label\": \"a b\", \"token\": \"{secret}\"}}]"), "entry 1 needs a `label`"),
+            ("[{\"label\": \"a\", \"token\": \"short\"}]".to_string(), "entry 1 needs a `token`"),
+            (format!("[{{\"label\": \"a\", \"token\": \"{secret} x\"}}]"), "entry 1 needs a `token`"),
+            (format!("[{{\"label\": \"a\", \"token\": \"{secret}\", \"scopes\": [\"{secret}\"]}}]"), "entry 1 has a scope"),
+            (format!("[{{\"label\": \"a\", \"token\": \"{secret}\", \"scopes\": []}}]"), "entry 1 needs `scopes`"),
+            (format!("[{{\"label\": \"a\", \"token\": \"{secret}\", \"scopes\": \"scale:read\"}}]"), "entry 1 needs `scopes`"),
+            (
+                format!("[{{\"label\": \"a\", \"token\": \"{secret}\"}}, {{\"label\": \"a\", \"token\": \"other-token-000000002\"}}]"),
+                "entry 2 repeats the label",
+            ),
+            (
+                format!("[{{\"label\": \"a\", \"token\": \"{secret}\"}}, {{\"label\": \"b\", \"token\": \"{secret}\"}}]"),
+                "entry 2 repeats the token",
+            ),
+            (format!("{secret},{secret}"), "entry 2 repeats the token"),
+            ("short-secret".to_string(), "at least 16 characters"),
+        ];
+        for (value, want) in cases {
+            let errs = keyring(&value).unwrap_err();
+            let text: String = errs.iter().map(|e| e.to_string()).collect();
+            assert!(errs.iter().all(|e| e.name == SETTING), "{text}");
+            assert!(text.contains(want), "{value}: {text}");
+            assert!(
+                !text.contains(secret) && !text.contains("short-secret"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! `wait_for_task` and `wait_for_batch`: one call that returns as soon as
+//! the work is done, instead of an agent calling get_task over and over.
+//!
+//! Both poll Scale, the source of truth, with backoff ([`Waiter`]); every
+//! poll is a Scale request counted against the request's time and
+//! subrequest budget, and the wait ends early (still pending, saying so)
+//! when a further poll would not fit. The callback log is not consulted: it
+//! only knows what was delivered to this worker. A wait is at most
+//! [`MAX_WAIT_S`], under the 60 s after which MCP clients give up on a
+//! request (most ignore progress when timing out).
+
+use super::args::{args, id, int, Int};
+use super::batches::progress;
+use super::run::{object_or_ok, Session};
+use super::{tool, ToolDef, ToolResult, READ};
+use crate::io::Ctx;
+use crate::scale::{Call, Retry};
+use serde_json::{json, Value};
+
+/// The longest a wait may be asked to last, in seconds.
+pub(crate) const MAX_WAIT_S: i64 = 45;
+/// How long a wait lasts when not told.
+pub(crate) const DEFAULT_WAIT_S: i64 = 30;
+/// The first pause between polls; each next one is twice as long, up to [`MAX_DELAY_MS`].
+const FIRST_DELAY_MS: u64 = 500;
+const MAX_DELAY_MS: u64 = 2_000;
+/// Time kept for the last poll itself, which must fit in the request's budget.
+const POLL_ROOM_MS: u64 = 2_000;
+
+pub(crate) fn tools() -> Vec<ToolDef> {
+    vec![
+        tool! {
+            name: "wait_for_task",
+            title: "Wait for task",
+            description: "Waits until a task is no longer pending (completed, error or canceled) or `timeout_s` runs out (default 30, at most 45), \
+        polling GET /task/{task_id} with backoff. Returns {task_id, status, done, waited_s, polls, next_step, task}: `done` is true once the task \
+        left pending, `task` is the task as get_task returns it (labels in `task.response` when completed), `next_step` says what to do. \
+        Still pending at the timeout is not an error: call wait_for_task again. Sends progress notifications when the client asks for them.",
+            args: WaitForTask,
+            output: || schema(TASK_WAIT_SCHEMA),
+            hints: READ,
+            scope: Read,
+            untrusted: &["/task/response", "/task/metadata", "/task/audits"],
+            // Looked up before the first poll: a task of another project
+            // answers at once, exactly like a missing one.
+            projects: Task,
+            progress: true,
+            run: wait_for_task,
+        },
+        tool! {
+            name: "wait_for_batch",
+            title: "Wait for batch",
+            description: "Waits until a batch is completed or `timeout_s` runs out (default 30, at most 45), polling GET /batches/{name}/status with backoff. \
+        Returns {name, status, done, progress, waited_s, polls, next_step}, `progress` being its task counts {pending, completed, error, canceled, total}. \
+        A batch still in `staging` answers at once: Scale starts no work before finalize_batch. Still in progress at the timeout is not an error: \
+        call wait_for_batch again. Sends progress notifications (tasks finished of total) when the client asks for them.",
+            args: WaitForBatch,
+            output: || schema(BATCH_WAIT_SCHEMA),
+            hints: READ,
+            scope: Read,
+            untrusted: &[],
+            // The status endpoint does not say the project: the batch is
+            // looked up first.
+            projects: Batch,
+            progress: true,
+            run: wait_for_batch,
+        },
+    ]
+}
+
+fn timeout_decl() -> Value {
+    int(1, MAX_WAIT_S, "Longest wait in seconds, 1-45 (default 30).")
+}
+
+args! {
+    pub(crate) struct WaitForTask {
+        req task_id: String = id("The task's id."),
+        opt timeout_s: Int = timeout_decl(),
+    }
+}
+
+args! {
+    pub(crate) struct WaitForBatch {
+        req name: String = id("Batch name."),
+        opt timeout_s: Int = timeout_decl(),
+    }
+}
+
+/// The output schemas, kept as text: `json!` would compile them into code.
+const TASK_WAIT_SCHEMA: &str = r#"{"type": "object", "required": ["task_id", "status", "done", "next_step"], "properties": {
+"task_id": {"type": "string"}, "status": {"type": "string"}, "done": {"type": "boolean"},
+"waited_s": {"type": "number"}, "polls": {"type": "integer"}, "next_step": {"type": "string"},
+"task": {"type": "object"}}}"#;
+const BATCH_WAIT_SCHEMA: &str = r#"{"type": "object", "required": ["name", "status", "done", "next_step"], "properties": {
+"name": {"type": "string"}, "status": {"type": "string"}, "done": {"type": "boolean"},
+"progress": {"type": "object", "properties": {"pending": {"type": "integer"}, "completed": {"type": "integer"},
+"error": {"type": "integer"}, "canceled": {"type": "integer"}, "total": {"type": "integer"}}},
+"waited_s": {"type": "number"}, "polls": {"type": "integer"}, "next_step": {"type": "string"}}}"#;
+
+fn schema(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// Why a wait ended without the work being done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Timeout,
+    /// The request's time would run out during the next poll.
+    RequestTime,
+    /// The request has no subrequest left for another poll.
+    Subrequests,
+}
+
+/// The pacing of a wait: polls with a growing pause between them, ending at
+/// the caller's timeout or when the request's budget leaves no room for
+/// another poll.
+pub(crate) struct Waiter<'a> {
+    cx: &'a Ctx,
+    started: u64,
+    deadline: u64,
+    delay: u64,
+    pub polls: u32,
+}
+
+impl<'a> Waiter<'a> {
+    pub(crate) fn new(cx: &'a Ctx, timeout_s: Option<Int>) -> Self {
+        let started = cx.upstream().now_ms();
+        let secs = timeout_s
+            .map_or(DEFAULT_WAIT_S, |t| t.0)
+            .clamp(1, MAX_WAIT_S) as u64;
+        Self {
+            cx,
+            started,
+            deadline: started + secs * 1000,
+            delay: FIRST_DELAY_MS,
+            polls: 0,
+        }
+    }
+
+    /// Seconds since the wait began, to a tenth.
+    pub(crate) fn waited_s(&self) -> f64 {
+        let ms = self.cx.upstream().now_ms().saturating_sub(self.started);
+        (ms / 100) as f64 / 10.0
+    }
+
+    /// After a poll that found the work still going: pauses until the next
+    /// poll, or says why there is none. The last pause is cut short so that
+    /// one poll lands on the deadline.
+    pub(crate) async fn pause(&mut self) -> Result<(), Stop> {
+        let now = self.cx.upstream().now_ms();
+        if now >= self.deadline {
+            return Err(Stop::Timeout);
+        }
+        if self.cx.budget.subrequests_left() == 0 {
+            return Err(Stop::Subrequests);
+        }
+        let delay = self.delay.min(self.deadline - now);
+        if self.cx.budget.remaining_ms(now) < delay + POLL_ROOM_MS {
+            return Err(Stop::RequestTime);
+        }
+        self.cx.upstream().sleep(delay as u32).await;
+        self.delay = (self.delay * 2).min(MAX_DELAY_MS);
+        Ok(())
+    }
+
+    /// What to tell the agent when the wait ended with the work still going.
+    fn again(&self, stop: Stop, tool: &str, what: &str) -> String {
+        let waited = self.waited_s();
+        let why = match stop {
+            Stop::Timeout => {
+                return format!(
+                    "Still {what} after {waited} s. Call {tool} again to keep waiting (up to {MAX_WAIT_S} s a call), or check back later."
+                )
+            }
+            Stop::RequestTime => "this request's time for Scale ran out".to_string(),
+            Stop::Subrequests => format!(
+                "this request had made its {} Scale requests (SUBREQUEST_LIMIT)",
+                self.cx.budget.subrequest_limit()
+            ),
+        };
+        format!("Still {what} after {waited} s, when {why}. Call {tool} again to keep waiting.")
+    }
+}
+
+async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
+    let call = Call::get().lit("task").seg("task_id", &a.task_id)?;
+    wait(cx, call, &a.task_id, false, a.timeout_s).await
+}
+
+async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
+    let call = Call::get()
+        .lit("batches")
+        .seg("name", &a.name)?
+        .lit("status");
+    wait(cx, call, &a.name, true, a.timeout_s).await
+}
+
+/// Polls `call` (a task, or a batch's status when `batch`) until the work
+/// is no longer going, the timeout runs out or the budget leaves no room.
+async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int>) -> ToolResult {
+    let s = Session::new(cx);
+    let mut w = Waiter::new(cx, timeout_s);
+    let mut reported: Option<f64> = None;
+    loop {
+        let got = object_or_ok(s.send(&call, Retry::Idempotent, &[]).await?);
+        w.polls += 1;
+        let status = got["status"].as_str().unwrap_or("").to_string();
+        // What the wait has to show: seconds waited for a task, tasks finished of a batch.
+        let (counts, progress, total, counted) = if batch {
+            let c = progress(&got);
+            let n = |k: &str| c[k].as_u64().unwrap_or(0);
+            let finished = n("completed") + n("error") + n("canceled");
+            let counted = format!(
+                "{finished} of {} tasks finished ({} completed, {} error, {} canceled)",
+                n("total"),
+                n("completed"),
+                n("error"),
+                n("canceled")
+            );
+            let total = n("total") as f64;
+            (Some(c), finished as f64, Some(total), counted)
+        } else {
+            let waited = w.waited_s();
+            (
+                None,
+                waited,
+                None,
+                format!("still pending after {waited} s"),
+            )
+        };
+        let (going, tool) = match batch {
+            true => (status == "in_progress", "wait_for_batch"),
+            false => (status == "pending", "wait_for_task"),
+        };
+        let next = if going {
+            // Progress must grow from one notification to the next.
+            if reported.is_none_or(|r| progress > r) {
+                reported = Some(progress);
+                let what = if batch { "batch" } else { "task" };
+                cx.report(progress, total, format!("{what} {id}: {counted}"));
+            }
+            match w.pause().await {
+                Ok(()) => continue,
+                Err(stop) if batch => w.again(stop, tool, &format!("in progress with {counted}")),
+                Err(stop) => w.again(stop, tool, "pending"),
+            }
+        } else {
+            match (batch, status.as_str()) {
+                (false, "completed") => "The task is completed: its labels are in `task.response`.".into(),
+                (false, "error") => "Scale could not do the task (status error); see `task` for why, then create it again with corrected input.".into(),
+                (false, "canceled") => "The task was canceled; create a new task if the work is still needed.".into(),
+                (true, "completed") => format!(
+                    "The batch is completed: {counted}. Read the results with list_tasks {{\"batch\": \"{id}\", \"status\": \"completed\"}}."
+                ),
+                (true, "staging") => format!(
+                    "The batch is in staging: Scale starts no work on it until it is finalized. Call finalize_batch {{\"name\": \"{id}\"}}, then wait_for_batch again."
+                ),
+                (_, other) => format!("The status is `{other}`, which waiting will not change."),
+            }
+        };
+        // Built as a map: a serde type would cost the upload more code.
+        let mut out = json!({
+            "status": status,
+            "done": if batch { status == "completed" } else { !going },
+            "waited_s": w.waited_s(),
+            "polls": w.polls,
+            "next_step": next,
+        });
+        match counts {
+            Some(c) => {
+                out["name"] = Value::from(id);
+                out["progress"] = c;
+            }
+            None => {
+                out["task_id"] = Value::from(id);
+                out["task"] = got;
+            }
+        }
+        return Ok(out.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::io::fakes::{block_on, json_response, services, FakeUpstream};
+    use crate::io::{Progress, Report};
+    use crate::scale::testing::{config, config_with};
+    use crate::tools::testing::*;
+    use crate::tools::{call, Out};
+    use serde_json::json;
+    use std::rc::Rc;
+
+    /// Runs `tool` in a request of its own that wants progress; `advance_first`
+    /// ms of the request's time are spent before the call.
+    fn wait(
+        cfg: &Config,
+        up: &FakeUpstream,
+        tool: &str,
+        a: Value,
+        advance_first: u64,
+    ) -> (Value, Vec<Report>) {
+        let mut cx = Ctx::new(cfg.clone(), services(up, None));
+        let progress = Rc::new(Progress::default());
+        cx.progress = Some(progress.clone());
+        up.advance(advance_first);
+        let r = block_on(call(&cx, tool, a.as_object().unwrap().clone())).unwrap();
+        let v = match r {
+            Ok(Out::Raw(raw)) => serde_json::from_str(raw.get()).unwrap(),
+            Ok(Out::Json(v)) => v,
+            Err(e) => json!({"error": e.text(tool)}),
+        };
+        (v, progress.take())
+    }
+
+    fn task(status: &str) -> Value {
+        json!({"task_id": "t1", "status": status, "response": {"label": "cat"}})
+    }
+
+    #[test]
+    fn a_finished_task_answers_at_once() {
+        for (status, says) in [
+            ("completed", "labels are in `task.response`"),
+            ("error", "Scale could not do the task"),
+            ("canceled", "was canceled"),
+        ] {
+            let up = FakeUpstream::new();
+            up.push_json(200, task(status));
+            let (v, reports) = wait(&config(), &up, "wait_for_task", json!({"task_id": "t1"}), 0);
+            assert_eq!(
+                (
+                    v["status"].as_str(),
+                    v["done"].as_bool(),
+                    v["polls"].as_u64()
+                ),
+                (Some(status), Some(true), Some(1)),
+                "{v}"
+            );
+            assert_eq!(v["task"], task(status));
+            assert!(v["next_step"].as_str().unwrap().contains(says), "{v}");
+            assert!(up.sleeps.borrow().is_empty() && reports.is_empty());
+            assert_req(&up.sent()[0], "GET", "/task/t1", None);
+        }
+    }
+
+    #[test]
+    fn polls_with_backoff_until_the_task_finishes() {
+        let up = FakeUpstream::new();
+        for s in ["pending", "pending", "pending", "pending", "completed"] {
+            up.push_json(200, task(s));
+        }
+        let (v, reports) = wait(&config(), &up, "wait_for_task", json!({"task_id": "t1"}), 0);
+        assert_eq!(
+            (
+                v["done"].as_bool(),
+                v["polls"].as_u64(),
+                v["waited_s"].as_f64()
+            ),
+            (Some(true), Some(5), Some(5.5)),
+            "{v}"
+        );
+        assert_eq!(*up.sleeps.borrow(), vec![500, 1000, 2000, 2000]);
+        // One report per pending poll, growing: the seconds waited so far.
+        let p: Vec<f64> = reports.iter().map(|r| r.progress).collect();
+        assert_eq!(p, [0.0, 0.5, 1.5, 3.5]);
+        assert_eq!(reports[1].message, "task t1: still pending after 0.5 s");
+        assert!(reports.iter().all(|r| r.total.is_none()));
+    }
+
+    #[test]
+    fn a_pending_task_at_the_timeout_says_to_wait_again() {
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(200, &task("pending"))));
+        let (v, _) = wait(
+            &config(),
+            &up,
+            "wait_for_task",
+            json!({"task_id": "t1", "timeout_s": 5}),
+            0,
+        );
+        // Polls at 0, 0.5, 1.5, 3.5 and, the last pause cut short, at 5 s.
+        assert_eq!(*up.sleeps.borrow(), vec![500, 1000, 2000, 1500]);
+        assert_eq!(
+            (
+                v["done"].as_bool(),
+                v["status"].as_str(),
+                v["polls"].as_u64()
+            ),
+            (Some(false), Some("pending"), Some(5))
+        );
+        assert_eq!(v["waited_s"], 5.0);
+        assert_eq!(v["next_step"], "Still pending after 5 s. Call wait_for_task again to keep waiting (up to 45 s a call), or check back later.");
+        // The default is 30 s.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(200, &task("pending"))));
+        let (v, _) = wait(&config(), &up, "wait_for_task", json!({"task_id": "t1"}), 0);
+        assert_eq!(v["waited_s"], 30.0);
+        assert_eq!(up.sleeps.borrow().iter().sum::<u32>(), 30_000);
+    }
+
+    #[test]
+    fn every_poll_counts_against_the_requests_budget() {
+        // Subrequests: three polls, then the wait stops and says why.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(200, &task("pending"))));
+        let cfg = config_with(&[("SUBREQUEST_LIMIT", "3")]);
+        let (v, _) = wait(
+            &cfg,
+            &up,
+            "wait_for_task",
+            json!({"task_id": "t1", "timeout_s": 45}),
+            0,
+        );
+        assert_eq!(up.requests.borrow().len(), 3);
+        assert_eq!(
+            (v["done"].as_bool(), v["polls"].as_u64()),
+            (Some(false), Some(3))
+        );
+        let next = v["next_step"].as_str().unwrap();
+        assert!(
+            next.contains(
+                "had made its 3 Scale requests (SUBREQUEST_LIMIT). Call wait_for_task again"
+            ),
+            "{next}"
+        );
+        // Time: 44 s of the request's 50 are gone, so polls stop while one still fits.
+        let up = FakeUpstream::new();
+        up.respond_with(|_| Ok(json_response(200, &task("pending"))));
+        let (v, _) = wait(
+            &config(),
+            &up,
+            "wait_for_task",
+            json!({"task_id": "t1", "timeout_s": 45}),
+            44_000,
+        );
+        assert_eq!(*up.sleeps.borrow(), vec![500, 1000, 2000]);
+        assert!(
+            v["next_step"]
+                .as_str()
+                .unwrap()
+                .contains("when this request's time for Scale ran out"),
+            "{v}"
+        );
+        assert_eq!(v["waited_s"], 3.5);
+        // A failed poll is the tool's error, with Scale's status.
+        let up = FakeUpstream::new();
+        up.push_json(
+            404,
+            json!({"status_code": 404, "error": "Task with that ID not found."}),
+        );
+        let (v, _) = wait(
+            &config(),
+            &up,
+            "wait_for_task",
+            json!({"task_id": "nope"}),
+            0,
+        );
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Scale returned 404 Not Found for GET /task/nope"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn a_batch_in_staging_answers_at_once_and_says_to_finalize() {
+        let up = FakeUpstream::new();
+        up.push_json(200, json!({"status": "staging", "pending": 3}));
+        let (v, reports) = wait(&config(), &up, "wait_for_batch", json!({"name": "b 1"}), 0);
+        assert_eq!(
+            (
+                v["done"].as_bool(),
+                v["status"].as_str(),
+                v["polls"].as_u64()
+            ),
+            (Some(false), Some("staging"), Some(1))
+        );
+        assert!(
+            v["next_step"]
+                .as_str()
+                .unwrap()
+                .contains("Call finalize_batch {\"name\": \"b 1\"}"),
+            "{v}"
+        );
+        assert_eq!(
+            v["progress"],
+            json!({"pending": 3, "completed": 0, "error": 0, "canceled": 0, "total": 3})
+        );
+        assert!(up.sleeps.borrow().is_empty() && reports.is_empty());
+        assert_req(&up.sent()[0], "GET", "/batches/b%201/status", None);
+    }
+
+    #[test]
+    fn a_batch_is_waited_for_until_completed_with_growing_progress() {
+        let up = FakeUpstream::new();
+        for st in [
+            json!({"status": "in_progress", "pending": 4}),
+            json!({"status": "in_progress", "pending": 4}),
+            json!({"status": "in_progress", "pending": 2, "completed": 2}),
+            json!({"status": "in_progress", "pending": 1, "completed": 2, "error": 1}),
+            json!({"status": "completed", "completed": 3, "error": 1}),
+        ] {
+            up.push_json(200, st);
+        }
+        let (v, reports) = wait(&config(), &up, "wait_for_batch", json!({"name": "b"}), 0);
+        assert_eq!(
+            (
+                v["done"].as_bool(),
+                v["status"].as_str(),
+                v["polls"].as_u64()
+            ),
+            (Some(true), Some("completed"), Some(5))
+        );
+        assert!(
+            v["next_step"].as_str().unwrap().starts_with(
+                "The batch is completed: 4 of 4 tasks finished (3 completed, 1 error, 0 canceled)"
+            ),
+            "{v}"
+        );
+        // A report when the count of finished tasks grows, never the same twice.
+        let p: Vec<(f64, Option<f64>)> = reports.iter().map(|r| (r.progress, r.total)).collect();
+        assert_eq!(p, [(0.0, Some(4.0)), (2.0, Some(4.0)), (3.0, Some(4.0))]);
+        assert_eq!(
+            reports[2].message,
+            "batch b: 3 of 4 tasks finished (2 completed, 1 error, 0 canceled)"
+        );
+    }
+
+    #[test]
+    fn a_batch_still_in_progress_at_the_timeout() {
+        let up = FakeUpstream::new();
+        up.respond_with(|_| {
+            Ok(json_response(
+                200,
+                &json!({"status": "in_progress", "pending": 1, "completed": 1}),
+            ))
+        });
+        let (v, _) = wait(
+            &config(),
+            &up,
+            "wait_for_batch",
+            json!({"name": "b", "timeout_s": 1}),
+            0,
+        );
+        assert_eq!(
+            (v["done"].as_bool(), v["polls"].as_u64()),
+            (Some(false), Some(3))
+        );
+        assert_eq!(v["next_step"], "Still in progress with 1 of 2 tasks finished (1 completed, 0 error, 0 canceled) after 1 s. Call wait_for_batch again to keep waiting (up to 45 s a call), or check back later.");
+    }
+}
