@@ -542,6 +542,36 @@ mod tests {
     }
 
     #[test]
+    fn an_oauth_grant_can_do_only_what_the_user_granted() {
+        let w = World::new();
+        let client = w.register("none");
+        let read_only = [
+            ("method", "own_key"),
+            ("scale_key", KEY_A),
+            ("grant_scope", "scale:read"),
+        ];
+        let (at, _) = w.tokens_for(&client, &read_only);
+        assert_eq!(list_projects(&w, &at).status, 200);
+        let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"create_project","arguments":{"name":"p","type":"textcollection"}}}"#;
+        let auth = format!("Bearer {at}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2025-06-18"),
+        ];
+        let sent = w.up.sent().len();
+        let r = send(&w, "POST", "/mcp", &headers, body);
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 200, "{text}");
+        assert!(
+            text.contains(r#""isError":true"#) && text.contains("scale:write"),
+            "{text}"
+        );
+        assert_eq!(w.up.sent().len(), sent, "nothing reached Scale");
+    }
+
+    #[test]
     fn oauth_paths_are_json_404s_without_a_sign_in_method_and_bodies_are_capped() {
         let mut w = World::new();
         let big = (crate::oauth::MAX_BODY + 1).to_string();

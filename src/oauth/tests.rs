@@ -554,6 +554,38 @@ fn operator_access_through_a_metadata_document_client() {
 }
 
 #[test]
+fn an_operator_grant_takes_the_tokens_label_and_at_most_its_scopes() {
+    let tokens = format!(r#"[{{"label":"reader","token":"{OP_TOKEN}","scopes":["scale:read"]}}]"#);
+    let w = World::with(&[("MCP_AUTH_TOKEN", &tokens)]);
+    let client = w.register("none");
+    let all = [
+        ("method", "operator"),
+        ("operator_token", OP_TOKEN),
+        ("grant_scope", "scale:read"),
+        ("grant_scope", "scale:write"),
+    ];
+    let (at, _) = w.tokens_for(&client, &all);
+    let g = granted(w.auth(&at, "/mcp"));
+    assert_eq!(
+        g.scopes,
+        vec!["scale:read"],
+        "the token's scopes bound the grant"
+    );
+    assert!(g.label.starts_with("oauth:reader:g_"), "{}", g.label);
+    let r = w.submit(
+        &w.open_page(&client.0, &[]),
+        &[
+            ("method", "operator"),
+            ("operator_token", OP_TOKEN),
+            ("grant_scope", "scale:team"),
+        ],
+    );
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.text.contains("allows none of the permissions"));
+    assert_eq!(w.rows("c:"), 1, "only the first sign-in made a code");
+}
+
+#[test]
 fn the_page_offers_only_enabled_methods_and_explains_every_mistake() {
     let only_keys = World::with(&[("MCP_AUTH_TOKEN", "")]);
     let t = only_keys
