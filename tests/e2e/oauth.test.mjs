@@ -11,7 +11,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { startStack, rpc } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const NODE22_DIR = path.join(here, '../conformance-node22');
 const run = promisify(execFile);
 const VERIFIER = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
 const CHALLENGE = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
@@ -369,5 +370,44 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.refresh_token })).status, 401);
     assert.equal((await refresh(t.access_token)).json.error, 'invalid_grant');
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: 'smcp_at_' + 'z'.repeat(43) })).status, 401);
+  });
+});
+
+describe('MCP conformance suite 0.2, authorization server scenarios', () => {
+  // The installed 0.1.16 has authorization scenarios for clients only; 0.2 tests an
+  // authorization server: its metadata, and a whole code grant (PKCE, resource) for a
+  // registered client, completed here as the browser would.
+  test('authorization-server-metadata-endpoint and authorization-code-grant pass', { timeout: 120_000 }, async () => {
+    const port = 39000 + Math.floor(Math.random() * 1000);
+    const redirect = `http://127.0.0.1:${port}/callback`;
+    const reg = await fetch(`${stack.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'conformance suite', redirect_uris: [redirect], token_endpoint_auth_method: 'none' }) });
+    assert.equal(reg.status, 201);
+    const { client_id: clientId } = await reg.json();
+    const cli = path.join(NODE22_DIR, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
+    const node = path.join(NODE22_DIR, 'node_modules/node/bin/node');
+    const child = spawn(node, [cli, 'authorization', '--url', stack.url, '--client-id', clientId, '--resource', stack.mcpUrl, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let browsed = null;
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /^(http:\/\/127\.0\.0\.1:\d+\/authorize\?\S+)$/m.exec(out);
+      if (m && !browsed) {
+        // The suite waits for its callback: sign in with operator access and follow the redirect.
+        browsed = (async () => {
+          const back = await signIn(new URL(m[1]), OPERATOR(stack.token));
+          assert.equal(back.status, 303, back.html);
+          assert.equal(back.location.origin + back.location.pathname, redirect);
+          assert.equal((await fetch(back.location)).status, 200);
+        })();
+      }
+    });
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.ok(browsed, `the suite printed no authorization URL:\n${out}`);
+    await browsed;
+    assert.match(out, /authorization-server-metadata-endpoint: 2 passed, 0 failed/, out);
+    assert.match(out, /authorization-code-grant: 1 passed, 0 failed/, out);
+    assert.match(out, /Total: 3 passed, 0 failed/, out);
+    assert.equal(code, 0, out);
   });
 });
