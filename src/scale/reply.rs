@@ -108,7 +108,11 @@ pub fn interpret(
     body: &[u8],
     retry_after: Option<&str>,
 ) -> Result<Value, ScaleError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    // Through `from_str`, the reader every other parse uses: a second
+    // reader type (`from_slice`) would compile serde_json's parser twice.
+    let parsed: Option<Value> = std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| serde_json::from_str(t).ok());
     // Only needed for messages, so an ordinary JSON answer is not copied for it.
     let text = || String::from_utf8_lossy(body);
     if (200..300).contains(&status) {
