@@ -11,10 +11,10 @@
 //! subrequests or time run out, the items not reached are reported as not
 //! done, and the same call continues with them.
 
-use super::args::{args, d, task_type};
+use super::args::{args, d, task_type, Decl};
 use super::error::ToolError;
 use super::run::Session;
-use super::tasks::{merged_body, task_create_rules, type_decl};
+use super::tasks::{merged_body, task_create_rules, TYPE_DECL};
 use super::{tool, Hints, ToolDef, ToolResult};
 use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
@@ -78,8 +78,8 @@ fn items_decl() -> Value {
 
 args! {
     pub(crate) struct CreateTasks {
-        req r#type: String = type_decl(),
-        req items: Vec<Value> = items_decl(),
+        req r#type: String = TYPE_DECL,
+        req items: Vec<Value> = Decl::Fn(items_decl),
         opt project: String = d("Project name, for every item."),
         opt batch: String = d("Batch name, for every item (required for Rapid projects; implies the project)."),
         opt idempotency_key: String = d("Names this set of tasks (1-100 characters): each item without a unique_id gets `<idempotency_key>:<hash of the item>`. \

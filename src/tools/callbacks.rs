@@ -4,7 +4,7 @@
 //! of those projects (a batch callback does not say its project, so it is
 //! left out there).
 
-use super::args::{args, d, id, int, Int};
+use super::args::{args, d, id, int, keys, Int};
 use super::shape::fit_result_keeping;
 use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult};
 use crate::callback_log::{self, ListError, LogQuery};
@@ -116,7 +116,7 @@ async fn list_callbacks(cx: &Ctx, a: ListCallbacks) -> ToolResult {
 
 args! {
     pub struct GetCallback {
-        req id: String = json!({"minLength": 1, "maxLength": 64, "description": "The delivery id."}),
+        req id: String = keys(r#"{"minLength": 1, "maxLength": 64, "description": "The delivery id."}"#),
     }
 }
 

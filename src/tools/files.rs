@@ -1,6 +1,6 @@
 //! The file tool: import a file from a URL into Scale's storage.
 
-use super::args::{args, d, Args};
+use super::args::{args, d, keys, Args};
 use super::run::run_one;
 use super::shape::out;
 use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
@@ -27,7 +27,7 @@ pub fn tools() -> Vec<ToolDef> {
 
 args! {
     pub struct ImportFile {
-        req file_url: String = json!({"minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."}),
+        req file_url: String = keys(r#"{"minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."}"#),
         opt project_name: String = d("Project to attach the file to."),
     }
 }

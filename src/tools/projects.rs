@@ -1,6 +1,6 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::args::{args, d, enum_of, id, int, task_type, task_type_decl, Args, Int};
+use super::args::{args, d, enum_of, id, int, keys, task_type, task_type_decl, Args, Int};
 use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::out;
 use super::tasks::merged_body;
@@ -137,7 +137,7 @@ args! {
         req name: String = id("Project name."),
         opt instruction: String = d("New instructions for labelers."),
         opt params: Map<String, Value> = d("New default task parameters."),
-        opt ontology: Vec<Value> = json!({"minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."}),
+        opt ontology: Vec<Value> = keys(r#"{"minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."}"#),
         opt patch: bool = d("Merge params over the current version instead of replacing them."),
         opt ontology_name: String = d("A name for this ontology version."),
     }

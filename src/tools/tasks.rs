@@ -2,7 +2,8 @@
 //! (metadata, tags, unique_id) and resend_callback.
 
 use super::args::{
-    args, check_iso_date, d, date, enum_of, id, int, task_type, task_type_decl, Args, Int,
+    args, check_iso_date, d, date, enum_of, id, int, keys, task_type, task_type_keys, Args, Decl,
+    Int,
 };
 use super::error::ToolError;
 use super::run::{object_or_ok, run_one, run_steps, Session, Step};
@@ -22,13 +23,13 @@ lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat,
 const TASK_TEXT: &[&str] = &["/response", "/metadata", "/audits"];
 
 const STATUSES: &[&str] = &["pending", "completed", "canceled", "error"];
-const REVIEW_STATUSES: &[&str] = &["pending", "fixed", "accepted", "rejected", "commented"];
 
-pub(crate) fn type_decl() -> Value {
-    task_type_decl(&format!(
+/// The `type` argument of the task creates.
+pub(crate) const TYPE_DECL: Decl = Decl::Fn(|| {
+    task_type_keys(&format!(
         "The Scale task type (path segment). {TASK_TYPES_HINT}"
     ))
-}
+});
 
 pub(crate) fn tools() -> Vec<ToolDef> {
     vec![
@@ -145,7 +146,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
 
 args! {
     pub(crate) struct CreateTask {
-        req r#type: String = type_decl(),
+        req r#type: String = TYPE_DECL,
         opt project: String = d("Project name."),
         opt batch: String = d("Batch name (required for Rapid projects; implies the project)."),
         opt instruction: String = d("Instructions for labelers (markdown). Rapid projects inherit the project's when omitted."),
@@ -240,7 +241,7 @@ To reuse the id, cancel that task with clear_unique_id or remove its id with upd
 
 args! {
     pub(crate) struct CreateEvaluationTask {
-        req r#type: String = type_decl(),
+        req r#type: String = TYPE_DECL,
         req expected_response: Map<String, Value> = d("The correct answer, shaped like a task response for this project."),
         opt initial_response: Map<String, Value> = d("A pre-filled response for review-phase evaluation tasks."),
         opt project: String = d("Project name (a Rapid project)."),
@@ -277,7 +278,7 @@ args! {
         opt r#type: String = d("Task type, e.g. imageannotation."),
         opt tags: Vec<String> = d("Only tasks with these tags."),
         opt unique_id: String = d("The unique_id the task was created with."),
-        opt customer_review_status: Vec<String> = json!({"items": {"type": "string", "enum": REVIEW_STATUSES}, "description": "Audit statuses to match."}),
+        opt customer_review_status: Vec<String> = keys(r#"{"items": {"type": "string", "enum": ["pending", "fixed", "accepted", "rejected", "commented"]}, "description": "Audit statuses to match."}"#),
         opt created_after: String = date("Created at or after this time."),
         opt created_before: String = date("Created at or before this time."),
         opt completed_after: String = date("Completed at or after this time."),
@@ -485,7 +486,7 @@ args! {
         opt set_tags: Vec<String> = d("Replace all tags with these."),
         opt add_tags: Vec<String> = d("Tags to add."),
         opt remove_tags: Vec<String> = d("Tags to remove."),
-        opt unique_id: String = json!({"minLength": 1, "description": "A new unique_id (409 if another task has it)."}),
+        opt unique_id: String = keys(r#"{"minLength": 1, "description": "A new unique_id (409 if another task has it)."}"#),
         opt clear_unique_id: bool = d("Remove the task's unique_id."),
     }
 }

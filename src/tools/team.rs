@@ -1,6 +1,6 @@
 //! The team tool: list teammates, invite them, change their roles.
 
-use super::args::{args, enum_of, Args};
+use super::args::{args, enum_of, keys, Args};
 use super::run::Session;
 use super::{tool, Actions, Hints, ToolDef, ToolError, ToolResult};
 use crate::auth::Scope;
@@ -53,7 +53,7 @@ pub fn tools() -> Vec<ToolDef> {
 args! {
     pub struct ManageTeam {
         req action: String = enum_of(&["list", "invite", "set_role"], "What to do."),
-        opt emails: Vec<String> = json!({"minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 3}, "description": "E-mail addresses (invite and set_role)."}),
+        opt emails: Vec<String> = keys(r#"{"minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 3}, "description": "E-mail addresses (invite and set_role)."}"#),
         opt role: String = enum_of(&["labeler", "member", "manager"], "Role to give (invite and set_role)."),
     }
 }

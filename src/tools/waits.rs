@@ -9,7 +9,7 @@
 //! [`MAX_WAIT_S`], under the 60 s after which MCP clients give up on a
 //! request (most ignore progress when timing out).
 
-use super::args::{args, id, int, Int};
+use super::args::{args, id, int, Decl, Int};
 use super::batches::progress;
 use super::run::{object_or_ok, Session};
 use super::{tool, ToolDef, ToolResult, READ};
@@ -68,21 +68,19 @@ pub(crate) fn tools() -> Vec<ToolDef> {
     ]
 }
 
-fn timeout_decl() -> Value {
-    int(1, MAX_WAIT_S, "Longest wait in seconds, 1-45 (default 30).")
-}
+const TIMEOUT_DECL: Decl = int(1, MAX_WAIT_S, "Longest wait in seconds, 1-45 (default 30).");
 
 args! {
     pub(crate) struct WaitForTask {
         req task_id: String = id("The task's id."),
-        opt timeout_s: Int = timeout_decl(),
+        opt timeout_s: Int = TIMEOUT_DECL,
     }
 }
 
 args! {
     pub(crate) struct WaitForBatch {
         req name: String = id("Batch name."),
-        opt timeout_s: Int = timeout_decl(),
+        opt timeout_s: Int = TIMEOUT_DECL,
     }
 }
 
