@@ -12,12 +12,6 @@ use serde_json::{json, Value};
 
 const BATCH_STATUSES: &[&str] = &["staging", "in_progress", "completed"];
 
-fn progress_schema() -> Value {
-    json!({"type": ["object", "null"], "properties": {
-        "pending": {"type": "integer"}, "completed": {"type": "integer"}, "error": {"type": "integer"},
-        "canceled": {"type": "integer"}, "total": {"type": "integer"}}})
-}
-
 pub fn tools() -> Vec<ToolDef> {
     vec![
         tool! {
@@ -41,11 +35,7 @@ pub fn tools() -> Vec<ToolDef> {
             description: "Fetches a batch and its progress: GET /batches/{name} then GET /batches/{name}/status. Returns the batch (status staging, in_progress or completed) \
         plus `progress`: counts of its tasks by status {pending, completed, error, canceled, total}.",
             args: BatchName,
-            output: || {
-                let mut b = out::batch();
-                b["properties"]["progress"] = progress_schema();
-                b
-            },
+            output: out::batch_with_progress,
             hints: READ,
             scope: Read,
             untrusted: &["/metadata"],
@@ -60,14 +50,12 @@ pub fn tools() -> Vec<ToolDef> {
         and the result says when some batches could not get progress).",
             args: ListBatches,
             output: || {
-                json!({"type": "object", "required": ["batches", "has_more"], "properties": {
-                    "batches": {"type": "array", "items": {"type": "object"}},
-                    "total": {"type": ["integer", "null"]},
-                    "has_more": {"type": "boolean"},
-                    "next_offset": {"type": ["integer", "null"]},
-                    "progress_incomplete": {"type": "object"},
-                    "truncated": {"type": "object"},
-                }})
+                out::schema(
+                    r#"{"type": "object", "required": ["batches", "has_more"], "properties": {
+"batches": {"type": "array", "items": {"type": "object"}}, "total": {"type": ["integer", "null"]},
+"has_more": {"type": "boolean"}, "next_offset": {"type": ["integer", "null"]},
+"progress_incomplete": {"type": "object"}, "truncated": {"type": "object"}}}"#,
+                )
             },
             hints: READ,
             scope: Read,

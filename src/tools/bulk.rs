@@ -99,7 +99,7 @@ const OUTPUT_SCHEMA: &str = r#"{"type": "object", "required": ["complete", "tota
 "error": {"type": "string"}}}}}}"#;
 
 fn output_schema() -> Value {
-    serde_json::from_str(OUTPUT_SCHEMA).unwrap_or_default()
+    super::shape::out::schema(OUTPUT_SCHEMA)
 }
 
 /// Item fields that may be sent as `null` for "not given".

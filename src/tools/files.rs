@@ -6,7 +6,7 @@ use super::shape::out;
 use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
 use crate::io::Ctx;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn tools() -> Vec<ToolDef> {
     vec![tool! {
@@ -16,7 +16,7 @@ pub fn tools() -> Vec<ToolDef> {
     which create_task takes as `attachment`; use this for data Scale's labelers cannot reach directly. `project_name` attaches it to a (Rapid) project. \
     Files that no task uses are deleted by Scale after a while.",
         args: ImportFile,
-        output: || out::output(json!({"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}})),
+        output: || out::output(r#"{"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}}"#),
         hints: CREATE,
         scope: Write,
         untrusted: &[],

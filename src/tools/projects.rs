@@ -17,7 +17,7 @@ pub fn tools() -> Vec<ToolDef> {
             description: "Lists the account's projects: GET /projects. `archived` true lists only archived projects, false only active ones; \
         omit it for all. Returns {projects}; each has its name, task type and param_history (the last entry holds the current parameters).",
             args: ListProjects,
-            output: || json!({"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}),
+            output: || out::schema(r#"{"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}"#),
             hints: READ,
             scope: Read,
             untrusted: &[],
@@ -59,11 +59,7 @@ pub fn tools() -> Vec<ToolDef> {
         `ontology` (labels, optionally named by `ontology_name`) is set with POST /projects/{name}/setOntology, which Scale may not enable for every account. \
         Returns the project (after setParams) and the ontology answer; if the ontology step fails after setParams, the error says so.",
             args: UpdateProject,
-            output: || {
-                let mut p = out::project();
-                p["properties"]["ontology_update"] = json!({"description": "Scale's answer to setOntology"});
-                p
-            },
+            output: out::project_update,
             hints: Hints { read_only: false, destructive: false, idempotent: false, open_world: true },
             scope: Write,
             untrusted: &[],

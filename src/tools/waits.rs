@@ -12,6 +12,7 @@
 use super::args::{args, id, int, Decl, Int};
 use super::batches::progress;
 use super::run::{object_or_ok, Session};
+use super::shape::out;
 use super::{tool, ToolDef, ToolResult, READ};
 use crate::io::Ctx;
 use crate::scale::{Call, Retry};
@@ -37,7 +38,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         left pending, `task` is the task as get_task returns it (labels in `task.response` when completed), `next_step` says what to do. \
         Still pending at the timeout is not an error: call wait_for_task again. Sends progress notifications when the client asks for them.",
             args: WaitForTask,
-            output: || schema(TASK_WAIT_SCHEMA),
+            output: || out::schema(TASK_WAIT_SCHEMA),
             hints: READ,
             scope: Read,
             untrusted: &["/task/response", "/task/metadata", "/task/audits"],
@@ -55,7 +56,7 @@ pub(crate) fn tools() -> Vec<ToolDef> {
         A batch still in `staging` answers at once: Scale starts no work before finalize_batch. Still in progress at the timeout is not an error: \
         call wait_for_batch again. Sends progress notifications (tasks finished of total) when the client asks for them.",
             args: WaitForBatch,
-            output: || schema(BATCH_WAIT_SCHEMA),
+            output: || out::schema(BATCH_WAIT_SCHEMA),
             hints: READ,
             scope: Read,
             untrusted: &[],
@@ -94,10 +95,6 @@ const BATCH_WAIT_SCHEMA: &str = r#"{"type": "object", "required": ["name", "stat
 "progress": {"type": "object", "properties": {"pending": {"type": "integer"}, "completed": {"type": "integer"},
 "error": {"type": "integer"}, "canceled": {"type": "integer"}, "total": {"type": "integer"}}},
 "waited_s": {"type": "number"}, "polls": {"type": "integer"}, "next_step": {"type": "string"}}}"#;
-
-fn schema(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_default()
-}
 
 /// Why a wait ended without the work being done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
