@@ -240,10 +240,10 @@ pub fn object_schema(fields: &[Field]) -> Value {
         .filter(|f| f.required)
         .map(Field::name)
         .collect();
-    let properties: Map<String, Value> = fields
-        .iter()
-        .map(|f| (f.name().to_string(), prop(f)))
-        .collect();
+    let mut properties = Map::new();
+    for f in fields {
+        properties.insert(f.name().to_string(), prop(f));
+    }
     let mut v = json!({"type": "object", "properties": properties, "additionalProperties": false});
     if !required.is_empty() {
         v["required"] = json!(required);

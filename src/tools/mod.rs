@@ -272,12 +272,12 @@ pub(crate) async fn call(
 /// offers the tool, the rate limit, the arguments' schema, then what the
 /// arguments ask for (an action's scope, callbacks, billed work, invites).
 /// On a connection confined to projects, [`scope`] checks before and after.
-async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, args: Map<String, Value>) -> ToolResult {
+async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value>) -> ToolResult {
     guard::admit(cx, tool)?;
     guard::rate_limit(cx).await?;
     schema::validate(&input_schemas()[i], &args).map_err(ToolError::invalid)?;
     // Explicit nulls mean "not given"; dropping them keeps them off the wire.
-    let mut args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    args.retain(|_, v| !v.is_null());
     guard::check_args(cx, tool, &args)?;
     if cx.view().projects().is_none() {
         return (tool.run)(cx, args).await;
