@@ -30,28 +30,26 @@ pub(crate) const MAX_ITEMS: usize = 100;
 /// lookups. 100 ids derived from a 20-character key take about 5.5 KB.
 const LOOKUP_QUERY_BYTES: usize = 6000;
 
-pub(crate) fn tools() -> Vec<ToolDef> {
-    vec![tool! {
-        name: "create_tasks",
-        title: "Create tasks in bulk",
-        description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time. \
-    `project`/`batch` apply to every item; each item of `items` holds its task's own fields (attachment, instruction, callback_url, metadata, tags, \
-    unique_id, and type-specific fields in `params`). Every task gets a unique_id: the item's own, or one derived from `idempotency_key` and the \
-    item's content, so the same call again never creates a duplicate: tasks that exist are reported as already_existed. Every item is checked \
-    before anything is sent; an invalid item refuses the whole call, naming its index. The result lists each item: created, already_existed, \
-    failed (with Scale's status and message) or not_done. One request may make only SUBREQUEST_LIMIT Scale requests (50 on the Workers free \
-    plan): when they or the time run out the call stops cleanly, and the same call again continues with the items not done. \
-    Afterwards: finalize_batch for a staging batch, then wait_for_batch.",
-        args: CreateTasks,
-        output: output_schema,
-        hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
-        scope: Write,
-        untrusted: &[],
-        projects: Create,
-        progress: true,
-        run: create_tasks,
-    }]
-}
+pub(crate) const TOOLS: &[ToolDef] = &[tool! {
+    name: "create_tasks",
+    title: "Create tasks in bulk",
+    description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time. \
+`project`/`batch` apply to every item; each item of `items` holds its task's own fields (attachment, instruction, callback_url, metadata, tags, \
+unique_id, and type-specific fields in `params`). Every task gets a unique_id: the item's own, or one derived from `idempotency_key` and the \
+item's content, so the same call again never creates a duplicate: tasks that exist are reported as already_existed. Every item is checked \
+before anything is sent; an invalid item refuses the whole call, naming its index. The result lists each item: created, already_existed, \
+failed (with Scale's status and message) or not_done. One request may make only SUBREQUEST_LIMIT Scale requests (50 on the Workers free \
+plan): when they or the time run out the call stops cleanly, and the same call again continues with the items not done. \
+Afterwards: finalize_batch for a staging batch, then wait_for_batch.",
+    args: CreateTasks,
+    output: output_schema,
+    hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
+    scope: Write,
+    untrusted: &[],
+    projects: Create,
+    progress: true,
+    run: create_tasks,
+}];
 
 /// One item of `items`: what create_task takes, without the shared `type`,
 /// `project` and `batch`. Kept as text (`json!` would compile it into code);

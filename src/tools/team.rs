@@ -29,8 +29,9 @@ Returns {teammates}: email, role, and expiry for pending invites. Names and e-ma
     },
 };
 
-pub fn tools() -> Vec<ToolDef> {
-    let t = tool! {
+pub const TOOLS: &[ToolDef] = &[ToolDef {
+    actions: Some(&ACTIONS),
+    ..tool! {
         name: "manage_team",
         title: "Manage team",
         description: "Lists, invites or re-roles the people on the Scale team. `list`: GET /teams. `invite`: POST /teams/invite sends invitations to `emails` \
@@ -45,12 +46,8 @@ pub fn tools() -> Vec<ToolDef> {
         untrusted: &["/teammates"],
         projects: Account,
         run: manage_team,
-    };
-    vec![ToolDef {
-        actions: Some(&ACTIONS),
-        ..t
-    }]
-}
+    }
+}];
 
 args! {
     pub struct ManageTeam {
