@@ -11,7 +11,7 @@
 
 use super::error::ToolError;
 use crate::json::truncate;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// A tool's argument struct: its fields, reading it from validated
 /// arguments, and its fields back as a JSON map.
@@ -49,16 +49,14 @@ pub enum Ty {
 }
 
 impl Ty {
-    fn schema(self) -> Value {
-        let t = match self {
+    fn name(self) -> &'static str {
+        match self {
             Ty::Str => "string",
             Ty::Bool => "boolean",
             Ty::Int => "integer",
             Ty::Obj => "object",
-            Ty::Strs => return json!({"type": "array", "items": {"type": "string"}}),
-            Ty::Arr => "array",
-        };
-        json!({ "type": t })
+            Ty::Strs | Ty::Arr => "array",
+        }
     }
 
     /// Whether `v` is of this type, exactly as [`ArgType::from_value`] reads it.
@@ -202,35 +200,81 @@ pub enum Decl {
     Fn(fn() -> Value),
 }
 
+// Schemas are built by inserting keys one by one rather than with `json!`,
+// which compiles each key and each value's conversion into code.
+
+fn set(m: &mut Map<String, Value>, key: &str, v: Value) {
+    m.insert(key.to_string(), v);
+}
+
 impl Decl {
-    fn keys(&self) -> Value {
-        match *self {
-            Decl::D(d) => json!({ "description": d }),
-            Decl::Id(d) => json!({"minLength": 1, "maxLength": 1024, "description": d}),
-            Decl::Enum(values, d) => json!({"enum": values, "description": d}),
-            Decl::Int(min, max, d) => json!({"minimum": min, "maximum": max, "description": d}),
-            Decl::Date(d) => {
-                json!({"description": format!("{d} ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z.")})
+    /// Adds the declaration's keys to a property's schema.
+    fn add_to(&self, m: &mut Map<String, Value>) {
+        let desc = match *self {
+            Decl::D(d) => d,
+            Decl::Id(d) => {
+                set(m, "minLength", 1.into());
+                set(m, "maxLength", 1024.into());
+                d
             }
-            Decl::TaskType(d) => task_type_keys(d),
-            Decl::Json(text) => serde_json::from_str(text).unwrap_or_default(),
-            Decl::Fn(f) => f(),
-        }
+            Decl::Enum(values, d) => {
+                set(m, "enum", values.into());
+                d
+            }
+            Decl::Int(min, max, d) => {
+                set(m, "minimum", min.into());
+                set(m, "maximum", max.into());
+                d
+            }
+            Decl::Date(d) => {
+                let d = format!(
+                    "{d} ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z."
+                );
+                return set(m, "description", d.into());
+            }
+            Decl::TaskType(d) => return add_task_type_keys(m, d),
+            Decl::Json(text) => {
+                if let Ok(Value::Object(keys)) = serde_json::from_str(text) {
+                    m.extend(keys);
+                }
+                return;
+            }
+            Decl::Fn(f) => {
+                if let Value::Object(keys) = f() {
+                    m.extend(keys);
+                }
+                return;
+            }
+        };
+        set(m, "description", desc.into());
     }
+}
+
+fn add_task_type_keys(m: &mut Map<String, Value>, desc: &str) {
+    set(m, "minLength", 1.into());
+    set(m, "maxLength", 64.into());
+    set(m, "pattern", "^[a-z0-9]+$".into());
+    set(m, "description", desc.into());
 }
 
 /// The schema keys of a Scale task type argument.
 pub fn task_type_keys(desc: &str) -> Value {
-    json!({"minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9]+$", "description": desc})
+    let mut m = Map::new();
+    add_task_type_keys(&mut m, desc);
+    Value::Object(m)
 }
 
 /// One property's schema: the type, then the declaration's keys.
 fn prop(f: &Field) -> Value {
-    let mut p = f.ty.schema();
-    if let (Some(m), Value::Object(d)) = (p.as_object_mut(), f.decl.keys()) {
-        m.extend(d);
+    let mut m = Map::new();
+    set(&mut m, "type", f.ty.name().into());
+    if f.ty == Ty::Strs {
+        let mut items = Map::new();
+        set(&mut items, "type", "string".into());
+        set(&mut m, "items", Value::Object(items));
     }
-    p
+    f.decl.add_to(&mut m);
+    Value::Object(m)
 }
 
 /// An object schema with exactly the properties `fields`.
@@ -244,11 +288,14 @@ pub fn object_schema(fields: &[Field]) -> Value {
     for f in fields {
         properties.insert(f.name().to_string(), prop(f));
     }
-    let mut v = json!({"type": "object", "properties": properties, "additionalProperties": false});
+    let mut v = Map::new();
+    set(&mut v, "type", "object".into());
+    set(&mut v, "properties", Value::Object(properties));
+    set(&mut v, "additionalProperties", false.into());
     if !required.is_empty() {
-        v["required"] = json!(required);
+        set(&mut v, "required", required.into());
     }
-    v
+    Value::Object(v)
 }
 
 /// Checks arguments against a table of fields, in declaration order, then
@@ -464,6 +511,7 @@ pub fn task_type(name: &str, v: &str) -> Result<(), ToolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     args! {
         struct Sample {
