@@ -181,10 +181,10 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
     let authenticated = bearer(req.header("authorization"))
         .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()));
     let body = if authenticated {
-        let mut settings: Map<String, Value> = SETTINGS
-            .iter()
-            .map(|name| (name.to_string(), Value::Bool(raw.present(name))))
-            .collect();
+        let mut settings = Map::new();
+        for name in SETTINGS {
+            settings.insert(name.to_string(), Value::Bool(raw.present(name)));
+        }
         settings.insert("CALLBACKS".into(), Value::Bool(raw.kv_bound));
         settings.insert("RATE_LIMITER".into(), Value::Bool(raw.rate_limiter_bound));
         Health {

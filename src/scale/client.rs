@@ -1,7 +1,7 @@
 //! The client proper: HTTP Basic auth with the configured key, one time
 //! budget per tool call, and retries with backoff for what may be repeated.
 
-use super::reply::{interpret, interpret_raw, ScaleError};
+use super::reply::{http_error, interpret, interpret_raw, ScaleError};
 use super::Call;
 use crate::codec::base64;
 use crate::config::Config;
@@ -85,30 +85,27 @@ impl<'a> Scale<'a> {
     /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
     /// plain-text `OK`).
     pub async fn send(&self, call: &Call, retry: Retry) -> Result<Value, ScaleError> {
-        self.send_with(call, retry, |r| {
-            interpret(
-                r.status,
-                r.header("content-type"),
-                &r.body,
-                r.header("retry-after"),
-            )
-        })
-        .await
+        let r = self.send_for_2xx(call, retry).await?;
+        interpret(
+            r.status,
+            r.header("content-type"),
+            &r.body,
+            r.header("retry-after"),
+        )
     }
 
     /// Like [`Scale::send`], but a 2xx answer comes back as its text, not
     /// parsed, so passthrough results are not rebuilt (`None` for a plain `OK`
     /// or empty answer). The caller checks the text is the JSON it needs.
     pub async fn send_raw(&self, call: &Call, retry: Retry) -> Result<Option<String>, ScaleError> {
-        self.send_with(call, retry, interpret_raw).await
+        interpret_raw(self.send_for_2xx(call, retry).await?)
     }
 
-    async fn send_with<T>(
-        &self,
-        call: &Call,
-        retry: Retry,
-        read: impl Fn(InResponse) -> Result<T, ScaleError>,
-    ) -> Result<T, ScaleError> {
+    /// Sends `call` under `retry` until Scale answers 2xx, which comes back
+    /// unread; any other outcome is the error of the last attempt. A 2xx is
+    /// never retried, whatever its body, so reading it is left to the
+    /// callers, and this loop is compiled once rather than once per reading.
+    async fn send_for_2xx(&self, call: &Call, retry: Retry) -> Result<InResponse, ScaleError> {
         let req = self.build(call)?;
         let mut attempt = 0u32;
         loop {
@@ -124,7 +121,15 @@ impl<'a> Scale<'a> {
             let outcome = match self.up.send(&req, timeout).await {
                 Ok(resp) => {
                     self.budget.note_status(Some(resp.status));
-                    read(resp)
+                    if (200..300).contains(&resp.status) {
+                        Ok(resp)
+                    } else {
+                        Err(http_error(
+                            resp.status,
+                            &resp.body,
+                            resp.header("retry-after"),
+                        ))
+                    }
                 }
                 Err(SendError::Timeout(ms)) => Err(ScaleError::Timeout(ms)),
                 Err(SendError::Network(m)) => Err(ScaleError::Network(m)),

@@ -65,13 +65,11 @@ impl std::error::Error for ScaleError {}
 /// returned as text after a syntax check; errors are read as [`interpret`] does.
 pub fn interpret_raw(resp: InResponse) -> Result<Option<String>, ScaleError> {
     if !(200..300).contains(&resp.status) {
-        return interpret(
+        return Err(http_error(
             resp.status,
-            resp.header("content-type"),
             &resp.body,
             resp.header("retry-after"),
-        )
-        .map(|_| None);
+        ));
     }
     let ct = resp.header("content-type").map(str::to_string);
     match String::from_utf8(resp.body) {
@@ -108,27 +106,42 @@ pub fn interpret(
     body: &[u8],
     retry_after: Option<&str>,
 ) -> Result<Value, ScaleError> {
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    // Only needed for messages, so an ordinary JSON answer is not copied for it.
-    let text = || String::from_utf8_lossy(body);
-    if (200..300).contains(&status) {
-        let text = text();
-        return match parsed {
-            Some(v) => Ok(v),
-            None if text.trim().eq_ignore_ascii_case("ok") || text.trim().is_empty() => {
-                Ok(Value::Null)
+    if !(200..300).contains(&status) {
+        return Err(http_error(status, body, retry_after));
+    }
+    match parse(body) {
+        Some(v) => Ok(v),
+        None => {
+            let text = String::from_utf8_lossy(body);
+            if text.trim().eq_ignore_ascii_case("ok") || text.trim().is_empty() {
+                return Ok(Value::Null);
             }
-            None => Err(ScaleError::BadBody {
+            Err(ScaleError::BadBody {
                 status,
                 detail: format!(
                     "Scale answered {status} with a body that is not JSON ({}): {}",
                     content_type.unwrap_or("no content type"),
                     truncate(text.trim(), 200)
                 ),
-            }),
-        };
+            })
+        }
     }
-    let text = text();
+}
+
+/// `body` as JSON, if it is.
+fn parse(body: &[u8]) -> Option<Value> {
+    // Through `from_str`, the reader every other parse uses: a second
+    // reader type (`from_slice`) would compile serde_json's parser twice.
+    std::str::from_utf8(body)
+        .ok()
+        .and_then(|t| serde_json::from_str(t).ok())
+}
+
+/// The error of a non-2xx answer: Scale's `error` (or `message`) field,
+/// else its text, and its `Retry-After` in seconds.
+pub fn http_error(status: u16, body: &[u8], retry_after: Option<&str>) -> ScaleError {
+    let parsed = parse(body);
+    let text = String::from_utf8_lossy(body);
     // Scale's own text is cut like any other: it can be as long as the body.
     let message = match &parsed {
         Some(Value::Object(o)) => o
@@ -142,11 +155,11 @@ pub fn interpret(
         _ => truncate(text.trim(), 300),
     };
     let retry_after = retry_after.and_then(|r| r.trim().parse::<u32>().ok());
-    Err(ScaleError::Http {
+    ScaleError::Http {
         status,
         message,
         retry_after,
-    })
+    }
 }
 
 #[cfg(test)]

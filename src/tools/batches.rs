@@ -12,85 +12,71 @@ use serde_json::{json, Value};
 
 const BATCH_STATUSES: &[&str] = &["staging", "in_progress", "completed"];
 
-fn progress_schema() -> Value {
-    json!({"type": ["object", "null"], "properties": {
-        "pending": {"type": "integer"}, "completed": {"type": "integer"}, "error": {"type": "integer"},
-        "canceled": {"type": "integer"}, "total": {"type": "integer"}}})
-}
-
-pub fn tools() -> Vec<ToolDef> {
-    vec![
-        tool! {
-            name: "create_batch",
-            title: "Create batch",
-            description: "Creates a batch in a project: POST /batches. Batch names are unique per account (409 if taken). \
-        Batches of Rapid and Studio projects start in `staging`: add tasks with create_task `batch`, then call finalize_batch to start the work; \
-        other batches start `in_progress`. `callback` (a URL or e-mail; Scale's field name, not callback_url) is notified when the batch completes; \
-        it defaults to the server's DEFAULT_CALLBACK_URL. Returns the batch.",
-            args: CreateBatch,
-            output: out::batch,
-            hints: CREATE,
-            scope: Write,
-            untrusted: &["/metadata"],
-            projects: Names("project"),
-            run: create_batch,
+pub const TOOLS: &[ToolDef] = &[
+    tool! {
+        name: "create_batch",
+        title: "Create batch",
+        description: "Creates a batch in a project: POST /batches. Batch names are unique per account (409 if taken). \
+    Batches of Rapid and Studio projects start in `staging`: add tasks with create_task `batch`, then call finalize_batch to start the work; \
+    other batches start `in_progress`. `callback` (a URL or e-mail; Scale's field name, not callback_url) is notified when the batch completes; \
+    it defaults to the server's DEFAULT_CALLBACK_URL. Returns the batch.",
+        args: CreateBatch,
+        output: out::batch,
+        hints: CREATE,
+        scope: Write,
+        untrusted: &["/metadata"],
+        projects: Names("project"),
+        run: create_batch,
+    },
+    tool! {
+        name: "get_batch",
+        title: "Get batch",
+        description: "Fetches a batch and its progress: GET /batches/{name} then GET /batches/{name}/status. Returns the batch (status staging, in_progress or completed) \
+    plus `progress`: counts of its tasks by status {pending, completed, error, canceled, total}.",
+        args: BatchName,
+        output: out::batch_with_progress,
+        hints: READ,
+        scope: Read,
+        untrusted: &["/metadata"],
+        projects: Batch,
+        run: get_batch,
+    },
+    tool! {
+        name: "list_batches",
+        title: "List batches",
+        description: "Lists batches, newest first: GET /batches. Returns {batches, total, has_more, next_offset}; pass `next_offset` as `offset` for the next page. \
+    `limit` is 1-100 (default 10). `detailed` adds each batch's `progress` (one extra request per batch; within the per-request subrequest budget, \
+    and the result says when some batches could not get progress).",
+        args: ListBatches,
+        output: || {
+            out::schema(
+                r#"{"type": "object", "required": ["batches", "has_more"], "properties": {
+"batches": {"type": "array", "items": {"type": "object"}}, "total": {"type": ["integer", "null"]},
+"has_more": {"type": "boolean"}, "next_offset": {"type": ["integer", "null"]},
+"progress_incomplete": {"type": "object"}, "truncated": {"type": "object"}}}"#,
+            )
         },
-        tool! {
-            name: "get_batch",
-            title: "Get batch",
-            description: "Fetches a batch and its progress: GET /batches/{name} then GET /batches/{name}/status. Returns the batch (status staging, in_progress or completed) \
-        plus `progress`: counts of its tasks by status {pending, completed, error, canceled, total}.",
-            args: BatchName,
-            output: || {
-                let mut b = out::batch();
-                b["properties"]["progress"] = progress_schema();
-                b
-            },
-            hints: READ,
-            scope: Read,
-            untrusted: &["/metadata"],
-            projects: Batch,
-            run: get_batch,
-        },
-        tool! {
-            name: "list_batches",
-            title: "List batches",
-            description: "Lists batches, newest first: GET /batches. Returns {batches, total, has_more, next_offset}; pass `next_offset` as `offset` for the next page. \
-        `limit` is 1-100 (default 10). `detailed` adds each batch's `progress` (one extra request per batch; within the per-request subrequest budget, \
-        and the result says when some batches could not get progress).",
-            args: ListBatches,
-            output: || {
-                json!({"type": "object", "required": ["batches", "has_more"], "properties": {
-                    "batches": {"type": "array", "items": {"type": "object"}},
-                    "total": {"type": ["integer", "null"]},
-                    "has_more": {"type": "boolean"},
-                    "next_offset": {"type": ["integer", "null"]},
-                    "progress_incomplete": {"type": "object"},
-                    "truncated": {"type": "object"},
-                }})
-            },
-            hints: READ,
-            scope: Read,
-            untrusted: &["/batches"],
-            projects: Filter,
-            run: list_batches,
-        },
-        tool! {
-            name: "finalize_batch",
-            title: "Finalize batch",
-            description: "Finalizes a batch so Scale starts work on it: POST /batches/{name}/finalize (staging -> in_progress). Needed for Rapid and Studio batches; \
-        harmless for others. No tasks can be added afterwards. With `priority` (10-30) it then sets the batch's priority: POST /batches/{name}/prioritize. \
-        Returns the batch; if prioritizing fails, the error says the batch was already finalized.",
-            args: FinalizeBatch,
-            output: out::batch,
-            hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
-            scope: Write,
-            untrusted: &["/metadata"],
-            projects: Batch,
-            run: finalize_batch,
-        },
-    ]
-}
+        hints: READ,
+        scope: Read,
+        untrusted: &["/batches"],
+        projects: Filter,
+        run: list_batches,
+    },
+    tool! {
+        name: "finalize_batch",
+        title: "Finalize batch",
+        description: "Finalizes a batch so Scale starts work on it: POST /batches/{name}/finalize (staging -> in_progress). Needed for Rapid and Studio batches; \
+    harmless for others. No tasks can be added afterwards. With `priority` (10-30) it then sets the batch's priority: POST /batches/{name}/prioritize. \
+    Returns the batch; if prioritizing fails, the error says the batch was already finalized.",
+        args: FinalizeBatch,
+        output: out::batch,
+        hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
+        scope: Write,
+        untrusted: &["/metadata"],
+        projects: Batch,
+        run: finalize_batch,
+    },
+];
 
 args! {
     pub struct CreateBatch {

@@ -11,10 +11,10 @@
 //! subrequests or time run out, the items not reached are reported as not
 //! done, and the same call continues with them.
 
-use super::args::{args, d, task_type};
+use super::args::{args, d, task_type, Decl};
 use super::error::ToolError;
 use super::run::Session;
-use super::tasks::{merged_body, task_create_rules, type_decl};
+use super::tasks::{merged_body, task_create_rules, TYPE_DECL};
 use super::{tool, Hints, ToolDef, ToolResult};
 use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
@@ -30,28 +30,26 @@ pub(crate) const MAX_ITEMS: usize = 100;
 /// lookups. 100 ids derived from a 20-character key take about 5.5 KB.
 const LOOKUP_QUERY_BYTES: usize = 6000;
 
-pub(crate) fn tools() -> Vec<ToolDef> {
-    vec![tool! {
-        name: "create_tasks",
-        title: "Create tasks in bulk",
-        description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time. \
-    `project`/`batch` apply to every item; each item of `items` holds its task's own fields (attachment, instruction, callback_url, metadata, tags, \
-    unique_id, and type-specific fields in `params`). Every task gets a unique_id: the item's own, or one derived from `idempotency_key` and the \
-    item's content, so the same call again never creates a duplicate: tasks that exist are reported as already_existed. Every item is checked \
-    before anything is sent; an invalid item refuses the whole call, naming its index. The result lists each item: created, already_existed, \
-    failed (with Scale's status and message) or not_done. One request may make only SUBREQUEST_LIMIT Scale requests (50 on the Workers free \
-    plan): when they or the time run out the call stops cleanly, and the same call again continues with the items not done. \
-    Afterwards: finalize_batch for a staging batch, then wait_for_batch.",
-        args: CreateTasks,
-        output: output_schema,
-        hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
-        scope: Write,
-        untrusted: &[],
-        projects: Create,
-        progress: true,
-        run: create_tasks,
-    }]
-}
+pub(crate) const TOOLS: &[ToolDef] = &[tool! {
+    name: "create_tasks",
+    title: "Create tasks in bulk",
+    description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time. \
+`project`/`batch` apply to every item; each item of `items` holds its task's own fields (attachment, instruction, callback_url, metadata, tags, \
+unique_id, and type-specific fields in `params`). Every task gets a unique_id: the item's own, or one derived from `idempotency_key` and the \
+item's content, so the same call again never creates a duplicate: tasks that exist are reported as already_existed. Every item is checked \
+before anything is sent; an invalid item refuses the whole call, naming its index. The result lists each item: created, already_existed, \
+failed (with Scale's status and message) or not_done. One request may make only SUBREQUEST_LIMIT Scale requests (50 on the Workers free \
+plan): when they or the time run out the call stops cleanly, and the same call again continues with the items not done. \
+Afterwards: finalize_batch for a staging batch, then wait_for_batch.",
+    args: CreateTasks,
+    output: output_schema,
+    hints: Hints { read_only: false, destructive: false, idempotent: true, open_world: true },
+    scope: Write,
+    untrusted: &[],
+    projects: Create,
+    progress: true,
+    run: create_tasks,
+}];
 
 /// One item of `items`: what create_task takes, without the shared `type`,
 /// `project` and `batch`. Kept as text (`json!` would compile it into code);
@@ -78,8 +76,8 @@ fn items_decl() -> Value {
 
 args! {
     pub(crate) struct CreateTasks {
-        req r#type: String = type_decl(),
-        req items: Vec<Value> = items_decl(),
+        req r#type: String = TYPE_DECL,
+        req items: Vec<Value> = Decl::Fn(items_decl),
         opt project: String = d("Project name, for every item."),
         opt batch: String = d("Batch name, for every item (required for Rapid projects; implies the project)."),
         opt idempotency_key: String = d("Names this set of tasks (1-100 characters): each item without a unique_id gets `<idempotency_key>:<hash of the item>`. \
@@ -99,7 +97,7 @@ const OUTPUT_SCHEMA: &str = r#"{"type": "object", "required": ["complete", "tota
 "error": {"type": "string"}}}}}}"#;
 
 fn output_schema() -> Value {
-    serde_json::from_str(OUTPUT_SCHEMA).unwrap_or_default()
+    super::shape::out::schema(OUTPUT_SCHEMA)
 }
 
 /// Item fields that may be sent as `null` for "not given".

@@ -1,33 +1,31 @@
 //! The file tool: import a file from a URL into Scale's storage.
 
-use super::args::{args, d, Args};
+use super::args::{args, d, keys, Args};
 use super::run::run_one;
 use super::shape::out;
 use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
 use crate::io::Ctx;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-pub fn tools() -> Vec<ToolDef> {
-    vec![tool! {
-        name: "import_file",
-        title: "Import file",
-        description: "Copies a file from a URL into Scale: POST /files/import. Returns the file with its `attachment_url` (scaledata://...), \
-    which create_task takes as `attachment`; use this for data Scale's labelers cannot reach directly. `project_name` attaches it to a (Rapid) project. \
-    Files that no task uses are deleted by Scale after a while.",
-        args: ImportFile,
-        output: || out::output(json!({"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}})),
-        hints: CREATE,
-        scope: Write,
-        untrusted: &[],
-        projects: Names("project_name"),
-        run: import_file,
-    }]
-}
+pub const TOOLS: &[ToolDef] = &[tool! {
+    name: "import_file",
+    title: "Import file",
+    description: "Copies a file from a URL into Scale: POST /files/import. Returns the file with its `attachment_url` (scaledata://...), \
+which create_task takes as `attachment`; use this for data Scale's labelers cannot reach directly. `project_name` attaches it to a (Rapid) project. \
+Files that no task uses are deleted by Scale after a while.",
+    args: ImportFile,
+    output: || out::output(r#"{"id": {"type": "string"}, "attachment_url": {"type": "string"}, "mime_type": {"type": "string"}}"#),
+    hints: CREATE,
+    scope: Write,
+    untrusted: &[],
+    projects: Names("project_name"),
+    run: import_file,
+}];
 
 args! {
     pub struct ImportFile {
-        req file_url: String = json!({"minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."}),
+        req file_url: String = keys(r#"{"minLength": 1, "maxLength": 8192, "description": "Where Scale can download the file (http(s) or a signed cloud-storage URL)."}"#),
         opt project_name: String = d("Project to attach the file to."),
     }
 }

@@ -85,6 +85,7 @@ pub type ToolResult = Result<Out, ToolError>;
 /// A tool's body: validated arguments in, result out.
 pub(crate) type RunFn = for<'a> fn(&'a Ctx, Map<String, Value>) -> BoxFut<'a, ToolResult>;
 
+#[derive(Clone, Copy)]
 pub struct ToolDef {
     pub name: &'static str,
     pub title: &'static str,
@@ -200,20 +201,23 @@ pub(crate) fn refused<'a>(e: ToolError) -> BoxFut<'a, ToolResult> {
     Box::pin(std::future::ready(Err(e)))
 }
 
-/// Every tool, in the order `tools/list` shows them.
+/// Every tool, in the order `tools/list` shows them: each area's table of
+/// [`ToolDef`]s (constants, so the registry is data rather than code that
+/// builds it), joined once.
 pub fn registry() -> &'static [ToolDef] {
     static ALL: OnceLock<Vec<ToolDef>> = OnceLock::new();
     ALL.get_or_init(|| {
-        let mut v = Vec::new();
-        v.extend(tasks::tools());
-        v.extend(bulk::tools());
-        v.extend(batches::tools());
-        v.extend(waits::tools());
-        v.extend(projects::tools());
-        v.extend(team::tools());
-        v.extend(files::tools());
-        v.extend(callbacks::tools());
-        v
+        [
+            tasks::TOOLS,
+            bulk::TOOLS,
+            batches::TOOLS,
+            waits::TOOLS,
+            projects::TOOLS,
+            team::TOOLS,
+            files::TOOLS,
+            callbacks::TOOLS,
+        ]
+        .concat()
     })
 }
 
@@ -272,12 +276,12 @@ pub(crate) async fn call(
 /// offers the tool, the rate limit, the arguments' schema, then what the
 /// arguments ask for (an action's scope, callbacks, billed work, invites).
 /// On a connection confined to projects, [`scope`] checks before and after.
-async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, args: Map<String, Value>) -> ToolResult {
+async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value>) -> ToolResult {
     guard::admit(cx, tool)?;
     guard::rate_limit(cx).await?;
     schema::validate(&input_schemas()[i], &args).map_err(ToolError::invalid)?;
     // Explicit nulls mean "not given"; dropping them keeps them off the wire.
-    let mut args: Map<String, Value> = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
+    args.retain(|_, v| !v.is_null());
     guard::check_args(cx, tool, &args)?;
     if cx.view().projects().is_none() {
         return (tool.run)(cx, args).await;

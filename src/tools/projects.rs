@@ -1,6 +1,6 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::args::{args, d, enum_of, id, int, task_type, task_type_decl, Args, Int};
+use super::args::{args, d, enum_of, id, int, keys, task_type, task_type_decl, Args, Int};
 use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::out;
 use super::tasks::merged_body;
@@ -9,69 +9,63 @@ use crate::io::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Map, Value};
 
-pub fn tools() -> Vec<ToolDef> {
-    vec![
-        tool! {
-            name: "list_projects",
-            title: "List projects",
-            description: "Lists the account's projects: GET /projects. `archived` true lists only archived projects, false only active ones; \
-        omit it for all. Returns {projects}; each has its name, task type and param_history (the last entry holds the current parameters).",
-            args: ListProjects,
-            output: || json!({"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}),
-            hints: READ,
-            scope: Read,
-            untrusted: &[],
-            projects: ListProjects,
-            run: list_projects,
-        },
-        tool! {
-            name: "get_project",
-            title: "Get project",
-            description: "Fetches one project by name: GET /projects/{name}. Returns its type, creation time and param_history; the last param_history entry \
-        is the version new tasks inherit (instruction, geometries, ...).",
-            args: ProjectName,
-            output: out::project,
-            hints: READ,
-            scope: Read,
-            untrusted: &[],
-            projects: GetProject,
-            run: get_project,
-        },
-        tool! {
-            name: "create_project",
-            title: "Create project",
-            description: "Creates a project: POST /projects. Every task in it has the same `type`; `params` holds default task parameters \
-        (e.g. instruction, geometries) that tasks inherit. `rapid` or `studio` make a Rapid or Studio project (their batches need finalize_batch); \
-        `pipeline` and `consensus_attempts` apply to Studio. Names are unique (409 if taken). Returns the project.",
-            args: CreateProject,
-            output: out::project,
-            hints: CREATE,
-            scope: Write,
-            untrusted: &[],
-            projects: Names("name"),
-            run: create_project,
-        },
-        tool! {
-            name: "update_project",
-            title: "Update project",
-            description: "Changes a project's defaults. `instruction` and/or `params` create a new parameter version: POST /projects/{name}/setParams \
-        (with `patch` true the given params are merged over the current ones, otherwise they replace them); tasks created afterwards inherit it. \
-        `ontology` (labels, optionally named by `ontology_name`) is set with POST /projects/{name}/setOntology, which Scale may not enable for every account. \
-        Returns the project (after setParams) and the ontology answer; if the ontology step fails after setParams, the error says so.",
-            args: UpdateProject,
-            output: || {
-                let mut p = out::project();
-                p["properties"]["ontology_update"] = json!({"description": "Scale's answer to setOntology"});
-                p
-            },
-            hints: Hints { read_only: false, destructive: false, idempotent: false, open_world: true },
-            scope: Write,
-            untrusted: &[],
-            projects: Names("name"),
-            run: update_project,
-        },
-    ]
-}
+pub const TOOLS: &[ToolDef] = &[
+    tool! {
+        name: "list_projects",
+        title: "List projects",
+        description: "Lists the account's projects: GET /projects. `archived` true lists only archived projects, false only active ones; \
+    omit it for all. Returns {projects}; each has its name, task type and param_history (the last entry holds the current parameters).",
+        args: ListProjects,
+        output: || out::schema(r#"{"type": "object", "required": ["projects"], "properties": {"projects": {"type": "array", "items": {"type": "object"}}}}"#),
+        hints: READ,
+        scope: Read,
+        untrusted: &[],
+        projects: ListProjects,
+        run: list_projects,
+    },
+    tool! {
+        name: "get_project",
+        title: "Get project",
+        description: "Fetches one project by name: GET /projects/{name}. Returns its type, creation time and param_history; the last param_history entry \
+    is the version new tasks inherit (instruction, geometries, ...).",
+        args: ProjectName,
+        output: out::project,
+        hints: READ,
+        scope: Read,
+        untrusted: &[],
+        projects: GetProject,
+        run: get_project,
+    },
+    tool! {
+        name: "create_project",
+        title: "Create project",
+        description: "Creates a project: POST /projects. Every task in it has the same `type`; `params` holds default task parameters \
+    (e.g. instruction, geometries) that tasks inherit. `rapid` or `studio` make a Rapid or Studio project (their batches need finalize_batch); \
+    `pipeline` and `consensus_attempts` apply to Studio. Names are unique (409 if taken). Returns the project.",
+        args: CreateProject,
+        output: out::project,
+        hints: CREATE,
+        scope: Write,
+        untrusted: &[],
+        projects: Names("name"),
+        run: create_project,
+    },
+    tool! {
+        name: "update_project",
+        title: "Update project",
+        description: "Changes a project's defaults. `instruction` and/or `params` create a new parameter version: POST /projects/{name}/setParams \
+    (with `patch` true the given params are merged over the current ones, otherwise they replace them); tasks created afterwards inherit it. \
+    `ontology` (labels, optionally named by `ontology_name`) is set with POST /projects/{name}/setOntology, which Scale may not enable for every account. \
+    Returns the project (after setParams) and the ontology answer; if the ontology step fails after setParams, the error says so.",
+        args: UpdateProject,
+        output: out::project_update,
+        hints: Hints { read_only: false, destructive: false, idempotent: false, open_world: true },
+        scope: Write,
+        untrusted: &[],
+        projects: Names("name"),
+        run: update_project,
+    },
+];
 
 args! {
     pub struct ListProjects {
@@ -137,7 +131,7 @@ args! {
         req name: String = id("Project name."),
         opt instruction: String = d("New instructions for labelers."),
         opt params: Map<String, Value> = d("New default task parameters."),
-        opt ontology: Vec<Value> = json!({"minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."}),
+        opt ontology: Vec<Value> = keys(r#"{"minItems": 1, "items": {"type": ["string", "object"]}, "description": "Label choices: strings or {choice, subchoices} objects."}"#),
         opt patch: bool = d("Merge params over the current version instead of replacing them."),
         opt ontology_name: String = d("A name for this ontology version."),
     }

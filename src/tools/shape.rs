@@ -256,55 +256,80 @@ pub fn value_items(items: &[Value]) -> Vec<Item<'static>> {
         .collect()
 }
 
-/// Output schemas of the objects Scale returns.
+/// Output schemas: of the objects Scale returns, and each tool's, kept as
+/// JSON text (`json!` would compile each into code) and parsed when the
+/// tool list is built.
 pub mod out {
-    use serde_json::{json, Value};
+    use serde_json::Value;
 
-    /// An open object (Scale adds fields over time). Scale's objects may carry
-    /// `null` for any field it has no value for, so every typed property also
-    /// admits null: a client that validates results must not reject them.
-    pub fn output(mut props: Value) -> Value {
+    /// A schema written as JSON text (the tools' tests check each parses).
+    pub fn schema(text: &str) -> Value {
+        serde_json::from_str(text).unwrap_or_default()
+    }
+
+    /// An open object (Scale adds fields over time) with the properties in
+    /// `props` (JSON text). Scale's objects may carry `null` for any field it
+    /// has no value for, so every typed property also admits null: a client
+    /// that validates results must not reject them.
+    pub fn output(props: &str) -> Value {
+        let mut props = schema(props);
         if let Some(m) = props.as_object_mut() {
             for p in m.values_mut() {
                 if let Some(Value::String(t)) = p.get("type").cloned() {
-                    p["type"] = json!([t, "null"]);
+                    p["type"] = Value::from(vec![t, "null".to_string()]);
                 }
             }
         }
-        json!({"type": "object", "properties": props, "additionalProperties": true})
+        let mut o = serde_json::Map::new();
+        o.insert("type".into(), "object".into());
+        o.insert("properties".into(), props);
+        o.insert("additionalProperties".into(), true.into());
+        Value::Object(o)
     }
     /// The task object as Scale returns it.
     pub fn task() -> Value {
-        output(json!({
-            "task_id": {"type": "string"},
-            "type": {"type": "string"},
-            "status": {"type": "string"},
-            "project": {"type": "string"},
-            "batch": {"type": "string"},
-            "created_at": {"type": "string"},
-            "completed_at": {"type": "string"},
-            "metadata": {"type": "object"},
-            "tags": {"type": "array"},
-            "params": {"type": "object"},
-            "response": {},
-        }))
+        output(
+            r#"{"task_id": {"type": "string"}, "type": {"type": "string"}, "status": {"type": "string"},
+"project": {"type": "string"}, "batch": {"type": "string"}, "created_at": {"type": "string"},
+"completed_at": {"type": "string"}, "metadata": {"type": "object"}, "tags": {"type": "array"},
+"params": {"type": "object"}, "response": {}}"#,
+        )
+    }
+    // The fields of a batch and of a project, as text shared by the schemas below.
+    macro_rules! batch_props {
+        () => {
+            r#""name": {"type": "string"}, "project": {"type": "string"}, "status": {"type": "string"},
+"callback": {"type": "string"}, "created_at": {"type": "string"}, "metadata": {"type": "object"}"#
+        };
+    }
+    macro_rules! project_props {
+        () => {
+            r#""name": {"type": "string"}, "type": {"type": "string"},
+"param_history": {"type": "array"}, "created_at": {"type": "string"}"#
+        };
     }
     pub fn batch() -> Value {
-        output(json!({
-            "name": {"type": "string"},
-            "project": {"type": "string"},
-            "status": {"type": "string"},
-            "callback": {"type": "string"},
-            "created_at": {"type": "string"},
-            "metadata": {"type": "object"},
-        }))
+        output(concat!("{", batch_props!(), "}"))
+    }
+    /// A batch with its `progress` (get_batch).
+    pub fn batch_with_progress() -> Value {
+        output(concat!(
+            "{",
+            batch_props!(),
+            r#", "progress": {"type": ["object", "null"], "properties": {
+"pending": {"type": "integer"}, "completed": {"type": "integer"}, "error": {"type": "integer"},
+"canceled": {"type": "integer"}, "total": {"type": "integer"}}}}"#
+        ))
     }
     pub fn project() -> Value {
-        output(json!({
-            "name": {"type": "string"},
-            "type": {"type": "string"},
-            "param_history": {"type": "array"},
-            "created_at": {"type": "string"},
-        }))
+        output(concat!("{", project_props!(), "}"))
+    }
+    /// A project and Scale's answer to setOntology (update_project).
+    pub fn project_update() -> Value {
+        output(concat!(
+            "{",
+            project_props!(),
+            r#", "ontology_update": {"description": "Scale's answer to setOntology"}}"#
+        ))
     }
 }

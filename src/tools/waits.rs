@@ -9,9 +9,10 @@
 //! [`MAX_WAIT_S`], under the 60 s after which MCP clients give up on a
 //! request (most ignore progress when timing out).
 
-use super::args::{args, id, int, Int};
+use super::args::{args, id, int, Decl, Int};
 use super::batches::progress;
 use super::run::{object_or_ok, Session};
+use super::shape::out;
 use super::{tool, ToolDef, ToolResult, READ};
 use crate::io::Ctx;
 use crate::scale::{Call, Retry};
@@ -27,62 +28,58 @@ const MAX_DELAY_MS: u64 = 2_000;
 /// Time kept for the last poll itself, which must fit in the request's budget.
 const POLL_ROOM_MS: u64 = 2_000;
 
-pub(crate) fn tools() -> Vec<ToolDef> {
-    vec![
-        tool! {
-            name: "wait_for_task",
-            title: "Wait for task",
-            description: "Waits until a task is no longer pending (completed, error or canceled) or `timeout_s` runs out (default 30, at most 45), \
-        polling GET /task/{task_id} with backoff. Returns {task_id, status, done, waited_s, polls, next_step, task}: `done` is true once the task \
-        left pending, `task` is the task as get_task returns it (labels in `task.response` when completed), `next_step` says what to do. \
-        Still pending at the timeout is not an error: call wait_for_task again. Sends progress notifications when the client asks for them.",
-            args: WaitForTask,
-            output: || schema(TASK_WAIT_SCHEMA),
-            hints: READ,
-            scope: Read,
-            untrusted: &["/task/response", "/task/metadata", "/task/audits"],
-            // Looked up before the first poll: a task of another project
-            // answers at once, exactly like a missing one.
-            projects: Task,
-            progress: true,
-            run: wait_for_task,
-        },
-        tool! {
-            name: "wait_for_batch",
-            title: "Wait for batch",
-            description: "Waits until a batch is completed or `timeout_s` runs out (default 30, at most 45), polling GET /batches/{name}/status with backoff. \
-        Returns {name, status, done, progress, waited_s, polls, next_step}, `progress` being its task counts {pending, completed, error, canceled, total}. \
-        A batch still in `staging` answers at once: Scale starts no work before finalize_batch. Still in progress at the timeout is not an error: \
-        call wait_for_batch again. Sends progress notifications (tasks finished of total) when the client asks for them.",
-            args: WaitForBatch,
-            output: || schema(BATCH_WAIT_SCHEMA),
-            hints: READ,
-            scope: Read,
-            untrusted: &[],
-            // The status endpoint does not say the project: the batch is
-            // looked up first.
-            projects: Batch,
-            progress: true,
-            run: wait_for_batch,
-        },
-    ]
-}
+pub(crate) const TOOLS: &[ToolDef] = &[
+    tool! {
+        name: "wait_for_task",
+        title: "Wait for task",
+        description: "Waits until a task is no longer pending (completed, error or canceled) or `timeout_s` runs out (default 30, at most 45), \
+    polling GET /task/{task_id} with backoff. Returns {task_id, status, done, waited_s, polls, next_step, task}: `done` is true once the task \
+    left pending, `task` is the task as get_task returns it (labels in `task.response` when completed), `next_step` says what to do. \
+    Still pending at the timeout is not an error: call wait_for_task again. Sends progress notifications when the client asks for them.",
+        args: WaitForTask,
+        output: || out::schema(TASK_WAIT_SCHEMA),
+        hints: READ,
+        scope: Read,
+        untrusted: &["/task/response", "/task/metadata", "/task/audits"],
+        // Looked up before the first poll: a task of another project
+        // answers at once, exactly like a missing one.
+        projects: Task,
+        progress: true,
+        run: wait_for_task,
+    },
+    tool! {
+        name: "wait_for_batch",
+        title: "Wait for batch",
+        description: "Waits until a batch is completed or `timeout_s` runs out (default 30, at most 45), polling GET /batches/{name}/status with backoff. \
+    Returns {name, status, done, progress, waited_s, polls, next_step}, `progress` being its task counts {pending, completed, error, canceled, total}. \
+    A batch still in `staging` answers at once: Scale starts no work before finalize_batch. Still in progress at the timeout is not an error: \
+    call wait_for_batch again. Sends progress notifications (tasks finished of total) when the client asks for them.",
+        args: WaitForBatch,
+        output: || out::schema(BATCH_WAIT_SCHEMA),
+        hints: READ,
+        scope: Read,
+        untrusted: &[],
+        // The status endpoint does not say the project: the batch is
+        // looked up first.
+        projects: Batch,
+        progress: true,
+        run: wait_for_batch,
+    },
+];
 
-fn timeout_decl() -> Value {
-    int(1, MAX_WAIT_S, "Longest wait in seconds, 1-45 (default 30).")
-}
+const TIMEOUT_DECL: Decl = int(1, MAX_WAIT_S, "Longest wait in seconds, 1-45 (default 30).");
 
 args! {
     pub(crate) struct WaitForTask {
         req task_id: String = id("The task's id."),
-        opt timeout_s: Int = timeout_decl(),
+        opt timeout_s: Int = TIMEOUT_DECL,
     }
 }
 
 args! {
     pub(crate) struct WaitForBatch {
         req name: String = id("Batch name."),
-        opt timeout_s: Int = timeout_decl(),
+        opt timeout_s: Int = TIMEOUT_DECL,
     }
 }
 
@@ -96,10 +93,6 @@ const BATCH_WAIT_SCHEMA: &str = r#"{"type": "object", "required": ["name", "stat
 "progress": {"type": "object", "properties": {"pending": {"type": "integer"}, "completed": {"type": "integer"},
 "error": {"type": "integer"}, "canceled": {"type": "integer"}, "total": {"type": "integer"}}},
 "waited_s": {"type": "number"}, "polls": {"type": "integer"}, "next_step": {"type": "string"}}}"#;
-
-fn schema(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_default()
-}
 
 /// Why a wait ended without the work being done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,13 +8,20 @@ use crate::auth::matches_any;
 use crate::callback_log::scan::{self, Node};
 use crate::callback_log::{classify, store_classified, Stored};
 use crate::config::Config;
-use crate::http::{BodyError, Request, Response};
+use crate::http::{error_json, BodyError, Request, Response};
 use crate::io::CallbackStore;
 use crate::json::truncate;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-fn answer(status: u16, v: Value) -> Response {
-    Response::json(status, &v)
+/// A delivery's answer once it is logged: `{"stored": true, "id"}`, or
+/// `{"stored": false, "duplicate_of"}` for one logged before.
+#[derive(Serialize)]
+struct Logged<'a> {
+    stored: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<&'a str>,
 }
 
 /// `POST /webhooks/scale`.
@@ -25,57 +32,51 @@ pub async fn receive(
     now_ms: u64,
 ) -> Response {
     if cfg.callback_keys.is_empty() {
-        return answer(503, json!({"error": "not_configured", "message": "This receiver is not configured to accept callbacks."})).log(
+        return error_json(503, "not_configured", "This receiver is not configured to accept callbacks.").log(
             "webhook: refused a delivery because SCALE_CALLBACK_AUTH_KEY is not set; set it to Scale's Live Callback Auth Key with `wrangler secret put SCALE_CALLBACK_AUTH_KEY`",
         );
     }
     match req.header("scale-callback-auth") {
         Some(k) if matches_any(k.trim(), &cfg.callback_keys) => {}
         Some(_) => {
-            return answer(
-                401,
-                json!({"error": "unauthorized", "message": "invalid scale-callback-auth header"}),
-            )
-            .log("webhook: refused a delivery with a wrong scale-callback-auth header")
+            return error_json(401, "unauthorized", "invalid scale-callback-auth header")
+                .log("webhook: refused a delivery with a wrong scale-callback-auth header")
         }
         None => {
-            return answer(
-                401,
-                json!({"error": "unauthorized", "message": "missing scale-callback-auth header"}),
-            )
-            .log("webhook: refused a delivery without a scale-callback-auth header")
+            return error_json(401, "unauthorized", "missing scale-callback-auth header")
+                .log("webhook: refused a delivery without a scale-callback-auth header")
         }
     }
     // Only now, with the sender known, is the body read.
     let bytes = match req.read_body(cfg.webhook_max_bytes).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
-            return answer(413, json!({"error": "too_large", "message": format!("callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)", cfg.webhook_max_bytes)}))
-                .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES")
+            return error_json(
+                413,
+                "too_large",
+                &format!(
+                    "callback bodies are limited to {} bytes (WEBHOOK_MAX_BYTES)",
+                    cfg.webhook_max_bytes
+                ),
+            )
+            .log("webhook: refused a delivery larger than WEBHOOK_MAX_BYTES")
         }
         // The sender went away mid-body; Scale retries what got no 2xx.
         Err(BodyError::Failed(_)) => {
-            return answer(
-                400,
-                json!({"error": "bad_request", "message": "the request body could not be read"}),
-            )
+            return error_json(400, "bad_request", "the request body could not be read")
         }
     };
     let body = match scan::scan(&bytes) {
         Ok(n @ Node::Obj(..)) => n,
-        Ok(_) => {
-            return answer(
-                400,
-                json!({"error": "bad_request", "message": "a callback body must be a JSON object"}),
-            )
-        }
-        Err(m) => return answer(400, json!({"error": "bad_request", "message": m})),
+        Ok(_) => return error_json(400, "bad_request", "a callback body must be a JSON object"),
+        Err(m) => return error_json(400, "bad_request", &m),
     };
     let Some(kv) = store else {
         // 5xx so Scale keeps the delivery and retries once the binding exists.
-        return answer(
+        return error_json(
             503,
-            json!({"error": "not_configured", "message": "callback log storage is not available"}),
+            "not_configured",
+            "callback log storage is not available",
         )
         .log("webhook: the CALLBACKS KV namespace is not bound; add it to wrangler.toml");
     };
@@ -84,18 +85,45 @@ pub async fn receive(
     let raw = std::str::from_utf8(&bytes).unwrap_or("null");
     let d = classify(&body);
     match store_classified(kv, &d, raw, now_ms, ttl).await {
-        Ok(Stored::New(id)) => {
-            answer(200, json!({"stored": true, "id": id})).log(format!(
-                "webhook: stored {} callback {id} (task {}, status {})",
-                d.kind,
-                d.task_id.as_deref().map(|t| truncate(t, 64)).unwrap_or_else(|| "-".into()),
-                d.status.as_deref().map(|t| truncate(t, 32)).unwrap_or_else(|| "-".into())
-            ))
-        }
-        Ok(Stored::Duplicate(id)) => answer(200, json!({"stored": false, "duplicate_of": id})).log(format!("webhook: duplicate delivery of {id} ignored")),
-        Err(e) => answer(503, json!({"error": "storage_failed", "message": "the callback could not be stored; retry later"}))
-            .header("retry-after", "30")
-            .log(format!("webhook: KV write failed, answered 503 so Scale retries: {}", truncate(&e, 200))),
+        Ok(Stored::New(id)) => Response::json(
+            200,
+            &Logged {
+                stored: true,
+                id: Some(&id),
+                duplicate_of: None,
+            },
+        )
+        .log(format!(
+            "webhook: stored {} callback {id} (task {}, status {})",
+            d.kind,
+            d.task_id
+                .as_deref()
+                .map(|t| truncate(t, 64))
+                .unwrap_or_else(|| "-".into()),
+            d.status
+                .as_deref()
+                .map(|t| truncate(t, 32))
+                .unwrap_or_else(|| "-".into())
+        )),
+        Ok(Stored::Duplicate(id)) => Response::json(
+            200,
+            &Logged {
+                stored: false,
+                id: None,
+                duplicate_of: Some(&id),
+            },
+        )
+        .log(format!("webhook: duplicate delivery of {id} ignored")),
+        Err(e) => error_json(
+            503,
+            "storage_failed",
+            "the callback could not be stored; retry later",
+        )
+        .header("retry-after", "30")
+        .log(format!(
+            "webhook: KV write failed, answered 503 so Scale retries: {}",
+            truncate(&e, 200)
+        )),
     }
 }
 

@@ -9,6 +9,7 @@ use crate::config::RawSettings;
 use crate::config::MAX_WEBHOOK_MAX_BYTES;
 use crate::http::Request;
 use crate::io::fakes::{block_on, MemoryStore};
+use serde_json::{json, Value};
 
 const NOW: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 const KEY: &str = "callback-key-0123456789";
