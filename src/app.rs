@@ -7,17 +7,17 @@
 //! needs only the request's head runs before its body is read. Platform-free:
 //! the edge builds the [`Request`] and writes back the [`Response`].
 
-use crate::auth::{
-    bearer, mcp_path, origin_allowed, Keyring, Principal, PrincipalKind, Scope, Scopes, View,
-};
+use crate::auth::{bearer, mcp_path, origin_allowed, Keyring, View};
+use crate::callback_log::TenantLog;
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
 use crate::http::{error_json, Request, Response};
-use crate::io::{BoxFut, Caller, Ctx, Services};
+use crate::io::{BoxFut, CallbackStore, Caller, Ctx, Services};
 use crate::mcp::methods::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
-use crate::oauth::{Auth, GrantView, ScaleKey};
+use crate::oauth::{Auth, GrantView, ScaleKey, Tenant};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 pub(crate) const CORS_ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-MCP-Readonly, X-MCP-Tools, X-MCP-Exclude-Tools, X-Scale-Project";
@@ -29,6 +29,8 @@ enum Route {
     Health,
     Mcp,
     Webhook,
+    /// `/webhooks/scale/{tenant}`: a signed-in user's own Scale account.
+    TenantWebhook,
     /// The retired HTTP+SSE transport.
     Sse,
     /// Discovery, sign-in and tokens (`crate::oauth`).
@@ -41,6 +43,7 @@ fn route(method: &str, path: &str) -> Route {
     match (method, path) {
         ("GET" | "HEAD", "/health") => Route::Health,
         (_, "/webhooks/scale") => Route::Webhook,
+        (_, p) if p.starts_with("/webhooks/scale/") => Route::TenantWebhook,
         ("GET", "/sse") | ("POST", "/sse") | ("GET", "/mcp/sse") => Route::Sse,
         (_, "/authorize" | "/token" | "/register" | "/revoke" | "/oauth/grants") => Route::OAuth,
         (_, p) if p.starts_with("/.well-known/oauth-") || p.starts_with("/.well-known/openid-") => {
@@ -73,6 +76,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                 Err(errs) => misconfigured(&errs),
             }
         }
+        Route::TenantWebhook => tenant_webhook(req, &method, raw, &services).await,
         Route::Sse => Response::json(
             410,
             &Gone {
@@ -291,7 +295,7 @@ async fn mcp_allowed(
     method: &str,
     mut cfg: Config,
     keys: &Keyring,
-    services: Services,
+    mut services: Services,
 ) -> Response {
     if method == "OPTIONS" {
         return Response::new(204)
@@ -313,14 +317,29 @@ async fn mcp_allowed(
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
     let token = bearer(req.header("authorization"));
+    let issuer = crate::oauth::issuer(&cfg, &req.self_origin);
+    let mut tenant_webhook = None;
     let (principal, signed) = match token.and_then(|t| keys.identify(t)) {
         Some(p) => (p, false),
         None => match signed_in(req, &cfg, keys, &services, token, oauth_on).await {
             Ok(g) => {
                 if let ScaleKey::Own(k) = &g.scale_key {
                     cfg.scale_api_key = Some(k.clone());
+                    // The user's own answer on the sign-in page, in place of
+                    // the operator's LIVE_WRITES (AUTH.md B.4).
+                    cfg.live_writes = g.billed_allowed;
                 }
-                (grant_principal(&g), true)
+                // A user's own account has its own callback log and webhook,
+                // which is also the default callback of their creates.
+                if let Tenant::User(id) = &g.tenant {
+                    let url = format!("{issuer}{}", g.tenant.webhook_path());
+                    cfg.default_callback_url = Some(url.clone());
+                    tenant_webhook = Some(url);
+                    services.store = services
+                        .store
+                        .map(|s| Rc::new(TenantLog::new(s, id)) as Rc<dyn CallbackStore>);
+                }
+                (g.principal(), true)
             }
             Err(refused) => return refused,
         },
@@ -342,8 +361,70 @@ async fn mcp_allowed(
         Ok(v) => v,
         Err(m) => return bad_view(&m),
     };
-    let caller = Caller::new(view, &req.self_origin, &request_id(req, &services));
-    crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await
+    let mut caller = Caller::new(view, &req.self_origin, &request_id(req, &services));
+    caller.tenant_webhook = tenant_webhook;
+    let out = crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await;
+    // Only a signed-in user's missing scope is answered with 403 (B.2):
+    // the challenge tells the client to sign in again for every scope.
+    if signed && out.status == 403 {
+        let resource = format!("{issuer}{}", req.path);
+        let www = crate::oauth::challenge(&issuer, &resource, None);
+        return out.header(
+            "www-authenticate",
+            &format!("{www}, error=\"insufficient_scope\""),
+        );
+    }
+    out
+}
+
+/// `/webhooks/scale/{tenant}`: deliveries from the Scale account of a user
+/// signed in with their own key, checked against the callback auth key that
+/// user gave at sign-in (kept only as a hash) and kept in that tenant's part
+/// of the callback log.
+async fn tenant_webhook(
+    req: &Request,
+    method: &str,
+    raw: &RawSettings,
+    services: &Services,
+) -> Response {
+    if method != "POST" {
+        return error_json(
+            405,
+            "method_not_allowed",
+            "POST Scale callbacks to this URL",
+        )
+        .header("allow", "POST");
+    }
+    let cfg = match Config::checked(raw, true) {
+        Ok(c) => c,
+        Err(errs) => return misconfigured(&errs),
+    };
+    let tenant = &req.path["/webhooks/scale/".len()..];
+    let stored = match crate::oauth::tenant_callback_hash(services, tenant).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return error_json(404, "not_found", "No account signed in with its own Scale key has this webhook URL. Copy it from the grants page (/oauth/grants)."),
+        // 5xx, so Scale retries the delivery.
+        Err(e) => {
+            return error_json(503, "temporarily_unavailable", "The webhook's key cannot be checked right now; retry later.")
+                .header("retry-after", "30")
+                .log(format!("webhook: the OAuth store failed: {}", crate::json::truncate(&e, 200)))
+        }
+    };
+    if stored.is_empty() {
+        return error_json(401, "unauthorized", "No callback auth key was given for this webhook URL: sign in again with your own Scale key and enter Scale's Live Callback Auth Key.")
+            .log("webhook: refused a tenant delivery: that tenant gave no callback auth key");
+    }
+    let log = services.store.clone().map(|s| TenantLog::new(s, tenant));
+    let key_ok = |k: &str| crate::oauth::callback_key_matches(&stored, k);
+    let now = services.upstream.now_ms();
+    crate::webhook::accept(
+        req,
+        &cfg,
+        &key_ok,
+        log.as_ref().map(|l| l as &dyn CallbackStore),
+        now,
+    )
+    .await
 }
 
 /// A connection asking for a narrowing that is malformed or outside what
@@ -371,19 +452,6 @@ fn request_id(req: &Request, services: &Services) -> String {
             });
             format!("{:x}-{n:x}", services.upstream.now_ms())
         }
-    }
-}
-
-/// The principal an OAuth grant acts as, until grants have a principal kind
-/// of their own (the least-privilege integration: a kind that steps up with
-/// 403 `insufficient_scope`, per-tenant callback logs): the grant's label
-/// and the scopes the user granted.
-fn grant_principal(g: &GrantView) -> Principal {
-    let scopes: Vec<Scope> = g.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-    Principal {
-        label: g.label.clone(),
-        kind: PrincipalKind::StaticToken,
-        scopes: Scopes::of(&scopes),
     }
 }
 
@@ -441,8 +509,8 @@ fn signed_in<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::fakes::{block_on, services_with_oauth};
-    use crate::oauth::tests::{World, ISS, KEY_A, OP_TOKEN, OWN_A};
+    use crate::io::fakes::{block_on, services_with_oauth, MemoryStore};
+    use crate::oauth::tests::{World, ISS, KEY_A, KEY_B, LIVE, OP_TOKEN, OWN_A};
 
     /// A request through the router with `w`'s settings and platform.
     fn send(w: &World, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
@@ -541,9 +609,58 @@ mod tests {
         );
     }
 
+    /// A request with `store` as the callback log.
+    fn send_in(
+        w: &World,
+        store: &MemoryStore,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            self_origin: ISS.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec().into(),
+            ..Default::default()
+        };
+        block_on(handle(
+            &req,
+            &w.raw(),
+            services_with_oauth(&w.up, Some(store), &w.oauth),
+        ))
+    }
+
+    /// One MCP message (or batch) `body` to `path` with `token`.
+    fn mcp_in(w: &World, store: &MemoryStore, token: &str, path: &str, body: &str) -> Response {
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+        ];
+        send_in(w, store, "POST", path, &headers, body)
+    }
+
+    fn call(tool: &str, args: Value) -> String {
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}).to_string()
+    }
+
+    /// A tool call's result (or error) as JSON.
+    fn result_of(r: &Response) -> Value {
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        v.get("result").cloned().unwrap_or(v)
+    }
+
     #[test]
-    fn an_oauth_grant_can_do_only_what_the_user_granted() {
+    fn a_signed_in_user_missing_a_scope_gets_the_step_up_403_only_for_a_single_message() {
         let w = World::new();
+        let store = MemoryStore::new();
         let client = w.register("none");
         let read_only = [
             ("method", "own_key"),
@@ -552,23 +669,308 @@ mod tests {
         ];
         let (at, _) = w.tokens_for(&client, &read_only);
         assert_eq!(list_projects(&w, &at).status, 200);
-        let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"create_project","arguments":{"name":"p","type":"textcollection"}}}"#;
-        let auth = format!("Bearer {at}");
-        let headers = [
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-            ("accept", "application/json, text/event-stream"),
-            ("mcp-protocol-version", "2025-06-18"),
-        ];
+        let create = call(
+            "create_project",
+            serde_json::json!({"name": "p", "type": "textcollection"}),
+        );
         let sent = w.up.sent().len();
-        let r = send(&w, "POST", "/mcp", &headers, body);
-        let text = String::from_utf8_lossy(&r.body);
+        let r = mcp_in(&w, &store, &at, "/mcp", &create);
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        assert_eq!(r.status, 403, "{text}");
+        assert_eq!(
+            r.get_header("www-authenticate"),
+            Some(
+                r#"Bearer realm="scale-mcp", resource_metadata="https://w.example.com/.well-known/oauth-protected-resource/mcp", scope="scale:read scale:write scale:team", error="insufficient_scope""#
+            )
+        );
+        assert!(
+            text.contains("scale:write") && text.contains("the sign-in `oauth:u_"),
+            "{text}"
+        );
+        // On a narrowed path the challenge names that path's metadata.
+        let r = mcp_in(&w, &store, &at, "/mcp/projects/p", &create);
+        assert_eq!(r.status, 403);
+        assert!(r
+            .get_header("www-authenticate")
+            .unwrap()
+            .contains("oauth-protected-resource/mcp/projects/p\""));
+        // Inside a batch: a tool error naming the scope.
+        let batch = format!("[{create}]");
+        let r = mcp_in(&w, &store, &at, "/mcp", &batch);
+        let text = String::from_utf8_lossy(&r.body).to_string();
         assert_eq!(r.status, 200, "{text}");
+        assert!(r.get_header("www-authenticate").is_none());
         assert!(
             text.contains(r#""isError":true"#) && text.contains("scale:write"),
             "{text}"
         );
+        // Refused by a narrowing the client chose: a tool error, never a 403.
+        let r = mcp_in(&w, &store, &at, "/mcp/readonly", &create);
+        let text = String::from_utf8_lossy(&r.body).to_string();
+        assert_eq!(r.status, 200, "{text}");
+        assert!(
+            text.contains(r#""isError":true"#) && text.contains("read-only"),
+            "{text}"
+        );
+        // A progress-reporting write the grant lacks the scope for is not
+        // streamed: it gets the 403 too.
+        let with_progress = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "create_tasks", "arguments": {"tasks": []}, "_meta": {"progressToken": "t"}}}).to_string();
+        assert_eq!(mcp_in(&w, &store, &at, "/mcp", &with_progress).status, 403);
         assert_eq!(w.up.sent().len(), sent, "nothing reached Scale");
+        // An operator grant is a signed-in user too; a static token with
+        // the same scopes is not (its missing scope is a tool error).
+        let (op_at, _) = w.tokens_for(
+            &client,
+            &[
+                ("method", "operator"),
+                ("operator_token", OP_TOKEN),
+                ("grant_scope", "scale:read"),
+            ],
+        );
+        assert_eq!(mcp_in(&w, &store, &op_at, "/mcp", &create).status, 403);
+        let mut w = w;
+        w.set(
+            "MCP_AUTH_TOKEN",
+            r#"[{"label": "ro", "token": "read-only-static-token-01", "scopes": ["scale:read"]}]"#,
+        );
+        let r = mcp_in(&w, &store, "read-only-static-token-01", "/mcp", &create);
+        assert_eq!(r.status, 200);
+        assert!(String::from_utf8_lossy(&r.body).contains("token `ro`"));
+    }
+
+    #[test]
+    fn billed_work_follows_the_users_answer_for_an_own_key_and_live_writes_otherwise() {
+        let mut w = World::new();
+        w.set("SCALE_API_KEY", LIVE);
+        let store = MemoryStore::new();
+        let client = w.register("none");
+        let own = |billed: &'static str| {
+            [
+                ("method", "own_key"),
+                ("scale_key", LIVE),
+                ("grant_scope", "scale:write"),
+                ("billed", billed),
+            ]
+        };
+        let (allowed, _) = w.tokens_for(&client, &own("yes"));
+        let (not_allowed, _) = w.tokens_for(&client, &own("no"));
+        let (operator, _) = w.tokens_for(
+            &client,
+            &[
+                ("method", "operator"),
+                ("operator_token", OP_TOKEN),
+                ("grant_scope", "scale:write"),
+            ],
+        );
+        let create = call(
+            "create_task",
+            serde_json::json!({"type": "textcollection", "project": "p", "instruction": "x", "params": {}}),
+        );
+        // The refusal's text, or `None` when the create reached Scale.
+        let refused = |token: &str, w: &World| {
+            let sent = w.up.sent().len();
+            let r = mcp_in(w, &store, token, "/mcp", &create);
+            let t = String::from_utf8_lossy(&r.body).to_string();
+            assert_eq!(r.status, 200, "{t}");
+            let reached = w.up.sent().len() > sent;
+            assert_eq!(reached, !t.contains("creates billed work"), "{t}");
+            (!reached).then_some(t)
+        };
+        for live_writes in ["false", "true"] {
+            w.set("LIVE_WRITES", live_writes);
+            // The user's answer decides for their own key, whatever LIVE_WRITES says.
+            assert!(refused(&allowed, &w).is_none(), "LIVE_WRITES={live_writes}");
+            let t = refused(&not_allowed, &w).expect("refused");
+            assert!(
+                t.contains("sign in again") && !t.contains("LIVE_WRITES"),
+                "{t}"
+            );
+            // An operator grant uses the operator's key and LIVE_WRITES.
+            let op = refused(&operator, &w);
+            assert_eq!(op.is_some(), live_writes == "false");
+            assert!(op.is_none_or(|t| t.contains("LIVE_WRITES")));
+        }
+    }
+
+    #[test]
+    fn each_tenant_has_its_own_callback_log_webhook_and_default_callback() {
+        let mut w = World::new();
+        w.set("SCALE_CALLBACK_AUTH_KEY", "operator-callback-key-0001");
+        let store = MemoryStore::new();
+        let client = w.register("none");
+        let signed = |key: &'static str, cb: &'static str| {
+            let mut c = vec![
+                ("method", "own_key"),
+                ("scale_key", key),
+                ("grant_scope", "scale:write"),
+            ];
+            if !cb.is_empty() {
+                c.push(("callback_key", cb));
+            }
+            w.tokens_for(&client, &c).0
+        };
+        let (a, b, b_again) = (
+            signed(KEY_A, "cb-key-a-0001"),
+            signed(KEY_B, ""),
+            signed(KEY_B, ""),
+        );
+        let webhook_of = |token: &str| {
+            let r = mcp_in(
+                &w,
+                &store,
+                token,
+                "/mcp",
+                &call("list_callbacks", serde_json::json!({})),
+            );
+            result_of(&r)["structuredContent"]["webhook_url"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (hook_a, hook_b) = (webhook_of(&a), webhook_of(&b));
+        assert!(
+            hook_a.starts_with(&format!("{ISS}/webhooks/scale/u_")),
+            "{hook_a}"
+        );
+        assert_ne!(hook_a, hook_b);
+        assert_eq!(webhook_of(&b_again), hook_b, "a tenant's id is stable");
+        assert_eq!(webhook_of(OP_TOKEN), format!("{ISS}/webhooks/scale"));
+
+        let deliver = |url: &str, key: &str, task: &str| {
+            let path = url.strip_prefix(ISS).unwrap();
+            let body = serde_json::json!({"task_id": task, "status": "completed", "task": {"task_id": task}}).to_string();
+            let headers = [
+                ("content-type", "application/json"),
+                ("scale-callback-auth", key),
+            ];
+            send_in(&w, &store, "POST", path, &headers, &body).status
+        };
+        assert_eq!(
+            deliver(
+                &format!("{ISS}/webhooks/scale"),
+                "operator-callback-key-0001",
+                "t_op"
+            ),
+            200
+        );
+        let operator_keys: Vec<String> = store.entries.borrow().keys().cloned().collect();
+        // Wrong keys are refused with nothing stored: the operator's key
+        // and another tenant's are wrong here.
+        let before = store.entries.borrow().len();
+        assert_eq!(deliver(&hook_a, "operator-callback-key-0001", "t_x"), 401);
+        assert_eq!(deliver(&hook_a, "wrong", "t_x"), 401);
+        assert_eq!(
+            deliver(&hook_b, "cb-key-a-0001", "t_x"),
+            401,
+            "B gave no callback key"
+        );
+        assert_eq!(
+            deliver(
+                &format!("{ISS}/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA"),
+                "cb-key-a-0001",
+                "t_x"
+            ),
+            404
+        );
+        assert_eq!(
+            deliver(
+                &format!("{ISS}/webhooks/scale/../scale"),
+                "cb-key-a-0001",
+                "t_x"
+            ),
+            404
+        );
+        assert_eq!(
+            deliver(&format!("{ISS}/webhooks/scale"), "cb-key-a-0001", "t_x"),
+            401
+        );
+        assert_eq!(store.entries.borrow().len(), before, "nothing stored");
+        assert_eq!(deliver(&hook_a, "cb-key-a-0001", "t_a"), 200);
+        // The operator's log is as it was; A's keys are all behind A's prefix.
+        let tenant_a = hook_a.rsplit('/').next().unwrap();
+        for k in store.entries.borrow().keys() {
+            assert!(
+                operator_keys.contains(k) || k.starts_with(&format!("@{tenant_a}/")),
+                "{k}"
+            );
+        }
+
+        let listed = |token: &str| {
+            let r = mcp_in(
+                &w,
+                &store,
+                token,
+                "/mcp",
+                &call("list_callbacks", serde_json::json!({})),
+            );
+            result_of(&r)["structuredContent"]["callbacks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["task_id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&a), ["t_a"]);
+        assert!(listed(&b).is_empty());
+        assert_eq!(listed(OP_TOKEN), ["t_op"]);
+        // By id too: B and the operator cannot read A's delivery, A not theirs.
+        let id_of = |token: &str| {
+            let r = mcp_in(
+                &w,
+                &store,
+                token,
+                "/mcp",
+                &call("list_callbacks", serde_json::json!({})),
+            );
+            result_of(&r)["structuredContent"]["callbacks"][0]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let (id_a, id_op) = (id_of(&a), id_of(OP_TOKEN));
+        let get = |token: &str, id: &str| {
+            let r = mcp_in(
+                &w,
+                &store,
+                token,
+                "/mcp",
+                &call("get_callback", serde_json::json!({"id": id})),
+            );
+            result_of(&r).get("isError").is_none()
+        };
+        assert!(get(&a, &id_a) && get(OP_TOKEN, &id_op));
+        assert!(!get(&b, &id_a) && !get(OP_TOKEN, &id_a) && !get(&a, &id_op));
+        let resources = |token: &str| {
+            let body = r#"{"jsonrpc":"2.0","id":1,"method":"resources/list"}"#;
+            String::from_utf8_lossy(&mcp_in(&w, &store, token, "/mcp", body).body).to_string()
+        };
+        assert!(resources(&a).contains(&id_a) && !resources(&a).contains(&id_op));
+        assert!(!resources(&b).contains(&id_a) && !resources(OP_TOKEN).contains(&id_a));
+        let read = |token: &str, id: &str| {
+            let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": format!("scale-callback://deliveries/{id}")}}).to_string();
+            String::from_utf8_lossy(&mcp_in(&w, &store, token, "/mcp", &body).body).contains("t_a")
+        };
+        assert!(read(&a, &id_a) && !read(&b, &id_a));
+
+        // A tenant's creates default to its webhook, which the callback
+        // policy accepts; the operator's webhook is not a tenant's own.
+        let create = |token: &str, args: Value| {
+            let sent = w.up.sent().len();
+            let r = mcp_in(&w, &store, token, "/mcp", &call("create_task", args));
+            let out = w.up.sent().get(sent).and_then(|s| s.body.clone());
+            (String::from_utf8_lossy(&r.body).to_string(), out)
+        };
+        let task = serde_json::json!({"type": "textcollection", "project": "p", "instruction": "x", "params": {}});
+        let (_, body) = create(&a, task.clone());
+        assert!(body.unwrap().contains(&hook_a));
+        let mut with = task.clone();
+        with["callback_url"] = Value::String(hook_a.clone());
+        assert!(create(&a, with.clone()).1.is_some());
+        assert!(create(&b, with.clone()).1.is_none(), "not B's webhook");
+        with["callback_url"] = Value::String(format!("{ISS}/webhooks/scale"));
+        let (text, sent) = create(&a, with.clone());
+        assert!(sent.is_none() && text.contains(&hook_a), "{text}");
+        assert!(create(OP_TOKEN, with).1.is_some());
     }
 
     #[test]
@@ -621,6 +1023,8 @@ mod tests {
         assert_eq!(route("POST", "/mcp/projects/a%20b/readonly"), Route::Mcp);
         assert_eq!(route("POST", "/mcp/projects"), Route::NotFound);
         assert_eq!(route("GET", "/webhooks/scale"), Route::Webhook);
+        assert_eq!(route("POST", "/webhooks/scale/u_x"), Route::TenantWebhook);
+        assert_eq!(route("POST", "/webhooks/scalex"), Route::NotFound);
         assert_eq!(route("GET", "/mcp/sse"), Route::Sse);
         assert_eq!(
             route("GET", "/.well-known/oauth-protected-resource/mcp"),

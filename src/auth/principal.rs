@@ -1,7 +1,7 @@
 //! Principals and scopes (AUTH.md B.1, B.2): who made a request and what
-//! they may do. Today every principal is a static token from
-//! `MCP_AUTH_TOKEN`; the kinds are an enum so signed-in (OAuth) users can
-//! join them with the same scopes.
+//! they may do. A principal is a static token from `MCP_AUTH_TOKEN` or a
+//! signed-in (OAuth) user's grant; both carry scopes the same way, and the
+//! kind decides how a missing scope is refused and how calls are counted.
 //!
 //! `MCP_AUTH_TOKEN` has two forms. Comma-separated tokens (the original
 //! form, for rotation) are labelled `token-1`, `token-2`, ... in order and
@@ -99,17 +99,16 @@ pub enum PrincipalKind {
     /// A token from `MCP_AUTH_TOKEN`. A missing scope is a tool error naming
     /// it: nothing the client can do would grant it.
     StaticToken,
+    /// An OAuth grant: the user can sign in again and grant a missing scope.
+    Grant,
 }
 
 impl PrincipalKind {
     /// Whether signing in again could add a missing scope, so a refusal in a
     /// single-message request should be B.2's HTTP 403 `insufficient_scope`
-    /// step-up answer instead of a tool error. False for static tokens; the
-    /// OAuth work adds a kind for signed-in users for which it is true.
+    /// step-up answer instead of a tool error: only for grants.
     pub fn steps_up(self) -> bool {
-        match self {
-            PrincipalKind::StaticToken => false,
-        }
+        self == PrincipalKind::Grant
     }
 }
 
@@ -131,16 +130,29 @@ impl Principal {
             scopes: Scopes::ALL,
         }
     }
+    /// A signed-in user's grant, named by its label (`oauth:…:{grant id}`,
+    /// from the grant's record), with the scopes the user granted.
+    pub fn grant(label: String, scopes: Scopes) -> Principal {
+        Principal {
+            label,
+            kind: PrincipalKind::Grant,
+            scopes,
+        }
+    }
     /// How refusals name the principal: by label, never by token.
     pub fn describe(&self) -> String {
         match self.kind {
             PrincipalKind::StaticToken => format!("token `{}`", self.label),
+            PrincipalKind::Grant => format!("the sign-in `{}`", self.label),
         }
     }
-    /// The key the rate limiter counts this principal's calls under.
+    /// The key the rate limiter counts this principal's calls under: a
+    /// grant's label ends with its grant id, so each grant counts alone
+    /// (several grants made with one operator token do not share a count).
     pub fn rate_key(&self) -> String {
         match self.kind {
             PrincipalKind::StaticToken => format!("token:{}", self.label),
+            PrincipalKind::Grant => format!("grant:{}", self.label),
         }
     }
 }
@@ -380,6 +392,17 @@ mod tests {
             Scopes::ALL
         );
         assert!(!k.uniform());
+    }
+
+    #[test]
+    fn a_grant_steps_up_and_is_counted_by_its_own_label() {
+        let g = Principal::grant("oauth:analyst:g_1".into(), Scopes::of(&[Scope::Read]));
+        assert!(g.kind.steps_up());
+        assert_eq!(g.describe(), "the sign-in `oauth:analyst:g_1`");
+        assert_eq!(g.rate_key(), "grant:oauth:analyst:g_1");
+        let other = Principal::grant("oauth:analyst:g_2".into(), Scopes::ALL);
+        assert_ne!(g.rate_key(), other.rate_key());
+        assert_ne!(g.rate_key(), Principal::full("analyst").rate_key());
     }
 
     #[test]

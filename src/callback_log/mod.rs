@@ -33,8 +33,10 @@
 //! full name from the metadata (a name too long for the metadata is kept cut,
 //! with a hash of the whole name beside it).
 //!
-//! Room to grow without a migration: a tenant goes in front of every key
-//! (`@{tenant}/log:…`, which no listing of today's prefixes matches), and a
+//! Tenants: the operator's log is the unprefixed one above; a user signed
+//! in with their own Scale account has the same layout behind `@{tenant}/`
+//! ([`TenantLog`]), which no listing of the operator's prefixes matches, so
+//! neither reads the other's deliveries. Room to grow without a migration: a
 //! project index `p:{project}:{id}` beside `b:`; the metadata already holds
 //! the task's or batch's `project`.
 //!
@@ -50,10 +52,57 @@ mod query;
 pub use query::{get, list, project_in_entry, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
-use crate::io::CallbackStore;
+use crate::io::{BoxFut, CallbackStore, ListPage};
 use crate::json::{json_prefix, RawFields};
 use scan::Node;
 use serde_json::{json, Map, Value};
+use std::rc::Rc;
+
+/// One tenant's part of the log: the same store with every key behind
+/// `@{tenant}/`. Listed names keep the prefix; readers take an entry's id
+/// from the name's last `:` field, which the prefix does not change.
+pub(crate) struct TenantLog {
+    inner: Rc<dyn CallbackStore>,
+    prefix: String,
+}
+
+impl TenantLog {
+    pub(crate) fn new(inner: Rc<dyn CallbackStore>, tenant: &str) -> TenantLog {
+        TenantLog {
+            inner,
+            prefix: format!("@{tenant}/"),
+        }
+    }
+}
+
+impl CallbackStore for TenantLog {
+    fn put<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl_secs: u64,
+        metadata: &'a Value,
+    ) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            let key = format!("{}{key}", self.prefix);
+            self.inner.put(&key, value, ttl_secs, metadata).await
+        })
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<Option<String>, String>> {
+        Box::pin(async move { self.inner.get(&format!("{}{key}", self.prefix)).await })
+    }
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        limit: u32,
+        cursor: Option<&'a str>,
+    ) -> BoxFut<'a, Result<ListPage, String>> {
+        Box::pin(async move {
+            let prefix = format!("{}{prefix}", self.prefix);
+            self.inner.list(&prefix, limit, cursor).await
+        })
+    }
+}
 
 /// KV keys are at most 512 bytes; names encoded longer than this are hashed.
 pub(crate) const MAX_NAME_IN_KEY: usize = 200;

@@ -335,6 +335,10 @@ pub(crate) struct Caller {
     /// `scheme://host[:port]` the request came to.
     pub self_origin: String,
     pub request_id: String,
+    /// For a user signed in with their own Scale key: their tenant's
+    /// webhook URL (`…/webhooks/scale/{tenant}`). `None` for the operator's
+    /// account, whose callbacks come to `/webhooks/scale`.
+    pub tenant_webhook: Option<String>,
 }
 
 impl Caller {
@@ -343,6 +347,14 @@ impl Caller {
             view,
             self_origin: self_origin.to_string(),
             request_id: request_id.to_string(),
+            tenant_webhook: None,
+        }
+    }
+    /// Where Scale delivers this caller's callbacks into the log they read.
+    pub(crate) fn webhook_url(&self) -> String {
+        match &self.tenant_webhook {
+            Some(u) => u.clone(),
+            None => format!("{}/webhooks/scale", self.self_origin),
         }
     }
 }
@@ -358,6 +370,10 @@ pub(crate) struct Ctx {
     pub caller: Rc<Caller>,
     /// Set by the transport when the answer streams progress to the client.
     pub progress: Option<Rc<Progress>>,
+    /// Whether the request is one message answered with its own HTTP
+    /// status: only then may a signed-in user's missing scope be B.2's 403
+    /// step-up answer. The transport clears it in a batch and a stream.
+    pub single: bool,
     /// Lines for the worker log (never argument values or secrets): notes
     /// for the request's own line and audit lines (JSON, see
     /// [`crate::http::is_audit_line`]), which the edge prints one each.
@@ -388,6 +404,7 @@ impl Ctx {
             budget: Rc::new(budget),
             caller: Rc::new(caller),
             progress: None,
+            single: true,
             notes: Rc::default(),
         }
     }

@@ -8,7 +8,7 @@ use super::model::{
 };
 use super::rpc::{self, payload, Payload, RpcError};
 use super::{resources, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
-use crate::auth::View;
+use crate::auth::{Refusal, View};
 use crate::codec::decode_header_value as decode_header;
 use crate::http::Request as HttpIn;
 use crate::io::Ctx;
@@ -176,11 +176,21 @@ pub async fn dispatch(
             let outcome = tools::call(cx, &name, args)
                 .await
                 .map_err(|e| RpcError::invalid_params(e.to_string()))?;
-            // AUTH.md B.2: for a principal whose kind `steps_up` (signed-in
-            // OAuth users; static tokens never do), a refusal with
-            // `ToolError::refusal` = MissingScope in a single-message request
-            // becomes HTTP 403 `insufficient_scope` here. Static tokens, and
-            // every narrowing refusal, stay tool errors.
+            // AUTH.md B.2: a signed-in user missing a scope, in a request of
+            // one message, gets HTTP 403 (the router adds the
+            // `insufficient_scope` challenge), since signing in again can
+            // grant it. Static tokens, batches and every narrowing refusal
+            // stay tool errors.
+            if let Err(e) = &outcome {
+                if cx.single
+                    && cx.view().principal.kind.steps_up()
+                    && matches!(e.refusal.as_deref(), Some(Refusal::MissingScope(_)))
+                {
+                    return Err(
+                        RpcError::new(rpc::INVALID_REQUEST, e.message.clone()).with_status(403)
+                    );
+                }
+            }
             Ok(tool_result(&name, outcome, lane))
         }
         ("resources/list", _) => resources::list(cx, &params, lane).await,

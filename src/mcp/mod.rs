@@ -107,7 +107,7 @@ async fn post(req: &HttpIn, cx: &Ctx) -> Response {
         msg => {
             let p = prepare(msg, lane, req);
             let token = match &p {
-                Prepared::Call { method, params, .. } => stream::progress_token(req, method, params),
+                Prepared::Call { method, params, .. } => stream::progress_token(req, cx.view(), method, params),
                 _ => None,
             };
             match (p, token) {
@@ -190,6 +190,11 @@ async fn handle_batch(
         );
     }
     let mut parts = Vec::new();
+    // B.2: inside a batch a missing scope is a tool error, never a 403.
+    let cx = &Ctx {
+        single: false,
+        ..cx.clone()
+    };
     for item in items {
         if let (_, Some(text)) = handle_one(item, lane, req, cx).await {
             parts.push(text);

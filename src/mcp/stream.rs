@@ -15,6 +15,7 @@ use super::methods;
 use super::model::{ProgressNotification, ProgressParams, JSONRPC};
 use super::rpc::write_response;
 use super::{accepts_sse, sse_event, sse_response, Lane};
+use crate::auth::View;
 use crate::http::{BodyStream, Request as HttpIn, Response};
 use crate::io::{BoxFut, Ctx, Progress, Upstream};
 use crate::tools;
@@ -29,7 +30,12 @@ pub const KEEPALIVE_MS: u32 = 15_000;
 
 /// The progress token of a request that gets a streamed answer, or `None`
 /// when it is answered whole.
-pub fn progress_token(req: &HttpIn, method: &str, params: &Map<String, Value>) -> Option<Value> {
+pub fn progress_token(
+    req: &HttpIn,
+    view: &View,
+    method: &str,
+    params: &Map<String, Value>,
+) -> Option<Value> {
     if method != "tools/call" || !accepts_sse(req.header("accept")) {
         return None;
     }
@@ -39,7 +45,9 @@ pub fn progress_token(req: &HttpIn, method: &str, params: &Map<String, Value>) -
         return None;
     }
     let name = params.get("name")?.as_str()?;
-    tools::find(name).filter(|(_, t)| t.progress)?;
+    // A call the principal lacks the scope for is answered whole, so a
+    // signed-in user gets B.2's 403 rather than a refusal inside a stream.
+    tools::find(name).filter(|(_, t)| t.progress && view.principal.scopes.allows(t.scope))?;
     Some(token.clone())
 }
 
@@ -55,6 +63,7 @@ pub fn respond(
     let progress = Rc::new(Progress::default());
     let cx = Ctx {
         progress: Some(progress.clone()),
+        single: false,
         ..cx.clone()
     };
     let notes = cx.notes.clone();

@@ -33,7 +33,7 @@ mod token;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::auth::Keyring;
+use crate::auth::{Keyring, Principal, Scope, Scopes};
 use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};
 use crate::http::{Request, Response};
@@ -421,7 +421,6 @@ pub(crate) enum Tenant {
 
 impl Tenant {
     /// Where Scale delivers this tenant's callbacks.
-    #[allow(dead_code)] // for the per-tenant callback log (issue 14, part 2)
     pub(crate) fn webhook_path(&self) -> String {
         match self {
             Tenant::Operator => "/webhooks/scale".into(),
@@ -458,6 +457,45 @@ pub(crate) struct GrantView {
     pub billed_allowed: bool,
     /// Operator access: the keyed hash of the static token it came from.
     pub operator_token_hash: Option<String>,
+}
+
+impl GrantView {
+    /// The principal the grant acts as: its label and the scopes granted.
+    pub(crate) fn principal(&self) -> Principal {
+        let scopes: Vec<Scope> = self.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
+        Principal::grant(self.label.clone(), Scopes::of(&scopes))
+    }
+}
+
+/// The tenant a `/webhooks/scale/{tenant}` delivery is for, and what its
+/// `scale-callback-auth` header is checked against: `Ok(None)` when no
+/// user with their own Scale key has that id, else the SHA-256 of the
+/// callback auth key they gave at sign-in ("" when they gave none).
+pub(crate) fn tenant_callback_hash<'a>(
+    services: &'a Services,
+    tenant: &'a str,
+) -> BoxFut<'a, Result<Option<String>, String>> {
+    Box::pin(async move {
+        let shaped = tenant.strip_prefix("u_").is_some_and(|r| {
+            r.len() == 22
+                && r.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        let Some(p) = services.oauth.as_ref().filter(|_| shaped) else {
+            return Ok(None);
+        };
+        let ops = Value::Array(vec![op("get", &format!("u:{tenant}"), "", "", 0)]);
+        let reply = p.state.run(&ops).await?;
+        Ok(reply
+            .get(0)
+            .and_then(Value::as_str)
+            .map(|row| s(&parse(row), "callback_key_hash").to_string()))
+    })
+}
+
+/// Whether `given` is the callback auth key whose hash is `stored`.
+pub(crate) fn callback_key_matches(stored: &str, given: &str) -> bool {
+    !stored.is_empty() && crate::auth::ct_eq(hash(given).as_bytes(), stored.as_bytes())
 }
 
 /// What an `/mcp` bearer token means.

@@ -20,8 +20,8 @@ use std::rc::Rc;
 pub(crate) const ISS: &str = "https://w.example.com";
 pub(crate) const OP_TOKEN: &str = "operator-static-token-0123456789";
 pub(crate) const KEY_A: &str = "test_user_a_key_111111";
-const KEY_B: &str = "test_user_b_key_222222";
-const LIVE: &str = "live_user_c_key_333333";
+pub(crate) const KEY_B: &str = "test_user_b_key_222222";
+pub(crate) const LIVE: &str = "live_user_c_key_333333";
 const CIMD: &str = "https://app.example.com/oauth/client.json";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -159,7 +159,7 @@ pub(crate) const OWN_A: [(&str, &str); 4] = [
     ("grant_scope", "scale:read"),
     ("grant_scope", "scale:write"),
 ];
-const OWN_B: [(&str, &str); 3] = [
+pub(crate) const OWN_B: [(&str, &str); 3] = [
     ("method", "own_key"),
     ("scale_key", KEY_B),
     ("grant_scope", "scale:read"),

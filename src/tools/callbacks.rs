@@ -28,7 +28,8 @@ pub const TOOLS: &[ToolDef] = &[
         title: "List received callbacks",
         description: "Lists the callbacks Scale delivered to this server's /webhooks/scale, newest first (kept for CALLBACK_TTL_DAYS, default 30). \
     This is how to learn that tasks or batches finished without polling. Filter by `task_id` or `batch` (both use an index) and `status`. \
-    Returns {callbacks: [{id, received_at, kind, task_id, batch, status, project}], next_cursor}; pass next_cursor back for more, and get_callback for a delivery's body. \
+    Returns {callbacks: [{id, received_at, kind, task_id, batch, status, project}], next_cursor, webhook_url}; pass next_cursor back for more, and get_callback for a delivery's body. \
+    webhook_url is where this account's Scale callbacks must go to be logged here (the default callback_url of creates). \
     A page can hold fewer than `limit` items and still have a next_cursor.",
         args: ListCallbacks,
         output: || {
@@ -37,7 +38,8 @@ pub const TOOLS: &[ToolDef] = &[
 "callbacks": {"type": "array", "items": {"type": "object", "properties": {
 "id": {"type": "string"}, "received_at": {"type": "string"}, "kind": {"type": "string"},
 "task_id": {"type": "string"}, "batch": {"type": "string"}, "status": {"type": "string"},
-"project": {"type": "string"}}}}, "next_cursor": {"type": ["string", "null"]}}}"#,
+"project": {"type": "string"}}}}, "next_cursor": {"type": ["string", "null"]},
+"webhook_url": {"type": "string"}}}"#,
             )
         },
         hints: LOG_READ,
@@ -103,7 +105,7 @@ async fn list_callbacks(cx: &Ctx, a: ListCallbacks) -> ToolResult {
         projects: cx.view().projects().map(|p| p.names.clone()),
     };
     match callback_log::list(store, &q).await {
-        Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor}).into()),
+        Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor, "webhook_url": cx.caller.webhook_url()}).into()),
         Err(ListError::BadCursor) => Err(ToolError::invalid(
             "`cursor` is not a next_cursor this tool returned",
         )),

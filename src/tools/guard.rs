@@ -139,6 +139,17 @@ pub(crate) fn check_args(
         .as_ref()
         .is_some_and(|k| k.expose().starts_with("live_"));
     if live && !cx.config.live_writes && BILLED.contains(&tool.name) {
+        // A user's own key: the choice was theirs, on the sign-in page.
+        if cx.caller.tenant_webhook.is_some() {
+            return Err(ToolError::refused(
+                format!(
+                    "{} creates billed work, and when you signed in with your own live_ key you did not allow billed work. \
+To allow it, sign in again and tick \"allow billed work\" on the sign-in page. Nothing was sent to Scale.",
+                    tool.name
+                ),
+                None,
+            ));
+        }
         return Err(ToolError::refused(
             format!(
                 "{} creates billed work, and this server's Scale key is a live_ key, for which the operator has not allowed that. \
@@ -161,9 +172,11 @@ To allow it, set the var LIVE_WRITES = \"true\" (wrangler.toml [vars] or the Clo
 const CALLBACK_FIELDS: [&str; 2] = ["callback_url", "callback"];
 
 /// Callback destinations (AUTH.md B.4): Scale sends the task, its labels and
-/// the account's callback auth key to them, so only the worker's own
-/// `/webhooks/scale`, `DEFAULT_CALLBACK_URL`, https URLs on `CALLBACK_HOSTS`
-/// and, with `CALLBACK_EMAILS=true`, e-mail addresses are accepted.
+/// the account's callback auth key to them, so only the caller's own webhook
+/// (`/webhooks/scale` for the operator's account, a user's tenant webhook for
+/// their own), `DEFAULT_CALLBACK_URL` (a tenant's webhook for a user's own
+/// account), https URLs on `CALLBACK_HOSTS` and, with `CALLBACK_EMAILS=true`,
+/// e-mail addresses are accepted.
 pub(crate) fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolError> {
     let params = args.get("params").and_then(Value::as_object);
     for (container, field) in [(Some(args), 0), (Some(args), 1), (params, 0), (params, 1)] {
@@ -177,10 +190,10 @@ pub(crate) fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(),
         return Err(ToolError::refused(
             format!(
                 "`{field}` {} is not an allowed callback destination: Scale sends the task, its labels and the account's callback auth key there. \
-Allowed: {}/webhooks/scale, the DEFAULT_CALLBACK_URL var, https URLs on the hosts of the CALLBACK_HOSTS var, and e-mail addresses if the var CALLBACK_EMAILS is true. \
+Allowed: {} (this account's webhook), the DEFAULT_CALLBACK_URL var, https URLs on the hosts of the CALLBACK_HOSTS var, and e-mail addresses if the var CALLBACK_EMAILS is true. \
 Leave it out to use the default. Nothing was sent to Scale.",
                 truncate(&v.to_string(), 120),
-                cx.caller.self_origin,
+                cx.caller.webhook_url(),
             ),
             None,
         ));
@@ -203,7 +216,10 @@ fn callback_allowed(cx: &Ctx, v: Option<&str>) -> bool {
         return false;
     };
     let path = &v[origin.len()..];
-    if origin.eq_ignore_ascii_case(&cx.caller.self_origin) && path == "/webhooks/scale" {
+    let own = cx.caller.tenant_webhook.is_none()
+        && origin.eq_ignore_ascii_case(&cx.caller.self_origin)
+        && path == "/webhooks/scale";
+    if own || cx.caller.tenant_webhook.as_deref() == Some(v) {
         return true;
     }
     origin.starts_with("https://") && cfg.callback_hosts.iter().any(|h| h == hostname_of(&origin))

@@ -24,7 +24,8 @@ struct Logged<'a> {
     duplicate_of: Option<&'a str>,
 }
 
-/// `POST /webhooks/scale`.
+/// `POST /webhooks/scale`: the operator's account, checked against
+/// `SCALE_CALLBACK_AUTH_KEY`, into the store given (the operator's log).
 pub async fn receive(
     req: &Request,
     cfg: &Config,
@@ -36,8 +37,27 @@ pub async fn receive(
             "webhook: refused a delivery because SCALE_CALLBACK_AUTH_KEY is not set; set it to Scale's Live Callback Auth Key with `wrangler secret put SCALE_CALLBACK_AUTH_KEY`",
         );
     }
+    accept(
+        req,
+        cfg,
+        &|k| matches_any(k, &cfg.callback_keys),
+        store,
+        now_ms,
+    )
+    .await
+}
+
+/// A delivery whose `scale-callback-auth` header `key_ok` accepts, stored
+/// in `store`: the operator's log, or a tenant's (`/webhooks/scale/{tenant}`).
+pub async fn accept(
+    req: &Request,
+    cfg: &Config,
+    key_ok: &dyn Fn(&str) -> bool,
+    store: Option<&dyn CallbackStore>,
+    now_ms: u64,
+) -> Response {
     match req.header("scale-callback-auth") {
-        Some(k) if matches_any(k.trim(), &cfg.callback_keys) => {}
+        Some(k) if key_ok(k.trim()) => {}
         Some(_) => {
             return error_json(401, "unauthorized", "invalid scale-callback-auth header")
                 .log("webhook: refused a delivery with a wrong scale-callback-auth header")

@@ -131,6 +131,32 @@ describe('@modelcontextprotocol/client 2.x', () => {
     assert.ok(stack.logs.some((l) => l.includes('"principal":"oauth:token-1:g_')), 'the audit line names the principal by label and grant');
     await client.close();
   });
+  test('a read-only grant calling a write tool gets the 403 step-up; the client asks to sign in for more', async () => {
+    const provider = new TestProvider({ metadataUrl: `https://${CIMD_HOST}/ts-client.json` });
+    const client = await connectWithOAuth(provider, OWN_KEY(USER_KEYS.a, ['scale:read']));
+    const listed = await client.callTool({ name: 'list_projects', arguments: {} });
+    assert.notEqual(listed.isError, true, text(listed));
+    const token = provider.tokens().access_token;
+    provider.authorizationUrl = null;
+    // The SDK reads the 403's challenge and sends the user to sign in again
+    // for the union of what it had and what the server asks.
+    await assert.rejects(client.callTool({ name: 'create_project', arguments: { name: 'ts-step-up', type: 'textcollection' } }), UnauthorizedError);
+    assert.ok(provider.authorizationUrl, 'the client was sent to sign in again');
+    assert.deepEqual(provider.authorizationUrl.searchParams.get('scope').split(' ').sort(), ['scale:read', 'scale:team', 'scale:write']);
+    assert.ok(!router.sims.a.state.projects.has('ts-step-up'), 'nothing reached Scale');
+    // The answer itself, as the SDK saw it.
+    const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'create_project', arguments: { name: 'ts-step-up', type: 'textcollection' } } };
+    const r = await rpc(stack, call, { token });
+    assert.equal(r.status, 403, r.text);
+    assert.equal(r.headers.get('www-authenticate'), `Bearer realm="scale-mcp", resource_metadata="${stack.url}/.well-known/oauth-protected-resource/mcp", scope="scale:read scale:write scale:team", error="insufficient_scope"`);
+    assert.match(r.json.error.message, /needs the scale:write scope/);
+    // In a batch it is a tool error, and a static token never gets a 403.
+    const batch = await rpc(stack, [call], { token });
+    assert.equal(batch.status, 200, batch.text);
+    assert.equal(batch.json[0].result.isError, true);
+    assert.match(batch.json[0].result.content[0].text, /scale:write/);
+    await client.close();
+  });
 });
 
 describe('Python SDK (mcp 2.x) OAuth client', () => {
@@ -350,6 +376,53 @@ describe('attacks, each refused with nothing issued', () => {
     assert.ok(router.sims.b.state.projects.has('b-private'));
     // The key appears in no response, log line or stored record readable here.
     for (const line of stack.logs) for (const key of Object.values(USER_KEYS)) assert.ok(!line.includes(key));
+  });
+
+  test("each user's own Scale account has its own callback log and webhook; user A never reads B's", async () => {
+    const keyA = 'e2e-callback-key-user-a-0001';
+    const keyB = 'e2e-callback-key-user-b-0002';
+    Object.assign(stack.secrets, { CALLBACK_KEY_A: keyA, CALLBACK_KEY_B: keyB });
+    const ta = (await exchange(await codeFor([...OWN_KEY(USER_KEYS.a), ['callback_key', keyA]]))).json.access_token;
+    const tb = (await exchange(await codeFor([...OWN_KEY(USER_KEYS.b), ['callback_key', keyB]]))).json.access_token;
+    const call = async (token, name, args = {}) => {
+      const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }, { token });
+      assert.equal(r.status, 200, r.text);
+      return r.json.result;
+    };
+    const hookA = (await call(ta, 'list_callbacks')).structuredContent.webhook_url;
+    const hookB = (await call(tb, 'list_callbacks')).structuredContent.webhook_url;
+    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}$`));
+    assert.notEqual(hookA, hookB);
+    assert.equal((await call(stack.token, 'list_callbacks')).structuredContent.webhook_url, `${stack.url}/webhooks/scale`);
+    const operatorBefore = (await call(stack.token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks;
+
+    const deliver = (url, key, task) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'scale-callback-auth': key }, body: JSON.stringify({ task_id: task, status: 'completed', task: { task_id: task, status: 'completed' } }) });
+    // Wrong keys (none, B's, the operator's) are refused; nothing is stored.
+    for (const key of ['not-the-key', keyB, stack.secrets.SCALE_CALLBACK_AUTH_KEY]) assert.equal((await deliver(hookA, key, 'task_wrong')).status, 401);
+    assert.equal((await deliver(`${stack.url}/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA`, keyA, 'task_wrong')).status, 404);
+    assert.equal((await deliver(hookA, keyA, 'task_of_a')).status, 200);
+    assert.equal((await deliver(hookB, keyB, 'task_of_b')).status, 200);
+
+    const tasks = async (token) => (await call(token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks.map((c) => c.task_id);
+    assert.deepEqual(await tasks(ta), ['task_of_a']);
+    assert.deepEqual(await tasks(tb), ['task_of_b']);
+    // The operator's log is as it was.
+    assert.deepEqual((await call(stack.token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks, operatorBefore);
+    // By id, and as resources: A's delivery is invisible to B and the operator.
+    const idA = (await call(ta, 'list_callbacks')).structuredContent.callbacks[0].id;
+    assert.notEqual((await call(ta, 'get_callback', { id: idA })).isError, true);
+    assert.equal((await call(tb, 'get_callback', { id: idA })).isError, true);
+    assert.equal((await call(stack.token, 'get_callback', { id: idA })).isError, true);
+    const resources = async (token) => (await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'resources/list' }, { token })).text;
+    assert.ok((await resources(ta)).includes(idA));
+    assert.ok(!(await resources(tb)).includes(idA));
+    // A's creates default to A's webhook, in A's Scale account.
+    assert.notEqual((await call(ta, 'create_project', { name: 'tenant-p', type: 'textcollection' })).isError, true);
+    const created = await call(ta, 'create_task', { type: 'textcollection', project: 'tenant-p', instruction: 'x', params: {}, unique_id: 'tenant-default-cb' });
+    assert.notEqual(created.isError, true, JSON.stringify(created));
+    const sent = [...router.sims.a.state.tasks.values()].find((t) => t.unique_id === 'tenant-default-cb');
+    assert.equal(sent?.callback_url, hookA);
   });
 
   test('operator sign-in attempts are rate limited per address', async () => {
