@@ -68,7 +68,10 @@ pub(super) fn doc(
         .header("content-security-policy", &csp)
         .header("x-frame-options", "DENY")
         .header("x-content-type-options", "nosniff")
-        .header("referrer-policy", "no-referrer")
+        // Not `no-referrer`: under it browsers send `Origin: null` with the
+        // page's own form posts, and the CSRF check refuses every sign-in.
+        // `same-origin` still gives no other site the page's URL.
+        .header("referrer-policy", "same-origin")
         .body(html.into_bytes());
     match cookie {
         Some(c) => r.header("set-cookie", &c),
