@@ -12,6 +12,7 @@
 // every mistake a person can make is shown on the page with nothing issued,
 // that cross-site and stale submissions are refused, and that the redirect
 // back carries `code`, `state` and `iss` and the code buys a working token.
+// The grants page is driven once too: sign in, see the connection, revoke it.
 // Screenshots at desktop and phone width go to tests/e2e/screenshots/.
 //
 // Run: node --test tests/e2e/browser-oauth.test.mjs   (after `npm run build`;
@@ -132,12 +133,13 @@ function directives(csp) {
 const codesIssued = () => stack.logs.filter((l) => l.includes('oauth: code issued')).length;
 
 /**
- * Submits the sign-in form with `press` (a click or a key) and resolves the
+ * Submits the sign-in form (or another form posting to `action`) with
+ * `press` (a click or a key) and resolves the
  * answer to the POST: {status, headers} of the re-rendered page, or of the
  * 303 when the browser went on to the client's redirect URI.
  */
-async function submit(page, press) {
-  const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/authorize');
+async function submit(page, press, action = '/authorize') {
+  const posted = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === action);
   const done = page.waitForNavigation();
   await press();
   const req = await posted;
@@ -551,6 +553,49 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
       assert.equal(codesIssued(), issued, 'no code was issued');
       assert.equal(arrived.length, reached, 'the browser was never sent to the client');
       assertCleanBut(b, [403]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('the grants page: sign in again, see the connection, revoke it with the keyboard', async () => {
+    const b = await browser();
+    try {
+      const { page } = b;
+      // A connection made with the reader token, to find and revoke.
+      const a = authorization({ scope: 'scale:read' });
+      await page.goto(a.url);
+      await page.check('#m_operator');
+      await page.fill('#operator_token', READER.token);
+      const sent = await submit(page, () => page.press('#operator_token', 'Enter'));
+      const t = await exchange(a, new URL(sent.headers.location).searchParams.get('code'));
+      assert.equal(t.status, 200);
+      const tools = () => rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.json.access_token });
+      assert.equal((await tools()).status, 200);
+
+      const res = await page.goto(`${stack.url}/oauth/grants`);
+      assert.equal(res.status(), 200);
+      assert.equal(directives((await res.allHeaders())['content-security-policy'])['form-action'].join(' '), "'self'");
+      await page.check('#m_operator');
+      await page.fill('#operator_token', READER.token);
+      const shown = await submit(page, () => page.press('#operator_token', 'Enter'), '/oauth/grants');
+      assert.equal(shown.status, 200, await page.locator('main').innerText());
+      assert.equal(await page.locator('h1').textContent(), 'Your connections');
+      assert.match(await page.locator('main').innerText(), /Signed in with operator token reader\./);
+      // Only this token's connections: the one just made (others in this suite used the ops token).
+      const items = page.locator('li.card');
+      assert.equal(await items.count(), 1);
+      assert.match(await items.first().innerText(), /Browser test client — scale:read/);
+      await b.screenshot(page, 'oauth-grants-desktop', DESKTOP);
+
+      await tabTo(page, 'li.card button[type=submit]');
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Revoke access for Browser test client');
+      const revoked = await submit(page, () => page.keyboard.press('Enter'), '/oauth/grants');
+      assert.equal(revoked.status, 200);
+      assert.equal(await page.locator('[role=status]').textContent(), 'Access for Browser test client was revoked.');
+      assert.equal(await page.locator('li.card').count(), 0);
+      assert.equal((await tools()).status, 401, 'the connection no longer works');
+      assert.deepEqual(b.problems(), []);
     } finally {
       await b.close();
     }
