@@ -16,6 +16,7 @@
 //          --build-dir DIR (use another build of the Rust worker, e.g. an experiment; implies --skip-build)
 //          --quick (1 s rounds, 1 round, 2 startup runs: a smoke run of the harness)
 //          --bulk-only (only the bulk-create scenario; prints it and writes bench/out/bulk.json)
+//          --oauth-only (only the OAuth scenario; prints it and writes bench/out/oauth.json)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -57,6 +58,7 @@ function parseArgs(argv) {
     }
     else if (a === '--quick') Object.assign(o, { seconds: 1, rounds: 1, latencySeconds: 1, startupRuns: 2, warmSeconds: 1, quick: true });
     else if (a === '--bulk-only') o.bulkOnly = true;
+    else if (a === '--oauth-only') o.oauthOnly = true;
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -74,6 +76,7 @@ const { webhookTemplate } = await import('./lib/fixtures.mjs');
 const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
 const { bulkCreate } = await import('./lib/bulk.mjs');
+const { oauthScenario } = await import('./lib/oauth.mjs');
 
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -248,6 +251,20 @@ async function main() {
   log(`bench: GET /v1/tasks?limit=100 is ${listProbe.bytes} bytes (${results.data.avgTaskBytes} bytes a task); GET /v1/task/{id} is ${getProbe.bytes} bytes`);
 
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base };
+  const oauthRun = () => {
+    log('bench: OAuth: get_task with an operator-access OAuth token vs a static token, on one worker with the OAuth store');
+    return oauthScenario({ side: rustSide(buildDir, compatibilityDate), bindings, taskId: oneTask, opts, log });
+  };
+  if (opts.oauthOnly) {
+    const o = await oauthRun();
+    await sim.stop();
+    writeFileSync(path.join(outDir, 'oauth.json'), JSON.stringify(o, null, 2));
+    const { oauthMarkdown, oauthTargets } = await import('./lib/report.mjs');
+    log('');
+    log(oauthMarkdown(o, opts.connections).join('\n'));
+    for (const t of oauthTargets(o)) log(`${t.met ? 'MET    ' : 'MISSED '} ${t.name}: ${t.value}`);
+    return;
+  }
   const sides = {
     ours: rustSide(buildDir, compatibilityDate),
     peer: { label: 'TS peer', scriptPath: path.join(outDir, 'peer-bundle/index.js'), wasm: false, compatibilityDate, compatibilityFlags: ['nodejs_compat'] },
@@ -475,6 +492,7 @@ async function main() {
   }
   results.afterLoadRss = { ours: rssBytes(ours.pid), peer: rssBytes(peer.pid) };
   results.bulkCreate = await bulkScenario();
+  results.oauth = await oauthRun();
   await ours.stop();
   await peer.stop();
   await live.noop.stop();

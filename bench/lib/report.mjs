@@ -44,7 +44,62 @@ export function targets(R) {
   if (R.bulkCreate) {
     t.push({ name: '100 tasks through create_tasks >= 5x faster than 100 sequential create_task calls', value: rx(R.bulkCreate.speedup), met: R.bulkCreate.speedup >= 5 });
   }
+  t.push(...oauthTargets(R.oauth));
   return t;
+}
+
+/** The OAuth scenario's targets (issue 14): CPU within 10% of a static token's, start-up under 250 ms. */
+export function oauthTargets(O) {
+  if (!O) return [];
+  const pct = (O.cpuRatio - 1) * 100;
+  const su = Math.max(O.startup.staticMedian.total, O.startup.oauthMedian.total);
+  return [
+    { name: 'get_task with an OAuth token within 10% of the static-token CPU per request', value: `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}% (${O.loaded.oauth.cpuMsPerRequest.toFixed(3)} vs ${O.loaded.static.cpuMsPerRequest.toFixed(3)} ms)`, met: pct <= 10 },
+    { name: 'start-up with the OAuth store bound < 250 ms (new workerd to the first tools/list)', value: `${f1(su)} ms`, met: su < 250 },
+  ];
+}
+
+/** The OAuth scenario as Markdown lines (also printed by `--oauth-only`). */
+export function oauthMarkdown(O, C) {
+  const md = [];
+  md.push('## OAuth access token against a static token (same worker)');
+  md.push('');
+  md.push(
+    `\`tools/call get_task\` on one Rust worker with the OAuth store bound, with a static token and with an operator-access OAuth access token (scope \`${O.grant.scope}\`) the bench obtained through the real flow (dynamic registration, the sign-in page's form, /token with PKCE; ${f1(O.signInMs)} ms), in alternating rounds. Same answer both ways: ${O.sameResult ? 'yes' : '**no**'}.`,
+  );
+  md.push('');
+  const row = (label, a, b, f = f2) => [label, f(a), f(b), rx(ratio(b, a))];
+  const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+  const L = O.loaded;
+  const S1 = O.single;
+  md.push(
+    table(
+      ['', 'Static token', 'OAuth token', 'OAuth/static'],
+      [
+        row('CPU ms per request', L.static.cpuMsPerRequest, L.oauth.cpuMsPerRequest, f3),
+        [`req/s (c=${C})`, int(L.static.rps), int(L.oauth.rps), rx(ratio(L.oauth.rps, L.static.rps))],
+        row(`p50 ms (c=${C})`, L.static.p50, L.oauth.p50),
+        row(`p99 ms (c=${C})`, L.static.p99, L.oauth.p99),
+        row('p50 ms (c=1)', S1.static.p50, S1.oauth.p50),
+      ],
+    ),
+  );
+  md.push('');
+  const su = O.startup;
+  md.push(
+    table(
+      [`Start-up, median of ${su.static.length} runs`, 'ms', 'until workerd is ready', 'first request'],
+      [
+        ['without the OAuth store bound, static token', su.noneMedian],
+        ['OAuth store bound, static token', su.staticMedian],
+        ['OAuth store bound, OAuth token (read from the store)', su.oauthMedian],
+      ]
+        .filter(([, m]) => m)
+        .map(([label, m]) => [label, f1(m.total), f1(m.toReady), f1(m.firstRequest)]),
+    ),
+  );
+  md.push('');
+  return md;
 }
 
 // ---------------------------------------------------------------------------
@@ -276,6 +331,7 @@ export function markdown(R) {
     md.push(`create_tasks is ${rx(B.speedup)} faster; its one extra request is the lookup of the items that already exist.`);
     md.push('');
   }
+  if (R.oauth) md.push(...oauthMarkdown(R.oauth, C));
   md.push('## Same results on both sides');
   md.push('');
   const checkName = {

@@ -68,7 +68,10 @@ pub(super) fn doc(
         .header("content-security-policy", &csp)
         .header("x-frame-options", "DENY")
         .header("x-content-type-options", "nosniff")
-        .header("referrer-policy", "no-referrer")
+        // Not `no-referrer`: under it browsers send `Origin: null` with the
+        // page's own form posts, and the CSRF check refuses every sign-in.
+        // `same-origin` still gives no other site the page's URL.
+        .header("referrer-policy", "same-origin")
         .body(html.into_bytes());
     match cookie {
         Some(c) => r.header("set-cookie", &c),
@@ -197,10 +200,16 @@ impl Form<'_> {
         }
         out += fields;
         out += &self.methods;
-        out += &format!(
-            "<button type=\"submit\" name=\"action\" value=\"approve\">{}</button>",
-            self.submit
-        );
+        // A browser sends the pressed button's name with the form. Only a form
+        // with Cancel needs it; the others say what they do in a hidden
+        // `action`, and a second `action` would make the form a duplicate
+        // parameter, refused.
+        let name = if self.cancel {
+            " name=\"action\" value=\"approve\""
+        } else {
+            ""
+        };
+        out += &format!("<button type=\"submit\"{name}>{}</button>", self.submit);
         if self.cancel {
             out += "<button type=\"submit\" name=\"action\" value=\"deny\" class=\"secondary\">Cancel</button>";
         }
@@ -365,6 +374,28 @@ mod tests {
             STYLE_HASH,
             format!("sha256-{}", crate::codec::base64(&sha256(CSS.as_bytes())))
         );
+    }
+
+    #[test]
+    fn a_forms_buttons_never_repeat_a_hidden_field() {
+        // What a browser sends: the hidden fields and the pressed button.
+        for (hidden, cancel) in [(&[("action", "revoke")][..], false), (&[][..], true)] {
+            let html = Form {
+                action: "/x",
+                hidden,
+                methods: String::new(),
+                submit: "Go",
+                cancel,
+            }
+            .render("");
+            for button in html.split("<button").skip(1) {
+                let tag = button.split('>').next().unwrap();
+                for (k, _) in hidden {
+                    assert!(!tag.contains(&format!("name=\"{k}\"")), "{html}");
+                }
+            }
+            assert_eq!(html.contains("value=\"deny\""), cancel);
+        }
     }
 
     #[test]
