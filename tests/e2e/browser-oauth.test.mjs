@@ -582,18 +582,23 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
       assert.equal(shown.status, 200, await page.locator('main').innerText());
       assert.equal(await page.locator('h1').textContent(), 'Your connections');
       assert.match(await page.locator('main').innerText(), /Signed in with operator token reader\./);
-      // Only this token's connections: the one just made (others in this suite used the ops token).
+      // Only this token's connections: the one just made, and one an earlier
+      // test in this suite made with the same token (the ops token's are not
+      // listed). Each is revoked by keyboard.
       const items = page.locator('li.card');
-      assert.equal(await items.count(), 1);
-      assert.match(await items.first().innerText(), /Browser test client — scale:read/);
+      const before = await items.count();
+      assert.ok(before >= 1 && before <= 2, `${before} connections listed`);
+      for (let i = 0; i < before; i++) assert.match(await items.nth(i).innerText(), /Browser test client — scale:read/);
       await b.screenshot(page, 'oauth-grants-desktop', DESKTOP);
 
-      await tabTo(page, 'li.card button[type=submit]');
-      assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Revoke access for Browser test client');
-      const revoked = await submit(page, () => page.keyboard.press('Enter'), '/oauth/grants');
-      assert.equal(revoked.status, 200);
-      assert.equal(await page.locator('[role=status]').textContent(), 'Access for Browser test client was revoked.');
-      assert.equal(await page.locator('li.card').count(), 0);
+      for (let left = before; left > 0; left--) {
+        await tabTo(page, 'li.card button[type=submit]');
+        assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Revoke access for Browser test client');
+        const revoked = await submit(page, () => page.keyboard.press('Enter'), '/oauth/grants');
+        assert.equal(revoked.status, 200);
+        assert.equal(await page.locator('[role=status]').textContent(), 'Access for Browser test client was revoked.');
+        assert.equal(await page.locator('li.card').count(), left - 1);
+      }
       assert.equal((await tools()).status, 401, 'the connection no longer works');
       assert.deepEqual(b.problems(), []);
     } finally {
