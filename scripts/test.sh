@@ -13,6 +13,7 @@ bash scripts/setup.sh --test
 
 echo "== native core and short fuzz run (cargo test)"
 cargo test --quiet --locked --features testing
+cargo test --quiet --locked -p json-hot
 
 echo "== release build"
 mkdir -p target; bash scripts/build.sh > target/build.log 2>&1 || { cat target/build.log >&2; exit 1; }

@@ -10,6 +10,9 @@
 //! README's "How it is built" draws it). `mcp`, `webhook` and `oauth` share a
 //! layer and do not import each other.
 
+// Linked for the serde_json instances it compiles for speed (see its docs).
+extern crate json_hot;
+
 pub mod http;
 pub(crate) mod codec;
 pub mod json;

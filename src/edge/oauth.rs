@@ -180,7 +180,11 @@ extern "C" {
     #[derive(Clone)]
     type RawSql;
     #[wasm_bindgen(method, catch, variadic)]
-    fn exec(this: &RawSql, query: &str, bindings: &Array) -> std::result::Result<RawCursor, JsValue>;
+    fn exec(
+        this: &RawSql,
+        query: &str,
+        bindings: &Array,
+    ) -> std::result::Result<RawCursor, JsValue>;
     type RawCursor;
     /// The rows as arrays of column values.
     #[wasm_bindgen(method)]
@@ -269,7 +273,10 @@ impl Rows for Sql<'_> {
             "SELECT k, body FROM records WHERE grp = ? AND (exp = 0 OR exp > ?) ORDER BY k LIMIT 500",
             &[group.into(), int(now)],
         )?;
-        Ok(rows.iter().map(|r| (text_of(r, 0), text_of(r, 1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (text_of(r, 0), text_of(r, 1)))
+            .collect())
     }
 }
 
@@ -311,7 +318,10 @@ fn run(sql: &RawSql, swept: &Cell<u64>, text: &str) -> (u16, String) {
     let mut db = Sql(sql);
     if now >= swept.get() + 60 {
         swept.set(now);
-        if let Err(e) = db.exec("DELETE FROM records WHERE exp > 0 AND exp <= ?", &[int(now)]) {
+        if let Err(e) = db.exec(
+            "DELETE FROM records WHERE exp > 0 AND exp <= ?",
+            &[int(now)],
+        ) {
             console_error!("oauth store: sweep failed: {e}");
         }
     }
