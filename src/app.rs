@@ -514,6 +514,18 @@ mod tests {
 
     /// A request through the router with `w`'s settings and platform.
     fn send(w: &World, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        send_with(w, None, method, path, headers, body)
+    }
+
+    /// [`send`], with `store` as the callback log when given.
+    fn send_with(
+        w: &World,
+        store: Option<&MemoryStore>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Response {
         let req = Request {
             method: method.into(),
             path: path.into(),
@@ -528,7 +540,7 @@ mod tests {
         block_on(handle(
             &req,
             &w.raw(),
-            services_with_oauth(&w.up, None, &w.oauth),
+            services_with_oauth(&w.up, store, &w.oauth),
         ))
     }
 
@@ -618,22 +630,7 @@ mod tests {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Response {
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            self_origin: ISS.into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec().into(),
-            ..Default::default()
-        };
-        block_on(handle(
-            &req,
-            &w.raw(),
-            services_with_oauth(&w.up, Some(store), &w.oauth),
-        ))
+        send_with(w, Some(store), method, path, headers, body)
     }
 
     /// One MCP message (or batch) `body` to `path` with `token`.
