@@ -39,7 +39,8 @@ export function targets(R) {
     { name: 'tools/list throughput >= 5x the peer', value: rx(tput('tools_list')), met: tput('tools_list') >= 5 },
     { name: 'added p50 latency over the simulator floor <= 1 ms (get_task, c=1)', value: `${added('get_task').toFixed(3)} ms`, met: added('get_task') <= 1 },
     { name: 'added p50 latency over the simulator floor <= 3 ms (list_tasks 100, c=1)', value: `${added('list_tasks').toFixed(3)} ms`, met: added('list_tasks') <= 3 },
-    { name: 'compressed upload <= 250 KiB (wrangler deploy --dry-run gzip figure)', value: `${gzipKiB.toFixed(1)} KiB`, met: gzipKiB <= 250 },
+    // 250 KiB until issue 14, which allows up to 300 KiB with the OAuth server in.
+    { name: 'compressed upload <= 300 KiB (wrangler deploy --dry-run gzip figure)', value: `${gzipKiB.toFixed(1)} KiB`, met: gzipKiB <= 300 },
   ];
   if (R.bulkCreate) {
     t.push({ name: '100 tasks through create_tasks >= 5x faster than 100 sequential create_task calls', value: rx(R.bulkCreate.speedup), met: R.bulkCreate.speedup >= 5 });
