@@ -811,7 +811,8 @@ mod tests {
             signed(KEY_B, ""),
             signed(KEY_B, ""),
         );
-        let webhook_of = |token: &str| {
+        // What list_callbacks shows `token`.
+        let log_of = |token: &str| {
             let r = mcp_in(
                 &w,
                 &store,
@@ -819,11 +820,9 @@ mod tests {
                 "/mcp",
                 &call("list_callbacks", serde_json::json!({})),
             );
-            result_of(&r)["structuredContent"]["webhook_url"]
-                .as_str()
-                .unwrap()
-                .to_string()
+            result_of(&r)["structuredContent"].clone()
         };
+        let webhook_of = |token: &str| log_of(token)["webhook_url"].as_str().unwrap().to_string();
         let (hook_a, hook_b) = (webhook_of(&a), webhook_of(&b));
         assert!(
             hook_a.starts_with(&format!("{ISS}/webhooks/scale/u_")),
@@ -893,14 +892,7 @@ mod tests {
         }
 
         let listed = |token: &str| {
-            let r = mcp_in(
-                &w,
-                &store,
-                token,
-                "/mcp",
-                &call("list_callbacks", serde_json::json!({})),
-            );
-            result_of(&r)["structuredContent"]["callbacks"]
+            log_of(token)["callbacks"]
                 .as_array()
                 .unwrap()
                 .iter()
