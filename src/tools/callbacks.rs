@@ -202,6 +202,16 @@ mod tests {
         r
     }
 
+    fn get_cb(store: &MemoryStore, up: &FakeUpstream, id: &str) -> Value {
+        exec(
+            &config(),
+            up,
+            Some(store),
+            "get_callback",
+            json!({"id": id}),
+        )
+    }
+
     fn ids_of(v: &Value) -> Vec<String> {
         v["callbacks"]
             .as_array()
@@ -338,13 +348,7 @@ mod tests {
     fn get_callback_returns_the_stored_delivery() {
         let (store, ids) = populated();
         let up = FakeUpstream::new();
-        let r = exec(
-            &config(),
-            &up,
-            Some(&store),
-            "get_callback",
-            json!({"id": ids[3]}),
-        );
+        let r = get_cb(&store, &up, &ids[3]);
         assert_eq!(
             ok(&r),
             json!({
@@ -354,32 +358,14 @@ mod tests {
                 "body": {"batch": "b1", "status": "completed", "stats": {"completed": 2}},
             })
         );
-        let r = exec(
-            &config(),
-            &up,
-            Some(&store),
-            "get_callback",
-            json!({"id": ids[0]}),
-        );
+        let r = get_cb(&store, &up, &ids[0]);
         assert_eq!(ok(&r)["body"], task_cb("t1", "completed", Some("b1")));
         for missing in ["0000000000000-0000000000000000", "../log", "log:x"] {
-            let t = err(&exec(
-                &config(),
-                &up,
-                Some(&store),
-                "get_callback",
-                json!({"id": missing}),
-            ));
+            let t = err(&get_cb(&store, &up, missing));
             assert!(t.contains("no callback with id"), "{t}");
         }
         store.fail_reads.set(true);
-        let t = err(&exec(
-            &config(),
-            &up,
-            Some(&store),
-            "get_callback",
-            json!({"id": ids[0]}),
-        ));
+        let t = err(&get_cb(&store, &up, &ids[0]));
         assert!(t.starts_with("The callback log could not be read"), "{t}");
         assert!(up.requests.borrow().is_empty());
     }
@@ -392,13 +378,7 @@ mod tests {
         body["response"] = json!({"annotations": "\"\u{1}x".repeat(200_000)});
         let id = deliver(&store, body.clone(), T0);
         let up = FakeUpstream::new();
-        let r = exec(
-            &config(),
-            &up,
-            Some(&store),
-            "get_callback",
-            json!({"id": id}),
-        );
+        let r = get_cb(&store, &up, &id);
         let text = r["content"][0]["text"].as_str().unwrap();
         assert!(
             text.len() <= crate::tools::shape::MAX_TEXT_BYTES,
@@ -434,13 +414,7 @@ mod tests {
         let stored = store.entries.borrow()[&format!("log:{small}")]
             .value
             .clone();
-        let r = exec(
-            &config(),
-            &up,
-            Some(&store),
-            "get_callback",
-            json!({"id": small}),
-        );
+        let r = get_cb(&store, &up, &small);
         assert_eq!(r["content"][0]["text"].as_str(), Some(stored.as_str()));
     }
 
