@@ -317,7 +317,6 @@ async fn mcp_allowed(
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
     let token = bearer(req.header("authorization"));
-    let issuer = crate::oauth::issuer(&cfg, &req.self_origin);
     let mut tenant_webhook = None;
     let (principal, signed) = match token.and_then(|t| keys.identify(t)) {
         Some(p) => (p, false),
@@ -332,6 +331,7 @@ async fn mcp_allowed(
                 // A user's own account has its own callback log and webhook,
                 // which is also the default callback of their creates.
                 if let Tenant::User(id) = &g.tenant {
+                    let issuer = crate::oauth::issuer(&cfg, &req.self_origin);
                     let url = format!("{issuer}{}", g.tenant.webhook_path());
                     cfg.default_callback_url = Some(url.clone());
                     tenant_webhook = Some(url);
@@ -363,10 +363,12 @@ async fn mcp_allowed(
     };
     let mut caller = Caller::new(view, &req.self_origin, &request_id(req, &services));
     caller.tenant_webhook = tenant_webhook;
+    // Only a signed-in user's answer can need it (below).
+    let issuer = signed.then(|| crate::oauth::issuer(&cfg, &req.self_origin));
     let out = crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await;
     // Only a signed-in user's missing scope is answered with 403 (B.2):
     // the challenge tells the client to sign in again for every scope.
-    if signed && out.status == 403 {
+    if let (Some(issuer), 403) = (issuer, out.status) {
         let resource = format!("{issuer}{}", req.path);
         let www = crate::oauth::challenge(&issuer, &resource, None);
         return out.header(
