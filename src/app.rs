@@ -906,14 +906,7 @@ mod tests {
         assert_eq!(listed(OP_TOKEN), ["t_op"]);
         // By id too: B and the operator cannot read A's delivery, A not theirs.
         let id_of = |token: &str| {
-            let r = mcp_in(
-                &w,
-                &store,
-                token,
-                "/mcp",
-                &call("list_callbacks", serde_json::json!({})),
-            );
-            result_of(&r)["structuredContent"]["callbacks"][0]["id"]
+            log_of(token)["callbacks"][0]["id"]
                 .as_str()
                 .unwrap()
                 .to_string()
