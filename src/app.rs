@@ -73,7 +73,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                     crate::webhook::receive(req, &cfg, services.store.as_deref(), now).await
                 }
                 // Scale retries 5xx, so a delivery that arrives during a bad deploy is not lost.
-                Err(errs) => misconfigured(&errs),
+                Err(errs) => misconfigured(req, raw, &errs),
             }
         }
         Route::TenantWebhook => tenant_webhook(req, &method, raw, &services).await,
@@ -182,9 +182,7 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
     } else {
         "misconfigured"
     };
-    let authenticated = bearer(req.header("authorization"))
-        .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()));
-    let body = if authenticated {
+    let body = if holds_static_token(req, &keys) {
         let mut settings = Map::new();
         for name in SETTINGS {
             settings.insert(name.to_string(), Value::Bool(raw.present(name)));
@@ -214,7 +212,7 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
 async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Response {
     let (cfg, keys) = match load(raw) {
         Ok(c) => c,
-        Err(errs) if services.oauth.is_some() => return misconfigured(&errs),
+        Err(errs) if services.oauth.is_some() => return misconfigured(req, raw, &errs),
         Err(_) => (Config::read(raw).0, Keyring::default()),
     };
     if crate::oauth::enabled(&cfg, &keys, services) {
@@ -242,14 +240,26 @@ async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Respons
     )
 }
 
-fn misconfigured(errs: &[ConfigError]) -> Response {
+/// Whether the request carries one of the static tokens of `MCP_AUTH_TOKEN`
+/// (nobody does when that setting is itself malformed).
+fn holds_static_token(req: &Request, keys: &Result<Keyring, Vec<ConfigError>>) -> bool {
+    bearer(req.header("authorization"))
+        .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()))
+}
+
+/// A malformed setting: 500. Which setting and what is wrong with it (never
+/// its value) is told only to a caller holding a static token, as it tells
+/// an attacker what to aim at; everyone else is pointed at the log, which
+/// always has it.
+fn misconfigured(req: &Request, raw: &RawSettings, errs: &[ConfigError]) -> Response {
     let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    error_json(
-        500,
-        "misconfigured",
-        &format!("The worker's configuration is invalid: {}", msg.join("; ")),
-    )
-    .log(format!("configuration invalid: {}", msg.join("; ")))
+    let msg = msg.join("; ");
+    let shown = if holds_static_token(req, &Keyring::from_raw(raw)) {
+        format!("The worker's configuration is invalid: {msg}")
+    } else {
+        "The server is misconfigured; its operator can see why in the log.".into()
+    };
+    error_json(500, "misconfigured", &shown).log(format!("configuration invalid: {msg}"))
 }
 
 /// `/mcp`: the origin rule first (a refused origin gets no CORS headers),
@@ -257,7 +267,7 @@ fn misconfigured(errs: &[ConfigError]) -> Response {
 async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services) -> Response {
     let (cfg, keys) = match load(raw) {
         Ok(c) => c,
-        Err(errs) => return misconfigured(&errs),
+        Err(errs) => return misconfigured(req, raw, &errs),
     };
     let origin = req.header("origin").map(str::trim);
     if let Some(o) = origin {
@@ -399,7 +409,7 @@ async fn tenant_webhook(
     }
     let cfg = match Config::checked(raw, true) {
         Ok(c) => c,
-        Err(errs) => return misconfigured(&errs),
+        Err(errs) => return misconfigured(req, raw, &errs),
     };
     let tenant = &req.path["/webhooks/scale/".len()..];
     let stored = match crate::oauth::tenant_callback_hash(services, tenant).await {
@@ -982,8 +992,7 @@ mod tests {
                 .unwrap()
                 .starts_with("application/json"));
         }
-        // Without sign-in, /mcp's 401 is the plain realm and a malformed
-        // OAuth setting names itself.
+        // A malformed OAuth setting makes the OAuth routes answer 500.
         w.set("MCP_AUTH_TOKEN", OP_TOKEN);
         w.set("PUBLIC_URL", "http://not-https.example");
         let r = send(
@@ -994,7 +1003,78 @@ mod tests {
             "",
         );
         assert_eq!(r.status, 500);
-        assert!(String::from_utf8_lossy(&r.body).contains("PUBLIC_URL"));
+        assert!(r.logs.iter().any(|l| l.contains("PUBLIC_URL")));
+    }
+
+    #[test]
+    fn which_setting_is_malformed_is_told_only_to_static_token_holders() {
+        let mut w = World::new();
+        let client = w.register("none");
+        let (at, _) = w.tokens_for(&client, &OWN_A);
+        w.set("ALLOWED_ORIGINS", "https://app.example.com/oops");
+        w.set("PUBLIC_URL", "http://not-https.example");
+        w.set("WEBHOOK_MAX_BYTES", "lots");
+        let static_auth = format!("Bearer {OP_TOKEN}");
+        let oauth_auth = format!("Bearer {at}");
+        let routes = [
+            ("POST", "/mcp", "ALLOWED_ORIGINS"),
+            (
+                "GET",
+                "/.well-known/oauth-authorization-server",
+                "PUBLIC_URL",
+            ),
+            ("POST", "/token", "PUBLIC_URL"),
+            ("POST", "/webhooks/scale", "WEBHOOK_MAX_BYTES"),
+            (
+                "POST",
+                "/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA",
+                "WEBHOOK_MAX_BYTES",
+            ),
+        ];
+        let generic = "The server is misconfigured; its operator can see why in the log.";
+        for (method, path, setting) in routes {
+            for auth in [
+                None,
+                Some("Bearer wrong-token-0123456789"),
+                Some(oauth_auth.as_str()),
+                Some(static_auth.as_str()),
+            ] {
+                let headers: Vec<(&str, &str)> =
+                    auth.map(|a| ("authorization", a)).into_iter().collect();
+                let r = send(&w, method, path, &headers, "{}");
+                let text = String::from_utf8_lossy(&r.body).to_string();
+                assert_eq!(r.status, 500, "{path}: {text}");
+                let trusted = auth == Some(static_auth.as_str());
+                assert_eq!(text.contains(setting), trusted, "{path} {auth:?}: {text}");
+                assert_eq!(text.contains(generic), !trusted, "{path} {auth:?}: {text}");
+                assert!(
+                    r.logs.iter().any(|l| l.contains(setting)),
+                    "{path}: {:?}",
+                    r.logs
+                );
+            }
+        }
+        // A malformed MCP_AUTH_TOKEN authenticates nobody: its name is in the log only.
+        w.set("ALLOWED_ORIGINS", "");
+        w.set("PUBLIC_URL", "");
+        w.set("MCP_AUTH_TOKEN", &format!("{OP_TOKEN},short"));
+        for token in [OP_TOKEN, "short"] {
+            let auth = format!("Bearer {token}");
+            let r = send(&w, "POST", "/mcp", &[("authorization", &auth)], "{}");
+            let text = String::from_utf8_lossy(&r.body).to_string();
+            assert_eq!(r.status, 500);
+            assert!(
+                text.contains(generic) && !text.contains("MCP_AUTH_TOKEN"),
+                "{text}"
+            );
+            assert!(r.logs.iter().any(|l| l.contains("MCP_AUTH_TOKEN")));
+        }
+        // An unset MCP_AUTH_TOKEN keeps its setup hint.
+        w.set("MCP_AUTH_TOKEN", "");
+        w.set("OAUTH_BYOK", "false");
+        let r = send(&w, "POST", "/mcp", &[], "{}");
+        assert_eq!(r.status, 503);
+        assert!(String::from_utf8_lossy(&r.body).contains("MCP_AUTH_TOKEN is not set"));
     }
 
     #[test]

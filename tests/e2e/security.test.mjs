@@ -160,6 +160,16 @@ test('each route checks only its own settings; SCALE_API_BASE must be https off 
     const m = await rpc(typo, ping);
     assert.equal(m.status, 500);
     assert.match(m.text, /ALLOWED_ORIGINS/);
+    // Without a static token the answer names no setting; the log does.
+    for (const token of [null, 'not-a-token-0123456789']) {
+      const anon = await rpc(typo, ping, { token });
+      assert.equal(anon.status, 500);
+      assert.doesNotMatch(anon.text, /ALLOWED_ORIGINS/);
+      assert.equal(JSON.parse(anon.text).message, 'The server is misconfigured; its operator can see why in the log.');
+    }
+    const deadline = Date.now() + 5000;
+    while (!typo.logs.some((l) => /^POST \/mcp -> 500 .*ALLOWED_ORIGINS/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(typo.logs.some((l) => /^POST \/mcp -> 500 .*ALLOWED_ORIGINS/.test(l)), typo.logs.slice(-5).join('\n'));
     // The key would travel in clear text: refused, naming the setting (never the key).
     const c = await rpc(clear, ping);
     assert.equal(c.status, 500);
