@@ -512,9 +512,33 @@ fn signed_in<'a>(
                 .log(format!("mcp: OAuth unavailable: {e}")));
             }
         };
-        Err(error_json(401, "invalid_token", why)
+        let mut refused = error_json(401, "invalid_token", why)
             .header("www-authenticate", &www(Some(why)))
-            .log("mcp: refused a request with an invalid bearer token"))
+            .log("mcp: refused a request with an invalid bearer token");
+        // Only refused tokens are counted, so a valid one never waits for
+        // the binding; past its limit an address gets 429.
+        if let Some(limiter) = &services.auth_limiter {
+            let key = format!("bearer:{}", crate::oauth::client_ip(req));
+            match limiter.allow(&key).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(error_json(
+                        429,
+                        "too_many_requests",
+                        "Too many requests with an invalid bearer token from your network. Retry in 60 seconds.",
+                    )
+                    .header("retry-after", "60")
+                    .log("mcp: refused an invalid bearer token past the per-address limit (AUTH_LIMITER)"))
+                }
+                Err(e) => {
+                    refused = refused.log(format!(
+                        "mcp: AUTH_LIMITER failed, the attempt was not counted: {}",
+                        crate::json::truncate(&e, 200)
+                    ))
+                }
+            }
+        }
+        Err(refused)
     })
 }
 
@@ -1004,6 +1028,74 @@ mod tests {
         );
         assert_eq!(r.status, 500);
         assert!(r.logs.iter().any(|l| l.contains("PUBLIC_URL")));
+    }
+
+    #[test]
+    fn failed_bearer_attempts_are_limited_per_address_and_valid_tokens_never_counted() {
+        let w = World::new();
+        let client = w.register("none");
+        let (at, _) = w.tokens_for(&client, &OWN_A);
+        let limiter = crate::io::fakes::FakeLimiter::new(3);
+        let send_as = |token: Option<&str>, ip: &str| {
+            let mut headers = vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("cf-connecting-ip".to_string(), ip.to_string()),
+            ];
+            if let Some(t) = token {
+                headers.push(("authorization".into(), format!("Bearer {t}")));
+            }
+            let req = Request {
+                method: "POST".into(),
+                path: "/mcp".into(),
+                self_origin: ISS.into(),
+                headers,
+                body: br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec().into(),
+                ..Default::default()
+            };
+            let mut services = services_with_oauth(&w.up, None, &w.oauth);
+            services.auth_limiter = Some(Rc::new(limiter.clone()));
+            block_on(handle(&req, &w.raw(), services))
+        };
+        let junk = "smcp_at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for i in 0..3 {
+            let token = if i == 0 {
+                junk
+            } else {
+                "wrong-token-0123456789"
+            };
+            let r = send_as(Some(token), &format!("2001:db8:5:5::{i}"));
+            assert_eq!(r.status, 401);
+        }
+        // The fourth refused token from the same /64 is over the limit.
+        let r = send_as(Some("wrong-token-0123456789"), "2001:db8:5:5:ffff::1");
+        assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.get_header("retry-after"), Some("60"));
+        // Valid tokens from that network are served, and never counted;
+        // nor is a request without a token (an OAuth client's first).
+        let counted = limiter.calls.borrow().len();
+        assert_eq!(send_as(Some(OP_TOKEN), "2001:db8:5:5::7").status, 200);
+        assert_eq!(send_as(Some(&at), "2001:db8:5:5::7").status, 200);
+        assert_eq!(send_as(None, "2001:db8:5:5::7").status, 401);
+        assert_eq!(limiter.calls.borrow().len(), counted);
+        assert!(limiter
+            .calls
+            .borrow()
+            .iter()
+            .all(|k| k == "bearer:2001:db8:5:5::/64"));
+        // Another address is not limited.
+        assert_eq!(
+            send_as(Some("wrong-token-0123456789"), "198.51.100.1").status,
+            401
+        );
+        // A failing binding lets the refusal through as a 401, and says so.
+        limiter.fail.set(true);
+        let r = send_as(Some("wrong-token-0123456789"), "2001:db8:5:5::8");
+        assert_eq!(r.status, 401);
+        assert!(
+            r.logs.iter().any(|l| l.contains("AUTH_LIMITER failed")),
+            "{:?}",
+            r.logs
+        );
     }
 
     #[test]

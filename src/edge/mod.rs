@@ -282,7 +282,7 @@ impl CallbackStore for KvLog {
     }
 }
 
-/// The `RATE_LIMITER` binding, called through its JavaScript API
+/// A rate limiting binding (`RATE_LIMITER`, `AUTH_LIMITER`), called through its JavaScript API
 /// (`limit({key})` resolving to `{success}`) rather than `worker`'s wrapper,
 /// whose type check depends on the binding's class name.
 struct BindingLimiter(wasm_bindgen::JsValue);
@@ -305,7 +305,7 @@ impl RateLimiter for BindingLimiter {
                 js_sys::Reflect::get(&self.0, &JsValue::from_str("limit"))
                     .map_err(js_text)?
                     .dyn_into()
-                    .map_err(|_| "RATE_LIMITER has no limit() method".to_string())?;
+                    .map_err(|_| "the binding has no limit() method".to_string())?;
             let arg = js_sys::Object::new();
             js_sys::Reflect::set(&arg, &JsValue::from_str("key"), &JsValue::from_str(key))
                 .map_err(js_text)?;
@@ -313,14 +313,14 @@ impl RateLimiter for BindingLimiter {
                 .call1(&self.0, &arg)
                 .map_err(js_text)?
                 .dyn_into()
-                .map_err(|_| "RATE_LIMITER.limit() did not return a promise".to_string())?;
+                .map_err(|_| "limit() did not return a promise".to_string())?;
             let out = wasm_bindgen_futures::JsFuture::from(promise)
                 .await
                 .map_err(js_text)?;
             js_sys::Reflect::get(&out, &JsValue::from_str("success"))
                 .map_err(js_text)?
                 .as_bool()
-                .ok_or_else(|| "RATE_LIMITER.limit() gave no `success`".to_string())
+                .ok_or_else(|| "limit() gave no `success`".to_string())
         })
     }
 }
@@ -492,9 +492,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
-    let limiter = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("RATE_LIMITER"))
-        .ok()
-        .filter(|b| b.is_object());
+    let binding = |name: &str| {
+        js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str(name))
+            .ok()
+            .filter(|b| b.is_object())
+            .map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>)
+    };
+    let limiter = binding("RATE_LIMITER");
     raw.rate_limiter_bound = limiter.is_some();
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
@@ -516,7 +520,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
-        limiter: limiter.map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>),
+        limiter,
+        auth_limiter: binding("AUTH_LIMITER"),
         oauth: oauth::platform(&env),
     };
     let out = app::handle(&incoming, &raw, services).await;

@@ -339,11 +339,11 @@ pub(super) fn method_and_secret<'p>(
         return say(400, ask);
     };
     let bucket = format!(
-        "{}:{}",
+        "r:{}:{}",
         if method == "own_key" { "key" } else { "op" },
         super::client_ip(req)
     );
-    if let Some(wait) = o.limited(io, &[(bucket, 10, 600)])? {
+    if let Some(wait) = attempt(o, io, &bucket)? {
         return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
@@ -355,8 +355,64 @@ pub(super) fn method_and_secret<'p>(
     // `identify` compares every static token, in constant time.
     match o.tokens.identify(secret) {
         Some(p) => Ok(Ok((secret, Some(p), o.macs(OPERATOR, secret.as_bytes())))),
-        None => say(401, "That is not one of this server's access tokens."),
+        None => {
+            failed(o, io)?;
+            say(401, "That is not one of this server's access tokens.")
+        }
     }
+}
+
+/// Sign-in attempts one address may make per [`SIGN_IN_WINDOW`] (each
+/// method counts on its own), and how many while failed sign-ins run high.
+const ATTEMPTS: (u64, u64) = (10, 3);
+const SIGN_IN_WINDOW: u64 = 600;
+/// Failed sign-ins from all addresses in a window past which an alert is
+/// logged and every address gets the lower number of attempts.
+const FAILURES_ALERT: u64 = 100;
+/// The store row counting failed sign-ins from all addresses.
+const FAILURES: &str = "r:signin-failed";
+
+/// Counts an attempt in the address's `bucket`; `Some(seconds to wait)`
+/// past its limit. A flood of failures elsewhere only lowers the limit, so
+/// nobody is locked out by someone else's guessing.
+fn attempt(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<Option<u64>, Stop> {
+    let rows = io
+        .store(vec![
+            op("hit", bucket, "", "", SIGN_IN_WINDOW),
+            op("get", FAILURES, "", "", 0),
+        ])?
+        .unwrap_or_default();
+    let hit = |i: usize| rows.first().and_then(|h| h[i].as_u64()).unwrap_or(0);
+    // A `hit` row's body is "ends count".
+    let failures = rows
+        .get(1)
+        .and_then(Value::as_str)
+        .and_then(|b| b.split_once(' ')?.1.parse::<u64>().ok())
+        .unwrap_or(0);
+    let limit = if failures > FAILURES_ALERT {
+        ATTEMPTS.1
+    } else {
+        ATTEMPTS.0
+    };
+    Ok((hit(0) > limit).then(|| hit(1).saturating_sub(o.now()).max(1)))
+}
+
+/// Counts a wrong token or a key Scale refused in the count over all
+/// addresses; its crossing [`FAILURES_ALERT`] (and each as many again) is
+/// logged as an alert.
+fn failed(o: &OAuth<'_>, io: &Io) -> Result<(), Stop> {
+    let rows = io
+        .store(vec![op("hit", FAILURES, "", "", SIGN_IN_WINDOW)])?
+        .unwrap_or_default();
+    let n = rows.first().and_then(|h| h[0].as_u64()).unwrap_or(0);
+    if n > FAILURES_ALERT && n % FAILURES_ALERT == 1 {
+        o.note(format!(
+            "oauth: ALERT: {n} failed sign-ins from all addresses within {} minutes; each address now gets {} attempts per window",
+            SIGN_IN_WINDOW / 60,
+            ATTEMPTS.1
+        ));
+    }
+    Ok(())
 }
 
 /// The tenant ids a Scale key may have, one per server key (newest first),
@@ -440,12 +496,13 @@ fn sign_in(
             status: status @ (401 | 403),
             ..
         }) => {
+            failed(o, io)?;
             return Ok(Err((
                 400,
                 format!(
                 "Scale did not accept this key (HTTP {status}). Check that you copied all of it."
             ),
-            )))
+            )));
         }
         Err(ScaleError::Http { status, .. }) => Some(format!("it answered HTTP {status}")),
         Err(ScaleError::Timeout(_)) => Some("it did not answer in time".into()),

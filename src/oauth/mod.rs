@@ -82,6 +82,8 @@ pub(crate) struct OAuth<'a> {
     /// The server keys, newest first: `OAUTH_SECRET`, or the key generated
     /// once and kept in the store.
     keys: Vec<Vec<u8>>,
+    /// Lines for the request's log from inside an endpoint (see [`OAuth::note`]).
+    notes: std::cell::RefCell<Vec<String>>,
 }
 
 /// The issuer for a request: `PUBLIC_URL`, else the origin it came to.
@@ -115,6 +117,7 @@ impl<'a> OAuth<'a> {
                 .iter()
                 .map(|s| s.expose().as_bytes().to_vec())
                 .collect(),
+            notes: Default::default(),
         };
         if o.keys.is_empty() {
             let key = match p.memo.get("server_key", 0) {
@@ -208,6 +211,15 @@ impl<'a> OAuth<'a> {
             ok |= self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op);
         }
         ok
+    }
+
+    /// Adds a line to the request's log, once: an endpoint runs again after
+    /// each platform answer (`step`), and makes the same notes each time.
+    fn note(&self, line: String) {
+        let mut n = self.notes.borrow_mut();
+        if !n.contains(&line) {
+            n.push(line);
+        }
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
@@ -338,12 +350,26 @@ impl Params {
     }
 }
 
-/// The caller's address as Cloudflare reports it, for rate limits.
-fn client_ip(req: &Request) -> &str {
-    req.header("cf-connecting-ip")
+/// Whom a per-address rate limit counts: the caller's IPv4 address as
+/// Cloudflare reports it, or the /64 of an IPv6 one. A /64 is what one
+/// subscriber gets, so rotating addresses inside it gains nothing.
+pub(crate) fn client_ip(req: &Request) -> String {
+    use std::net::IpAddr;
+    let ip = req
+        .header("cf-connecting-ip")
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 64)
-        .unwrap_or("unknown")
+        .unwrap_or("unknown");
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let g = a.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", g[0], g[1], g[2], g[3])
+            }
+        },
+        _ => ip.to_string(),
+    }
 }
 
 /// `/mcp`, or a narrowed path under it: non-empty segments of URL characters,
@@ -699,11 +725,12 @@ pub(crate) fn serve<'a>(
             "/revoke" => &|io| token::revoke(&o, req, io),
             _ => &|io| client::register(&o, req, io),
         };
-        Some(match drive(&o, req, true, endpoint).await {
+        let out = match drive(&o, req, true, endpoint).await {
             Ok(r) => r,
             Err(e) if page => page::down(e),
             Err(e) => unavailable(e),
-        })
+        };
+        Some(o.notes.take().into_iter().fold(out, Response::log))
     })
 }
 

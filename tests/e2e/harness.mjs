@@ -71,9 +71,10 @@ export async function assertNoSecretLeaks(stack) {
  * `oauth: false` leaves the OAuth store (a Durable Object) unbound; `outbound`
  * answers the worker's outbound fetches (Miniflare's outboundService), e.g. to
  * serve OAuth client metadata documents; `ratelimit: {limit, period}` binds
- * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does.
+ * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does; `authLimit` binds
+ * AUTH_LIMITER (failed bearer attempts on /mcp) the same way.
  */
-export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null } = {}) {
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null } = {}) {
   if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
@@ -100,7 +101,7 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     // The OAuth store, as wrangler.toml declares it (SQLite-backed).
     durableObjects: oauth ? { OAUTH: { className: 'OAuthStore', useSQLite: true } } : {},
     ...(outbound ? { outboundService: outbound } : {}),
-    ratelimits: ratelimit ? { RATE_LIMITER: { simple: ratelimit } } : undefined,
+    ratelimits: ratelimit || authLimit ? { ...(ratelimit && { RATE_LIMITER: { simple: ratelimit } }), ...(authLimit && { AUTH_LIMITER: { simple: authLimit } }) } : undefined,
     host: '127.0.0.1',
     port: 0,
     log: new Log(LogLevel.NONE),
