@@ -512,33 +512,29 @@ fn signed_in<'a>(
                 .log(format!("mcp: OAuth unavailable: {e}")));
             }
         };
-        let mut refused = error_json(401, "invalid_token", why)
+        // Only refused tokens are counted, so a valid one never waits for
+        // the binding; past its limit an address gets 429. A failing
+        // binding counts nothing and refuses nothing.
+        let counted = match &services.auth_limiter {
+            Some(limiter) => limiter.allow(&crate::oauth::client_ip(req)).await,
+            None => Ok(true),
+        };
+        if counted == Ok(false) {
+            return Err(error_json(
+                429,
+                "too_many_requests",
+                "Too many invalid bearer tokens from your network; retry in 60 seconds.",
+            )
+            .header("retry-after", "60")
+            .log("mcp: too many invalid bearer tokens from this address (AUTH_LIMITER)"));
+        }
+        let refused = error_json(401, "invalid_token", why)
             .header("www-authenticate", &www(Some(why)))
             .log("mcp: refused a request with an invalid bearer token");
-        // Only refused tokens are counted, so a valid one never waits for
-        // the binding; past its limit an address gets 429.
-        if let Some(limiter) = &services.auth_limiter {
-            let key = format!("bearer:{}", crate::oauth::client_ip(req));
-            match limiter.allow(&key).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Err(error_json(
-                        429,
-                        "too_many_requests",
-                        "Too many requests with an invalid bearer token from your network. Retry in 60 seconds.",
-                    )
-                    .header("retry-after", "60")
-                    .log("mcp: refused an invalid bearer token past the per-address limit (AUTH_LIMITER)"))
-                }
-                Err(e) => {
-                    refused = refused.log(format!(
-                        "mcp: AUTH_LIMITER failed, the attempt was not counted: {}",
-                        crate::json::truncate(&e, 200)
-                    ))
-                }
-            }
-        }
-        Err(refused)
+        Err(match counted {
+            Err(_) => refused.log("mcp: AUTH_LIMITER failed; not counted"),
+            _ => refused,
+        })
     })
 }
 
@@ -1081,7 +1077,7 @@ mod tests {
             .calls
             .borrow()
             .iter()
-            .all(|k| k == "bearer:2001:db8:5:5::/64"));
+            .all(|k| k == "20010db800050005/64"));
         // Another address is not limited.
         assert_eq!(
             send_as(Some("wrong-token-0123456789"), "198.51.100.1").status,

@@ -389,10 +389,9 @@ fn attempt(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<Option<u64>, Stop> {
         .and_then(Value::as_str)
         .and_then(|b| b.split_once(' ')?.1.parse::<u64>().ok())
         .unwrap_or(0);
-    let limit = if failures > FAILURES_ALERT {
-        ATTEMPTS.1
-    } else {
-        ATTEMPTS.0
+    let limit = match failures > FAILURES_ALERT {
+        true => ATTEMPTS.1,
+        false => ATTEMPTS.0,
     };
     Ok((hit(0) > limit).then(|| hit(1).saturating_sub(o.now()).max(1)))
 }
@@ -406,13 +405,18 @@ fn failed(o: &OAuth<'_>, io: &Io) -> Result<(), Stop> {
         .unwrap_or_default();
     let n = rows.first().and_then(|h| h[0].as_u64()).unwrap_or(0);
     if n > FAILURES_ALERT && n % FAILURES_ALERT == 1 {
-        o.note(format!(
-            "oauth: ALERT: {n} failed sign-ins from all addresses within {} minutes; each address now gets {} attempts per window",
-            SIGN_IN_WINDOW / 60,
-            ATTEMPTS.1
-        ));
+        o.alert.set(Some(n));
     }
     Ok(())
+}
+
+/// The alert logged when failed sign-ins reach `n` (see [`failed`]).
+pub(super) fn alert_line(n: u64) -> String {
+    format!(
+        "oauth: ALERT: {n} failed sign-ins from all addresses within {} minutes; each address now gets {} attempts per window",
+        SIGN_IN_WINDOW / 60,
+        ATTEMPTS.1
+    )
 }
 
 /// The tenant ids a Scale key may have, one per server key (newest first),

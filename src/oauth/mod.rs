@@ -82,8 +82,9 @@ pub(crate) struct OAuth<'a> {
     /// The server keys, newest first: `OAUTH_SECRET`, or the key generated
     /// once and kept in the store.
     keys: Vec<Vec<u8>>,
-    /// Lines for the request's log from inside an endpoint (see [`OAuth::note`]).
-    notes: std::cell::RefCell<Vec<String>>,
+    /// Failed sign-ins from all addresses, when this request's crossed the
+    /// alert threshold (logged with the answer; see `authorize`).
+    alert: std::cell::Cell<Option<u64>>,
 }
 
 /// The issuer for a request: `PUBLIC_URL`, else the origin it came to.
@@ -117,7 +118,7 @@ impl<'a> OAuth<'a> {
                 .iter()
                 .map(|s| s.expose().as_bytes().to_vec())
                 .collect(),
-            notes: Default::default(),
+            alert: Default::default(),
         };
         if o.keys.is_empty() {
             let key = match p.memo.get("server_key", 0) {
@@ -211,15 +212,6 @@ impl<'a> OAuth<'a> {
             ok |= self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op);
         }
         ok
-    }
-
-    /// Adds a line to the request's log, once: an endpoint runs again after
-    /// each platform answer (`step`), and makes the same notes each time.
-    fn note(&self, line: String) {
-        let mut n = self.notes.borrow_mut();
-        if !n.contains(&line) {
-            n.push(line);
-        }
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
@@ -353,23 +345,44 @@ impl Params {
 /// Whom a per-address rate limit counts: the caller's IPv4 address as
 /// Cloudflare reports it, or the /64 of an IPv6 one. A /64 is what one
 /// subscriber gets, so rotating addresses inside it gains nothing.
+#[inline(never)]
 pub(crate) fn client_ip(req: &Request) -> String {
-    use std::net::IpAddr;
     let ip = req
         .header("cf-connecting-ip")
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 64)
         .unwrap_or("unknown");
-    match ip.parse::<IpAddr>() {
-        Ok(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let g = a.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", g[0], g[1], g[2], g[3])
-            }
-        },
-        _ => ip.to_string(),
+    if !ip.contains(':') {
+        return ip.to_string();
     }
+    // One pass over the bytes rather than a parser (for the upload's size):
+    // Cloudflare reports a well-formed address (an IPv4 caller in dotted
+    // form), and only the same /64 must give the same key. `groups[..n]` are
+    // the hex groups; `gap` is where `::` stands.
+    let (mut groups, mut n, mut gap, mut empty) = ([0u16; 9], 0, 9, true);
+    for &c in ip.as_bytes().iter().chain(b":") {
+        if c != b':' {
+            if n < 9 {
+                groups[n] = groups[n] << 4 | (c as char).to_digit(16).unwrap_or(0) as u16;
+            }
+            empty = false;
+        } else if !empty {
+            n += 1;
+            empty = true;
+        } else if gap == 9 {
+            gap = n;
+        }
+    }
+    let zeros = if gap < 9 { 8usize.saturating_sub(n) } else { 0 };
+    let net = (0..4).fold(0u64, |net, i| {
+        let g = match i {
+            i if i < gap => groups[i],
+            i if i < gap + zeros => 0,
+            i => groups[i - zeros],
+        };
+        net << 16 | u64::from(g)
+    });
+    format!("{net:x}/64")
 }
 
 /// `/mcp`, or a narrowed path under it: non-empty segments of URL characters,
@@ -730,7 +743,10 @@ pub(crate) fn serve<'a>(
             Err(e) if page => page::down(e),
             Err(e) => unavailable(e),
         };
-        Some(o.notes.take().into_iter().fold(out, Response::log))
+        Some(match o.alert.get() {
+            Some(n) => out.log(authorize::alert_line(n)),
+            None => out,
+        })
     })
 }
 

@@ -1591,10 +1591,10 @@ fn per_address_limits_key_ipv4_addresses_and_ipv6_64s() {
         })
     };
     assert_eq!(ip("203.0.113.9"), "203.0.113.9");
-    assert_eq!(ip("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
-    assert_eq!(ip("2001:DB8:1:2:ffff::9"), "2001:db8:1:2::/64");
-    assert_eq!(ip("2001:db8::1"), "2001:db8:0:0::/64");
-    assert_eq!(ip("::ffff:203.0.113.9"), "203.0.113.9");
+    assert_eq!(ip("2001:db8:1:2:3:4:5:6"), "20010db800010002/64");
+    assert_eq!(ip("2001:DB8:1:2:ffff::9"), "20010db800010002/64");
+    assert_eq!(ip("2001:db8::1"), "20010db800000000/64");
+    assert_eq!(ip("::1"), "0/64");
     assert_eq!(client_ip(&Request::default()), "unknown");
 
     // Sign-in attempts: rotating addresses inside one /64 is one address.
