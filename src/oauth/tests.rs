@@ -841,6 +841,36 @@ fn codes_are_bound_to_client_redirect_uri_and_time() {
     assert_eq!(w.rows("a:"), 0);
 }
 
+/// RFC 6749 §4.1.3: when the authorization request named `redirect_uri`,
+/// the token request must name the same one; when it did not, it may omit it.
+#[test]
+fn a_code_needs_the_redirect_uri_its_request_named() {
+    let w = World::new();
+    let client = w.register("none");
+    let without = |code: &str| {
+        w.post(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", VERIFIER),
+                ("client_id", &client.0),
+            ],
+            &[],
+        )
+    };
+    let code = w.code(&client.0, &OWN_A);
+    let r = without(&code);
+    assert_eq!(r.error(), "invalid_grant", "{}", r.text);
+    assert!(r.text.contains("redirect_uri"), "{}", r.text);
+    assert_eq!(w.rows("a:"), 0, "nothing issued");
+    tokens(&w.exchange(&client, &code, VERIFIER));
+    // The request did not name it (the client has one): /token need not either.
+    let r = w.submit(&w.open_page(&client.0, &[("redirect_uri", "")]), &OWN_A);
+    assert_eq!(r.status, 303, "{}", r.text);
+    tokens(&without(&param(r.location(), "code").unwrap()));
+}
+
 #[test]
 fn unregistered_redirects_and_unknown_clients_get_a_page_never_a_redirect() {
     let w = World::new();

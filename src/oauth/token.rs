@@ -173,7 +173,8 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
         return invalid_grant("The authorization code was issued to another client.");
     }
     let redirect = p.get("redirect_uri");
-    if (g["redirect_given"] == true || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
+    // Stored as a number (see `record`): 1 when the authorization request named it.
+    if (n(&g, "redirect_given") == 1 || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
         return invalid_grant("redirect_uri differs from the one in the authorization request.");
     }
     let verifier = p.get("code_verifier").unwrap_or("");
