@@ -200,14 +200,26 @@ impl<'a> OAuth<'a> {
         (n(&v, "exp") > self.now()).then_some(v)
     }
 
-    /// Whether `op` is the keyed hash of a configured static token: removing
-    /// a token from `MCP_AUTH_TOKEN` ends the operator grants made with it.
-    fn operator_token_hash(&self, op: &str) -> bool {
-        let mut ok = false;
+    /// Of the scopes `granted` (names, space-separated), those the static
+    /// token whose keyed hash is `op` allows now, by the rule sign-in used;
+    /// `None` when no configured token has that hash. So removing a token
+    /// from `MCP_AUTH_TOKEN` ends the operator grants made with it, and
+    /// lowering its scopes lowers theirs.
+    fn operator_scopes(&self, op: &str, granted: &str) -> Option<String> {
+        let mut found = None;
         for t in self.tokens.tokens() {
-            ok |= self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op);
+            if self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op) {
+                found = Some(t.scopes);
+            }
         }
-        ok
+        let allowed = found?;
+        Some(
+            granted
+                .split(' ')
+                .filter(|x| Scope::parse(x).is_some_and(|sc| allowed.allows(sc)))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
@@ -539,6 +551,9 @@ pub(crate) fn authenticate<'a>(
     })
 }
 
+const REMOVED: &str = "The operator token this sign-in used has been removed. Sign in again.";
+const LOWERED: &str = "The operator token this sign-in used no longer allows any of the permissions granted, so the sign-in has ended. Sign in again.";
+
 fn check_access(
     o: &OAuth<'_>,
     io: &Io,
@@ -560,6 +575,7 @@ fn check_access(
         ));
     }
     let op = s(a, "op");
+    let mut scope = s(a, "scope").to_string();
     let scale_key = if op.is_empty() {
         match open_scale_key(io, a, token)? {
             Some(k) => ScaleKey::Own(Secret::new(k)),
@@ -569,18 +585,22 @@ fn check_access(
                 ))
             }
         }
-    } else if o.operator_token_hash(op) {
-        ScaleKey::Operator
     } else {
-        return Ok(Err(
-            "The operator token this sign-in used has been removed. Sign in again.",
-        ));
+        match o.operator_scopes(op, &scope) {
+            None => return Ok(Err(REMOVED)),
+            Some(left) if left.is_empty() => {
+                o.drop_grant(io, s(a, "id"))?;
+                return Ok(Err(LOWERED));
+            }
+            Some(left) => scope = left,
+        }
+        ScaleKey::Operator
     };
     Ok(Ok(GrantView {
         grant_id: s(a, "id").into(),
         label: format!("oauth:{}:{}", s(a, "label"), s(a, "id")),
         client_name: s(a, "name").into(),
-        scopes: s(a, "scope").split(' ').map(str::to_string).collect(),
+        scopes: scope.split(' ').map(str::to_string).collect(),
         resource: s(a, "resource").into(),
         tenant: match s(a, "tenant") {
             OPERATOR => Tenant::Operator,

@@ -585,6 +585,69 @@ fn an_operator_grant_takes_the_tokens_label_and_at_most_its_scopes() {
     assert_eq!(w.rows("c:"), 1, "only the first sign-in made a code");
 }
 
+/// An operator grant holds at most what its static token allows *now*:
+/// lowering the token's scopes lowers every call and every refresh of the
+/// grants made with it, and a grant left with nothing ends.
+#[test]
+fn lowering_a_static_tokens_scopes_lowers_its_grants() {
+    let mut w = World::new();
+    let client = w.register("none");
+    let choose = |scopes: &[&'static str]| {
+        let mut c = vec![("method", "operator"), ("operator_token", OP_TOKEN)];
+        c.extend(scopes.iter().map(|s| ("grant_scope", *s)));
+        c
+    };
+    let (at, rt) = w.tokens_for(&client, &choose(&["scale:read", "scale:write"]));
+    let (team_at, team_rt) = w.tokens_for(&client, &choose(&["scale:team"]));
+    assert_eq!(
+        granted(w.auth(&at, "/mcp")).scopes,
+        ["scale:read", "scale:write"]
+    );
+    w.set(
+        "MCP_AUTH_TOKEN",
+        &format!(r#"[{{"label":"token-1","token":"{OP_TOKEN}","scopes":["scale:read"]}}]"#),
+    );
+    // At once, in an isolate that had the token's record in its memo.
+    let g = granted(w.auth(&at, "/mcp"));
+    assert_eq!(g.scopes, ["scale:read"]);
+    assert!(!g.principal().scopes.allows(crate::auth::Scope::Write));
+    let r = w.refresh(&client, &rt);
+    assert_eq!(r.json()["scope"], "scale:read", "{}", r.text);
+    let (at2, rt2) = tokens(&r);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).scopes, ["scale:read"]);
+    // A refresh cannot ask for what the token no longer allows.
+    let r = w.post(
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt2),
+            ("client_id", &client.0),
+            ("scope", "scale:write"),
+        ],
+        &[],
+    );
+    assert_eq!(r.error(), "invalid_scope", "{}", r.text);
+    // Nothing left of the team grant: it ends, on /mcp and at /token.
+    let why = refused(w.auth(&team_at, "/mcp"));
+    assert!(why.contains("no longer allows"), "{why}");
+    let team_grant = w.oauth.state.dump().matches("scale:team").count();
+    assert_eq!(team_grant, 0, "the grant's rows are gone");
+    assert_eq!(w.refresh(&client, &team_rt).error(), "invalid_grant");
+    // The refresh path ends such a grant too, before any /mcp call.
+    w.set("MCP_AUTH_TOKEN", OP_TOKEN);
+    let (_, team_rt) = w.tokens_for(&client, &choose(&["scale:team"]));
+    w.set(
+        "MCP_AUTH_TOKEN",
+        &format!(r#"[{{"label":"token-1","token":"{OP_TOKEN}","scopes":["scale:write"]}}]"#),
+    );
+    let r = w.refresh(&client, &team_rt);
+    assert_eq!(r.error(), "invalid_grant");
+    assert!(r.text.contains("no longer allows"), "{}", r.text);
+    assert_eq!(w.oauth.state.dump().matches("scale:team").count(), 0);
+    // The other grant lives on with what is left.
+    granted(w.auth(&at2, "/mcp"));
+}
+
 #[test]
 fn the_page_offers_only_enabled_methods_and_explains_every_mistake() {
     let only_keys = World::with(&[("MCP_AUTH_TOKEN", "")]);

@@ -262,10 +262,16 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
             return invalid_grant("The refresh token was issued to another client.");
         }
         let op = s(&g, "op");
-        if !op.is_empty() && !o.operator_token_hash(op) {
-            return invalid_grant(
-                "The operator token this sign-in used has been removed. Sign in again.",
-            );
+        if !op.is_empty() {
+            match o.operator_scopes(op, s(&g, "scope")) {
+                None => return invalid_grant(super::REMOVED),
+                Some(left) if left.is_empty() => {
+                    o.drop_grant(io, id)?;
+                    return invalid_grant(super::LOWERED);
+                }
+                // Lowered for good: raising the token again does not raise the grant.
+                Some(left) => g["scope"] = Value::from(left),
+            }
         }
         let scope = p.get("scope");
         if scope.is_some_and(|sc| {
