@@ -79,8 +79,8 @@ pub(super) struct Io<'a> {
 }
 
 /// How many random bytes a request may use: a grant id, a code, a grant key
-/// and a cookie nonce, or two tokens.
-const SEED: usize = 128;
+/// and a cookie nonce, or two tokens for each of a refresh's three tries.
+const SEED: usize = 192;
 
 impl<'a> Io<'a> {
     fn ask(&self, need: Need) -> Result<&'a Got, Stop> {

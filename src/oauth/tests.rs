@@ -345,13 +345,14 @@ impl World {
     }
     /// How many live rows the store holds under keys starting with `prefix`.
     fn rows(&self, prefix: &str) -> usize {
+        let now = self.up.now_ms() / 1000;
         self.oauth
             .state
             .rows
             .borrow()
             .0
-            .keys()
-            .filter(|k| k.starts_with(prefix))
+            .iter()
+            .filter(|(k, r)| k.starts_with(prefix) && (r.2 == 0 || r.2 > now))
             .count()
     }
     /// Another isolate: the same store, its own memo.
@@ -1037,10 +1038,14 @@ fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
         KEY_A,
         "the new tokens unwrap the same grant key"
     );
-    // The client lost the answer: r1 still works while r2 is unused.
+    // The client lost the answer: r1 still works while r2 is unused (after
+    // the replay window; within it the same answer would come back).
+    w.advance(31);
     let (_, r3) = tokens(&w.refresh(&client, &r1));
+    assert_ne!(r3, r2);
     // Using r3 retires r1 (and r2, never used).
     let (_, r4) = tokens(&w.refresh(&client, &r3));
+    w.advance(31);
     let r = w.refresh(&client, &r1);
     assert_eq!(r.error(), "invalid_grant");
     assert!(r.text.contains("revoked"), "{}", r.text);
@@ -1063,6 +1068,60 @@ fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
     pairs[4] = ("scope", "scale:read");
     let (at6, _) = tokens(&w.post("/token", &pairs, &[]));
     assert_eq!(granted(w.auth(&at6, "/mcp")).scopes, vec!["scale:read"]);
+}
+
+/// Two refreshes with one refresh token within 30 s of its first use (a
+/// client racing itself, or a retry) get the same answer, so whichever
+/// answer a client keeps, its tokens go on working; after the window the
+/// rules of rotation apply again.
+#[test]
+fn refreshes_with_the_same_token_within_the_window_get_the_same_answer() {
+    let w = World::new();
+    let client = w.register("none");
+    let (_, r1) = w.tokens_for(&client, &OWN_A);
+    let first = w.refresh(&client, &r1);
+    w.advance(20);
+    let second = w.refresh(&client, &r1);
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(first.json(), second.json(), "the same pair");
+    assert_eq!(second.header("cache-control"), Some("no-store"));
+    let (at2, r2) = tokens(&first);
+    assert_eq!(own(&granted(w.auth(&at2, "/mcp"))), KEY_A);
+    // Both racers refresh with what they were given: both go on.
+    let (at3, r3) = tokens(&w.refresh(&client, &r2));
+    let again = w.refresh(&client, &r2);
+    assert_eq!(tokens(&again), (at3.clone(), r3.clone()));
+    granted(w.auth(&at3, "/mcp"));
+    // Nothing of the answer is kept in the clear, and it is gone after the window.
+    let dump = w.oauth.state.dump();
+    assert!(!dump.contains(&at3) && !dump.contains(&r3));
+    assert_eq!(w.rows("x:"), 2);
+    w.advance(31);
+    assert_eq!(w.rows("x:"), 0);
+    // Outside the window, a token whose successor was used ends the grant.
+    let r = w.refresh(&client, &r1);
+    assert!(r.text.contains("revoked"), "{}", r.text);
+    refused(w.auth(&at3, "/mcp"));
+    assert_eq!(w.refresh(&client, &r3).error(), "invalid_grant");
+}
+
+/// The window is per token: a retry after it, while the successor is
+/// unused, is the lost-answer grace (a new pair) as before.
+#[test]
+fn after_the_window_a_retry_rotates_again() {
+    let w = World::new();
+    let client = w.register("none");
+    let (_, r1) = w.tokens_for(&client, &OPERATOR_READ);
+    let (_, r2) = tokens(&w.refresh(&client, &r1));
+    w.advance(31);
+    let (at3, r3) = tokens(&w.refresh(&client, &r1));
+    assert_ne!(r3, r2);
+    granted(w.auth(&at3, "/mcp"));
+    // Someone else presenting it within the window gets the answer only
+    // as the client it was issued to.
+    let other = w.register("none");
+    assert_eq!(w.refresh(&other, &r1).error(), "invalid_grant");
+    tokens(&w.refresh(&client, &r3));
 }
 
 #[test]

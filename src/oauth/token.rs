@@ -28,6 +28,26 @@ fn merge(target: &mut Value, fields: Value) {
 /// How many retired refresh tokens a grant remembers to detect reuse.
 const RETIRED_KEPT: usize = 8;
 
+/// How long after a refresh token's first use presenting it again gets the
+/// same answer (seconds).
+const REPLAY_TTL: u64 = 30;
+
+/// The key a refresh's answer is sealed under for its replay: derived from
+/// the refresh token presented, so the store alone does not open it.
+fn replay_key(refresh: &str) -> [u8; 32] {
+    crate::codec::hmac_sha256(refresh.as_bytes(), b"scale-mcp refresh answer")
+}
+
+/// A token answer with `body` (JSON).
+#[inline(never)]
+fn issued(body: Vec<u8>) -> Response {
+    Response::new(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .header("access-control-allow-origin", "*")
+        .body(body)
+}
+
 #[derive(serde::Serialize)]
 struct Issued<'a> {
     access_token: &'a str,
@@ -133,18 +153,16 @@ fn mint(
         &rec.to_string(),
         expires,
     );
-    let answer = Response::json(
-        200,
-        &Issued {
+    let answer = issued(
+        serde_json::to_vec(&Issued {
             access_token: &access,
             token_type: "Bearer",
             expires_in: super::ACCESS_TTL,
             refresh_token: &refresh,
             scope: s(&rec, "scope"),
-        },
+        })
+        .unwrap_or_default(),
     )
-    .header("cache-control", "no-store")
-    .header("access-control-allow-origin", "*")
     .log(format!("oauth: tokens issued for grant {id}"));
     Ok((put, answer))
 }
@@ -240,9 +258,25 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
     }
     let hash = hash(rt);
     let key = format!("g:{id}");
-    // Two clients refreshing at once: the loser reads the grant again.
+    let replay = format!("x:{hash}");
+    // Two clients refreshing at once: the loser reads the grant again, and
+    // finds the winner's answer to replay.
     for _ in 0..3 {
-        let mut g = io.get(&key)?;
+        let rows = io
+            .store(vec![
+                op("get", &key, "", "", 0),
+                op("get", &replay, "", "", 0),
+            ])?
+            .unwrap_or_default();
+        let row = |i: usize| rows.get(i).and_then(Value::as_str);
+        let mut g = row(0).map(super::parse).unwrap_or_default();
+        // This token was first used less than REPLAY_TTL ago: the same
+        // answer again, so each racer's tokens stay the grant's current ones.
+        if let (Some(sealed), true) = (row(1), s(&g, "client") == s(client, "id")) {
+            if let Some(body) = io.open(replay_key(rt), sealed)? {
+                return Ok(issued(body.to_vec()).log("oauth: refresh answered again"));
+            }
+        }
         let text = g.to_string();
         let current = s(&g, "cur") == hash;
         if !current && s(&g, "prev") != hash {
@@ -261,9 +295,9 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
         if s(&g, "client") != s(client, "id") {
             return invalid_grant("The refresh token was issued to another client.");
         }
-        let op = s(&g, "op");
-        if !op.is_empty() {
-            match o.operator_scopes(op, s(&g, "scope")) {
+        let hashed = s(&g, "op");
+        if !hashed.is_empty() {
+            match o.operator_scopes(hashed, s(&g, "scope")) {
                 None => return invalid_grant(super::REMOVED),
                 Some(left) if left.is_empty() => {
                     o.drop_grant(io, id)?;
@@ -312,6 +346,7 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
             g["retired"] = Value::Array(retired.split_off(skip));
         }
         let (access, answer) = mint(o, io, &mut g, grant_key.as_ref(), aud, scope)?;
+        let sealed = io.seal(replay_key(rt), answer.body.clone())?;
         let ops = vec![
             cas(
                 &key,
@@ -321,6 +356,8 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
                 n(&g, "expires"),
             ),
             access,
+            // In the grant's group, so ending the grant drops it too.
+            op("put", &replay, id, &sealed, o.now() + REPLAY_TTL),
         ];
         if io.store(ops)?.is_some() {
             return Ok(answer.log("oauth: refreshed"));
