@@ -359,19 +359,25 @@ pub(super) fn method_and_secret<'p>(
     }
 }
 
-/// The tenant ids a Scale key may have, one per server key (newest first),
-/// and the stored tenant rows under them. The id is a keyed hash, the same
-/// at every sign-in, revealing nothing of the key; trying every server key
-/// keeps ids across a rotation.
+/// The tenant ids a Scale key may have, two per server key (newest first):
+/// the current shape, `u_` and 22 characters of a keyed hash of the key with
+/// a check appended (see [`OAuth::shape`]), and the older shape without the
+/// check; and the stored tenant rows under them. The id is the same at every
+/// sign-in and reveals nothing of the key; trying every server key keeps
+/// ids across a rotation, and trying the older shape keeps the webhook URL
+/// of a user who signed in before checks existed.
 pub(super) fn tenants<'a>(
     o: &OAuth<'_>,
     io: &Io<'a>,
     key: &str,
 ) -> Result<(Vec<String>, &'a [Value]), Stop> {
     let ids: Vec<String> = o
-        .macs("tenant", key.as_bytes())
-        .into_iter()
-        .map(|h| format!("u_{}", &h[..22]))
+        .keys
+        .iter()
+        .flat_map(|k| {
+            let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
+            [OAuth::tagged(k, super::TENANT_ID, old.clone()), old]
+        })
         .collect();
     let ops = ids
         .iter()

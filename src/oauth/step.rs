@@ -17,7 +17,7 @@
 //! milliseconds for each store call.
 
 use super::client::{CIMD_MAX_BYTES, CIMD_MEMO_MS, CIMD_TIMEOUT_MS};
-use super::{OAuth, MAX_BODY, MEMO_MS};
+use super::{OAuth, MAX_BODY, MEMO_MS, MISS_MS};
 use crate::codec::base64url;
 use crate::http::Request;
 use crate::io::state::op;
@@ -42,6 +42,8 @@ pub(super) enum Need {
     Document(String),
     /// One Scale call with this key, to see that it works.
     Scale(String),
+    /// When tokens of the older shape were first seen (`OAuth::old_shapes_since`).
+    OldShapes,
 }
 
 /// What came back.
@@ -163,6 +165,14 @@ impl<'a> Io<'a> {
         }
     }
 
+    /// When tokens of the older, unchecked shape were first seen (Unix seconds).
+    pub(super) fn old_shapes_since(&self) -> Result<u64, Stop> {
+        match self.ask(Need::OldShapes)? {
+            Got::Rows(Some(r)) => Ok(r.first().and_then(Value::as_u64).unwrap_or(0)),
+            _ => Err(out_of_step()),
+        }
+    }
+
     /// `n` random bytes, the same in every run of this request.
     pub(super) fn random_bytes(&self, n: usize) -> Result<&'a [u8], Stop> {
         let i = self.seed_at.get();
@@ -229,8 +239,10 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
         Need::Body => Got::Body(req.read_body(MAX_BODY).await.ok()),
         Need::Store(ops) => Got::Rows(o.run(&ops).await?),
         Need::Access(key) => {
-            let v = match o.p.memo.get(&key, o.now_ms) {
+            let memo = &o.p.memo;
+            let v = match memo.get(&key, o.now_ms) {
                 Some(v) => v,
+                None if memo.missed(&key, o.now_ms) => Value::Null,
                 None => {
                     let rows = o
                         .run(&Value::Array(vec![op("get", &key, "", "", 0)]))
@@ -241,7 +253,14 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                         .and_then(Value::as_str)
                         .map(super::parse)
                         .unwrap_or_default();
-                    o.p.memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    // A token's record is written before the token is handed
+                    // out, so one found absent stays absent: remembered
+                    // apart, where misses cannot evict the records found.
+                    if v.is_null() {
+                        memo.miss(key, o.now_ms + MISS_MS);
+                    } else {
+                        memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    }
                     v
                 }
             };
@@ -290,5 +309,6 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                     .map(|_| ()),
             )
         }
+        Need::OldShapes => Got::Rows(Some(vec![o.old_shapes_since().await?.into()])),
     })
 }

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::auth::Keyring;
-use crate::codec::percent_encode;
+use crate::codec::{base64url, percent_encode, sha256};
 use crate::config::RawSettings;
 use crate::http::Body;
 use crate::io::fakes::{
@@ -1124,6 +1124,221 @@ fn after_the_window_a_retry_rotates_again() {
     tokens(&w.refresh(&client, &r3));
 }
 
+impl World {
+    /// What `/webhooks/scale/{tenant}` checks a delivery's key against.
+    fn tenant_hash(&self, tenant: &str) -> Option<String> {
+        let cfg = Config::checked(&self.raw(), true).unwrap();
+        let services = services_with_oauth(&self.up, None, &self.oauth);
+        block_on(tenant_callback_hash(&cfg, &services, tenant)).unwrap()
+    }
+    /// Store calls made so far.
+    fn calls(&self) -> u32 {
+        self.oauth.state.calls.get()
+    }
+    /// Rewrites the stored row `key` with `change`.
+    fn edit_row(&self, key: &str, change: impl FnOnce(&mut Value)) {
+        let mut rows = self.oauth.state.rows.borrow_mut();
+        let row = rows.0.get_mut(key).expect("the row");
+        let mut v = parse(&row.1);
+        change(&mut v);
+        row.1 = v.to_string();
+    }
+}
+
+/// `n` characters of URL-safe base64 made from `seed`, as random as a token's.
+fn noise(seed: usize, n: usize) -> String {
+    let mut out = String::new();
+    while out.len() < n {
+        out += &base64url(&sha256(format!("{seed}/{}", out.len()).as_bytes()));
+    }
+    out.truncate(n);
+    out
+}
+
+/// Access and refresh tokens and tenant ids carry a check under the server
+/// key, so junk of their shapes is refused before any store read: a flood
+/// of it costs the Durable Object nothing.
+#[test]
+fn junk_tokens_and_tenant_ids_of_the_current_shapes_cost_no_store_read() {
+    let w = World::new();
+    let client = w.register("none");
+    let signed = [
+        ("method", "own_key"),
+        ("scale_key", KEY_A),
+        ("callback_key", "cb-key-of-user-a-123"),
+        ("grant_scope", "scale:read"),
+    ];
+    let (at, rt) = w.tokens_for(&client, &signed);
+    let g = granted(w.auth(&at, "/mcp"));
+    let Tenant::User(tenant) = g.tenant.clone() else {
+        panic!()
+    };
+    // The shapes: a check of 22 characters after a dot.
+    let (at_body, _) = at.rsplit_once('.').unwrap();
+    assert!(shaped(at_body, ACCESS) && at.len() == ACCESS.len() + 43 + 1 + TAG);
+    assert!(old_refresh(rt.rsplit_once('.').unwrap().0));
+    assert!(old_tenant(tenant.split_once('.').unwrap().0) && tenant.len() == 2 + 22 + 1 + TAG);
+    assert_eq!(w.tenant_hash(&tenant), Some(hash("cb-key-of-user-a-123")));
+
+    let before = w.calls();
+    for i in 0..1000 {
+        let junk = format!("{ACCESS}{}.{}", noise(i, 43), noise(i + 7, TAG));
+        assert!(refused(w.auth(&junk, "/mcp")).contains("not an access token"));
+        // The right body with a wrong check, or a check made for a refresh token.
+        let forged = format!("{at_body}.{}", noise(i, TAG));
+        refused(w.auth(&forged, "/mcp"));
+        let junk_rt = format!(
+            "{REFRESH}g_{}.{}.{}",
+            noise(i, 22),
+            noise(i + 1, 43),
+            noise(i + 2, TAG)
+        );
+        assert_eq!(w.refresh(&client, &junk_rt).error(), "invalid_grant");
+        let junk_tenant = format!("u_{}.{}", noise(i, 22), noise(i + 3, TAG));
+        assert_eq!(w.tenant_hash(&junk_tenant), None);
+        let forged_tenant = format!("{}.{}", tenant.split_once('.').unwrap().0, noise(i, TAG));
+        assert_eq!(w.tenant_hash(&forged_tenant), None);
+    }
+    let swapped = format!(
+        "{}.{}",
+        rt.rsplit_once('.').unwrap().0,
+        at.rsplit_once('.').unwrap().1
+    );
+    assert_eq!(w.refresh(&client, &swapped).error(), "invalid_grant");
+    assert_eq!(w.calls(), before, "not one store read");
+    // The real ones still work, from the memo.
+    granted(w.auth(&at, "/mcp"));
+    assert_eq!(w.tenant_hash(&tenant), Some(hash("cb-key-of-user-a-123")));
+    assert_eq!(w.calls(), before);
+    tokens(&w.refresh(&client, &rt));
+
+    // Without OAUTH_SECRET the generated key is read once per isolate and
+    // never evicted, so junk costs nothing after that either.
+    let w = World::with(&[("OAUTH_SECRET", "")]);
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    let fresh = World {
+        oauth: w.isolate(),
+        up: w.up.clone(),
+        settings: w.settings.clone(),
+        doc: w.doc.clone(),
+    };
+    let before = fresh.calls();
+    for i in 0..3000 {
+        let junk = format!("{ACCESS}{}.{}", noise(i, 43), noise(i + 7, TAG));
+        refused(fresh.auth(&junk, "/mcp"));
+        assert_eq!(
+            fresh.tenant_hash(&format!("u_{}.{}", noise(i, 22), noise(i, TAG))),
+            None
+        );
+    }
+    assert_eq!(fresh.calls(), before + 1, "the server key, once");
+    granted(fresh.auth(&at, "/mcp"));
+}
+
+/// Tokens made before checks existed keep working while they can be alive,
+/// each costing one store read (then remembered, apart from the records
+/// found); tenant ids of that shape keep working for good.
+#[test]
+fn tokens_and_tenant_ids_of_the_older_shape_keep_working() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OPERATOR_READ);
+    let g = granted(w.auth(&at, "/mcp"));
+    // A token pair of the older shape for this grant (operator grants seal
+    // nothing, so a copied record is all a token needs).
+    let old_at = format!("{ACCESS}{}", noise(1, 43));
+    let old_rt = format!("{REFRESH}{}.{}", g.grant_id, noise(2, 43));
+    let record = w.oauth.state.body(&format!("a:{}", hash(&at))).unwrap();
+    w.oauth.state.rows.borrow_mut().0.insert(
+        format!("a:{}", hash(&old_at)),
+        (g.grant_id.clone(), record, w.up.now_ms() / 1000 + 3000),
+    );
+    w.edit_row(&format!("g:{}", g.grant_id), |v| {
+        v["cur"] = Value::from(hash(&old_rt));
+    });
+    assert_eq!(granted(w.auth(&old_at, "/mcp")).grant_id, g.grant_id);
+    assert_eq!(w.rows("m:old"), 1, "when the older shape was first seen");
+    // Junk of that shape: one read each, then remembered; the records
+    // found stay in the memo however much junk comes.
+    let before = w.calls();
+    for i in 0..600 {
+        refused(w.auth(&format!("{ACCESS}{}", noise(100 + i, 43)), "/mcp"));
+    }
+    assert_eq!(w.calls(), before + 600);
+    refused(w.auth(&format!("{ACCESS}{}", noise(699, 43)), "/mcp"));
+    granted(w.auth(&old_at, "/mcp"));
+    granted(w.auth(&at, "/mcp"));
+    assert_eq!(w.calls(), before + 600);
+    // The old refresh token rotates into tokens of the current shape.
+    let (at2, rt2) = tokens(&w.refresh(&client, &old_rt));
+    assert!(at2.contains('.') && rt2.matches('.').count() == 2);
+    granted(w.auth(&at2, "/mcp"));
+    // An hour after the older shape was first seen, no access token of it
+    // can be alive: refused without a store read. After 30 days, refresh
+    // tokens of it too.
+    w.advance(ACCESS_TTL);
+    let before = w.calls();
+    assert!(refused(w.auth(&old_at, "/mcp")).contains("unknown"));
+    refused(w.auth(&format!("{ACCESS}{}", noise(5, 43)), "/mcp"));
+    assert_eq!(w.calls(), before);
+    w.advance(REFRESH_TTL);
+    let stale_rt = format!("{REFRESH}{}.{}", g.grant_id, noise(3, 43));
+    let before = w.calls();
+    assert_eq!(w.refresh(&client, &stale_rt).error(), "invalid_grant");
+    assert_eq!(w.calls(), before);
+
+    // A tenant id of the older shape (a user who signed in before checks
+    // existed) is kept for good: deliveries find it, signing in again keeps
+    // it, and the grants page says so.
+    let w = World::new();
+    let with_cb = [
+        ("method", "own_key"),
+        ("scale_key", KEY_A),
+        ("callback_key", "cb-key-of-user-a-123"),
+        ("grant_scope", "scale:read"),
+    ];
+    let (at, _) = w.tokens_for(&client, &with_cb);
+    let Tenant::User(tenant) = granted(w.auth(&at, "/mcp")).tenant else {
+        panic!()
+    };
+    let old = tenant.split_once('.').unwrap().0.to_string();
+    {
+        let mut rows = w.oauth.state.rows.borrow_mut();
+        let row = rows.0.remove(&format!("u:{tenant}")).unwrap();
+        rows.0.insert(format!("u:{old}"), row);
+    }
+    assert_eq!(w.tenant_hash(&old), Some(hash("cb-key-of-user-a-123")));
+    assert_eq!(w.tenant_hash(&tenant), None);
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    assert_eq!(
+        granted(w.auth(&at, "/mcp")).tenant,
+        Tenant::User(old.clone())
+    );
+    assert_eq!(w.rows("u:"), 1, "no second tenant");
+    let page = page_of(&w.send("GET", "/oauth/grants", &[], ""));
+    let mut pairs: Vec<(&str, &str)> = page
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.extend([("method", "own_key"), ("scale_key", KEY_A)]);
+    let listed = w
+        .post("/oauth/grants", &pairs, &[("cookie", &page.cookie)])
+        .text;
+    assert!(
+        listed.contains(&format!("/webhooks/scale/{old}</code>")),
+        "{listed}"
+    );
+    assert!(listed.contains("earlier form"), "{listed}");
+    // Old-shaped ids nobody has: one read each, then remembered.
+    let before = w.calls();
+    for _ in 0..3 {
+        assert_eq!(w.tenant_hash(&format!("u_{}", noise(9, 22))), None);
+    }
+    assert_eq!(w.calls(), before + 1);
+}
+
 #[test]
 fn revocation_ends_a_grant_within_the_cache_time() {
     let w = World::new();
@@ -1508,7 +1723,7 @@ fn without_oauth_secret_a_generated_key_is_kept_in_the_store() {
     assert!(!w
         .oauth
         .memo
-        .get("server_key", 0)
+        .get("m:key", 0)
         .unwrap()
         .as_str()
         .unwrap()

@@ -120,8 +120,11 @@ fn mint(
 ) -> Result<(Value, Response), Stop> {
     let now = o.now();
     let id = s(grant, "id").to_string();
-    let access = format!("{ACCESS}{}", io.random(32)?);
-    let refresh = format!("{REFRESH}{id}.{}", io.random(32)?);
+    let access = o.tag(super::ACCESS_CHECK, format!("{ACCESS}{}", io.random(32)?));
+    let refresh = o.tag(
+        super::REFRESH_CHECK,
+        format!("{REFRESH}{id}.{}", io.random(32)?),
+    );
     let (mut wa, mut wr) = (String::new(), String::new());
     if let Some(k) = key {
         wa = super::wrap_key(io, &access, k)?;
@@ -250,12 +253,15 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
 fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Response, Stop> {
     const UNKNOWN: &str = "The refresh token is unknown, expired or revoked. Sign in again.";
     let rt = p.get("refresh_token").unwrap_or("");
-    let Some((id, secret)) = rt.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) else {
-        return invalid_grant(UNKNOWN);
-    };
-    if id.len() != 24 || !id.starts_with("g_") || !shaped(&format!("{REFRESH}{secret}"), REFRESH) {
-        return invalid_grant(UNKNOWN);
+    // Junk is refused before any store read; the older shape only while
+    // such tokens can be alive.
+    match o.shape(super::REFRESH_CHECK, rt, super::old_refresh) {
+        None => return invalid_grant(UNKNOWN),
+        Some(true) => {}
+        Some(false) if o.now() < io.old_shapes_since()? + REFRESH_TTL => {}
+        Some(false) => return invalid_grant(UNKNOWN),
     }
+    let id = &rt[REFRESH.len()..REFRESH.len() + 24];
     let hash = hash(rt);
     let key = format!("g:{id}");
     let replay = format!("x:{hash}");
@@ -380,7 +386,7 @@ pub(super) fn revoke(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, 
         return Ok(oauth_error(400, "invalid_request", "token is missing."));
     };
     let hash = hash(t);
-    let grant = if shaped(t, ACCESS) {
+    let grant = if o.shape(super::ACCESS_CHECK, t, super::old_access).is_some() {
         io.get(&format!("a:{hash}"))?
     } else if let Some((id, _)) = t.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) {
         let g = io.get(&format!("g:{id}"))?;

@@ -410,7 +410,8 @@ describe('attacks, each refused with nothing issued', () => {
     };
     const hookA = (await call(ta, 'list_callbacks')).structuredContent.webhook_url;
     const hookB = (await call(tb, 'list_callbacks')).structuredContent.webhook_url;
-    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}$`));
+    // `u_`, 22 characters of a keyed hash of the Scale key, and a check of 22.
+    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{22}$`));
     assert.notEqual(hookA, hookB);
     assert.equal((await call(stack.token, 'list_callbacks')).structuredContent.webhook_url, `${stack.url}/webhooks/scale`);
     const operatorBefore = (await call(stack.token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks;
@@ -420,6 +421,8 @@ describe('attacks, each refused with nothing issued', () => {
     // Wrong keys (none, B's, the operator's) are refused; nothing is stored.
     for (const key of ['not-the-key', keyB, stack.secrets.SCALE_CALLBACK_AUTH_KEY]) assert.equal((await deliver(hookA, key, 'task_wrong')).status, 401);
     assert.equal((await deliver(`${stack.url}/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA`, keyA, 'task_wrong')).status, 404);
+    // A's id with its check changed is nobody's.
+    assert.equal((await deliver(`${hookA.slice(0, -4)}AAAA`, keyA, 'task_wrong')).status, 404);
     assert.equal((await deliver(hookA, keyA, 'task_of_a')).status, 200);
     assert.equal((await deliver(hookB, keyB, 'task_of_b')).status, 200);
 
@@ -462,6 +465,11 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.refresh_token })).status, 401);
     assert.equal((await refresh(t.access_token)).json.error, 'invalid_grant');
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: 'smcp_at_' + 'z'.repeat(43) })).status, 401);
+    // A real token's random part with another check: refused as no token of this server.
+    const forged = `${t.access_token.slice(0, -22)}${'z'.repeat(22)}`;
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: forged });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /not an access token of this server/);
   });
 });
 
