@@ -163,14 +163,13 @@ fn bounded_put(
     until: u64,
 ) {
     let mut m = map.borrow_mut();
-    if m.len() >= max && !m.contains_key(&key) {
+    if m.len() >= max && !m.contains_key(key.as_str()) {
         let first = m
             .iter()
             .min_by_key(|(_, e)| e[0].as_u64().unwrap_or(0))
-            .map(|(k, _)| k.clone());
-        if let Some(k) = first {
-            m.remove(&k);
-        }
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default();
+        m.remove(first.as_str());
     }
     m.insert(key, Value::Array(vec![until.into(), value]));
 }

@@ -371,14 +371,12 @@ pub(super) fn tenants<'a>(
     io: &Io<'a>,
     key: &str,
 ) -> Result<(Vec<String>, &'a [Value]), Stop> {
-    let ids: Vec<String> = o
-        .keys
-        .iter()
-        .flat_map(|k| {
-            let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
-            [OAuth::tagged(k, super::TENANT_ID, old.clone()), old]
-        })
-        .collect();
+    let mut ids = Vec::new();
+    for k in &o.keys {
+        let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
+        ids.push(OAuth::tagged(k, super::TENANT_ID, old.clone()));
+        ids.push(old);
+    }
     let ops = ids
         .iter()
         .map(|id| op("get", &format!("u:{id}"), "", "", 0))

@@ -127,45 +127,42 @@ impl<'a> OAuth<'a> {
                 .collect(),
         };
         if o.keys.is_empty() {
-            let key = o.kept("m:key", &|| o.random(32)).await?;
+            let key = o.kept("m:key", o.random(32)?).await?;
             o.keys.push(key.into_bytes());
         }
         Ok(Some(o))
     }
 
     /// A value kept for good in store row `row`, read once per isolate and
-    /// then pinned in the memo; when the row is absent, `fresh()` is written
+    /// then pinned in the memo; when the row is absent, `fresh` is written
     /// (isolates may race to write it: the first write wins).
-    async fn kept(
-        &self,
-        row: &str,
-        fresh: &dyn Fn() -> Result<String, String>,
-    ) -> Result<String, String> {
-        if let Some(Value::String(v)) = self.p.memo.get(row, 0) {
-            return Ok(v);
-        }
-        let v = loop {
-            let stored = self
-                .run(&Value::Array(vec![op("get", row, "", "", 0)]))
-                .await?
-                .unwrap_or_default();
-            if let Some(v) = stored.first().and_then(Value::as_str) {
-                break v.to_string();
+    fn kept<'b>(&'b self, row: &'b str, fresh: String) -> BoxFut<'b, Result<String, String>> {
+        Box::pin(async move {
+            if let Some(Value::String(v)) = self.p.memo.get(row, 0) {
+                return Ok(v);
             }
-            let v = fresh()?;
-            if self
-                .run(&Value::Array(vec![cas(row, None, "", &v, 0)]))
-                .await?
-                .is_some()
-            {
-                break v;
-            }
-        };
-        // Kept until the end of time: the memo evicts it last of all.
-        self.p
-            .memo
-            .put(row.into(), Value::String(v.clone()), u64::MAX);
-        Ok(v)
+            let v = loop {
+                let stored = self
+                    .run(&Value::Array(vec![op("get", row, "", "", 0)]))
+                    .await?
+                    .unwrap_or_default();
+                if let Some(v) = stored.first().and_then(Value::as_str) {
+                    break v.to_string();
+                }
+                if self
+                    .run(&Value::Array(vec![cas(row, None, "", &fresh, 0)]))
+                    .await?
+                    .is_some()
+                {
+                    break fresh;
+                }
+            };
+            // Kept until the end of time: the memo evicts it last of all.
+            self.p
+                .memo
+                .put(row.into(), Value::String(v.clone()), u64::MAX);
+            Ok(v)
+        })
     }
 
     /// When this server first saw a token of the older, unchecked shape
@@ -173,7 +170,7 @@ impl<'a> OAuth<'a> {
     /// issued before then, so none is alive [`REFRESH_TTL`] after it (an
     /// access token, [`ACCESS_TTL`] after it).
     async fn old_shapes_since(&self) -> Result<u64, String> {
-        let t = self.kept("m:old", &|| Ok(self.now().to_string())).await?;
+        let t = self.kept("m:old", self.now().to_string()).await?;
         Ok(t.parse().unwrap_or(0))
     }
 
@@ -219,12 +216,11 @@ impl<'a> OAuth<'a> {
     fn shape(&self, purpose: &str, t: &str, old: fn(&str) -> bool) -> Option<bool> {
         match t.rsplit_once('.') {
             Some((body, tag)) if tag.len() == TAG && old(body) => {
-                let ok = self
-                    .macs(purpose, body.as_bytes())
-                    .iter()
-                    .fold(false, |ok, m| {
-                        ok | crate::auth::ct_eq(&m.as_bytes()[..TAG], tag.as_bytes())
-                    });
+                let mut ok = false;
+                for k in &self.keys {
+                    let m = mac_with(k, purpose, body.as_bytes());
+                    ok |= crate::auth::ct_eq(&m.as_bytes()[..TAG], tag.as_bytes());
+                }
                 ok.then_some(true)
             }
             _ => old(t).then_some(false),
@@ -275,13 +271,16 @@ impl<'a> OAuth<'a> {
             }
         }
         let allowed = found?;
-        Some(
-            granted
-                .split(' ')
-                .filter(|x| Scope::parse(x).is_some_and(|sc| allowed.allows(sc)))
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        let mut left = String::new();
+        for x in granted.split(' ') {
+            if Scope::parse(x).is_some_and(|sc| allowed.allows(sc)) {
+                if !left.is_empty() {
+                    left.push(' ');
+                }
+                left += x;
+            }
+        }
+        Some(left)
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
@@ -376,11 +375,14 @@ fn hash(token: &str) -> String {
 
 /// Whether `t` is `prefix` then 32 bytes of URL-safe base64 (checked before hashing).
 fn shaped(t: &str, prefix: &str) -> bool {
-    t.strip_prefix(prefix).is_some_and(|r| {
-        r.len() == 43
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    t.strip_prefix(prefix).is_some_and(|r| b64(r, 43))
+}
+
+/// Whether `r` is `len` characters of URL-safe base64.
+fn b64(r: &str, len: usize) -> bool {
+    r.len() == len
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// An access token of the older shape: the prefix and 32 random bytes.
@@ -393,18 +395,12 @@ fn old_access(t: &str) -> bool {
 fn old_refresh(t: &str) -> bool {
     t.strip_prefix(REFRESH)
         .and_then(|r| r.split_once('.'))
-        .is_some_and(|(id, secret)| {
-            id.len() == 24 && id.starts_with("g_") && shaped(&format!("{REFRESH}{secret}"), REFRESH)
-        })
+        .is_some_and(|(id, secret)| id.len() == 24 && id.starts_with("g_") && b64(secret, 43))
 }
 
 /// A tenant id of the older shape: `u_` and 22 characters of a keyed hash.
 fn old_tenant(t: &str) -> bool {
-    t.strip_prefix("u_").is_some_and(|r| {
-        r.len() == 22
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    t.strip_prefix("u_").is_some_and(|r| b64(r, 22))
 }
 
 /// Form or query parameters. Each may appear once (RFC 6749 §3.1), except
@@ -677,7 +673,8 @@ pub(crate) fn authenticate<'a>(
 const UNKNOWN_ACCESS: &str =
     "The access token is unknown, expired or revoked. Refresh it or sign in again.";
 const REMOVED: &str = "The operator token this sign-in used has been removed. Sign in again.";
-const LOWERED: &str = "The operator token this sign-in used no longer allows any of the permissions granted, so the sign-in has ended. Sign in again.";
+const LOWERED: &str =
+    "The operator token this sign-in used no longer allows any of its permissions. Sign in again.";
 
 fn check_access(
     o: &OAuth<'_>,

@@ -42,8 +42,6 @@ pub(super) enum Need {
     Document(String),
     /// One Scale call with this key, to see that it works.
     Scale(String),
-    /// When tokens of the older shape were first seen (`OAuth::old_shapes_since`).
-    OldShapes,
 }
 
 /// What came back.
@@ -161,14 +159,6 @@ impl<'a> Io<'a> {
     pub(super) fn scale(&self, key: &str) -> Result<&'a Result<(), ScaleError>, Stop> {
         match self.ask(Need::Scale(key.to_string()))? {
             Got::Scale(r) => Ok(r),
-            _ => Err(out_of_step()),
-        }
-    }
-
-    /// When tokens of the older, unchecked shape were first seen (Unix seconds).
-    pub(super) fn old_shapes_since(&self) -> Result<u64, Stop> {
-        match self.ask(Need::OldShapes)? {
-            Got::Rows(Some(r)) => Ok(r.first().and_then(Value::as_u64).unwrap_or(0)),
             _ => Err(out_of_step()),
         }
     }
@@ -309,6 +299,5 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                     .map(|_| ()),
             )
         }
-        Need::OldShapes => Got::Rows(Some(vec![o.old_shapes_since().await?.into()])),
     })
 }

@@ -253,14 +253,10 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
 fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Response, Stop> {
     const UNKNOWN: &str = "The refresh token is unknown, expired or revoked. Sign in again.";
     let rt = p.get("refresh_token").unwrap_or("");
-    // Junk is refused before any store read; the older shape only while
-    // such tokens can be alive.
-    match o.shape(super::REFRESH_CHECK, rt, super::old_refresh) {
-        None => return invalid_grant(UNKNOWN),
-        Some(true) => {}
-        Some(false) if o.now() < io.old_shapes_since()? + REFRESH_TTL => {}
-        Some(false) => return invalid_grant(UNKNOWN),
-    }
+    // Junk is refused before any store read.
+    let Some(checked) = o.shape(super::REFRESH_CHECK, rt, super::old_refresh) else {
+        return invalid_grant(UNKNOWN);
+    };
     let id = &rt[REFRESH.len()..REFRESH.len() + 24];
     let hash = hash(rt);
     let key = format!("g:{id}");
@@ -272,9 +268,16 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
             .store(vec![
                 op("get", &key, "", "", 0),
                 op("get", &replay, "", "", 0),
+                op("get", "m:old", "", "", 0),
             ])?
             .unwrap_or_default();
         let row = |i: usize| rows.get(i).and_then(Value::as_str);
+        // The older shape only while such tokens can be alive (see
+        // `OAuth::old_shapes_since`; `/mcp` writes that row).
+        let since = row(2).and_then(|t| t.parse::<u64>().ok());
+        if !checked && since.is_some_and(|t| o.now() >= t + REFRESH_TTL) {
+            return invalid_grant(UNKNOWN);
+        }
         let mut g = row(0).map(super::parse).unwrap_or_default();
         // This token was first used less than REPLAY_TTL ago: the same
         // answer again, so each racer's tokens stay the grant's current ones.
