@@ -32,7 +32,8 @@ pub(super) enum Need {
     Body,
     /// Store operations (`io::state`).
     Store(Value),
-    /// An access token's record, through the isolate's memo ([`MEMO_MS`]).
+    /// An access token's record, through the isolate's memo ([`MEMO_MS`])
+    /// and, for one found absent, its negative cache ([`MISS_MS`]).
     Access(String),
     /// AES-256-GCM: `plain` sealed under the key.
     Seal([u8; 32], Vec<u8>),

@@ -8,8 +8,12 @@
 //! and previous refresh tokens (the previous one stays usable until the
 //! current one is first used, since some clients lose a rotated token) and
 //! of the retired ones. Rotation writes the grant only if it is unchanged
-//! since it was read. Nothing is issued on any failure; a spent code or a
-//! retired refresh token presented again revokes its grant.
+//! since it was read, together with its answer kept for 30 s (sealed under
+//! a key derived from the refresh token used): the same token presented
+//! again in that time, by a client racing itself, gets the same answer.
+//! Nothing is issued on any failure; a spent code or a retired refresh token
+//! presented again revokes its grant. Tokens end in a check under the server
+//! key (see `OAuth::shape`), so junk is refused before any store read.
 
 use super::step::{Io, Stop};
 use super::{client, covers, hash, n, oauth_error, parse_resource, s, shaped, OAuth, Params};
