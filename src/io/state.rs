@@ -312,6 +312,13 @@ mod tests {
         }
         assert_eq!(m.get("key", 100), Some(json!("server key")));
         assert_eq!(m.hits.borrow().len(), MEMO_MAX);
+        let last = format!("flood{}", MEMO_MAX + 99);
+        m.put(last.clone(), json!(0), 30_000);
+        assert!(
+            m.get("flood101", 100).is_some(),
+            "the soonest to expire stays"
+        );
+        assert_eq!(m.get(&last, 100), Some(json!(0)));
         // Misses have a bound of their own and never evict a value.
         m.put("real".into(), json!("token"), 1_000_000);
         for i in 0..4 * MISSES_MAX {
