@@ -213,10 +213,11 @@ fn render(
         cancel: true,
     };
     let body = format!(
-        "<h1>Allow <strong>{}</strong> to use Scale through this server?</h1>{}<div class=\"card\"><p>{who}</p>\
+        "<h1>Allow <strong>{}</strong> to use Scale through this server?</h1><p class=\"to\">It will send you back to <strong>{}</strong></p>{}<div class=\"card\"><p>{who}</p>\
 <p>After you answer, your browser goes back to <code>{}</code>.</p><p class=\"muted\">Access is for <code>{}</code>.</p></div>{}\
 <p class=\"muted\">See and revoke the access you gave at <a href=\"/oauth/grants\">/oauth/grants</a>.</p>",
         page::esc(s(&a.client, "name")),
+        page::esc(page::redirect_host(&a.redirect)),
         page::alert(error.map(|e| e.1)),
         page::esc(&a.redirect),
         page::esc(&a.resource),

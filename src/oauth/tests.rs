@@ -726,6 +726,54 @@ fn the_page_is_self_contained_and_strict() {
     );
 }
 
+/// Issue 19: a name that reads as another app's, built from Unicode format
+/// characters (a right-to-left override, zero-width ones, tags), is shown
+/// without them; where the person will be sent stands right under it.
+#[test]
+fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_them() {
+    let spoofed = "\u{202E}edualC\u{202C}\u{200B} Off\u{2066}icial\u{FEFF}\u{E0041}\u{AD}\u{61C}";
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Ok(json_response(
+        200,
+        &json!({"client_id": CIMD, "client_name": spoofed, "redirect_uris": [REDIRECT]}),
+    )));
+    let dcr = json!({"client_name": spoofed, "redirect_uris": ["https://evil.example/landing"], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &dcr.to_string(),
+    );
+    assert_eq!(r.json()["client_name"], "edualC Official");
+    let id = s(&r.json(), "client_id").to_string();
+    for (client, redirect, host) in [
+        (CIMD, REDIRECT, "app.example.com"),
+        (id.as_str(), "https://evil.example/landing", "evil.example"),
+    ] {
+        let r = w.send(
+            "GET",
+            &authorize_url(client, &[("redirect_uri", redirect)]),
+            &[],
+            "",
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (head, rest) = r.text.split_once("</h1>").unwrap();
+        assert!(
+            head.ends_with("<strong>edualC Official</strong> to use Scale through this server?"),
+            "{head}"
+        );
+        let next = rest.split("</p>").next().unwrap();
+        assert_eq!(
+            next,
+            format!("<p class=\"to\">It will send you back to <strong>{host}</strong>")
+        );
+        assert!(
+            !r.text.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{AD}' | '\u{61C}' | '\u{E0000}'..='\u{E007F}')),
+            "a format character reached the page"
+        );
+    }
+}
+
 #[test]
 fn billed_work_is_asked_only_for_live_keys() {
     let w = World::new();
