@@ -170,9 +170,9 @@ pub(super) fn redirect_for(client: &Value, given: Option<&str>) -> Result<String
         .map_or(&[][..], Vec::as_slice);
     match given {
         Some(g) if uris.iter().any(|r| redirect_matches(r.as_str().unwrap_or(""), g)) => Ok(g.to_string()),
-        Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there."),
+        Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there"),
         None if uris.len() == 1 => Ok(uris[0].as_str().unwrap_or("").to_string()),
-        None => Err("The request has no redirect_uri, and this app registered several."),
+        None => Err("The request has no redirect_uri, and this app registered several"),
     }
 }
 

@@ -823,14 +823,9 @@ fn pkce_is_required_as_s256_and_checked() {
         (vec![("code_challenge", "too-short")], "43-character"),
     ] {
         let r = w.send("GET", &authorize_url(&client.0, &changes), &[], "");
-        assert_eq!(r.status, 303);
-        let loc = r.location();
-        assert!(loc.starts_with(REDIRECT));
-        assert_eq!(param(loc, "error").as_deref(), Some("invalid_request"));
-        assert!(param(loc, "error_description").unwrap().contains(want));
-        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
-        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
-        assert_eq!(param(loc, "code"), None);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.header("location"), None);
+        assert!(r.text.contains(want), "{}", r.text);
     }
     let code = w.code(&client.0, &OWN_A);
     let wrong = "x".repeat(43);
@@ -889,6 +884,56 @@ fn codes_are_bound_to_client_redirect_uri_and_time() {
     assert_eq!(w.rows("a:"), 0);
 }
 
+/// Issue 19: anyone can register a client whose redirect URI is their own
+/// site, so a malformed request answered with a redirect would be a phishing
+/// link on this server's domain (RFC 9700 §4.11.2). Every problem with the
+/// request is shown here, naming it and the app; only the person's answer
+/// (Cancel) goes back with an `error`.
+#[test]
+fn malformed_requests_get_a_page_naming_the_problem_and_the_app_never_a_redirect() {
+    let w = World::new();
+    let evil = "https://evil.example/landing";
+    let reg = json!({"client_name": "Evil Landing", "redirect_uris": [evil], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &reg.to_string(),
+    );
+    let id = s(&r.json(), "client_id").to_string();
+    let long = "s".repeat(2049);
+    for (change, why) in [
+        (("code_challenge", ""), "PKCE is required"),
+        (("code_challenge_method", "plain"), "must be S256"),
+        (("code_challenge", "too-short"), "43-character"),
+        (("response_type", ""), "response_type is missing"),
+        (("response_type", "token"), "response_type must be code"),
+        (("state", long.as_str()), "longer than 2048"),
+        (
+            ("resource", "https://other.example/mcp"),
+            "resource must be",
+        ),
+        (("scope", "admin"), "of the requested scopes exists"),
+    ] {
+        let url = authorize_url(&id, &[("redirect_uri", evil), change]);
+        let form = url.split_once('?').unwrap().1;
+        let ctype = [("content-type", "application/x-www-form-urlencoded")];
+        // The link itself, and the same request posted as a form.
+        for r in [
+            w.send("GET", &url, &[], ""),
+            w.send("POST", "/authorize", &ctype, form),
+        ] {
+            assert_eq!(r.status, 400, "{why}: {}", r.text);
+            assert_eq!(r.header("location"), None, "{why}");
+            assert!(r.header("content-type").unwrap().starts_with("text/html"));
+            assert!(r.text.contains(why), "{why}: {}", r.text);
+            assert!(r.text.contains("“Evil Landing”"), "{}", r.text);
+            assert!(!r.text.contains("<form"), "nothing to submit: {why}");
+        }
+    }
+    assert_eq!(w.rows("c:"), 0);
+}
+
 #[test]
 fn unregistered_redirects_and_unknown_clients_get_a_page_never_a_redirect() {
     let w = World::new();
@@ -935,10 +980,10 @@ fn audiences_are_enforced() {
         &[],
         "",
     );
-    assert_eq!(
-        param(r.location(), "error").as_deref(),
-        Some("invalid_target")
-    );
+    assert_eq!(r.status, 400);
+    assert!(r
+        .text
+        .contains("resource must be an MCP URL of this server"));
     // A token request cannot widen the audience either.
     let code = param(
         w.submit(&w.open_page(&client.0, &narrow), &OWN_A)
