@@ -59,13 +59,18 @@ fn back(o: &OAuth<'_>, redirect: &str, state: Option<&str>, pairs: &[(&str, &str
 }
 
 /// The checked request, or the answer to give instead.
-fn check(o: &OAuth<'_>, io: &Io, p: &Params) -> Result<Result<Authz, Response>, Stop> {
+fn check(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+    p: &Params,
+) -> Result<Result<Authz, Response>, Stop> {
     let Some(client_id) = p.get("client_id") else {
         return Ok(Err(cannot(
             "The sign-in link names no app (client_id is missing).",
         )));
     };
-    Ok(match client::resolve(o, io, client_id)? {
+    Ok(match client::resolve(o, req, io, client_id)? {
         Ok(client) => check_request(o, client, p),
         Err(m) => Err(cannot(&m)),
     })
@@ -235,7 +240,7 @@ pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Sto
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This sign-in link is malformed", &m)),
     };
-    match check(o, io, &p)? {
+    match check(o, req, io, &p)? {
         Ok(a) => render(o, req, io, &p, &a, None),
         Err(r) => Ok(r),
     }
@@ -247,7 +252,7 @@ pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, St
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
-    let a = match check(o, io, &p)? {
+    let a = match check(o, req, io, &p)? {
         Ok(a) => a,
         Err(r) => return Ok(r),
     };

@@ -3,8 +3,9 @@
 //! - **Metadata-document clients** (CIMD): the `client_id` is an https URL
 //!   whose JSON document names the client and its redirect URIs. It is
 //!   fetched through the guard of [`document_host`] (no redirects, 32 KiB,
-//!   4 s) and kept in the isolate's memo for 5 minutes. They are public
-//!   clients (`none`).
+//!   4 s) and kept in the isolate's memo for 5 minutes; a failure is kept
+//!   for a minute, and an address may cause only so many fetches. They are
+//!   public clients (`none`).
 //! - **Dynamically registered clients** (RFC 7591, kept for compatibility):
 //!   the registration (name, redirect URIs, auth method, expiry; nothing
 //!   secret) is carried in the `client_id` itself, signed with a server key
@@ -18,15 +19,14 @@
 use super::step::{Io, Stop};
 use super::{oauth_error, s, OAuth, Params, CLIENT_TTL};
 use crate::http::{Request, Response};
-use crate::io::SendError;
 use crate::json::truncate;
 use serde_json::Value;
 
 const DCR: &str = "smcp_c_";
 const DCR_SECRET: &str = "smcp_cs_";
-pub(super) const CIMD_TIMEOUT_MS: u32 = 4000;
-pub(super) const CIMD_MAX_BYTES: usize = 32 * 1024;
-pub(super) const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+/// Document fetches one address may cause, per window (seconds): the URL is
+/// the caller's choice, so without a limit the worker would be a free relay.
+const CIMD_FETCHES: (u64, u64) = (30, 600);
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 
 /// The host of a client id URL that may be fetched, or why it may not. The
@@ -238,8 +238,14 @@ fn redirect_uris(v: &Value) -> Result<Value, String> {
 }
 
 /// Finds the client a `client_id` names: `Ok(Err(message))` when it cannot
-/// be used (shown to the person, or an `invalid_client` answer).
-pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, String>, Stop> {
+/// be used (shown to the person, or an `invalid_client` answer). A document
+/// not remembered is fetched, counted against the caller's address.
+pub(super) fn resolve(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+    id: &str,
+) -> Result<Result<Value, String>, Stop> {
     if let Some(signed) = id.strip_prefix(DCR) {
         return Ok(match o.verify("dcr", signed) {
             Some(mut r) => {
@@ -255,16 +261,27 @@ pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, 
         return Ok(Err("Unknown client_id: it is neither a client metadata document URL (https) nor one this server registered.".into()));
     }
     let why = match document_host(id) {
-        Ok(host) => match io.document(id)? {
-            Ok(resp) => match document(id, host, resp.status, &resp.body) {
-                Ok(c) => return Ok(Ok(c)),
-                Err(why) => why,
-            },
-            Err(SendError::Timeout(_)) => "it did not answer within 4 seconds".into(),
-            Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
-            Err(SendError::Network(e)) => format!("fetching it failed ({})", truncate(e, 120)),
-            Err(SendError::SubrequestLimit) => "fetching it failed".into(),
-        },
+        Ok(host) => {
+            let got = match io.document(id, false)? {
+                Some(got) => got,
+                None => {
+                    let (limit, window) = CIMD_FETCHES;
+                    let bucket = format!("doc:{}", super::client_ip(req));
+                    if let Some(wait) = o.limited(io, &[(bucket, limit, window)])? {
+                        return Ok(Err(format!("Too many app metadata documents were fetched for your network. Try again in {wait} seconds.")));
+                    }
+                    io.document(id, true)?
+                        .ok_or_else(super::step::out_of_step)?
+                }
+            };
+            match got {
+                Ok(body) => match document(id, host, body) {
+                    Ok(c) => return Ok(Ok(c)),
+                    Err(why) => why,
+                },
+                Err(why) => why.clone(),
+            }
+        }
         Err(why) => format!("the client_id URL is not allowed ({why})"),
     };
     Ok(Err(format!(
@@ -274,15 +291,7 @@ pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, 
 }
 
 /// The client a fetched metadata document describes, or why it cannot be used.
-fn document(id: &str, host: &str, status: u16, body: &[u8]) -> Result<Value, String> {
-    if status != 200 {
-        let redirect = if (300..400).contains(&status) {
-            ", a redirect, which is not followed"
-        } else {
-            ""
-        };
-        return Err(format!("it answered HTTP {status}{redirect}"));
-    }
+fn document(id: &str, host: &str, body: &[u8]) -> Result<Value, String> {
     let doc = match crate::json::parse_strict(body) {
         Ok(v) if v.is_object() => v,
         Ok(_) => return Err("it is not a JSON object".into()),
@@ -464,7 +473,7 @@ pub(super) fn authenticate(
     let Some(id) = id else {
         return invalid("The request names no client (client_id).");
     };
-    let client = match resolve(o, io, &id)? {
+    let client = match resolve(o, req, io, &id)? {
         Ok(c) => c,
         Err(m) => return invalid(&m),
     };

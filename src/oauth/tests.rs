@@ -358,6 +358,7 @@ impl World {
     fn isolate(&self) -> FakeOAuth {
         FakeOAuth {
             memo: Rc::default(),
+            failed_docs: Rc::default(),
             ..self.oauth.clone()
         }
     }
@@ -772,6 +773,92 @@ fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_th
             "a format character reached the page"
         );
     }
+}
+
+/// Issue 19: the metadata-document fetch is no free relay. Fetches are
+/// counted per address; a failure is remembered for a minute (apart from the
+/// memo that holds tokens); the page says what happened in words of its own,
+/// never the platform's error text.
+#[test]
+fn document_fetches_are_metered_failures_remembered_and_described_in_our_words() {
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Err(SendError::Network(
+        "internal error; reference = 7hq2x9".into(),
+    )));
+    let url = authorize_url(CIMD, &[]);
+    for _ in 0..2 {
+        let r = w.send("GET", &url, &[], "");
+        assert_eq!(r.status, 400);
+        assert!(
+            r.text.contains("could not be fetched from app.example.com"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("internal error") && !r.text.contains("7hq2x9"));
+    }
+    assert_eq!(w.up.sent().len(), 1, "the failure was remembered");
+    let now = crate::io::Upstream::now_ms(&w.up);
+    assert!(
+        w.oauth.memo.get(&format!("doc:{CIMD}"), now).is_none(),
+        "not in the memo that holds tokens"
+    );
+    w.advance(61);
+    assert_eq!(
+        w.send("GET", &url, &[], "").status,
+        200,
+        "tried again after a minute"
+    );
+    assert_eq!(w.up.sent().len(), 2);
+    // An HTTP error is named by its status.
+    *w.doc.borrow_mut() = Some(Ok(json_response(503, &json!({"error": "upstream text"}))));
+    w.advance(301);
+    let r = w.send("GET", &url, &[], "");
+    assert!(
+        r.text.contains("HTTP 503") && !r.text.contains("upstream text"),
+        "{}",
+        r.text
+    );
+
+    // Thirty fetches per address in ten minutes; then none, with a wait.
+    let w = World::new();
+    let from = |ip| [("cf-connecting-ip", ip)];
+    for i in 0..30 {
+        let r = w.send(
+            "GET",
+            &authorize_url(&format!("{CIMD}?n={i}"), &[]),
+            &from("198.51.100.7"),
+            "",
+        );
+        assert!(r.text.contains("could not be fetched"), "{i}: {}", r.text);
+    }
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("Try again in"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 30, "the 31st was not fetched");
+    // A document already fetched is not counted again; another address is not limited.
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=1"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("203.0.113.5"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 31);
+    w.advance(601);
+    let r = w.send("GET", &authorize_url(CIMD, &[]), &from("198.51.100.7"), "");
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[test]
