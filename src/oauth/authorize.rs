@@ -82,6 +82,7 @@ fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Resp
     // answers would turn a crafted link into a phishing one (RFC 9700 §4.11.2).
     let fail = |why: &str| {
         let host = s(&client, "host");
+        // A document's publisher, or nothing to go by but the app's own word.
         let from = if host.is_empty() {
             "self-registered here".into()
         } else {

@@ -205,6 +205,7 @@ const FORMAT: [(u32, u32); 21] = [
 
 /// A client name fit to show: no control or format characters, at most 80
 /// characters.
+#[inline(never)]
 fn display_name(raw: Option<&str>, fallback: &str) -> String {
     let clean: String = raw
         .unwrap_or("")

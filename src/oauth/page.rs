@@ -251,7 +251,8 @@ pub(super) fn redirect_host(u: &str) -> &str {
         Some((s, r)) => s.len() + 3 + r.find(['/', '?']).unwrap_or(r.len()),
         None => u.find(':').map_or(u.len(), |i| i + 1),
     };
-    u[..end].trim_start_matches("https://")
+    let shown = &u[..end];
+    shown.strip_prefix("https://").unwrap_or(shown)
 }
 
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds.

@@ -206,7 +206,8 @@ fn fetch_problem(url: &str, r: &Result<InResponse, SendError>) -> String {
         Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
         Err(_) => {
             let host = url
-                .trim_start_matches("https://")
+                .strip_prefix("https://")
+                .unwrap_or(url)
                 .split(['/', '?', ':'])
                 .next();
             format!("it could not be fetched from {}", host.unwrap_or(""))
