@@ -178,6 +178,9 @@ pub trait Crypto {
 #[derive(Clone)]
 pub struct OAuthPlatform {
     pub crypto: Rc<dyn Crypto>,
+    /// Client metadata documents that could not be fetched, kept apart from
+    /// `memo` so that a flood of them never pushes out what `memo` holds.
+    pub failed_docs: Rc<state::Memo>,
     pub state: Rc<dyn state::StateStore>,
     pub memo: Rc<state::Memo>,
 }
