@@ -23,7 +23,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { startSimulator } from '../../sim/scale-sim.mjs';
+import { encodePng, startSimulator } from '../../sim/scale-sim.mjs';
 import { openBrowser } from './browser.mjs';
 import { attachmentTool, bundleAppBridge, getTaskResult, startViewServer } from './view-host.mjs';
 
@@ -299,6 +299,30 @@ describe('the annotation view in a mock host', () => {
       await page.evaluate((r) => window.notifyView('ui/notifications/tool-result', r), { content: [{ type: 'text', text: JSON.stringify(waited) }] });
       await drawn(frame);
       assert.ok((await frame.locator('#h').textContent()).includes(done.task_id));
+      b.assertClean();
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('a large image is scaled to the frame, keeping its proportions', async () => {
+    const task = await makeTask();
+    const [w, h] = [2400, 1800];
+    const big = encodePng(w, h, Buffer.alloc(w * h * 3, 90));
+    const b = await openBrowser();
+    try {
+      const { page, frame } = await openHost(b, { tool: attachmentTool(async () => ({ bytes: big })) });
+      await showTask(page, task);
+      await drawn(frame);
+      const box = await frame.evaluate(() => {
+        const c = document.getElementById('c').getBoundingClientRect();
+        const root = document.documentElement;
+        return { bitmap: [document.getElementById('c').width, document.getElementById('c').height], shown: [c.width, c.height], view: root.clientWidth, overflow: root.scrollWidth - root.clientWidth };
+      });
+      assert.deepEqual(box.bitmap, [w, h]);
+      assert.ok(box.shown[0] < box.view && box.shown[0] > 300, JSON.stringify(box));
+      assert.ok(Math.abs(box.shown[0] / box.shown[1] - w / h) < 0.01, JSON.stringify(box));
+      assert.equal(box.overflow, 0, 'no sideways scrolling');
       b.assertClean();
     } finally {
       await b.close();
