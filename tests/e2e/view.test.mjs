@@ -14,8 +14,9 @@
 // the image joined from many chunks, light and dark themes, size-changed,
 // ping and resource-teardown answers, hostile labels staying text, messages
 // from other frames ignored, a plain message and the data as a table for every
-// failure, and no console error or CSP violation anywhere. It also saves the
-// README's screenshot (docs/annotation-view.png).
+// failure, and no console error or CSP violation anywhere. It also takes the
+// view's screenshot: into tests/e2e/screenshots/, or, with UPDATE_SCREENSHOTS=1,
+// over README's docs/annotation-view.png (so a plain run changes no tracked file).
 //
 // Run: node --test tests/e2e/view.test.mjs   (needs `bash scripts/setup.sh --test` once)
 
@@ -27,7 +28,7 @@ import { encodePng, startSimulator } from '../../sim/scale-sim.mjs';
 import { openBrowser } from './browser.mjs';
 import { attachmentTool, bundleAppBridge, getTaskResult, startViewServer } from './view-host.mjs';
 
-const README_SHOT = fileURLToPath(new URL('../../docs/annotation-view.png', import.meta.url));
+const README_SHOT = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/annotation-view.png' : './screenshots/annotation-view.png', import.meta.url));
 const KEY = 'test_sim_key';
 const AUTH = { authorization: `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`, 'content-type': 'application/json' };
 const LIGHT = { theme: 'light', displayMode: 'inline', containerDimensions: { width: 862, maxHeight: 1400 } };
