@@ -29,11 +29,11 @@ table() {
   total=$(($(now_ms) - run_started))
   echo
   echo "== npm test: wall time by phase"
-  printf '  %-44s %9s  %s\n' phase time result
+  printf '  %-56s %9s  %s\n' phase time result
   for i in "${!names[@]}"; do
-    printf '  %-44s %9s  %s\n' "${names[$i]}" "$(fmt "${times[$i]}")" "${results[$i]}"
+    printf '  %-56s %9s  %s\n' "${names[$i]}" "$(fmt "${times[$i]}")" "${results[$i]}"
   done
-  printf '  %-44s %9s  (load average %s)\n' total "$(fmt "$total")" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+  printf '  %-56s %9s  (load average %s)\n' total "$(fmt "$total")" "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 }
 trap table EXIT
 
