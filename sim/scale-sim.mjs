@@ -12,9 +12,10 @@
 // attachment image under /files/ and completes imageannotation tasks with
 // labels drawn on that image.
 //
-// Wire facts follow shared/scale-api.md; where Scale's official Python client
-// (`scaleapi` on PyPI) disagrees, the simulator follows the client (see the
-// notes marked "PY client" below). Zero npm dependencies: node: builtins only.
+// Wire facts follow docs/tools.md ("Scale's wire conventions"); where Scale's
+// official Python client (`scaleapi` on PyPI) disagrees, the simulator follows
+// the client (see the notes marked "PY client" below). Zero npm dependencies:
+// node: builtins only.
 //
 // Use as a CLI:    node sim/scale-sim.mjs [--port N] [--host H] [--api-key K]
 //                    [--callback-auth-key K] [--auto-complete-ms N]
@@ -83,7 +84,7 @@ function publicView(rec) {
   return clone(out);
 }
 
-/** Query booleans: `true`/`false` per TOOLS.md; the PY client sends `True`/`False`. */
+/** Query booleans: `true`/`false` as the worker sends them (docs/tools.md); the PY client sends `True`/`False`. */
 function parseBool(name, value) {
   const v = String(value).toLowerCase();
   if (v === 'true' || v === '1') return true;

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startStack, rpc } from './harness.mjs';
+import { startStack, rpc, freePort } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -536,7 +536,7 @@ describe('MCP conformance suite 0.2, authorization server scenarios', () => {
   // authorization server: its metadata, and a whole code grant (PKCE, resource) for a
   // registered client, completed here as the browser would.
   test('authorization-server-metadata-endpoint and authorization-code-grant pass', { timeout: 120_000 }, async () => {
-    const port = 39000 + Math.floor(Math.random() * 1000);
+    const port = await freePort();
     const redirect = `http://127.0.0.1:${port}/callback`;
     const reg = await fetch(`${stack.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'conformance suite', redirect_uris: [redirect], token_endpoint_auth_method: 'none' }) });
     assert.equal(reg.status, 201);
