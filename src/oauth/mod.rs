@@ -42,7 +42,8 @@ use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
 use serde_json::Value;
 use step::{drive, Io, Stop};
 
-/// The scopes of AUTH.md part B, in the order pages and metadata list them.
+/// The scopes of docs/permissions.md §2, in the order pages and metadata list
+/// them.
 pub(crate) const SCOPES: [&str; 3] = ["scale:read", "scale:write", "scale:team"];
 const ALL_SCOPES: &str = "scale:read scale:write scale:team";
 

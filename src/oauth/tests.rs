@@ -359,6 +359,7 @@ impl World {
     fn isolate(&self) -> FakeOAuth {
         FakeOAuth {
             memo: Rc::default(),
+            failed_docs: Rc::default(),
             ..self.oauth.clone()
         }
     }
@@ -790,6 +791,140 @@ fn the_page_is_self_contained_and_strict() {
     );
 }
 
+/// Issue 19: a name that reads as another app's, built from Unicode format
+/// characters (a right-to-left override, zero-width ones, tags), is shown
+/// without them; where the person will be sent stands right under it.
+#[test]
+fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_them() {
+    let spoofed = "\u{202E}edualC\u{202C}\u{200B} Off\u{2066}icial\u{FEFF}\u{E0041}\u{AD}\u{61C}";
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Ok(json_response(
+        200,
+        &json!({"client_id": CIMD, "client_name": spoofed, "redirect_uris": [REDIRECT]}),
+    )));
+    let dcr = json!({"client_name": spoofed, "redirect_uris": ["https://evil.example/landing"], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &dcr.to_string(),
+    );
+    assert_eq!(r.json()["client_name"], "edualC Official");
+    let id = s(&r.json(), "client_id").to_string();
+    for (client, redirect, host) in [
+        (CIMD, REDIRECT, "app.example.com"),
+        (id.as_str(), "https://evil.example/landing", "evil.example"),
+    ] {
+        let r = w.send(
+            "GET",
+            &authorize_url(client, &[("redirect_uri", redirect)]),
+            &[],
+            "",
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (head, rest) = r.text.split_once("</h1>").unwrap();
+        assert!(
+            head.ends_with("<strong>edualC Official</strong> to use Scale through this server?"),
+            "{head}"
+        );
+        let next = rest.split("</p>").next().unwrap();
+        assert_eq!(
+            next,
+            format!("<p class=\"to\">It will send you back to <strong>{host}</strong>")
+        );
+        assert!(
+            !r.text.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{AD}' | '\u{61C}' | '\u{E0000}'..='\u{E007F}')),
+            "a format character reached the page"
+        );
+    }
+}
+
+/// Issue 19: the metadata-document fetch is no free relay. Fetches are
+/// counted per address; a failure is remembered for a minute (apart from the
+/// memo that holds tokens); the page says what happened in words of its own,
+/// never the platform's error text.
+#[test]
+fn document_fetches_are_metered_failures_remembered_and_described_in_our_words() {
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Err(SendError::Network(
+        "internal error; reference = 7hq2x9".into(),
+    )));
+    let url = authorize_url(CIMD, &[]);
+    for _ in 0..2 {
+        let r = w.send("GET", &url, &[], "");
+        assert_eq!(r.status, 400);
+        assert!(
+            r.text.contains("could not be fetched from app.example.com"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("internal error") && !r.text.contains("7hq2x9"));
+    }
+    assert_eq!(w.up.sent().len(), 1, "the failure was remembered");
+    let now = crate::io::Upstream::now_ms(&w.up);
+    assert!(
+        w.oauth.memo.get(&format!("doc:{CIMD}"), now).is_none(),
+        "not in the memo that holds tokens"
+    );
+    w.advance(61);
+    assert_eq!(
+        w.send("GET", &url, &[], "").status,
+        200,
+        "tried again after a minute"
+    );
+    assert_eq!(w.up.sent().len(), 2);
+    // An HTTP error is named by its status.
+    *w.doc.borrow_mut() = Some(Ok(json_response(503, &json!({"error": "upstream text"}))));
+    w.advance(301);
+    let r = w.send("GET", &url, &[], "");
+    assert!(
+        r.text.contains("HTTP 503") && !r.text.contains("upstream text"),
+        "{}",
+        r.text
+    );
+
+    // Thirty fetches per address in ten minutes; then none, with a wait.
+    let w = World::new();
+    let from = |ip| [("cf-connecting-ip", ip)];
+    for i in 0..30 {
+        let r = w.send(
+            "GET",
+            &authorize_url(&format!("{CIMD}?n={i}"), &[]),
+            &from("198.51.100.7"),
+            "",
+        );
+        assert!(r.text.contains("could not be fetched"), "{i}: {}", r.text);
+    }
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("Try again in"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 30, "the 31st was not fetched");
+    // A document already fetched is not counted again; another address is not limited.
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=1"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("203.0.113.5"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 31);
+    w.advance(601);
+    let r = w.send("GET", &authorize_url(CIMD, &[]), &from("198.51.100.7"), "");
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 #[test]
 fn billed_work_is_asked_only_for_live_keys() {
     let w = World::new();
@@ -839,14 +974,9 @@ fn pkce_is_required_as_s256_and_checked() {
         (vec![("code_challenge", "too-short")], "43-character"),
     ] {
         let r = w.send("GET", &authorize_url(&client.0, &changes), &[], "");
-        assert_eq!(r.status, 303);
-        let loc = r.location();
-        assert!(loc.starts_with(REDIRECT));
-        assert_eq!(param(loc, "error").as_deref(), Some("invalid_request"));
-        assert!(param(loc, "error_description").unwrap().contains(want));
-        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
-        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
-        assert_eq!(param(loc, "code"), None);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.header("location"), None);
+        assert!(r.text.contains(want), "{}", r.text);
     }
     let code = w.code(&client.0, &OWN_A);
     let wrong = "x".repeat(43);
@@ -935,6 +1065,56 @@ fn a_code_needs_the_redirect_uri_its_request_named() {
     tokens(&without(&param(r.location(), "code").unwrap()));
 }
 
+/// Issue 19: anyone can register a client whose redirect URI is their own
+/// site, so a malformed request answered with a redirect would be a phishing
+/// link on this server's domain (RFC 9700 §4.11.2). Every problem with the
+/// request is shown here, naming it and the app; only the person's answer
+/// (Cancel) goes back with an `error`.
+#[test]
+fn malformed_requests_get_a_page_naming_the_problem_and_the_app_never_a_redirect() {
+    let w = World::new();
+    let evil = "https://evil.example/landing";
+    let reg = json!({"client_name": "Evil Landing", "redirect_uris": [evil], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &reg.to_string(),
+    );
+    let id = s(&r.json(), "client_id").to_string();
+    let long = "s".repeat(2049);
+    for (change, why) in [
+        (("code_challenge", ""), "PKCE is required"),
+        (("code_challenge_method", "plain"), "must be S256"),
+        (("code_challenge", "too-short"), "43-character"),
+        (("response_type", ""), "response_type is missing"),
+        (("response_type", "token"), "response_type must be code"),
+        (("state", long.as_str()), "longer than 2048"),
+        (
+            ("resource", "https://other.example/mcp"),
+            "resource must be",
+        ),
+        (("scope", "admin"), "of the requested scopes exists"),
+    ] {
+        let url = authorize_url(&id, &[("redirect_uri", evil), change]);
+        let form = url.split_once('?').unwrap().1;
+        let ctype = [("content-type", "application/x-www-form-urlencoded")];
+        // The link itself, and the same request posted as a form.
+        for r in [
+            w.send("GET", &url, &[], ""),
+            w.send("POST", "/authorize", &ctype, form),
+        ] {
+            assert_eq!(r.status, 400, "{why}: {}", r.text);
+            assert_eq!(r.header("location"), None, "{why}");
+            assert!(r.header("content-type").unwrap().starts_with("text/html"));
+            assert!(r.text.contains(why), "{why}: {}", r.text);
+            assert!(r.text.contains("“Evil Landing”"), "{}", r.text);
+            assert!(!r.text.contains("<form"), "nothing to submit: {why}");
+        }
+    }
+    assert_eq!(w.rows("c:"), 0);
+}
+
 #[test]
 fn unregistered_redirects_and_unknown_clients_get_a_page_never_a_redirect() {
     let w = World::new();
@@ -981,10 +1161,10 @@ fn audiences_are_enforced() {
         &[],
         "",
     );
-    assert_eq!(
-        param(r.location(), "error").as_deref(),
-        Some("invalid_target")
-    );
+    assert_eq!(r.status, 400);
+    assert!(r
+        .text
+        .contains("resource must be an MCP URL of this server"));
     // A token request cannot widen the audience either.
     let code = param(
         w.submit(&w.open_page(&client.0, &narrow), &OWN_A)
