@@ -363,13 +363,13 @@ pub(super) fn method_and_secret<'p>(
     }
 }
 
-/// The tenant ids a Scale key may have, two per server key (newest first):
-/// the current shape, `u_` and 22 characters of a keyed hash of the key with
-/// a check appended (see [`OAuth::shape`]), and the older shape without the
-/// check; and the stored tenant rows under them. The id is the same at every
-/// sign-in and reveals nothing of the key; trying every server key keeps
-/// ids across a rotation, and trying the older shape keeps the webhook URL
-/// of a user who signed in before checks existed.
+/// The tenant ids a Scale key may have, one per server key (newest first),
+/// and the stored tenant rows under them. The id is a keyed hash, the same
+/// at every sign-in, revealing nothing of the key; trying every server key
+/// keeps ids across a rotation. Each comes in two shapes, the current one
+/// first: `u_` and 22 characters with a check appended (see
+/// [`OAuth::shape`]), and the older one without the check, so a user who
+/// signed in before checks existed keeps their webhook URL.
 pub(super) fn tenants<'a>(
     o: &OAuth<'_>,
     io: &Io<'a>,
