@@ -404,7 +404,7 @@ async fn tenant_webhook(
         Err(errs) => return misconfigured(&errs),
     };
     let tenant = &req.path["/webhooks/scale/".len()..];
-    let stored = match crate::oauth::tenant_callback_hash(services, tenant).await {
+    let stored = match crate::oauth::tenant_callback_hash(&cfg, services, tenant).await {
         Ok(Some(h)) => h,
         Ok(None) => return error_json(404, "not_found", "No account signed in with its own Scale key has this webhook URL. Copy it from the grants page (/oauth/grants)."),
         // 5xx, so Scale retries the delivery.

@@ -366,17 +366,21 @@ pub(super) fn method_and_secret<'p>(
 /// The tenant ids a Scale key may have, one per server key (newest first),
 /// and the stored tenant rows under them. The id is a keyed hash, the same
 /// at every sign-in, revealing nothing of the key; trying every server key
-/// keeps ids across a rotation.
+/// keeps ids across a rotation. Each comes in two shapes, the current one
+/// first: `u_` and 22 characters with a check appended (see
+/// [`OAuth::shape`]), and the older one without the check, so a user who
+/// signed in before checks existed keeps their webhook URL.
 pub(super) fn tenants<'a>(
     o: &OAuth<'_>,
     io: &Io<'a>,
     key: &str,
 ) -> Result<(Vec<String>, &'a [Value]), Stop> {
-    let ids: Vec<String> = o
-        .macs("tenant", key.as_bytes())
-        .into_iter()
-        .map(|h| format!("u_{}", &h[..22]))
-        .collect();
+    let mut ids = Vec::new();
+    for k in &o.keys {
+        let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
+        ids.push(OAuth::tagged(k, super::TENANT_ID, old.clone()));
+        ids.push(old);
+    }
     let ops = ids
         .iter()
         .map(|id| op("get", &format!("u:{id}"), "", "", 0))

@@ -16,7 +16,7 @@
 //! again costs microseconds (parsing a small form, a few hashes) against
 //! milliseconds for each store call.
 
-use super::{OAuth, MAX_BODY, MEMO_MS};
+use super::{OAuth, MAX_BODY, MEMO_MS, MISS_MS};
 use crate::codec::base64url;
 use crate::http::Request;
 use crate::io::state::op;
@@ -39,7 +39,8 @@ pub(super) enum Need {
     Body,
     /// Store operations (`io::state`).
     Store(Value),
-    /// An access token's record, through the isolate's memo ([`MEMO_MS`]).
+    /// An access token's record, through the isolate's memo ([`MEMO_MS`])
+    /// and, for one found absent, its negative cache ([`MISS_MS`]).
     Access(String),
     /// AES-256-GCM: `plain` sealed under the key.
     Seal([u8; 32], Vec<u8>),
@@ -89,8 +90,8 @@ pub(super) struct Io<'a> {
 }
 
 /// How many random bytes a request may use: a grant id, a code, a grant key
-/// and a cookie nonce, or two tokens.
-const SEED: usize = 128;
+/// and a cookie nonce, or two tokens for each of a refresh's three tries.
+const SEED: usize = 192;
 
 impl<'a> Io<'a> {
     fn ask(&self, need: Need) -> Result<&'a Got, Stop> {
@@ -266,8 +267,10 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
         Need::Body => Got::Body(req.read_body(MAX_BODY).await.ok()),
         Need::Store(ops) => Got::Rows(o.run(&ops).await?),
         Need::Access(key) => {
-            let v = match o.p.memo.get(&key, o.now_ms) {
+            let memo = &o.p.memo;
+            let v = match memo.get(&key, o.now_ms) {
                 Some(v) => v,
+                None if memo.missed(&key, o.now_ms) => Value::Null,
                 None => {
                     let rows = o
                         .run(&Value::Array(vec![op("get", &key, "", "", 0)]))
@@ -278,7 +281,14 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                         .and_then(Value::as_str)
                         .map(super::parse)
                         .unwrap_or_default();
-                    o.p.memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    // A token's record is written before the token is handed
+                    // out, so one found absent stays absent: remembered
+                    // apart, where misses cannot evict the records found.
+                    if v.is_null() {
+                        memo.miss(key, o.now_ms + MISS_MS);
+                    } else {
+                        memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    }
                     v
                 }
             };

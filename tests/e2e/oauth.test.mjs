@@ -283,6 +283,11 @@ describe('attacks, each refused with nothing issued', () => {
     const code = await codeFor();
     const r = await exchange(code, { redirect_uri: 'http://127.0.0.1:9/other' });
     assert.equal(r.json.error, 'invalid_grant');
+    // The authorization request named it, so the token request must too (RFC 6749 §4.1.3).
+    const without = await exchange(code, { redirect_uri: null });
+    assert.equal(without.json.error, 'invalid_grant');
+    assert.match(without.json.error_description, /redirect_uri/);
+    assert.equal((await exchange(code)).status, 200, 'the code was not spent by the refused attempts');
   });
 
   test("a self-registered app's malformed request is answered on this server's page, never at its redirect URI", async () => {
@@ -340,20 +345,34 @@ describe('attacks, each refused with nothing issued', () => {
     assert.match(await foreign.text(), /resource must be an MCP URL of this server/);
   });
 
-  test('refresh rotation: the previous token works until the new one is used, then reuse revokes the grant', async () => {
+  test('refresh rotation: two refreshes at once both keep working; after the window, reuse revokes the grant', { timeout: 90_000 }, async () => {
     const t = (await exchange(await codeFor())).json;
-    const r2 = await refresh(t.refresh_token);
-    assert.equal(r2.status, 200);
-    const again = await refresh(t.refresh_token);
-    assert.equal(again.status, 200, 'grace: r1 still works while r2 is unused');
-    const r4 = await refresh(again.json.refresh_token);
-    assert.equal(r4.status, 200);
+    const list = (token) => rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token });
+    // A client racing itself (two requests that both saw the access token
+    // expire): both refreshes succeed with the same new pair.
+    const [a, b] = await Promise.all([refresh(t.refresh_token), refresh(t.refresh_token)]);
+    assert.equal(a.status, 200, JSON.stringify(a.json));
+    assert.equal(b.status, 200, JSON.stringify(b.json));
+    assert.deepEqual(b.json, a.json, 'the same answer');
+    assert.notEqual(a.json.refresh_token, t.refresh_token);
+    // Whichever answer each racer kept, its next refresh works, and so do
+    // the racers' next refreshes made at once.
+    const [c, d] = await Promise.all([refresh(a.json.refresh_token), refresh(b.json.refresh_token)]);
+    assert.equal(c.status, 200, JSON.stringify(c.json));
+    assert.equal(d.status, 200, JSON.stringify(d.json));
+    assert.deepEqual(d.json, c.json);
+    assert.equal((await list(c.json.access_token)).status, 200);
+    assert.equal((await list(a.json.access_token)).status, 200, 'the earlier access token lives its hour');
+    // Outside the 30 s window, the first token (whose successor was used)
+    // means two parties hold the grant: it ends.
+    await new Promise((resolve) => setTimeout(resolve, 31_000));
     const reuse = await refresh(t.refresh_token);
     assert.equal(reuse.status, 400);
     assert.equal(reuse.json.error, 'invalid_grant');
+    assert.match(reuse.json.error_description, /revoked/);
     assert.equal(reuse.json.access_token, undefined);
-    assert.equal((await refresh(r4.json.refresh_token)).status, 400, 'the grant is gone');
-    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: r4.json.access_token })).status, 401);
+    assert.equal((await refresh(c.json.refresh_token)).status, 400, 'the grant is gone');
+    assert.equal((await list(c.json.access_token)).status, 401);
   });
 
   test('CSRF: the form is refused without its cookie, with another form token, or from another site', async () => {
@@ -476,7 +495,8 @@ describe('attacks, each refused with nothing issued', () => {
     };
     const hookA = (await call(ta, 'list_callbacks')).structuredContent.webhook_url;
     const hookB = (await call(tb, 'list_callbacks')).structuredContent.webhook_url;
-    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}$`));
+    // `u_`, 22 characters of a keyed hash of the Scale key, and a check of 22.
+    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{22}$`));
     assert.notEqual(hookA, hookB);
     assert.equal((await call(stack.token, 'list_callbacks')).structuredContent.webhook_url, `${stack.url}/webhooks/scale`);
     const operatorBefore = (await call(stack.token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks;
@@ -486,6 +506,8 @@ describe('attacks, each refused with nothing issued', () => {
     // Wrong keys (none, B's, the operator's) are refused; nothing is stored.
     for (const key of ['not-the-key', keyB, stack.secrets.SCALE_CALLBACK_AUTH_KEY]) assert.equal((await deliver(hookA, key, 'task_wrong')).status, 401);
     assert.equal((await deliver(`${stack.url}/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA`, keyA, 'task_wrong')).status, 404);
+    // A's id with its check changed is nobody's.
+    assert.equal((await deliver(`${hookA.slice(0, -4)}AAAA`, keyA, 'task_wrong')).status, 404);
     assert.equal((await deliver(hookA, keyA, 'task_of_a')).status, 200);
     assert.equal((await deliver(hookB, keyB, 'task_of_b')).status, 200);
 
@@ -528,6 +550,11 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.refresh_token })).status, 401);
     assert.equal((await refresh(t.access_token)).json.error, 'invalid_grant');
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: 'smcp_at_' + 'z'.repeat(43) })).status, 401);
+    // A real token's random part with another check: refused as no token of this server.
+    const forged = `${t.access_token.slice(0, -22)}${'z'.repeat(22)}`;
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: forged });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /not an access token of this server/);
   });
 });
 
