@@ -3,14 +3,20 @@
 //
 //   node bench/profile.mjs [--scenario list_tasks|list_tasks_50|get_task|tools_list|webhook]
 //                          [--seconds N] [--build-dir DIR | --skip-build] [--cpu-only]
+//                          [--oauth [--rounds N]]
 //
 // By default it first builds a release worker that keeps wasm function names
 // (bench/out/build-prof: the release profile without `strip`, wasm-opt without
 // --strip-debug). Output: CPU ms per request measured from /proc (before the
 // profiler attaches, so it is not slowed by it), then the top functions by self
 // and by inclusive time; the raw profile goes to bench/out/<scenario>.cpuprofile
-// (opens in Chrome DevTools). --cpu-only skips the profiler. Runs scripts/setup.sh
-// first, as `npm run bench` does, so it works on a fresh clone.
+// (opens in Chrome DevTools). --cpu-only skips the profiler. --oauth binds the
+// OAuth store, sets OAUTH_SECRET, gets an OAuth access token through the real
+// sign-in flow (operator access, scale:read) and measures the scenario with the
+// static token and with the access token in alternating rounds on the one worker
+// (N rounds each, default 5; medians and their ratio), then profiles the OAuth
+// side. Runs scripts/setup.sh first, as `npm run bench` does, so it works on a
+// fresh clone.
 import { spawnSync, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -28,7 +34,7 @@ if (typeof WebSocket === 'undefined') {
   process.exit(r.status ?? 1);
 }
 
-const o = { scenario: 'list_tasks', seconds: 5, buildDir: null, skipBuild: false, cpuOnly: false };
+const o = { scenario: 'list_tasks', seconds: 5, buildDir: null, skipBuild: false, cpuOnly: false, oauth: false, rounds: 5 };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--scenario') o.scenario = process.argv[++i];
@@ -40,9 +46,12 @@ for (let i = 2; i < process.argv.length; i++) {
   }
   else if (a === '--skip-build') o.skipBuild = true;
   else if (a === '--cpu-only') o.cpuOnly = true;
+  else if (a === '--oauth') o.oauth = true;
+  else if (a === '--rounds') o.rounds = Number(process.argv[++i]);
   else throw new Error(`unknown option ${a}`);
 }
 if (!(o.seconds > 0)) throw new Error('--seconds needs a positive number');
+if (!(o.rounds >= 1)) throw new Error('--rounds needs a positive number');
 
 // Before the imports below, which need the root's and bench/'s packages.
 rootSetup();
@@ -51,6 +60,7 @@ const { startSim, startWorker, cpuSeconds, readCompatibilityDate, rustSide, clea
 const { runLoad } = await import('./lib/load.mjs');
 const { webhookTemplate } = await import('./lib/fixtures.mjs');
 const { simControl, seedTasks, scenarioTargets } = await import('./lib/targets.mjs');
+const { operatorAccessToken } = await import('./lib/oauth.mjs');
 
 /** A port nothing listens on now (the OS picks it), for the inspector. */
 function freePort() {
@@ -89,24 +99,42 @@ try {
   const taskIds = await seedTasks(simControl(sim.url));
   const inspectorPort = o.cpuOnly ? null : await freePort();
   const side = rustSide(buildDir, readCompatibilityDate(root));
-  const { url, pid } = await startWorker(side, { ...S, SCALE_API_BASE: sim.base }, o.cpuOnly ? {} : { inspectorPort });
+  const oauth = o.oauth ? { durableObjects: { OAUTH: { className: 'OAuthStore', useSQLite: true } } } : {};
+  const env = { ...S, SCALE_API_BASE: sim.base, ...(o.oauth ? { OAUTH_SECRET: 'profile-oauth-secret-9d27c4e1b80a6f35' } : {}) };
+  const { url, pid } = await startWorker(side, env, { ...oauth, ...(o.cpuOnly ? {} : { inspectorPort }) });
   let n = 0;
-  const targets = scenarioTargets(url, {
-    token: S.MCP_AUTH_TOKEN,
-    callbackKey: S.SCALE_CALLBACK_AUTH_KEY,
-    taskId: taskIds[42],
-    parts: webhookTemplate(50 * 1024),
-    nextId: () => `profile-${String(++n).padStart(10, '0')}`,
-  });
-  const target = targets[o.scenario];
-  if (!target) throw new Error(`--scenario: one of ${Object.keys(targets).join(', ')}`);
+  const targetsFor = (token) =>
+    scenarioTargets(url, {
+      token,
+      callbackKey: S.SCALE_CALLBACK_AUTH_KEY,
+      taskId: taskIds[42],
+      parts: webhookTemplate(50 * 1024),
+      nextId: () => `profile-${String(++n).padStart(10, '0')}`,
+    })[o.scenario];
+  const sides = { static: targetsFor(S.MCP_AUTH_TOKEN) };
+  if (!sides.static) throw new Error(`--scenario: one of ${Object.keys(scenarioTargets(url, { parts: [] })).join(', ')}`);
+  if (o.oauth) sides.oauth = targetsFor((await operatorAccessToken(url, S.MCP_AUTH_TOKEN)).access_token);
   const cpu = () => cpuSeconds(pid);
-
-  await runLoad(target, { connections: 10, seconds: 2 });
-  const c0 = cpu();
-  const plain = await runLoad(target, { connections: 10, seconds: o.seconds });
-  const ms = ((cpu() - c0) * 1000) / plain.requests;
-  console.log(`profile: ${o.scenario}: ${plain.rps.toFixed(0)} req/s, ${ms.toFixed(2)} CPU ms per request (c=10, no profiler)`);
+  // CPU ms per request of one round with `target` (c=10).
+  const round = async (name, target) => {
+    const c0 = cpu();
+    const r = await runLoad(target, { connections: 10, seconds: o.seconds });
+    const ms = ((cpu() - c0) * 1000) / r.requests;
+    if (r.non2xx || r.errors) console.log(`profile: warning: ${name}: ${r.non2xx} non-2xx answers, ${r.errors} errors (counted below)`);
+    console.log(`profile: ${o.scenario}${o.oauth ? ` (${name} token)` : ''}: ${r.rps.toFixed(0)} req/s, ${ms.toFixed(3)} CPU ms per request (c=10, no profiler)`);
+    return ms;
+  };
+  for (const t of Object.values(sides)) await runLoad(t, { connections: 10, seconds: 2 });
+  if (o.oauth) {
+    const ms = { static: [], oauth: [] };
+    for (let i = 0; i < o.rounds; i++) for (const k of ['static', 'oauth']) ms[k].push(await round(k, sides[k]));
+    const median = (xs) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+    const [st, oa] = [median(ms.static), median(ms.oauth)];
+    console.log(`profile: medians of ${o.rounds} rounds: static ${st.toFixed(3)}, OAuth ${oa.toFixed(3)} CPU ms per request (OAuth ${((oa / st - 1) * 100).toFixed(1)}%)`);
+  } else {
+    await round('static', sides.static);
+  }
+  const target = sides.oauth ?? sides.static;
 
   if (!o.cpuOnly) {
     const list = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();

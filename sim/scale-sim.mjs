@@ -8,11 +8,14 @@
 // control API under /__sim/ for completing tasks (now or later), injecting
 // faults (matched by method, path and request body), adding upstream latency,
 // measuring how many requests were in flight at once, and reading a log of
-// every /v1 request exactly as it arrived on the wire.
+// every /v1 request exactly as it arrived on the wire. It also serves a sample
+// attachment image under /files/ and completes imageannotation tasks with
+// labels drawn on that image.
 //
-// Wire facts follow shared/scale-api.md; where Scale's official Python client
-// (`scaleapi` on PyPI) disagrees, the simulator follows the client (see the
-// notes marked "PY client" below). Zero npm dependencies: node: builtins only.
+// Wire facts follow docs/tools.md ("Scale's wire conventions"); where Scale's
+// official Python client (`scaleapi` on PyPI) disagrees, the simulator follows
+// the client (see the notes marked "PY client" below). Zero npm dependencies:
+// node: builtins only.
 //
 // Use as a CLI:    node sim/scale-sim.mjs [--port N] [--host H] [--api-key K]
 //                    [--callback-auth-key K] [--auto-complete-ms N]
@@ -25,6 +28,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
+import { deflateSync } from 'node:zlib';
 
 // ---------------------------------------------------------------------------
 // Constants
@@ -80,7 +84,7 @@ function publicView(rec) {
   return clone(out);
 }
 
-/** Query booleans: `true`/`false` per TOOLS.md; the PY client sends `True`/`False`. */
+/** Query booleans: `true`/`false` as the worker sends them (docs/tools.md); the PY client sends `True`/`False`. */
 function parseBool(name, value) {
   const v = String(value).toLowerCase();
   if (v === 'true' || v === '1') return true;
@@ -171,6 +175,240 @@ function postJson(url, payload, headers, signal) {
 }
 
 // ---------------------------------------------------------------------------
+// A sample attachment image and the labels a completion draws on it
+//
+// Tests and `npm run dev` need an image whose labels can be seen: the
+// simulator paints a small street scene (no binary file in the repository),
+// serves it under /files/, and completes imageannotation tasks with a response
+// whose every shape outlines something in that picture.
+
+const SCENE_W = 640;
+const SCENE_H = 480;
+// Every coordinate is in pixels of the scene; the response reuses these.
+const SCENE = {
+  car: { left: 80, top: 300, width: 160, height: 80 },
+  sign: { cx: 200, cy: 150, width: 70, height: 44, rotation: 0.35 },
+  building: [[300, 80], [420, 60], [440, 250], [310, 260]],
+  lane: [[0, 420], [320, 390], [640, 420]],
+  headlights: [[92, 352], [228, 352]],
+  tree: { cx: 575, cy: 250, rx: 45, ry: 65 },
+  truck: { face: [360, 300, 440, 380], side: [480, 280, 480, 350] },
+};
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(buf) {
+  let c = 0xffffffff;
+  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** An 8-bit RGB PNG of `rgb` (width * height * 3 bytes, rows top to bottom). */
+export function encodePng(width, height, rgb) {
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) rgb.copy(raw, y * (width * 3 + 1) + 1, y * width * 3, (y + 1) * width * 3);
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8 bits per channel, truecolour, no interlace
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** The corners of the sign, turned clockwise (y points down) about its centre. */
+function signCorners() {
+  const { cx, cy, width, height, rotation } = SCENE.sign;
+  const [c, s] = [Math.cos(rotation), Math.sin(rotation)];
+  return [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([sx, sy]) => {
+    const [dx, dy] = [(sx * width) / 2, (sy * height) / 2];
+    return [Math.round((cx + dx * c - dy * s) * 100) / 100, Math.round((cy + dx * s + dy * c) * 100) / 100];
+  });
+}
+
+function insidePolygon(pts, x, y) {
+  let inside = false;
+  for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
+    const [xi, yi] = pts[i];
+    const [xj, yj] = pts[j];
+    if (yi > y !== yj > y && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+function distanceToSegment(x, y, [ax, ay], [bx, by]) {
+  const [dx, dy] = [bx - ax, by - ay];
+  const t = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy)));
+  return Math.hypot(x - (ax + t * dx), y - (ay + t * dy));
+}
+
+let scenePng = null;
+
+/** The street scene as PNG bytes, painted once. */
+export function sceneImage() {
+  if (scenePng) return scenePng;
+  const px = Buffer.alloc(SCENE_W * SCENE_H * 3);
+  // Each shape is tested only inside its bounding box [left, top, right, bottom].
+  const paint = (test, rgb, [l, t, r, b]) => {
+    for (let y = Math.max(0, Math.floor(t)); y < Math.min(SCENE_H, Math.ceil(b)); y++) {
+      for (let x = Math.max(0, Math.floor(l)); x < Math.min(SCENE_W, Math.ceil(r)); x++) {
+        if (test(x + 0.5, y + 0.5)) px.set(rgb, (y * SCENE_W + x) * 3);
+      }
+    }
+  };
+  const bounds = (pts, pad = 0) => {
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.map((p) => p[1]);
+    return [Math.min(...xs) - pad, Math.min(...ys) - pad, Math.max(...xs) + pad, Math.max(...ys) + pad];
+  };
+  const rect = (l, t, r, b) => [() => true, [l, t, r, b]];
+  for (let y = 0; y < SCENE_H; y++) {
+    const sky = [170 + (y >> 3), 205 + (y >> 4), 235];
+    for (let x = 0; x < SCENE_W; x++) px.set(y < 240 ? sky : [105, 105, 110], (y * SCENE_W + x) * 3);
+  }
+  const { car, tree, truck } = SCENE;
+  const polygon = (pts) => [(x, y) => insidePolygon(pts, x, y), bounds(pts)];
+  const fill = ([test, box], rgb) => paint(test, rgb, box);
+  const { lane } = SCENE;
+  paint((x, y) => lane.slice(1).some((p, i) => distanceToSegment(x, y, lane[i], p) <= 3), [235, 235, 215], bounds(lane, 3));
+  fill(polygon(SCENE.building), [176, 140, 110]);
+  fill(rect(197, 170, 203, 298), [90, 90, 90]);
+  fill(polygon(signCorners()), [240, 200, 40]);
+  fill(rect(car.left, car.top, car.left + car.width, car.top + car.height), [200, 40, 40]);
+  for (const [hx, hy] of SCENE.headlights) paint((x, y) => Math.hypot(x - hx, y - hy) <= 6, [250, 230, 120], [hx - 6, hy - 6, hx + 6, hy + 6]);
+  const [fl, ft, fr, fb] = truck.face;
+  const [sx, st, , sb] = truck.side;
+  fill(polygon([[fr, ft], [sx, st], [sx, sb], [fr, fb]]), [40, 65, 120]);
+  fill(rect(fl, ft, fr, fb), [60, 90, 160]);
+  fill(rect(tree.cx - 7, tree.cy + 55, tree.cx + 7, tree.cy + 110), [110, 80, 50]);
+  const { cx, cy, rx, ry } = tree;
+  paint((x, y) => ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1, [50, 130, 60], [cx - rx, cy - ry, cx + rx, cy + ry]);
+  scenePng = encodePng(SCENE_W, SCENE_H, px);
+  return scenePng;
+}
+
+const SHAPE_KINDS = ['box', 'polygon', 'line', 'point', 'ellipse', 'cuboid'];
+const DEFAULT_LABELS = { box: ['car', 'traffic_sign'], polygon: ['building'], line: ['lane_marking'], point: ['headlight'], ellipse: ['tree'], cuboid: ['truck'] };
+
+/** The first labels a geometry asks for (strings or `{choice}` objects), else ours. */
+function labelsFor(geometries, kind) {
+  const asked = (geometries?.[kind]?.objects_to_annotate || [])
+    .map((o) => (typeof o === 'string' ? o : isObject(o) ? o.choice : undefined))
+    .filter((o) => typeof o === 'string' && o);
+  return asked.length ? asked : DEFAULT_LABELS[kind];
+}
+
+/**
+ * What a labeler would return for an imageannotation task on the scene, in
+ * Scale's image response format: one annotation per geometry the task asks
+ * for (every kind when it names none we know), a rotated box when boxes may
+ * rotate, and image-level answers under `global_attributes`.
+ */
+export function imageAnnotationResponse(params) {
+  const geometries = isObject(params?.geometries) ? params.geometries : {};
+  const asked = SHAPE_KINDS.filter((k) => isObject(geometries[k]));
+  const kinds = new Set(asked.length ? asked : SHAPE_KINDS);
+  const rotate = !asked.length || geometries.box?.can_rotate === true;
+  const vertex = ([x, y]) => ({ x, y });
+  const uuid = () => [8, 4, 4, 4, 12].map((n) => randomBytes(n / 2).toString('hex')).join('-');
+  const out = [];
+  const add = (kind, i, shape) => {
+    const labels = labelsFor(geometries, kind);
+    out.push({ uuid: uuid(), type: kind, label: labels[Math.min(i, labels.length - 1)], attributes: {}, ...shape });
+  };
+  const { car, sign, tree, truck } = SCENE;
+  if (kinds.has('box')) {
+    add('box', 0, { ...car, attributes: { occluded: 'no' } });
+    if (rotate) {
+      add('box', 1, {
+        left: sign.cx - sign.width / 2, top: sign.cy - sign.height / 2, width: sign.width, height: sign.height,
+        rotation: sign.rotation, vertices: signCorners().map(vertex),
+      });
+    }
+  }
+  if (kinds.has('polygon')) add('polygon', 0, { vertices: SCENE.building.map(vertex) });
+  if (kinds.has('line')) add('line', 0, { vertices: SCENE.lane.map(vertex) });
+  if (kinds.has('point')) for (const [x, y] of SCENE.headlights) add('point', 0, { x, y });
+  if (kinds.has('ellipse')) {
+    const { cx, cy, rx, ry } = tree;
+    add('ellipse', 0, { vertices: [[cx, cy - ry], [cx + rx, cy], [cx, cy + ry], [cx - rx, cy]].map(vertex) });
+  }
+  if (kinds.has('cuboid')) {
+    const [l, t, r, b] = truck.face;
+    const [sx, st, , sb] = truck.side;
+    const corners = {
+      'face-topleft': [l, t], 'face-bottomleft': [l, b], 'face-topright': [r, t], 'face-bottomright': [r, b],
+      'side-topcorner': [sx, st], 'side-bottomcorner': [sx, sb],
+    };
+    const edge = (description, a, z) => ({ type: 'edge', description, x1: corners[a][0], y1: corners[a][1], x2: corners[z][0], y2: corners[z][1] });
+    add('cuboid', 0, {
+      vertices: Object.entries(corners).map(([description, [x, y]]) => ({ type: 'vertex', x, y, description })),
+      edges: [
+        edge('face-top', 'face-topleft', 'face-topright'), edge('face-right', 'face-topright', 'face-bottomright'),
+        edge('face-bottom', 'face-bottomright', 'face-bottomleft'), edge('face-left', 'face-bottomleft', 'face-topleft'),
+        edge('side-top', 'face-topright', 'side-topcorner'), edge('side-back', 'side-topcorner', 'side-bottomcorner'),
+        edge('side-bottom', 'side-bottomcorner', 'face-bottomright'),
+      ],
+    });
+  }
+  return { annotations: out, global_attributes: { weather: 'sunny', time_of_day: 'day' } };
+}
+
+// The files under /files/: an image host with no credentials of its own,
+// answering `Range` requests, so attachment fetching can be exercised.
+const SVG_DRAWING = '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="#c33"/></svg>';
+const FILES = {
+  'street.png': () => ({ type: 'image/png', body: sceneImage() }),
+  // The same bytes as a server that does not say what it sends.
+  'street.bin': () => ({ type: 'application/octet-stream', body: sceneImage() }),
+  'drawing.svg': () => ({ type: 'image/svg+xml', body: Buffer.from(SVG_DRAWING) }),
+};
+
+/** `Range: bytes=a-b | a- | -n` -> [start, end] (inclusive), null for none, false when unsatisfiable. */
+function byteRange(header, size) {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return false;
+  let [start, end] = m[1] === '' ? [size - Number(m[2]), size - 1] : [Number(m[1]), m[2] === '' ? size - 1 : Number(m[2])];
+  start = Math.max(0, start);
+  end = Math.min(end, size - 1);
+  return start <= end && start < size ? [start, end] : false;
+}
+
+function serveFile(sim, req, res, rawPath) {
+  sim.state.fileRequests.push({ method: req.method, path: rawPath, headers: { ...req.headers }, at: nowIso() });
+  const make = FILES[rawPath.slice('/files/'.length)];
+  if (!make || (req.method !== 'GET' && req.method !== 'HEAD')) fail(404, `Not found: ${req.method} ${rawPath}`);
+  const { type, body } = make();
+  const range = byteRange(req.headers.range, body.length);
+  const headers = { 'content-type': type, 'accept-ranges': 'bytes', 'cache-control': 'no-store' };
+  if (range === false) {
+    res.writeHead(416, { ...headers, 'content-range': `bytes */${body.length}`, 'content-length': 0 });
+    res.end();
+    return;
+  }
+  const [start, end] = range || [0, body.length - 1];
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${body.length}`;
+  res.writeHead(range ? 206 : 200, { ...headers, 'content-length': end - start + 1 });
+  res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
+}
+
+// ---------------------------------------------------------------------------
 // State
 
 function createState(options) {
@@ -183,6 +421,7 @@ function createState(options) {
     teammates: [], // [{email, role, ...}]
     requests: [], // request log of /v1 calls
     deliveries: [], // callback delivery log
+    fileRequests: [], // requests for /files/ (the sample attachment host)
     faults: [], // pending fault rules, matched in order
     config: {
       callbackAuthKey: options.callbackAuthKey ?? null,
@@ -264,7 +503,7 @@ class Simulator {
     this.resetStats();
     // Mutate in place so references held by callers (`sim.state.*`) stay valid.
     for (const m of [s.projects, s.batches, s.tasks, s.evaluationTasks, s.files]) m.clear();
-    for (const a of [s.teammates, s.requests, s.deliveries, s.faults]) a.length = 0;
+    for (const a of [s.teammates, s.requests, s.deliveries, s.faults, s.fileRequests]) a.length = 0;
     s.seq = 0;
     s.taskSeq = 0;
     seedTeam(s);
@@ -691,7 +930,8 @@ class Simulator {
     task.status = status;
     task.completed_at = now;
     task.updated_at = now;
-    task.response = response ?? (status === 'error' ? { error: 'Simulated task error' } : { annotations: [] });
+    task.response = response ?? (status === 'error' ? { error: 'Simulated task error' }
+      : task.type === 'imageannotation' ? imageAnnotationResponse(task.params) : { annotations: [] });
     const delivery = await this.sendTaskCallback(task, status);
     const batchDelivery = await this.checkBatchCompletion(task.batch);
     return { task: publicView(task), delivery, batch_delivery: batchDelivery };
@@ -1172,6 +1412,8 @@ const CONTROL_ROUTES = [
   ['GET', ['health'], () => ({ ok: true })],
   ['GET', ['requests'], (c) => clone(c.sim.state.requests)],
   ['DELETE', ['requests'], (c) => { c.sim.state.requests.length = 0; return { ok: true }; }],
+  ['GET', ['files', 'requests'], (c) => clone(c.sim.state.fileRequests)],
+  ['DELETE', ['files', 'requests'], (c) => { c.sim.state.fileRequests.length = 0; return { ok: true }; }],
   ['GET', ['deliveries'], (c) => clone(c.sim.state.deliveries)],
   ['DELETE', ['deliveries'], (c) => { c.sim.state.deliveries.length = 0; return { ok: true }; }],
   ['GET', ['faults'], (c) => clone(c.sim.state.faults)],
@@ -1256,6 +1498,7 @@ async function handleRequest(sim, req, res) {
     const rawBody = await readBody(req);
     sim.log(req.method, url);
     if (isApi) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
+    else if (rawPath.startsWith('/files/')) serveFile(sim, req, res, rawPath);
     else if (rawPath.startsWith('/__sim/')) {
       if (req.method !== 'GET') sim.version++;
       await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
@@ -1310,7 +1553,7 @@ export async function startSimulator({
     });
     return closed;
   };
-  return { url, base: `${url}/v1`, port: actualPort, close, state: sim.state, stats: () => sim.statsView() };
+  return { url, base: `${url}/v1`, image: `${url}/files/street.png`, port: actualPort, close, state: sim.state, stats: () => sim.statsView() };
 }
 
 const USAGE = `usage: node sim/scale-sim.mjs [--port N] [--host 127.0.0.1] [--api-key KEY]

@@ -1,11 +1,12 @@
-//! The router: which route a request is for, and the rules applied around
-//! the routes, once each — the configuration check (of the settings that
-//! route uses), the browser-origin rule, the CORS preflight and headers, and
-//! for `/mcp` the bearer token (a static token, or an OAuth access token when
-//! sign-in is on), its principal and the connection's view (AUTH.md B); the
-//! callback key for `/webhooks/scale` is the receiver's own. Every rule that
-//! needs only the request's head runs before its body is read. Platform-free:
-//! the edge builds the [`Request`] and writes back the [`Response`].
+//! The router: which route a request is for, and the rules applied around the
+//! routes, once each — the configuration check (of the settings that route
+//! uses), the browser-origin rule, the CORS preflight and headers, and for
+//! `/mcp` the bearer token (a static token, or an OAuth access token when
+//! sign-in is on), its principal and the connection's view
+//! (docs/permissions.md); the callback key for `/webhooks/scale` is the
+//! receiver's own. Every rule that needs only the request's head runs before
+//! its body is read. Platform-free: the edge builds the [`Request`] and writes
+//! back the [`Response`].
 
 use crate::auth::{bearer, mcp_path, origin_allowed, Keyring, View};
 use crate::callback_log::TenantLog;
@@ -335,7 +336,7 @@ async fn mcp_allowed(
                 if let ScaleKey::Own(k) = &g.scale_key {
                     cfg.scale_api_key = Some(k.clone());
                     // The user's own answer on the sign-in page, in place of
-                    // the operator's LIVE_WRITES (AUTH.md B.4).
+                    // the operator's LIVE_WRITES (docs/permissions.md §4).
                     cfg.live_writes = g.billed_allowed;
                 }
                 // A user's own account has its own callback log and webhook,
@@ -376,8 +377,9 @@ async fn mcp_allowed(
     // Only a signed-in user's answer can need it (below).
     let issuer = signed.then(|| crate::oauth::issuer(&cfg, &req.self_origin));
     let out = crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await;
-    // Only a signed-in user's missing scope is answered with 403 (B.2):
-    // the challenge tells the client to sign in again for every scope.
+    // Only a signed-in user's missing scope is answered with 403
+    // (docs/permissions.md §2): the challenge tells the client to sign in again
+    // for every scope.
     if let (Some(issuer), 403) = (issuer, out.status) {
         let resource = format!("{issuer}{}", req.path);
         let www = crate::oauth::challenge(&issuer, &resource, None);
@@ -412,7 +414,7 @@ async fn tenant_webhook(
         Err(errs) => return misconfigured(req, raw, &errs),
     };
     let tenant = &req.path["/webhooks/scale/".len()..];
-    let stored = match crate::oauth::tenant_callback_hash(services, tenant).await {
+    let stored = match crate::oauth::tenant_callback_hash(&cfg, services, tenant).await {
         Ok(Some(h)) => h,
         Ok(None) => return error_json(404, "not_found", "No account signed in with its own Scale key has this webhook URL. Copy it from the grants page (/oauth/grants)."),
         // 5xx, so Scale retries the delivery.
@@ -439,8 +441,9 @@ async fn tenant_webhook(
     .await
 }
 
-/// A connection asking for a narrowing that is malformed or outside what
-/// the server allows: 400, never 403 (B.2: signing in cannot change it).
+/// A connection asking for a narrowing that is malformed or outside what the
+/// server allows: 400, never 403 (docs/permissions.md §2: signing in cannot
+/// change it).
 fn bad_view(message: &str) -> Response {
     crate::mcp::error_reply(
         RpcError::new(INVALID_REQUEST, message).with_status(400),

@@ -1,6 +1,7 @@
-//! Configuration: the secrets, vars and bindings of TOOLS.md, read once per
-//! request into one typed [`Config`]. A missing or malformed value becomes a
-//! [`ConfigError`] that names the setting and never quotes a secret.
+//! Configuration: the secrets, vars and bindings of README's Configuration
+//! table, read once per request into one typed [`Config`]. A missing or
+//! malformed value becomes a [`ConfigError`] that names the setting and never
+//! quotes a secret.
 
 use crate::http::{hostname_of, is_http_url, origin_of};
 use std::fmt;
@@ -154,14 +155,16 @@ pub(crate) struct Config {
     pub callback_ttl_days: u32,
     /// Scale answers above this are refused unread.
     pub max_response_bytes: usize,
-    /// Narrowing for every connection (AUTH.md B.3): `READ_ONLY`, the
-    /// `TOOLS` allow-list, `EXCLUDE_TOOLS` and the `SCALE_PROJECTS` allow-list.
+    /// Narrowing for every connection (docs/permissions.md §3): `READ_ONLY`,
+    /// the `TOOLS` allow-list, `EXCLUDE_TOOLS` and the `SCALE_PROJECTS`
+    /// allow-list.
     pub read_only: bool,
     pub tools: Option<Vec<String>>,
     pub exclude_tools: Vec<String>,
     pub scale_projects: Option<Vec<String>>,
-    /// Guards on writes (AUTH.md B.4): callback hosts (lower-case host
-    /// names), e-mail callbacks, billed work on a live key, invite domains.
+    /// Guards on writes (docs/permissions.md §4): callback hosts (lower-case
+    /// host names), e-mail callbacks, billed work on a live key, invite
+    /// domains.
     pub callback_hosts: Vec<String>,
     pub callback_emails: bool,
     pub live_writes: bool,

@@ -1,7 +1,7 @@
-//! Native tests of least privilege through `app::handle` (AUTH.md B): who a
-//! token is, what its connection's URL and headers narrow, what tools/list
-//! shows in both lanes (and its cache scope), the refusals and 400s, the
-//! audit lines handed to the edge, and the untrusted-text pointers.
+//! Native tests of least privilege through `app::handle` (docs/permissions.md):
+//! who a token is, what its connection's URL and headers narrow, what
+//! tools/list shows in both lanes (and its cache scope), the refusals and 400s,
+//! the audit lines handed to the edge, and the untrusted-text pointers.
 
 #[cfg(not(feature = "testing"))]
 compile_error!("the in-memory fakes need `--features testing` (npm test passes it)");

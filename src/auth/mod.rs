@@ -1,7 +1,7 @@
 //! Who may call, and what they may do: constant-time secret comparison, the
 //! bearer token of a request, the browser-origin rule for `/mcp`, the
-//! principals and scopes of [`principal`] (AUTH.md B.1-B.2) and the
-//! per-connection narrowing of [`view`] (B.3).
+//! principals and scopes of [`principal`] (docs/permissions.md §1-§2) and the
+//! per-connection narrowing of [`view`] (§3).
 
 pub mod principal;
 pub mod view;

@@ -1,7 +1,7 @@
-//! Principals and scopes (AUTH.md B.1, B.2): who made a request and what
-//! they may do. A principal is a static token from `MCP_AUTH_TOKEN` or a
-//! signed-in (OAuth) user's grant; both carry scopes the same way, and the
-//! kind decides how a missing scope is refused and how calls are counted.
+//! Principals and scopes (docs/permissions.md §1, §2): who made a request and
+//! what they may do. A principal is a static token from `MCP_AUTH_TOKEN` or a
+//! signed-in (OAuth) user's grant; both carry scopes the same way, and the kind
+//! decides how a missing scope is refused and how calls are counted.
 //!
 //! `MCP_AUTH_TOKEN` has two forms. Comma-separated tokens (the original
 //! form, for rotation) are labelled `token-1`, `token-2`, ... in order and
@@ -15,7 +15,7 @@ use crate::config::{secret_list, ConfigError, RawSettings, Secret, MIN_TOKEN_LEN
 use crate::json::parse_strict;
 use serde_json::Value;
 
-/// One permission of AUTH.md B.2.
+/// One permission of docs/permissions.md §2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scope {
     /// Every read: gets, lists, the callback log, `manage_team` `list`.
@@ -51,9 +51,9 @@ impl Scope {
     }
 }
 
-/// A set of scopes with B.2's hierarchy applied: `scale:write` and
-/// `scale:team` each include `scale:read`, so a set is closed under it from
-/// the start and a check is one bit test.
+/// A set of scopes with the hierarchy of §2 applied: `scale:write` and
+/// `scale:team` each include `scale:read`, so a set is closed under it from the
+/// start and a check is one bit test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Scopes(u8);
 
@@ -77,7 +77,7 @@ impl Scopes {
         Scopes(self.0 & other.0)
     }
 
-    /// The names of the scopes held, in B.2's order, comma-separated.
+    /// The names of the scopes held, in §2's order, comma-separated.
     pub fn names(self) -> String {
         let mut out = String::new();
         for s in Scope::ALL {
@@ -92,8 +92,8 @@ impl Scopes {
     }
 }
 
-/// How a principal proved who it is; decides how a missing scope is
-/// refused (B.2).
+/// How a principal proved who it is; decides how a missing scope is refused
+/// (§2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PrincipalKind {
     /// A token from `MCP_AUTH_TOKEN`. A missing scope is a tool error naming
@@ -105,7 +105,7 @@ pub enum PrincipalKind {
 
 impl PrincipalKind {
     /// Whether signing in again could add a missing scope, so a refusal in a
-    /// single-message request should be B.2's HTTP 403 `insufficient_scope`
+    /// single-message request should be §2's HTTP 403 `insufficient_scope`
     /// step-up answer instead of a tool error: only for grants.
     pub fn steps_up(self) -> bool {
         self == PrincipalKind::Grant

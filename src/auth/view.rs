@@ -1,8 +1,8 @@
-//! What one connection may see and do (AUTH.md B.3): the principal's scopes,
-//! narrowed by the operator's vars (`READ_ONLY`, `TOOLS`, `EXCLUDE_TOOLS`,
-//! `SCALE_PROJECTS`) and by the client's URL path (`/mcp/readonly`,
-//! `/mcp/projects/{name}`, both) and headers (`X-MCP-Readonly`,
-//! `X-MCP-Tools`, `X-MCP-Exclude-Tools`, `X-Scale-Project`).
+//! What one connection may see and do (docs/permissions.md §3): the principal's
+//! scopes, narrowed by the operator's vars (`READ_ONLY`, `TOOLS`,
+//! `EXCLUDE_TOOLS`, `SCALE_PROJECTS`) and by the client's URL path
+//! (`/mcp/readonly`, `/mcp/projects/{name}`, both) and headers
+//! (`X-MCP-Readonly`, `X-MCP-Tools`, `X-MCP-Exclude-Tools`, `X-Scale-Project`).
 //!
 //! Every narrowing is an intersection: a client can only take away. Each
 //! keeps its [`Source`], so a refusal names the narrowing that caused it.

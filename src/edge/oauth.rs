@@ -19,6 +19,8 @@ const OBJECT: &str = "oauth";
 thread_local! {
     /// What this isolate remembers between requests (see `io::state::Memo`).
     static MEMO: Rc<Memo> = Rc::default();
+    /// Metadata documents that failed, for a minute (see `OAuthPlatform`).
+    static FAILED_DOCS: Rc<Memo> = Rc::default();
 }
 
 /// The OAuth platform, when the `OAUTH` Durable Object is bound.
@@ -26,6 +28,7 @@ pub(super) fn platform(env: &Env) -> Option<OAuthPlatform> {
     let ns = env.durable_object(BINDING).ok()?;
     Some(OAuthPlatform {
         crypto: Rc::new(WebCrypto),
+        failed_docs: FAILED_DOCS.with(Rc::clone),
         state: Rc::new(DoClient(ns)),
         memo: MEMO.with(Rc::clone),
     })

@@ -389,6 +389,7 @@ pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
 #[derive(Clone)]
 pub struct FakeOAuth {
     pub crypto: FakeCrypto,
+    pub failed_docs: Rc<Memo>,
     pub state: MemoryState,
     pub memo: Rc<Memo>,
 }
@@ -398,6 +399,7 @@ impl FakeOAuth {
     pub fn new(up: &FakeUpstream) -> Self {
         FakeOAuth {
             crypto: FakeCrypto::default(),
+            failed_docs: Rc::default(),
             state: MemoryState::new(up),
             memo: Rc::default(),
         }
@@ -405,6 +407,7 @@ impl FakeOAuth {
     pub fn platform(&self) -> OAuthPlatform {
         OAuthPlatform {
             crypto: Rc::new(self.crypto.clone()),
+            failed_docs: self.failed_docs.clone(),
             state: Rc::new(self.state.clone()),
             memo: self.memo.clone(),
         }

@@ -178,6 +178,9 @@ pub trait Crypto {
 #[derive(Clone)]
 pub struct OAuthPlatform {
     pub crypto: Rc<dyn Crypto>,
+    /// Client metadata documents that could not be fetched, kept apart from
+    /// `memo` so that a flood of them never pushes out what `memo` holds.
+    pub failed_docs: Rc<state::Memo>,
     pub state: Rc<dyn state::StateStore>,
     pub memo: Rc<state::Memo>,
 }
@@ -373,9 +376,10 @@ pub(crate) struct Ctx {
     pub caller: Rc<Caller>,
     /// Set by the transport when the answer streams progress to the client.
     pub progress: Option<Rc<Progress>>,
-    /// Whether the request is one message answered with its own HTTP
-    /// status: only then may a signed-in user's missing scope be B.2's 403
-    /// step-up answer. The transport clears it in a batch and a stream.
+    /// Whether the request is one message answered with its own HTTP status:
+    /// only then may a signed-in user's missing scope get the 403 step-up
+    /// answer of docs/permissions.md §2. The transport clears it in a batch and
+    /// a stream.
     pub single: bool,
     /// Lines for the worker log (never argument values or secrets): notes
     /// for the request's own line and audit lines (JSON, see

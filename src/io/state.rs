@@ -135,30 +135,69 @@ pub fn cas(key: &str, expected: Option<&str>, group: &str, body: &str, expires: 
 }
 
 /// What one isolate remembers between requests: JSON values by key, each
-/// until a time. A `serde_json::Map` (the type is already linked) of
-/// `[until_ms, value]`; cleared whole when it grows past [`MEMO_MAX`], so a
-/// flood of distinct keys costs memory only up to that.
+/// until a time, in a `serde_json::Map` (the type is already linked) of
+/// `[until_ms, value]`; and apart from them, the keys found absent in the
+/// store (a negative cache). Both are bounded: a new key past the bound
+/// evicts the one entry that expires first (an expired one, when there is
+/// one), never the whole map, so a flood of distinct keys costs memory only
+/// up to the bound and drops only what would have expired soonest. A value
+/// kept until `u64::MAX` (the generated server key) is therefore the last
+/// to go, and misses, however many, never evict a value.
 #[derive(Default)]
-pub struct Memo(RefCell<Map<String, Value>>);
+pub struct Memo {
+    hits: RefCell<Map<String, Value>>,
+    misses: RefCell<Map<String, Value>>,
+}
 
 pub const MEMO_MAX: usize = 2000;
+/// The negative cache's bound: small, since every miss it holds was paid
+/// for with a store read.
+pub const MISSES_MAX: usize = 256;
+
+/// Inserts into a bounded map (see [`Memo`]).
+fn bounded_put(
+    map: &RefCell<Map<String, Value>>,
+    max: usize,
+    key: String,
+    value: Value,
+    until: u64,
+) {
+    let mut m = map.borrow_mut();
+    if m.len() >= max && !m.contains_key(key.as_str()) {
+        let first = m
+            .iter()
+            .min_by_key(|(_, e)| e[0].as_u64().unwrap_or(0))
+            .map(|(k, _)| k.clone())
+            .unwrap_or_default();
+        m.remove(first.as_str());
+    }
+    m.insert(key, Value::Array(vec![until.into(), value]));
+}
+
+fn live(map: &RefCell<Map<String, Value>>, key: &str, now_ms: u64) -> Option<Value> {
+    let m = map.borrow();
+    let e = m.get(key)?;
+    (e[0].as_u64()? > now_ms).then(|| e[1].clone())
+}
 
 impl Memo {
     pub fn get(&self, key: &str, now_ms: u64) -> Option<Value> {
-        let m = self.0.borrow();
-        let e = m.get(key)?;
-        (e[0].as_u64()? > now_ms).then(|| e[1].clone())
+        live(&self.hits, key, now_ms)
     }
     pub fn put(&self, key: String, value: Value, until_ms: u64) {
-        let mut m = self.0.borrow_mut();
-        if m.len() >= MEMO_MAX {
-            m.clear();
-        }
-        m.insert(key, Value::Array(vec![until_ms.into(), value]));
+        bounded_put(&self.hits, MEMO_MAX, key, value, until_ms);
+    }
+    /// Whether `key` was found absent in the store and that is remembered.
+    pub fn missed(&self, key: &str, now_ms: u64) -> bool {
+        live(&self.misses, key, now_ms).is_some()
+    }
+    /// Remembers that `key` is absent from the store, until `until_ms`.
+    pub fn miss(&self, key: String, until_ms: u64) {
+        bounded_put(&self.misses, MISSES_MAX, key, Value::Null, until_ms);
     }
     /// Forgets every entry whose value has `field` equal to `value`.
     pub fn forget(&self, field: &str, value: &str) {
-        self.0
+        self.hits
             .borrow_mut()
             .retain(|_, e| e[1].get(field).and_then(Value::as_str) != Some(value));
     }
@@ -249,9 +288,46 @@ mod tests {
         m.forget("g", "g_1");
         assert_eq!(m.get("a", 0), None);
         assert!(m.get("b", 0).is_some());
-        for i in 0..MEMO_MAX {
-            m.put(i.to_string(), Value::Null, 1000);
+    }
+
+    #[test]
+    fn a_full_memo_evicts_one_entry_at_a_time_soonest_expiry_first() {
+        let m = Memo::default();
+        m.put("key".into(), json!("server key"), u64::MAX);
+        m.put("stale".into(), json!(1), 10);
+        for i in 0..MEMO_MAX - 2 {
+            m.put(format!("t{i}"), json!(i), 5000 + i as u64);
         }
-        assert_eq!(m.get("b", 0), None, "cleared when full");
+        // Full: a new key evicts the expired entry first, then the soonest to expire.
+        m.put("new".into(), json!(2), 9000);
+        assert!(m.get("new", 100).is_some() && m.get("t0", 100).is_some());
+        assert_eq!(m.hits.borrow().len(), MEMO_MAX);
+        m.put("newer".into(), json!(3), 9000);
+        assert_eq!(m.get("t0", 100), None, "the soonest to expire");
+        assert!(m.get("t1", 100).is_some() && m.get("new", 100).is_some());
+        // A flood of keys, however long, never evicts the pinned value,
+        // and replacing a key evicts nothing.
+        for i in 0..MEMO_MAX + 100 {
+            m.put(format!("flood{i}"), json!(i), 20_000 + i as u64);
+        }
+        assert_eq!(m.get("key", 100), Some(json!("server key")));
+        assert_eq!(m.hits.borrow().len(), MEMO_MAX);
+        let last = format!("flood{}", MEMO_MAX + 99);
+        m.put(last.clone(), json!(0), 30_000);
+        assert!(
+            m.get("flood101", 100).is_some(),
+            "the soonest to expire stays"
+        );
+        assert_eq!(m.get(&last, 100), Some(json!(0)));
+        // Misses have a bound of their own and never evict a value.
+        m.put("real".into(), json!("token"), 1_000_000);
+        for i in 0..4 * MISSES_MAX {
+            m.miss(format!("junk{i}"), 2_000_000 + i as u64);
+        }
+        assert!(m.missed(&format!("junk{}", 4 * MISSES_MAX - 1), 100));
+        assert!(!m.missed("junk0", 100), "the oldest miss went first");
+        assert_eq!(m.get("real", 100), Some(json!("token")));
+        assert_eq!(m.get("key", 100), Some(json!("server key")));
+        assert_eq!(m.misses.borrow().len(), MISSES_MAX);
     }
 }

@@ -176,11 +176,11 @@ pub async fn dispatch(
             let outcome = tools::call(cx, &name, args)
                 .await
                 .map_err(|e| RpcError::invalid_params(e.to_string()))?;
-            // AUTH.md B.2: a signed-in user missing a scope, in a request of
-            // one message, gets HTTP 403 (the router adds the
-            // `insufficient_scope` challenge), since signing in again can
-            // grant it. Static tokens, batches and every narrowing refusal
-            // stay tool errors.
+            // docs/permissions.md §2: a signed-in user missing a scope, in a
+            // request of one message, gets HTTP 403 (the router adds the
+            // `insufficient_scope` challenge), since signing in again can grant
+            // it. Static tokens, batches and every narrowing refusal stay tool
+            // errors.
             if let Err(e) = &outcome {
                 if cx.single
                     && cx.view().principal.kind.steps_up()

@@ -190,7 +190,8 @@ async fn handle_batch(
         );
     }
     let mut parts = Vec::new();
-    // B.2: inside a batch a missing scope is a tool error, never a 403.
+    // Inside a batch a missing scope is a tool error, never a 403
+    // (docs/permissions.md §2).
     let cx = &Ctx {
         single: false,
         ..cx.clone()

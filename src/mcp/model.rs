@@ -106,9 +106,9 @@ macro_rules! lane_result {
     };
 }
 
-/// A result's `_meta`: the server's identity on the modern lane, and on
-/// tool results of either lane the JSON pointers where text written by
-/// people outside the operator sits (AUTH.md B.5).
+/// A result's `_meta`: the server's identity on the modern lane, and on tool
+/// results of either lane the JSON pointers where text written by people
+/// outside the operator sits (docs/permissions.md §5).
 #[derive(Serialize, Default)]
 pub struct Meta {
     #[serde(

@@ -46,7 +46,8 @@ pub fn progress_token(
     }
     let name = params.get("name")?.as_str()?;
     // A call the principal lacks the scope for is answered whole, so a
-    // signed-in user gets B.2's 403 rather than a refusal inside a stream.
+    // signed-in user gets the 403 of docs/permissions.md §2 rather than a
+    // refusal inside a stream.
     tools::find(name).filter(|(_, t)| t.progress && view.principal.scopes.allows(t.scope))?;
     Some(token.clone())
 }

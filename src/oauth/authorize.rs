@@ -1,10 +1,11 @@
 //! `/authorize`: the sign-in page and what happens when it is submitted.
 //!
-//! GET checks the authorization request and shows the page. Problems with
-//! the client or its redirect URI are shown on a page and never sent
-//! anywhere (an unchecked redirect would make this an open redirector);
-//! other problems go back to the checked redirect URI as RFC 6749 errors,
-//! with `state` and `iss` (RFC 9207).
+//! GET checks the authorization request and shows the page. Every problem
+//! with the request is shown on a page that names the app, and nothing is
+//! sent to its redirect URI: anyone can register one, so an error redirect
+//! made without a person would make this an open redirector. The browser
+//! goes back there, with `state` and `iss` (RFC 9207), only once the person
+//! has answered: a code, or `access_denied` for Cancel.
 //!
 //! POST checks the request again, then the CSRF token, then the person's
 //! choices: scopes (a subset of those asked for) and a sign-in method — their
@@ -58,73 +59,75 @@ fn back(o: &OAuth<'_>, redirect: &str, state: Option<&str>, pairs: &[(&str, &str
 }
 
 /// The checked request, or the answer to give instead.
-fn check(o: &OAuth<'_>, io: &Io, p: &Params) -> Result<Result<Authz, Response>, Stop> {
+fn check(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+    p: &Params,
+) -> Result<Result<Authz, Response>, Stop> {
     let Some(client_id) = p.get("client_id") else {
         return Ok(Err(cannot(
             "The sign-in link names no app (client_id is missing).",
         )));
     };
-    Ok(match client::resolve(o, io, client_id)? {
+    Ok(match client::resolve(o, req, io, client_id)? {
         Ok(client) => check_request(o, client, p),
         Err(m) => Err(cannot(&m)),
     })
 }
 
 fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Response> {
-    let given = p.get("redirect_uri");
-    let redirect = client::redirect_for(&client, given).map_err(cannot)?;
-    let state = p.get("state");
-    let fail = |error, why| {
-        Err(back(
-            o,
-            &redirect,
-            state,
-            &[("error", error), ("error_description", why)],
+    // Every problem is shown here, naming the app: the client's redirect URI
+    // is whatever its registrant chose, and a redirect made before the person
+    // answers would turn a crafted link into a phishing one (RFC 9700 §4.11.2).
+    let fail = |why: &str| {
+        let host = s(&client, "host");
+        // A document's publisher, or nothing to go by but the app's own word.
+        let from = if host.is_empty() {
+            "self-registered here".into()
+        } else {
+            format!("published by {host}")
+        };
+        cannot(&format!(
+            "{why}. The request came from the app “{}” ({from}); nothing was sent back to it.",
+            s(&client, "name")
         ))
     };
+    let given = p.get("redirect_uri");
+    let redirect = client::redirect_for(&client, given).map_err(fail)?;
+    let state = p.get("state");
     if state.is_some_and(|st| st.len() > 2048) {
-        return fail("invalid_request", "state is longer than 2048 characters");
+        return Err(fail("The state is longer than 2048 characters"));
     }
     match p.get("response_type") {
         Some("code") => {}
-        None => return fail("invalid_request", "response_type is missing; use code"),
+        None => return Err(fail("The response_type is missing; use code")),
         Some(_) => {
-            return fail(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            )
+            return Err(fail(
+                "The response_type must be code, the only one supported",
+            ))
         }
     }
     let challenge = p.get("code_challenge").unwrap_or("");
     if challenge.is_empty() {
-        return fail(
-            "invalid_request",
+        return Err(fail(
             "PKCE is required: send code_challenge with code_challenge_method=S256",
-        );
+        ));
     }
     if p.get("code_challenge_method") != Some("S256") {
-        return fail(
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is not accepted)",
-        );
+        return Err(fail(
+            "The code_challenge_method must be S256 (plain is not accepted)",
+        ));
     }
     if !super::shaped(&format!("{CODE}{challenge}"), CODE) {
-        return fail(
-            "invalid_request",
-            "code_challenge must be the 43-character base64url SHA-256 of the verifier",
-        );
+        return Err(fail(
+            "The code_challenge must be the 43-character base64url SHA-256 of the verifier",
+        ));
     }
     let resource = match p.get("resource") {
         None => format!("{}/mcp", o.issuer),
-        Some(r) => match super::parse_resource(&o.issuer, r) {
-            Some(r) => r,
-            None => {
-                return fail(
-                    "invalid_target",
-                    "resource must be an MCP URL of this server",
-                )
-            }
-        },
+        Some(r) => super::parse_resource(&o.issuer, r)
+            .ok_or_else(|| fail("The resource must be an MCP URL of this server"))?,
     };
     // Unknown scopes are ignored; with none asked for, all are offered.
     let asked = p.get("scope");
@@ -133,7 +136,7 @@ fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Resp
         .filter(|sc| asked.is_none_or(|a| a.split(' ').any(|x| x == *sc)))
         .collect();
     if scopes.is_empty() {
-        return fail("invalid_scope", "none of the requested scopes exists here; they are scale:read, scale:write and scale:team");
+        return Err(fail("None of the requested scopes exists here; they are scale:read, scale:write and scale:team"));
     }
     Ok(Authz {
         client,
@@ -213,10 +216,11 @@ fn render(
         cancel: true,
     };
     let body = format!(
-        "<h1>Allow <strong>{}</strong> to use Scale through this server?</h1>{}<div class=\"card\"><p>{who}</p>\
+        "<h1>Allow <strong>{}</strong> to use Scale through this server?</h1><p class=\"to\">It will send you back to <strong>{}</strong></p>{}<div class=\"card\"><p>{who}</p>\
 <p>After you answer, your browser goes back to <code>{}</code>.</p><p class=\"muted\">Access is for <code>{}</code>.</p></div>{}\
 <p class=\"muted\">See and revoke the access you gave at <a href=\"/oauth/grants\">/oauth/grants</a>.</p>",
         page::esc(s(&a.client, "name")),
+        page::esc(page::redirect_host(&a.redirect)),
         page::alert(error.map(|e| e.1)),
         page::esc(&a.redirect),
         page::esc(&a.resource),
@@ -237,7 +241,7 @@ pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Sto
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This sign-in link is malformed", &m)),
     };
-    match check(o, io, &p)? {
+    match check(o, req, io, &p)? {
         Ok(a) => render(o, req, io, &p, &a, None),
         Err(r) => Ok(r),
     }
@@ -249,7 +253,7 @@ pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, St
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
-    let a = match check(o, io, &p)? {
+    let a = match check(o, req, io, &p)? {
         Ok(a) => a,
         Err(r) => return Ok(r),
     };
@@ -422,17 +426,21 @@ pub(super) fn alert_line(n: u64) -> String {
 /// The tenant ids a Scale key may have, one per server key (newest first),
 /// and the stored tenant rows under them. The id is a keyed hash, the same
 /// at every sign-in, revealing nothing of the key; trying every server key
-/// keeps ids across a rotation.
+/// keeps ids across a rotation. Each comes in two shapes, the current one
+/// first: `u_` and 22 characters with a check appended (see
+/// [`OAuth::shape`]), and the older one without the check, so a user who
+/// signed in before checks existed keeps their webhook URL.
 pub(super) fn tenants<'a>(
     o: &OAuth<'_>,
     io: &Io<'a>,
     key: &str,
 ) -> Result<(Vec<String>, &'a [Value]), Stop> {
-    let ids: Vec<String> = o
-        .macs("tenant", key.as_bytes())
-        .into_iter()
-        .map(|h| format!("u_{}", &h[..22]))
-        .collect();
+    let mut ids = Vec::new();
+    for k in &o.keys {
+        let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
+        ids.push(OAuth::tagged(k, super::TENANT_ID, old.clone()));
+        ids.push(old);
+    }
     let ops = ids
         .iter()
         .map(|id| op("get", &format!("u:{id}"), "", "", 0))

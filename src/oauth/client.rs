@@ -3,8 +3,9 @@
 //! - **Metadata-document clients** (CIMD): the `client_id` is an https URL
 //!   whose JSON document names the client and its redirect URIs. It is
 //!   fetched through the guard of [`document_host`] (no redirects, 32 KiB,
-//!   4 s) and kept in the isolate's memo for 5 minutes. They are public
-//!   clients (`none`).
+//!   4 s) and kept in the isolate's memo for 5 minutes; a failure is kept
+//!   for a minute, and an address may cause only so many fetches. They are
+//!   public clients (`none`).
 //! - **Dynamically registered clients** (RFC 7591, kept for compatibility):
 //!   the registration (name, redirect URIs, auth method, expiry; nothing
 //!   secret) is carried in the `client_id` itself, signed with a server key
@@ -18,15 +19,14 @@
 use super::step::{Io, Stop};
 use super::{oauth_error, s, OAuth, Params, CLIENT_TTL};
 use crate::http::{Request, Response};
-use crate::io::SendError;
 use crate::json::truncate;
 use serde_json::Value;
 
 const DCR: &str = "smcp_c_";
 const DCR_SECRET: &str = "smcp_cs_";
-pub(super) const CIMD_TIMEOUT_MS: u32 = 4000;
-pub(super) const CIMD_MAX_BYTES: usize = 32 * 1024;
-pub(super) const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+/// Document fetches one address may cause, per window (seconds): the URL is
+/// the caller's choice, so without a limit the worker would be a free relay.
+const CIMD_FETCHES: (u64, u64) = (30, 600);
 const AUTH_METHODS: [&str; 3] = ["none", "client_secret_post", "client_secret_basic"];
 
 /// The host of a client id URL that may be fetched, or why it may not. The
@@ -170,18 +170,50 @@ pub(super) fn redirect_for(client: &Value, given: Option<&str>) -> Result<String
         .map_or(&[][..], Vec::as_slice);
     match given {
         Some(g) if uris.iter().any(|r| redirect_matches(r.as_str().unwrap_or(""), g)) => Ok(g.to_string()),
-        Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there."),
+        Some(_) => Err("The redirect_uri is not one this app registered, so this server will not send anything there"),
         None if uris.len() == 1 => Ok(uris[0].as_str().unwrap_or("").to_string()),
-        None => Err("The request has no redirect_uri, and this app registered several."),
+        None => Err("The request has no redirect_uri, and this app registered several"),
     }
 }
 
-/// A client name fit to show: no control characters, at most 80 characters.
+/// The Unicode format characters (general category Cf, Unicode 16), as
+/// inclusive ranges. Invisible, and some reorder or hide the text around
+/// them: a right-to-left override makes "edualC" read "Claude".
+const FORMAT: [(u32, u32); 21] = [
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+];
+
+/// A client name fit to show: no control or format characters, at most 80
+/// characters.
+#[inline(never)]
 fn display_name(raw: Option<&str>, fallback: &str) -> String {
     let clean: String = raw
         .unwrap_or("")
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| {
+            let c32 = c as u32;
+            !c.is_control() && !FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&c32))
+        })
         .take(80)
         .collect();
     let clean = clean.trim();
@@ -207,12 +239,20 @@ fn redirect_uris(v: &Value) -> Result<Value, String> {
 }
 
 /// Finds the client a `client_id` names: `Ok(Err(message))` when it cannot
-/// be used (shown to the person, or an `invalid_client` answer).
-pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, String>, Stop> {
+/// be used (shown to the person, or an `invalid_client` answer). A document
+/// not remembered is fetched, counted against the caller's address.
+pub(super) fn resolve(
+    o: &OAuth<'_>,
+    req: &Request,
+    io: &Io,
+    id: &str,
+) -> Result<Result<Value, String>, Stop> {
     if let Some(signed) = id.strip_prefix(DCR) {
         return Ok(match o.verify("dcr", signed) {
             Some(mut r) => {
                 r["id"] = Value::from(id);
+                // Ids signed before format characters were stripped carry names with them.
+                r["name"] = display_name(r["name"].as_str(), "Unnamed app").into();
                 Ok(r)
             }
             None => Err("This client_id was not issued by this server, has expired, or was signed with a key that was rotated out; the app must register again.".into()),
@@ -222,16 +262,27 @@ pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, 
         return Ok(Err("Unknown client_id: it is neither a client metadata document URL (https) nor one this server registered.".into()));
     }
     let why = match document_host(id) {
-        Ok(host) => match io.document(id)? {
-            Ok(resp) => match document(id, host, resp.status, &resp.body) {
-                Ok(c) => return Ok(Ok(c)),
-                Err(why) => why,
-            },
-            Err(SendError::Timeout(_)) => "it did not answer within 4 seconds".into(),
-            Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
-            Err(SendError::Network(e)) => format!("fetching it failed ({})", truncate(e, 120)),
-            Err(SendError::SubrequestLimit) => "fetching it failed".into(),
-        },
+        Ok(host) => {
+            let got = match io.document(id, false)? {
+                Some(got) => got,
+                None => {
+                    let (limit, window) = CIMD_FETCHES;
+                    let bucket = format!("doc:{}", super::client_ip(req));
+                    if let Some(wait) = o.limited(io, &[(bucket, limit, window)])? {
+                        return Ok(Err(format!("Too many app metadata documents were fetched for your network. Try again in {wait} seconds.")));
+                    }
+                    io.document(id, true)?
+                        .ok_or_else(super::step::out_of_step)?
+                }
+            };
+            match got {
+                Ok(body) => match document(id, host, body) {
+                    Ok(c) => return Ok(Ok(c)),
+                    Err(why) => why,
+                },
+                Err(why) => why.clone(),
+            }
+        }
         Err(why) => format!("the client_id URL is not allowed ({why})"),
     };
     Ok(Err(format!(
@@ -241,15 +292,7 @@ pub(super) fn resolve(o: &OAuth<'_>, io: &Io, id: &str) -> Result<Result<Value, 
 }
 
 /// The client a fetched metadata document describes, or why it cannot be used.
-fn document(id: &str, host: &str, status: u16, body: &[u8]) -> Result<Value, String> {
-    if status != 200 {
-        let redirect = if (300..400).contains(&status) {
-            ", a redirect, which is not followed"
-        } else {
-            ""
-        };
-        return Err(format!("it answered HTTP {status}{redirect}"));
-    }
+fn document(id: &str, host: &str, body: &[u8]) -> Result<Value, String> {
     let doc = match crate::json::parse_strict(body) {
         Ok(v) if v.is_object() => v,
         Ok(_) => return Err("it is not a JSON object".into()),
@@ -430,7 +473,7 @@ pub(super) fn authenticate(
     let Some(id) = id else {
         return invalid("The request names no client (client_id).");
     };
-    let client = match resolve(o, io, &id)? {
+    let client = match resolve(o, req, io, &id)? {
         Ok(c) => c,
         Err(m) => return invalid(&m),
     };
@@ -572,5 +615,69 @@ mod tests {
         assert_eq!(display_name(Some("  A\u{0}B\n "), "h"), "AB");
         assert_eq!(display_name(None, "host.example"), "host.example");
         assert_eq!(display_name(Some(&"x".repeat(500)), "h").len(), 80);
+        // Format characters (Cf) go too, at the edges of each of their
+        // ranges, and their neighbours stay.
+        assert_eq!(
+            display_name(Some("Pay\u{200B}Pal\u{202E}\u{2066} Inc\u{FEFF}"), "h"),
+            "PayPal Inc"
+        );
+        for c in [
+            '\u{AD}',
+            '\u{600}',
+            '\u{605}',
+            '\u{61C}',
+            '\u{6DD}',
+            '\u{70F}',
+            '\u{890}',
+            '\u{891}',
+            '\u{8E2}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{206F}',
+            '\u{FEFF}',
+            '\u{FFF9}',
+            '\u{FFFB}',
+            '\u{110BD}',
+            '\u{110CD}',
+            '\u{13430}',
+            '\u{1343F}',
+            '\u{1BCA0}',
+            '\u{1BCA3}',
+            '\u{1D173}',
+            '\u{1D17A}',
+            '\u{E0001}',
+            '\u{E0020}',
+            '\u{E007F}',
+        ] {
+            assert_eq!(
+                display_name(Some(&format!("a{c}b")), "h"),
+                "ab",
+                "U+{:X}",
+                c as u32
+            );
+        }
+        for c in [
+            '\u{AC}',
+            '\u{AE}',
+            '\u{606}',
+            '\u{2010}',
+            '\u{2065}',
+            '\u{2070}',
+            '\u{FFFC}',
+            '\u{13440}',
+            '\u{1D17B}',
+            '\u{E0080}',
+            'é',
+            '名',
+        ] {
+            let kept = format!("a{c}b");
+            assert_eq!(display_name(Some(&kept), "h"), kept, "U+{:X}", c as u32);
+        }
     }
 }

@@ -140,8 +140,15 @@ fn list(
         esc(s(&ticket, "label"))
     );
     if tenant != OPERATOR {
+        // Ids of the older shape (no check part) are kept for good, so a
+        // callback URL already set at Scale never has to change.
+        let kept = if super::old_tenant(tenant) {
+            " It has the earlier form, which keeps working for good: signing in again keeps it."
+        } else {
+            ""
+        };
         body += &format!(
-            "<div class=\"card\"><p>Scale callbacks for your account go to <code>{}/webhooks/scale/{}</code>.</p></div>",
+            "<div class=\"card\"><p>Scale callbacks for your account go to <code>{}/webhooks/scale/{}</code>.{kept}</p></div>",
             esc(&o.issuer),
             esc(tenant)
         );

@@ -42,7 +42,8 @@ use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
 use serde_json::Value;
 use step::{drive, Io, Stop};
 
-/// The scopes of AUTH.md part B, in the order pages and metadata list them.
+/// The scopes of docs/permissions.md §2, in the order pages and metadata list
+/// them.
 pub(crate) const SCOPES: [&str; 3] = ["scale:read", "scale:write", "scale:team"];
 const ALL_SCOPES: &str = "scale:read scale:write scale:team";
 
@@ -54,12 +55,22 @@ const CLIENT_TTL: u64 = 90 * 24 * 3600;
 /// How long an isolate trusts what it read about an access token, so a
 /// revoked grant is refused everywhere within this time.
 const MEMO_MS: u64 = 60_000;
+/// How long an isolate remembers that a token or tenant id is absent from
+/// the store (its negative cache; such a miss is for good).
+const MISS_MS: u64 = ACCESS_TTL * 1000;
+
+/// What the checks on access tokens, refresh tokens and tenant ids are made for.
+const ACCESS_CHECK: &str = "access token";
+const REFRESH_CHECK: &str = "refresh token";
+const TENANT_ID: &str = "tenant id";
 
 /// The tenant of grants made with an operator token.
 const OPERATOR: &str = "operator";
 const CODE: &str = "smcp_ac_";
 const ACCESS: &str = "smcp_at_";
 const REFRESH: &str = "smcp_rt_";
+/// The length of the check on tokens and tenant ids (132 bits).
+const TAG: usize = 22;
 
 /// The largest body an OAuth endpoint reads (forms and registrations are small).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -121,34 +132,51 @@ impl<'a> OAuth<'a> {
             alert: Default::default(),
         };
         if o.keys.is_empty() {
-            let key = match p.memo.get("server_key", 0) {
-                Some(Value::String(k)) => k,
-                _ => {
-                    let key = loop {
-                        let stored = o
-                            .run(&Value::Array(vec![op("get", "m:key", "", "", 0)]))
-                            .await?
-                            .unwrap_or_default();
-                        if let Some(k) = stored.first().and_then(Value::as_str) {
-                            break k.to_string();
-                        }
-                        // Two isolates may race to create it: the first write wins.
-                        let k = o.random(32)?;
-                        if o.run(&Value::Array(vec![cas("m:key", None, "", &k, 0)]))
-                            .await?
-                            .is_some()
-                        {
-                            break k;
-                        }
-                    };
-                    p.memo
-                        .put("server_key".into(), Value::String(key.clone()), u64::MAX);
-                    key
-                }
-            };
+            let key = o.kept("m:key", o.random(32)?).await?;
             o.keys.push(key.into_bytes());
         }
         Ok(Some(o))
+    }
+
+    /// A value kept for good in store row `row`, read once per isolate and
+    /// then pinned in the memo; when the row is absent, `fresh` is written
+    /// (isolates may race to write it: the first write wins).
+    fn kept<'b>(&'b self, row: &'b str, fresh: String) -> BoxFut<'b, Result<String, String>> {
+        Box::pin(async move {
+            if let Some(Value::String(v)) = self.p.memo.get(row, 0) {
+                return Ok(v);
+            }
+            let v = loop {
+                let stored = self
+                    .run(&Value::Array(vec![op("get", row, "", "", 0)]))
+                    .await?
+                    .unwrap_or_default();
+                if let Some(v) = stored.first().and_then(Value::as_str) {
+                    break v.to_string();
+                }
+                if self
+                    .run(&Value::Array(vec![cas(row, None, "", &fresh, 0)]))
+                    .await?
+                    .is_some()
+                {
+                    break fresh;
+                }
+            };
+            // Kept until the end of time: the memo evicts it last of all.
+            self.p
+                .memo
+                .put(row.into(), Value::String(v.clone()), u64::MAX);
+            Ok(v)
+        })
+    }
+
+    /// When this server first saw a token of the older, unchecked shape
+    /// (Unix seconds; kept in row `m:old`). Every token of that shape was
+    /// issued before then, so none is alive [`REFRESH_TTL`] after it (an
+    /// access token, [`ACCESS_TTL`] after it).
+    async fn old_shapes_since(&self) -> Result<u64, String> {
+        let t = self.kept("m:old", self.now().to_string()).await?;
+        Ok(t.parse().unwrap_or(0))
     }
 
     fn now(&self) -> u64 {
@@ -166,11 +194,42 @@ impl<'a> OAuth<'a> {
     /// first. The purpose is part of the message, so a value made for one
     /// purpose never matches another's.
     fn macs(&self, purpose: &str, data: &[u8]) -> Vec<String> {
-        let msg = [purpose.as_bytes(), &[0], data].concat();
         self.keys
             .iter()
-            .map(|k| base64url(&hmac_sha256(k, &msg)))
+            .map(|k| mac_with(k, purpose, data))
             .collect()
+    }
+
+    /// `body` with its check appended: `.` and the first [`TAG`] characters
+    /// of its keyed hash for `purpose` under `key`. Tokens and tenant ids
+    /// carry one, so junk is refused before any store read.
+    fn tagged(key: &[u8], purpose: &str, body: String) -> String {
+        let tag = mac_with(key, purpose, body.as_bytes());
+        format!("{body}.{}", &tag[..TAG])
+    }
+
+    /// [`OAuth::tagged`] under the current key.
+    fn tag(&self, purpose: &str, body: String) -> String {
+        Self::tagged(&self.keys[0], purpose, body)
+    }
+
+    /// The shape of a presented token or tenant id, checked before any store
+    /// read: `Some(true)` when it is `body.tag` with a body of the older
+    /// shape (`old`) and a check made under a server key, `Some(false)` when
+    /// it is of the older shape itself (no check: those still alive stay
+    /// accepted), `None` otherwise.
+    fn shape(&self, purpose: &str, t: &str, old: fn(&str) -> bool) -> Option<bool> {
+        match t.rsplit_once('.') {
+            Some((body, tag)) if tag.len() == TAG && old(body) => {
+                let mut ok = false;
+                for k in &self.keys {
+                    let m = mac_with(k, purpose, body.as_bytes());
+                    ok |= crate::auth::ct_eq(&m.as_bytes()[..TAG], tag.as_bytes());
+                }
+                ok.then_some(true)
+            }
+            _ => old(t).then_some(false),
+        }
     }
 
     /// [`OAuth::macs`] under the current key.
@@ -204,14 +263,29 @@ impl<'a> OAuth<'a> {
         (n(&v, "exp") > self.now()).then_some(v)
     }
 
-    /// Whether `op` is the keyed hash of a configured static token: removing
-    /// a token from `MCP_AUTH_TOKEN` ends the operator grants made with it.
-    fn operator_token_hash(&self, op: &str) -> bool {
-        let mut ok = false;
+    /// Of the scopes `granted` (names, space-separated), those the static
+    /// token whose keyed hash is `op` allows now, by the rule sign-in used;
+    /// `None` when no configured token has that hash. So removing a token
+    /// from `MCP_AUTH_TOKEN` ends the operator grants made with it, and
+    /// lowering its scopes lowers theirs.
+    fn operator_scopes(&self, op: &str, granted: &str) -> Option<String> {
+        let mut found = None;
         for t in self.tokens.tokens() {
-            ok |= self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op);
+            if self.mac_ok(OPERATOR, t.secret().expose().as_bytes(), op) {
+                found = Some(t.scopes);
+            }
         }
-        ok
+        let allowed = found?;
+        let mut left = String::new();
+        for x in granted.split(' ') {
+            if Scope::parse(x).is_some_and(|sc| allowed.allows(sc)) {
+                if !left.is_empty() {
+                    left.push(' ');
+                }
+                left += x;
+            }
+        }
+        Some(left)
     }
 
     /// Runs store operations (`io::state`); `None` when a `cas` failed.
@@ -261,6 +335,14 @@ impl<'a> OAuth<'a> {
     }
 }
 
+/// The keyed hash of `data` for `purpose` under `key`, in URL-safe base64.
+fn mac_with(key: &[u8], purpose: &str, data: &[u8]) -> String {
+    base64url(&hmac_sha256(
+        key,
+        &[purpose.as_bytes(), &[0], data].concat(),
+    ))
+}
+
 /// A stored record: a JSON object of text fields, then number fields (a
 /// flag is 0 or 1; an absent text is ""). Not `json!`, whose every field
 /// costs a few hundred bytes of wasm.
@@ -298,11 +380,32 @@ fn hash(token: &str) -> String {
 
 /// Whether `t` is `prefix` then 32 bytes of URL-safe base64 (checked before hashing).
 fn shaped(t: &str, prefix: &str) -> bool {
-    t.strip_prefix(prefix).is_some_and(|r| {
-        r.len() == 43
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
+    t.strip_prefix(prefix).is_some_and(|r| b64(r, 43))
+}
+
+/// Whether `r` is `len` characters of URL-safe base64.
+fn b64(r: &str, len: usize) -> bool {
+    r.len() == len
+        && r.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// An access token of the older shape: the prefix and 32 random bytes.
+fn old_access(t: &str) -> bool {
+    shaped(t, ACCESS)
+}
+
+/// A refresh token of the older shape: the prefix, the grant id, `.` and
+/// 32 random bytes.
+fn old_refresh(t: &str) -> bool {
+    t.strip_prefix(REFRESH)
+        .and_then(|r| r.split_once('.'))
+        .is_some_and(|(id, secret)| id.len() == 24 && id.starts_with("g_") && b64(secret, 43))
+}
+
+/// A tenant id of the older shape: `u_` and 22 characters of a keyed hash.
+fn old_tenant(t: &str) -> bool {
+    t.strip_prefix("u_").is_some_and(|r| b64(r, 22))
 }
 
 /// Form or query parameters. Each may appear once (RFC 6749 §3.1), except
@@ -509,26 +612,46 @@ impl GrantView {
 /// The tenant a `/webhooks/scale/{tenant}` delivery is for, and what its
 /// `scale-callback-auth` header is checked against: `Ok(None)` when no
 /// user with their own Scale key has that id, else the SHA-256 of the
-/// callback auth key they gave at sign-in ("" when they gave none).
+/// callback auth key they gave at sign-in ("" when they gave none). An id
+/// whose check fails costs no store read; a found row is kept in the memo
+/// for [`MEMO_MS`], and an id of the older shape found absent in the
+/// negative cache.
 pub(crate) fn tenant_callback_hash<'a>(
+    cfg: &'a Config,
     services: &'a Services,
     tenant: &'a str,
 ) -> BoxFut<'a, Result<Option<String>, String>> {
     Box::pin(async move {
-        let shaped = tenant.strip_prefix("u_").is_some_and(|r| {
-            r.len() == 22
-                && r.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-        let Some(p) = services.oauth.as_ref().filter(|_| shaped) else {
+        if !tenant.starts_with("u_") {
+            return Ok(None);
+        }
+        let none = Keyring::default();
+        let Some(o) = OAuth::new(cfg, &none, services, "").await? else {
             return Ok(None);
         };
-        let ops = Value::Array(vec![op("get", &format!("u:{tenant}"), "", "", 0)]);
-        let reply = p.state.run(&ops).await?;
-        Ok(reply
-            .get(0)
-            .and_then(Value::as_str)
-            .map(|row| s(&parse(row), "callback_key_hash").to_string()))
+        let Some(checked) = o.shape(TENANT_ID, tenant, old_tenant) else {
+            return Ok(None);
+        };
+        let key = format!("u:{tenant}");
+        let memo = &o.p.memo;
+        if let Some(Value::String(h)) = memo.get(&key, o.now_ms) {
+            return Ok(Some(h));
+        }
+        if memo.missed(&key, o.now_ms) {
+            return Ok(None);
+        }
+        let ops = Value::Array(vec![op("get", &key, "", "", 0)]);
+        let reply = o.run(&ops).await?.unwrap_or_default();
+        let Some(row) = reply.first().and_then(Value::as_str) else {
+            // Rows are never made for ids of the older shape any more.
+            if !checked {
+                memo.miss(key, o.now_ms + MISS_MS);
+            }
+            return Ok(None);
+        };
+        let h = s(&parse(row), "callback_key_hash").to_string();
+        memo.put(key, Value::String(h.clone()), o.now_ms + MEMO_MS);
+        Ok(Some(h))
     })
 }
 
@@ -570,6 +693,15 @@ pub(crate) fn authenticate<'a>(
             Ok(None) => return Auth::NotOurs,
             Err(e) => return Auth::Unavailable(e),
         };
+        match o.shape(ACCESS_CHECK, token, old_access) {
+            None => return Auth::Refused("This is not an access token of this server (a refresh token or code cannot be used as one)."),
+            Some(true) => {}
+            Some(false) => match o.old_shapes_since().await {
+                Ok(t) if o.now() < t + ACCESS_TTL => {}
+                Ok(_) => return Auth::Refused(UNKNOWN_ACCESS),
+                Err(e) => return Auth::Unavailable(e),
+            },
+        }
         match drive(&o, req, false, &|io| check_access(&o, io, token, resource)).await {
             Ok(Ok(g)) => Auth::Granted(Box::new(g)),
             Ok(Err(why)) => Auth::Refused(why),
@@ -578,20 +710,21 @@ pub(crate) fn authenticate<'a>(
     })
 }
 
+const UNKNOWN_ACCESS: &str =
+    "The access token is unknown, expired or revoked. Refresh it or sign in again.";
+const REMOVED: &str = "The operator token this sign-in used has been removed. Sign in again.";
+const LOWERED: &str =
+    "The operator token this sign-in used no longer allows any of its permissions. Sign in again.";
+
 fn check_access(
     o: &OAuth<'_>,
     io: &Io,
     token: &str,
     resource: &str,
 ) -> Result<Result<GrantView, &'static str>, Stop> {
-    if !shaped(token, ACCESS) {
-        return Ok(Err("This is not an access token of this server (a refresh token or code cannot be used as one)."));
-    }
     let a = io.access(format!("a:{}", hash(token)))?;
     if n(a, "expires") <= o.now() {
-        return Ok(Err(
-            "The access token is unknown, expired or revoked. Refresh it or sign in again.",
-        ));
+        return Ok(Err(UNKNOWN_ACCESS));
     }
     if !covers(s(a, "resource"), resource) {
         return Ok(Err(
@@ -599,6 +732,7 @@ fn check_access(
         ));
     }
     let op = s(a, "op");
+    let mut scope = s(a, "scope").to_string();
     let scale_key = if op.is_empty() {
         match open_scale_key(io, a, token)? {
             Some(k) => ScaleKey::Own(Secret::new(k)),
@@ -608,18 +742,22 @@ fn check_access(
                 ))
             }
         }
-    } else if o.operator_token_hash(op) {
-        ScaleKey::Operator
     } else {
-        return Ok(Err(
-            "The operator token this sign-in used has been removed. Sign in again.",
-        ));
+        match o.operator_scopes(op, &scope) {
+            None => return Ok(Err(REMOVED)),
+            Some(left) if left.is_empty() => {
+                o.drop_grant(io, s(a, "id"))?;
+                return Ok(Err(LOWERED));
+            }
+            Some(left) => scope = left,
+        }
+        ScaleKey::Operator
     };
     Ok(Ok(GrantView {
         grant_id: s(a, "id").into(),
         label: format!("oauth:{}:{}", s(a, "label"), s(a, "id")),
         client_name: s(a, "name").into(),
-        scopes: s(a, "scope").split(' ').map(str::to_string).collect(),
+        scopes: scope.split(' ').map(str::to_string).collect(),
         resource: s(a, "resource").into(),
         tenant: match s(a, "tenant") {
             OPERATOR => Tenant::Operator,

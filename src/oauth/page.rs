@@ -20,11 +20,11 @@ button{font:inherit;font-weight:600;padding:.7rem 1.2rem;min-height:2.75rem;bord
 button.secondary{background:transparent;color:var(--ac)}:focus-visible{outline:3px solid var(--ac);outline-offset:2px}\
 .error{border:1px solid var(--err);color:var(--err);border-radius:.5rem;padding:.75rem 1rem}\
 .card{background:var(--card);border:1px solid var(--line);border-radius:.5rem;padding:.75rem 1rem;margin:0 0 1rem;overflow-wrap:anywhere}\
-code{font-family:ui-monospace,monospace;overflow-wrap:anywhere}ul{list-style:none;padding:0}";
+code{font-family:ui-monospace,monospace;overflow-wrap:anywhere}ul{list-style:none;padding:0}.to{font-size:1.15rem;overflow-wrap:anywhere}";
 
 /// The CSP source of [`CSS`]; a test recomputes it, so an edit to the
 /// stylesheet that forgets this fails there, not in a browser.
-pub(super) const STYLE_HASH: &str = "sha256-mDUX6L+NYmi8HhxQpsmnN8jS8/OrapMcwhMggCoiN0E=";
+pub(super) const STYLE_HASH: &str = "sha256-IMYgR4hbExUFy9/MQgMDB7qmfk6bTEd55Ib0oG6UaD4=";
 
 /// Text for HTML element content and quoted attributes.
 pub(super) fn esc(s: &str) -> String {
@@ -243,6 +243,18 @@ pub(super) fn form_target(redirect: &str) -> Option<String> {
         .then(|| format!("{scheme}:"))
 }
 
+/// Where a redirect URI leads, as a person would judge it: the host (and
+/// port) of an https URI, else the scheme and authority (`http://127.0.0.1:3000`,
+/// `cursor://anysphere.cursor-retrieval`, `com.example.app:`).
+pub(super) fn redirect_host(u: &str) -> &str {
+    let end = match u.split_once("://") {
+        Some((s, r)) => s.len() + 3 + r.find(['/', '?']).unwrap_or(r.len()),
+        None => u.find(':').map_or(u.len(), |i| i + 1),
+    };
+    let shown = &u[..end];
+    shown.strip_prefix("https://").unwrap_or(shown)
+}
+
 /// `YYYY-MM-DD HH:MM UTC` for Unix seconds.
 pub(super) fn utc(secs: u64) -> String {
     let iso = crate::codec::iso_from_ms(secs * 1000);
@@ -417,6 +429,18 @@ mod tests {
             Some("cursor:")
         );
         assert_eq!(form_target("https://a;b/cb"), None);
+        for (uri, host) in [
+            ("https://claude.ai/api/mcp/auth_callback", "claude.ai"),
+            ("https://evil.example:8443?x=/y", "evil.example:8443"),
+            ("http://127.0.0.1:5173/cb", "http://127.0.0.1:5173"),
+            (
+                "cursor://anysphere.cursor-retrieval/oauth/cb",
+                "cursor://anysphere.cursor-retrieval",
+            ),
+            ("com.example.app:/oauth2redirect", "com.example.app:"),
+        ] {
+            assert_eq!(redirect_host(uri), host);
+        }
         assert_eq!(utc(1_767_225_600 + 3_723), "2026-01-01 01:02 UTC");
     }
 }

@@ -16,8 +16,7 @@
 //! again costs microseconds (parsing a small form, a few hashes) against
 //! milliseconds for each store call.
 
-use super::client::{CIMD_MAX_BYTES, CIMD_MEMO_MS, CIMD_TIMEOUT_MS};
-use super::{OAuth, MAX_BODY, MEMO_MS};
+use super::{OAuth, MAX_BODY, MEMO_MS, MISS_MS};
 use crate::codec::base64url;
 use crate::http::Request;
 use crate::io::state::op;
@@ -26,20 +25,31 @@ use crate::scale::{Call, Retry, Scale, ScaleError};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 
+// The guard of a client metadata document fetch (its URL is checked by
+// `client::document_host` first), and how long its outcome is remembered.
+const CIMD_TIMEOUT_MS: u32 = 4000;
+const CIMD_MAX_BYTES: usize = 32 * 1024;
+const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+/// A document that could not be fetched is not asked for again for this long.
+const CIMD_FAILED_MS: u64 = 60 * 1000;
+
 /// What an endpoint needs before it can go on.
 pub(super) enum Need {
     /// The request body (at most [`MAX_BODY`]).
     Body,
     /// Store operations (`io::state`).
     Store(Value),
-    /// An access token's record, through the isolate's memo ([`MEMO_MS`]).
+    /// An access token's record, through the isolate's memo ([`MEMO_MS`])
+    /// and, for one found absent, its negative cache ([`MISS_MS`]).
     Access(String),
     /// AES-256-GCM: `plain` sealed under the key.
     Seal([u8; 32], Vec<u8>),
     /// AES-256-GCM: what was sealed under the key, if it opens.
     Open([u8; 32], Vec<u8>),
-    /// A client metadata document (checked URL), through the memo (5 min).
-    Document(String),
+    /// A client metadata document (checked URL) as remembered: its body
+    /// from the memo (5 min), or why it failed (1 min); with `true`, fetched
+    /// when neither is there.
+    Document(String, bool),
     /// One Scale call with this key, to see that it works.
     Scale(String),
 }
@@ -50,7 +60,8 @@ pub(super) enum Got {
     /// Store replies; `None` when a `cas` failed. An access record is one row.
     Rows(Option<Vec<Value>>),
     Bytes(Option<Vec<u8>>),
-    Fetched(Result<InResponse, SendError>),
+    /// A metadata document's body, or why it could not be had.
+    Document(Option<Result<Vec<u8>, String>>),
     Scale(Result<(), ScaleError>),
 }
 
@@ -79,8 +90,8 @@ pub(super) struct Io<'a> {
 }
 
 /// How many random bytes a request may use: a grant id, a code, a grant key
-/// and a cookie nonce, or two tokens.
-const SEED: usize = 128;
+/// and a cookie nonce, or two tokens for each of a refresh's three tries.
+const SEED: usize = 192;
 
 impl<'a> Io<'a> {
     fn ask(&self, need: Need) -> Result<&'a Got, Stop> {
@@ -149,9 +160,15 @@ impl<'a> Io<'a> {
         }
     }
 
-    pub(super) fn document(&self, url: &str) -> Result<&'a Result<InResponse, SendError>, Stop> {
-        match self.ask(Need::Document(url.to_string()))? {
-            Got::Fetched(r) => Ok(r),
+    /// The client metadata document at `url` as remembered, or with
+    /// `fetch` fetched if it is not: its body, or why it could not be had.
+    pub(super) fn document(
+        &self,
+        url: &str,
+        fetch: bool,
+    ) -> Result<Option<&'a Result<Vec<u8>, String>>, Stop> {
+        match self.ask(Need::Document(url.to_string(), fetch))? {
+            Got::Document(d) => Ok(d.as_ref()),
             _ => Err(out_of_step()),
         }
     }
@@ -178,8 +195,29 @@ impl<'a> Io<'a> {
     }
 }
 
+/// Why fetching the metadata document at `url` gave no document, in this
+/// server's words: the platform's own error text can name its internals.
+fn fetch_problem(url: &str, r: &Result<InResponse, SendError>) -> String {
+    match r {
+        Ok(InResponse { status, .. }) if (300..400).contains(status) => {
+            format!("it answered HTTP {status}, a redirect, which is not followed")
+        }
+        Ok(InResponse { status, .. }) => format!("it answered HTTP {status}"),
+        Err(SendError::Timeout(_)) => "it did not answer within 4 seconds".into(),
+        Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
+        Err(_) => {
+            let host = url
+                .strip_prefix("https://")
+                .unwrap_or(url)
+                .split(['/', '?', ':'])
+                .next();
+            format!("it could not be fetched from {}", host.unwrap_or(""))
+        }
+    }
+}
+
 #[inline(never)]
-fn out_of_step() -> Stop {
+pub(super) fn out_of_step() -> Stop {
     Stop::Down("an OAuth step got an answer of the wrong kind".into())
 }
 
@@ -229,8 +267,10 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
         Need::Body => Got::Body(req.read_body(MAX_BODY).await.ok()),
         Need::Store(ops) => Got::Rows(o.run(&ops).await?),
         Need::Access(key) => {
-            let v = match o.p.memo.get(&key, o.now_ms) {
+            let memo = &o.p.memo;
+            let v = match memo.get(&key, o.now_ms) {
                 Some(v) => v,
+                None if memo.missed(&key, o.now_ms) => Value::Null,
                 None => {
                     let rows = o
                         .run(&Value::Array(vec![op("get", &key, "", "", 0)]))
@@ -241,7 +281,14 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                         .and_then(Value::as_str)
                         .map(super::parse)
                         .unwrap_or_default();
-                    o.p.memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    // A token's record is written before the token is handed
+                    // out, so one found absent stays absent: remembered
+                    // apart, where misses cannot evict the records found.
+                    if v.is_null() {
+                        memo.miss(key, o.now_ms + MISS_MS);
+                    } else {
+                        memo.put(key, v.clone(), o.now_ms + MEMO_MS);
+                    }
                     v
                 }
             };
@@ -249,14 +296,16 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
         }
         Need::Seal(k, plain) => Got::Bytes(Some(o.p.crypto.seal(&k, &plain).await?)),
         Need::Open(k, sealed) => Got::Bytes(o.p.crypto.open(&k, &sealed).await?),
-        Need::Document(url) => {
+        Need::Document(url, fetch) => {
             let key = format!("doc:{url}");
             if let Some(Value::String(body)) = o.p.memo.get(&key, o.now_ms) {
-                return Ok(Got::Fetched(Ok(InResponse {
-                    status: 200,
-                    headers: Vec::new(),
-                    body: body.into_bytes(),
-                })));
+                return Ok(Got::Document(Some(Ok(body.into_bytes()))));
+            }
+            if let Some(Value::String(why)) = o.p.failed_docs.get(&url, o.now_ms) {
+                return Ok(Got::Document(Some(Err(why))));
+            }
+            if !fetch {
+                return Ok(Got::Document(None));
             }
             let out = OutRequest {
                 method: Method::Get,
@@ -266,17 +315,28 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                 max_response_bytes: CIMD_MAX_BYTES,
                 no_redirects: true,
             };
-            let r = o.up.send(&out, CIMD_TIMEOUT_MS).await;
-            if let Ok(InResponse {
-                status: 200, body, ..
-            }) = &r
-            {
-                if let Ok(text) = std::str::from_utf8(body) {
-                    o.p.memo
-                        .put(key, Value::String(text.into()), o.now_ms + CIMD_MEMO_MS);
+            let r = match o.up.send(&out, CIMD_TIMEOUT_MS).await {
+                Ok(InResponse {
+                    status: 200, body, ..
+                }) => Ok(body),
+                r => Err(fetch_problem(&out.url, &r)),
+            };
+            match &r {
+                Ok(body) => {
+                    if let Ok(text) = std::str::from_utf8(body) {
+                        o.p.memo
+                            .put(key, Value::String(text.into()), o.now_ms + CIMD_MEMO_MS);
+                    }
                 }
+                // A failure is asked for again only after a minute, however
+                // often the link that names it is opened.
+                Err(why) => o.p.failed_docs.put(
+                    out.url,
+                    Value::String(why.clone()),
+                    o.now_ms + CIMD_FAILED_MS,
+                ),
             }
-            Got::Fetched(r)
+            Got::Document(Some(r))
         }
         Need::Scale(key) => {
             let mut cfg = o.cfg.clone();

@@ -6,7 +6,7 @@
 
 use super::*;
 use crate::auth::Keyring;
-use crate::codec::percent_encode;
+use crate::codec::{base64url, percent_encode, sha256};
 use crate::config::RawSettings;
 use crate::http::Body;
 use crate::io::fakes::{
@@ -345,19 +345,21 @@ impl World {
     }
     /// How many live rows the store holds under keys starting with `prefix`.
     fn rows(&self, prefix: &str) -> usize {
+        let now = self.up.now_ms() / 1000;
         self.oauth
             .state
             .rows
             .borrow()
             .0
-            .keys()
-            .filter(|k| k.starts_with(prefix))
+            .iter()
+            .filter(|(k, r)| k.starts_with(prefix) && (r.2 == 0 || r.2 > now))
             .count()
     }
     /// Another isolate: the same store, its own memo.
     fn isolate(&self) -> FakeOAuth {
         FakeOAuth {
             memo: Rc::default(),
+            failed_docs: Rc::default(),
             ..self.oauth.clone()
         }
     }
@@ -585,6 +587,69 @@ fn an_operator_grant_takes_the_tokens_label_and_at_most_its_scopes() {
     assert_eq!(w.rows("c:"), 1, "only the first sign-in made a code");
 }
 
+/// An operator grant holds at most what its static token allows *now*:
+/// lowering the token's scopes lowers every call and every refresh of the
+/// grants made with it, and a grant left with nothing ends.
+#[test]
+fn lowering_a_static_tokens_scopes_lowers_its_grants() {
+    let mut w = World::new();
+    let client = w.register("none");
+    let choose = |scopes: &[&'static str]| {
+        let mut c = vec![("method", "operator"), ("operator_token", OP_TOKEN)];
+        c.extend(scopes.iter().map(|s| ("grant_scope", *s)));
+        c
+    };
+    let (at, rt) = w.tokens_for(&client, &choose(&["scale:read", "scale:write"]));
+    let (team_at, team_rt) = w.tokens_for(&client, &choose(&["scale:team"]));
+    assert_eq!(
+        granted(w.auth(&at, "/mcp")).scopes,
+        ["scale:read", "scale:write"]
+    );
+    w.set(
+        "MCP_AUTH_TOKEN",
+        &format!(r#"[{{"label":"token-1","token":"{OP_TOKEN}","scopes":["scale:read"]}}]"#),
+    );
+    // At once, in an isolate that had the token's record in its memo.
+    let g = granted(w.auth(&at, "/mcp"));
+    assert_eq!(g.scopes, ["scale:read"]);
+    assert!(!g.principal().scopes.allows(crate::auth::Scope::Write));
+    let r = w.refresh(&client, &rt);
+    assert_eq!(r.json()["scope"], "scale:read", "{}", r.text);
+    let (at2, rt2) = tokens(&r);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).scopes, ["scale:read"]);
+    // A refresh cannot ask for what the token no longer allows.
+    let r = w.post(
+        "/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &rt2),
+            ("client_id", &client.0),
+            ("scope", "scale:write"),
+        ],
+        &[],
+    );
+    assert_eq!(r.error(), "invalid_scope", "{}", r.text);
+    // Nothing left of the team grant: it ends, on /mcp and at /token.
+    let why = refused(w.auth(&team_at, "/mcp"));
+    assert!(why.contains("no longer allows"), "{why}");
+    let team_grant = w.oauth.state.dump().matches("scale:team").count();
+    assert_eq!(team_grant, 0, "the grant's rows are gone");
+    assert_eq!(w.refresh(&client, &team_rt).error(), "invalid_grant");
+    // The refresh path ends such a grant too, before any /mcp call.
+    w.set("MCP_AUTH_TOKEN", OP_TOKEN);
+    let (_, team_rt) = w.tokens_for(&client, &choose(&["scale:team"]));
+    w.set(
+        "MCP_AUTH_TOKEN",
+        &format!(r#"[{{"label":"token-1","token":"{OP_TOKEN}","scopes":["scale:write"]}}]"#),
+    );
+    let r = w.refresh(&client, &team_rt);
+    assert_eq!(r.error(), "invalid_grant");
+    assert!(r.text.contains("no longer allows"), "{}", r.text);
+    assert_eq!(w.oauth.state.dump().matches("scale:team").count(), 0);
+    // The other grant lives on with what is left.
+    granted(w.auth(&at2, "/mcp"));
+}
+
 #[test]
 fn the_page_offers_only_enabled_methods_and_explains_every_mistake() {
     let only_keys = World::with(&[("MCP_AUTH_TOKEN", "")]);
@@ -726,6 +791,140 @@ fn the_page_is_self_contained_and_strict() {
     );
 }
 
+/// Issue 19: a name that reads as another app's, built from Unicode format
+/// characters (a right-to-left override, zero-width ones, tags), is shown
+/// without them; where the person will be sent stands right under it.
+#[test]
+fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_them() {
+    let spoofed = "\u{202E}edualC\u{202C}\u{200B} Off\u{2066}icial\u{FEFF}\u{E0041}\u{AD}\u{61C}";
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Ok(json_response(
+        200,
+        &json!({"client_id": CIMD, "client_name": spoofed, "redirect_uris": [REDIRECT]}),
+    )));
+    let dcr = json!({"client_name": spoofed, "redirect_uris": ["https://evil.example/landing"], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &dcr.to_string(),
+    );
+    assert_eq!(r.json()["client_name"], "edualC Official");
+    let id = s(&r.json(), "client_id").to_string();
+    for (client, redirect, host) in [
+        (CIMD, REDIRECT, "app.example.com"),
+        (id.as_str(), "https://evil.example/landing", "evil.example"),
+    ] {
+        let r = w.send(
+            "GET",
+            &authorize_url(client, &[("redirect_uri", redirect)]),
+            &[],
+            "",
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let (head, rest) = r.text.split_once("</h1>").unwrap();
+        assert!(
+            head.ends_with("<strong>edualC Official</strong> to use Scale through this server?"),
+            "{head}"
+        );
+        let next = rest.split("</p>").next().unwrap();
+        assert_eq!(
+            next,
+            format!("<p class=\"to\">It will send you back to <strong>{host}</strong>")
+        );
+        assert!(
+            !r.text.chars().any(|c| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{AD}' | '\u{61C}' | '\u{E0000}'..='\u{E007F}')),
+            "a format character reached the page"
+        );
+    }
+}
+
+/// Issue 19: the metadata-document fetch is no free relay. Fetches are
+/// counted per address; a failure is remembered for a minute (apart from the
+/// memo that holds tokens); the page says what happened in words of its own,
+/// never the platform's error text.
+#[test]
+fn document_fetches_are_metered_failures_remembered_and_described_in_our_words() {
+    let w = World::new();
+    *w.doc.borrow_mut() = Some(Err(SendError::Network(
+        "internal error; reference = 7hq2x9".into(),
+    )));
+    let url = authorize_url(CIMD, &[]);
+    for _ in 0..2 {
+        let r = w.send("GET", &url, &[], "");
+        assert_eq!(r.status, 400);
+        assert!(
+            r.text.contains("could not be fetched from app.example.com"),
+            "{}",
+            r.text
+        );
+        assert!(!r.text.contains("internal error") && !r.text.contains("7hq2x9"));
+    }
+    assert_eq!(w.up.sent().len(), 1, "the failure was remembered");
+    let now = crate::io::Upstream::now_ms(&w.up);
+    assert!(
+        w.oauth.memo.get(&format!("doc:{CIMD}"), now).is_none(),
+        "not in the memo that holds tokens"
+    );
+    w.advance(61);
+    assert_eq!(
+        w.send("GET", &url, &[], "").status,
+        200,
+        "tried again after a minute"
+    );
+    assert_eq!(w.up.sent().len(), 2);
+    // An HTTP error is named by its status.
+    *w.doc.borrow_mut() = Some(Ok(json_response(503, &json!({"error": "upstream text"}))));
+    w.advance(301);
+    let r = w.send("GET", &url, &[], "");
+    assert!(
+        r.text.contains("HTTP 503") && !r.text.contains("upstream text"),
+        "{}",
+        r.text
+    );
+
+    // Thirty fetches per address in ten minutes; then none, with a wait.
+    let w = World::new();
+    let from = |ip| [("cf-connecting-ip", ip)];
+    for i in 0..30 {
+        let r = w.send(
+            "GET",
+            &authorize_url(&format!("{CIMD}?n={i}"), &[]),
+            &from("198.51.100.7"),
+            "",
+        );
+        assert!(r.text.contains("could not be fetched"), "{i}: {}", r.text);
+    }
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text.contains("Try again in"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 30, "the 31st was not fetched");
+    // A document already fetched is not counted again; another address is not limited.
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=1"), &[]),
+        &from("198.51.100.7"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    let r = w.send(
+        "GET",
+        &authorize_url(&format!("{CIMD}?n=x"), &[]),
+        &from("203.0.113.5"),
+        "",
+    );
+    assert!(r.text.contains("could not be fetched"), "{}", r.text);
+    assert_eq!(w.up.sent().len(), 31);
+    w.advance(601);
+    let r = w.send("GET", &authorize_url(CIMD, &[]), &from("198.51.100.7"), "");
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 #[test]
 fn billed_work_is_asked_only_for_live_keys() {
     let w = World::new();
@@ -775,14 +974,9 @@ fn pkce_is_required_as_s256_and_checked() {
         (vec![("code_challenge", "too-short")], "43-character"),
     ] {
         let r = w.send("GET", &authorize_url(&client.0, &changes), &[], "");
-        assert_eq!(r.status, 303);
-        let loc = r.location();
-        assert!(loc.starts_with(REDIRECT));
-        assert_eq!(param(loc, "error").as_deref(), Some("invalid_request"));
-        assert!(param(loc, "error_description").unwrap().contains(want));
-        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
-        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
-        assert_eq!(param(loc, "code"), None);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.header("location"), None);
+        assert!(r.text.contains(want), "{}", r.text);
     }
     let code = w.code(&client.0, &OWN_A);
     let wrong = "x".repeat(43);
@@ -841,6 +1035,86 @@ fn codes_are_bound_to_client_redirect_uri_and_time() {
     assert_eq!(w.rows("a:"), 0);
 }
 
+/// RFC 6749 §4.1.3: when the authorization request named `redirect_uri`,
+/// the token request must name the same one; when it did not, it may omit it.
+#[test]
+fn a_code_needs_the_redirect_uri_its_request_named() {
+    let w = World::new();
+    let client = w.register("none");
+    let without = |code: &str| {
+        w.post(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("code_verifier", VERIFIER),
+                ("client_id", &client.0),
+            ],
+            &[],
+        )
+    };
+    let code = w.code(&client.0, &OWN_A);
+    let r = without(&code);
+    assert_eq!(r.error(), "invalid_grant", "{}", r.text);
+    assert!(r.text.contains("redirect_uri"), "{}", r.text);
+    assert_eq!(w.rows("a:"), 0, "nothing issued");
+    tokens(&w.exchange(&client, &code, VERIFIER));
+    // The request did not name it (the client has one): /token need not either.
+    let r = w.submit(&w.open_page(&client.0, &[("redirect_uri", "")]), &OWN_A);
+    assert_eq!(r.status, 303, "{}", r.text);
+    tokens(&without(&param(r.location(), "code").unwrap()));
+}
+
+/// Issue 19: anyone can register a client whose redirect URI is their own
+/// site, so a malformed request answered with a redirect would be a phishing
+/// link on this server's domain (RFC 9700 §4.11.2). Every problem with the
+/// request is shown here, naming it and the app; only the person's answer
+/// (Cancel) goes back with an `error`.
+#[test]
+fn malformed_requests_get_a_page_naming_the_problem_and_the_app_never_a_redirect() {
+    let w = World::new();
+    let evil = "https://evil.example/landing";
+    let reg = json!({"client_name": "Evil Landing", "redirect_uris": [evil], "token_endpoint_auth_method": "none"});
+    let r = w.send(
+        "POST",
+        "/register",
+        &[("content-type", "application/json")],
+        &reg.to_string(),
+    );
+    let id = s(&r.json(), "client_id").to_string();
+    let long = "s".repeat(2049);
+    for (change, why) in [
+        (("code_challenge", ""), "PKCE is required"),
+        (("code_challenge_method", "plain"), "must be S256"),
+        (("code_challenge", "too-short"), "43-character"),
+        (("response_type", ""), "response_type is missing"),
+        (("response_type", "token"), "response_type must be code"),
+        (("state", long.as_str()), "longer than 2048"),
+        (
+            ("resource", "https://other.example/mcp"),
+            "resource must be",
+        ),
+        (("scope", "admin"), "of the requested scopes exists"),
+    ] {
+        let url = authorize_url(&id, &[("redirect_uri", evil), change]);
+        let form = url.split_once('?').unwrap().1;
+        let ctype = [("content-type", "application/x-www-form-urlencoded")];
+        // The link itself, and the same request posted as a form.
+        for r in [
+            w.send("GET", &url, &[], ""),
+            w.send("POST", "/authorize", &ctype, form),
+        ] {
+            assert_eq!(r.status, 400, "{why}: {}", r.text);
+            assert_eq!(r.header("location"), None, "{why}");
+            assert!(r.header("content-type").unwrap().starts_with("text/html"));
+            assert!(r.text.contains(why), "{why}: {}", r.text);
+            assert!(r.text.contains("“Evil Landing”"), "{}", r.text);
+            assert!(!r.text.contains("<form"), "nothing to submit: {why}");
+        }
+    }
+    assert_eq!(w.rows("c:"), 0);
+}
+
 #[test]
 fn unregistered_redirects_and_unknown_clients_get_a_page_never_a_redirect() {
     let w = World::new();
@@ -887,10 +1161,10 @@ fn audiences_are_enforced() {
         &[],
         "",
     );
-    assert_eq!(
-        param(r.location(), "error").as_deref(),
-        Some("invalid_target")
-    );
+    assert_eq!(r.status, 400);
+    assert!(r
+        .text
+        .contains("resource must be an MCP URL of this server"));
     // A token request cannot widen the audience either.
     let code = param(
         w.submit(&w.open_page(&client.0, &narrow), &OWN_A)
@@ -944,10 +1218,14 @@ fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
         KEY_A,
         "the new tokens unwrap the same grant key"
     );
-    // The client lost the answer: r1 still works while r2 is unused.
+    // The client lost the answer: r1 still works while r2 is unused (after
+    // the replay window; within it the same answer would come back).
+    w.advance(31);
     let (_, r3) = tokens(&w.refresh(&client, &r1));
+    assert_ne!(r3, r2);
     // Using r3 retires r1 (and r2, never used).
     let (_, r4) = tokens(&w.refresh(&client, &r3));
+    w.advance(31);
     let r = w.refresh(&client, &r1);
     assert_eq!(r.error(), "invalid_grant");
     assert!(r.text.contains("revoked"), "{}", r.text);
@@ -970,6 +1248,278 @@ fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
     pairs[4] = ("scope", "scale:read");
     let (at6, _) = tokens(&w.post("/token", &pairs, &[]));
     assert_eq!(granted(w.auth(&at6, "/mcp")).scopes, vec!["scale:read"]);
+}
+
+/// Two refreshes with one refresh token within 30 s of its first use (a
+/// client racing itself, or a retry) get the same answer, so whichever
+/// answer a client keeps, its tokens go on working; after the window the
+/// rules of rotation apply again.
+#[test]
+fn refreshes_with_the_same_token_within_the_window_get_the_same_answer() {
+    let w = World::new();
+    let client = w.register("none");
+    let (_, r1) = w.tokens_for(&client, &OWN_A);
+    let first = w.refresh(&client, &r1);
+    w.advance(20);
+    let second = w.refresh(&client, &r1);
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(first.json(), second.json(), "the same pair");
+    assert_eq!(second.header("cache-control"), Some("no-store"));
+    let (at2, r2) = tokens(&first);
+    assert_eq!(own(&granted(w.auth(&at2, "/mcp"))), KEY_A);
+    // Both racers refresh with what they were given: both go on.
+    let (at3, r3) = tokens(&w.refresh(&client, &r2));
+    let again = w.refresh(&client, &r2);
+    assert_eq!(tokens(&again), (at3.clone(), r3.clone()));
+    granted(w.auth(&at3, "/mcp"));
+    // Nothing of the answer is kept in the clear, and it is gone after the window.
+    let dump = w.oauth.state.dump();
+    assert!(!dump.contains(&at3) && !dump.contains(&r3));
+    assert_eq!(w.rows("x:"), 2);
+    w.advance(31);
+    assert_eq!(w.rows("x:"), 0);
+    // Outside the window, a token whose successor was used ends the grant.
+    let r = w.refresh(&client, &r1);
+    assert!(r.text.contains("revoked"), "{}", r.text);
+    refused(w.auth(&at3, "/mcp"));
+    assert_eq!(w.refresh(&client, &r3).error(), "invalid_grant");
+}
+
+/// The window is per token: a retry after it, while the successor is
+/// unused, is the lost-answer grace (a new pair) as before.
+#[test]
+fn after_the_window_a_retry_rotates_again() {
+    let w = World::new();
+    let client = w.register("none");
+    let (_, r1) = w.tokens_for(&client, &OPERATOR_READ);
+    let (_, r2) = tokens(&w.refresh(&client, &r1));
+    w.advance(31);
+    let (at3, r3) = tokens(&w.refresh(&client, &r1));
+    assert_ne!(r3, r2);
+    granted(w.auth(&at3, "/mcp"));
+    // Someone else presenting it within the window gets the answer only
+    // as the client it was issued to.
+    let other = w.register("none");
+    assert_eq!(w.refresh(&other, &r1).error(), "invalid_grant");
+    tokens(&w.refresh(&client, &r3));
+}
+
+impl World {
+    /// What `/webhooks/scale/{tenant}` checks a delivery's key against.
+    fn tenant_hash(&self, tenant: &str) -> Option<String> {
+        let cfg = Config::checked(&self.raw(), true).unwrap();
+        let services = services_with_oauth(&self.up, None, &self.oauth);
+        block_on(tenant_callback_hash(&cfg, &services, tenant)).unwrap()
+    }
+    /// Store calls made so far.
+    fn calls(&self) -> u32 {
+        self.oauth.state.calls.get()
+    }
+    /// Rewrites the stored row `key` with `change`.
+    fn edit_row(&self, key: &str, change: impl FnOnce(&mut Value)) {
+        let mut rows = self.oauth.state.rows.borrow_mut();
+        let row = rows.0.get_mut(key).expect("the row");
+        let mut v = parse(&row.1);
+        change(&mut v);
+        row.1 = v.to_string();
+    }
+}
+
+/// `n` characters of URL-safe base64 made from `seed`, as random as a token's.
+fn noise(seed: usize, n: usize) -> String {
+    let mut out = String::new();
+    while out.len() < n {
+        out += &base64url(&sha256(format!("{seed}/{}", out.len()).as_bytes()));
+    }
+    out.truncate(n);
+    out
+}
+
+/// Access and refresh tokens and tenant ids carry a check under the server
+/// key, so junk of their shapes is refused before any store read: a flood
+/// of it costs the Durable Object nothing.
+#[test]
+fn junk_tokens_and_tenant_ids_of_the_current_shapes_cost_no_store_read() {
+    let w = World::new();
+    let client = w.register("none");
+    let signed = [
+        ("method", "own_key"),
+        ("scale_key", KEY_A),
+        ("callback_key", "cb-key-of-user-a-123"),
+        ("grant_scope", "scale:read"),
+    ];
+    let (at, rt) = w.tokens_for(&client, &signed);
+    let g = granted(w.auth(&at, "/mcp"));
+    let Tenant::User(tenant) = g.tenant.clone() else {
+        panic!()
+    };
+    // The shapes: a check of 22 characters after a dot.
+    let (at_body, _) = at.rsplit_once('.').unwrap();
+    assert!(shaped(at_body, ACCESS) && at.len() == ACCESS.len() + 43 + 1 + TAG);
+    assert!(old_refresh(rt.rsplit_once('.').unwrap().0));
+    assert!(old_tenant(tenant.split_once('.').unwrap().0) && tenant.len() == 2 + 22 + 1 + TAG);
+    assert_eq!(w.tenant_hash(&tenant), Some(hash("cb-key-of-user-a-123")));
+
+    let before = w.calls();
+    for i in 0..1000 {
+        let junk = format!("{ACCESS}{}.{}", noise(i, 43), noise(i + 7, TAG));
+        assert!(refused(w.auth(&junk, "/mcp")).contains("not an access token"));
+        // The right body with a wrong check, or a check made for a refresh token.
+        let forged = format!("{at_body}.{}", noise(i, TAG));
+        refused(w.auth(&forged, "/mcp"));
+        let junk_rt = format!(
+            "{REFRESH}g_{}.{}.{}",
+            noise(i, 22),
+            noise(i + 1, 43),
+            noise(i + 2, TAG)
+        );
+        assert_eq!(w.refresh(&client, &junk_rt).error(), "invalid_grant");
+        let junk_tenant = format!("u_{}.{}", noise(i, 22), noise(i + 3, TAG));
+        assert_eq!(w.tenant_hash(&junk_tenant), None);
+        let forged_tenant = format!("{}.{}", tenant.split_once('.').unwrap().0, noise(i, TAG));
+        assert_eq!(w.tenant_hash(&forged_tenant), None);
+    }
+    let swapped = format!(
+        "{}.{}",
+        rt.rsplit_once('.').unwrap().0,
+        at.rsplit_once('.').unwrap().1
+    );
+    assert_eq!(w.refresh(&client, &swapped).error(), "invalid_grant");
+    assert_eq!(w.calls(), before, "not one store read");
+    // The real ones still work, from the memo.
+    granted(w.auth(&at, "/mcp"));
+    assert_eq!(w.tenant_hash(&tenant), Some(hash("cb-key-of-user-a-123")));
+    assert_eq!(w.calls(), before);
+    tokens(&w.refresh(&client, &rt));
+
+    // Without OAUTH_SECRET the generated key is read once per isolate and
+    // never evicted, so junk costs nothing after that either.
+    let w = World::with(&[("OAUTH_SECRET", "")]);
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    let fresh = World {
+        oauth: w.isolate(),
+        up: w.up.clone(),
+        settings: w.settings.clone(),
+        doc: w.doc.clone(),
+    };
+    let before = fresh.calls();
+    for i in 0..3000 {
+        let junk = format!("{ACCESS}{}.{}", noise(i, 43), noise(i + 7, TAG));
+        refused(fresh.auth(&junk, "/mcp"));
+        assert_eq!(
+            fresh.tenant_hash(&format!("u_{}.{}", noise(i, 22), noise(i, TAG))),
+            None
+        );
+    }
+    assert_eq!(fresh.calls(), before + 1, "the server key, once");
+    granted(fresh.auth(&at, "/mcp"));
+}
+
+/// Tokens made before checks existed keep working while they can be alive,
+/// each costing one store read (then remembered, apart from the records
+/// found); tenant ids of that shape keep working for good.
+#[test]
+fn tokens_and_tenant_ids_of_the_older_shape_keep_working() {
+    let w = World::new();
+    let client = w.register("none");
+    let (at, _) = w.tokens_for(&client, &OPERATOR_READ);
+    let g = granted(w.auth(&at, "/mcp"));
+    // A token pair of the older shape for this grant (operator grants seal
+    // nothing, so a copied record is all a token needs).
+    let old_at = format!("{ACCESS}{}", noise(1, 43));
+    let old_rt = format!("{REFRESH}{}.{}", g.grant_id, noise(2, 43));
+    let record = w.oauth.state.body(&format!("a:{}", hash(&at))).unwrap();
+    w.oauth.state.rows.borrow_mut().0.insert(
+        format!("a:{}", hash(&old_at)),
+        (g.grant_id.clone(), record, w.up.now_ms() / 1000 + 3000),
+    );
+    w.edit_row(&format!("g:{}", g.grant_id), |v| {
+        v["cur"] = Value::from(hash(&old_rt));
+    });
+    assert_eq!(granted(w.auth(&old_at, "/mcp")).grant_id, g.grant_id);
+    assert_eq!(w.rows("m:old"), 1, "when the older shape was first seen");
+    // Junk of that shape: one read each, then remembered; the records
+    // found stay in the memo however much junk comes.
+    let before = w.calls();
+    for i in 0..600 {
+        refused(w.auth(&format!("{ACCESS}{}", noise(100 + i, 43)), "/mcp"));
+    }
+    assert_eq!(w.calls(), before + 600);
+    refused(w.auth(&format!("{ACCESS}{}", noise(699, 43)), "/mcp"));
+    granted(w.auth(&old_at, "/mcp"));
+    granted(w.auth(&at, "/mcp"));
+    assert_eq!(w.calls(), before + 600);
+    // The old refresh token rotates into tokens of the current shape.
+    let (at2, rt2) = tokens(&w.refresh(&client, &old_rt));
+    assert!(at2.contains('.') && rt2.matches('.').count() == 2);
+    granted(w.auth(&at2, "/mcp"));
+    // An hour after the older shape was first seen, no access token of it
+    // can be alive: refused without a store read. After 30 days, refresh
+    // tokens of it too, even one a grant still names.
+    w.advance(ACCESS_TTL);
+    let before = w.calls();
+    assert!(refused(w.auth(&old_at, "/mcp")).contains("unknown"));
+    refused(w.auth(&format!("{ACCESS}{}", noise(5, 43)), "/mcp"));
+    assert_eq!(w.calls(), before);
+    w.advance(REFRESH_TTL);
+    let (_, rt3) = w.tokens_for(&client, &OPERATOR_READ);
+    let g3 = &rt3[REFRESH.len()..REFRESH.len() + 24];
+    let stale_rt = format!("{REFRESH}{g3}.{}", noise(3, 43));
+    w.edit_row(&format!("g:{g3}"), |v| {
+        v["cur"] = Value::from(hash(&stale_rt));
+    });
+    assert_eq!(w.refresh(&client, &stale_rt).error(), "invalid_grant");
+
+    // A tenant id of the older shape (a user who signed in before checks
+    // existed) is kept for good: deliveries find it, signing in again keeps
+    // it, and the grants page says so.
+    let w = World::new();
+    let with_cb = [
+        ("method", "own_key"),
+        ("scale_key", KEY_A),
+        ("callback_key", "cb-key-of-user-a-123"),
+        ("grant_scope", "scale:read"),
+    ];
+    let (at, _) = w.tokens_for(&client, &with_cb);
+    let Tenant::User(tenant) = granted(w.auth(&at, "/mcp")).tenant else {
+        panic!()
+    };
+    let old = tenant.split_once('.').unwrap().0.to_string();
+    {
+        let mut rows = w.oauth.state.rows.borrow_mut();
+        let row = rows.0.remove(&format!("u:{tenant}")).unwrap();
+        rows.0.insert(format!("u:{old}"), row);
+    }
+    assert_eq!(w.tenant_hash(&old), Some(hash("cb-key-of-user-a-123")));
+    assert_eq!(w.tenant_hash(&tenant), None);
+    let (at, _) = w.tokens_for(&client, &OWN_A);
+    assert_eq!(
+        granted(w.auth(&at, "/mcp")).tenant,
+        Tenant::User(old.clone())
+    );
+    assert_eq!(w.rows("u:"), 1, "no second tenant");
+    let page = page_of(&w.send("GET", "/oauth/grants", &[], ""));
+    let mut pairs: Vec<(&str, &str)> = page
+        .fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.extend([("method", "own_key"), ("scale_key", KEY_A)]);
+    let listed = w
+        .post("/oauth/grants", &pairs, &[("cookie", &page.cookie)])
+        .text;
+    assert!(
+        listed.contains(&format!("/webhooks/scale/{old}</code>")),
+        "{listed}"
+    );
+    assert!(listed.contains("earlier form"), "{listed}");
+    // Old-shaped ids nobody has: one read each, then remembered.
+    let before = w.calls();
+    for _ in 0..3 {
+        assert_eq!(w.tenant_hash(&format!("u_{}", noise(9, 22))), None);
+    }
+    assert_eq!(w.calls(), before + 1);
 }
 
 #[test]
@@ -1356,7 +1906,7 @@ fn without_oauth_secret_a_generated_key_is_kept_in_the_store() {
     assert!(!w
         .oauth
         .memo
-        .get("server_key", 0)
+        .get("m:key", 0)
         .unwrap()
         .as_str()
         .unwrap()

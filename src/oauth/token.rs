@@ -8,8 +8,12 @@
 //! and previous refresh tokens (the previous one stays usable until the
 //! current one is first used, since some clients lose a rotated token) and
 //! of the retired ones. Rotation writes the grant only if it is unchanged
-//! since it was read. Nothing is issued on any failure; a spent code or a
-//! retired refresh token presented again revokes its grant.
+//! since it was read, together with its answer kept for 30 s (sealed under
+//! a key derived from the refresh token used): the same token presented
+//! again in that time, by a client racing itself, gets the same answer.
+//! Nothing is issued on any failure; a spent code or a retired refresh token
+//! presented again revokes its grant. Tokens end in a check under the server
+//! key (see `OAuth::shape`), so junk is refused before any store read.
 
 use super::step::{Io, Stop};
 use super::{client, covers, hash, n, oauth_error, parse_resource, s, shaped, OAuth, Params};
@@ -27,6 +31,26 @@ fn merge(target: &mut Value, fields: Value) {
 
 /// How many retired refresh tokens a grant remembers to detect reuse.
 const RETIRED_KEPT: usize = 8;
+
+/// How long after a refresh token's first use presenting it again gets the
+/// same answer (seconds).
+const REPLAY_TTL: u64 = 30;
+
+/// The key a refresh's answer is sealed under for its replay: derived from
+/// the refresh token presented, so the store alone does not open it.
+fn replay_key(refresh: &str) -> [u8; 32] {
+    crate::codec::hmac_sha256(refresh.as_bytes(), b"scale-mcp refresh answer")
+}
+
+/// A token answer with `body` (JSON).
+#[inline(never)]
+fn issued(body: Vec<u8>) -> Response {
+    Response::new(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .header("access-control-allow-origin", "*")
+        .body(body)
+}
 
 #[derive(serde::Serialize)]
 struct Issued<'a> {
@@ -100,8 +124,11 @@ fn mint(
 ) -> Result<(Value, Response), Stop> {
     let now = o.now();
     let id = s(grant, "id").to_string();
-    let access = format!("{ACCESS}{}", io.random(32)?);
-    let refresh = format!("{REFRESH}{id}.{}", io.random(32)?);
+    let access = o.tag(super::ACCESS_CHECK, format!("{ACCESS}{}", io.random(32)?));
+    let refresh = o.tag(
+        super::REFRESH_CHECK,
+        format!("{REFRESH}{id}.{}", io.random(32)?),
+    );
     let (mut wa, mut wr) = (String::new(), String::new());
     if let Some(k) = key {
         wa = super::wrap_key(io, &access, k)?;
@@ -133,18 +160,16 @@ fn mint(
         &rec.to_string(),
         expires,
     );
-    let answer = Response::json(
-        200,
-        &Issued {
+    let answer = issued(
+        serde_json::to_vec(&Issued {
             access_token: &access,
             token_type: "Bearer",
             expires_in: super::ACCESS_TTL,
             refresh_token: &refresh,
             scope: s(&rec, "scope"),
-        },
+        })
+        .unwrap_or_default(),
     )
-    .header("cache-control", "no-store")
-    .header("access-control-allow-origin", "*")
     .log(format!("oauth: tokens issued for grant {id}"));
     Ok((put, answer))
 }
@@ -173,7 +198,8 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
         return invalid_grant("The authorization code was issued to another client.");
     }
     let redirect = p.get("redirect_uri");
-    if (g["redirect_given"] == true || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
+    // Stored as a number (see `record`): 1 when the authorization request named it.
+    if (n(&g, "redirect_given") == 1 || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
         return invalid_grant("redirect_uri differs from the one in the authorization request.");
     }
     let verifier = p.get("code_verifier").unwrap_or("");
@@ -231,17 +257,39 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
 fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Response, Stop> {
     const UNKNOWN: &str = "The refresh token is unknown, expired or revoked. Sign in again.";
     let rt = p.get("refresh_token").unwrap_or("");
-    let Some((id, secret)) = rt.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) else {
+    // Junk is refused before any store read.
+    let Some(checked) = o.shape(super::REFRESH_CHECK, rt, super::old_refresh) else {
         return invalid_grant(UNKNOWN);
     };
-    if id.len() != 24 || !id.starts_with("g_") || !shaped(&format!("{REFRESH}{secret}"), REFRESH) {
-        return invalid_grant(UNKNOWN);
-    }
+    let id = &rt[REFRESH.len()..REFRESH.len() + 24];
     let hash = hash(rt);
     let key = format!("g:{id}");
-    // Two clients refreshing at once: the loser reads the grant again.
+    let replay = format!("x:{hash}");
+    // Two clients refreshing at once: the loser reads the grant again, and
+    // finds the winner's answer to replay.
     for _ in 0..3 {
-        let mut g = io.get(&key)?;
+        let rows = io
+            .store(vec![
+                op("get", &key, "", "", 0),
+                op("get", &replay, "", "", 0),
+                op("get", "m:old", "", "", 0),
+            ])?
+            .unwrap_or_default();
+        let row = |i: usize| rows.get(i).and_then(Value::as_str);
+        // The older shape only while such tokens can be alive (see
+        // `OAuth::old_shapes_since`; `/mcp` writes that row).
+        let since = row(2).and_then(|t| t.parse::<u64>().ok());
+        if !checked && since.is_some_and(|t| o.now() >= t + REFRESH_TTL) {
+            return invalid_grant(UNKNOWN);
+        }
+        let mut g = row(0).map(super::parse).unwrap_or_default();
+        // This token was first used less than REPLAY_TTL ago: the same
+        // answer again, so each racer's tokens stay the grant's current ones.
+        if let (Some(sealed), true) = (row(1), s(&g, "client") == s(client, "id")) {
+            if let Some(body) = io.open(replay_key(rt), sealed)? {
+                return Ok(issued(body.to_vec()).log("oauth: refresh answered again"));
+            }
+        }
         let text = g.to_string();
         let current = s(&g, "cur") == hash;
         if !current && s(&g, "prev") != hash {
@@ -260,11 +308,17 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
         if s(&g, "client") != s(client, "id") {
             return invalid_grant("The refresh token was issued to another client.");
         }
-        let op = s(&g, "op");
-        if !op.is_empty() && !o.operator_token_hash(op) {
-            return invalid_grant(
-                "The operator token this sign-in used has been removed. Sign in again.",
-            );
+        let hashed = s(&g, "op");
+        if !hashed.is_empty() {
+            match o.operator_scopes(hashed, s(&g, "scope")) {
+                None => return invalid_grant(super::REMOVED),
+                Some(left) if left.is_empty() => {
+                    o.drop_grant(io, id)?;
+                    return invalid_grant(super::LOWERED);
+                }
+                // Lowered for good: raising the token again does not raise the grant.
+                Some(left) => g["scope"] = Value::from(left),
+            }
         }
         let scope = p.get("scope");
         if scope.is_some_and(|sc| {
@@ -305,6 +359,7 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
             g["retired"] = Value::Array(retired.split_off(skip));
         }
         let (access, answer) = mint(o, io, &mut g, grant_key.as_ref(), aud, scope)?;
+        let sealed = io.seal(replay_key(rt), answer.body.clone())?;
         let ops = vec![
             cas(
                 &key,
@@ -314,6 +369,8 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
                 n(&g, "expires"),
             ),
             access,
+            // In the grant's group, so ending the grant drops it too.
+            op("put", &replay, id, &sealed, o.now() + REPLAY_TTL),
         ];
         if io.store(ops)?.is_some() {
             return Ok(answer.log("oauth: refreshed"));
@@ -336,7 +393,7 @@ pub(super) fn revoke(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, 
         return Ok(oauth_error(400, "invalid_request", "token is missing."));
     };
     let hash = hash(t);
-    let grant = if shaped(t, ACCESS) {
+    let grant = if o.shape(super::ACCESS_CHECK, t, super::old_access).is_some() {
         io.get(&format!("a:{hash}"))?
     } else if let Some((id, _)) = t.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) {
         let g = io.get(&format!("g:{id}"))?;

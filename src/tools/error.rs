@@ -18,9 +18,10 @@ pub struct ToolError {
     pub message: String,
     /// For multi-step tools: the steps that were applied before the failure.
     pub applied: Option<Vec<String>>,
-    /// For a refusal by the connection's view: which rule refused (the
-    /// OAuth work answers a signed-in user's missing scope with B.2's 403).
-    /// Boxed: every tool result carries the field, few carry a refusal.
+    /// For a refusal by the connection's view: which rule refused (the OAuth
+    /// work answers a signed-in user's missing scope with the 403 of
+    /// docs/permissions.md §2). Boxed: every tool result carries the field, few
+    /// carry a refusal.
     pub refusal: Option<Box<Refusal>>,
 }
 

@@ -1,7 +1,7 @@
 //! What is checked around every tool call before anything is sent to Scale
-//! (AUTH.md B.2-B.5): whether the connection's view offers the tool and
-//! allows the scope the call needs, the rate limit per principal, the guards
-//! on writes (callback destinations, billed work on a live key, invite
+//! (docs/permissions.md §2-§5): whether the connection's view offers the tool
+//! and allows the scope the call needs, the rate limit per principal, the
+//! guards on writes (callback destinations, billed work on a live key, invite
 //! domains), and the audit line every call leaves.
 //!
 //! A refusal is a tool error that names the scope, the narrowing or the
@@ -112,7 +112,7 @@ pub(crate) async fn rate_limit(cx: &Ctx) -> Result<(), ToolError> {
 }
 
 /// The tools whose calls create billed work: with a `live_` key they need
-/// `LIVE_WRITES=true` (AUTH.md B.4).
+/// `LIVE_WRITES=true` (docs/permissions.md §4).
 pub(crate) const BILLED: &[&str] = &[
     "create_task",
     "create_tasks",
@@ -171,12 +171,12 @@ To allow it, set the var LIVE_WRITES = \"true\" (wrangler.toml [vars] or the Clo
 /// `params`, which is merged into the request body.
 const CALLBACK_FIELDS: [&str; 2] = ["callback_url", "callback"];
 
-/// Callback destinations (AUTH.md B.4): Scale sends the task, its labels and
-/// the account's callback auth key to them, so only the caller's own webhook
-/// (`/webhooks/scale` for the operator's account, a user's tenant webhook for
-/// their own), `DEFAULT_CALLBACK_URL` (a tenant's webhook for a user's own
-/// account), https URLs on `CALLBACK_HOSTS` and, with `CALLBACK_EMAILS=true`,
-/// e-mail addresses are accepted.
+/// Callback destinations (docs/permissions.md §4): Scale sends the task, its
+/// labels and the account's callback auth key to them, so only the caller's own
+/// webhook (`/webhooks/scale` for the operator's account, a user's tenant
+/// webhook for their own), `DEFAULT_CALLBACK_URL` (a tenant's webhook for a
+/// user's own account), https URLs on `CALLBACK_HOSTS` and, with
+/// `CALLBACK_EMAILS=true`, e-mail addresses are accepted.
 pub(crate) fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolError> {
     let params = args.get("params").and_then(Value::as_object);
     for (container, field) in [(Some(args), 0), (Some(args), 1), (params, 0), (params, 1)] {
@@ -284,10 +284,10 @@ fn mailbox_domain(v: &str) -> Option<&str> {
     (local_ok && domain_ok).then_some(domain)
 }
 
-/// One audit line (AUTH.md B.5): who called which tool, how it ended, what
-/// Scale answered last, how many Scale requests it made and how long it took,
-/// and for `create_tasks` the counts of its items. Never argument values,
-/// never secrets.
+/// One audit line (docs/permissions.md §5): who called which tool, how it
+/// ended, what Scale answered last, how many Scale requests it made and how
+/// long it took, and for `create_tasks` the counts of its items. Never argument
+/// values, never secrets.
 #[derive(Serialize)]
 struct AuditLine<'a> {
     event: &'static str,

@@ -95,8 +95,8 @@ pub struct ToolDef {
     pub hints: Hints,
     /// Reports progress while it runs, so the transport may stream it.
     pub progress: bool,
-    /// The scope a call needs (AUTH.md B.2); for a tool with [`Actions`],
-    /// what its least action needs.
+    /// The scope a call needs (docs/permissions.md §2); for a tool with
+    /// [`Actions`], what its least action needs.
     pub scope: Scope,
     /// JSON pointers into a successful result's `structuredContent` where
     /// text written by people outside the operator may sit (labelers'
@@ -110,8 +110,8 @@ pub struct ToolDef {
     pub(crate) run: RunFn,
 }
 
-/// How a tool keeps to the projects a connection is confined to (AUTH.md
-/// B.3); [`scope`] applies it around the tool's run.
+/// How a tool keeps to the projects a connection is confined to
+/// (docs/permissions.md §3); [`scope`] applies it around the tool's run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Projects {
     /// A create: it names an allowed `project`, or a `batch` in one (either

@@ -1,9 +1,8 @@
-//! The scope and narrowing rules of AUTH.md B.2-B.4 as tables: principal ×
-//! connection × tool (or `manage_team` action) → allowed, or which refusal,
-//! every attempt to widen included; then the rules every cell must keep (a
-//! refusal sends nothing and is what `tools/list` leaves out), project
-//! scope tool by tool, the guards on writes, the rate limit and the audit
-//! line.
+//! The scope and narrowing rules of docs/permissions.md §2-§4 as tables:
+//! principal × connection × tool (or `manage_team` action) → allowed, or which
+//! refusal, every attempt to widen included; then the rules every cell must
+//! keep (a refusal sends nothing and is what `tools/list` leaves out), project
+//! scope tool by tool, the guards on writes, the rate limit and the audit line.
 
 use super::testing::*;
 use super::*;
@@ -13,7 +12,7 @@ use crate::io::{CallbackStore, Caller, Method};
 use crate::scale::testing::{config_with, BASE};
 use serde_json::{json, Value};
 
-/// B.2's table, written out here rather than read from the tools' own
+/// The table of §2, written out here rather than read from the tools' own
 /// declarations, so a declaration that drifts fails this test.
 const B2: &[(&str, Scope)] = &[
     ("get_task", Scope::Read),
@@ -208,7 +207,7 @@ fn principal_by_connection_by_tool() {
     let ro = |s| Refused(Refusal::ReadOnly(s));
     #[rustfmt::skip]
     let table: Vec<(&str, &str, &str, Want)> = vec![
-        // Scopes alone (B.2): write and team each include read.
+        // Scopes alone (§2): write and team each include read.
         ("full", "plain", "create_task", Allowed),
         ("full", "plain", "manage_team:invite", Allowed),
         ("read", "plain", "get_task", Allowed),
@@ -1233,7 +1232,7 @@ fn results_mark_where_outside_text_sits() {
     assert!(by_tool("create_project").is_empty());
     for t in registry() {
         assert!(t.untrusted.iter().all(|p| p.starts_with('/')), "{}", t.name);
-        // Tools that return outside text say so in their hints (B.5).
+        // Tools that return outside text say so in their hints (§5).
         if !t.untrusted.is_empty() {
             assert!(t.hints.open_world, "{}", t.name);
         }

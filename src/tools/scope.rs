@@ -1,6 +1,6 @@
-//! Project scope (AUTH.md B.3): on a connection confined to projects, no tool
-//! reads or changes anything outside them. What each tool needs is declared
-//! with it ([`Projects`]) and applied here, around its run:
+//! Project scope (docs/permissions.md §3): on a connection confined to
+//! projects, no tool reads or changes anything outside them. What each tool
+//! needs is declared with it ([`Projects`]) and applied here, around its run:
 //! - creates and name-addressed writes must name an allowed project (or, for
 //!   creates, a batch in one, which is looked up);
 //! - lists send Scale's own `project` filter: the one named, or the

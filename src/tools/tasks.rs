@@ -19,7 +19,7 @@ pub(crate) const TASK_TYPES_HINT: &str = "Common types: imageannotation, categor
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
 lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat, multichat.";
 
-/// Where a task carries text from labelers and others (B.5).
+/// Where a task carries text from labelers and others (docs/permissions.md §5).
 const TASK_TEXT: &[&str] = &["/response", "/metadata", "/audits"];
 
 const STATUSES: &[&str] = &["pending", "completed", "canceled", "error"];

@@ -341,7 +341,8 @@ fn hints_are_exactly_as_specified() {
         ("update_project", false, false, false, true),
         ("manage_team", false, true, false, true),
         ("import_file", false, false, false, true),
-        // The log holds what Scale and labelers wrote: open-world (B.5).
+        // The log holds what Scale and labelers wrote: open-world
+        // (docs/permissions.md §5).
         ("list_callbacks", true, false, true, true),
         ("get_callback", true, false, true, true),
     ];

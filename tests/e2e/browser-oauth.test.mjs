@@ -7,11 +7,15 @@
 //
 // It checks that the page loads without console errors or CSP violations,
 // that its CSP forbids every script (an injected one is blocked and reported),
-// that outside values cannot inject markup, that a person can sign in with the
+// that outside values cannot inject markup, that a client's name loses the
+// invisible format characters that could make it read as another app's and
+// the redirect host stands right under it, that a person can sign in with the
 // keyboard alone (Tab, Space, arrow keys for the radio group, Enter), that
 // every mistake a person can make is shown on the page with nothing issued,
-// that cross-site and stale submissions are refused, and that the redirect
-// back carries `code`, `state` and `iss` and the code buys a working token.
+// that cross-site and stale submissions are refused, that a malformed request
+// (the phishing link of a self-registered client) stays on this server's error
+// page, and that the redirect back carries `code`, `state` and `iss` and the
+// code buys a working token.
 // The grants page is driven once too: sign in, see the connection, revoke it.
 // Screenshots at desktop and phone width go to tests/e2e/screenshots/.
 //
@@ -35,6 +39,11 @@ const CLIENT = '/browser-client.json';
 const HOSTILE = '/hostile-client.json';
 // Markup in a client's self-chosen name: shown as text, never run.
 const HOSTILE_NAME = '<script>document.title="pwned"</script><img src=x onerror="document.title=1">';
+const SPOOF = '/spoof-client.json';
+// "Claude" spelt backwards behind a right-to-left override, with zero-width and
+// other invisible format characters (Unicode Cf) around it: rendered, it reads
+// "Claude Official". The page shows it with those characters taken out.
+const SPOOF_NAME = '\u202Eedualc\u202C\u200B Official\u2066\u200D\uFEFF\u{E0041}';
 
 let stack;
 let router;
@@ -58,6 +67,7 @@ before(async () => {
   const docs = [
     [CLIENT, metadataDocument(CLIENT, { name: 'Browser test client', redirect: 'http://127.0.0.1:9/callback' })],
     [HOSTILE, metadataDocument(HOSTILE, { name: HOSTILE_NAME, redirect: 'http://127.0.0.1:9/callback' })],
+    [SPOOF, metadataDocument(SPOOF, { name: SPOOF_NAME, redirect: 'https://claude.ai.evil.example/api/mcp/auth_callback' })],
   ];
   for (const [p, doc] of docs) router.state.documents.set(p, doc.serve);
 
@@ -217,6 +227,7 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
         external: document.querySelectorAll('link, img, iframe, object, embed, video, audio, source').length,
         mainWidth: getComputedStyle(document.querySelector('main')).maxWidth,
         h1: document.querySelector('h1').textContent,
+        to: document.querySelector('h1 + p.to')?.textContent,
         text: document.body.innerText,
         checked: [...document.querySelectorAll('input[type=checkbox]:checked')].map((e) => e.value),
         method: document.querySelector('input[name=method]:checked')?.value,
@@ -227,6 +238,7 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
       assert.equal(dom.external, 0);
       assert.equal(dom.mainWidth, '576px', 'the inline stylesheet was applied');
       assert.equal(dom.h1, 'Allow Browser test client to use Scale through this server?');
+      assert.equal(dom.to, `It will send you back to ${callback.base}`, 'where the browser goes, right under the name');
       assert.ok(dom.text.includes(`published at https://${CIMD_HOST}${CLIENT} by ${CIMD_HOST}`), dom.text);
       assert.ok(dom.text.includes(`your browser goes back to ${a.redirect}`), 'the page names where it will redirect');
       assert.ok(dom.text.includes(`Access is for ${stack.mcpUrl}`));
@@ -278,6 +290,31 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
       assert.equal(await page.locator('h1 strong').textContent(), HOSTILE_NAME);
       assert.equal(await page.title(), 'Sign in to Scale MCP');
       assert.equal(await page.evaluate(() => document.querySelectorAll('script, img').length), 0);
+      assert.deepEqual(b.problems(), []);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test("a name built from invisible format characters is shown without them, and the redirect host stands right under it", async () => {
+    const b = await browser();
+    try {
+      const { page } = b;
+      const res = await page.goto(authorization({ client_id: `https://${CIMD_HOST}${SPOOF}`, redirect_uri: 'https://claude.ai.evil.example/api/mcp/auth_callback' }).url);
+      assert.equal(res.status(), 200);
+      const shown = await page.evaluate(() => {
+        const h1 = document.querySelector('h1');
+        const to = h1.nextElementSibling;
+        const px = (e) => parseFloat(getComputedStyle(e).fontSize);
+        return { name: h1.querySelector('strong').textContent, to: to.textContent, toClass: to.className, host: to.querySelector('strong').textContent, big: px(to) > px(document.querySelector('.card p')) };
+      });
+      assert.equal(shown.name, 'edualc Official', 'no override, zero-width or tag character is left');
+      assert.ok(![...shown.name].some((c) => /\p{Cf}/u.test(c)));
+      assert.equal(shown.toClass, 'to');
+      assert.equal(shown.to, 'It will send you back to claude.ai.evil.example');
+      assert.equal(shown.host, 'claude.ai.evil.example');
+      assert.ok(shown.big, 'the host is set larger than the text below it');
+      await b.screenshot(page, 'oauth-sign-in-spoofed-name-desktop', DESKTOP);
       assert.deepEqual(b.problems(), []);
     } finally {
       await b.close();
@@ -606,35 +643,42 @@ describe('the sign-in page in Chromium', { timeout: 180_000 }, () => {
     }
   });
 
-  test('problems with the request: the client or redirect URI on a page, others back to the client', async () => {
+  test("every problem with the request is shown on this server's page, naming the app; nothing reaches the client", async () => {
     const b = await browser();
     try {
       const { page } = b;
       const reached = arrived.length;
+      const from = 'The request came from the app “Browser test client” (published by cimd.example.com); nothing was sent back to it.';
       // Not the redirect URI the client registered: shown here, nothing sent there.
       const res = await page.goto(authorization({ redirect_uri: `${callback.base}/elsewhere/../callback` }).url);
       assert.equal(res.status(), 400);
       assert.equal(page.url().startsWith(`${stack.url}/authorize?`), true);
       assert.equal(await page.locator('h1').textContent(), 'This app cannot sign in here');
-      assert.equal(await problem(page), 'The redirect_uri is not one this app registered, so this server will not send anything there.');
-      assert.equal(arrived.length, reached);
+      assert.equal(await problem(page), `The redirect_uri is not one this app registered, so this server will not send anything there. ${from}`);
       // An unknown client.
       const unknown = await page.goto(authorization({ client_id: `https://${CIMD_HOST}/nobody.json` }).url);
       assert.equal(unknown.status(), 400);
       assert.equal(await page.locator('h1').textContent(), 'This app cannot sign in here');
-      assert.equal(arrived.length, reached);
-      assertCleanBut(b, [400]);
+      // No PKCE: shown here too, no longer sent to the client.
+      await page.goto(authorization({ code_challenge: null }).url);
+      assert.equal(await problem(page), `PKCE is required: send code_challenge with code_challenge_method=S256. ${from}`);
 
-      // No PKCE: the client is told, at its checked redirect URI, with state and iss.
-      const a = authorization({ code_challenge: null });
-      await page.goto(a.url);
-      assert.equal(arrived.length, reached + 1);
-      const q = arrived.at(-1).query;
-      assert.equal(q.error, 'invalid_request');
-      assert.match(q.error_description, /PKCE is required/);
-      assert.equal(q.state, a.state);
-      assert.equal(q.iss, stack.url);
-      assert.equal(q.code, undefined);
+      // The phishing link: anyone can register a client whose redirect URI is their own
+      // page, then hand out a link to this server that is wrong on purpose. It opens this
+      // server's error page, naming the app, and the browser stays here.
+      const reg = await fetch(`${stack.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'Scale Support', redirect_uris: [`${callback.base}/landing`], token_endpoint_auth_method: 'none' }) });
+      assert.equal(reg.status, 201);
+      const { client_id: phisher } = await reg.json();
+      const link = authorization({ client_id: phisher, redirect_uri: `${callback.base}/landing`, code_challenge: null });
+      const phished = await page.goto(link.url);
+      assert.equal(phished.status(), 400);
+      assert.ok(page.url().startsWith(`${stack.url}/authorize?`), 'no redirect: the browser is still on this server');
+      assert.equal(await page.locator('h1').textContent(), 'This app cannot sign in here');
+      assert.equal(await problem(page), 'PKCE is required: send code_challenge with code_challenge_method=S256. The request came from the app “Scale Support” (self-registered here); nothing was sent back to it.');
+      assert.equal(await page.locator('form').count(), 0);
+      await b.screenshot(page, 'oauth-phishing-link-refused-desktop', DESKTOP);
+      assert.equal(arrived.length, reached, 'the client never heard of any of it');
+      assertCleanBut(b, [400]);
     } finally {
       await b.close();
     }

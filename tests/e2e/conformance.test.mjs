@@ -270,7 +270,13 @@ let shimArgs = [];
 /** Per suite version: its proxy, the requests it forwarded and the checks of each scenario. */
 const state = Object.fromEntries(Object.keys(SUITES).map((v) => [v, { proxy: null, url: null, seen: [], results: {} }]));
 
-/** A loopback proxy that adds the bearer token and records [method, path, host, origin, status]. */
+/**
+ * A loopback proxy that adds the bearer token and records [method, path, host, origin, status].
+ * Each forwarded request has a connection of its own: a kept-alive one that the
+ * worker closes as idle just as the proxy reuses it fails with "socket hang up",
+ * a failure of the proxy, not of the worker (seen when the machine is busy).
+ */
+const upstreamAgent = new http.Agent({ keepAlive: false });
 async function startProxy(seen) {
   const target = new URL(stack.url);
   const proxy = http.createServer((req, res) => {
@@ -286,7 +292,7 @@ async function startProxy(seen) {
     const entry = [req.method, req.url, req.headers.host, req.headers.origin ?? null, null];
     seen.push(entry);
     // setHost:false + the client's own Host header in `headers`: the worker sees the Host the suite sent.
-    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, setHost: false }, (ur) => {
+    const up = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, setHost: false, agent: upstreamAgent }, (ur) => {
       entry[4] = ur.statusCode;
       const out = [];
       for (let i = 0; i < ur.rawHeaders.length; i += 2) if (!HOP_BY_HOP.has(ur.rawHeaders[i].toLowerCase())) out.push(ur.rawHeaders[i], ur.rawHeaders[i + 1]);

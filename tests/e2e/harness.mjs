@@ -5,6 +5,7 @@
 
 import { Miniflare, Log, LogLevel } from 'miniflare';
 import { readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { startSimulator } from '../../sim/scale-sim.mjs';
@@ -156,6 +157,20 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
   };
   liveStacks.add(stack);
   return stack;
+}
+
+/**
+ * A loopback port that is free now, for a program that must be told its port
+ * before it listens. Never a fixed or random number: e2e files run side by
+ * side, and every stack and simulator holds ephemeral ports.
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** A raw JSON-RPC POST to /mcp with the bearer token and chosen headers. */

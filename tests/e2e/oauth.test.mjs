@@ -7,7 +7,7 @@
 //    and being refused after revocation;
 //  - each user's own Scale key reaches only that user's Scale account (one
 //    simulator per key), and operator access uses the operator's;
-//  - the attacks of issue 14, each refused with nothing issued.
+//  - the attacks of issues 14 and 19, each refused with nothing issued.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startStack, rpc } from './harness.mjs';
+import { startStack, rpc, freePort } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -243,14 +243,14 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).status, 200);
   });
 
-  test('PKCE missing or plain is refused at /authorize; a wrong verifier at /token', async () => {
-    for (const changes of [{ code_challenge: null }, { code_challenge_method: 'plain', code_challenge: VERIFIER }, { code_challenge_method: null }]) {
+  test('PKCE missing or plain is refused at /authorize (on the page); a wrong verifier at /token', async () => {
+    for (const [changes, why] of [[{ code_challenge: null }, /PKCE is required/], [{ code_challenge_method: 'plain', code_challenge: VERIFIER }, /must be S256/], [{ code_challenge_method: null }, /must be S256/]]) {
       const r = await fetch(authorizeUrl(changes), { redirect: 'manual' });
-      assert.equal(r.status, 303);
-      const loc = new URL(r.headers.get('location'));
-      assert.equal(loc.searchParams.get('error'), 'invalid_request');
-      assert.equal(loc.searchParams.get('code'), null);
-      assert.equal(loc.searchParams.get('iss'), stack.url);
+      assert.equal(r.status, 400);
+      assert.equal(r.headers.get('location'), null);
+      const html = await r.text();
+      assert.match(html, why);
+      assert.match(html, /the app “Raw client” \(published by cimd\.example\.com\)/);
     }
     const code = await codeFor();
     for (const changes of [{ code_verifier: 'x'.repeat(43) }, { code_verifier: CHALLENGE }, { code_verifier: null }]) {
@@ -283,6 +283,53 @@ describe('attacks, each refused with nothing issued', () => {
     const code = await codeFor();
     const r = await exchange(code, { redirect_uri: 'http://127.0.0.1:9/other' });
     assert.equal(r.json.error, 'invalid_grant');
+    // The authorization request named it, so the token request must too (RFC 6749 §4.1.3).
+    const without = await exchange(code, { redirect_uri: null });
+    assert.equal(without.json.error, 'invalid_grant');
+    assert.match(without.json.error_description, /redirect_uri/);
+    assert.equal((await exchange(code)).status, 200, 'the code was not spent by the refused attempts');
+  });
+
+  test("a self-registered app's malformed request is answered on this server's page, never at its redirect URI", async () => {
+    // The phishing link of issue 19: register a landing page as the redirect URI, then hand out
+    // an authorization link that is wrong on purpose.
+    const landing = 'https://evil.example/landing';
+    const reg = await fetch(`${stack.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'Totally Scale', redirect_uris: [landing], token_endpoint_auth_method: 'none' }) });
+    assert.equal(reg.status, 201);
+    const { client_id: clientId } = await reg.json();
+    for (const [changes, why] of [
+      [{ code_challenge: null }, /PKCE is required/],
+      [{ response_type: 'token' }, /response_type must be code/],
+      [{ scope: 'admin' }, /None of the requested scopes exists here/],
+      [{ resource: 'https://other.example/mcp' }, /resource must be an MCP URL of this server/],
+      [{ state: 'x'.repeat(2049) }, /state is longer than 2048/],
+    ]) {
+      const url = authorizeUrl({ client_id: clientId, redirect_uri: landing, ...changes });
+      for (const r of [
+        await fetch(url, { redirect: 'manual' }),
+        await fetch(`${stack.url}/authorize`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URL(url).search.slice(1) }),
+      ]) {
+        assert.equal(r.status, 400, String(why));
+        assert.equal(r.headers.get('location'), null, String(why));
+        assert.match(r.headers.get('content-type'), /^text\/html/);
+        const html = await r.text();
+        assert.match(html, why);
+        assert.match(html, /The request came from the app “Totally Scale” \(self-registered here\); nothing was sent back to it\./);
+      }
+    }
+    assert.ok(!router.state.log.some((u) => u.startsWith('https://evil.example')));
+    // Once the person has answered, the app hears it: Cancel is access_denied at its redirect URI.
+    const page = await fetch(authorizeUrl({ client_id: clientId, redirect_uri: landing }));
+    assert.equal(page.status, 200);
+    const { hiddenFields } = await import('./oauth-helpers.mjs');
+    const body = new URLSearchParams(hiddenFields(await page.text()));
+    body.set('action', 'deny');
+    const denied = await fetch(`${stack.url}/authorize`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: page.headers.get('set-cookie').split(';')[0], origin: stack.url }, body });
+    assert.equal(denied.status, 303);
+    const back = new URL(denied.headers.get('location'));
+    assert.equal(back.origin + back.pathname, landing);
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    assert.equal(back.searchParams.get('state'), 'raw-state');
   });
 
   test('a token for a narrowed path does not work on a wider one; foreign resources are refused', async () => {
@@ -293,23 +340,39 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal(r.status, 401);
     assert.match(r.headers.get('www-authenticate'), /error="invalid_token"/);
     const foreign = await fetch(authorizeUrl({ resource: 'https://other.example/mcp' }), { redirect: 'manual' });
-    assert.equal(new URL(foreign.headers.get('location')).searchParams.get('error'), 'invalid_target');
+    assert.equal(foreign.status, 400);
+    assert.equal(foreign.headers.get('location'), null);
+    assert.match(await foreign.text(), /resource must be an MCP URL of this server/);
   });
 
-  test('refresh rotation: the previous token works until the new one is used, then reuse revokes the grant', async () => {
+  test('refresh rotation: two refreshes at once both keep working; after the window, reuse revokes the grant', { timeout: 90_000 }, async () => {
     const t = (await exchange(await codeFor())).json;
-    const r2 = await refresh(t.refresh_token);
-    assert.equal(r2.status, 200);
-    const again = await refresh(t.refresh_token);
-    assert.equal(again.status, 200, 'grace: r1 still works while r2 is unused');
-    const r4 = await refresh(again.json.refresh_token);
-    assert.equal(r4.status, 200);
+    const list = (token) => rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token });
+    // A client racing itself (two requests that both saw the access token
+    // expire): both refreshes succeed with the same new pair.
+    const [a, b] = await Promise.all([refresh(t.refresh_token), refresh(t.refresh_token)]);
+    assert.equal(a.status, 200, JSON.stringify(a.json));
+    assert.equal(b.status, 200, JSON.stringify(b.json));
+    assert.deepEqual(b.json, a.json, 'the same answer');
+    assert.notEqual(a.json.refresh_token, t.refresh_token);
+    // Whichever answer each racer kept, its next refresh works, and so do
+    // the racers' next refreshes made at once.
+    const [c, d] = await Promise.all([refresh(a.json.refresh_token), refresh(b.json.refresh_token)]);
+    assert.equal(c.status, 200, JSON.stringify(c.json));
+    assert.equal(d.status, 200, JSON.stringify(d.json));
+    assert.deepEqual(d.json, c.json);
+    assert.equal((await list(c.json.access_token)).status, 200);
+    assert.equal((await list(a.json.access_token)).status, 200, 'the earlier access token lives its hour');
+    // Outside the 30 s window, the first token (whose successor was used)
+    // means two parties hold the grant: it ends.
+    await new Promise((resolve) => setTimeout(resolve, 31_000));
     const reuse = await refresh(t.refresh_token);
     assert.equal(reuse.status, 400);
     assert.equal(reuse.json.error, 'invalid_grant');
+    assert.match(reuse.json.error_description, /revoked/);
     assert.equal(reuse.json.access_token, undefined);
-    assert.equal((await refresh(r4.json.refresh_token)).status, 400, 'the grant is gone');
-    assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: r4.json.access_token })).status, 401);
+    assert.equal((await refresh(c.json.refresh_token)).status, 400, 'the grant is gone');
+    assert.equal((await list(c.json.access_token)).status, 401);
   });
 
   test('CSRF: the form is refused without its cookie, with another form token, or from another site', async () => {
@@ -363,6 +426,47 @@ describe('attacks, each refused with nothing issued', () => {
     assert.ok(!router.state.log.some((u) => u.startsWith('https://127.0.0.1')), 'the redirect was not followed');
   });
 
+  test('metadata documents: a failed fetch is described in our words and remembered for a minute; fetches are limited per address', async () => {
+    // A host whose connection is cut: the worker's fetch fails with the platform's own error
+    // text, which must not reach the page. Miniflare turns a failing outbound function into an
+    // HTTP 500, so this stack's outbound is a Node handler that destroys the connection.
+    let cut = 0;
+    const broken = await startStack({
+      vars: { OAUTH_SECRET: 'e2e-oauth-secret-broken-0123456789abcd' },
+      outbound: { node: (req) => { cut++; req.socket.destroy(); } },
+    });
+    try {
+      const id = `https://${CIMD_HOST}/cut.json`;
+      for (let i = 0; i < 3; i++) {
+        const r = await fetch(`${broken.url}/authorize?${new URLSearchParams({ client_id: id })}`, { redirect: 'manual' });
+        assert.equal(r.status, 400);
+        const html = await r.text();
+        assert.match(html, /The app&#39;s metadata document at https:\/\/cimd\.example\.com\/cut\.json cannot be used: it could not be fetched from cimd\.example\.com\./);
+        assert.doesNotMatch(html, /internal error|reference =|Network connection|socket|ECONN/i);
+      }
+      assert.equal(cut, 1, 'the failure was remembered');
+    } finally {
+      await broken.close();
+    }
+
+    // Each address may cause 30 fetches in ten minutes.
+    const ip = '203.0.113.150';
+    const open = (path, from = ip) => fetch(authorizeUrl({ client_id: `https://${CIMD_HOST}${path}` }), { redirect: 'manual', headers: { 'cf-connecting-ip': from } });
+    for (let i = 0; i < 30; i++) {
+      const r = await open(`/missing.json?n=${i}`);
+      assert.match(await r.text(), /cannot be used: it answered HTTP 404\./, `fetch ${i}`);
+    }
+    const sent = router.state.log.length;
+    const limited = await open('/missing.json?n=last');
+    assert.equal(limited.status, 400);
+    assert.match(await limited.text(), /Too many app metadata documents were fetched for your network\. Try again in \d+ seconds\./);
+    assert.equal(router.state.log.length, sent, 'nothing was fetched');
+    // Remembered answers are not counted, and another address has its own count.
+    assert.match(await (await open('/missing.json?n=1')).text(), /HTTP 404/);
+    assert.match(await (await open('/missing.json?n=last', '203.0.113.151')).text(), /HTTP 404/);
+    assert.equal(router.state.log.length, sent + 1);
+  });
+
   test("user A's token never reaches user B's Scale key", async () => {
     const ta = (await exchange(await codeFor(OWN_KEY(USER_KEYS.a)))).json;
     const tb = (await exchange(await codeFor(OWN_KEY(USER_KEYS.b)))).json;
@@ -391,7 +495,8 @@ describe('attacks, each refused with nothing issued', () => {
     };
     const hookA = (await call(ta, 'list_callbacks')).structuredContent.webhook_url;
     const hookB = (await call(tb, 'list_callbacks')).structuredContent.webhook_url;
-    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}$`));
+    // `u_`, 22 characters of a keyed hash of the Scale key, and a check of 22.
+    assert.match(hookA, new RegExp(`^${stack.url}/webhooks/scale/u_[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{22}$`));
     assert.notEqual(hookA, hookB);
     assert.equal((await call(stack.token, 'list_callbacks')).structuredContent.webhook_url, `${stack.url}/webhooks/scale`);
     const operatorBefore = (await call(stack.token, 'list_callbacks', { limit: 100 })).structuredContent.callbacks;
@@ -401,6 +506,8 @@ describe('attacks, each refused with nothing issued', () => {
     // Wrong keys (none, B's, the operator's) are refused; nothing is stored.
     for (const key of ['not-the-key', keyB, stack.secrets.SCALE_CALLBACK_AUTH_KEY]) assert.equal((await deliver(hookA, key, 'task_wrong')).status, 401);
     assert.equal((await deliver(`${stack.url}/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA`, keyA, 'task_wrong')).status, 404);
+    // A's id with its check changed is nobody's.
+    assert.equal((await deliver(`${hookA.slice(0, -4)}AAAA`, keyA, 'task_wrong')).status, 404);
     assert.equal((await deliver(hookA, keyA, 'task_of_a')).status, 200);
     assert.equal((await deliver(hookB, keyB, 'task_of_b')).status, 200);
 
@@ -443,6 +550,11 @@ describe('attacks, each refused with nothing issued', () => {
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: t.refresh_token })).status, 401);
     assert.equal((await refresh(t.access_token)).json.error, 'invalid_grant');
     assert.equal((await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: 'smcp_at_' + 'z'.repeat(43) })).status, 401);
+    // A real token's random part with another check: refused as no token of this server.
+    const forged = `${t.access_token.slice(0, -22)}${'z'.repeat(22)}`;
+    const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { token: forged });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /not an access token of this server/);
   });
 });
 
@@ -499,7 +611,7 @@ describe('MCP conformance suite 0.2, authorization server scenarios', () => {
   // authorization server: its metadata, and a whole code grant (PKCE, resource) for a
   // registered client, completed here as the browser would.
   test('authorization-server-metadata-endpoint and authorization-code-grant pass', { timeout: 120_000 }, async () => {
-    const port = 39000 + Math.floor(Math.random() * 1000);
+    const port = await freePort();
     const redirect = `http://127.0.0.1:${port}/callback`;
     const reg = await fetch(`${stack.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'conformance suite', redirect_uris: [redirect], token_endpoint_auth_method: 'none' }) });
     assert.equal(reg.status, 201);

@@ -1,4 +1,4 @@
-// Least privilege end to end (AUTH.md part B), the built worker in workerd
+// Least privilege end to end (docs/permissions.md), the built worker in workerd
 // against the simulator, driven by real MCP clients: the TypeScript SDK 2.x
 // in both eras and the Python SDK 2.x (tests/e2e/python_permissions.py).
 //  - a read-only connection (URL, header, token scope) lists only read tools,

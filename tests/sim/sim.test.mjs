@@ -3,14 +3,16 @@
 // raw path handling, paging tokens, batch counts and completion callbacks,
 // task callbacks with the scale-callback-auth header, fault injection (by
 // method, path pattern and request body), upstream latency, scheduled task and
-// batch completion, the in-flight statistics, the request log and the rest of
-// the /__sim control API.
+// batch completion, the in-flight statistics, the request log, the rest of
+// the /__sim control API, and the sample attachment image with the labels an
+// imageannotation completion draws on it.
 //
 // Run: node --test tests/sim/   (zero dependencies)
 
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -1112,5 +1114,98 @@ describe('unique_id: what create_tasks relies on', () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => api('POST', '/task/categorization', { unique_id: 'same' })));
     assert.deepEqual(results.map((r) => r.status).sort(), [200, 409, 409, 409, 409, 409, 409, 409]);
     assert.equal((await api('GET', '/tasks?unique_id=same')).json.docs[0].task_id, results.find((r) => r.status === 200).json.task_id);
+  });
+});
+
+describe('the sample attachment image and imageannotation completions', () => {
+  /** PNG bytes -> {width, height, rgb(x, y)}, checking every chunk's CRC on the way (8-bit RGB, filter 0 rows as the simulator writes them). */
+  function decodePng(buf) {
+    assert.deepEqual([...buf.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    let at = 8;
+    let ihdr;
+    const idat = [];
+    while (at < buf.length) {
+      const len = buf.readUInt32BE(at);
+      const type = buf.toString('latin1', at + 4, at + 8);
+      const data = buf.subarray(at + 8, at + 8 + len);
+      assert.equal(buf.readUInt32BE(at + 8 + len), zlib.crc32(buf.subarray(at + 4, at + 8 + len)), `${type} CRC`);
+      if (type === 'IHDR') ihdr = data;
+      if (type === 'IDAT') idat.push(data);
+      at += 12 + len;
+    }
+    const width = ihdr.readUInt32BE(0);
+    const height = ihdr.readUInt32BE(4);
+    const raw = zlib.inflateSync(Buffer.concat(idat));
+    assert.equal(raw.length, (width * 3 + 1) * height);
+    return { width, height, rgb: (x, y) => [...raw.subarray(y * (width * 3 + 1) + 1 + x * 3, y * (width * 3 + 1) + 4 + x * 3)] };
+  }
+
+  test('GET /files/street.png is a 640x480 PNG; Range answers 206 with Content-Range, a bad range 416', async () => {
+    const res = await fetch(sim.image);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    assert.equal(res.headers.get('accept-ranges'), 'bytes');
+    const png = Buffer.from(await res.arrayBuffer());
+    const img = decodePng(png);
+    assert.deepEqual([img.width, img.height], [640, 480]);
+    assert.deepEqual(img.rgb(160, 340), [200, 40, 40], 'the red car inside its box');
+    const part = await fetch(sim.image, { headers: { range: 'bytes=100-199' } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), `bytes 100-199/${png.length}`);
+    assert.deepEqual(Buffer.from(await part.arrayBuffer()), png.subarray(100, 200));
+    const tail = await fetch(sim.image, { headers: { range: 'bytes=-10' } });
+    assert.deepEqual(Buffer.from(await tail.arrayBuffer()), png.subarray(png.length - 10));
+    const bad = await fetch(sim.image, { headers: { range: `bytes=${png.length}-` } });
+    assert.equal(bad.status, 416);
+    assert.equal(bad.headers.get('content-range'), `bytes */${png.length}`);
+    const octet = await fetch(`${sim.url}/files/street.bin`);
+    assert.equal(octet.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual(Buffer.from(await octet.arrayBuffer()), png);
+    assert.equal((await fetch(`${sim.url}/files/drawing.svg`)).headers.get('content-type'), 'image/svg+xml');
+    assert.equal((await fetch(`${sim.url}/files/other.png`)).status, 404);
+    const log = (await ctl('GET', '/files/requests')).json;
+    assert.equal(log.length, 7);
+    assert.equal(log[1].headers.range, 'bytes=100-199');
+    assert.equal(log[0].headers.authorization, undefined);
+    await ctl('DELETE', '/files/requests');
+    assert.deepEqual((await ctl('GET', '/files/requests')).json, []);
+  });
+
+  test('completing an imageannotation task returns every shape kind inside the image, and image-level answers', async () => {
+    const t = (await api('POST', '/task/imageannotation', { attachment: sim.image, geometries: {} })).json;
+    const done = (await ctl('POST', `/tasks/${t.task_id}/complete`)).json.task;
+    const { annotations, global_attributes: answers } = done.response;
+    const kinds = annotations.map((a) => (a.type === 'box' && a.rotation !== undefined ? 'rotated box' : a.type));
+    assert.deepEqual([...new Set(kinds)].sort(), ['box', 'cuboid', 'ellipse', 'line', 'point', 'polygon', 'rotated box']);
+    assert.deepEqual(answers, { weather: 'sunny', time_of_day: 'day' });
+    const points = annotations.flatMap((a) => [
+      ...(a.vertices || []),
+      ...(a.type === 'point' ? [a] : []),
+      ...(a.width !== undefined ? [{ x: a.left, y: a.top }, { x: a.left + a.width, y: a.top + a.height }] : []),
+      ...(a.edges || []).flatMap((e) => [{ x: e.x1, y: e.y1 }, { x: e.x2, y: e.y2 }]),
+    ]);
+    assert.ok(points.length > 30);
+    for (const p of points) assert.ok(p.x >= 0 && p.x <= 640 && p.y >= 0 && p.y <= 480, JSON.stringify(p));
+    for (const a of annotations) {
+      assert.match(a.uuid, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      assert.equal(typeof a.label, 'string');
+    }
+    const cuboid = annotations.find((a) => a.type === 'cuboid');
+    assert.deepEqual(cuboid.vertices.map((v) => v.description).sort(), ['face-bottomleft', 'face-bottomright', 'face-topleft', 'face-topright', 'side-bottomcorner', 'side-topcorner']);
+    const rotated = annotations.find((a) => a.rotation !== undefined);
+    assert.equal(rotated.vertices.length, 4);
+  });
+
+  test('the completion draws only the geometries asked for, with their labels; other types and given responses are unchanged', async () => {
+    const geometries = { box: { objects_to_annotate: ['vehicle', { choice: 'sign', subchoices: [] }], can_rotate: true }, point: { objects_to_annotate: ['lamp'] } };
+    const t = (await api('POST', '/task/imageannotation', { attachment: sim.image, geometries })).json;
+    const { annotations } = (await ctl('POST', `/tasks/${t.task_id}/complete`)).json.task.response;
+    assert.deepEqual(annotations.map((a) => `${a.type}:${a.label}${a.rotation !== undefined ? ':rotated' : ''}`), ['box:vehicle', 'box:sign:rotated', 'point:lamp', 'point:lamp']);
+    const plain = (await api('POST', '/task/imageannotation', { attachment: sim.image, geometries: { box: { objects_to_annotate: ['car'] } } })).json;
+    assert.deepEqual((await ctl('POST', `/tasks/${plain.task_id}/complete`)).json.task.response.annotations.map((a) => a.type), ['box']);
+    const cat = (await api('POST', '/task/categorization', { attachment: sim.image })).json;
+    assert.deepEqual((await ctl('POST', `/tasks/${cat.task_id}/complete`)).json.task.response, { annotations: [] });
+    const given = (await api('POST', '/task/imageannotation', { attachment: sim.image, geometries })).json;
+    assert.deepEqual((await ctl('POST', `/tasks/${given.task_id}/complete`, { response: { annotations: [] } })).json.task.response, { annotations: [] });
   });
 });
