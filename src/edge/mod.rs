@@ -517,7 +517,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // one declared small is read to its end, and dropped, before the answer
     // goes out; a large one is not worth reading only to refuse it. (Started
     // in the background instead, the read could still be under way when the
-    // request ended: under `wrangler dev` about one refusal in 25 broke the
+    // request ended: under `wrangler dev` 36 refusals in 800 broke the
     // proxy's connection to the worker, and the next request on it got 503.)
     if small {
         let _ = incoming.body.read(DRAIN_BYTES).await;
