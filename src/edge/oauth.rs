@@ -145,36 +145,31 @@ const STORE_TIMEOUT_MS: u32 = 10_000;
 
 impl StateStore for DoClient {
     fn run<'a>(&'a self, ops: &'a Value) -> BoxFut<'a, std::result::Result<Value, String>> {
-        Box::pin(self.call(ops))
-    }
-}
-
-impl DoClient {
-    /// One request to the object with `ops`, and its JSON reply.
-    async fn call(&self, ops: &Value) -> std::result::Result<Value, String> {
-        let stub: RawStub = self
-            .0
-            .get_by_name(OBJECT)
-            .map_err(|e| e.to_string())?
-            .into_rpc();
-        let init = web_sys::RequestInit::new();
-        init.set_method("POST");
-        init.set_body(&JsValue::from_str(&ops.to_string()));
-        init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(
-            STORE_TIMEOUT_MS,
-        )));
-        let resp: web_sys::Response = wait(Ok(stub.post("https://oauth-store/", &init)))
-            .await?
-            .unchecked_into();
-        let text = wait(resp.text()).await?.as_string().unwrap_or_default();
-        if resp.status() != 200 {
-            return Err(format!(
-                "HTTP {}: {}",
-                resp.status(),
-                crate::json::truncate(&text, 200)
-            ));
-        }
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+        Box::pin(async move {
+            let stub: RawStub = self
+                .0
+                .get_by_name(OBJECT)
+                .map_err(|e| e.to_string())?
+                .into_rpc();
+            let init = web_sys::RequestInit::new();
+            init.set_method("POST");
+            init.set_body(&JsValue::from_str(&ops.to_string()));
+            init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(
+                STORE_TIMEOUT_MS,
+            )));
+            let resp: web_sys::Response = wait(Ok(stub.post("https://oauth-store/", &init)))
+                .await?
+                .unchecked_into();
+            let text = wait(resp.text()).await?.as_string().unwrap_or_default();
+            if resp.status() != 200 {
+                return Err(format!(
+                    "HTTP {}: {}",
+                    resp.status(),
+                    crate::json::truncate(&text, 200)
+                ));
+            }
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        })
     }
 }
 
