@@ -342,12 +342,8 @@ pub(super) fn method_and_secret<'p>(
     let Some(secret) = p.get(field).map(str::trim).filter(|v| !v.is_empty()) else {
         return say(400, ask);
     };
-    let bucket = format!(
-        "r:{}:{}",
-        if method == "own_key" { "key" } else { "op" },
-        super::client_ip(req)
-    );
-    if let Some(wait) = attempt(o, io, &bucket)? {
+    let bucket = bucket(method, req);
+    if let Some(wait) = o.limited(io, &[(bucket.clone(), ATTEMPTS, SIGN_IN_WINDOW)])? {
         return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
@@ -360,67 +356,51 @@ pub(super) fn method_and_secret<'p>(
     match o.tokens.identify(secret) {
         Some(p) => Ok(Ok((secret, Some(p), o.macs(OPERATOR, secret.as_bytes())))),
         None => {
-            failed(o, io)?;
+            failed(o, io, &bucket)?;
             say(401, "That is not one of this server's access tokens.")
         }
     }
 }
 
-/// Sign-in attempts one address may make per [`SIGN_IN_WINDOW`] (each
-/// method counts on its own), and how many while failed sign-ins run high.
-const ATTEMPTS: (u64, u64) = (10, 3);
-const SIGN_IN_WINDOW: u64 = 600;
-/// Failed sign-ins from all addresses in a window past which an alert is
-/// logged and every address gets the lower number of attempts.
-const FAILURES_ALERT: u64 = 100;
-/// The store row counting failed sign-ins from all addresses.
-const FAILURES: &str = "r:signin-failed";
-
-/// Counts an attempt in the address's `bucket`; `Some(seconds to wait)`
-/// past its limit. A flood of failures elsewhere only lowers the limit, so
-/// nobody is locked out by someone else's guessing.
-fn attempt(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<Option<u64>, Stop> {
-    let rows = io
-        .store(vec![
-            op("hit", bucket, "", "", SIGN_IN_WINDOW),
-            op("get", FAILURES, "", "", 0),
-        ])?
-        .unwrap_or_default();
-    let hit = |i: usize| rows.first().and_then(|h| h[i].as_u64()).unwrap_or(0);
-    // A `hit` row's body is "ends count".
-    let failures = rows
-        .get(1)
-        .and_then(Value::as_str)
-        .and_then(|b| b.split_once(' ')?.1.parse::<u64>().ok())
-        .unwrap_or(0);
-    let limit = match failures > FAILURES_ALERT {
-        true => ATTEMPTS.1,
-        false => ATTEMPTS.0,
-    };
-    Ok((hit(0) > limit).then(|| hit(1).saturating_sub(o.now()).max(1)))
+/// The rate-limit bucket of sign-ins with `method` from the request's address.
+fn bucket(method: &str, req: &Request) -> String {
+    let kind = if method == "own_key" { "key" } else { "op" };
+    format!("{kind}:{}", super::client_ip(req))
 }
 
-/// Counts a wrong token or a key Scale refused in the count over all
-/// addresses; its crossing [`FAILURES_ALERT`] (and each as many again) is
-/// logged as an alert.
-fn failed(o: &OAuth<'_>, io: &Io) -> Result<(), Stop> {
+/// Sign-in attempts one address may make per [`SIGN_IN_WINDOW`] (each
+/// method counts on its own).
+const ATTEMPTS: u64 = 10;
+const SIGN_IN_WINDOW: u64 = 600;
+/// Failed sign-ins from all addresses in a window past which an alert is
+/// logged and each failure counts as [`PENALTY`] more attempts of its address.
+const FAILURES_ALERT: u64 = 100;
+const PENALTY: usize = 3;
+
+/// Counts a wrong token or a key Scale refused, over all addresses. Past
+/// [`FAILURES_ALERT`] in a window the 101st (and each hundred more) is
+/// logged as an alert, and the failing address's `bucket` is charged
+/// [`PENALTY`] attempts more, so it gets 3 failures a window instead of 10.
+/// Addresses that do not fail are not slowed: nobody is locked out by
+/// someone else's guessing.
+fn failed(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<(), Stop> {
     let rows = io
-        .store(vec![op("hit", FAILURES, "", "", SIGN_IN_WINDOW)])?
+        .store(vec![op("hit", "r:signin-failed", "", "", SIGN_IN_WINDOW)])?
         .unwrap_or_default();
     let n = rows.first().and_then(|h| h[0].as_u64()).unwrap_or(0);
-    if n > FAILURES_ALERT && n % FAILURES_ALERT == 1 {
-        o.alert.set(Some(n));
+    if n > FAILURES_ALERT {
+        if n % FAILURES_ALERT == 1 {
+            o.alert.set(Some(n));
+        }
+        let key = format!("r:{bucket}");
+        io.store(vec![op("hit", &key, "", "", SIGN_IN_WINDOW); PENALTY])?;
     }
     Ok(())
 }
 
-/// The alert logged when failed sign-ins reach `n` (see [`failed`]).
+/// The alert logged when failed sign-ins from all addresses reach `n`.
 pub(super) fn alert_line(n: u64) -> String {
-    format!(
-        "oauth: ALERT: {n} failed sign-ins from all addresses within {} minutes; each address now gets {} attempts per window",
-        SIGN_IN_WINDOW / 60,
-        ATTEMPTS.1
-    )
+    format!("oauth: ALERT: {n} failed sign-ins from all addresses within 10 minutes; each failure now counts as 4 attempts of its address")
 }
 
 /// The tenant ids a Scale key may have, one per server key (newest first),
@@ -508,7 +488,7 @@ fn sign_in(
             status: status @ (401 | 403),
             ..
         }) => {
-            failed(o, io)?;
+            failed(o, io, &bucket("own_key", req))?;
             return Ok(Err((
                 400,
                 format!(

@@ -2212,11 +2212,11 @@ fn many_failed_sign_ins_log_an_alert_and_tighten_each_address_without_locking_an
     }
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
-        alerts[0].contains("101 failed sign-ins") && alerts[0].contains("3 attempts"),
+        alerts[0].contains("ALERT: 101 failed sign-ins"),
         "{}",
         alerts[0]
     );
-    // Each address now gets 3 attempts per window instead of 10...
+    // Each failing address now gets 3 failures per window instead of 10...
     for _ in 0..3 {
         assert_eq!(submit_from(&w, &page, &wrong, "192.0.2.1").status, 401);
     }
