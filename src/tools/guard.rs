@@ -260,28 +260,18 @@ fn check_invite_domains(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolE
 }
 
 /// The domain of a plain mailbox `local@domain`: exactly one `@`, a local
-/// part of letters, digits and `.`, `_`, `%`, `+`, `-` (no leading, trailing
-/// or doubled dot), and a DNS name with a dot. Anything else (quoted parts,
+/// part of letters, digits and `.`, `_`, `%`, `+`, `-`, and a host name
+/// (letters, digits, `-` and `.`, with a dot). Anything else (quoted parts,
 /// a second `@`, `:` or `/`) is refused, so an address cannot smuggle a URL
 /// past the callback policy or a foreign domain past the invite list.
 fn mailbox_domain(v: &str) -> Option<&str> {
     let (local, domain) = v.split_once('@')?;
-    let local_ok = (1..=64).contains(&local.len())
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
         && local
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
-    let domain_ok = domain.len() <= 253
-        && domain.contains('.')
-        && domain.split('.').all(|l| {
-            (1..=63).contains(&l.len())
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    (local_ok && domain_ok).then_some(domain)
+    (local_ok && crate::config::host_name(&domain.to_ascii_lowercase())).then_some(domain)
 }
 
 /// One audit line (docs/permissions.md §5): who called which tool, how it
