@@ -104,9 +104,9 @@ test('npm run dev: fresh setup, one build, tools, callbacks, refusals on a kept-
     const url = `http://127.0.0.1:${port}`;
     assert.ok(out.includes(`MCP endpoint   ${url}/mcp`) && out.includes(`Bearer token   ${token}`), out);
     assert.ok(out.includes('"mcpServers"'), 'prints a client config');
-    // One build: wrangler is not left to run a second one of its own at start.
-    assert.equal(out.match(/Compiling to Wasm/g)?.length, 1, out);
-    assert.ok(!out.includes('restarting build'), out);
+    // One build, dev's own: wrangler runs no build command, so none a second time at start.
+    assert.equal(out.match(/dev: building the worker/g)?.length, 1, out);
+    assert.ok(!out.includes('[custom build]') && !out.includes('restarting build'), out);
     simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
     assert.ok(simBase, 'no real key, so the simulator is used');
 
