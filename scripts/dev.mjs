@@ -2,9 +2,16 @@
 // 127.0.0.1:8787. Creates .dev.vars with generated local secrets on first run.
 // When .dev.vars names no real Scale key (live_... or test_...), it also starts
 // the repository's Scale simulator and points the worker at it. Ctrl-C stops all.
+//
+// It builds the worker itself, once, and runs wrangler on a copy of
+// wrangler.toml without [build]: given a build command, wrangler runs it
+// twice at start (once to find the entry point, then again when its file
+// watcher is ready, "The file src changed, restarting build..."), a minute
+// or more each. A change under src/ rebuilds, and rewriting the copy makes
+// wrangler reload the worker.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync, watch } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -69,11 +76,60 @@ if (!realKey) {
 }
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
+
+/** Runs scripts/build.sh; resolves to whether it succeeded. */
+function build() {
+  return new Promise((resolve) => {
+    const b = spawn('bash', [path.join(root, 'scripts/build.sh')], { cwd: root, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    b.on('exit', (code) => resolve(code === 0));
+  });
+}
+
+// Next to wrangler.toml, so every path in it means the same.
+const devConfig = path.join(root, '.wrangler.dev.toml');
+function writeDevConfig() {
+  const toml = readFileSync(path.join(root, 'wrangler.toml'), 'utf8').replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
+  // Whole or not at all: wrangler reads the file as soon as it changes.
+  writeFileSync(`${devConfig}.tmp`, `# Written by scripts/dev.mjs at each build: wrangler.toml without [build]. Edit wrangler.toml instead.\n# built ${new Date().toISOString()}\n${toml}`);
+  renameSync(`${devConfig}.tmp`, devConfig);
+}
+
+console.log('dev: building the worker (scripts/build.sh)');
+if (!(await build())) {
+  await sim?.close();
+  console.error('dev: the build failed');
+  process.exit(1);
+}
+writeDevConfig();
 const wrangler = spawn(
   path.join(root, 'node_modules/.bin/wrangler'),
-  ['dev', '--local', '--ip', HOST, '--port', String(PORT), '--show-interactive-dev-session=false', ...extra],
+  ['dev', '--config', devConfig, '--local', '--ip', HOST, '--port', String(PORT), '--show-interactive-dev-session=false', ...extra],
   { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], detached: true },
 );
+
+// Rebuilds after a change under src/ (one build at a time; changes made
+// during a build start another when it ends).
+let building = false;
+let pending = false;
+async function rebuild() {
+  if (building) {
+    pending = true;
+    return;
+  }
+  building = true;
+  do {
+    pending = false;
+    console.log('dev: src/ changed, rebuilding');
+    if (await build()) writeDevConfig();
+    else console.error('dev: the build failed; the worker keeps running the previous build');
+  } while (pending && !stopping);
+  building = false;
+}
+let debounce;
+const watcher = watch(path.join(root, 'src'), { recursive: true }, () => {
+  clearTimeout(debounce);
+  debounce = setTimeout(rebuild, 300);
+});
 
 /** Whether any process of wrangler's group (wrangler, workerd) is still alive. */
 function groupAlive() {
@@ -89,6 +145,8 @@ let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  watcher.close();
+  clearTimeout(debounce);
   try {
     process.kill(-wrangler.pid, 'SIGTERM');
   } catch {}

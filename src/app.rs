@@ -74,7 +74,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                     crate::webhook::receive(req, &cfg, services.store.as_deref(), now).await
                 }
                 // Scale retries 5xx, so a delivery that arrives during a bad deploy is not lost.
-                Err(errs) => misconfigured(&errs),
+                Err(errs) => misconfigured(req, raw, &errs),
             }
         }
         Route::TenantWebhook => tenant_webhook(req, &method, raw, &services).await,
@@ -183,9 +183,7 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
     } else {
         "misconfigured"
     };
-    let authenticated = bearer(req.header("authorization"))
-        .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()));
-    let body = if authenticated {
+    let body = if holds_static_token(req, &keys) {
         let mut settings = Map::new();
         for name in SETTINGS {
             settings.insert(name.to_string(), Value::Bool(raw.present(name)));
@@ -215,7 +213,7 @@ fn health(req: &Request, raw: &RawSettings) -> Response {
 async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Response {
     let (cfg, keys) = match load(raw) {
         Ok(c) => c,
-        Err(errs) if services.oauth.is_some() => return misconfigured(&errs),
+        Err(errs) if services.oauth.is_some() => return misconfigured(req, raw, &errs),
         Err(_) => (Config::read(raw).0, Keyring::default()),
     };
     if crate::oauth::enabled(&cfg, &keys, services) {
@@ -243,14 +241,26 @@ async fn oauth(req: &Request, raw: &RawSettings, services: &Services) -> Respons
     )
 }
 
-fn misconfigured(errs: &[ConfigError]) -> Response {
+/// Whether the request carries one of the static tokens of `MCP_AUTH_TOKEN`
+/// (nobody does when that setting is itself malformed).
+fn holds_static_token(req: &Request, keys: &Result<Keyring, Vec<ConfigError>>) -> bool {
+    bearer(req.header("authorization"))
+        .is_some_and(|t| keys.as_ref().is_ok_and(|k| k.identify(t).is_some()))
+}
+
+/// A malformed setting: 500. Which setting and what is wrong with it (never
+/// its value) is told only to a caller holding a static token, as it tells
+/// an attacker what to aim at; everyone else is pointed at the log, which
+/// always has it.
+fn misconfigured(req: &Request, raw: &RawSettings, errs: &[ConfigError]) -> Response {
     let msg: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-    error_json(
-        500,
-        "misconfigured",
-        &format!("The worker's configuration is invalid: {}", msg.join("; ")),
-    )
-    .log(format!("configuration invalid: {}", msg.join("; ")))
+    let msg = msg.join("; ");
+    let shown = if holds_static_token(req, &Keyring::from_raw(raw)) {
+        format!("The worker's configuration is invalid: {msg}")
+    } else {
+        "The server is misconfigured; its operator can see why in the log.".into()
+    };
+    error_json(500, "misconfigured", &shown).log(format!("configuration invalid: {msg}"))
 }
 
 /// `/mcp`: the origin rule first (a refused origin gets no CORS headers),
@@ -258,7 +268,7 @@ fn misconfigured(errs: &[ConfigError]) -> Response {
 async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services) -> Response {
     let (cfg, keys) = match load(raw) {
         Ok(c) => c,
-        Err(errs) => return misconfigured(&errs),
+        Err(errs) => return misconfigured(req, raw, &errs),
     };
     let origin = req.header("origin").map(str::trim);
     if let Some(o) = origin {
@@ -401,7 +411,7 @@ async fn tenant_webhook(
     }
     let cfg = match Config::checked(raw, true) {
         Ok(c) => c,
-        Err(errs) => return misconfigured(&errs),
+        Err(errs) => return misconfigured(req, raw, &errs),
     };
     let tenant = &req.path["/webhooks/scale/".len()..];
     let stored = match crate::oauth::tenant_callback_hash(&cfg, services, tenant).await {
@@ -505,6 +515,23 @@ fn signed_in<'a>(
                 .log(format!("mcp: OAuth unavailable: {e}")));
             }
         };
+        // Only refused tokens are counted, so a valid one never waits for
+        // the binding; past its limit an address gets 429 (a failing
+        // binding counts nothing and refuses nothing).
+        if let Some(limiter) = &services.auth_limiter {
+            if matches!(
+                limiter.allow(&crate::oauth::client_ip(req)).await,
+                Ok(false)
+            ) {
+                return Err(error_json(
+                    429,
+                    "too_many_requests",
+                    "Too many invalid bearer tokens from your network; retry in 60 seconds.",
+                )
+                .header("retry-after", "60")
+                .log("mcp: too many invalid bearer tokens from this address (AUTH_LIMITER)"));
+            }
+        }
         Err(error_json(401, "invalid_token", why)
             .header("www-authenticate", &www(Some(why)))
             .log("mcp: refused a request with an invalid bearer token"))
@@ -985,8 +1012,7 @@ mod tests {
                 .unwrap()
                 .starts_with("application/json"));
         }
-        // Without sign-in, /mcp's 401 is the plain realm and a malformed
-        // OAuth setting names itself.
+        // A malformed OAuth setting makes the OAuth routes answer 500.
         w.set("MCP_AUTH_TOKEN", OP_TOKEN);
         w.set("PUBLIC_URL", "http://not-https.example");
         let r = send(
@@ -997,7 +1023,141 @@ mod tests {
             "",
         );
         assert_eq!(r.status, 500);
-        assert!(String::from_utf8_lossy(&r.body).contains("PUBLIC_URL"));
+        assert!(r.logs.iter().any(|l| l.contains("PUBLIC_URL")));
+    }
+
+    #[test]
+    fn failed_bearer_attempts_are_limited_per_address_and_valid_tokens_never_counted() {
+        let w = World::new();
+        let client = w.register("none");
+        let (at, _) = w.tokens_for(&client, &OWN_A);
+        let limiter = crate::io::fakes::FakeLimiter::new(3);
+        let send_as = |token: Option<&str>, ip: &str| {
+            let mut headers = vec![
+                ("content-type".to_string(), "application/json".to_string()),
+                ("cf-connecting-ip".to_string(), ip.to_string()),
+            ];
+            if let Some(t) = token {
+                headers.push(("authorization".into(), format!("Bearer {t}")));
+            }
+            let req = Request {
+                method: "POST".into(),
+                path: "/mcp".into(),
+                self_origin: ISS.into(),
+                headers,
+                body: br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec().into(),
+                ..Default::default()
+            };
+            let mut services = services_with_oauth(&w.up, None, &w.oauth);
+            services.auth_limiter = Some(Rc::new(limiter.clone()));
+            block_on(handle(&req, &w.raw(), services))
+        };
+        let junk = "smcp_at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        for i in 0..3 {
+            let token = if i == 0 {
+                junk
+            } else {
+                "wrong-token-0123456789"
+            };
+            let r = send_as(Some(token), &format!("2001:db8:5:5::{i}"));
+            assert_eq!(r.status, 401);
+        }
+        // The fourth refused token from the same /64 is over the limit.
+        let r = send_as(Some("wrong-token-0123456789"), "2001:db8:5:5:ffff::1");
+        assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.get_header("retry-after"), Some("60"));
+        // Valid tokens from that network are served, and never counted;
+        // nor is a request without a token (an OAuth client's first).
+        let counted = limiter.calls.borrow().len();
+        assert_eq!(send_as(Some(OP_TOKEN), "2001:db8:5:5::7").status, 200);
+        assert_eq!(send_as(Some(&at), "2001:db8:5:5::7").status, 200);
+        assert_eq!(send_as(None, "2001:db8:5:5::7").status, 401);
+        assert_eq!(limiter.calls.borrow().len(), counted);
+        assert!(limiter
+            .calls
+            .borrow()
+            .iter()
+            .all(|k| k == "20010db800050005/64"));
+        // Another address is not limited.
+        assert_eq!(
+            send_as(Some("wrong-token-0123456789"), "198.51.100.1").status,
+            401
+        );
+        // A failing binding refuses nothing: the refusal stays a 401.
+        limiter.fail.set(true);
+        let r = send_as(Some("wrong-token-0123456789"), "2001:db8:5:5::8");
+        assert_eq!(r.status, 401);
+    }
+
+    #[test]
+    fn which_setting_is_malformed_is_told_only_to_static_token_holders() {
+        let mut w = World::new();
+        let client = w.register("none");
+        let (at, _) = w.tokens_for(&client, &OWN_A);
+        w.set("ALLOWED_ORIGINS", "https://app.example.com/oops");
+        w.set("PUBLIC_URL", "http://not-https.example");
+        w.set("WEBHOOK_MAX_BYTES", "lots");
+        let static_auth = format!("Bearer {OP_TOKEN}");
+        let oauth_auth = format!("Bearer {at}");
+        let routes = [
+            ("POST", "/mcp", "ALLOWED_ORIGINS"),
+            (
+                "GET",
+                "/.well-known/oauth-authorization-server",
+                "PUBLIC_URL",
+            ),
+            ("POST", "/token", "PUBLIC_URL"),
+            ("POST", "/webhooks/scale", "WEBHOOK_MAX_BYTES"),
+            (
+                "POST",
+                "/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA",
+                "WEBHOOK_MAX_BYTES",
+            ),
+        ];
+        let generic = "The server is misconfigured; its operator can see why in the log.";
+        for (method, path, setting) in routes {
+            for auth in [
+                None,
+                Some("Bearer wrong-token-0123456789"),
+                Some(oauth_auth.as_str()),
+                Some(static_auth.as_str()),
+            ] {
+                let headers: Vec<(&str, &str)> =
+                    auth.map(|a| ("authorization", a)).into_iter().collect();
+                let r = send(&w, method, path, &headers, "{}");
+                let text = String::from_utf8_lossy(&r.body).to_string();
+                assert_eq!(r.status, 500, "{path}: {text}");
+                let trusted = auth == Some(static_auth.as_str());
+                assert_eq!(text.contains(setting), trusted, "{path} {auth:?}: {text}");
+                assert_eq!(text.contains(generic), !trusted, "{path} {auth:?}: {text}");
+                assert!(
+                    r.logs.iter().any(|l| l.contains(setting)),
+                    "{path}: {:?}",
+                    r.logs
+                );
+            }
+        }
+        // A malformed MCP_AUTH_TOKEN authenticates nobody: its name is in the log only.
+        w.set("ALLOWED_ORIGINS", "");
+        w.set("PUBLIC_URL", "");
+        w.set("MCP_AUTH_TOKEN", &format!("{OP_TOKEN},short"));
+        for token in [OP_TOKEN, "short"] {
+            let auth = format!("Bearer {token}");
+            let r = send(&w, "POST", "/mcp", &[("authorization", &auth)], "{}");
+            let text = String::from_utf8_lossy(&r.body).to_string();
+            assert_eq!(r.status, 500);
+            assert!(
+                text.contains(generic) && !text.contains("MCP_AUTH_TOKEN"),
+                "{text}"
+            );
+            assert!(r.logs.iter().any(|l| l.contains("MCP_AUTH_TOKEN")));
+        }
+        // An unset MCP_AUTH_TOKEN keeps its setup hint.
+        w.set("MCP_AUTH_TOKEN", "");
+        w.set("OAUTH_BYOK", "false");
+        let r = send(&w, "POST", "/mcp", &[], "{}");
+        assert_eq!(r.status, 503);
+        assert!(String::from_utf8_lossy(&r.body).contains("MCP_AUTH_TOKEN is not set"));
     }
 
     #[test]

@@ -261,7 +261,7 @@ fn name_list(
 }
 
 /// Host names and e-mail domains: lower-case letters, digits, `-` and `.`.
-fn host_name(s: &str) -> bool {
+pub(crate) fn host_name(s: &str) -> bool {
     s.len() <= 253
         && s.contains('.')
         && s.bytes()

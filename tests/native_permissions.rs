@@ -483,12 +483,13 @@ fn the_token_setting_is_checked_and_reported_by_name() {
     );
     let o = req(FULL, "/mcp", list()).send_with(&bad, &FakeUpstream::new());
     assert_eq!(o.status, 500);
+    // Nobody can authenticate with a malformed MCP_AUTH_TOKEN, so only the
+    // log names it.
     let text = String::from_utf8_lossy(&o.body).to_string();
-    assert!(
-        text.contains("MCP_AUTH_TOKEN: entry 1 has a scope"),
-        "{text}"
-    );
-    assert!(!text.contains("a-secret-token-value"));
+    assert!(!text.contains("MCP_AUTH_TOKEN"), "{text}");
+    let log = o.logs.join("\n");
+    assert!(log.contains("MCP_AUTH_TOKEN: entry 1 has a scope"), "{log}");
+    assert!(!text.contains("a-secret-token-value") && !log.contains("a-secret-token-value"));
     let bad = settings(&[("EXCLUDE_TOOLS", "create_taks")]);
     let o = req(FULL, "/mcp", list()).send_with(&bad, &FakeUpstream::new());
     assert_eq!(o.status, 500);

@@ -282,9 +282,10 @@ impl CallbackStore for KvLog {
     }
 }
 
-/// The `RATE_LIMITER` binding, called through its JavaScript API
-/// (`limit({key})` resolving to `{success}`) rather than `worker`'s wrapper,
-/// whose type check depends on the binding's class name.
+/// A rate limiting binding (`RATE_LIMITER`, `AUTH_LIMITER`), called through
+/// a binding of its own rather than `worker`'s wrapper, whose type check
+/// depends on the binding's class name (and smaller than calls through
+/// `Reflect`).
 struct BindingLimiter(wasm_bindgen::JsValue);
 
 fn js_text(e: wasm_bindgen::JsValue) -> String {
@@ -297,49 +298,44 @@ fn js_text(e: wasm_bindgen::JsValue) -> String {
         .unwrap_or_else(|| "the binding threw".to_string())
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A rate limiting binding: `limit({key})` resolves to `{success}`.
+    type RawLimiter;
+    #[wasm_bindgen(method, catch)]
+    fn limit(
+        this: &RawLimiter,
+        options: &js_sys::Object,
+    ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue>;
+}
+
 impl RateLimiter for BindingLimiter {
     fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, std::result::Result<bool, String>> {
-        use wasm_bindgen::{JsCast, JsValue};
+        use wasm_bindgen::JsValue;
         Box::pin(async move {
-            let limit: js_sys::Function =
-                js_sys::Reflect::get(&self.0, &JsValue::from_str("limit"))
-                    .map_err(js_text)?
-                    .dyn_into()
-                    .map_err(|_| "RATE_LIMITER has no limit() method".to_string())?;
             let arg = js_sys::Object::new();
             js_sys::Reflect::set(&arg, &JsValue::from_str("key"), &JsValue::from_str(key))
                 .map_err(js_text)?;
-            let promise: js_sys::Promise = limit
-                .call1(&self.0, &arg)
-                .map_err(js_text)?
-                .dyn_into()
-                .map_err(|_| "RATE_LIMITER.limit() did not return a promise".to_string())?;
-            let out = wasm_bindgen_futures::JsFuture::from(promise)
+            // Called as a method, so a binding without `limit` throws here
+            // (and is caught) rather than in the runtime.
+            let out = self
+                .0
+                .unchecked_ref::<RawLimiter>()
+                .limit(&arg)
+                .map_err(js_text)?;
+            let out = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&out))
                 .await
                 .map_err(js_text)?;
             js_sys::Reflect::get(&out, &JsValue::from_str("success"))
                 .map_err(js_text)?
                 .as_bool()
-                .ok_or_else(|| "RATE_LIMITER.limit() gave no `success`".to_string())
+                .ok_or_else(|| "limit() gave no `success`".to_string())
         })
     }
 }
 
-/// The request's body, left unread until the core asks for it, and whether
-/// its declared length is small.
-struct EdgeBody(RefCell<Option<Request>>, bool);
-
-impl Drop for EdgeBody {
-    /// A body left unread makes the runtime drop the connection, and the
-    /// client can lose the answer with it: a small one is read, and thrown
-    /// away, in the background as the answer goes out. A large one is not
-    /// worth reading only to refuse it.
-    fn drop(&mut self) {
-        if let (Some(req), true) = (self.0.get_mut().take(), self.1) {
-            let _ = req.inner().array_buffer();
-        }
-    }
-}
+/// The request's body, left unread until the core asks for it.
+struct EdgeBody(RefCell<Option<Request>>);
 
 impl BodySource for EdgeBody {
     fn read(&self, cap: usize) -> LocalFut<'_, std::result::Result<Vec<u8>, BodyError>> {
@@ -492,9 +488,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
-    let limiter = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("RATE_LIMITER"))
-        .ok()
-        .filter(|b| b.is_object());
+    let binding = |name: &str| {
+        js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str(name))
+            .ok()
+            .filter(|b| b.is_object())
+            .map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>)
+    };
+    let limiter = binding("RATE_LIMITER");
     raw.rate_limiter_bound = limiter.is_some();
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
@@ -511,15 +511,26 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         query: query_of(&url),
         self_origin,
         headers,
-        body: Body::new(EdgeBody(RefCell::new(Some(req)), small)),
+        body: Body::new(EdgeBody(RefCell::new(Some(req)))),
     };
     let services = Services {
         upstream: Rc::new(FetchUpstream),
         store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
-        limiter: limiter.map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>),
+        limiter,
+        auth_limiter: binding("AUTH_LIMITER"),
         oauth: oauth::platform(&env),
     };
     let out = app::handle(&incoming, &raw, services).await;
+    // A body the core refused without reading makes the runtime drop the
+    // connection, and a keep-alive client loses its next request with it. So
+    // one declared small is read to its end, and dropped, before the answer
+    // goes out; a large one is not worth reading only to refuse it. (Started
+    // in the background instead, the read could still be under way when the
+    // request ended: under `wrangler dev` 36 refusals in 800 broke the
+    // proxy's connection to the worker, and the next request on it got 503.)
+    if small {
+        let _ = incoming.body.read(DRAIN_BYTES).await;
+    }
     let head = format!("{method} {path} -> {}", out.status);
     to_response(out, head, started)
 }

@@ -138,6 +138,11 @@ extern "C" {
     fn post(this: &RawStub, url: &str, init: &web_sys::RequestInit) -> Promise;
 }
 
+/// How long one call of the object may take. It answers in milliseconds;
+/// past this the call is aborted and the worker answers 503 itself, rather
+/// than hold the request until the client gives up.
+const STORE_TIMEOUT_MS: u32 = 10_000;
+
 impl StateStore for DoClient {
     fn run<'a>(&'a self, ops: &'a Value) -> BoxFut<'a, std::result::Result<Value, String>> {
         Box::pin(async move {
@@ -149,6 +154,9 @@ impl StateStore for DoClient {
             let init = web_sys::RequestInit::new();
             init.set_method("POST");
             init.set_body(&JsValue::from_str(&ops.to_string()));
+            init.set_signal(Some(&web_sys::AbortSignal::timeout_with_u32(
+                STORE_TIMEOUT_MS,
+            )));
             let resp: web_sys::Response = wait(Ok(stub.post("https://oauth-store/", &init)))
                 .await?
                 .unchecked_into();

@@ -379,6 +379,7 @@ pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
         upstream: Rc::new(up.clone()),
         store: store.map(|s| Rc::new(s.clone()) as Rc<dyn CallbackStore>),
         limiter: None,
+        auth_limiter: None,
         oauth: None,
     }
 }

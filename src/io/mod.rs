@@ -262,6 +262,9 @@ pub struct Services {
     pub store: Option<Rc<dyn CallbackStore>>,
     /// `None` when the `RATE_LIMITER` binding is not configured.
     pub limiter: Option<Rc<dyn RateLimiter>>,
+    /// `/mcp`'s failed bearer attempts per address; `None` when the
+    /// `AUTH_LIMITER` binding is not configured.
+    pub auth_limiter: Option<Rc<dyn RateLimiter>>,
     /// `None` when the `OAUTH` Durable Object is not bound (OAuth is off).
     pub oauth: Option<OAuthPlatform>,
 }

@@ -342,12 +342,8 @@ pub(super) fn method_and_secret<'p>(
     let Some(secret) = p.get(field).map(str::trim).filter(|v| !v.is_empty()) else {
         return say(400, ask);
     };
-    let bucket = format!(
-        "{}:{}",
-        if method == "own_key" { "key" } else { "op" },
-        super::client_ip(req)
-    );
-    if let Some(wait) = o.limited(io, &[(bucket, 10, 600)])? {
+    let bucket = bucket(method, req);
+    if let Some(wait) = o.limited(io, &[(bucket.clone(), ATTEMPTS, SIGN_IN_WINDOW)])? {
         return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
@@ -359,8 +355,52 @@ pub(super) fn method_and_secret<'p>(
     // `identify` compares every static token, in constant time.
     match o.tokens.identify(secret) {
         Some(p) => Ok(Ok((secret, Some(p), o.macs(OPERATOR, secret.as_bytes())))),
-        None => say(401, "That is not one of this server's access tokens."),
+        None => {
+            failed(o, io, &bucket)?;
+            say(401, "That is not one of this server's access tokens.")
+        }
     }
+}
+
+/// The rate-limit bucket of sign-ins with `method` from the request's address.
+fn bucket(method: &str, req: &Request) -> String {
+    let kind = if method == "own_key" { "key" } else { "op" };
+    format!("{kind}:{}", super::client_ip(req))
+}
+
+/// Sign-in attempts one address may make per [`SIGN_IN_WINDOW`] (each
+/// method counts on its own).
+const ATTEMPTS: u64 = 10;
+const SIGN_IN_WINDOW: u64 = 600;
+/// Failed sign-ins from all addresses in a window past which an alert is
+/// logged and each failure counts as [`PENALTY`] more attempts of its address.
+const FAILURES_ALERT: u64 = 100;
+const PENALTY: usize = 3;
+
+/// Counts a wrong token or a key Scale refused, over all addresses. Past
+/// [`FAILURES_ALERT`] in a window the 101st (and each hundred more) is
+/// logged as an alert, and the failing address's `bucket` is charged
+/// [`PENALTY`] attempts more, so it gets 3 failures a window instead of 10.
+/// Addresses that do not fail are not slowed: nobody is locked out by
+/// someone else's guessing.
+fn failed(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<(), Stop> {
+    let rows = io
+        .store(vec![op("hit", "r:signin-failed", "", "", SIGN_IN_WINDOW)])?
+        .unwrap_or_default();
+    let n = rows.first().and_then(|h| h[0].as_u64()).unwrap_or(0);
+    if n > FAILURES_ALERT {
+        if n % FAILURES_ALERT == 1 {
+            o.alert.set(Some(n));
+        }
+        let key = format!("r:{bucket}");
+        io.store(vec![op("hit", &key, "", "", SIGN_IN_WINDOW); PENALTY])?;
+    }
+    Ok(())
+}
+
+/// The alert logged when failed sign-ins from all addresses reach `n`.
+pub(super) fn alert_line(n: u64) -> String {
+    format!("oauth: ALERT: {n} failed sign-ins from all addresses within 10 minutes; each failure now counts as 4 attempts of its address")
 }
 
 /// The tenant ids a Scale key may have, one per server key (newest first),
@@ -448,12 +488,13 @@ fn sign_in(
             status: status @ (401 | 403),
             ..
         }) => {
+            failed(o, io, &bucket("own_key", req))?;
             return Ok(Err((
                 400,
                 format!(
                 "Scale did not accept this key (HTTP {status}). Check that you copied all of it."
             ),
-            )))
+            )));
         }
         Err(ScaleError::Http { status, .. }) => Some(format!("it answered HTTP {status}")),
         Err(ScaleError::Timeout(_)) => Some("it did not answer in time".into()),

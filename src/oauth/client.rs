@@ -382,14 +382,13 @@ pub(super) fn register(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response
         return invalid("client_name must be a string.");
     }
     let name = display_name(v["client_name"].as_str(), "Unnamed app");
-    let ip = super::client_ip(req);
-    if let Some(wait) = o.limited(
-        io,
-        &[
-            (format!("dcr:{ip}"), 30, 3600),
-            ("dcr:*".into(), 2000, 3600),
-        ],
-    )? {
+    // The address's own bucket first: a refused registration must not
+    // count against the global one, or one network could drain it.
+    let mut wait = o.limited(io, &[(format!("dcr:{}", super::client_ip(req)), 30, 3600)])?;
+    if wait.is_none() {
+        wait = o.limited(io, &[("dcr:*".into(), 2000, 3600)])?;
+    }
+    if let Some(wait) = wait {
         return Ok(oauth_error(
             429,
             "invalid_request",

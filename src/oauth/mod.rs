@@ -93,6 +93,9 @@ pub(crate) struct OAuth<'a> {
     /// The server keys, newest first: `OAUTH_SECRET`, or the key generated
     /// once and kept in the store.
     keys: Vec<Vec<u8>>,
+    /// Failed sign-ins from all addresses, when this request's crossed the
+    /// alert threshold (logged with the answer; see `authorize`).
+    alert: std::cell::Cell<Option<u64>>,
 }
 
 /// The issuer for a request: `PUBLIC_URL`, else the origin it came to.
@@ -126,6 +129,7 @@ impl<'a> OAuth<'a> {
                 .iter()
                 .map(|s| s.expose().as_bytes().to_vec())
                 .collect(),
+            alert: Default::default(),
         };
         if o.keys.is_empty() {
             let key = o.kept("m:key", o.random(32)?).await?;
@@ -441,12 +445,47 @@ impl Params {
     }
 }
 
-/// The caller's address as Cloudflare reports it, for rate limits.
-fn client_ip(req: &Request) -> &str {
-    req.header("cf-connecting-ip")
+/// Whom a per-address rate limit counts: the caller's IPv4 address as
+/// Cloudflare reports it, or the /64 of an IPv6 one. A /64 is what one
+/// subscriber gets, so rotating addresses inside it gains nothing.
+#[inline(never)]
+pub(crate) fn client_ip(req: &Request) -> String {
+    let ip = req
+        .header("cf-connecting-ip")
         .map(str::trim)
         .filter(|v| !v.is_empty() && v.len() <= 64)
-        .unwrap_or("unknown")
+        .unwrap_or("unknown");
+    if !ip.contains(':') {
+        return ip.to_string();
+    }
+    // One pass over the bytes rather than a parser (for the upload's size):
+    // Cloudflare reports a well-formed address (an IPv4 caller in dotted
+    // form), and only the same /64 must give the same key. `groups[..n]` are
+    // the hex groups; `gap` is where `::` stands.
+    let (mut groups, mut n, mut gap, mut empty) = ([0u16; 9], 0, 9, true);
+    for &c in ip.as_bytes().iter().chain(b":") {
+        if c != b':' {
+            if n < 9 {
+                groups[n] = groups[n] << 4 | (c as char).to_digit(16).unwrap_or(0) as u16;
+            }
+            empty = false;
+        } else if !empty {
+            n += 1;
+            empty = true;
+        } else if gap == 9 {
+            gap = n;
+        }
+    }
+    let zeros = if gap < 9 { 8usize.saturating_sub(n) } else { 0 };
+    let net = (0..4).fold(0u64, |net, i| {
+        let g = match i {
+            i if i < gap => groups[i],
+            i if i < gap + zeros => 0,
+            i => groups[i - zeros],
+        };
+        net << 16 | u64::from(g)
+    });
+    format!("{net:x}/64")
 }
 
 /// `/mcp`, or a narrowed path under it: non-empty segments of URL characters,
@@ -837,10 +876,14 @@ pub(crate) fn serve<'a>(
             "/revoke" => &|io| token::revoke(&o, req, io),
             _ => &|io| client::register(&o, req, io),
         };
-        Some(match drive(&o, req, true, endpoint).await {
+        let out = match drive(&o, req, true, endpoint).await {
             Ok(r) => r,
             Err(e) if page => page::down(e),
             Err(e) => unavailable(e),
+        };
+        Some(match o.alert.get() {
+            Some(n) => out.log(authorize::alert_line(n)),
+            None => out,
         })
     })
 }

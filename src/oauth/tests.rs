@@ -2115,3 +2115,128 @@ fn every_input_to_the_oauth_endpoints_gets_an_answer() {
         })
         .unwrap();
 }
+
+/// Submits the sign-in form of `page` with `choices`, from address `ip`.
+fn submit_from(w: &World, page: &Page, choices: &[(&str, &str)], ip: &str) -> Out {
+    let mut pairs: Vec<(&str, &str)> = page
+        .fields
+        .iter()
+        .filter(|(k, _)| !choices.iter().any(|(c, _)| c == k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.extend_from_slice(choices);
+    w.post(
+        "/authorize",
+        &pairs,
+        &[("cookie", &page.cookie), ("cf-connecting-ip", ip)],
+    )
+}
+
+#[test]
+fn per_address_limits_key_ipv4_addresses_and_ipv6_64s() {
+    let ip = |v: &str| {
+        client_ip(&Request {
+            headers: vec![("cf-connecting-ip".into(), v.into())],
+            ..Default::default()
+        })
+    };
+    assert_eq!(ip("203.0.113.9"), "203.0.113.9");
+    assert_eq!(ip("2001:db8:1:2:3:4:5:6"), "20010db800010002/64");
+    assert_eq!(ip("2001:DB8:1:2:ffff::9"), "20010db800010002/64");
+    assert_eq!(ip("2001:db8::1"), "20010db800000000/64");
+    assert_eq!(ip("::1"), "0/64");
+    assert_eq!(client_ip(&Request::default()), "unknown");
+
+    // Sign-in attempts: rotating addresses inside one /64 is one address.
+    let w = World::new();
+    let page = w.open_page(CIMD, &[]);
+    let wrong_key = [
+        ("method", "own_key"),
+        ("scale_key", "test_stolen_key_0000000"),
+        ("grant_scope", "scale:read"),
+    ];
+    for i in 0..10 {
+        let r = submit_from(&w, &page, &wrong_key, &format!("2001:db8:7:7::{i:x}"));
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    let scale_calls = w.up.sent().len();
+    let r = submit_from(&w, &page, &wrong_key, "2001:db8:7:7:abcd::1");
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(
+        w.up.sent().len(),
+        scale_calls,
+        "no more keys checked at Scale"
+    );
+    let r = submit_from(&w, &page, &OWN_A, "2001:db8:7:8::1");
+    assert_eq!(r.status, 303, "another /64: {}", r.text);
+
+    // Registrations: 30 per /64 an hour, and refusals never reach the
+    // global bucket, so one network cannot drain it.
+    let reg = |ip: &str| {
+        w.send(
+            "POST",
+            "/register",
+            &[
+                ("content-type", "application/json"),
+                ("cf-connecting-ip", ip),
+            ],
+            &format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#),
+        )
+        .status
+    };
+    for i in 0..30 {
+        assert_eq!(reg(&format!("2001:db8:9:9::{i:x}")), 201);
+    }
+    for i in 0..50 {
+        assert_eq!(reg(&format!("2001:db8:9:9:{i:x}::1")), 429);
+    }
+    let global = w.oauth.state.rows.borrow().0["r:dcr:*"].1.clone();
+    assert!(global.ends_with(" 30"), "{global}");
+    assert_eq!(reg("198.51.100.7"), 201);
+}
+
+#[test]
+fn many_failed_sign_ins_log_an_alert_and_tighten_each_address_without_locking_anyone_out() {
+    let w = World::new();
+    let page = w.open_page(CIMD, &[]);
+    let wrong = [
+        ("method", "operator"),
+        ("operator_token", "not-the-token-at-all-000"),
+        ("grant_scope", "scale:read"),
+    ];
+    let mut alerts = Vec::new();
+    for i in 0..=100 {
+        let r = submit_from(&w, &page, &wrong, &format!("198.51.100.{i}"));
+        assert_eq!(r.status, 401, "{}", r.text);
+        alerts.extend(r.logs.into_iter().filter(|l| l.contains("ALERT")));
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("ALERT: 101 failed sign-ins"),
+        "{}",
+        alerts[0]
+    );
+    // Each failing address now gets 3 failures per window instead of 10...
+    for _ in 0..3 {
+        assert_eq!(submit_from(&w, &page, &wrong, "192.0.2.1").status, 401);
+    }
+    let r = submit_from(&w, &page, &OPERATOR_READ, "192.0.2.1");
+    assert_eq!(r.status, 429, "{}", r.text);
+    // ...and anyone else still signs in.
+    let r = submit_from(&w, &page, &OPERATOR_READ, "192.0.2.2");
+    assert_eq!(r.status, 303, "{}", r.text);
+    // Failures 102 to 200 log nothing more; the 201st does.
+    let mut more = 0;
+    for i in 0..100 {
+        let r = submit_from(&w, &page, &wrong, &format!("203.0.113.{i}"));
+        more += r.logs.iter().filter(|l| l.contains("ALERT")).count();
+    }
+    assert_eq!(more, 1);
+    // After the window, the usual 10 attempts.
+    w.advance(601);
+    let page = w.open_page(CIMD, &[]);
+    for _ in 0..10 {
+        assert_eq!(submit_from(&w, &page, &wrong, "192.0.2.1").status, 401);
+    }
+    assert_eq!(submit_from(&w, &page, &wrong, "192.0.2.1").status, 429);
+}

@@ -1139,6 +1139,7 @@ mod tests {
             upstream: Rc::new(slow),
             store: None,
             limiter: None,
+            auth_limiter: None,
             oauth: None,
         };
         let cx = Ctx::new(config(), sv);

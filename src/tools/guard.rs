@@ -210,7 +210,7 @@ fn callback_allowed(cx: &Ctx, v: Option<&str>) -> bool {
         return true;
     }
     if v.contains('@') && !v.contains("://") {
-        return cfg.callback_emails && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+        return cfg.callback_emails && mailbox_domain(v).is_some();
     }
     let Some(origin) = origin_of(v).filter(|_| is_http_url(v)) else {
         return false;
@@ -235,12 +235,16 @@ fn check_invite_domains(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolE
     }
     let emails = args.get("emails").and_then(Value::as_array);
     for e in emails.into_iter().flatten().filter_map(Value::as_str) {
-        let domain = e
-            .rsplit('@')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let Some(domain) = mailbox_domain(e.trim()) else {
+            return Err(ToolError::refused(
+                format!(
+                    "manage_team may invite only plain e-mail addresses (name@domain) in the domains of the TEAM_INVITE_DOMAINS var; `{}` is not one. Nothing was sent to Scale.",
+                    truncate(e, 80)
+                ),
+                None,
+            ));
+        };
+        let domain = domain.to_ascii_lowercase();
         if !domains.contains(&domain) {
             return Err(ToolError::refused(
                 format!(
@@ -253,6 +257,21 @@ fn check_invite_domains(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolE
         }
     }
     Ok(())
+}
+
+/// The domain of a plain mailbox `local@domain`: exactly one `@`, a local
+/// part of letters, digits and `.`, `_`, `%`, `+`, `-`, and a host name
+/// (letters, digits, `-` and `.`, with a dot). Anything else (quoted parts,
+/// a second `@`, `:` or `/`) is refused, so an address cannot smuggle a URL
+/// past the callback policy or a foreign domain past the invite list.
+fn mailbox_domain(v: &str) -> Option<&str> {
+    let (local, domain) = v.split_once('@')?;
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._%+-".contains(&b));
+    (local_ok && crate::config::host_name(&domain.to_ascii_lowercase())).then_some(domain)
 }
 
 /// One audit line (docs/permissions.md §5): who called which tool, how it

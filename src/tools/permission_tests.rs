@@ -983,6 +983,67 @@ fn callback_destinations_follow_the_policy() {
 }
 
 #[test]
+fn e_mail_callbacks_and_invites_need_one_plain_mailbox() {
+    let up = ok200();
+    let cx = plain_with(&[("CALLBACK_HOSTS", ""), ("CALLBACK_EMAILS", "true")], &up);
+    let task = |cb: &str| {
+        run_in(
+            &cx,
+            "create_task",
+            json!({"type": "imageannotation", "callback_url": cb}),
+        )
+    };
+    for ok in ["ops@example.com", "first.last+scale@mail.example.co"] {
+        assert!(task(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "https:evil.example/x@y",
+        "evil.example/x@y.example",
+        "a@evil.com@corp.example",
+        "ops@example",
+        "ops@localhost",
+        "\"ops\"@example.com",
+        "<ops@example.com>",
+        "ops@@example.com",
+        "@example.com",
+        "ops@exa mple.com",
+    ] {
+        let t = text(&task(bad), "create_task");
+        assert!(
+            t.contains("is not an allowed callback destination"),
+            "{bad}: {t}"
+        );
+    }
+    let sent = up.sent().len();
+    let cx = plain_with(&[("TEAM_INVITE_DOMAINS", "corp.example")], &up);
+    let invite = |e: &str| {
+        run_in(
+            &cx,
+            "manage_team",
+            json!({"action": "invite", "emails": [e], "role": "member"}),
+        )
+    };
+    assert!(invite("a@corp.example").is_ok());
+    for bad in [
+        "a@evil.com@corp.example",
+        "evil.com/@corp.example",
+        "a b@corp.example",
+        "corp.example",
+    ] {
+        let t = text(&invite(bad), "manage_team");
+        assert!(
+            t.contains("only plain e-mail addresses") && t.contains("Nothing was sent"),
+            "{bad}: {t}"
+        );
+    }
+    assert_eq!(
+        up.sent().len(),
+        sent + 1,
+        "only the plain address was invited"
+    );
+}
+
+#[test]
 fn billed_work_on_a_live_key_needs_live_writes() {
     let billed = [
         (

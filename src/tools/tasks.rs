@@ -641,7 +641,7 @@ mod tests {
             &up,
             None,
             "create_task",
-            json!({"type": "textcollection", "project": "p", "callback_url": "mailto:me@x.test"}),
+            json!({"type": "textcollection", "project": "p", "callback_url": "me@x.test"}),
         ));
         let reqs = up.sent();
         assert_req(
@@ -654,7 +654,7 @@ mod tests {
             &reqs[1],
             "POST",
             "/task/textcollection",
-            Some(json!({"project": "p", "callback_url": "mailto:me@x.test"})),
+            Some(json!({"project": "p", "callback_url": "me@x.test"})),
         );
         // Without the setting, nothing is added.
         let (_, reqs) = run("create_task", json!({"type": "textcollection"}), json!({}));

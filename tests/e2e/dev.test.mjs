@@ -1,11 +1,13 @@
 // `npm run dev` as a user runs it: on a fresh vars file it generates a token,
-// starts workerd through wrangler next to the simulator, prints the URL, the
-// token and a client config; the worker serves tools and receives callbacks
-// from the simulator; Ctrl-C stops everything.
+// builds once, starts workerd through wrangler next to the simulator, prints
+// the URL, the token and a client config; the worker serves tools and
+// receives callbacks from the simulator; a refusal leaves its keep-alive
+// connection usable; Ctrl-C stops everything.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
@@ -41,7 +43,41 @@ async function mcp(url, token, name, args) {
   return (await r.json()).result;
 }
 
-test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 }, async () => {
+/**
+ * Sends `pairs` refusal-then-request pairs over one keep-alive connection;
+ * returns how often each pair of statuses (or errors) was seen.
+ */
+async function pairsOnOneConnection(url, token, pairs) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const u = new URL(`${url}/mcp`);
+  const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+  const send = (headers) =>
+    new Promise((resolve) => {
+      const r = http.request(
+        { agent, host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        },
+      );
+      r.on('error', (e) => resolve(e.code));
+      r.end(body);
+    });
+  const seen = {};
+  try {
+    for (const [refusal, headers] of pairs) {
+      const first = await send(headers);
+      const second = await send({ authorization: `Bearer ${token}` });
+      const k = `${refusal}: ${first} then ${second}`;
+      seen[k] = (seen[k] ?? 0) + 1;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return seen;
+}
+
+test('npm run dev: fresh setup, one build, tools, callbacks, refusals on a kept-alive connection, Ctrl-C', { timeout: 420_000 }, async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'scale-mcp-dev-'));
   const varsFile = path.join(dir, '.dev.vars');
   const [port, inspector] = [await freePort(), await freePort()];
@@ -68,6 +104,9 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     const url = `http://127.0.0.1:${port}`;
     assert.ok(out.includes(`MCP endpoint   ${url}/mcp`) && out.includes(`Bearer token   ${token}`), out);
     assert.ok(out.includes('"mcpServers"'), 'prints a client config');
+    // One build, dev's own: wrangler runs no build command, so none a second time at start.
+    assert.equal(out.match(/dev: building the worker/g)?.length, 1, out);
+    assert.ok(!out.includes('[custom build]') && !out.includes('restarting build'), out);
     simBase = /local simulator at (\S+\/v1)/.exec(out)?.[1];
     assert.ok(simBase, 'no real key, so the simulator is used');
 
@@ -92,6 +131,17 @@ test('npm run dev: fresh setup, tools, callbacks, Ctrl-C', { timeout: 240_000 },
     const log = (await mcp(url, token, 'list_callbacks', { task_id: task.task_id })).structuredContent;
     assert.equal(log.callbacks.length, 1);
     assert.equal(log.callbacks[0].status, 'completed');
+
+    // A request refused before its body is read (a foreign Origin, no token)
+    // leaves the connection usable: every request after one is answered
+    // by the worker, never by wrangler's proxy with 503.
+    const pairs = [];
+    for (let i = 0; i < 400; i++) {
+      pairs.push(['foreign Origin', { authorization: `Bearer ${token}`, origin: 'https://evil.example' }]);
+      pairs.push(['no token', {}]);
+    }
+    const seen = await pairsOnOneConnection(url, token, pairs);
+    assert.deepEqual(seen, { 'foreign Origin: 403 then 200': 400, 'no token: 401 then 200': 400 });
   } finally {
     child.kill('SIGINT');
     await exited;

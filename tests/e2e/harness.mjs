@@ -72,9 +72,12 @@ export async function assertNoSecretLeaks(stack) {
  * `oauth: false` leaves the OAuth store (a Durable Object) unbound; `outbound`
  * answers the worker's outbound fetches (Miniflare's outboundService), e.g. to
  * serve OAuth client metadata documents; `ratelimit: {limit, period}` binds
- * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does.
+ * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does; `authLimit` binds
+ * AUTH_LIMITER (failed bearer attempts on /mcp) the same way; `oauthStore`
+ * (module source exporting a Durable Object class `OAuthStore`) stands in
+ * for the worker's own OAuth store, e.g. one that fails.
  */
-export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null } = {}) {
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null, oauthStore = null } = {}) {
   if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
@@ -91,7 +94,8 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
       }
     });
   };
-  const mf = new Miniflare({
+  const store = { className: 'OAuthStore', useSQLite: true };
+  const worker = {
     modules: true,
     scriptPath: path.join(root, 'build/index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
@@ -99,9 +103,13 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     bindings,
     kvNamespaces: kv ? ['CALLBACKS'] : [],
     // The OAuth store, as wrangler.toml declares it (SQLite-backed).
-    durableObjects: oauth ? { OAUTH: { className: 'OAuthStore', useSQLite: true } } : {},
+    durableObjects: oauth ? { OAUTH: oauthStore ? { ...store, scriptName: 'oauth-store' } : store } : {},
     ...(outbound ? { outboundService: outbound } : {}),
-    ratelimits: ratelimit ? { RATE_LIMITER: { simple: ratelimit } } : undefined,
+    ratelimits: ratelimit || authLimit ? { ...(ratelimit && { RATE_LIMITER: { simple: ratelimit } }), ...(authLimit && { AUTH_LIMITER: { simple: authLimit } }) } : undefined,
+  };
+  const stand = { name: 'oauth-store', modules: true, script: oauthStore, compatibilityDate, durableObjects: { OAUTH: store } };
+  const mf = new Miniflare({
+    ...(oauthStore ? { workers: [{ name: 'worker', ...worker }, stand] } : worker),
     host: '127.0.0.1',
     port: 0,
     log: new Log(LogLevel.NONE),

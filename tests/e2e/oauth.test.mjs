@@ -558,6 +558,54 @@ describe('attacks, each refused with nothing issued', () => {
   });
 });
 
+describe('the OAuth store failing', () => {
+  // Every route that needs the store, with the server key kept in it (no
+  // OAUTH_SECRET), so each one's first store call is the one that fails.
+  const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+  const routes = [
+    ['POST', '/mcp', { authorization: `Bearer smcp_at_${'A'.repeat(43)}`, 'content-type': 'application/json' }, ping],
+    ['GET', `/authorize?response_type=code&client_id=smcp_c_x&code_challenge=${CHALLENGE}&code_challenge_method=S256`, {}, undefined],
+    ['POST', '/token', { 'content-type': 'application/x-www-form-urlencoded' }, 'grant_type=refresh_token&refresh_token=x&client_id=y'],
+    ['POST', '/register', { 'content-type': 'application/json' }, JSON.stringify({ redirect_uris: [REDIRECT] })],
+    ['POST', '/revoke', { 'content-type': 'application/x-www-form-urlencoded' }, 'token=x'],
+    ['GET', '/oauth/grants', {}, undefined],
+    ['POST', '/webhooks/scale/u_AAAAAAAAAAAAAAAAAAAAAA', { 'content-type': 'application/json', 'scale-callback-auth': 'some-callback-key-0000' }, '{}'],
+  ];
+  for (const [how, cls] of [
+    ['throws', 'fetch() { throw new Error("the store broke"); }'],
+    ['never answers', 'fetch() { return new Promise(() => {}); }'],
+  ]) {
+    test(`a store that ${how}: every route answers the worker's own logged 503 with Retry-After`, { timeout: 90_000 }, async () => {
+      const s = await startStack({
+        vars: { OAUTH_BYOK: 'true' },
+        oauthStore: `export class OAuthStore { ${cls} } export default { fetch() { return new Response(null, { status: 404 }); } };`,
+      });
+      try {
+        const answers = await Promise.all(
+          routes.map(async ([method, p, headers, body]) => {
+            const r = await fetch(s.url + p, { method, headers, body, signal: AbortSignal.timeout(30_000) });
+            return { p, status: r.status, retry: r.headers.get('retry-after'), text: await r.text() };
+          }),
+        );
+        for (const a of answers) {
+          assert.equal(a.status, 503, `${a.p}: ${a.text.slice(0, 200)}`);
+          assert.ok(Number(a.retry) > 0, a.p);
+          assert.doesNotMatch(a.text, /the store broke|internal error/, a.p);
+        }
+        // Static tokens need no store.
+        assert.equal((await rpc(s, JSON.parse(ping))).status, 200);
+        const logged = (method, p) => s.logs.some((l) => l.startsWith(`${method} ${p.split('?')[0]} -> 503 `) && l.includes('the OAuth store failed'));
+        const deadline = Date.now() + 5000;
+        while (!routes.every(([m, p]) => logged(m, p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        for (const [m, p] of routes) assert.ok(logged(m, p), `${m} ${p} in:\n${s.logs.slice(-12).join('\n')}`);
+        assert.ok(!s.logs.some((l) => /uncaught|exception/i.test(l)), s.logs.join('\n'));
+      } finally {
+        await s.close();
+      }
+    });
+  }
+});
+
 describe('MCP conformance suite 0.2, authorization server scenarios', () => {
   // The installed 0.1.16 has authorization scenarios for clients only; 0.2 tests an
   // authorization server: its metadata, and a whole code grant (PKCE, resource) for a

@@ -150,6 +150,30 @@ test('a refused request leaves its connection usable, and a refused large body i
   assert.equal((await raw({ authorization: `Bearer ${SECRETS.MCP_AUTH_TOKEN}` })).status, 200, 'the worker keeps serving');
 });
 
+test('invalid bearer tokens are limited per address (an IPv6 /64 is one), never a valid token', async () => {
+  const limited = await startStack({ authLimit: { limit: 5, period: 60 } });
+  try {
+    const send = async (ip, token) => {
+      const headers = { 'content-type': 'application/json', 'cf-connecting-ip': ip };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const r = await fetch(limited.mcpUrl, { method: 'POST', headers, body: JSON.stringify(ping) });
+      return { status: r.status, retry: r.headers.get('retry-after'), text: await r.text() };
+    };
+    // Rotating addresses inside one /64 counts as one address.
+    for (let i = 0; i < 5; i++) assert.equal((await send(`2001:db8:42:7::${i + 1}`, 'wrong-token-0123456789')).status, 401);
+    const over = await send('2001:db8:42:7:ffff::1', 'wrong-token-0123456789');
+    assert.equal(over.status, 429, over.text);
+    assert.equal(over.retry, '60');
+    assert.equal(JSON.parse(over.text).error, 'too_many_requests');
+    // A valid token from that network is served; a request without a token gets the 401 that starts sign-in.
+    assert.equal((await send('2001:db8:42:7::1', limited.token)).status, 200);
+    assert.equal((await send('2001:db8:42:7::1', null)).status, 401);
+    assert.equal((await send('2001:db8:42:8::1', 'wrong-token-0123456789')).status, 401, 'another /64');
+  } finally {
+    await limited.close();
+  }
+});
+
 test('each route checks only its own settings; SCALE_API_BASE must be https off loopback', async () => {
   const typo = await startStack({ vars: { ALLOWED_ORIGINS: 'https://app.example.com/oops' } });
   const clear = await startStack({ vars: { SCALE_API_BASE: 'http://api.scale.example/v1' } });
@@ -160,6 +184,16 @@ test('each route checks only its own settings; SCALE_API_BASE must be https off 
     const m = await rpc(typo, ping);
     assert.equal(m.status, 500);
     assert.match(m.text, /ALLOWED_ORIGINS/);
+    // Without a static token the answer names no setting; the log does.
+    for (const token of [null, 'not-a-token-0123456789']) {
+      const anon = await rpc(typo, ping, { token });
+      assert.equal(anon.status, 500);
+      assert.doesNotMatch(anon.text, /ALLOWED_ORIGINS/);
+      assert.equal(JSON.parse(anon.text).message, 'The server is misconfigured; its operator can see why in the log.');
+    }
+    const deadline = Date.now() + 5000;
+    while (!typo.logs.some((l) => /^POST \/mcp -> 500 .*ALLOWED_ORIGINS/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(typo.logs.some((l) => /^POST \/mcp -> 500 .*ALLOWED_ORIGINS/.test(l)), typo.logs.slice(-5).join('\n'));
     // The key would travel in clear text: refused, naming the setting (never the key).
     const c = await rpc(clear, ping);
     assert.equal(c.status, 500);
