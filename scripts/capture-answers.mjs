@@ -32,6 +32,9 @@
 // such requests end shows in an answer (progress), the simulator holds them
 // for different times so that they end in order.
 //
+// Run both captures in the same checkout: one stack's outbound fetch fails on
+// purpose, and the platform's error text it shows names this checkout's path.
+//
 // Not part of `npm test`: it asserts nothing about what the answers are, only
 // that they stay the same. It does fail, like the e2e suite, if a secret
 // appears in any response or log line (the harness checks on close).
