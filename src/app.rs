@@ -2,23 +2,24 @@
 //! routes, once each — the configuration check (of the settings that route
 //! uses), the browser-origin rule, the CORS preflight and headers, and for
 //! `/mcp` the bearer token (a static token, or an OAuth access token when
-//! sign-in is on), its principal and the connection's view
-//! (docs/permissions.md); the callback key for `/webhooks/scale` is the
-//! receiver's own. Every rule that needs only the request's head runs before
-//! its body is read. Platform-free: the edge builds the [`Request`] and writes
-//! back the [`Response`].
+//! sign-in is on) made into the caller's identity, and the connection's view
+//! (docs/permissions.md), from which it builds the request's context; the
+//! callback key for `/webhooks/scale` is the receiver's own. Every rule that
+//! needs only the request's head runs before its body is read.
+//! Platform-free: the edge builds the [`Request`] and writes back the
+//! [`Response`].
 
-use crate::auth::{bearer, mcp_path, origin_allowed, Keyring, View};
+use crate::auth::{bearer, mcp_path, origin_allowed, Identity, Keyring, View};
 use crate::callback_log::TenantLog;
 use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
+use crate::context::Ctx;
 use crate::http::{error_json, Request, Response};
-use crate::io::{BoxFut, CallbackStore, Caller, Ctx, Services};
+use crate::io::{BoxFut, CallbackStore, Services};
 use crate::mcp::methods::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
-use crate::oauth::{Auth, GrantView, ScaleKey, Tenant};
+use crate::oauth::Auth;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use std::rc::Rc;
 
 pub(crate) const CORS_ALLOW_HEADERS: &str =
     "Authorization, Content-Type, Accept, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Mcp-Session-Id, Last-Event-ID, X-MCP-Readonly, X-MCP-Tools, X-MCP-Exclude-Tools, X-Scale-Project";
@@ -297,16 +298,16 @@ async fn mcp(req: &Request, method: &str, raw: &RawSettings, services: Services)
     }
 }
 
-/// `/mcp` for an allowed origin: preflight, method, the bearer token (a
-/// static token, else when sign-in is on an OAuth access token, whose grant
-/// may bring the user's own Scale key) and its principal, then the
-/// connection's view from the path and headers.
+/// `/mcp` for an allowed origin: preflight, method, the caller's identity
+/// from the bearer token (a static token, else when sign-in is on an OAuth
+/// access token, whose grant may bring the user's own Scale key and
+/// account), then the connection's view from the path and headers.
 async fn mcp_allowed(
     req: &Request,
     method: &str,
-    mut cfg: Config,
+    cfg: Config,
     keys: &Keyring,
-    mut services: Services,
+    services: Services,
 ) -> Response {
     if method == "OPTIONS" {
         return Response::new(204)
@@ -328,30 +329,11 @@ async fn mcp_allowed(
         .log("mcp: refused a request because MCP_AUTH_TOKEN is not set");
     }
     let token = bearer(req.header("authorization"));
-    let mut tenant_webhook = None;
-    let (principal, signed) = match token.and_then(|t| keys.identify(t)) {
-        Some(p) => (p, false),
+    let store = services.store.clone();
+    let identity = match token.and_then(|t| keys.identity(t, &cfg, store, &req.self_origin)) {
+        Some(id) => id,
         None => match signed_in(req, &cfg, keys, &services, token, oauth_on).await {
-            Ok(g) => {
-                if let ScaleKey::Own(k) = &g.scale_key {
-                    cfg.scale_api_key = Some(k.clone());
-                    // The user's own answer on the sign-in page, in place of
-                    // the operator's LIVE_WRITES (docs/permissions.md §4).
-                    cfg.live_writes = g.billed_allowed;
-                }
-                // A user's own account has its own callback log and webhook,
-                // which is also the default callback of their creates.
-                if let Tenant::User(id) = &g.tenant {
-                    let issuer = crate::oauth::issuer(&cfg, &req.self_origin);
-                    let url = format!("{issuer}{}", g.tenant.webhook_path());
-                    cfg.default_callback_url = Some(url.clone());
-                    tenant_webhook = Some(url);
-                    services.store = services
-                        .store
-                        .map(|s| Rc::new(TenantLog::new(s, id)) as Rc<dyn CallbackStore>);
-                }
-                (g.principal(), true)
-            }
+            Ok(id) => *id,
             Err(refused) => return refused,
         },
     };
@@ -361,22 +343,19 @@ async fn mcp_allowed(
         None => return error_json(404, "not_found", "Unknown MCP path."),
     };
     let known = |t: &str| crate::tools::find(t).is_some();
-    let view = match View::new(
-        principal,
-        &cfg,
-        &path,
-        &req.headers,
-        &known,
-        !keys.uniform() || signed,
-    ) {
+    let principal = identity.principal();
+    let view = match View::new(principal, &cfg, keys, &path, &req.headers, &known) {
         Ok(v) => v,
         Err(m) => return bad_view(&m),
     };
-    let mut caller = Caller::new(view, &req.self_origin, &request_id(req, &services));
-    caller.tenant_webhook = tenant_webhook;
     // Only a signed-in user's answer can need it (below).
-    let issuer = signed.then(|| crate::oauth::issuer(&cfg, &req.self_origin));
-    let out = crate::mcp::handle_post(req, &Ctx::for_caller(cfg, services, caller)).await;
+    let issuer = principal
+        .kind
+        .steps_up()
+        .then(|| crate::oauth::issuer(&cfg, &req.self_origin));
+    let request_id = request_id(req, &services);
+    let cx = Ctx::new(cfg, services, identity, view, &req.self_origin, &request_id);
+    let out = crate::mcp::handle_post(req, &cx).await;
     // Only a signed-in user's missing scope is answered with 403
     // (docs/permissions.md §2): the challenge tells the client to sign in again
     // for every scope.
@@ -470,8 +449,8 @@ fn request_id(req: &Request, services: &Services) -> String {
     }
 }
 
-/// The grant of an OAuth access token (when sign-in is on), or the 401 or
-/// 503 to answer. Boxed, so `/mcp`'s future does not carry OAuth's.
+/// The caller an OAuth access token is for (when sign-in is on), or the
+/// 401 or 503 to answer. Boxed, so `/mcp`'s future does not carry OAuth's.
 fn signed_in<'a>(
     req: &'a Request,
     cfg: &'a Config,
@@ -479,7 +458,7 @@ fn signed_in<'a>(
     services: &'a Services,
     token: Option<&'a str>,
     oauth_on: bool,
-) -> BoxFut<'a, Result<Box<GrantView>, Response>> {
+) -> BoxFut<'a, Result<Box<Identity>, Response>> {
     Box::pin(async move {
         let issuer = crate::oauth::issuer(cfg, &req.self_origin);
         let resource = format!("{issuer}{}", req.path);
@@ -1049,7 +1028,7 @@ mod tests {
                 ..Default::default()
             };
             let mut services = services_with_oauth(&w.up, None, &w.oauth);
-            services.auth_limiter = Some(Rc::new(limiter.clone()));
+            services.auth_limiter = Some(std::rc::Rc::new(limiter.clone()));
             block_on(handle(&req, &w.raw(), services))
         };
         let junk = "smcp_at_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";

@@ -1,11 +1,14 @@
 //! Who may call, and what they may do: constant-time secret comparison, the
 //! bearer token of a request, the browser-origin rule for `/mcp`, the
-//! principals and scopes of [`principal`] (docs/permissions.md §1-§2) and the
-//! per-connection narrowing of [`view`] (§3).
+//! principals and scopes of [`principal`] (docs/permissions.md §1-§2), the
+//! [`Identity`] authentication makes of a caller (principal, Scale key and
+//! account) and the per-connection narrowing of [`view`] (§3).
 
+pub mod identity;
 pub mod principal;
 pub mod view;
 
+pub use identity::{Account, Identity};
 pub use principal::{Keyring, Principal, PrincipalKind, Scope, Scopes};
 pub use view::{mcp_path, PathNarrowing, ProjectScope, Refusal, Source, View};
 

@@ -10,10 +10,12 @@
 //! `=`, and `scopes` (optional, default all) narrows a token. Errors name
 //! the setting and the entry's position, never a token, label or key text.
 
-use super::ct_eq;
-use crate::config::{secret_list, ConfigError, RawSettings, Secret, MIN_TOKEN_LEN};
+use super::{ct_eq, Identity};
+use crate::config::{secret_list, Config, ConfigError, RawSettings, Secret, MIN_TOKEN_LEN};
+use crate::io::CallbackStore;
 use crate::json::parse_strict;
 use serde_json::Value;
+use std::rc::Rc;
 
 /// One permission of docs/permissions.md §2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -241,6 +243,19 @@ impl Keyring {
             kind: PrincipalKind::StaticToken,
             scopes: t.scopes,
         })
+    }
+
+    /// The identity of the static token `candidate`: its principal, on the
+    /// operator's account (see [`Identity::operator`]).
+    pub(crate) fn identity(
+        &self,
+        candidate: &str,
+        cfg: &Config,
+        callbacks: Option<Rc<dyn CallbackStore>>,
+        self_origin: &str,
+    ) -> Option<Identity> {
+        let principal = self.identify(candidate)?;
+        Some(Identity::operator(principal, cfg, callbacks, self_origin))
     }
 
     /// Whether every token has every scope: then what a client is offered

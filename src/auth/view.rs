@@ -1,5 +1,5 @@
-//! What one connection may see and do (docs/permissions.md §3): the principal's
-//! scopes, narrowed by the operator's vars (`READ_ONLY`, `TOOLS`,
+//! What one connection may see and do (docs/permissions.md §3): the caller's
+//! scopes (their [`Principal`]'s), narrowed by the operator's vars (`READ_ONLY`, `TOOLS`,
 //! `EXCLUDE_TOOLS`, `SCALE_PROJECTS`) and by the client's URL path
 //! (`/mcp/readonly`, `/mcp/projects/{name}`, both) and headers
 //! (`X-MCP-Readonly`, `X-MCP-Tools`, `X-MCP-Exclude-Tools`, `X-Scale-Project`).
@@ -10,7 +10,7 @@
 //! module answers "is this tool listed", "is this scope allowed" and "is
 //! this project in scope".
 
-use super::principal::{Principal, Scope};
+use super::principal::{Keyring, Principal, PrincipalKind, Scope, Scopes};
 use crate::codec::{decode_header_value, percent_decode};
 use crate::config::Config;
 use crate::http::header_in;
@@ -84,7 +84,7 @@ pub enum Refusal {
     Excluded(Source),
     /// The connection is read-only and the call needs more than `scale:read`.
     ReadOnly(Source),
-    /// The principal lacks the scope.
+    /// The caller's principal lacks the scope.
     MissingScope(Scope),
     /// The connection is confined to projects and the call reaches outside
     /// them (or acts on the whole account).
@@ -105,10 +105,11 @@ pub struct ProjectScope {
     pub source: Source,
 }
 
-/// One connection's view: the principal and every narrowing applied.
+/// One connection's view: the caller's scopes and every narrowing applied.
 #[derive(Clone, Debug)]
 pub struct View {
-    pub principal: Principal,
+    /// The principal's scopes, before read-only narrowing.
+    scopes: Scopes,
     read_only: Option<Source>,
     rules: Vec<ToolRule>,
     projects: Option<ProjectScope>,
@@ -127,9 +128,9 @@ fn tool_list(v: &str) -> Vec<String> {
 
 impl View {
     /// A view without narrowing (tests, and what the narrowing starts from).
-    pub fn full(principal: Principal) -> View {
+    pub fn full(principal: &Principal) -> View {
         View {
-            principal,
+            scopes: principal.scopes,
             read_only: None,
             rules: Vec::new(),
             projects: None,
@@ -137,18 +138,20 @@ impl View {
         }
     }
 
-    /// The view of one request. `known_tool` tells tool names the server has,
-    /// so a header naming an unknown one is refused rather than ignored;
-    /// `principal_dependent` is whether different tokens see different things.
-    /// An error is a message for a 400 answer: the client asked for
-    /// something malformed or outside what the server allows.
+    /// The view of one request by `principal`. `tokens` are the static
+    /// tokens: when they differ in scopes, or the caller signed in, what a
+    /// connection is offered depends on who calls. `known_tool` tells tool
+    /// names the server has, so a header naming an unknown one is refused
+    /// rather than ignored. An error is a message for a 400 answer: the
+    /// client asked for something malformed or outside what the server
+    /// allows.
     pub(crate) fn new(
-        principal: Principal,
+        principal: &Principal,
         cfg: &Config,
+        tokens: &Keyring,
         path: &PathNarrowing,
         headers: &[(String, String)],
         known_tool: &dyn Fn(&str) -> bool,
-        principal_dependent: bool,
     ) -> Result<View, String> {
         let mut v = View::full(principal);
         let header = |name| header_in(headers, name).map(str::trim);
@@ -246,7 +249,7 @@ impl View {
                 source: Source::Setting("SCALE_PROJECTS"),
             }),
         };
-        v.private = principal_dependent || client;
+        v.private = principal.kind == PrincipalKind::Grant || !tokens.uniform() || client;
         Ok(v)
     }
 
@@ -272,7 +275,7 @@ impl View {
                 return Err(Refusal::ReadOnly(s));
             }
         }
-        if !self.principal.scopes.allows(needed) {
+        if !self.scopes.allows(needed) {
             return Err(Refusal::MissingScope(needed));
         }
         Ok(())
@@ -302,7 +305,6 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::principal::Scopes;
     use crate::config::RawSettings;
 
     fn cfg(pairs: &[(&'static str, &str)]) -> Config {
@@ -328,7 +330,7 @@ mod tests {
             scopes,
             ..Principal::full("t")
         };
-        View::new(principal, c, &p, &h, &known, false)
+        View::new(&principal, c, &Keyring::default(), &p, &h, &known)
     }
 
     #[test]
@@ -447,6 +449,33 @@ mod tests {
             Err(Refusal::Excluded(Source::Header("X-MCP-Exclude-Tools")))
         );
         assert!(v.private());
+    }
+
+    #[test]
+    fn what_is_offered_depends_on_the_caller_for_grants_and_unequal_tokens() {
+        let (plain, p) = (cfg(&[]), mcp_path("/mcp").unwrap().unwrap());
+        let new = |principal: &Principal, tokens: &Keyring| {
+            View::new(principal, &plain, tokens, &p, &[], &known).unwrap()
+        };
+        let equal = Keyring::from_raw(&RawSettings::from_pairs(
+            &[("MCP_AUTH_TOKEN", "aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb")],
+            false,
+        ))
+        .unwrap();
+        let unequal = Keyring::from_raw(&RawSettings::from_pairs(
+            &[(
+                "MCP_AUTH_TOKEN",
+                r#"[{"label": "a", "token": "aaaaaaaaaaaaaaaa"},
+                    {"label": "r", "token": "bbbbbbbbbbbbbbbb", "scopes": ["scale:read"]}]"#,
+            )],
+            false,
+        ))
+        .unwrap();
+        let token = Principal::full("a");
+        let grant = Principal::grant("oauth:a:g_1".into(), Scopes::ALL);
+        assert!(!new(&token, &equal).private());
+        assert!(new(&token, &unequal).private());
+        assert!(new(&grant, &equal).private());
     }
 
     #[test]

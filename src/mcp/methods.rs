@@ -10,8 +10,8 @@ use super::rpc::{self, payload, Payload, RpcError};
 use super::{resources, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
 use crate::auth::{Refusal, View};
 use crate::codec::decode_header_value as decode_header;
+use crate::context::Ctx;
 use crate::http::Request as HttpIn;
-use crate::io::Ctx;
 use crate::json::truncate;
 use crate::tools::{self, Offer, Out};
 use serde_json::value::{to_raw_value, RawValue};
@@ -183,7 +183,7 @@ pub async fn dispatch(
             // errors.
             if let Err(e) = &outcome {
                 if cx.single
-                    && cx.view().principal.kind.steps_up()
+                    && cx.identity().principal().kind.steps_up()
                     && matches!(e.refusal.as_deref(), Some(Refusal::MissingScope(_)))
                 {
                     return Err(

@@ -12,8 +12,8 @@ pub mod resources;
 pub mod rpc;
 pub mod stream;
 
+use crate::context::Ctx;
 use crate::http::{BodyError, Request as HttpIn, Response};
-use crate::io::Ctx;
 use crate::json::{parse_strict, truncate};
 use rpc::{classify, write_response, Incoming, RpcError};
 use serde_json::{json, Map, Value};
@@ -107,7 +107,7 @@ async fn post(req: &HttpIn, cx: &Ctx) -> Response {
         msg => {
             let p = prepare(msg, lane, req);
             let token = match &p {
-                Prepared::Call { method, params, .. } => stream::progress_token(req, cx.view(), method, params),
+                Prepared::Call { method, params, .. } => stream::progress_token(req, cx.identity().principal(), method, params),
                 _ => None,
             };
             match (p, token) {

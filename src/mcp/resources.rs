@@ -14,9 +14,9 @@ use super::model::{
 };
 use super::rpc::{self, payload, Payload, RpcError};
 use super::Lane;
-use crate::auth::{Scope, View};
+use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::json::truncate;
 use crate::tools::callbacks::fit_entry;
 use crate::tools::guard::refusal;
@@ -49,10 +49,11 @@ fn store_error(e: &str) -> RpcError {
 
 /// Whether the view lets the log be read as resources the way `tool` reads
 /// it; the refusal is the tool's.
-fn readable(view: &View, tool: &str) -> Result<(), RpcError> {
+fn readable(cx: &Ctx, tool: &str) -> Result<(), RpcError> {
+    let view = cx.view();
     view.permits(Scope::Read)
         .and_then(|()| view.tool_listed(tool))
-        .map_err(|r| RpcError::invalid_params(refusal(view, tool, r).message))
+        .map_err(|r| RpcError::invalid_params(refusal(cx.identity().principal(), tool, r).message))
 }
 
 pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
@@ -64,8 +65,9 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     // Clients list resources on connecting: a connection without the log's
     // tools gets an empty list rather than an error.
     let store = cx
-        .store()
-        .filter(|_| readable(cx.view(), "list_callbacks").is_ok());
+        .identity()
+        .callbacks()
+        .filter(|_| readable(cx, "list_callbacks").is_ok());
     let (resources, next_cursor) = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
         None => (Vec::new(), None),
@@ -134,8 +136,8 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     let Some(id) = u.strip_prefix(URI_PREFIX) else {
         return Err(not_found());
     };
-    readable(cx.view(), "get_callback")?;
-    let Some(store) = cx.store() else {
+    readable(cx, "get_callback")?;
+    let Some(store) = cx.identity().callbacks() else {
         return Err(RpcError::new(
             rpc::INTERNAL_ERROR,
             "the CALLBACKS KV namespace is not bound, so there is no callback log",
@@ -186,7 +188,7 @@ mod tests {
         );
         block_on(store.put("log:1-a", &entry, 60, &json!({}))).unwrap();
         let cfg = Config::from_raw(&RawSettings::default()).unwrap();
-        let cx = Ctx::new(cfg, services(&FakeUpstream::new(), Some(&store)));
+        let cx = Ctx::full_access(cfg, services(&FakeUpstream::new(), Some(&store)));
         let params = json!({"uri": format!("{URI_PREFIX}1-a")});
         let out = block_on(read(
             &cx,

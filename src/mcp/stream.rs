@@ -15,9 +15,10 @@ use super::methods;
 use super::model::{ProgressNotification, ProgressParams, JSONRPC};
 use super::rpc::write_response;
 use super::{accepts_sse, sse_event, sse_response, Lane};
-use crate::auth::View;
+use crate::auth::Principal;
+use crate::context::{Ctx, Progress};
 use crate::http::{BodyStream, Request as HttpIn, Response};
-use crate::io::{BoxFut, Ctx, Progress, Upstream};
+use crate::io::{BoxFut, Upstream};
 use crate::tools;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -32,7 +33,7 @@ pub const KEEPALIVE_MS: u32 = 15_000;
 /// when it is answered whole.
 pub fn progress_token(
     req: &HttpIn,
-    view: &View,
+    principal: &Principal,
     method: &str,
     params: &Map<String, Value>,
 ) -> Option<Value> {
@@ -48,7 +49,7 @@ pub fn progress_token(
     // A call the principal lacks the scope for is answered whole, so a
     // signed-in user gets the 403 of docs/permissions.md §2 rather than a
     // refusal inside a stream.
-    tools::find(name).filter(|(_, t)| t.progress && view.principal.scopes.allows(t.scope))?;
+    tools::find(name).filter(|(_, t)| t.progress && principal.scopes.allows(t.scope))?;
     Some(token.clone())
 }
 
@@ -169,7 +170,7 @@ mod tests {
         work: impl FnOnce(Ctx) -> BoxFut<'static, Vec<u8>>,
     ) -> ProgressStream {
         let progress = Rc::new(Progress::default());
-        let mut cx = Ctx::new(config(), services(up, None));
+        let mut cx = Ctx::full_access(config(), services(up, None));
         cx.progress = Some(progress.clone());
         ProgressStream {
             work: Some(work(cx.clone())),

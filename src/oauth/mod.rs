@@ -11,7 +11,8 @@
 //! - [`serve`]: discovery (RFC 9728, RFC 8414), `/authorize`, `/token`,
 //!   `/register`, `/revoke` and the grants page `/oauth/grants`;
 //! - [`authenticate`]: an `/mcp` bearer token → not ours, refused,
-//!   unavailable, or a [`GrantView`];
+//!   unavailable, or the caller's [`Identity`] (the router never sees the
+//!   grant's record, only who the token is for and on whose account);
 //! - [`challenge`]: the `WWW-Authenticate` value of a 401.
 //!
 //! Written for a small upload (issue 14 caps it): the endpoints are plain
@@ -33,13 +34,15 @@ mod token;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use crate::auth::{Keyring, Principal, Scope, Scopes};
+use crate::auth::{Identity, Keyring, Principal, Scope, Scopes};
+use crate::callback_log::TenantLog;
 use crate::codec::{base64_decode, base64url, hmac_sha256, sha256};
 use crate::config::{Config, Secret};
 use crate::http::{Request, Response};
 use crate::io::state::{cas, op};
-use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
+use crate::io::{BoxFut, CallbackStore, OAuthPlatform, Services, Upstream};
 use serde_json::Value;
+use std::rc::Rc;
 use step::{drive, Io, Stop};
 
 /// The scopes of docs/permissions.md §2, in the order pages and metadata list
@@ -551,61 +554,47 @@ pub(crate) fn challenge(issuer: &str, resource: &str, refused: Option<&str>) -> 
     v
 }
 
-/// Whose Scale account and callback log a grant uses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Tenant {
-    /// The operator's account and callback log.
-    Operator,
-    /// A user's own account; its id (`u_…`, a keyed hash of the Scale key)
-    /// is the same at every sign-in.
-    User(String),
+/// What a live access token's grant says of its caller, as [`check_access`]
+/// reads it; [`authenticate`] makes the caller's [`Identity`] of it.
+struct Grant {
+    /// The principal: labelled `oauth:<token label or tenant id>:<grant id>`
+    /// (never a secret), with the scopes granted (for operator access, those
+    /// its static token still allows).
+    principal: Principal,
+    /// `None` for operator access, which works on the operator's account.
+    own: Option<OwnKey>,
 }
 
-impl Tenant {
-    /// Where Scale delivers this tenant's callbacks.
-    pub(crate) fn webhook_path(&self) -> String {
-        match self {
-            Tenant::Operator => "/webhooks/scale".into(),
-            Tenant::User(id) => format!("/webhooks/scale/{id}"),
-        }
-    }
+/// A grant made with the user's own Scale key.
+struct OwnKey {
+    /// Their tenant id (`u_…`, a keyed hash of the key, the same at every
+    /// sign-in).
+    tenant: String,
+    /// The key, unsealed for this request only.
+    key: Secret,
+    /// Their answer to "allow billed work" for a `live_` key.
+    billed: bool,
 }
 
-/// The Scale key a grant's calls use.
-#[derive(Clone, Debug)]
-pub(crate) enum ScaleKey {
-    /// The operator's `SCALE_API_KEY`.
-    Operator,
-    /// The user's own key, unsealed for this request only.
-    Own(Secret),
-}
-
-/// A signed-in user, as the rest of the worker sees them. Today the router
-/// reads the label and the Scale key; the rest is for mapping a grant to a
-/// principal with scopes (least privilege), which comes next.
-#[derive(Clone, Debug)]
-#[allow(dead_code)]
-pub(crate) struct GrantView {
-    pub grant_id: String,
-    /// For logs: `oauth:<token label or tenant id>:<grant id>`; never a secret.
-    pub label: String,
-    pub client_name: String,
-    pub scopes: Vec<String>,
-    /// The resource (audience) the token is bound to.
-    pub resource: String,
-    pub tenant: Tenant,
-    pub scale_key: ScaleKey,
-    /// The user's answer to "allow billed work" for their own `live_` key.
-    pub billed_allowed: bool,
-    /// Operator access: the keyed hash of the static token it came from.
-    pub operator_token_hash: Option<String>,
-}
-
-impl GrantView {
-    /// The principal the grant acts as: its label and the scopes granted.
-    pub(crate) fn principal(&self) -> Principal {
-        let scopes: Vec<Scope> = self.scopes.iter().filter_map(|s| Scope::parse(s)).collect();
-        Principal::grant(self.label.clone(), Scopes::of(&scopes))
+impl Grant {
+    /// The caller this grant makes: on the operator's account, or on the
+    /// user's own with their key, their part of the callback log and their
+    /// webhook (`{issuer}/webhooks/scale/{tenant}`).
+    fn identity(self, o: &OAuth<'_>, services: &Services, self_origin: &str) -> Identity {
+        let store = services.store.clone();
+        let Some(own) = self.own else {
+            return Identity::operator(self.principal, o.cfg, store, self_origin);
+        };
+        let log = store.map(|s| Rc::new(TenantLog::new(s, &own.tenant)) as Rc<dyn CallbackStore>);
+        let webhook = format!("{}/webhooks/scale/{}", o.issuer, own.tenant);
+        Identity::tenant(
+            self.principal,
+            own.tenant,
+            own.key,
+            own.billed,
+            log,
+            webhook,
+        )
     }
 }
 
@@ -669,13 +658,14 @@ pub(crate) enum Auth {
     Refused(&'static str),
     /// Storage or crypto failed: 503, so a client keeps its good token.
     Unavailable(String),
-    Granted(Box<GrantView>),
+    Granted(Box<Identity>),
 }
 
-/// What `token` sent to `resource` (`{issuer}{path}`) means. The token's
-/// record is read from the store at most once per [`MEMO_MS`] per isolate;
-/// expiry, audience and an operator grant's static token are checked on
-/// every call, and a user's own Scale key is unsealed with the token itself.
+/// What `token` sent to `resource` (`{issuer}{path}`) means: for a live
+/// token, the caller's identity. The token's record is read from the store
+/// at most once per [`MEMO_MS`] per isolate; expiry, audience and an
+/// operator grant's static token are checked on every call, and a user's own
+/// Scale key is unsealed with the token itself.
 pub(crate) fn authenticate<'a>(
     cfg: &'a Config,
     tokens: &'a Keyring,
@@ -703,7 +693,7 @@ pub(crate) fn authenticate<'a>(
             },
         }
         match drive(&o, req, false, &|io| check_access(&o, io, token, resource)).await {
-            Ok(Ok(g)) => Auth::Granted(Box::new(g)),
+            Ok(Ok(g)) => Auth::Granted(Box::new(g.identity(&o, services, &req.self_origin))),
             Ok(Err(why)) => Auth::Refused(why),
             Err(e) => Auth::Unavailable(e),
         }
@@ -721,7 +711,7 @@ fn check_access(
     io: &Io,
     token: &str,
     resource: &str,
-) -> Result<Result<GrantView, &'static str>, Stop> {
+) -> Result<Result<Grant, &'static str>, Stop> {
     let a = io.access(format!("a:{}", hash(token)))?;
     if n(a, "expires") <= o.now() {
         return Ok(Err(UNKNOWN_ACCESS));
@@ -733,9 +723,15 @@ fn check_access(
     }
     let op = s(a, "op");
     let mut scope = s(a, "scope").to_string();
-    let scale_key = if op.is_empty() {
+    // A grant made with a static token has its hash; one made with the
+    // user's own Scale key has the key, sealed.
+    let own = if op.is_empty() {
         match open_scale_key(io, a, token)? {
-            Some(k) => ScaleKey::Own(Secret::new(k)),
+            Some(k) => Some(OwnKey {
+                tenant: s(a, "tenant").into(),
+                key: Secret::new(k),
+                billed: n(a, "billed") == 1,
+            }),
             None => {
                 return Ok(Err(
                     "This sign-in's Scale key cannot be opened with this token. Sign in again.",
@@ -751,21 +747,13 @@ fn check_access(
             }
             Some(left) => scope = left,
         }
-        ScaleKey::Operator
+        None
     };
-    Ok(Ok(GrantView {
-        grant_id: s(a, "id").into(),
-        label: format!("oauth:{}:{}", s(a, "label"), s(a, "id")),
-        client_name: s(a, "name").into(),
-        scopes: scope.split(' ').map(str::to_string).collect(),
-        resource: s(a, "resource").into(),
-        tenant: match s(a, "tenant") {
-            OPERATOR => Tenant::Operator,
-            t => Tenant::User(t.into()),
-        },
-        scale_key,
-        billed_allowed: n(a, "billed") == 1,
-        operator_token_hash: (!op.is_empty()).then(|| op.into()),
+    let scopes: Vec<Scope> = scope.split(' ').filter_map(Scope::parse).collect();
+    let label = format!("oauth:{}:{}", s(a, "label"), s(a, "id"));
+    Ok(Ok(Grant {
+        principal: Principal::grant(label, Scopes::of(&scopes)),
+        own,
     }))
 }
 

@@ -339,12 +339,11 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
             Got::Document(Some(r))
         }
         Need::Scale(key) => {
-            let mut cfg = o.cfg.clone();
-            cfg.scale_api_key = Some(crate::config::Secret::new(key));
-            let budget = crate::io::Budget::new(o.now_ms, 15_000, 1);
+            let key = crate::config::Secret::new(key);
+            let budget = crate::context::Budget::new(o.now_ms, 15_000, 1);
             let call = Call::get().lit("tasks").query("limit", "1");
             Got::Scale(
-                Scale::new(&cfg, o.up, &budget)
+                Scale::new(o.cfg, Some(&key), o.up, &budget)
                     .send_raw(&call, Retry::Never)
                     .await
                     .map(|_| ()),

@@ -5,7 +5,7 @@
 //! with the [`World`] of these tests.
 
 use super::*;
-use crate::auth::Keyring;
+use crate::auth::{Account, Keyring};
 use crate::codec::{base64url, percent_encode, sha256};
 use crate::config::RawSettings;
 use crate::http::Body;
@@ -375,7 +375,7 @@ fn tokens(r: &Out) -> (String, String) {
     )
 }
 
-fn granted(a: Auth) -> GrantView {
+fn granted(a: Auth) -> Identity {
     match a {
         Auth::Granted(g) => *g,
         other => panic!("expected a grant, got {other:?}"),
@@ -389,11 +389,27 @@ fn refused(a: Auth) -> &'static str {
     }
 }
 
-fn own(g: &GrantView) -> &str {
-    match &g.scale_key {
-        ScaleKey::Own(k) => k.expose(),
-        ScaleKey::Operator => "operator",
+/// The user's own Scale key a caller works with, or "operator".
+fn own(g: &Identity) -> &str {
+    match g.account() {
+        Account::Tenant(_) => g.scale_key().unwrap().expose(),
+        Account::Operator => "operator",
     }
+}
+
+/// The id of the grant a caller signed in with (the end of its label).
+fn grant_id(g: &Identity) -> String {
+    g.principal().label.rsplit(':').next().unwrap().to_string()
+}
+
+/// The scopes a caller signed in with, by name.
+fn scopes(g: &Identity) -> String {
+    g.principal().scopes.names()
+}
+
+/// The stored record of access token `at`.
+fn access_record(w: &World, at: &str) -> Value {
+    parse(&w.oauth.state.body(&format!("a:{}", hash(at))).unwrap())
 }
 
 #[test]
@@ -472,14 +488,22 @@ fn own_key_sign_in_issues_tokens_that_unseal_that_key_only() {
     let (at, rt) = tokens(&w.exchange(&client, &code, VERIFIER));
     let g = granted(w.auth(&at, "/mcp"));
     assert_eq!(own(&g), KEY_A);
-    assert_eq!(g.scopes, vec!["scale:read", "scale:write"]);
-    assert!(matches!(g.tenant, Tenant::User(ref id) if id.starts_with("u_")));
-    assert!(g.tenant.webhook_path().starts_with("/webhooks/scale/u_"));
-    assert!(!g.billed_allowed);
-    assert_eq!(g.resource, "https://w.example.com/mcp");
-    assert_eq!(g.client_name, "Claude");
-    assert!(g.label.starts_with("oauth:u_") && g.label.ends_with(&g.grant_id));
-    assert_eq!(g.operator_token_hash, None);
+    assert_eq!(scopes(&g), "scale:read, scale:write");
+    let Account::Tenant(tenant) = g.account() else {
+        panic!("{g:?}")
+    };
+    assert!(tenant.starts_with("u_"));
+    let hook = format!("{ISS}/webhooks/scale/{tenant}");
+    assert_eq!(g.webhook_url(), hook);
+    assert_eq!(g.default_callback_url(), Some(hook.as_str()));
+    assert!(!g.allows_billed_work());
+    let label = &g.principal().label;
+    assert!(label.starts_with(&format!("oauth:{tenant}:g_")), "{label}");
+    let rec = access_record(&w, &at);
+    assert_eq!(s(&rec, "id"), grant_id(&g));
+    assert_eq!(s(&rec, "resource"), "https://w.example.com/mcp");
+    assert_eq!(s(&rec, "name"), "Claude");
+    assert_eq!(s(&rec, "op"), "");
     // Narrower paths are covered; no key or token is stored anywhere.
     granted(w.auth(&at, "/mcp/readonly"));
     let dump = w.oauth.state.dump();
@@ -488,7 +512,7 @@ fn own_key_sign_in_issues_tokens_that_unseal_that_key_only() {
     }
     // The same key signs in to the same tenant again.
     let (at2, _) = w.tokens_for(&client, &OWN_A);
-    assert_eq!(granted(w.auth(&at2, "/mcp")).tenant, g.tenant);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).account(), g.account());
 }
 
 #[test]
@@ -502,7 +526,7 @@ fn user_a_token_never_reaches_user_b_key() {
         granted(w.auth(&at_b, "/mcp")),
     );
     assert_eq!((own(&ga), own(&gb)), (KEY_A, KEY_B));
-    assert_ne!(ga.tenant, gb.tenant);
+    assert_ne!(ga.account(), gb.account());
     // Someone who can write storage copies B's sealed key into A's access
     // record: A's token cannot open it (B's grant key, B's grant id).
     {
@@ -510,13 +534,13 @@ fn user_a_token_never_reaches_user_b_key() {
         let sealed_b = rows
             .0
             .iter()
-            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&gb.grant_id))
+            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&gb)))
             .map(|(_, r)| parse(&r.1)["sealed"].clone())
             .unwrap();
         let row_a = rows
             .0
             .iter_mut()
-            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&ga.grant_id))
+            .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&ga)))
             .unwrap()
             .1;
         let mut rec = parse(&row_a.1);
@@ -540,12 +564,15 @@ fn operator_access_through_a_metadata_document_client() {
     );
     let (at, rt) = w.tokens_for(&client, &OPERATOR_READ);
     let g = granted(w.auth(&at, "/mcp"));
-    assert!(matches!(g.scale_key, ScaleKey::Operator));
-    assert_eq!(g.tenant, Tenant::Operator);
-    assert_eq!(g.tenant.webhook_path(), "/webhooks/scale");
-    assert_eq!(g.scopes, vec!["scale:read"]);
-    assert!(g.label.starts_with("oauth:token-1:g_"), "{}", g.label);
-    assert!(g.operator_token_hash.is_some());
+    // The operator's account, as a static token has it.
+    assert_eq!(g.account(), &Account::Operator);
+    assert_eq!(g.scale_key().unwrap().expose(), "test_operator_key");
+    assert_eq!(g.webhook_url(), format!("{ISS}/webhooks/scale"));
+    assert_eq!(g.default_callback_url(), None);
+    assert_eq!(scopes(&g), "scale:read");
+    let label = &g.principal().label;
+    assert!(label.starts_with("oauth:token-1:g_"), "{label}");
+    assert!(!s(&access_record(&w, &at), "op").is_empty());
     let fetched = w.up.sent().iter().filter(|r| r.url == CIMD).count();
     assert_eq!(fetched, 1, "the document is cached");
     assert!(w.up.sent().iter().all(|r| r.url != CIMD || r.no_redirects));
@@ -569,11 +596,12 @@ fn an_operator_grant_takes_the_tokens_label_and_at_most_its_scopes() {
     let (at, _) = w.tokens_for(&client, &all);
     let g = granted(w.auth(&at, "/mcp"));
     assert_eq!(
-        g.scopes,
-        vec!["scale:read"],
+        scopes(&g),
+        "scale:read",
         "the token's scopes bound the grant"
     );
-    assert!(g.label.starts_with("oauth:reader:g_"), "{}", g.label);
+    let label = &g.principal().label;
+    assert!(label.starts_with("oauth:reader:g_"), "{label}");
     let r = w.submit(
         &w.open_page(&client.0, &[]),
         &[
@@ -602,8 +630,8 @@ fn lowering_a_static_tokens_scopes_lowers_its_grants() {
     let (at, rt) = w.tokens_for(&client, &choose(&["scale:read", "scale:write"]));
     let (team_at, team_rt) = w.tokens_for(&client, &choose(&["scale:team"]));
     assert_eq!(
-        granted(w.auth(&at, "/mcp")).scopes,
-        ["scale:read", "scale:write"]
+        scopes(&granted(w.auth(&at, "/mcp"))),
+        "scale:read, scale:write"
     );
     w.set(
         "MCP_AUTH_TOKEN",
@@ -611,12 +639,12 @@ fn lowering_a_static_tokens_scopes_lowers_its_grants() {
     );
     // At once, in an isolate that had the token's record in its memo.
     let g = granted(w.auth(&at, "/mcp"));
-    assert_eq!(g.scopes, ["scale:read"]);
+    assert_eq!(scopes(&g), "scale:read");
     assert!(!g.principal().scopes.allows(crate::auth::Scope::Write));
     let r = w.refresh(&client, &rt);
     assert_eq!(r.json()["scope"], "scale:read", "{}", r.text);
     let (at2, rt2) = tokens(&r);
-    assert_eq!(granted(w.auth(&at2, "/mcp")).scopes, ["scale:read"]);
+    assert_eq!(scopes(&granted(w.auth(&at2, "/mcp"))), "scale:read");
     // A refresh cannot ask for what the token no longer allows.
     let r = w.post(
         "/token",
@@ -938,7 +966,7 @@ fn billed_work_is_asked_only_for_live_keys() {
             ("billed", "yes"),
         ],
     );
-    assert!(granted(w.auth(&at, "/mcp")).billed_allowed);
+    assert!(granted(w.auth(&at, "/mcp")).allows_billed_work());
     let (at, _) = w.tokens_for(
         &client,
         &[
@@ -947,7 +975,7 @@ fn billed_work_is_asked_only_for_live_keys() {
             ("grant_scope", "scale:write"),
         ],
     );
-    assert!(!granted(w.auth(&at, "/mcp")).billed_allowed);
+    assert!(!granted(w.auth(&at, "/mcp")).allows_billed_work());
     let (at, _) = w.tokens_for(
         &client,
         &[
@@ -958,7 +986,7 @@ fn billed_work_is_asked_only_for_live_keys() {
         ],
     );
     assert!(
-        !granted(w.auth(&at, "/mcp")).billed_allowed,
+        !granted(w.auth(&at, "/mcp")).allows_billed_work(),
         "test_ keys are never billed"
     );
 }
@@ -1247,7 +1275,7 @@ fn refresh_rotates_with_a_grace_for_the_previous_token_and_detects_reuse() {
     assert_eq!(w.post("/token", &pairs, &[]).error(), "invalid_scope");
     pairs[4] = ("scope", "scale:read");
     let (at6, _) = tokens(&w.post("/token", &pairs, &[]));
-    assert_eq!(granted(w.auth(&at6, "/mcp")).scopes, vec!["scale:read"]);
+    assert_eq!(scopes(&granted(w.auth(&at6, "/mcp"))), "scale:read");
 }
 
 /// Two refreshes with one refresh token within 30 s of its first use (a
@@ -1350,7 +1378,7 @@ fn junk_tokens_and_tenant_ids_of_the_current_shapes_cost_no_store_read() {
     ];
     let (at, rt) = w.tokens_for(&client, &signed);
     let g = granted(w.auth(&at, "/mcp"));
-    let Tenant::User(tenant) = g.tenant.clone() else {
+    let Account::Tenant(tenant) = g.account().clone() else {
         panic!()
     };
     // The shapes: a check of 22 characters after a dot.
@@ -1428,16 +1456,16 @@ fn tokens_and_tenant_ids_of_the_older_shape_keep_working() {
     // A token pair of the older shape for this grant (operator grants seal
     // nothing, so a copied record is all a token needs).
     let old_at = format!("{ACCESS}{}", noise(1, 43));
-    let old_rt = format!("{REFRESH}{}.{}", g.grant_id, noise(2, 43));
+    let old_rt = format!("{REFRESH}{}.{}", grant_id(&g), noise(2, 43));
     let record = w.oauth.state.body(&format!("a:{}", hash(&at))).unwrap();
     w.oauth.state.rows.borrow_mut().0.insert(
         format!("a:{}", hash(&old_at)),
-        (g.grant_id.clone(), record, w.up.now_ms() / 1000 + 3000),
+        (grant_id(&g), record, w.up.now_ms() / 1000 + 3000),
     );
-    w.edit_row(&format!("g:{}", g.grant_id), |v| {
+    w.edit_row(&format!("g:{}", grant_id(&g)), |v| {
         v["cur"] = Value::from(hash(&old_rt));
     });
-    assert_eq!(granted(w.auth(&old_at, "/mcp")).grant_id, g.grant_id);
+    assert_eq!(grant_id(&granted(w.auth(&old_at, "/mcp"))), grant_id(&g));
     assert_eq!(w.rows("m:old"), 1, "when the older shape was first seen");
     // Junk of that shape: one read each, then remembered; the records
     // found stay in the memo however much junk comes.
@@ -1482,7 +1510,7 @@ fn tokens_and_tenant_ids_of_the_older_shape_keep_working() {
         ("grant_scope", "scale:read"),
     ];
     let (at, _) = w.tokens_for(&client, &with_cb);
-    let Tenant::User(tenant) = granted(w.auth(&at, "/mcp")).tenant else {
+    let Account::Tenant(tenant) = granted(w.auth(&at, "/mcp")).account().clone() else {
         panic!()
     };
     let old = tenant.split_once('.').unwrap().0.to_string();
@@ -1495,8 +1523,8 @@ fn tokens_and_tenant_ids_of_the_older_shape_keep_working() {
     assert_eq!(w.tenant_hash(&tenant), None);
     let (at, _) = w.tokens_for(&client, &OWN_A);
     assert_eq!(
-        granted(w.auth(&at, "/mcp")).tenant,
-        Tenant::User(old.clone())
+        granted(w.auth(&at, "/mcp")).account(),
+        &Account::Tenant(old.clone())
     );
     assert_eq!(w.rows("u:"), 1, "no second tenant");
     let page = page_of(&w.send("GET", "/oauth/grants", &[], ""));
@@ -1869,13 +1897,13 @@ fn a_rotated_oauth_secret_keeps_clients_and_tenants() {
     let mut w = World::new();
     let client = w.register("client_secret_post");
     let (at, _) = w.tokens_for(&client, &OWN_A);
-    let tenant = granted(w.auth(&at, "/mcp")).tenant;
+    let tenant = granted(w.auth(&at, "/mcp")).account().clone();
     w.set(
         "OAUTH_SECRET",
         "second-secret-0123456789abcdef012345678,first-secret-0123456789abcdef0123456789",
     );
     let (at2, _) = w.tokens_for(&client, &OWN_A);
-    assert_eq!(granted(w.auth(&at2, "/mcp")).tenant, tenant);
+    assert_eq!(granted(w.auth(&at2, "/mcp")).account(), &tenant);
     w.set("OAUTH_SECRET", "second-secret-0123456789abcdef012345678");
     assert_eq!(
         w.send("GET", &authorize_url(&client.0, &[]), &[], "")
@@ -1949,13 +1977,13 @@ fn the_grants_page_lists_and_revokes_only_ones_own_grants() {
     let (at_op, _) = w.tokens_for(&client, &OPERATOR_READ);
     let ga = granted(w.auth(&at_a, "/mcp"));
     let (g_a, g_b, g_op) = (
-        ga.grant_id.clone(),
-        granted(w.auth(&at_b, "/mcp")).grant_id,
-        granted(w.auth(&at_op, "/mcp")).grant_id,
+        grant_id(&ga),
+        grant_id(&granted(w.auth(&at_b, "/mcp"))),
+        grant_id(&granted(w.auth(&at_op, "/mcp"))),
     );
     // Only a hash of the callback key is kept, and signing in again keeps it.
     assert!(!w.oauth.state.dump().contains("cb-key-of-user-a-123"));
-    let Tenant::User(tenant) = &ga.tenant else {
+    let Account::Tenant(tenant) = ga.account() else {
         panic!()
     };
     let row = parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());

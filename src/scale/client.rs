@@ -1,11 +1,12 @@
-//! The client proper: HTTP Basic auth with the configured key, one time
-//! budget per tool call, and retries with backoff for what may be repeated.
+//! The client proper: HTTP Basic auth with the caller's key, one time budget
+//! per tool call, and retries with backoff for what may be repeated.
 
 use super::reply::{http_error, interpret, interpret_raw, ScaleError};
 use super::Call;
 use crate::codec::base64;
-use crate::config::Config;
-use crate::io::{Budget, InResponse, OutRequest, SendError, Upstream};
+use crate::config::{Config, Secret};
+use crate::context::Budget;
+use crate::io::{InResponse, OutRequest, SendError, Upstream};
 use serde_json::Value;
 
 /// The whole time one tool call may spend on Scale, retries and waits
@@ -32,6 +33,7 @@ pub enum Retry {
 /// (time and subrequests), which other calls of the same request share.
 pub struct Scale<'a> {
     cfg: &'a Config,
+    key: Option<&'a Secret>,
     up: &'a dyn Upstream,
     budget: &'a Budget,
     started: u64,
@@ -40,9 +42,18 @@ pub struct Scale<'a> {
 }
 
 impl<'a> Scale<'a> {
-    pub fn new(cfg: &'a Config, up: &'a dyn Upstream, budget: &'a Budget) -> Self {
+    /// A client that authenticates with `key` (the caller's: the operator's
+    /// or their own; `None` answers every call with [`ScaleError::NoKey`])
+    /// at the operator's API base, with the operator's timeouts and limits.
+    pub fn new(
+        cfg: &'a Config,
+        key: Option<&'a Secret>,
+        up: &'a dyn Upstream,
+        budget: &'a Budget,
+    ) -> Self {
         Self {
             cfg,
+            key,
             up,
             budget,
             started: up.now_ms(),
@@ -51,7 +62,7 @@ impl<'a> Scale<'a> {
     }
 
     fn build(&self, call: &Call) -> Result<OutRequest, ScaleError> {
-        let key = self.cfg.scale_api_key.as_ref().ok_or(ScaleError::NoKey)?;
+        let key = self.key.ok_or(ScaleError::NoKey)?;
         let mut headers = vec![
             (
                 "authorization".to_string(),
@@ -233,7 +244,6 @@ mod tests {
     use super::*;
     use crate::codec::base64;
     use crate::io::fakes::{block_on, json_response, text_response, FakeUpstream};
-    use crate::io::Budget;
     use crate::io::{InResponse, Method, SendError};
     use crate::scale::testing::{config, config_with, KEY_B64};
     use serde_json::json;
@@ -269,7 +279,7 @@ mod tests {
         retry: Retry,
     ) -> Result<Value, ScaleError> {
         let budget = roomy();
-        let sc = Scale::new(cfg, up, &budget);
+        let sc = Scale::new(cfg, cfg.scale_api_key.as_ref(), up, &budget);
         block_on(sc.send(call, retry))
     }
 
@@ -286,7 +296,7 @@ mod tests {
         let cfg = config();
         let up = FakeUpstream::new();
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
 
         let r = sc.build(&get_task_call()).unwrap();
         assert_eq!(r.method, Method::Get);
@@ -369,7 +379,7 @@ mod tests {
         up.push_json(503, err_body(503, "queue"));
         up.push_json(200, json!({"task_id": "t1"}));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
         assert_eq!(r, Ok(json!({"task_id": "t1"})));
         assert_eq!(up.requests.borrow().len(), 2);
@@ -518,7 +528,7 @@ mod tests {
         let cfg = config();
         let up = FakeUpstream::new();
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         up.advance(CALL_BUDGET_MS - 10);
         let r = block_on(sc.send(&get_task_call(), Retry::Idempotent));
         assert_eq!(r, Err(ScaleError::Budget));
@@ -540,7 +550,7 @@ mod tests {
             .lit("imageannotation")
             .body(json!({"unique_id": "u 1"}));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(sc.create_unique(&call, "u 1"));
         assert_eq!(r, Ok(json!({"task_id": "found", "unique_id": "u 1"})));
         let reqs = up.sent();
@@ -568,7 +578,7 @@ mod tests {
             .lit("categorization")
             .body(json!({}));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         // The task exists but the lookup found nothing: a clear 409.
         match r {
@@ -598,7 +608,7 @@ mod tests {
             .lit("categorization")
             .body(json!({}));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         assert_eq!(http_status(&r), Some(409));
         assert_eq!(up.requests.borrow().len(), 1);
@@ -607,7 +617,7 @@ mod tests {
         up.push_json(429, err_body(429, "slow"));
         up.push_json(409, err_body(409, "dup"));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(sc.create_unique(&call, "u"));
         assert_eq!(http_status(&r), Some(409));
         assert_eq!(up.requests.borrow().len(), 2);
@@ -624,7 +634,7 @@ mod tests {
             .lit("categorization")
             .body(json!({}));
         let budget = roomy();
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         assert_eq!(
             block_on(sc.create_unique(&call, "u")),
             Ok(json!({"task_id": "new"}))
@@ -639,19 +649,19 @@ mod tests {
         up.respond_with(|_| Ok(json_response(503, &err_body(503, "busy"))));
         let budget = Budget::new(0, u64::MAX / 2, 4);
         // One call retries twice (three attempts); the next has one subrequest left.
-        let first = Scale::new(&cfg, &up, &budget);
+        let first = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(first.send(&get_task_call(), Retry::Idempotent));
         assert!(
             matches!(r, Err(ScaleError::Http { status: 503, .. })),
             "{r:?}"
         );
-        let second = Scale::new(&cfg, &up, &budget);
+        let second = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         let r = block_on(second.send(&get_task_call(), Retry::Idempotent));
         assert_eq!(r, Err(ScaleError::SubrequestLimit(4)));
         assert_eq!(up.requests.borrow().len(), 4, "never more than the limit");
         assert_eq!(budget.subrequests_left(), 0);
         // Nothing further is sent at all.
-        let third = Scale::new(&cfg, &up, &budget);
+        let third = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         assert_eq!(
             block_on(third.send(&get_task_call(), Retry::Never)),
             Err(ScaleError::SubrequestLimit(4))
@@ -665,7 +675,7 @@ mod tests {
         let up = FakeUpstream::new();
         let budget = Budget::new(up.now_ms(), 10_000, 50);
         up.advance(9_990);
-        let sc = Scale::new(&cfg, &up, &budget);
+        let sc = Scale::new(&cfg, cfg.scale_api_key.as_ref(), &up, &budget);
         assert_eq!(
             block_on(sc.send(&get_task_call(), Retry::Idempotent)),
             Err(ScaleError::Budget)

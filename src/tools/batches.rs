@@ -6,7 +6,8 @@ use super::run::{docs, object_or_ok, run_one, step_error, Session, Step};
 use super::shape::{fit_items, out, value_items};
 use super::tasks::query_dates;
 use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult, CREATE, READ};
-use crate::io::{join_all, BoxFut, Ctx};
+use crate::context::{join_all, Ctx};
+use crate::io::BoxFut;
 use crate::scale::{check_segment, Call, Retry, ScaleError};
 use serde_json::{json, Value};
 
@@ -93,7 +94,7 @@ async fn create_batch(cx: &Ctx, a: CreateBatch) -> ToolResult {
     check_segment("name", &a.name)?;
     let mut body = a.into_map();
     if !body.contains_key("callback") {
-        if let Some(u) = &cx.config.default_callback_url {
+        if let Some(u) = cx.identity().default_callback_url() {
             body.insert("callback".into(), json!(u));
         }
     }

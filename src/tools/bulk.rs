@@ -18,7 +18,8 @@ use super::tasks::{merged_body, task_create_rules, TYPE_DECL};
 use super::{tool, Hints, ToolDef, ToolResult};
 use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
-use crate::io::{join_bounded, BoxFut, Ctx, MAX_OPEN_CONNECTIONS};
+use crate::context::{join_bounded, Ctx, MAX_OPEN_CONNECTIONS};
+use crate::io::BoxFut;
 use crate::scale::{Call, Retry, ScaleError};
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
@@ -465,8 +466,9 @@ idempotency_key: the tasks that exist are not created again."
 mod tests {
     use super::*;
     use crate::codec::percent_encode;
+    use crate::context::Progress;
     use crate::io::fakes::{block_on, json_response, services, FakeUpstream};
-    use crate::io::{InResponse, OutRequest, Progress, SendError, Upstream};
+    use crate::io::{InResponse, OutRequest, SendError, Upstream};
     use crate::scale::testing::{config, config_with, BASE};
     use crate::tools::testing::*;
     use crate::tools::{call, Out};
@@ -549,8 +551,8 @@ mod tests {
         cfg: &Config,
         up: &FakeUpstream,
         a: Value,
-    ) -> (Value, Vec<crate::io::Report>, Vec<String>) {
-        let mut cx = Ctx::new(cfg.clone(), services(up, None));
+    ) -> (Value, Vec<crate::context::Report>, Vec<String>) {
+        let mut cx = Ctx::full_access(cfg.clone(), services(up, None));
         let progress = Rc::new(Progress::default());
         cx.progress = Some(progress.clone());
         let outcome = block_on(call(&cx, "create_tasks", a.as_object().unwrap().clone())).unwrap();
@@ -624,7 +626,7 @@ mod tests {
         // default callback is not part of it; a given unique_id is kept.
         let ids = |cfg: &Config, list: Vec<Value>| -> Vec<String> {
             let up = FakeUpstream::new();
-            let cx = Ctx::new(cfg.clone(), services(&up, None));
+            let cx = Ctx::full_access(cfg.clone(), services(&up, None));
             let Ok(a) = <CreateTasks as crate::tools::args::Args>::from_map(
                 json!({"type": "imageannotation", "idempotency_key": "k", "items": list})
                     .as_object()
@@ -901,7 +903,7 @@ mod tests {
         // Created by another call between this call's lookup and its create:
         // the lookup misses it, the create gets 409, the fetch finds it.
         let (_, items) = {
-            let cx = Ctx::new(cfg.clone(), services(&up, None));
+            let cx = Ctx::full_access(cfg.clone(), services(&up, None));
             let Ok(a) = <CreateTasks as crate::tools::args::Args>::from_map(
                 args(2).as_object().unwrap().clone(),
             ) else {
@@ -1064,7 +1066,7 @@ mod tests {
     fn a_spent_request_budget_refuses_before_the_lookup() {
         let cfg = config();
         let up = FakeUpstream::new();
-        let cx = Ctx::new(cfg, services(&up, None));
+        let cx = Ctx::full_access(cfg, services(&up, None));
         up.advance(60_000);
         let r = block_on(call(
             &cx,
@@ -1142,7 +1144,7 @@ mod tests {
             auth_limiter: None,
             oauth: None,
         };
-        let cx = Ctx::new(config(), sv);
+        let cx = Ctx::full_access(config(), sv);
         let r = block_on(call(
             &cx,
             "create_tasks",

@@ -8,7 +8,7 @@ use super::args::{args, d, id, int, keys, Int};
 use super::shape::fit_result_keeping;
 use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult};
 use crate::callback_log::{self, ListError, LogQuery};
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::json::truncate;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -95,7 +95,7 @@ args! {
 }
 
 async fn list_callbacks(cx: &Ctx, a: ListCallbacks) -> ToolResult {
-    let store = cx.store().ok_or_else(no_store)?;
+    let store = cx.identity().callbacks().ok_or_else(no_store)?;
     let q = LogQuery {
         task_id: a.task_id,
         batch: a.batch,
@@ -105,7 +105,7 @@ async fn list_callbacks(cx: &Ctx, a: ListCallbacks) -> ToolResult {
         projects: cx.view().projects().map(|p| p.names.clone()),
     };
     match callback_log::list(store, &q).await {
-        Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor, "webhook_url": cx.caller.webhook_url()}).into()),
+        Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor, "webhook_url": cx.identity().webhook_url()}).into()),
         Err(ListError::BadCursor) => Err(ToolError::invalid(
             "`cursor` is not a next_cursor this tool returned",
         )),
@@ -123,7 +123,7 @@ args! {
 }
 
 async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
-    let store = cx.store().ok_or_else(no_store)?;
+    let store = cx.identity().callbacks().ok_or_else(no_store)?;
     let view = cx.view();
     // Outside the connection's projects, a delivery reads as a missing one.
     let in_scope = |text: &str| {

@@ -4,7 +4,7 @@ use super::args::{args, d, keys, Args};
 use super::run::run_one;
 use super::shape::out;
 use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::Value;
 

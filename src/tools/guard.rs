@@ -2,16 +2,19 @@
 //! (docs/permissions.md §2-§5): whether the connection's view offers the tool
 //! and allows the scope the call needs, the rate limit per principal, the
 //! guards on writes (callback destinations, billed work on a live key, invite
-//! domains), and the audit line every call leaves.
+//! domains), and the audit line every call leaves. What depends on the
+//! caller (their principal, key, answer on billed work, webhook and default
+//! callback) is read from their identity; the operator's settings from
+//! `Config`.
 //!
 //! A refusal is a tool error that names the scope, the narrowing or the
 //! setting that refused and says nothing was sent. Project scope is
 //! [`super::scope`]'s.
 
 use super::{ErrorKind, Out, Projects, ToolDef, ToolError, ToolResult};
-use crate::auth::{Refusal, View};
+use crate::auth::{Account, Principal, Refusal, View};
+use crate::context::Ctx;
 use crate::http::{hostname_of, is_http_url, origin_of};
-use crate::io::Ctx;
 use crate::json::truncate;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -41,8 +44,9 @@ pub(crate) fn offer(view: &View, tool: &ToolDef) -> Offer {
     }
 }
 
-/// A refusal by the connection's view, naming what refused `what`.
-pub(crate) fn refusal(view: &View, what: &str, r: Refusal) -> ToolError {
+/// A refusal by the connection's view, naming what refused `what` (and, for
+/// a missing scope, `principal`).
+pub(crate) fn refusal(principal: &Principal, what: &str, r: Refusal) -> ToolError {
     let why = match r {
         Refusal::NotListed(s) => {
             format!("{what} is not available on this connection: {s} does not list it.")
@@ -56,8 +60,8 @@ pub(crate) fn refusal(view: &View, what: &str, r: Refusal) -> ToolError {
         Refusal::MissingScope(scope) => format!(
             "{what} needs the {} scope, which {} does not have (it has {}).",
             scope.name(),
-            view.principal.describe(),
-            view.principal.scopes.names()
+            principal.describe(),
+            principal.scopes.names()
         ),
         Refusal::Project(s) => format!(
             "{what} acts on the whole Scale account, so it is not offered on a connection confined to projects ({s})."
@@ -68,15 +72,17 @@ pub(crate) fn refusal(view: &View, what: &str, r: Refusal) -> ToolError {
 
 /// Whether the connection may call `tool` at all (its least scope).
 pub(crate) fn admit(cx: &Ctx, tool: &ToolDef) -> Result<(), ToolError> {
-    let view = cx.view();
+    let (view, principal) = (cx.view(), cx.identity().principal());
     let what = tool.name;
-    view.tool_listed(what).map_err(|r| refusal(view, what, r))?;
+    view.tool_listed(what)
+        .map_err(|r| refusal(principal, what, r))?;
     if tool.projects == Projects::Account {
         if let Some(p) = view.projects() {
-            return Err(refusal(view, what, Refusal::Project(p.source)));
+            return Err(refusal(principal, what, Refusal::Project(p.source)));
         }
     }
-    view.permits(tool.scope).map_err(|r| refusal(view, what, r))
+    view.permits(tool.scope)
+        .map_err(|r| refusal(principal, what, r))
 }
 
 /// One call of the principal's budget in the `RATE_LIMITER` binding, when
@@ -88,7 +94,7 @@ pub(crate) async fn rate_limit(cx: &Ctx) -> Result<(), ToolError> {
     let Some(limiter) = cx.limiter() else {
         return Ok(());
     };
-    let p = &cx.view().principal;
+    let p = cx.identity().principal();
     match limiter.allow(&p.rate_key()).await {
         Ok(true) => Ok(()),
         Ok(false) => {
@@ -127,20 +133,20 @@ pub(crate) fn check_args(
     tool: &ToolDef,
     args: &Map<String, Value>,
 ) -> Result<(), ToolError> {
-    let view = cx.view();
     if let Some(a) = tool.actions {
         if let Some(what) = (a.asks)(args) {
-            view.permits(a.needs).map_err(|r| refusal(view, &what, r))?;
+            cx.view()
+                .permits(a.needs)
+                .map_err(|r| refusal(cx.identity().principal(), &what, r))?;
         }
     }
-    let live = cx
-        .config
-        .scale_api_key
-        .as_ref()
+    let identity = cx.identity();
+    let live = identity
+        .scale_key()
         .is_some_and(|k| k.expose().starts_with("live_"));
-    if live && !cx.config.live_writes && BILLED.contains(&tool.name) {
+    if live && !identity.allows_billed_work() && BILLED.contains(&tool.name) {
         // A user's own key: the choice was theirs, on the sign-in page.
-        if cx.caller.tenant_webhook.is_some() {
+        if let Account::Tenant(_) = identity.account() {
             return Err(ToolError::refused(
                 format!(
                     "{} creates billed work, and when you signed in with your own live_ key you did not allow billed work. \
@@ -174,8 +180,8 @@ const CALLBACK_FIELDS: [&str; 2] = ["callback_url", "callback"];
 /// Callback destinations (docs/permissions.md §4): Scale sends the task, its
 /// labels and the account's callback auth key to them, so only the caller's own
 /// webhook (`/webhooks/scale` for the operator's account, a user's tenant
-/// webhook for their own), `DEFAULT_CALLBACK_URL` (a tenant's webhook for a
-/// user's own account), https URLs on `CALLBACK_HOSTS` and, with
+/// webhook for their own), the account's default callback
+/// (`DEFAULT_CALLBACK_URL`, or a tenant's webhook), https URLs on `CALLBACK_HOSTS` and, with
 /// `CALLBACK_EMAILS=true`, e-mail addresses are accepted.
 pub(crate) fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(), ToolError> {
     let params = args.get("params").and_then(Value::as_object);
@@ -193,7 +199,7 @@ pub(crate) fn check_callbacks(cx: &Ctx, args: &Map<String, Value>) -> Result<(),
 Allowed: {} (this account's webhook), the DEFAULT_CALLBACK_URL var, https URLs on the hosts of the CALLBACK_HOSTS var, and e-mail addresses if the var CALLBACK_EMAILS is true. \
 Leave it out to use the default. Nothing was sent to Scale.",
                 truncate(&v.to_string(), 120),
-                cx.caller.webhook_url(),
+                cx.identity().webhook_url(),
             ),
             None,
         ));
@@ -206,7 +212,8 @@ fn callback_allowed(cx: &Ctx, v: Option<&str>) -> bool {
         return false;
     };
     let cfg = &cx.config;
-    if cfg.default_callback_url.as_deref() == Some(v) {
+    let identity = cx.identity();
+    if identity.default_callback_url() == Some(v) {
         return true;
     }
     if v.contains('@') && !v.contains("://") {
@@ -215,11 +222,14 @@ fn callback_allowed(cx: &Ctx, v: Option<&str>) -> bool {
     let Some(origin) = origin_of(v).filter(|_| is_http_url(v)) else {
         return false;
     };
-    let path = &v[origin.len()..];
-    let own = cx.caller.tenant_webhook.is_none()
-        && origin.eq_ignore_ascii_case(&cx.caller.self_origin)
-        && path == "/webhooks/scale";
-    if own || cx.caller.tenant_webhook.as_deref() == Some(v) {
+    // The account's own webhook; the operator's on any spelling of this origin.
+    let own = match identity.account() {
+        Account::Operator => {
+            origin.eq_ignore_ascii_case(&cx.self_origin) && &v[origin.len()..] == "/webhooks/scale"
+        }
+        Account::Tenant(_) => identity.webhook_url() == v,
+    };
+    if own {
         return true;
     }
     origin.starts_with("https://") && cfg.callback_hosts.iter().any(|h| h == hostname_of(&origin))
@@ -313,13 +323,13 @@ impl Audit {
     pub(crate) fn finish(self, cx: &Ctx, tool: Option<&str>, r: &ToolResult) {
         let line = AuditLine {
             event: "tool_call",
-            principal: &cx.view().principal.label,
+            principal: &cx.identity().principal().label,
             tool: tool.unwrap_or("(unknown)"),
             outcome: outcome(r),
             scale_status: cx.budget.last_status().map(u64::from),
             subrequests: u64::from(cx.budget.subrequests_used() - self.subrequests),
             ms: cx.upstream().now_ms().saturating_sub(self.started_ms),
-            request_id: &cx.caller.request_id,
+            request_id: &cx.request_id,
             items: match (tool, r) {
                 (Some("create_tasks"), Ok(out)) => item_counts(out),
                 _ => None,

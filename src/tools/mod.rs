@@ -38,7 +38,8 @@ pub use error::{ErrorKind, ToolError};
 pub(crate) use guard::{offer, Offer};
 
 use crate::auth::Scope;
-use crate::io::{BoxFut, Ctx};
+use crate::context::Ctx;
+use crate::io::BoxFut;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
@@ -153,7 +154,7 @@ pub struct Actions {
 /// A [`ToolDef`] whose input schema and argument parsing both come from the
 /// argument struct `args` (see [`args::args!`]), so they cannot disagree;
 /// `run` is an `async fn(&Ctx, Args) -> ToolResult`. `progress: true` marks a
-/// long tool that reports progress (see [`crate::io::Ctx::report`]).
+/// long tool that reports progress (see [`crate::context::Ctx::report`]).
 macro_rules! tool {
     (
         name: $name:literal,
@@ -170,7 +171,7 @@ macro_rules! tool {
     ) => {{
         // The tool's own future, boxed as it is: no wrapping future per tool.
         fn run<'a>(
-            cx: &'a $crate::io::Ctx,
+            cx: &'a $crate::context::Ctx,
             m: serde_json::Map<String, serde_json::Value>,
         ) -> $crate::io::BoxFut<'a, $crate::tools::ToolResult> {
             match <$args as $crate::tools::args::Args>::from_map(m) {

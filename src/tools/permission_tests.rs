@@ -6,9 +6,9 @@
 
 use super::testing::*;
 use super::*;
-use crate::auth::{mcp_path, Principal, Refusal, Scopes, Source, View};
+use crate::auth::{mcp_path, Identity, Keyring, Principal, Refusal, Scopes, Source, View};
 use crate::io::fakes::{block_on, json_response, services, FakeLimiter, FakeUpstream, MemoryStore};
-use crate::io::{CallbackStore, Caller, Method};
+use crate::io::{CallbackStore, Method};
 use crate::scale::testing::{config_with, BASE};
 use serde_json::{json, Value};
 
@@ -134,9 +134,11 @@ fn context(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let known = |t: &str| find(t).is_some();
-    let view = View::new(principal(who), &cfg, &path, &headers, &known, false)?;
-    let caller = Caller::new(view, "https://worker.example", "req-1");
-    Ok(Ctx::for_caller(cfg, services(up, store), caller))
+    let p = principal(who);
+    let view = View::new(&p, &cfg, &Keyring::default(), &path, &headers, &known)?;
+    let (services, origin) = (services(up, store), "https://worker.example");
+    let identity = Identity::operator(p, &cfg, services.store.clone(), origin);
+    Ok(Ctx::new(cfg, services, identity, view, origin, "req-1"))
 }
 
 /// The calls of the table: every tool with valid arguments, and the
@@ -1126,8 +1128,10 @@ fn the_rate_limit_counts_per_principal_and_says_when_to_retry() {
         let mut s = services(&up, None);
         s.limiter = Some(std::rc::Rc::new(limiter.clone()));
         let cfg = config_with(&[("RATE_LIMIT_PERIOD", "10")]);
-        let view = View::full(principal(who));
-        Ctx::for_caller(cfg, s, Caller::new(view, "https://w.example", "r"))
+        let p = principal(who);
+        let view = View::full(&p);
+        let identity = Identity::operator(p, &cfg, None, "https://w.example");
+        Ctx::new(cfg, s, identity, view, "https://w.example", "r")
     };
     let a = make("full");
     assert!(run_in(&a, "get_task", json!({"task_id": "t"})).is_ok());

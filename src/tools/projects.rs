@@ -5,7 +5,7 @@ use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::out;
 use super::tasks::merged_body;
 use super::{tool, Hints, ToolDef, ToolError, ToolResult, CREATE, READ};
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Map, Value};
 

@@ -1,11 +1,12 @@
 //! Sending a tool's Scale requests: one [`Session`] per tool call (the Scale
-//! client with the call's budget, plus the context its errors are reported
-//! in), single requests shaped into objects, and ordered multi-step writes
+//! client with the caller's key and the call's budget, plus the context its
+//! errors are reported in), single requests shaped into objects, and ordered multi-step writes
 //! that report which steps were applied.
 
 use super::error::{error_for, StatusHints, ToolError};
 use super::{Out, ToolResult};
-use crate::io::{Ctx, Method};
+use crate::context::Ctx;
+use crate::io::Method;
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -19,15 +20,19 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     pub fn new(cx: &'a Ctx) -> Self {
         Self {
-            sc: Scale::new(&cx.config, cx.upstream(), &cx.budget),
+            sc: Scale::new(
+                &cx.config,
+                cx.identity().scale_key(),
+                cx.upstream(),
+                &cx.budget,
+            ),
             cx,
         }
     }
 
     /// Turns a failure of `call` into the tool error an agent sees.
     pub fn error(&self, call: &Call, e: ScaleError, hints: StatusHints) -> ToolError {
-        let cfg = &self.cx.config;
-        let key = cfg.scale_api_key.as_ref().map(|k| k.expose());
+        let key = self.cx.identity().scale_key().map(|k| k.expose());
         // A timeout, a broken connection or a 5xx leave the outcome unknown.
         let unknown = matches!(
             e,
@@ -38,7 +43,7 @@ impl<'a> Session<'a> {
                     ..
                 }
         );
-        let mut err = error_for(&call.describe(), &cfg.api_host, e, key, hints);
+        let mut err = error_for(&call.describe(), &self.cx.config.api_host, e, key, hints);
         if unknown {
             err.message.push_str(if call.method == Method::Get {
                 " This was a read, so it is safe to repeat."
@@ -162,7 +167,7 @@ mod tests {
 
     #[test]
     fn tool_error_scrubs_with_the_configured_key() {
-        let cx = Ctx::new(config(), services(&FakeUpstream::new(), None));
+        let cx = Ctx::full_access(config(), services(&FakeUpstream::new(), None));
         let call = Call::get().lit("task").seg("task_id", "t1").unwrap();
         let e = Session::new(&cx).error(
             &call,

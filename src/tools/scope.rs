@@ -17,7 +17,7 @@ use super::run::Session;
 use super::{ErrorKind, Out, Projects, ToolDef, ToolError, ToolResult};
 use crate::auth::{Refusal, View};
 use crate::callback_log::scan::scan;
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::json::truncate;
 use crate::scale::{Call, Retry, ScaleError};
 use serde_json::{Map, Value};

@@ -9,7 +9,8 @@ use super::error::ToolError;
 use super::run::{object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::{fit_items, out, raw, value_items, Item, RawFields, MAX_TEXT_BYTES};
 use super::{tool, Hints, Out, ToolDef, ToolResult, CREATE, READ};
-use crate::io::{Ctx, Method};
+use crate::context::Ctx;
+use crate::io::Method;
 use crate::scale::{Call, Retry};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -194,13 +195,13 @@ fn type_and_body(
 
 /// The rules every task create follows, `create_task` and each item of
 /// `create_tasks` alike, so a rule added here holds for both: the callback
-/// destination policy on the body as it will be sent, and the server's
-/// DEFAULT_CALLBACK_URL when the task names no `callback_url`. (Billed work
+/// destination policy on the body as it will be sent, and the account's
+/// default callback when the task names no `callback_url`. (Billed work
 /// on a live key and the rate limit apply per call, before any item.)
 pub(crate) fn task_create_rules(cx: &Ctx, body: &mut Map<String, Value>) -> Result<(), ToolError> {
     super::guard::check_callbacks(cx, body)?;
     if !body.contains_key("callback_url") {
-        if let Some(u) = &cx.config.default_callback_url {
+        if let Some(u) = cx.identity().default_callback_url() {
             body.insert("callback_url".into(), json!(u));
         }
     }

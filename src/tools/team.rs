@@ -4,7 +4,7 @@ use super::args::{args, enum_of, keys, Args};
 use super::run::Session;
 use super::{tool, Actions, Hints, ToolDef, ToolError, ToolResult};
 use crate::auth::Scope;
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::json::truncate;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Value};

@@ -47,7 +47,7 @@ pub fn exec(
     tool: &str,
     args: Value,
 ) -> Value {
-    let cx = Ctx::new(cfg.clone(), services(up, store));
+    let cx = Ctx::full_access(cfg.clone(), services(up, store));
     let args = args.as_object().cloned().expect("arguments are an object");
     let outcome = block_on(call(&cx, tool, args)).unwrap_or_else(|e| panic!("{tool}: {e:?}"));
     let r = match outcome {

@@ -368,7 +368,7 @@ fn hints_are_exactly_as_specified() {
 fn unknown_tool_is_a_protocol_error() {
     let cfg = config();
     let up = FakeUpstream::new();
-    let cx = Ctx::new(cfg, crate::io::fakes::services(&up, None));
+    let cx = Ctx::full_access(cfg, crate::io::fakes::services(&up, None));
     let e = block_on(call(&cx, "delete_everything", Map::new())).unwrap_err();
     assert_eq!(e, UnknownTool("delete_everything".into()));
     assert!(
@@ -1048,7 +1048,7 @@ fn calls_of_one_request_share_its_subrequest_limit() {
     let cfg = config_with(&[("SUBREQUEST_LIMIT", "3")]);
     let up = FakeUpstream::new();
     up.respond_with(|_| Ok(json_response(200, &json!({"task_id": "t1"}))));
-    let cx = Ctx::new(cfg, crate::io::fakes::services(&up, None));
+    let cx = Ctx::full_access(cfg, crate::io::fakes::services(&up, None));
     let run = |tool: &str, args: Value| {
         block_on(call(&cx, tool, args.as_object().unwrap().clone())).unwrap()
     };
@@ -1070,7 +1070,7 @@ fn calls_of_one_request_share_its_subrequest_limit() {
 fn the_platforms_subrequest_limit_stops_the_request_without_a_retry() {
     let up = FakeUpstream::new();
     up.respond_with(|_| Err(SendError::SubrequestLimit));
-    let cx = Ctx::new(config(), crate::io::fakes::services(&up, None));
+    let cx = Ctx::full_access(config(), crate::io::fakes::services(&up, None));
     let run = |tool: &str, args: Value| {
         block_on(call(&cx, tool, args.as_object().unwrap().clone())).unwrap()
     };

@@ -14,7 +14,7 @@ use super::batches::progress;
 use super::run::{object_or_ok, Session};
 use super::shape::out;
 use super::{tool, ToolDef, ToolResult, READ};
-use crate::io::Ctx;
+use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Value};
 
@@ -277,8 +277,8 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::context::{Progress, Report};
     use crate::io::fakes::{block_on, json_response, services, FakeUpstream};
-    use crate::io::{Progress, Report};
     use crate::scale::testing::{config, config_with};
     use crate::tools::testing::*;
     use crate::tools::{call, Out};
@@ -294,7 +294,7 @@ mod tests {
         a: Value,
         advance_first: u64,
     ) -> (Value, Vec<Report>) {
-        let mut cx = Ctx::new(cfg.clone(), services(up, None));
+        let mut cx = Ctx::full_access(cfg.clone(), services(up, None));
         let progress = Rc::new(Progress::default());
         cx.progress = Some(progress.clone());
         up.advance(advance_first);
