@@ -1018,7 +1018,9 @@ parts.push(async () => {
   // Ended here, so that the operator's grants page below lists one grant (two made within a minute have no fixed order).
   await send(st, 'revoke: a refresh token (confidential client)', { method: 'POST', path: '/revoke', headers: { ...FORM, ...ipOf(43) }, body: new URLSearchParams({ token: b2Tok.json?.refresh_token ?? 'none', client_id: confId, client_secret: confSecret }).toString() });
   const b3 = await signIn('operator access, for client_secret_basic', confId, op(TOKENS.ops, ['scale:read']), { n: 37 });
-  await exchange('client_secret_basic for a client_secret_post client', codeOf(b3), confId, {}, { authorization: `Basic ${Buffer.from(`${encodeURIComponent(confId)}:${encodeURIComponent(confSecret)}`).toString('base64')}` });
+  const b3Tok = await exchange('client_secret_basic for a client_secret_post client', codeOf(b3), confId, {}, { authorization: `Basic ${Buffer.from(`${encodeURIComponent(confId)}:${encodeURIComponent(confSecret)}`).toString('base64')}` });
+  // Ended too: grants made in one minute are listed in no fixed order on the grants page.
+  await send(st, 'revoke: the client_secret_basic grant\'s refresh token', { method: 'POST', path: '/revoke', headers: { ...FORM, ...ipOf(43) }, body: new URLSearchParams({ token: b3Tok.json?.refresh_token ?? 'none', client_id: confId, client_secret: confSecret }).toString() });
   await tok('an unsupported grant type', { grant_type: 'client_credentials', client_id: pubId });
   await tok('no grant type', { client_id: pubId });
   await tok('an unknown code', { grant_type: 'authorization_code', code: 'smcp_ac_unknown', redirect_uri: REDIRECT, client_id: pubId, code_verifier: VERIFIER });
