@@ -519,6 +519,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         limiter,
         auth_limiter: binding("AUTH_LIMITER"),
         oauth: oauth::platform(&env),
+        crypto: Rc::new(oauth::WebCrypto),
     };
     let out = app::handle(&incoming, &raw, services).await;
     // A body the core refused without reading makes the runtime drop the

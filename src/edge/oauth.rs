@@ -1,6 +1,7 @@
-//! The OAuth server's platform: WebCrypto (so no Rust crypto crate is in
-//! the upload), the Durable Object that keeps its rows in SQLite, that
-//! object's client, and the isolate's memo.
+//! WebCrypto (so no Rust crypto crate is in the upload; the OAuth server and
+//! task handles seal with it), and the OAuth server's platform: the Durable
+//! Object that keeps its rows in SQLite, that object's client, and the
+//! isolate's memo.
 
 use crate::io::state::{apply, Memo, Rows, StateStore};
 use crate::io::{BoxFut, Crypto, OAuthPlatform};
@@ -27,14 +28,14 @@ thread_local! {
 pub(super) fn platform(env: &Env) -> Option<OAuthPlatform> {
     let ns = env.durable_object(BINDING).ok()?;
     Some(OAuthPlatform {
-        crypto: Rc::new(WebCrypto),
         failed_docs: FAILED_DOCS.with(Rc::clone),
         state: Rc::new(DoClient(ns)),
         memo: MEMO.with(Rc::clone),
     })
 }
 
-struct WebCrypto;
+/// AES-256-GCM and randomness from the platform's WebCrypto.
+pub(super) struct WebCrypto;
 
 fn js_err(e: JsValue) -> String {
     e.as_string()

@@ -231,7 +231,7 @@ pub(super) async fn drive<T>(
 ) -> Result<T, String> {
     let mut seed = [0u8; SEED];
     if random {
-        o.p.crypto.random(&mut seed)?;
+        o.crypto.random(&mut seed)?;
     }
     let mut got = Vec::new();
     // Each run asks for one more thing; no endpoint needs anywhere near this many.
@@ -294,8 +294,8 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
             };
             Got::Rows(Some(vec![v]))
         }
-        Need::Seal(k, plain) => Got::Bytes(Some(o.p.crypto.seal(&k, &plain).await?)),
-        Need::Open(k, sealed) => Got::Bytes(o.p.crypto.open(&k, &sealed).await?),
+        Need::Seal(k, plain) => Got::Bytes(Some(o.crypto.seal(&k, &plain).await?)),
+        Need::Open(k, sealed) => Got::Bytes(o.crypto.open(&k, &sealed).await?),
         Need::Document(url, fetch) => {
             let key = format!("doc:{url}");
             if let Some(Value::String(body)) = o.p.memo.get(&key, o.now_ms) {

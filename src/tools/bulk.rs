@@ -1143,6 +1143,7 @@ mod tests {
             limiter: None,
             auth_limiter: None,
             oauth: None,
+            crypto: Rc::new(crate::io::fakes::FakeCrypto::default()),
         };
         let cx = Ctx::full_access(config(), sv);
         let r = block_on(call(
