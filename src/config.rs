@@ -20,6 +20,8 @@ pub(crate) const MAX_WEBHOOK_MAX_BYTES: usize = KV_MAX_VALUE_BYTES - ENTRY_OVERH
 pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 pub(crate) const MAX_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
+/// The first poll interval a task handle suggests (later ones grow from it).
+pub(crate) const DEFAULT_TASK_POLL_MS: u32 = 5_000;
 /// The Workers free plan's subrequests per request (paid plans: 10,000).
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
@@ -42,6 +44,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "DEFAULT_CALLBACK_URL",
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
+    "TASK_POLL_MS",
     "SCALE_MAX_RESPONSE_BYTES",
     "READ_ONLY",
     "TOOLS",
@@ -153,6 +156,8 @@ pub(crate) struct Config {
     pub default_callback_url: Option<String>,
     pub webhook_max_bytes: usize,
     pub callback_ttl_days: u32,
+    /// `TASK_POLL_MS`: the poll interval MCP task handles suggest at first.
+    pub task_poll_ms: u32,
     /// Scale answers above this are refused unread.
     pub max_response_bytes: usize,
     /// Narrowing for every connection (docs/permissions.md §3): `READ_ONLY`,
@@ -463,6 +468,14 @@ impl Config {
             365,
             &mut errors,
         );
+        let task_poll_ms = parse_num(
+            raw,
+            "TASK_POLL_MS",
+            DEFAULT_TASK_POLL_MS,
+            100,
+            600_000,
+            &mut errors,
+        );
         let mut allowed_origins = Vec::new();
         for part in raw
             .get("ALLOWED_ORIGINS")
@@ -561,6 +574,7 @@ impl Config {
             default_callback_url,
             webhook_max_bytes,
             callback_ttl_days,
+            task_poll_ms,
             max_response_bytes,
             read_only,
             tools,
@@ -594,6 +608,7 @@ mod tests {
         assert_eq!(c.timeout_ms, 25_000);
         assert_eq!(c.webhook_max_bytes, 10 * 1024 * 1024);
         assert_eq!(c.callback_ttl_days, 30);
+        assert_eq!(c.task_poll_ms, 5_000);
         assert!(c.scale_api_key.is_none() && c.callback_keys.is_empty());
         assert!(!c.read_only && c.tools.is_none() && c.exclude_tools.is_empty());
         assert!(c.scale_projects.is_none() && c.callback_hosts.is_empty());
@@ -632,6 +647,7 @@ mod tests {
             ("SCALE_CALLBACK_AUTH_KEY", "short-secret"),
             ("WEBHOOK_MAX_BYTES", "99999999999"),
             ("CALLBACK_TTL_DAYS", "0"),
+            ("TASK_POLL_MS", "50"),
             ("ALLOWED_ORIGINS", "https://x.com/path"),
             ("DEFAULT_CALLBACK_URL", "mailto:x"),
             ("SCALE_API_KEY", "live key"),
@@ -645,6 +661,7 @@ mod tests {
             "SCALE_CALLBACK_AUTH_KEY",
             "WEBHOOK_MAX_BYTES",
             "CALLBACK_TTL_DAYS",
+            "TASK_POLL_MS",
             "ALLOWED_ORIGINS",
             "DEFAULT_CALLBACK_URL",
             "SCALE_API_KEY",

@@ -7,7 +7,7 @@
 //! `list_callbacks` lists no resources, one without `get_callback` reads
 //! none, and a connection confined to projects sees only their deliveries.
 
-use super::methods::modern;
+use super::results::modern;
 use super::model::{
     ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
     ResourceTemplate, TextResourceContents,

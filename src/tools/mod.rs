@@ -12,6 +12,7 @@
 
 pub(crate) mod args;
 pub(crate) mod error;
+pub(crate) mod follow;
 pub(crate) mod guard;
 pub(crate) mod run;
 pub(crate) mod schema;
@@ -261,23 +262,57 @@ pub(crate) async fn call(
         audit.finish(cx, None, &Err(ToolError::invalid("unknown tool")));
         return Err(UnknownTool(name.to_string()));
     };
-    let r = checked(cx, i, tool, args).await.map(|out| {
-        let raw = match out {
-            Out::Raw(r) => r,
-            Out::Json(v) => shape::raw(&v),
-        };
-        // Hosted clients refuse larger tool output, whichever tool made it.
-        Out::Raw(shape::fit_result(raw))
-    });
+    let r = checked(cx, i, tool, args, Box::new(tool.run))
+        .await
+        .map(fit);
     audit.finish(cx, Some(tool.name), &r);
     Ok(r)
 }
 
-/// The checks of [`guard`] around a tool's run, in order: the connection
-/// offers the tool, the rate limit, the arguments' schema, then what the
-/// arguments ask for (an action's scope, callbacks, billed work, invites).
-/// On a connection confined to projects, [`scope`] checks before and after.
-async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value>) -> ToolResult {
+/// A result as every answer carries it: JSON text, no larger than hosted
+/// clients take, whichever tool made it.
+pub(crate) fn fit(out: Out) -> Out {
+    let raw = match out {
+        Out::Raw(r) => r,
+        Out::Json(v) => shape::raw(&v),
+    };
+    Out::Raw(shape::fit_result(raw))
+}
+
+/// A run in place of a tool's own body (see [`call_via`]).
+pub(crate) type RunWith<'a> =
+    Box<dyn FnOnce(&'a Ctx, Map<String, Value>) -> BoxFut<'a, ToolResult> + 'a>;
+
+/// Runs `run` behind every check a call of tool `tool` passes (view, rate
+/// limit, arguments, project scope), as the MCP tasks that follow a wait
+/// tool's work do on each look; the audit line names the tool and `via`,
+/// the MCP method the look came from. `run`'s result is not fitted.
+pub(crate) async fn call_via<'a>(
+    cx: &'a Ctx,
+    tool: &'static str,
+    args: Map<String, Value>,
+    via: &'static str,
+    run: RunWith<'a>,
+) -> ToolResult {
+    let audit = guard::Audit::start(cx);
+    let (i, tool) = find(tool).expect("a tool of the registry");
+    let r = checked(cx, i, tool, args, run).await;
+    audit.finish_via(cx, tool.name, via, r.as_ref().err());
+    r
+}
+
+/// The checks of [`guard`] around `run` (the tool's own body, or a run in
+/// its place), in order: the connection offers the tool, the rate limit,
+/// the arguments' schema, then what the arguments ask for (an action's
+/// scope, callbacks, billed work, invites). On a connection confined to
+/// projects, [`scope`] checks before and after.
+async fn checked<'a>(
+    cx: &'a Ctx,
+    i: usize,
+    tool: &ToolDef,
+    mut args: Map<String, Value>,
+    run: RunWith<'a>,
+) -> ToolResult {
     guard::admit(cx, tool)?;
     guard::rate_limit(cx).await?;
     schema::validate(&input_schemas()[i], &args).map_err(ToolError::invalid)?;
@@ -285,9 +320,9 @@ async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value
     args.retain(|_, v| !v.is_null());
     guard::check_args(cx, tool, &args)?;
     if cx.view().projects().is_none() {
-        return (tool.run)(cx, args).await;
+        return run(cx, args).await;
     }
     let ids = scope::before(cx, tool, &mut args).await?;
-    let r = (tool.run)(cx, args).await;
+    let r = run(cx, args).await;
     scope::after(cx, tool, &ids, r)
 }

@@ -1,0 +1,280 @@
+//! What MCP tasks need of the two waits. A task handle follows the work of
+//! `wait_for_task` or `wait_for_batch` (a Scale task, or a batch) between
+//! calls; each look at it runs behind every check a call of that tool
+//! passes ([`super::call_via`]: the connection's view, the rate limit, the
+//! arguments, project scope) and leaves that tool's audit line, naming the
+//! MCP method it came from.
+//!
+//! A [`look`] is one Scale read (on a connection confined to projects, the
+//! wait tool's lookup first): Scale's status, whether it is one of Scale's
+//! own final states, a sentence on where the work stands, and, once
+//! finished and when asked for, the result the wait tool gives at that
+//! moment. [`wait`] is `tasks/result`'s wait: the tool's own, for as long
+//! as one call may wait. In both, the result's `waited_s` counts from when
+//! the handle was made, and `polls` counts the reads of this answer.
+
+use super::error::{ErrorKind, ToolError};
+use super::run::{object_or_ok, Session};
+use super::waits::{self, Reading, Work, MAX_WAIT_S};
+use super::{call_via, fit, Out};
+use crate::callback_log::scan::scan;
+use crate::codec::iso_from_ms;
+use crate::context::Ctx;
+use crate::scale::Retry;
+use crate::tools::args::Int;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// What a requester needs from a look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// The status only (`tasks/get` on 2025-11-25, a task's creation).
+    Status,
+    /// The wait tool's result too, once the work is finished.
+    Result,
+}
+
+/// What a look found.
+#[derive(Debug)]
+pub(crate) struct Look {
+    /// The task's id or the batch's name the look was for.
+    pub(crate) id: String,
+    /// Whether Scale's status of it is one of its own final states: a task completed,
+    /// in error or canceled; a batch completed. Nothing else is.
+    pub(crate) finished: bool,
+    /// Where the work stands, in one sentence.
+    pub(crate) message: String,
+    /// The wait tool's result (fitted, as every answer carries it), when
+    /// finished and asked for.
+    pub(crate) result: Option<Out>,
+}
+
+/// How a failed look reads to a requester of a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failed {
+    /// The work is not there for this caller: Scale knows no such task or
+    /// batch, it lies outside the connection's projects, or the
+    /// connection's view does not offer the tool.
+    Hidden,
+    /// A later look may work: Scale answered 429 or 5xx, or did not answer
+    /// in time, or the request's budget ran out, or this caller's rate
+    /// limit (`Some` of its period in seconds) was reached.
+    Busy(Option<u64>),
+    /// The arguments are not the tool's (a creation's only).
+    Invalid,
+    /// Anything else, such as a Scale key Scale refused.
+    Other,
+}
+
+/// Sorts a failed look. The wait tools take no argument the write guards
+/// read, so a refusal without a view rule and without a status is the rate
+/// limiter's (tested below).
+pub(crate) fn failed(e: &ToolError, rate_limit_period: u32) -> Failed {
+    match (e.kind, e.status) {
+        (_, Some(404)) => Failed::Hidden,
+        (ErrorKind::Refused, _) if e.refusal.is_some() => Failed::Hidden,
+        (ErrorKind::Refused, None) => Failed::Busy(Some(u64::from(rate_limit_period))),
+        (ErrorKind::Timeout, _) | (ErrorKind::Scale, Some(429 | 500..=599) | None) => {
+            Failed::Busy(None)
+        }
+        (ErrorKind::InvalidArguments, _) => Failed::Invalid,
+        _ => Failed::Other,
+    }
+}
+
+/// The work a call of `tool` with `args` (validated) follows.
+fn work_of<'a>(tool: &str, args: &'a Map<String, Value>) -> Work<'a> {
+    let arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or("");
+    match tool {
+        "wait_for_batch" => Work::Batch(arg("name")),
+        _ => Work::Task(arg("task_id")),
+    }
+}
+
+/// One look at the work a call of `tool` (a wait tool) with `args` follows,
+/// for a handle made at `since` (ms), behind the tool's checks; the audit
+/// line names `via`.
+pub(crate) async fn look(
+    cx: &Ctx,
+    tool: &'static str,
+    args: Map<String, Value>,
+    since: u64,
+    want: Want,
+    via: &'static str,
+) -> Result<Look, ToolError> {
+    let seen: Rc<RefCell<Option<Look>>> = Rc::default();
+    let keep = seen.clone();
+    call_via(
+        cx,
+        tool,
+        args,
+        via,
+        Box::new(move |cx, args| {
+            Box::pin(async move {
+                let look = read(cx, work_of(tool, &args), since, want).await?;
+                *keep.borrow_mut() = Some(look);
+                // The look is the answer; the run's own result only tells
+                // the checks around it that it succeeded.
+                Ok(Out::Json(Value::Null))
+            })
+        }),
+    )
+    .await?;
+    Ok(seen.take().expect("a successful look is kept"))
+}
+
+/// `tasks/result`'s wait: the wait tool's own, for as long as one call may
+/// wait, behind the tool's checks; the result when the work finished.
+pub(crate) async fn wait(
+    cx: &Ctx,
+    tool: &'static str,
+    args: Map<String, Value>,
+    since: u64,
+    via: &'static str,
+) -> Result<Look, ToolError> {
+    let seen: Rc<RefCell<Option<Look>>> = Rc::default();
+    let keep = seen.clone();
+    call_via(
+        cx,
+        tool,
+        args,
+        via,
+        Box::new(move |cx, args| {
+            Box::pin(async move {
+                let work = work_of(tool, &args);
+                let out = waits::wait(cx, work, since, Some(Int(MAX_WAIT_S))).await?;
+                let Out::Json(v) = out else {
+                    unreachable!("the wait builds its result")
+                };
+                let status = v["status"].as_str().unwrap_or("").to_string();
+                let finished = finished(work, &status);
+                let message = match work {
+                    Work::Task(_) => task_message(cx, &status, v["task"]["created_at"].as_str(), since),
+                    Work::Batch(_) => {
+                        let n = |k: &str| v["progress"][k].as_u64().unwrap_or(0);
+                        batch_message(&status, [n("completed"), n("error"), n("canceled"), n("total")])
+                    }
+                };
+                *keep.borrow_mut() = Some(Look {
+                    id: work.id().to_string(),
+                    finished,
+                    message,
+                    result: finished.then(|| fit(Out::Json(v))),
+                });
+                Ok(Out::Json(Value::Null))
+            })
+        }),
+    )
+    .await?;
+    Ok(seen.take().expect("a successful wait is kept"))
+}
+
+/// Whether Scale's `status` is one of its own final states for `work`.
+fn finished(work: Work, status: &str) -> bool {
+    match work {
+        Work::Task(_) => matches!(status, "completed" | "error" | "canceled"),
+        Work::Batch(_) => status == "completed",
+    }
+}
+
+/// One Scale read. A task's answer is only scanned unless its result is
+/// needed (it can be large); a batch's status is small and read whole.
+async fn read(cx: &Ctx, work: Work<'_>, since: u64, want: Want) -> Result<Look, ToolError> {
+    let call = work.read()?;
+    let s = Session::new(cx);
+    let text = s.send_raw(&call, Retry::Idempotent, &[]).await?;
+    let text = text.as_deref().unwrap_or("null");
+    let waited = (cx.upstream().now_ms().saturating_sub(since) / 100) as f64 / 10.0;
+    let parse = || match serde_json::from_str::<Value>(text) {
+        Ok(v) => Ok(Reading::of(work, object_or_ok(v))),
+        Err(_) => Err(s.not_json(&call, text)),
+    };
+    let (status, message, reading) = match work {
+        Work::Task(_) => {
+            let node = scan(text.as_bytes()).map_err(|_| s.not_json(&call, text))?;
+            let status = node.str_at(&["status"]).unwrap_or("").to_string();
+            let message = task_message(cx, &status, node.str_at(&["created_at"]), since);
+            let reading = if want == Want::Result && finished(work, &status) {
+                Some(parse()?)
+            } else {
+                None
+            };
+            (status, message, reading)
+        }
+        Work::Batch(_) => {
+            let r = parse()?;
+            let counts = ["completed", "error", "canceled", "total"].map(|k| r.count(k));
+            (r.status.clone(), batch_message(&r.status, counts), Some(r))
+        }
+    };
+    let finished = finished(work, &status);
+    let result = match reading {
+        Some(r) if finished && want == Want::Result => Some(fit(r.finished(work, waited, 1).into())),
+        _ => None,
+    };
+    Ok(Look {
+        id: work.id().to_string(),
+        finished,
+        message,
+        result,
+    })
+}
+
+/// Where a task stands: labelers at work since it was created (as Scale
+/// says, else since the handle was made), or how it ended.
+fn task_message(cx: &Ctx, status: &str, created_at: Option<&str>, since: u64) -> String {
+    match status {
+        "pending" => {
+            let now = iso_from_ms(cx.upstream().now_ms());
+            let made = iso_from_ms(since);
+            let at = created_at
+                .filter(|t| t.len() >= 17 && t.as_bytes()[10] == b'T' && t.ends_with('Z'))
+                .unwrap_or(&made);
+            let (day, time) = (&at[..10], &at[11..16]);
+            if day == &now[..10] {
+                format!("Waiting for labelers since {time} UTC.")
+            } else {
+                format!("Waiting for labelers since {day} {time} UTC.")
+            }
+        }
+        "completed" => "The task is completed; its labels are in the result.".into(),
+        "error" => "Scale ended the task in error; the result says why.".into(),
+        "canceled" => "The task was canceled.".into(),
+        other => format!("Scale reports the task's status as `{}`.", crate::json::truncate(other, 40)),
+    }
+}
+
+/// Where a batch stands: its tasks done of all, or that it waits in staging.
+fn batch_message(status: &str, [completed, error, canceled, total]: [u64; 4]) -> String {
+    let done = completed + error + canceled;
+    match status {
+        "in_progress" => format!("{} of {} tasks done.", thousands(done), thousands(total)),
+        "completed" => format!(
+            "The batch is completed: {} tasks done ({} completed, {} error, {} canceled).",
+            thousands(done),
+            thousands(completed),
+            thousands(error),
+            thousands(canceled)
+        ),
+        "staging" => "The batch is in staging: Scale starts no work on it until finalize_batch is called.".into(),
+        other => format!("Scale reports the batch's status as `{}`.", crate::json::truncate(other, 40)),
+    }
+}
+
+/// `n` with a comma between thousands (1,000).
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "follow_tests.rs"]
+mod tests;
