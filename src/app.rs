@@ -69,7 +69,7 @@ pub async fn handle(req: &Request, raw: &RawSettings, services: Services) -> Res
                 return error_json(405, "method_not_allowed", "POST Scale callbacks to this URL")
                     .header("allow", "POST");
             }
-            match Config::checked(raw, true) {
+            match Config::for_webhooks(raw) {
                 Ok(cfg) => {
                     let now = services.upstream.now_ms();
                     crate::webhook::receive(req, &cfg, services.store.as_deref(), now).await
@@ -124,7 +124,7 @@ struct Index {
 
 /// What `/mcp` runs with: the configuration of its settings and the tokens.
 fn load(raw: &RawSettings) -> Result<(Config, Keyring), Vec<ConfigError>> {
-    let cfg = Config::checked(raw, false);
+    let cfg = Config::for_mcp(raw);
     let keys = Keyring::from_raw(raw);
     let errors = match &cfg {
         Ok(c) => mcp_errors(c, &keys),
@@ -388,7 +388,7 @@ async fn tenant_webhook(
         )
         .header("allow", "POST");
     }
-    let cfg = match Config::checked(raw, true) {
+    let cfg = match Config::for_webhooks(raw) {
         Ok(c) => c,
         Err(errs) => return misconfigured(req, raw, &errs),
     };

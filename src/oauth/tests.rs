@@ -232,7 +232,7 @@ impl World {
                 .collect(),
             body: Body::from(body.as_bytes().to_vec()),
         };
-        let cfg = Config::checked(&self.raw(), false).unwrap();
+        let cfg = Config::for_mcp(&self.raw()).unwrap();
         let services = services_with_oauth(&self.up, None, &self.oauth);
         let r = block_on(serve(&req, &cfg, &self.keyring(), &services)).expect("an OAuth path");
         Out {
@@ -249,7 +249,7 @@ impl World {
     }
     /// What `token` means at `path`, as `/mcp` sees it, with `memo` as the isolate's.
     fn auth_in(&self, memo: &FakeOAuth, token: &str, path: &str) -> Auth {
-        let cfg = Config::checked(&self.raw(), false).unwrap();
+        let cfg = Config::for_mcp(&self.raw()).unwrap();
         let services = services_with_oauth(&self.up, None, memo);
         let req = Request {
             method: "POST".into(),
@@ -458,7 +458,7 @@ fn discovery_documents_are_served_for_every_mcp_url() {
             .status,
         405
     );
-    let cfg = Config::checked(&w.raw(), false).unwrap();
+    let cfg = Config::for_mcp(&w.raw()).unwrap();
     let services = services_with_oauth(&w.up, None, &w.oauth);
     let req = Request {
         method: "GET".into(),
@@ -1335,7 +1335,7 @@ fn after_the_window_a_retry_rotates_again() {
 impl World {
     /// What `/webhooks/scale/{tenant}` checks a delivery's key against.
     fn tenant_hash(&self, tenant: &str) -> Option<String> {
-        let cfg = Config::checked(&self.raw(), true).unwrap();
+        let cfg = Config::for_webhooks(&self.raw()).unwrap();
         let services = services_with_oauth(&self.up, None, &self.oauth);
         block_on(tenant_callback_hash(&cfg, &services, tenant)).unwrap()
     }
