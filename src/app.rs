@@ -521,7 +521,7 @@ fn signed_in<'a>(
 mod tests {
     use super::*;
     use crate::io::fakes::{block_on, services_with_oauth, MemoryStore};
-    use crate::oauth::tests::{World, ISS, KEY_A, KEY_B, LIVE, OP_TOKEN, OWN_A};
+    use crate::oauth::testing::{World, ISS, KEY_A, KEY_B, LIVE, OP_TOKEN, OWN_A};
 
     /// A request through the router with `w`'s settings and platform.
     fn send(w: &World, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
