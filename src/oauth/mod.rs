@@ -32,6 +32,8 @@ mod step;
 mod token;
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 pub(crate) mod tests;
 
 use crate::auth::{Identity, Keyring, Principal, Scope, Scopes};
