@@ -1,11 +1,13 @@
 //! Batch tools: create, get (with progress), list (optionally with progress),
 //! finalize (optionally with priority).
 
-use super::args::{args, d, enum_of, id, int, Args, Int};
+use super::args::{args, d, date, enum_of, id, int, Args, Int};
+use super::create::default_callback;
+use super::error::ToolError;
+use super::formats::query_dates;
+use super::kernel::{tool, Hints, Out, ToolDef, ToolResult, CREATE, READ};
 use super::run::{docs, object_or_ok, run_one, step_error, Session, Step};
-use super::shape::{fit_items, out, value_items};
-use super::tasks::query_dates;
-use super::{tool, Hints, Out, ToolDef, ToolError, ToolResult, CREATE, READ};
+use super::shape::{batch_progress, fit_items, out, value_items};
 use crate::context::{join_all, Ctx};
 use crate::io::BoxFut;
 use crate::scale::{check_segment, Call, Retry, ScaleError};
@@ -93,11 +95,7 @@ args! {
 async fn create_batch(cx: &Ctx, a: CreateBatch) -> ToolResult {
     check_segment("name", &a.name)?;
     let mut body = a.into_map();
-    if !body.contains_key("callback") {
-        if let Some(u) = cx.identity().default_callback_url() {
-            body.insert("callback".into(), json!(u));
-        }
-    }
+    default_callback(cx, &mut body, "callback");
     let call = Call::post().lit("batches").body(Value::Object(body));
     let hints = [(
         409,
@@ -110,13 +108,6 @@ args! {
     pub struct BatchName {
         req name: String = id("Batch name."),
     }
-}
-
-/// `progress` from a `/status` answer; Scale leaves out zero counts.
-pub fn progress(status: &Value) -> Value {
-    let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let (p, c, e, x) = (n("pending"), n("completed"), n("error"), n("canceled"));
-    json!({"pending": p, "completed": c, "error": e, "canceled": x, "total": p + c + e + x})
 }
 
 async fn get_batch(cx: &Ctx, a: BatchName) -> ToolResult {
@@ -137,7 +128,7 @@ async fn get_batch(cx: &Ctx, a: BatchName) -> ToolResult {
             );
             err
         })?;
-    batch["progress"] = progress(&st);
+    batch["progress"] = batch_progress(&st);
     Ok(batch.into())
 }
 
@@ -145,10 +136,10 @@ args! {
     pub struct ListBatches {
         opt project: String = d("Project name."),
         opt status: String = enum_of(BATCH_STATUSES, "Batch status."),
-        opt created_after: String = super::args::date("Created at or after this time."),
-        opt created_before: String = super::args::date("Created at or before this time."),
-        opt completed_after: String = super::args::date("Completed at or after this time."),
-        opt completed_before: String = super::args::date("Completed at or before this time."),
+        opt created_after: String = date("Created at or after this time."),
+        opt created_before: String = date("Created at or before this time."),
+        opt completed_after: String = date("Completed at or after this time."),
+        opt completed_before: String = date("Completed at or before this time."),
         opt limit: Int = int(1, 100, "Page size, 1-100 (default 10)."),
         opt offset: Int = int(0, 1_000_000_000, "How many batches to skip."),
         opt detailed: bool = d("Add each batch's task counts as `progress`."),
@@ -224,7 +215,7 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
         let mut missing = Vec::new();
         for (b, r) in batches.iter_mut().zip(results) {
             match r {
-                Ok(st) => b["progress"] = progress(&st),
+                Ok(st) => b["progress"] = batch_progress(&st),
                 Err(_) => missing.push(b.get("name").cloned().unwrap_or(Value::Null)),
             }
         }

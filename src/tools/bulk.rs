@@ -11,11 +11,13 @@
 //! subrequests or time run out, the items not reached are reported as not
 //! done, and the same call continues with them.
 
-use super::args::{args, d, task_type, Decl};
+use super::args::{args, d, Decl};
+use super::create::{merged_body, task_create_rules, TYPE_DECL};
 use super::error::ToolError;
+use super::formats::task_type;
+use super::kernel::{tool, Hints, ToolDef, ToolResult};
 use super::run::Session;
-use super::tasks::{merged_body, task_create_rules, TYPE_DECL};
-use super::{tool, Hints, ToolDef, ToolResult};
+use super::shape::out;
 use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
 use crate::context::{join_bounded, Ctx, MAX_OPEN_CONNECTIONS};
@@ -98,7 +100,7 @@ const OUTPUT_SCHEMA: &str = r#"{"type": "object", "required": ["complete", "tota
 "error": {"type": "string"}}}}}}"#;
 
 fn output_schema() -> Value {
-    super::shape::out::schema(OUTPUT_SCHEMA)
+    out::schema(OUTPUT_SCHEMA)
 }
 
 /// Item fields that may be sent as `null` for "not given".

@@ -1,10 +1,12 @@
 //! Project tools: list, get, create, update (params, instruction, ontology).
 
-use super::args::{args, d, enum_of, id, int, keys, task_type, task_type_decl, Args, Int};
+use super::args::{args, d, enum_of, id, int, keys, task_type_decl, Args, Int};
+use super::create::merged_body;
+use super::error::ToolError;
+use super::formats::task_type;
+use super::kernel::{tool, Hints, ToolDef, ToolResult, CREATE, READ};
 use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::out;
-use super::tasks::merged_body;
-use super::{tool, Hints, ToolDef, ToolError, ToolResult, CREATE, READ};
 use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Map, Value};

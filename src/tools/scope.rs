@@ -13,8 +13,9 @@
 //!
 //! Unscoped connections never get here.
 
+use super::error::{ErrorKind, ToolError};
+use super::kernel::{Out, Projects, ToolDef, ToolResult};
 use super::run::Session;
-use super::{ErrorKind, Out, Projects, ToolDef, ToolError, ToolResult};
 use crate::auth::{Refusal, View};
 use crate::callback_log::scan::scan;
 use crate::context::Ctx;

@@ -1,14 +1,13 @@
 //! Task tools: create (and evaluation tasks), get, list, cancel, update
 //! (metadata, tags, unique_id) and resend_callback.
 
-use super::args::{
-    args, check_iso_date, d, date, enum_of, id, int, keys, task_type, task_type_keys, Args, Decl,
-    Int,
-};
+use super::args::{args, d, date, enum_of, id, int, keys, Args, Int};
+use super::create::{merged_body, task_create_rules, TYPE_DECL};
 use super::error::ToolError;
+use super::formats::{query_dates, task_type};
+use super::kernel::{tool, Hints, Out, ToolDef, ToolResult, CREATE, READ};
 use super::run::{object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::{fit_items, out, raw, value_items, Item, RawFields, MAX_TEXT_BYTES};
-use super::{tool, Hints, Out, ToolDef, ToolResult, CREATE, READ};
 use crate::context::Ctx;
 use crate::io::Method;
 use crate::scale::{Call, Retry};
@@ -16,21 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-pub(crate) const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
-segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
-lidarannotation, lidarsegmentation, namedentityrecognition, transcription, chat, multichat.";
-
 /// Where a task carries text from labelers and others (docs/permissions.md §5).
 const TASK_TEXT: &[&str] = &["/response", "/metadata", "/audits"];
 
 const STATUSES: &[&str] = &["pending", "completed", "canceled", "error"];
-
-/// The `type` argument of the task creates.
-pub(crate) const TYPE_DECL: Decl = Decl::Fn(|| {
-    task_type_keys(&format!(
-        "The Scale task type (path segment). {TASK_TYPES_HINT}"
-    ))
-});
 
 pub(crate) const TOOLS: &[ToolDef] = &[
     tool! {
@@ -157,25 +145,6 @@ args! {
     }
 }
 
-/// The body of a create or update: the declared fields that were given,
-/// with `params` merged at the top level. A key given both ways (or as the
-/// path argument `path_arg`) is refused rather than silently picked.
-pub(crate) fn merged_body(
-    mut given: Map<String, Value>,
-    params: Option<Map<String, Value>>,
-    path_arg: Option<&str>,
-) -> Result<Map<String, Value>, ToolError> {
-    for (k, v) in params.into_iter().flatten() {
-        if given.contains_key(&k) || path_arg == Some(k.as_str()) {
-            return Err(ToolError::invalid(format!(
-                "`params.{k}` duplicates the `{k}` argument; give it only once"
-            )));
-        }
-        given.insert(k, v);
-    }
-    Ok(given)
-}
-
 /// Splits a create tool's arguments into the checked task type and the
 /// request body (the other declared fields with `params` merged in).
 fn type_and_body(
@@ -191,21 +160,6 @@ fn type_and_body(
         _ => None,
     };
     Ok((ty, merged_body(fields, params, Some("type"))?))
-}
-
-/// The rules every task create follows, `create_task` and each item of
-/// `create_tasks` alike, so a rule added here holds for both: the callback
-/// destination policy on the body as it will be sent, and the account's
-/// default callback when the task names no `callback_url`. (Billed work
-/// on a live key and the rate limit apply per call, before any item.)
-pub(crate) fn task_create_rules(cx: &Ctx, body: &mut Map<String, Value>) -> Result<(), ToolError> {
-    super::guard::check_callbacks(cx, body)?;
-    if !body.contains_key("callback_url") {
-        if let Some(u) = cx.identity().default_callback_url() {
-            body.insert("callback_url".into(), json!(u));
-        }
-    }
-    Ok(())
 }
 
 async fn create_task(cx: &Ctx, a: CreateTask) -> ToolResult {
@@ -287,21 +241,6 @@ args! {
         opt limited_response: bool = d("Return only task_id, status, metadata and project for each task."),
         opt include_attachment_url: bool = d("Include pre-signed attachment URLs."),
     }
-}
-
-/// Adds the time filters that are given, each checked by [`check_iso_date`]
-/// and sent under its wire name: `(argument, wire name, value)`.
-pub(crate) fn query_dates<'a>(
-    mut call: Call,
-    filters: impl IntoIterator<Item = (&'a str, &'a str, Option<String>)>,
-) -> Result<Call, ToolError> {
-    for (arg, wire, v) in filters {
-        if let Some(v) = v {
-            check_iso_date(arg, &v)?;
-            call = call.query(wire, v);
-        }
-    }
-    Ok(call)
 }
 
 /// Builds `GET /tasks` from list_tasks arguments.

@@ -10,10 +10,9 @@
 //! request (most ignore progress when timing out).
 
 use super::args::{args, id, int, Decl, Int};
-use super::batches::progress;
+use super::kernel::{tool, ToolDef, ToolResult, READ};
 use super::run::{object_or_ok, Session};
-use super::shape::out;
-use super::{tool, ToolDef, ToolResult, READ};
+use super::shape::{batch_progress, out};
 use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::{json, Value};
@@ -200,7 +199,7 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
         let status = got["status"].as_str().unwrap_or("").to_string();
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (counts, progress, total, counted) = if batch {
-            let c = progress(&got);
+            let c = batch_progress(&got);
             let n = |k: &str| c[k].as_u64().unwrap_or(0);
             let finished = n("completed") + n("error") + n("canceled");
             let counted = format!(
