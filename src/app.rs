@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError, RawSettings, SETTINGS};
 use crate::context::Ctx;
 use crate::http::{error_json, Request, Response};
 use crate::io::{BoxFut, CallbackStore, Services};
-use crate::mcp::methods::SERVER_NAME;
+use crate::mcp::lane::SERVER_NAME;
 use crate::mcp::rpc::{RpcError, INVALID_REQUEST};
 use crate::oauth::Auth;
 use serde::Serialize;

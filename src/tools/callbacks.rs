@@ -3,13 +3,19 @@
 //! connection confined to projects they show only deliveries about tasks
 //! of those projects (a batch callback does not say its project, so it is
 //! left out there).
+//!
+//! [`read_log_entry`] reads one delivery the way `get_callback` does, for
+//! the MCP resources that show the log.
 
 use super::args::{args, d, id, int, keys, Int};
 use super::error::ToolError;
+use super::guard::refusal;
 use super::kernel::{tool, Hints, Out, ToolDef, ToolResult};
 use super::shape::{fit_result_keeping, out};
+use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::context::Ctx;
+use crate::io::CallbackStore;
 use crate::json::truncate;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -73,7 +79,7 @@ pub const TOOLS: &[ToolDef] = &[
 
 /// A stored delivery within the result limit: a larger one keeps the
 /// beginning of its body's text, and says so.
-pub(crate) fn fit_entry(raw: Box<RawValue>) -> Box<RawValue> {
+fn fit_entry(raw: Box<RawValue>) -> Box<RawValue> {
     fit_result_keeping(
         raw,
         "body",
@@ -123,19 +129,32 @@ args! {
     }
 }
 
-async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
-    let store = cx.identity().callbacks().ok_or_else(no_store)?;
+/// The stored delivery `id` as this connection may see it: `None` when it
+/// is not in the log, or, on a connection confined to projects, when it is
+/// not about a task of theirs (which reads as a missing one). The store's
+/// error as its text.
+async fn visible_entry(
+    cx: &Ctx,
+    store: &dyn CallbackStore,
+    id: &str,
+) -> Result<Option<String>, String> {
     let view = cx.view();
-    // Outside the connection's projects, a delivery reads as a missing one.
     let in_scope = |text: &str| {
         view.projects().is_none()
             || callback_log::project_in_entry(text).is_some_and(|p| view.allows_project(&p))
     };
-    match callback_log::get(store, &a.id).await {
-        Ok(Some(text)) if in_scope(&text) => RawValue::from_string(text)
+    Ok(callback_log::get(store, id)
+        .await?
+        .filter(|text| in_scope(text)))
+}
+
+async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
+    let store = cx.identity().callbacks().ok_or_else(no_store)?;
+    match visible_entry(cx, store, &a.id).await {
+        Ok(Some(text)) => RawValue::from_string(text)
             .map(|raw| Out::Raw(fit_entry(raw)))
             .map_err(|e| ToolError::store(format!("The stored entry is not JSON: {e}"))),
-        Ok(_) => Err(ToolError::invalid(format!(
+        Ok(None) => Err(ToolError::invalid(format!(
             "no callback with id `{}` is in the log (ids come from list_callbacks; entries expire after CALLBACK_TTL_DAYS)",
             truncate(&a.id, 64)
         ))),
@@ -144,6 +163,43 @@ async fn get_callback(cx: &Ctx, a: GetCallback) -> ToolResult {
             truncate(&e, 200)
         ))),
     }
+}
+
+/// Why [`read_log_entry`] read no delivery.
+pub(crate) enum LogReadError {
+    /// The connection may not read the log this way: the refusal's text,
+    /// as `get_callback` would give it.
+    Refused(String),
+    /// The CALLBACKS KV namespace is not bound: there is no log.
+    NoLog,
+    /// The store failed, or holds an entry that is not JSON: what happened.
+    Store(String),
+}
+
+/// One stored delivery, read the way `get_callback` reads it, for whom that
+/// tool is offered: a connection whose view does not allow reads or does not
+/// list `get_callback` is refused, and one confined to projects sees only
+/// their deliveries (`None`, as for a missing one). A delivery larger than
+/// the result limit keeps the beginning of its body, and says so.
+pub(crate) async fn read_log_entry(
+    cx: &Ctx,
+    id: &str,
+) -> Result<Option<Box<RawValue>>, LogReadError> {
+    let view = cx.view();
+    let tool = "get_callback";
+    view.permits(Scope::Read)
+        .and_then(|()| view.tool_listed(tool))
+        .map_err(|r| LogReadError::Refused(refusal(cx.identity().principal(), tool, r).message))?;
+    let store = cx.identity().callbacks().ok_or(LogReadError::NoLog)?;
+    let Some(text) = visible_entry(cx, store, id)
+        .await
+        .map_err(LogReadError::Store)?
+    else {
+        return Ok(None);
+    };
+    let entry = RawValue::from_string(text)
+        .map_err(|e| LogReadError::Store(format!("the stored entry is not JSON: {e}")))?;
+    Ok(Some(fit_entry(entry)))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod testing;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use callbacks::{read_log_entry, LogReadError};
 pub use error::{ErrorKind, ToolError};
 pub(crate) use guard::{offer, Offer};
 pub(crate) use kernel::READ;
