@@ -147,14 +147,21 @@ impl Item {
         r.insert("error".into(), message.into());
         r
     }
-    /// A row naming the task `task` (created or already_existed).
-    fn with_task(&self, outcome: &str, task: &Value, status: bool) -> Row {
+    /// The row of an item whose task Scale just created: its `task_id`.
+    fn created(&self, task: &Value) -> Row {
+        self.with_task("created", task, &[("task_id", "task_id")])
+    }
+    /// The row of an item whose task existed: its `task_id` and status.
+    fn already_existed(&self, task: &Value) -> Row {
+        self.with_task(
+            "already_existed",
+            task,
+            &[("task_id", "task_id"), ("status", "task_status")],
+        )
+    }
+    /// A row naming the task `task`, with its `fields` (task field, row field).
+    fn with_task(&self, outcome: &str, task: &Value, fields: &[(&str, &str)]) -> Row {
         let mut r = self.row(outcome);
-        let fields: &[(&str, &str)] = if status {
-            &[("task_id", "task_id"), ("status", "task_status")]
-        } else {
-            &[("task_id", "task_id")]
-        };
         for (from, to) in fields {
             if let Some(v) = task.get(*from).filter(|v| v.is_string()) {
                 r.insert(to.to_string(), v.clone());
@@ -306,7 +313,7 @@ fn existing(view: &View, task: &Value, ty: &str, item: &Item) -> Row {
             diffs.join(", ")
         ));
     }
-    item.with_task("already_existed", task, true)
+    item.already_existed(task)
 }
 
 /// Whether a failure only means the request's budget ran out.
@@ -359,7 +366,7 @@ async fn create_one(s: &Session<'_>, ty: &str, item: &Item) -> Row {
         .body(Value::Object(item.body.clone()));
     // Retried like a read: a repeat of a create with a unique_id cannot duplicate it.
     let e = match s.sc.send(&call, Retry::Idempotent).await {
-        Ok(v) => return item.with_task("created", &v, false),
+        Ok(v) => return item.created(&v),
         Err(e) => e,
     };
     let e = match e {

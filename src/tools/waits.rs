@@ -176,7 +176,7 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let call = Call::get().lit("task").seg("task_id", &a.task_id)?;
-    wait(cx, call, &a.task_id, false, a.timeout_s).await
+    wait(cx, call, &a.task_id, Work::Task, a.timeout_s).await
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
@@ -184,12 +184,43 @@ async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
         .lit("batches")
         .seg("name", &a.name)?
         .lit("status");
-    wait(cx, call, &a.name, true, a.timeout_s).await
+    wait(cx, call, &a.name, Work::Batch, a.timeout_s).await
 }
 
-/// Polls `call` (a task, or a batch's status when `batch`) until the work
-/// is no longer going, the timeout runs out or the budget leaves no room.
-async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int>) -> ToolResult {
+/// What a wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// A task, polled with GET /task/{task_id}.
+    Task,
+    /// A batch, polled with GET /batches/{name}/status.
+    Batch,
+}
+
+impl Work {
+    fn name(self) -> &'static str {
+        match self {
+            Work::Task => "task",
+            Work::Batch => "batch",
+        }
+    }
+    fn tool(self) -> &'static str {
+        match self {
+            Work::Task => "wait_for_task",
+            Work::Batch => "wait_for_batch",
+        }
+    }
+    /// Whether work of this status is still going.
+    fn going(self, status: &str) -> bool {
+        match self {
+            Work::Task => status == "pending",
+            Work::Batch => status == "in_progress",
+        }
+    }
+}
+
+/// Polls `call` (the task, or the batch's status) until the work is no
+/// longer going, the timeout runs out or the budget leaves no room.
+async fn wait(cx: &Ctx, call: Call, id: &str, work: Work, timeout_s: Option<Int>) -> ToolResult {
     let s = Session::new(cx);
     let mut w = Waiter::new(cx, timeout_s);
     let mut reported: Option<f64> = None;
@@ -198,7 +229,7 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
         w.polls += 1;
         let status = got["status"].as_str().unwrap_or("").to_string();
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
-        let (counts, progress, total, counted) = if batch {
+        let (counts, progress, total, counted) = if work == Work::Batch {
             let c = batch_progress(&got);
             let n = |k: &str| c[k].as_u64().unwrap_or(0);
             let finished = n("completed") + n("error") + n("canceled");
@@ -220,31 +251,29 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
                 format!("still pending after {waited} s"),
             )
         };
-        let (going, tool) = match batch {
-            true => (status == "in_progress", "wait_for_batch"),
-            false => (status == "pending", "wait_for_task"),
-        };
+        let (going, tool) = (work.going(&status), work.tool());
         let next = if going {
             // Progress must grow from one notification to the next.
             if reported.is_none_or(|r| progress > r) {
                 reported = Some(progress);
-                let what = if batch { "batch" } else { "task" };
-                cx.report(progress, total, format!("{what} {id}: {counted}"));
+                cx.report(progress, total, format!("{} {id}: {counted}", work.name()));
             }
             match w.pause().await {
                 Ok(()) => continue,
-                Err(stop) if batch => w.again(stop, tool, &format!("in progress with {counted}")),
+                Err(stop) if work == Work::Batch => {
+                    w.again(stop, tool, &format!("in progress with {counted}"))
+                }
                 Err(stop) => w.again(stop, tool, "pending"),
             }
         } else {
-            match (batch, status.as_str()) {
-                (false, "completed") => "The task is completed: its labels are in `task.response`.".into(),
-                (false, "error") => "Scale could not do the task (status error); see `task` for why, then create it again with corrected input.".into(),
-                (false, "canceled") => "The task was canceled; create a new task if the work is still needed.".into(),
-                (true, "completed") => format!(
+            match (work, status.as_str()) {
+                (Work::Task, "completed") => "The task is completed: its labels are in `task.response`.".into(),
+                (Work::Task, "error") => "Scale could not do the task (status error); see `task` for why, then create it again with corrected input.".into(),
+                (Work::Task, "canceled") => "The task was canceled; create a new task if the work is still needed.".into(),
+                (Work::Batch, "completed") => format!(
                     "The batch is completed: {counted}. Read the results with list_tasks {{\"batch\": \"{id}\", \"status\": \"completed\"}}."
                 ),
-                (true, "staging") => format!(
+                (Work::Batch, "staging") => format!(
                     "The batch is in staging: Scale starts no work on it until it is finalized. Call finalize_batch {{\"name\": \"{id}\"}}, then wait_for_batch again."
                 ),
                 (_, other) => format!("The status is `{other}`, which waiting will not change."),
@@ -253,7 +282,10 @@ async fn wait(cx: &Ctx, call: Call, id: &str, batch: bool, timeout_s: Option<Int
         // Built as a map: a serde type would cost the upload more code.
         let mut out = json!({
             "status": status,
-            "done": if batch { status == "completed" } else { !going },
+            "done": match work {
+                Work::Batch => status == "completed",
+                Work::Task => !going,
+            },
             "waited_s": w.waited_s(),
             "polls": w.polls,
             "next_step": next,
