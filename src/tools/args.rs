@@ -384,7 +384,7 @@ macro_rules! args {
             ),*];
             fn from_map(
                 mut m: serde_json::Map<String, serde_json::Value>,
-            ) -> Result<Self, $crate::tools::ToolError> {
+            ) -> Result<Self, $crate::tools::error::ToolError> {
                 $crate::tools::args::check(&m, Self::FIELDS)?;
                 Ok(Self {
                     $( $field: $crate::tools::args::arg_take!(
