@@ -26,7 +26,7 @@ use crate::auth::{mcp_path, Keyring};
 use crate::config::{Config, RawSettings};
 use crate::http::{error_json, Request, Response};
 use crate::io::Services;
-use crate::mcp::methods::SERVER_NAME;
+use crate::mcp::lane::SERVER_NAME;
 use serde::Serialize;
 use settings::{load, misconfigured};
 

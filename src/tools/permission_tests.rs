@@ -6,7 +6,7 @@
 
 use super::testing::*;
 use super::*;
-use crate::auth::{mcp_path, Identity, Keyring, Principal, Refusal, Scopes, Source, View};
+use crate::auth::{mcp_path, Identity, Keyring, Principal, Refusal, Scope, Scopes, Source, View};
 use crate::io::fakes::{block_on, json_response, services, FakeLimiter, FakeUpstream, MemoryStore};
 use crate::io::{CallbackStore, Method};
 use crate::scale::testing::{config_with, BASE};
