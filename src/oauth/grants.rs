@@ -7,12 +7,12 @@
 //! access, the token's keyed hashes) and expires after [`TICKET_TTL`].
 
 use super::access::drop_grant;
-use super::authorize::{method_and_secret, Said};
 use super::issued::{old_tenant, OPERATOR};
 use super::page::{self, esc, Form, MethodsPage};
 use super::params::{read_form, Params};
 use super::record;
 use super::server::OAuth;
+use super::sign_in::{method_and_secret, Said};
 use super::step::{Io, Stop};
 use super::tenant::tenants;
 use crate::http::{Request, Response};

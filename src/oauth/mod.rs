@@ -18,8 +18,9 @@
 //!   webhook and the check of its deliveries.
 //!
 //! This file is the router; each concern has a file of its own:
-//! - the endpoints: `discovery`, `authorize` (with the sign-in `page`),
-//!   `token` (and `/revoke`), `register`, `grants`;
+//! - the endpoints: `discovery`, `authorize`, `token` (and `/revoke`),
+//!   `register`, `grants`; the pages' HTML (`page`) and the sign-in step
+//!   both pages share (`sign_in`);
 //! - the access check of `/mcp`: `access`, with `seal` (a user's Scale key,
 //!   sealed) and `tenant` (own-key users' ids and webhooks);
 //! - clients: `client` (which one an id names, client authentication),
@@ -55,6 +56,7 @@ mod register;
 mod resource;
 mod seal;
 mod server;
+mod sign_in;
 mod step;
 mod tenant;
 mod token;
@@ -139,7 +141,7 @@ pub(crate) fn serve<'a>(
             Err(e) => unavailable(e),
         };
         Some(match o.alert.get() {
-            Some(n) => out.log(authorize::alert_line(n)),
+            Some(n) => out.log(sign_in::alert_line(n)),
             None => out,
         })
     })
