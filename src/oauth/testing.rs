@@ -4,6 +4,7 @@
 //! Scale for the users' keys, the OAuth store), and whole sign-ins through
 //! [`super::serve`]: registration, the sign-in page, codes and tokens.
 
+use super::params::Params;
 use super::*;
 use crate::codec::percent_encode;
 use crate::config::RawSettings;
@@ -11,8 +12,8 @@ use crate::http::Body;
 use crate::io::fakes::{
     block_on, json_response, services_with_oauth, FakeOAuth, FakeUpstream, Reply,
 };
-use crate::io::{OutRequest, SendError};
-use serde_json::json;
+use crate::io::{OutRequest, SendError, Upstream};
+use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 

@@ -4,13 +4,19 @@
 //! part (`/mcp` with OAuth tokens, the 401 challenge) is tested in `app`,
 //! with the same [`World`] (`testing`).
 
+use super::issued::{hash, old_refresh, old_tenant, shaped, ACCESS, ACCESS_TTL, CODE_TTL};
+use super::issued::{REFRESH, REFRESH_TTL, TAG};
+use super::record;
 use super::testing::*;
 use super::*;
-use crate::auth::Account;
+// The fixture below reads answers and stored records with these.
+use super::record::parse;
+use super::register::CLIENT_TTL;
+use crate::auth::{Account, Identity};
 use crate::codec::{base64url, percent_encode, sha256};
 use crate::io::fakes::{block_on, json_response, services_with_oauth, Reply};
-use crate::io::SendError;
-use serde_json::json;
+use crate::io::{SendError, Upstream};
+use serde_json::{json, Value};
 
 pub(crate) const OWN_B: [(&str, &str); 3] = [
     ("method", "own_key"),
@@ -148,10 +154,10 @@ fn own_key_sign_in_issues_tokens_that_unseal_that_key_only() {
     let label = &g.principal().label;
     assert!(label.starts_with(&format!("oauth:{tenant}:g_")), "{label}");
     let rec = access_record(&w, &at);
-    assert_eq!(s(&rec, "id"), grant_id(&g));
-    assert_eq!(s(&rec, "resource"), "https://w.example.com/mcp");
-    assert_eq!(s(&rec, "name"), "Claude");
-    assert_eq!(s(&rec, "op"), "");
+    assert_eq!(record::text(&rec, "id"), grant_id(&g));
+    assert_eq!(record::text(&rec, "resource"), "https://w.example.com/mcp");
+    assert_eq!(record::text(&rec, "name"), "Claude");
+    assert_eq!(record::text(&rec, "op"), "");
     // Narrower paths are covered; no key or token is stored anywhere.
     granted(w.auth(&at, "/mcp/readonly"));
     let dump = w.oauth.state.dump();
@@ -183,7 +189,7 @@ fn user_a_token_never_reaches_user_b_key() {
             .0
             .iter()
             .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&gb)))
-            .map(|(_, r)| parse(&r.1)["sealed"].clone())
+            .map(|(_, r)| record::parse(&r.1)["sealed"].clone())
             .unwrap();
         let row_a = rows
             .0
@@ -191,7 +197,7 @@ fn user_a_token_never_reaches_user_b_key() {
             .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&ga)))
             .unwrap()
             .1;
-        let mut rec = parse(&row_a.1);
+        let mut rec = record::parse(&row_a.1);
         rec["sealed"] = sealed_b;
         row_a.1 = rec.to_string();
     }
@@ -220,7 +226,7 @@ fn operator_access_through_a_metadata_document_client() {
     assert_eq!(scopes(&g), "scale:read");
     let label = &g.principal().label;
     assert!(label.starts_with("oauth:token-1:g_"), "{label}");
-    assert!(!s(&access_record(&w, &at), "op").is_empty());
+    assert!(!record::text(&access_record(&w, &at), "op").is_empty());
     let fetched = w.up.sent().iter().filter(|r| r.url == CIMD).count();
     assert_eq!(fetched, 1, "the document is cached");
     assert!(w.up.sent().iter().all(|r| r.url != CIMD || r.no_redirects));
@@ -486,7 +492,7 @@ fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_th
         &dcr.to_string(),
     );
     assert_eq!(r.json()["client_name"], "edualC Official");
-    let id = s(&r.json(), "client_id").to_string();
+    let id = record::text(&r.json(), "client_id").to_string();
     for (client, redirect, host) in [
         (CIMD, REDIRECT, "app.example.com"),
         (id.as_str(), "https://evil.example/landing", "evil.example"),
@@ -757,7 +763,7 @@ fn malformed_requests_get_a_page_naming_the_problem_and_the_app_never_a_redirect
         &[("content-type", "application/json")],
         &reg.to_string(),
     );
-    let id = s(&r.json(), "client_id").to_string();
+    let id = record::text(&r.json(), "client_id").to_string();
     let long = "s".repeat(2049);
     for (change, why) in [
         (("code_challenge", ""), "PKCE is required"),
@@ -1634,12 +1640,15 @@ fn the_grants_page_lists_and_revokes_only_ones_own_grants() {
     let Account::Tenant(tenant) = ga.account() else {
         panic!()
     };
-    let row = parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());
-    assert_eq!(s(&row, "callback_key_hash"), hash("cb-key-of-user-a-123"));
+    let row = record::parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());
+    assert_eq!(
+        record::text(&row, "callback_key_hash"),
+        hash("cb-key-of-user-a-123")
+    );
     w.tokens_for(&client, &OWN_A);
     assert_eq!(
-        s(
-            &parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap()),
+        record::text(
+            &record::parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap()),
             "callback_key_hash"
         ),
         hash("cb-key-of-user-a-123")
