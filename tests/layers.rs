@@ -246,3 +246,157 @@ fn the_scan_sees_every_form_of_path() {
         .collect();
     assert_eq!(t, want);
 }
+
+/// Inside `tools` and `mcp` the files are layered too, bottom first, with
+/// `mod.rs` above them all: the tools' kernel and shared pieces below the
+/// areas, no area importing another, and what MCP tasks need of the waits
+/// above them; in `mcp` the wire format at the bottom, MCP tasks below the
+/// methods that answer them, and the transport on top. Files of one layer do not import each
+/// other. Tests (`tests.rs`, `*_tests.rs`, `testing.rs` and inline test
+/// modules) may reach anything.
+const FOLDERS: &[(&str, &[&[&str]])] = &[
+    (
+        "tools",
+        &[
+            &["error", "schema", "shape"],
+            &["args", "formats"],
+            &["kernel"],
+            &["run", "guard"],
+            &["create", "scope"],
+            &[
+                "tasks",
+                "bulk",
+                "batches",
+                "waits",
+                "projects",
+                "team",
+                "files",
+                "callbacks",
+            ],
+            &["follow"],
+        ],
+    ),
+    (
+        "mcp",
+        &[
+            &["model"],
+            &["rpc"],
+            &["lane"],
+            &["resources", "results"],
+            &["tasks"],
+            &["methods"],
+            &["stream"],
+        ],
+    ),
+];
+
+/// The files of its folder a file's code names: `super::x` and
+/// `crate::<folder>::x` (also grouped, and `$crate::` in macros), where `x`
+/// is a sibling file, or `mod` for a name `mod.rs` defines or re-exports.
+fn sibling_targets(code: &str, folder: &str, files: &[String]) -> BTreeSet<String> {
+    let ident = |s: &str| -> String {
+        s.trim_start()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut names = Vec::new();
+    let own = format!("crate::{folder}::");
+    for prefix in ["super::", own.as_str()] {
+        for (i, _) in code.match_indices(prefix) {
+            let before = &code[..i];
+            if prefix == "super::"
+                && (before.ends_with("super::")
+                    || before.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            {
+                continue;
+            }
+            if prefix != "super::" && before.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let after = &code[i + prefix.len()..];
+            if after.starts_with("super::") {
+                continue;
+            }
+            match after.strip_prefix('{') {
+                Some(group) => {
+                    let inner = &group[..group.find('}').unwrap_or(group.len())];
+                    names.extend(inner.split(',').map(ident));
+                }
+                None => names.push(ident(after)),
+            }
+        }
+    }
+    names
+        .into_iter()
+        .filter(|n| !n.is_empty() && n != "self")
+        .map(|n| {
+            if files.contains(&n) {
+                n
+            } else {
+                "mod".to_string()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn files_inside_tools_and_mcp_import_only_from_lower_layers() {
+    let mut problems = Vec::new();
+    for (folder, layers) in FOLDERS {
+        let dir = src().join(folder);
+        let layer = |f: &str| layers.iter().position(|l| l.contains(&f));
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            if let Some(stem) = name.strip_suffix(".rs") {
+                if stem != "mod" && !stem.ends_with("tests") && stem != "testing" {
+                    files.push(stem.to_string());
+                }
+            }
+        }
+        for f in &files {
+            let Some(own) = layer(f) else {
+                problems.push(format!("src/{folder}/{f}.rs is in no layer of FOLDERS"));
+                continue;
+            };
+            let text = std::fs::read_to_string(dir.join(format!("{f}.rs"))).unwrap();
+            let code = code_only(&text);
+            // Inline test modules come last in a file.
+            let code = &code[..code.find("#[cfg(test)]").unwrap_or(code.len())];
+            for t in sibling_targets(code, folder, &files) {
+                if t == *f {
+                    continue;
+                }
+                match layer(&t) {
+                    Some(l) if l < own => {}
+                    _ => problems.push(format!(
+                        "src/{folder}/{f}.rs imports {folder}/{t}, which is not below it"
+                    )),
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "imports inside a folder that point up or sideways:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The folder check itself: a sibling, a group, `mod.rs`'s own names and a
+/// macro's `$crate` path are all seen.
+#[test]
+fn the_folder_scan_sees_siblings_groups_and_mod() {
+    let files: Vec<String> = ["args", "tasks", "kernel"].map(String::from).to_vec();
+    let code = code_only(
+        "use super::{args::d, kernel};\nuse super::ToolResult;\nlet x = $crate::tools::tasks::TOOLS;\n\
+         // super::bulk in a comment\nlet y = super::super::app::f();",
+    );
+    let t = sibling_targets(&code, "tools", &files);
+    let want: BTreeSet<String> = ["args", "kernel", "mod", "tasks"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(t, want);
+}

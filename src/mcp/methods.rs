@@ -1,17 +1,17 @@
-//! The MCP methods this server answers, and the modern lane's per-request
-//! checks (`_meta`, `Mcp-Method`, `Mcp-Name`).
+//! The MCP methods this server answers: `initialize`, `ping`,
+//! `server/discover`, the tools (listed per connection's view, and called)
+//! the callback log's resources ([`super::resources`]) and MCP tasks
+//! ([`super::tasks`]).
 
+use super::lane::{supported_versions, Lane, LEGACY_VERSIONS, SERVER_INFO};
 use super::model::{
     DiscoverResult, EmptyResult, Execution, InitializeResult, ListChanged, ListToolsResult,
     ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
 };
-pub use super::results::SERVER_NAME;
-use super::results::{modern, step_up, tool_result, SERVER_INFO};
+use super::results::{step_up, tool_result};
 use super::rpc::{self, payload, Payload, RpcError};
-use super::{resources, tasks, Lane, LEGACY_VERSIONS, META_CAPS, META_VERSION};
-use crate::codec::decode_header_value as decode_header;
+use super::{resources, tasks};
 use crate::context::Ctx;
-use crate::http::Request as HttpIn;
 use crate::json::truncate;
 use crate::tools::{self, Offer};
 use serde_json::value::RawValue;
@@ -49,79 +49,6 @@ fn capabilities(
         tasks,
         extensions,
     }
-}
-
-/// The modern lane's per-request rules: `_meta` present and consistent with
-/// the headers, which must name the method (and the tool or resource).
-pub fn check_modern(
-    req: &HttpIn,
-    method: &str,
-    params: &Map<String, Value>,
-) -> Result<(), RpcError> {
-    let header_version = req.header("mcp-protocol-version").map(str::trim);
-    let Some(header_version) = header_version else {
-        return Err(mismatch(
-            "the MCP-Protocol-Version header is required on every request",
-        ));
-    };
-    let meta = params.get("_meta").and_then(Value::as_object);
-    let Some(meta) = meta else {
-        return Err(RpcError::invalid_params(format!(
-            "params._meta with `{META_VERSION}` and `{META_CAPS}` is required"
-        ))
-        .with_status(400));
-    };
-    let Some(body_version) = meta.get(META_VERSION).and_then(Value::as_str) else {
-        return Err(RpcError::invalid_params(format!(
-            "params._meta[\"{META_VERSION}\"] must be a string"
-        ))
-        .with_status(400));
-    };
-    if !meta.get(META_CAPS).is_some_and(Value::is_object) {
-        return Err(RpcError::invalid_params(format!(
-            "params._meta[\"{META_CAPS}\"] must be an object"
-        ))
-        .with_status(400));
-    }
-    // The transport compares header and body first; this stays for callers
-    // that check a message on its own.
-    if body_version != header_version {
-        return Err(mismatch(
-            "MCP-Protocol-Version header does not match params._meta protocol version",
-        ));
-    }
-    match req.header("mcp-method").map(decode_header) {
-        None => return Err(mismatch("the Mcp-Method header is required")),
-        Some(m) if m.as_deref() != Some(method) => {
-            return Err(mismatch(
-                "Mcp-Method header does not match the request's method",
-            ))
-        }
-        _ => {}
-    }
-    let name_field = match method {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
-        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
-        _ => None,
-    };
-    if let Some(field) = name_field {
-        let body_name = params.get(field).and_then(Value::as_str);
-        match req.header("mcp-name").map(decode_header) {
-            None => return Err(mismatch("the Mcp-Name header is required for this method")),
-            Some(n) if n.as_deref() != body_name => {
-                return Err(mismatch(format!(
-                    "Mcp-Name header does not match params.{field}"
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn mismatch(m: impl Into<String>) -> RpcError {
-    RpcError::new(rpc::HEADER_MISMATCH, m)
 }
 
 pub async fn dispatch(
@@ -220,11 +147,11 @@ fn initialize(params: &Map<String, Value>, cx: &Ctx) -> Payload {
 
 fn discover(cx: &Ctx) -> Payload {
     payload(&DiscoverResult::new(
-        &super::supported_versions(),
+        &supported_versions(),
         capabilities(None, tasks::v2_capability(cx)),
         SERVER_INFO,
         INSTRUCTIONS,
-        modern(Lane::Modern, true),
+        Lane::Modern.list_fields(),
     ))
 }
 
@@ -233,8 +160,17 @@ fn discover(cx: &Ctx) -> Payload {
 /// past the bound are built per request.
 const LIST_CACHE: usize = 32;
 
-/// Modern lane, `execution` fields (2025-11-25 with tasks on), private, offers.
-type ListKey = (bool, bool, bool, Vec<Offer>);
+/// What a tools/list result depends on: the lane's era, whether the wait
+/// tools say they may run as tasks (2025-11-25 with tasks on), whether the
+/// offer depends on who calls (then clients may cache it only privately),
+/// and how each tool is offered.
+#[derive(PartialEq, Eq)]
+struct ListKey {
+    modern: bool,
+    execution: bool,
+    private: bool,
+    offers: Vec<Offer>,
+}
 
 thread_local! {
     static LISTS: RefCell<Vec<(ListKey, &'static RawValue)>> = const { RefCell::new(Vec::new()) };
@@ -250,12 +186,16 @@ fn tools_list(lane: Lane, cx: &Ctx) -> Payload {
         .iter()
         .map(|t| tools::offer(view, t))
         .collect();
-    let execution = lane != Lane::Modern && tasks::served(lane, cx);
-    let key = (lane == Lane::Modern, execution, view.private(), offers);
+    let key = ListKey {
+        modern: lane == Lane::Modern,
+        execution: lane != Lane::Modern && tasks::served(lane, cx),
+        private: view.private(),
+        offers,
+    };
     if let Some(hit) = LISTS.with_borrow(|l| l.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)) {
         return Cow::Borrowed(hit);
     }
-    let built = build_list(lane, &key.3, key.2, execution);
+    let built = build_list(lane, &key.offers, key.private, key.execution);
     LISTS.with_borrow_mut(|l| {
         if l.len() < LIST_CACHE {
             let kept: &'static RawValue = Box::leak(built.clone().into_owned());
@@ -304,45 +244,9 @@ fn build_list(lane: Lane, offers: &[Offer], private: bool, execution: bool) -> P
             }
         })
         .collect();
-    let mut m = modern(lane, true);
+    let mut m = lane.list_fields();
     if private && lane == Lane::Modern {
         m.cache_scope = Some("private");
     }
     payload(&ListToolsResult::new(tools, m))
-}
-
-#[cfg(test)]
-mod modern_checks {
-    use super::*;
-    use crate::mcp::MODERN_VERSION;
-    use serde_json::json;
-
-    fn req(version: &str) -> HttpIn {
-        HttpIn {
-            method: "POST".into(),
-            path: "/mcp".into(),
-            headers: vec![
-                ("mcp-protocol-version".into(), version.into()),
-                ("mcp-method".into(), "tools/list".into()),
-            ],
-            ..Default::default()
-        }
-    }
-
-    fn params(version: &str) -> Map<String, Value> {
-        json!({"_meta": {META_VERSION: version, META_CAPS: {}}})
-            .as_object()
-            .unwrap()
-            .clone()
-    }
-
-    #[test]
-    fn body_and_header_versions() {
-        assert!(check_modern(&req(MODERN_VERSION), "tools/list", &params(MODERN_VERSION)).is_ok());
-        // Header and body disagree: a mismatch, whether or not we support the body's version.
-        for body in ["2025-11-25", "2099-01-01"] {
-            let e = check_modern(&req(MODERN_VERSION), "tools/list", &params(body)).unwrap_err();
-            assert_eq!(e.code, rpc::HEADER_MISMATCH, "{body}");
-        }
-    }
 }

@@ -2,10 +2,13 @@
 //! (`initialize` era, 2024-11-05 … 2025-11-25) and the modern lane
 //! (2026-07-28, `server/discover`, per-request `_meta` and headers) share one
 //! POST endpoint and one method dispatcher. This file is the transport:
-//! content rules, lanes, batches, JSON or SSE framing. [`methods`] answers
-//! each method, [`model`] is the wire format, [`resources`] serves the
-//! callback log as resources.
+//! content rules, batches, JSON or SSE framing. [`lane`] tells the eras
+//! apart, [`methods`] answers each method, [`model`] is the wire format,
+//! [`rpc`] is JSON-RPC's envelope, [`resources`] serves the callback log as
+//! resources and [`stream`] streams the answers of tools that report
+//! progress.
 
+pub mod lane;
 pub mod methods;
 pub mod model;
 pub mod resources;
@@ -17,35 +20,16 @@ pub mod tasks;
 use crate::context::Ctx;
 use crate::http::{BodyError, Request as HttpIn, Response};
 use crate::json::{parse_strict, truncate};
+use lane::{lane_of, Lane, DEFAULT_LEGACY_VERSION};
 use rpc::{classify, write_response, Incoming, RpcError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+use stream::{sse_event, sse_response};
 
-pub const MODERN_VERSION: &str = "2026-07-28";
-/// Newest first; `initialize` answers the first when it cannot echo the client's.
-pub const LEGACY_VERSIONS: [&str; 4] = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-/// What a request without `MCP-Protocol-Version` is taken to speak.
-pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
 /// Bodies above this are refused before parsing.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Messages one JSON-RPC batch may hold: each may be a tool call, and all of
 /// them share the request's time and subrequests.
 pub const MAX_BATCH: usize = 20;
-
-pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
-
-pub fn supported_versions() -> Vec<&'static str> {
-    std::iter::once(MODERN_VERSION)
-        .chain(LEGACY_VERSIONS)
-        .collect()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lane {
-    /// The version the request is taken to speak (from the header or the default).
-    Legacy(&'static str),
-    Modern,
-}
 
 /// Answers one POST to `/mcp` (authentication and origin already checked,
 /// the body not yet read), with the lines its tool calls added to the worker log.
@@ -125,47 +109,6 @@ async fn post(req: &HttpIn, cx: &Ctx) -> Response {
     }
 }
 
-/// Decides the lane from the `MCP-Protocol-Version` header, or, without it,
-/// from whether the body carries modern `_meta`.
-pub fn lane_of(header: Option<&str>, body: &Value) -> Result<Lane, RpcError> {
-    let header = header.map(str::trim);
-    let body_version = body
-        .get("params")
-        .and_then(|p| p.get("_meta"))
-        .and_then(|m| m.get(META_VERSION));
-    // A request naming two different versions is a header mismatch, whichever
-    // of them we support, so the two are compared before either is judged.
-    if let (Some(h), Some(Value::String(b))) = (header, body_version) {
-        if h != b {
-            return Err(RpcError::new(
-                rpc::HEADER_MISMATCH,
-                "MCP-Protocol-Version header does not match params._meta protocol version",
-            ));
-        }
-    }
-    match header {
-        Some(MODERN_VERSION) => Ok(Lane::Modern),
-        Some(v) => match LEGACY_VERSIONS.iter().find(|s| **s == v) {
-            Some(s) => Ok(Lane::Legacy(s)),
-            None => Err(unsupported_version(v)),
-        },
-        None if body_version.is_some() => Ok(Lane::Modern),
-        None => Ok(Lane::Legacy(DEFAULT_LEGACY_VERSION)),
-    }
-}
-
-pub fn unsupported_version(requested: &str) -> RpcError {
-    RpcError::new(
-        rpc::UNSUPPORTED_VERSION,
-        format!(
-            "unsupported protocol version `{}`; supported: {}",
-            truncate(requested, 40),
-            supported_versions().join(", ")
-        ),
-    )
-    .with_data(json!({"supported": supported_versions(), "requested": requested}))
-}
-
 async fn handle_batch(
     items: Vec<Value>,
     lane: Lane,
@@ -242,7 +185,7 @@ fn prepare(msg: Value, lane: Lane, req: &HttpIn) -> Prepared {
         Incoming::Invalid { id, error } => Prepared::Refused(id, error),
         Incoming::Request { id, method, params } => {
             if lane == Lane::Modern {
-                if let Err(e) = methods::check_modern(req, &method, &params) {
+                if let Err(e) = lane::check_modern(req, &method, &params) {
                     return Prepared::Refused(id, e);
                 }
             }
@@ -296,38 +239,8 @@ pub fn wants_sse(accept: Option<&str>) -> bool {
             .any(|t| t == "text/event-stream" || t == "text/*")
 }
 
-/// Whether the client named `text/event-stream` among the types it accepts
-/// (clients that can read a streamed answer say so).
-pub fn accepts_sse(accept: Option<&str>) -> bool {
-    accept.is_some_and(|a| {
-        a.split(',').any(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("text/event-stream")
-        })
-    })
-}
-
-fn sse_event(data: &[u8]) -> Vec<u8> {
-    let mut e = Vec::with_capacity(data.len() + 24);
-    e.extend_from_slice(b"event: message\ndata: ");
-    e.extend_from_slice(data);
-    e.extend_from_slice(b"\n\n");
-    e
-}
-
 fn reply(status: u16, text: Vec<u8>, sse: bool) -> Response {
     respond(status, if sse { sse_event(&text) } else { text }, sse)
-}
-
-/// The headers of an SSE answer.
-fn sse_response(status: u16) -> Response {
-    Response::new(status)
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .header("x-accel-buffering", "no")
 }
 
 /// A body already in its form: SSE events or JSON.

@@ -215,6 +215,18 @@ pub struct CallToolResult<'a> {
 }
 }
 
+impl<'a> CallToolResult<'a> {
+    /// A tool's result: its JSON as the text block and as `structuredContent`.
+    pub fn success(json: &'a RawValue, lane: Modern) -> Self {
+        Self::new([TextContent::new(json.get())], Some(json), None, lane)
+    }
+
+    /// A tool's error: its text, marked `isError`.
+    pub fn failure(text: &'a str, lane: Modern) -> Self {
+        Self::new([TextContent::new(text)], None, Some(true), lane)
+    }
+}
+
 #[derive(Serialize)]
 pub struct TextContent<'a> {
     #[serde(rename = "type")]

@@ -6,21 +6,20 @@
 //! tools are offered: a connection whose tool lists leave out
 //! `list_callbacks` lists no resources, one without `get_callback` reads
 //! none, and a connection confined to projects sees only their deliveries.
+//! A delivery is read through [`tools::read_log_entry`], exactly as
+//! `get_callback` reads it.
 
-use super::results::modern;
+use super::lane::Lane;
 use super::model::{
     ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
     ResourceTemplate, TextResourceContents,
 };
 use super::rpc::{self, payload, Payload, RpcError};
-use super::Lane;
 use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::context::Ctx;
 use crate::json::truncate;
-use crate::tools::callbacks::fit_entry;
-use crate::tools::guard::refusal;
-use serde_json::value::RawValue;
+use crate::tools::{self, LogReadError};
 use serde_json::{json, Map, Value};
 
 pub const URI_PREFIX: &str = "scale-callback://deliveries/";
@@ -36,7 +35,7 @@ pub fn templates(lane: Lane) -> Payload {
             description: "One callback Scale delivered to this server's /webhooks/scale, by its id (from list_callbacks or resources/list).",
             mime_type: "application/json",
         }],
-        modern(lane, true),
+        lane.list_fields(),
     ))
 }
 
@@ -47,13 +46,13 @@ fn store_error(e: &str) -> RpcError {
     )
 }
 
-/// Whether the view lets the log be read as resources the way `tool` reads
-/// it; the refusal is the tool's.
-fn readable(cx: &Ctx, tool: &str) -> Result<(), RpcError> {
+/// Whether the view lets the log be listed as resources: when it would
+/// let `list_callbacks` read it.
+fn listable(cx: &Ctx) -> bool {
     let view = cx.view();
     view.permits(Scope::Read)
-        .and_then(|()| view.tool_listed(tool))
-        .map_err(|r| RpcError::invalid_params(refusal(cx.identity().principal(), tool, r).message))
+        .and_then(|()| view.tool_listed("list_callbacks"))
+        .is_ok()
 }
 
 pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
@@ -64,10 +63,7 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     };
     // Clients list resources on connecting: a connection without the log's
     // tools gets an empty list rather than an error.
-    let store = cx
-        .identity()
-        .callbacks()
-        .filter(|_| readable(cx, "list_callbacks").is_ok());
+    let store = cx.identity().callbacks().filter(|_| listable(cx));
     let (resources, next_cursor) = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
         None => (Vec::new(), None),
@@ -89,7 +85,7 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
             (resources, page.next_cursor)
         }
     };
-    let mut m = modern(lane, true);
+    let mut m = lane.list_fields();
     // The log changes with every delivery, so clients should not keep it long.
     if lane == Lane::Modern {
         m.ttl_ms = Some(0);
@@ -136,40 +132,30 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     let Some(id) = u.strip_prefix(URI_PREFIX) else {
         return Err(not_found());
     };
-    readable(cx, "get_callback")?;
-    let Some(store) = cx.identity().callbacks() else {
-        return Err(RpcError::new(
-            rpc::INTERNAL_ERROR,
-            "the CALLBACKS KV namespace is not bound, so there is no callback log",
-        ));
-    };
-    let view = cx.view();
-    let in_scope = |text: &str| {
-        view.projects().is_none()
-            || callback_log::project_in_entry(text).is_some_and(|p| view.allows_project(&p))
-    };
-    match callback_log::get(store, id).await {
-        // Outside the connection's projects, a delivery reads as a missing one.
-        Ok(Some(text)) if in_scope(&text) => {
-            let entry = RawValue::from_string(text)
-                .map_err(|e| store_error(&format!("the stored entry is not JSON: {e}")))?;
-            let mut m = modern(lane, false);
-            if lane == Lane::Modern {
-                // A stored delivery never changes.
-                m.ttl_ms = Some(86_400_000);
-                m.cache_scope = Some("private");
-            }
-            let fitted = fit_entry(entry);
-            let contents = [TextResourceContents {
-                uri: u,
-                mime_type: "application/json",
-                text: fitted.get(),
-            }];
-            Ok(payload(&ReadResourceResult::new(contents, m)))
+    let entry = match tools::read_log_entry(cx, id).await {
+        Ok(Some(entry)) => entry,
+        Ok(None) => return Err(not_found()),
+        Err(LogReadError::Refused(refusal)) => return Err(RpcError::invalid_params(refusal)),
+        Err(LogReadError::NoLog) => {
+            return Err(RpcError::new(
+                rpc::INTERNAL_ERROR,
+                "the CALLBACKS KV namespace is not bound, so there is no callback log",
+            ))
         }
-        Ok(_) => Err(not_found()),
-        Err(e) => Err(store_error(&e)),
+        Err(LogReadError::Store(e)) => return Err(store_error(&e)),
+    };
+    let mut m = lane.result_fields();
+    if lane == Lane::Modern {
+        // A stored delivery never changes.
+        m.ttl_ms = Some(86_400_000);
+        m.cache_scope = Some("private");
     }
+    let contents = [TextResourceContents {
+        uri: u,
+        mime_type: "application/json",
+        text: entry.get(),
+    }];
+    Ok(payload(&ReadResourceResult::new(contents, m)))
 }
 
 #[cfg(test)]

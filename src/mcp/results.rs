@@ -1,48 +1,20 @@
-//! What results of several methods share: the server's identity, the
-//! 2026-07-28 lane's fields of every result ([`modern`]), and a tool's
-//! outcome as a `CallToolResult` ([`tool_result`]), whether a `tools/call`
-//! or an MCP task delivers it, so both give the same bytes.
+//! A tool's outcome as a `CallToolResult` ([`tool_result`]), whether a
+//! `tools/call` or an MCP task delivers it, so both give the same bytes;
+//! and the one refusal of a tool call answered as a JSON-RPC error (a
+//! signed-in user missing a scope, [`step_up`]).
 
-use super::model::{CallToolResult, Implementation, Meta, Modern, TextContent};
+use super::lane::Lane;
+use super::model::{CallToolResult, Meta, Modern};
 use super::rpc::{self, payload, Payload, RpcError};
-use super::Lane;
 use crate::auth::Refusal;
 use crate::context::Ctx;
 use crate::tools::{self, Out, ToolError};
 use serde_json::value::{to_raw_value, RawValue};
 
-pub const SERVER_NAME: &str = "scale-mcp-worker";
-pub const SERVER_TITLE: &str = "Scale AI";
-/// How long a client may cache list results (the lists change only on deploy).
-pub const LIST_TTL_MS: u64 = 3_600_000;
-
-pub const SERVER_INFO: Implementation = Implementation {
-    name: SERVER_NAME,
-    title: SERVER_TITLE,
-    version: crate::VERSION,
-};
-
-/// The modern lane's fields for a result (none on the legacy lane); lists
-/// also say how long a client may cache them.
-pub fn modern(lane: Lane, list: bool) -> Modern {
-    match lane {
-        Lane::Legacy(_) => Modern::default(),
-        Lane::Modern => Modern {
-            result_type: Some("complete"),
-            meta: Some(Meta {
-                server_info: Some(SERVER_INFO),
-                ..Meta::default()
-            }),
-            ttl_ms: list.then_some(LIST_TTL_MS),
-            cache_scope: list.then_some("public"),
-        },
-    }
-}
-
 /// A tool's outcome as a `CallToolResult`: the JSON as text and as
 /// `structuredContent`, or the error text with `isError`.
 pub fn tool_result(name: &str, outcome: tools::ToolResult, lane: Lane) -> Payload {
-    tool_result_with(name, outcome, modern(lane, false))
+    tool_result_with(name, outcome, lane.result_fields())
 }
 
 /// [`tool_result`] with the lane's fields given (an MCP task's result adds
@@ -60,19 +32,9 @@ pub fn tool_result_with(name: &str, outcome: tools::ToolResult, mut modern: Mode
                     .map_err(|_| ())
                     .unwrap_or_else(|()| empty_object()),
             };
-            payload(&CallToolResult::new(
-                [TextContent::new(raw.get())],
-                Some(&raw),
-                None,
-                modern,
-            ))
+            payload(&CallToolResult::success(&raw, modern))
         }
-        Err(e) => payload(&CallToolResult::new(
-            [TextContent::new(&e.text(name))],
-            None,
-            Some(true),
-            modern,
-        )),
+        Err(e) => payload(&CallToolResult::failure(&e.text(name), modern)),
     }
 }
 

@@ -10,11 +10,15 @@
 //! the client closing the stream drops it, and the tool with it. A silence
 //! of [`KEEPALIVE_MS`] gets an SSE comment, so that proxies that drop idle
 //! connections keep this one.
+//!
+//! The SSE framing itself is here too: an event, and an answer's headers
+//! (the transport frames whole answers with them when a client accepts only
+//! SSE).
 
+use super::lane::Lane;
 use super::methods;
 use super::model::{ProgressNotification, ProgressParams, JSONRPC};
 use super::rpc::write_response;
-use super::{accepts_sse, sse_event, sse_response, Lane};
 use crate::auth::Principal;
 use crate::context::{Ctx, Progress};
 use crate::http::{BodyStream, Request as HttpIn, Response};
@@ -155,6 +159,37 @@ impl BodyStream for ProgressStream {
     fn take_logs(&mut self) -> Vec<String> {
         std::mem::take(&mut *self.notes.borrow_mut())
     }
+}
+
+/// Whether the client named `text/event-stream` among the types it accepts
+/// (clients that can read a streamed answer say so).
+fn accepts_sse(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("text/event-stream")
+        })
+    })
+}
+
+/// One SSE event carrying one JSON-RPC message.
+pub(super) fn sse_event(data: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(data.len() + 24);
+    e.extend_from_slice(b"event: message\ndata: ");
+    e.extend_from_slice(data);
+    e.extend_from_slice(b"\n\n");
+    e
+}
+
+/// The headers of an SSE answer.
+pub(super) fn sse_response(status: u16) -> Response {
+    Response::new(status)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .header("x-accel-buffering", "no")
 }
 
 #[cfg(test)]

@@ -10,14 +10,23 @@
 //! POST checks the request again, then the CSRF token, then the person's
 //! choices: scopes (a subset of those asked for) and a sign-in method — their
 //! own Scale key (checked with one Scale call before anything is stored) or
-//! one of the operator's static tokens. Both are rate limited per address.
-//! Only then is a single-use code stored and the browser sent back with
-//! `code`, `state` and `iss`.
+//! one of the operator's static tokens, both rate limited per address
+//! (`sign_in`, the step the grants page shares). Only then is a single-use
+//! code stored and the browser sent back with `code`, `state` and `iss`.
 
-use super::page::{self, Form};
+use super::client;
+use super::issued::{hash, shaped, CODE, CODE_TTL, OPERATOR, SCOPES};
+use super::page::{self, Form, MethodsPage};
+use super::params::{read_form, Params};
+use super::record;
+use super::redirect::redirect_for;
+use super::resource::parse_resource;
+use super::seal::seal_scale_key;
+use super::server::OAuth;
+use super::sign_in::{bucket, failed, method_and_secret, say, Said};
 use super::step::{Io, Stop};
-use super::{client, s, OAuth, Params, CODE, CODE_TTL, OPERATOR, SCOPES};
-use crate::auth::{Principal, Scope};
+use super::tenant::tenants;
+use crate::auth::Scope;
 use crate::codec::percent_encode;
 use crate::http::{Request, Response};
 use crate::io::state::op;
@@ -81,7 +90,7 @@ fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Resp
     // is whatever its registrant chose, and a redirect made before the person
     // answers would turn a crafted link into a phishing one (RFC 9700 §4.11.2).
     let fail = |why: &str| {
-        let host = s(&client, "host");
+        let host = record::text(&client, "host");
         // A document's publisher, or nothing to go by but the app's own word.
         let from = if host.is_empty() {
             "self-registered here".into()
@@ -90,11 +99,11 @@ fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Resp
         };
         cannot(&format!(
             "{why}. The request came from the app “{}” ({from}); nothing was sent back to it.",
-            s(&client, "name")
+            record::text(&client, "name")
         ))
     };
     let given = p.get("redirect_uri");
-    let redirect = client::redirect_for(&client, given).map_err(fail)?;
+    let redirect = redirect_for(&client, given).map_err(fail)?;
     let state = p.get("state");
     if state.is_some_and(|st| st.len() > 2048) {
         return Err(fail("The state is longer than 2048 characters"));
@@ -119,14 +128,14 @@ fn check_request(o: &OAuth<'_>, client: Value, p: &Params) -> Result<Authz, Resp
             "The code_challenge_method must be S256 (plain is not accepted)",
         ));
     }
-    if !super::shaped(&format!("{CODE}{challenge}"), CODE) {
+    if !shaped(&format!("{CODE}{challenge}"), CODE) {
         return Err(fail(
             "The code_challenge must be the 43-character base64url SHA-256 of the verifier",
         ));
     }
     let resource = match p.get("resource") {
         None => format!("{}/mcp", o.issuer),
-        Some(r) => super::parse_resource(&o.issuer, r)
+        Some(r) => parse_resource(&o.issuer, r)
             .ok_or_else(|| fail("The resource must be an MCP URL of this server"))?,
     };
     // Unknown scopes are ignored; with none asked for, all are offered.
@@ -159,7 +168,7 @@ fn cannot(m: &str) -> Response {
 fn purpose(a: &Authz) -> String {
     format!(
         "authorize\n{}\n{}\n{}",
-        s(&a.client, "id"),
+        record::text(&a.client, "id"),
         a.redirect,
         a.challenge
     )
@@ -192,13 +201,13 @@ fn render(
         .filter_map(|k| Some((*k, p.get(k)?)))
         .collect();
     hidden.push(("csrf", &csrf));
-    let host = s(&a.client, "host");
+    let host = record::text(&a.client, "host");
     let who = if host.is_empty() {
         "It registered itself with this server; its name is its own claim.".to_string()
     } else {
         format!(
             "Its identity is published at <code>{}</code> by <strong>{}</strong>.",
-            page::esc(s(&a.client, "id")),
+            page::esc(record::text(&a.client, "id")),
             page::esc(host)
         )
     };
@@ -211,7 +220,7 @@ fn render(
     let form = Form {
         action: "/authorize",
         hidden: &hidden,
-        methods: page::methods(o, p, true),
+        methods: page::methods(o, p, MethodsPage::SignIn),
         submit: "Allow access",
         cancel: true,
     };
@@ -219,7 +228,7 @@ fn render(
         "<h1>Allow <strong>{}</strong> to use Scale through this server?</h1><p class=\"to\">It will send you back to <strong>{}</strong></p>{}<div class=\"card\"><p>{who}</p>\
 <p>After you answer, your browser goes back to <code>{}</code>.</p><p class=\"muted\">Access is for <code>{}</code>.</p></div>{}\
 <p class=\"muted\">See and revoke the access you gave at <a href=\"/oauth/grants\">/oauth/grants</a>.</p>",
-        page::esc(s(&a.client, "name")),
+        page::esc(record::text(&a.client, "name")),
         page::esc(page::redirect_host(&a.redirect)),
         page::alert(error.map(|e| e.1)),
         page::esc(&a.redirect),
@@ -249,7 +258,7 @@ pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Sto
 
 /// `POST /authorize`.
 pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
-    let p = match super::read_form(req, io)? {
+    let p = match read_form(req, io)? {
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
@@ -290,15 +299,6 @@ pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, St
         .log(format!("oauth: code issued for grant {grant}")))
 }
 
-/// What to tell the person when a sign-in cannot go on, with the status of
-/// the page that says it.
-pub(super) type Said<T> = Result<T, (u16, String)>;
-
-#[inline(never)]
-fn say<T>(status: u16, m: &str) -> Result<Said<T>, Stop> {
-    Ok(Err((status, m.to_string())))
-}
-
 /// How a person signed in.
 struct Who {
     tenant: String,
@@ -310,122 +310,6 @@ struct Who {
     /// Their own Scale key.
     key: Option<String>,
     billed: bool,
-}
-
-/// Who is signing in: the secret they gave, and for operator access the
-/// static token's principal and its keyed hashes under every server key
-/// (`None` and empty for a user's own key).
-pub(super) type Signer<'p> = (&'p str, Option<Principal>, Vec<String>);
-
-/// The sign-in step both pages share: the method and its secret, rate
-/// limited per address, and for operator access the token it is.
-pub(super) fn method_and_secret<'p>(
-    o: &OAuth<'_>,
-    req: &Request,
-    io: &Io,
-    p: &'p Params,
-) -> Result<Said<Signer<'p>>, Stop> {
-    let (method, field, ask) = match p.get("method") {
-        Some("own_key") if o.cfg.oauth_byok => {
-            ("own_key", "scale_key", "Enter your Scale API key.")
-        }
-        Some("operator") if !o.tokens.is_empty() => (
-            "operator",
-            "operator_token",
-            "Enter an access token from this server's operator.",
-        ),
-        Some("own_key" | "operator") => {
-            return say(400, "That sign-in method is not offered by this server.")
-        }
-        _ => return say(400, "Choose how to sign in."),
-    };
-    let Some(secret) = p.get(field).map(str::trim).filter(|v| !v.is_empty()) else {
-        return say(400, ask);
-    };
-    let bucket = bucket(method, req);
-    if let Some(wait) = o.limited(io, &[(bucket.clone(), ATTEMPTS, SIGN_IN_WINDOW)])? {
-        return Ok(Err((
-            429,
-            format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
-        )));
-    }
-    if method == "own_key" {
-        return Ok(Ok((secret, None, Vec::new())));
-    }
-    // `identify` compares every static token, in constant time.
-    match o.tokens.identify(secret) {
-        Some(p) => Ok(Ok((secret, Some(p), o.macs(OPERATOR, secret.as_bytes())))),
-        None => {
-            failed(o, io, &bucket)?;
-            say(401, "That is not one of this server's access tokens.")
-        }
-    }
-}
-
-/// The rate-limit bucket of sign-ins with `method` from the request's address.
-fn bucket(method: &str, req: &Request) -> String {
-    let kind = if method == "own_key" { "key" } else { "op" };
-    format!("{kind}:{}", super::client_ip(req))
-}
-
-/// Sign-in attempts one address may make per [`SIGN_IN_WINDOW`] (each
-/// method counts on its own).
-const ATTEMPTS: u64 = 10;
-const SIGN_IN_WINDOW: u64 = 600;
-/// Failed sign-ins from all addresses in a window past which an alert is
-/// logged and each failure counts as [`PENALTY`] more attempts of its address.
-const FAILURES_ALERT: u64 = 100;
-const PENALTY: usize = 3;
-
-/// Counts a wrong token or a key Scale refused, over all addresses. Past
-/// [`FAILURES_ALERT`] in a window the 101st (and each hundred more) is
-/// logged as an alert, and the failing address's `bucket` is charged
-/// [`PENALTY`] attempts more, so it gets 3 failures a window instead of 10.
-/// Addresses that do not fail are not slowed: nobody is locked out by
-/// someone else's guessing.
-fn failed(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<(), Stop> {
-    let rows = io
-        .store(vec![op("hit", "r:signin-failed", "", "", SIGN_IN_WINDOW)])?
-        .unwrap_or_default();
-    let n = rows.first().and_then(|h| h[0].as_u64()).unwrap_or(0);
-    if n > FAILURES_ALERT {
-        if n % FAILURES_ALERT == 1 {
-            o.alert.set(Some(n));
-        }
-        let key = format!("r:{bucket}");
-        io.store(vec![op("hit", &key, "", "", SIGN_IN_WINDOW); PENALTY])?;
-    }
-    Ok(())
-}
-
-/// The alert logged when failed sign-ins from all addresses reach `n`.
-pub(super) fn alert_line(n: u64) -> String {
-    format!("oauth: ALERT: {n} failed sign-ins from all addresses within 10 minutes; each failure now counts as 4 attempts of its address")
-}
-
-/// The tenant ids a Scale key may have, one per server key (newest first),
-/// and the stored tenant rows under them. The id is a keyed hash, the same
-/// at every sign-in, revealing nothing of the key; trying every server key
-/// keeps ids across a rotation. Each comes in two shapes, the current one
-/// first: `u_` and 22 characters with a check appended (see
-/// [`OAuth::shape`]), and the older one without the check, so a user who
-/// signed in before checks existed keeps their webhook URL.
-pub(super) fn tenants<'a>(
-    o: &OAuth<'_>,
-    io: &Io<'a>,
-    key: &str,
-) -> Result<(Vec<String>, &'a [Value]), Stop> {
-    let mut ids = Vec::new();
-    for k in &o.keys {
-        let old = format!("u_{}", &super::mac_with(k, "tenant", key.as_bytes())[..22]);
-        ids.push(OAuth::tagged(k, super::TENANT_ID, old.clone()));
-        ids.push(old);
-    }
-    let ops = ids
-        .iter()
-        .map(|id| op("get", &format!("u:{id}"), "", "", 0))
-        .collect();
-    Ok((ids, io.store(ops)?.unwrap_or_default()))
 }
 
 fn sign_in(
@@ -509,12 +393,12 @@ fn sign_in(
     let (ids, found) = tenants(o, io, secret)?;
     let existing = ids.iter().zip(found).find(|(_, b)| b.is_string());
     let (tenant, mut body) = match existing {
-        Some((id, b)) => (id.clone(), super::parse(b.as_str().unwrap_or(""))),
-        None => (ids[0].clone(), super::record(&[], &[("created", o.now())])),
+        Some((id, b)) => (id.clone(), record::parse(b.as_str().unwrap_or(""))),
+        None => (ids[0].clone(), record::new(&[], &[("created", o.now())])),
     };
     if let Some(c) = callback {
         // Only a hash: deliveries to the tenant's webhook are checked against it.
-        body["callback_key_hash"] = Value::String(super::hash(c));
+        body["callback_key_hash"] = Value::String(hash(c));
     }
     if callback.is_some() || existing.is_none() {
         io.store(vec![op(
@@ -541,20 +425,15 @@ fn sign_in(
 fn issue_code(o: &OAuth<'_>, io: &Io, a: &Authz, who: Who) -> Result<(String, String), Stop> {
     let grant = format!("g_{}", io.random(16)?);
     let code = format!("{CODE}{}", io.random(32)?);
-    let (mut sealed, mut wrapped) = (String::new(), String::new());
-    if let Some(key) = &who.key {
-        let k: [u8; 32] = io
-            .random_bytes(32)?
-            .try_into()
-            .map_err(|_| Stop::Down("short key".into()))?;
-        sealed = io.seal(k, format!("{grant}\n{key}").into_bytes())?;
-        wrapped = super::wrap_key(io, &code, &k)?;
-    }
-    let rec = super::record(
+    let (sealed, wrapped) = match &who.key {
+        Some(key) => seal_scale_key(io, &grant, key, &code)?,
+        None => Default::default(),
+    };
+    let rec = record::new(
         &[
             ("id", &grant),
-            ("client", s(&a.client, "id")),
-            ("name", s(&a.client, "name")),
+            ("client", record::text(&a.client, "id")),
+            ("name", record::text(&a.client, "name")),
             ("redirect", &a.redirect),
             ("challenge", &a.challenge),
             ("scope", &who.scopes.join(" ")),
@@ -573,7 +452,7 @@ fn issue_code(o: &OAuth<'_>, io: &Io, a: &Authz, who: Who) -> Result<(String, St
     );
     io.store(vec![op(
         "put",
-        &format!("c:{}", super::hash(&code)),
+        &format!("c:{}", hash(&code)),
         "",
         &rec.to_string(),
         o.now() + CODE_TTL,

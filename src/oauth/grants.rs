@@ -6,10 +6,15 @@
 //! ticket signed with a server key that names the tenant (and, for operator
 //! access, the token's keyed hashes) and expires after [`TICKET_TTL`].
 
-use super::authorize::{method_and_secret, tenants, Said};
-use super::page::{self, esc, Form};
+use super::access::drop_grant;
+use super::issued::{old_tenant, OPERATOR};
+use super::page::{self, esc, Form, MethodsPage};
+use super::params::{read_form, Params};
+use super::record;
+use super::server::OAuth;
+use super::sign_in::{method_and_secret, Said};
 use super::step::{Io, Stop};
-use super::{parse, s, OAuth, Params, OPERATOR};
+use super::tenant::tenants;
 use crate::http::{Request, Response};
 use crate::io::state::op;
 use serde_json::Value;
@@ -28,7 +33,7 @@ fn sign_in_page(
     let form = Form {
         action: "/oauth/grants",
         hidden: &[("csrf", &csrf), ("action", "sign_in")],
-        methods: page::methods(o, p, false),
+        methods: page::methods(o, p, MethodsPage::Grants),
         submit: "Show my connections",
         cancel: false,
     };
@@ -53,7 +58,7 @@ pub(super) fn get(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Sto
 
 /// `POST /oauth/grants`: sign in, or revoke one grant.
 pub(super) fn post(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, Stop> {
-    let p = match super::read_form(req, io)? {
+    let p = match read_form(req, io)? {
         Ok(p) => p,
         Err(m) => return Ok(page::error_page(400, "This form was not accepted", &m)),
     };
@@ -78,7 +83,7 @@ fn sign_in(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Res
     };
     let ticket = if let Some(token) = operator {
         let label = token.label;
-        let mut t = super::record(
+        let mut t = record::new(
             &[
                 ("tenant", OPERATOR),
                 ("label", &format!("operator token {label}")),
@@ -95,7 +100,7 @@ fn sign_in(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Res
                 "No app has been connected with this Scale key.".into(),
             )));
         };
-        super::record(&[("tenant", id), ("label", "your own Scale key")], &[])
+        record::new(&[("tenant", id), ("label", "your own Scale key")], &[])
     };
     Ok(Ok(list(o, req, io, ticket, None)?))
 }
@@ -104,7 +109,7 @@ fn sign_in(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Res
 /// those made with the same static token.
 fn grants_of(io: &Io, ticket: &Value) -> Result<Vec<Value>, Stop> {
     let rows = io
-        .store(vec![op("list", s(ticket, "tenant"), "", "", 0)])?
+        .store(vec![op("list", record::text(ticket, "tenant"), "", "", 0)])?
         .unwrap_or_default();
     let rows = rows
         .first()
@@ -112,9 +117,9 @@ fn grants_of(io: &Io, ticket: &Value) -> Result<Vec<Value>, Stop> {
         .map_or(&[][..], Vec::as_slice);
     Ok(rows
         .iter()
-        .map(|row| parse(row[1].as_str().unwrap_or("")))
+        .map(|row| record::parse(row[1].as_str().unwrap_or("")))
         .filter(|g| {
-            let op = s(g, "op");
+            let op = record::text(g, "op");
             match ticket["ops"].as_array() {
                 Some(hashes) => !op.is_empty() && hashes.iter().any(|h| h == op),
                 None => op.is_empty(),
@@ -134,15 +139,15 @@ fn list(
     ticket["exp"] = Value::from(o.now() + TICKET_TTL);
     let signed = o.sign("grants", &ticket);
     let (csrf, cookie) = page::csrf_issue(o, req, io, PURPOSE)?;
-    let tenant = s(&ticket, "tenant");
+    let tenant = record::text(&ticket, "tenant");
     let mut body = format!(
         "<h1>Your connections</h1><p>Signed in with {}.</p>",
-        esc(s(&ticket, "label"))
+        esc(record::text(&ticket, "label"))
     );
     if tenant != OPERATOR {
         // Ids of the older shape (no check part) are kept for good, so a
         // callback URL already set at Scale never has to change.
-        let kept = if super::old_tenant(tenant) {
+        let kept = if old_tenant(tenant) {
             " It has the earlier form, which keeps working for good: signing in again keeps it."
         } else {
             ""
@@ -165,9 +170,9 @@ fn list(
             ("csrf", csrf.as_str()),
             ("ticket", &signed),
             ("action", "revoke"),
-            ("grant", s(g, "id")),
+            ("grant", record::text(g, "id")),
         ];
-        let submit = format!("Revoke access for {}", esc(s(g, "name")));
+        let submit = format!("Revoke access for {}", esc(record::text(g, "name")));
         let form = Form {
             action: "/oauth/grants",
             hidden: &hidden,
@@ -177,12 +182,12 @@ fn list(
         };
         body += &format!(
             "<li class=\"card\"><p><strong>{}</strong> — <code>{}</code></p><p class=\"muted\">Sends back to <code>{}</code>. For <code>{}</code>. Connected {}, last refreshed {}.</p>{}</li>",
-            esc(s(g, "name")),
-            esc(s(g, "scope")),
-            esc(s(g, "redirect")),
-            esc(s(g, "resource")),
-            page::utc(super::n(g, "created")),
-            page::utc(super::n(g, "refreshed")),
+            esc(record::text(g, "name")),
+            esc(record::text(g, "scope")),
+            esc(record::text(g, "redirect")),
+            esc(record::text(g, "resource")),
+            page::utc(record::number(g, "created")),
+            page::utc(record::number(g, "refreshed")),
             form.render("")
         );
     }
@@ -201,7 +206,7 @@ fn revoke(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Resp
     // Only a grant this sign-in may see can be revoked through it.
     let Some(g) = grants_of(io, &ticket)?
         .into_iter()
-        .find(|g| s(g, "id") == id)
+        .find(|g| record::text(g, "id") == id)
     else {
         return Ok(Ok(list(
             o,
@@ -211,8 +216,8 @@ fn revoke(o: &OAuth<'_>, req: &Request, io: &Io, p: &Params) -> Result<Said<Resp
             Some("That connection is not yours or was already revoked."),
         )?));
     };
-    o.drop_grant(io, id)?;
-    let notice = format!("Access for {} was revoked.", s(&g, "name"));
+    drop_grant(o, io, id)?;
+    let notice = format!("Access for {} was revoked.", record::text(&g, "name"));
     Ok(Ok(list(o, req, io, ticket, Some(&notice))?.log(format!(
         "oauth: grant {id} revoked on the grants page"
     ))))

@@ -4,8 +4,9 @@
 //! with `frame-ancestors 'none'`. Every outside value is escaped. Plain HTML
 //! forms, so they work with a keyboard, a screen reader and on a phone.
 
+use super::params::Params;
+use super::server::OAuth;
 use super::step::{Io, Stop};
-use super::{OAuth, Params};
 use crate::http::{Request, Response};
 
 const CSS: &str = ":root{color-scheme:light dark;--fg:#1b1f24;--mu:#59636e;--bg:#fff;--card:#f6f8fa;--line:#d1d9e0;--ac:#0a58ca;--err:#b42318}\
@@ -135,9 +136,18 @@ fn password(id: &str, label: &str, help: &str) -> String {
     )
 }
 
-/// The sign-in methods the operator enabled; on the sign-in page (`consent`)
-/// with the own-key options. What the person chose before a mistake stays.
-pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
+/// The page the sign-in methods are shown on.
+pub(super) enum MethodsPage {
+    /// The sign-in page, which also asks an own-key user for a callback
+    /// auth key and whether billed work is allowed.
+    SignIn,
+    /// The grants page, which asks only how to sign in.
+    Grants,
+}
+
+/// The sign-in methods the operator enabled, for `on`. What the person
+/// chose before a mistake stays.
+pub(super) fn methods(o: &OAuth<'_>, p: &Params, on: MethodsPage) -> String {
     let (own, op) = (o.cfg.oauth_byok, !o.tokens.is_empty());
     let chosen = p
         .get("method")
@@ -157,7 +167,7 @@ pub(super) fn methods(o: &OAuth<'_>, p: &Params, consent: bool) -> String {
         out += &choice("own_key", "Your own Scale API key");
         out += "<div class=\"sub\">";
         out += &password("scale_key", "Scale API key (<code>live_…</code> or <code>test_…</code>)", "Checked with one call to Scale, then stored encrypted so that only this connection's tokens can open it.");
-        if consent {
+        if let MethodsPage::SignIn = on {
             out += &password(
                 "callback_key",
                 "Scale callback auth key (optional)",

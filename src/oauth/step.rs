@@ -16,22 +16,24 @@
 //! again costs microseconds (parsing a small form, a few hashes) against
 //! milliseconds for each store call.
 
-use super::{OAuth, MAX_BODY, MEMO_MS, MISS_MS};
+use super::fetch;
+use super::issued::{MEMO_MS, MISS_MS};
+use super::record;
+use super::server::OAuth;
 use crate::codec::base64url;
 use crate::http::Request;
 use crate::io::state::op;
-use crate::io::{InResponse, Method, OutRequest, SendError};
 use crate::scale::{Call, Retry, Scale, ScaleError};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 
-// The guard of a client metadata document fetch (its URL is checked by
-// `client::document_host` first), and how long its outcome is remembered.
-const CIMD_TIMEOUT_MS: u32 = 4000;
-const CIMD_MAX_BYTES: usize = 32 * 1024;
-const CIMD_MEMO_MS: u64 = 5 * 60 * 1000;
+/// The largest body an OAuth endpoint reads (forms and registrations are small).
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// How long a client metadata document fetched is remembered.
+const DOCUMENT_MEMO_MS: u64 = 5 * 60 * 1000;
 /// A document that could not be fetched is not asked for again for this long.
-const CIMD_FAILED_MS: u64 = 60 * 1000;
+const DOCUMENT_FAILED_MS: u64 = 60 * 1000;
 
 /// What an endpoint needs before it can go on.
 pub(super) enum Need {
@@ -46,12 +48,21 @@ pub(super) enum Need {
     Seal([u8; 32], Vec<u8>),
     /// AES-256-GCM: what was sealed under the key, if it opens.
     Open([u8; 32], Vec<u8>),
-    /// A client metadata document (checked URL) as remembered: its body
-    /// from the memo (5 min), or why it failed (1 min); with `true`, fetched
-    /// when neither is there.
-    Document(String, bool),
+    /// A client metadata document (its URL checked by `fetch::public_host`)
+    /// as remembered: its body from the memo (5 min), or why it failed
+    /// (1 min); when neither is there, fetched or not as [`Absent`] says.
+    Document(String, Absent),
     /// One Scale call with this key, to see that it works.
     Scale(String),
+}
+
+/// What to do about a document that is not remembered.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Absent {
+    /// Fetch it (the caller has counted the fetch against its limit).
+    Fetch,
+    /// Answer that it is not there.
+    Leave,
 }
 
 /// What came back.
@@ -130,7 +141,7 @@ impl<'a> Io<'a> {
         Ok(rows
             .first()
             .and_then(Value::as_str)
-            .map(super::parse)
+            .map(record::parse)
             .unwrap_or_default())
     }
 
@@ -160,14 +171,26 @@ impl<'a> Io<'a> {
         }
     }
 
-    /// The client metadata document at `url` as remembered, or with
-    /// `fetch` fetched if it is not: its body, or why it could not be had.
-    pub(super) fn document(
+    /// The client metadata document at `url` as remembered: its body, or
+    /// why it could not be had; `None` when it is not remembered.
+    pub(super) fn remembered_document(
         &self,
         url: &str,
-        fetch: bool,
     ) -> Result<Option<&'a Result<Vec<u8>, String>>, Stop> {
-        match self.ask(Need::Document(url.to_string(), fetch))? {
+        self.document(url, Absent::Leave)
+    }
+
+    /// The client metadata document at `url` as remembered, or else fetched.
+    pub(super) fn fetched_document(&self, url: &str) -> Result<&'a Result<Vec<u8>, String>, Stop> {
+        self.document(url, Absent::Fetch)?.ok_or_else(out_of_step)
+    }
+
+    fn document(
+        &self,
+        url: &str,
+        absent: Absent,
+    ) -> Result<Option<&'a Result<Vec<u8>, String>>, Stop> {
+        match self.ask(Need::Document(url.to_string(), absent))? {
             Got::Document(d) => Ok(d.as_ref()),
             _ => Err(out_of_step()),
         }
@@ -195,44 +218,35 @@ impl<'a> Io<'a> {
     }
 }
 
-/// Why fetching the metadata document at `url` gave no document, in this
-/// server's words: the platform's own error text can name its internals.
-fn fetch_problem(url: &str, r: &Result<InResponse, SendError>) -> String {
-    match r {
-        Ok(InResponse { status, .. }) if (300..400).contains(status) => {
-            format!("it answered HTTP {status}, a redirect, which is not followed")
-        }
-        Ok(InResponse { status, .. }) => format!("it answered HTTP {status}"),
-        Err(SendError::Timeout(_)) => "it did not answer within 4 seconds".into(),
-        Err(SendError::TooLarge(_)) => "it is larger than 32 KiB".into(),
-        Err(_) => {
-            let host = url
-                .strip_prefix("https://")
-                .unwrap_or(url)
-                .split(['/', '?', ':'])
-                .next();
-            format!("it could not be fetched from {}", host.unwrap_or(""))
-        }
-    }
-}
-
 #[inline(never)]
 pub(super) fn out_of_step() -> Stop {
     Stop::Down("an OAuth step got an answer of the wrong kind".into())
 }
 
+/// Whether an endpoint draws random bytes ([`Io::random`]). They are drawn
+/// from the platform before its first run; `/mcp`'s token check, the hot
+/// path, needs none and skips that call.
+pub(super) enum Randomness {
+    Drawn,
+    Unused,
+}
+
 /// Runs `endpoint` until it answers, getting what it needs between runs;
-/// `Err` is a platform failure. `random` says whether it draws random bytes.
+/// `Err` is a platform failure.
 pub(super) async fn drive<T>(
     o: &OAuth<'_>,
     req: &Request,
-    random: bool,
+    randomness: Randomness,
     endpoint: &dyn Fn(&Io) -> Result<T, Stop>,
 ) -> Result<T, String> {
     let mut seed = [0u8; SEED];
-    if random {
-        o.crypto.random(&mut seed)?;
-    }
+    let seed = match randomness {
+        Randomness::Drawn => {
+            o.crypto.random(&mut seed)?;
+            &seed[..]
+        }
+        Randomness::Unused => &[],
+    };
     let mut got = Vec::new();
     // Each run asks for one more thing; no endpoint needs anywhere near this many.
     while got.len() < 24 {
@@ -240,7 +254,7 @@ pub(super) async fn drive<T>(
             got: &got,
             at: Cell::new(0),
             need: RefCell::new(None),
-            seed: &seed,
+            seed,
             seed_at: Cell::new(0),
         };
         match endpoint(&io) {
@@ -279,7 +293,7 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
                     let v = rows
                         .first()
                         .and_then(Value::as_str)
-                        .map(super::parse)
+                        .map(record::parse)
                         .unwrap_or_default();
                     // A token's record is written before the token is handed
                     // out, so one found absent stays absent: remembered
@@ -296,7 +310,7 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
         }
         Need::Seal(k, plain) => Got::Bytes(Some(o.crypto.seal(&k, &plain).await?)),
         Need::Open(k, sealed) => Got::Bytes(o.crypto.open(&k, &sealed).await?),
-        Need::Document(url, fetch) => {
+        Need::Document(url, absent) => {
             let key = format!("doc:{url}");
             if let Some(Value::String(body)) = o.p.memo.get(&key, o.now_ms) {
                 return Ok(Got::Document(Some(Ok(body.into_bytes()))));
@@ -304,36 +318,23 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
             if let Some(Value::String(why)) = o.p.failed_docs.get(&url, o.now_ms) {
                 return Ok(Got::Document(Some(Err(why))));
             }
-            if !fetch {
+            if absent == Absent::Leave {
                 return Ok(Got::Document(None));
             }
-            let out = OutRequest {
-                method: Method::Get,
-                url,
-                headers: vec![("accept".into(), "application/json".into())],
-                body: None,
-                max_response_bytes: CIMD_MAX_BYTES,
-                no_redirects: true,
-            };
-            let r = match o.up.send(&out, CIMD_TIMEOUT_MS).await {
-                Ok(InResponse {
-                    status: 200, body, ..
-                }) => Ok(body),
-                r => Err(fetch_problem(&out.url, &r)),
-            };
+            let r = fetch::get_json(o.up, &url).await;
             match &r {
                 Ok(body) => {
                     if let Ok(text) = std::str::from_utf8(body) {
                         o.p.memo
-                            .put(key, Value::String(text.into()), o.now_ms + CIMD_MEMO_MS);
+                            .put(key, Value::String(text.into()), o.now_ms + DOCUMENT_MEMO_MS);
                     }
                 }
                 // A failure is asked for again only after a minute, however
                 // often the link that names it is opened.
                 Err(why) => o.p.failed_docs.put(
-                    out.url,
+                    url,
                     Value::String(why.clone()),
-                    o.now_ms + CIMD_FAILED_MS,
+                    o.now_ms + DOCUMENT_FAILED_MS,
                 ),
             }
             Got::Document(Some(r))

@@ -2,163 +2,22 @@
 //! on the in-memory platform: sign-in, tokens, refresh, revocation, and the
 //! attacks issue 14 lists, each refused with nothing issued. The router's
 //! part (`/mcp` with OAuth tokens, the 401 challenge) is tested in `app`,
-//! with the [`World`] of these tests.
+//! with the same [`World`] (`testing`).
 
+use super::issued::{hash, old_refresh, old_tenant, shaped, ACCESS, ACCESS_TTL, CODE_TTL};
+use super::issued::{REFRESH, REFRESH_TTL, TAG};
+use super::record;
+use super::testing::*;
 use super::*;
-use crate::auth::{Account, Keyring};
+// The fixture below reads answers and stored records with these.
+use super::record::parse;
+use super::register::CLIENT_TTL;
+use crate::auth::{Account, Identity};
 use crate::codec::{base64url, percent_encode, sha256};
-use crate::config::RawSettings;
-use crate::http::Body;
-use crate::io::fakes::{
-    block_on, json_response, services_with_oauth, FakeOAuth, FakeUpstream, Reply,
-};
-use crate::io::{OutRequest, SendError};
-use serde_json::json;
-use std::cell::RefCell;
-use std::rc::Rc;
+use crate::io::fakes::{block_on, json_response, services_with_oauth, Reply};
+use crate::io::{SendError, Upstream};
+use serde_json::{json, Value};
 
-pub(crate) const ISS: &str = "https://w.example.com";
-pub(crate) const OP_TOKEN: &str = "operator-static-token-0123456789";
-pub(crate) const KEY_A: &str = "test_user_a_key_111111";
-pub(crate) const KEY_B: &str = "test_user_b_key_222222";
-pub(crate) const LIVE: &str = "live_user_c_key_333333";
-const CIMD: &str = "https://app.example.com/oauth/client.json";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const REDIRECT: &str = "https://app.example.com/callback";
-
-/// What the fake upstream answers: the client metadata document, Scale's
-/// `GET /tasks` for the users' keys, or a scripted document answer.
-fn upstream(doc: Rc<RefCell<Option<Reply>>>) -> impl FnMut(&OutRequest) -> Reply {
-    move |req| {
-        if req.url == CIMD {
-            if let Some(r) = doc.borrow_mut().take() {
-                return r;
-            }
-            return Ok(json_response(
-                200,
-                &json!({"client_id": CIMD, "client_name": "Example App", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": ["private_key_jwt", "none"]}),
-            ));
-        }
-        let auth = req
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| v.as_str());
-        for key in [KEY_A, KEY_B, LIVE, "test_operator_key"] {
-            if auth
-                == Some(&format!(
-                    "Basic {}",
-                    crate::codec::base64(format!("{key}:").as_bytes())
-                ))
-            {
-                return Ok(json_response(200, &json!({"docs": [], "key": key})));
-            }
-        }
-        if req.url.starts_with("https://api.scale.com/") {
-            return Ok(json_response(401, &json!({"error": "Unauthorized"})));
-        }
-        Err(SendError::Network("unknown host".into()))
-    }
-}
-
-pub(crate) struct World {
-    pub up: FakeUpstream,
-    pub oauth: FakeOAuth,
-    settings: Vec<(&'static str, String)>,
-    /// The next answer for the metadata document, when a test scripts one.
-    doc: Rc<RefCell<Option<Reply>>>,
-}
-
-struct Out {
-    status: u16,
-    headers: Vec<(String, String)>,
-    text: String,
-    logs: Vec<String>,
-}
-
-impl Out {
-    fn header(&self, name: &str) -> Option<&str> {
-        crate::http::header_in(&self.headers, name)
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_default()
-    }
-    fn error(&self) -> String {
-        s(&self.json(), "error").to_string()
-    }
-    fn location(&self) -> &str {
-        self.header("location").unwrap_or("")
-    }
-}
-
-fn param(url: &str, name: &str) -> Option<String> {
-    Params::parse(url.split_once('?').map_or("", |x| x.1))
-        .unwrap()
-        .get(name)
-        .map(str::to_string)
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&")
-}
-
-/// A rendered page's hidden fields and the cookie it set.
-struct Page {
-    fields: Vec<(String, String)>,
-    cookie: String,
-}
-
-fn page_of(r: &Out) -> Page {
-    assert_eq!(r.status, 200, "{}", r.text);
-    let mut fields = Vec::new();
-    for part in r.text.split("<input type=\"hidden\" name=\"").skip(1) {
-        let (name, rest) = part.split_once("\" value=\"").unwrap();
-        fields.push((unescape(name), unescape(rest.split('"').next().unwrap())));
-    }
-    let cookie = r
-        .header("set-cookie")
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .unwrap_or_default();
-    Page { fields, cookie }
-}
-
-fn authorize_url(client_id: &str, changes: &[(&str, &str)]) -> String {
-    let mut pairs = vec![
-        ("response_type", "code"),
-        ("client_id", client_id),
-        ("redirect_uri", REDIRECT),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-        ("state", "st-1"),
-    ];
-    for (k, v) in changes {
-        pairs.retain(|(k2, _)| k2 != k);
-        if !v.is_empty() {
-            pairs.push((k, v));
-        }
-    }
-    format!("/authorize?{}", form(&pairs))
-}
-
-pub(crate) const OWN_A: [(&str, &str); 4] = [
-    ("method", "own_key"),
-    ("scale_key", KEY_A),
-    ("grant_scope", "scale:read"),
-    ("grant_scope", "scale:write"),
-];
 pub(crate) const OWN_B: [(&str, &str); 3] = [
     ("method", "own_key"),
     ("scale_key", KEY_B),
@@ -169,211 +28,6 @@ const OPERATOR_READ: [(&str, &str); 3] = [
     ("operator_token", OP_TOKEN),
     ("grant_scope", "scale:read"),
 ];
-
-type Client = (String, Option<String>);
-
-impl World {
-    pub(crate) fn new() -> World {
-        World::with(&[])
-    }
-    fn with(extra: &[(&'static str, &str)]) -> World {
-        let up = FakeUpstream::new();
-        let doc = Rc::new(RefCell::new(None));
-        up.respond_with(upstream(doc.clone()));
-        let mut settings = vec![
-            ("MCP_AUTH_TOKEN", OP_TOKEN.to_string()),
-            ("SCALE_API_KEY", "test_operator_key".to_string()),
-            ("OAUTH_BYOK", "true".to_string()),
-            (
-                "OAUTH_SECRET",
-                "first-secret-0123456789abcdef0123456789".to_string(),
-            ),
-        ];
-        for (k, v) in extra {
-            settings.retain(|(k2, _)| k2 != k);
-            settings.push((k, v.to_string()));
-        }
-        World {
-            oauth: FakeOAuth::new(&up),
-            up,
-            settings,
-            doc,
-        }
-    }
-    /// The static tokens of the settings.
-    fn keyring(&self) -> Keyring {
-        Keyring::from_raw(&self.raw()).unwrap()
-    }
-    pub(crate) fn raw(&self) -> RawSettings {
-        let pairs: Vec<(&str, &str)> = self
-            .settings
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
-        RawSettings::from_pairs(&pairs, true)
-    }
-    pub(crate) fn set(&mut self, name: &'static str, value: &str) {
-        self.settings.retain(|(k, _)| *k != name);
-        self.settings.push((name, value.to_string()));
-    }
-    pub(crate) fn advance(&self, secs: u64) {
-        self.up.advance(secs * 1000);
-    }
-    fn send(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Out {
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let req = Request {
-            method: method.into(),
-            path: path.into(),
-            query: query.into(),
-            self_origin: ISS.into(),
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: Body::from(body.as_bytes().to_vec()),
-        };
-        let cfg = Config::checked(&self.raw(), false).unwrap();
-        let services = services_with_oauth(&self.up, None, &self.oauth);
-        let r = block_on(serve(&req, &cfg, &self.keyring(), &services)).expect("an OAuth path");
-        Out {
-            status: r.status,
-            headers: r.headers,
-            text: String::from_utf8_lossy(&r.body).into_owned(),
-            logs: r.logs,
-        }
-    }
-    fn post(&self, path: &str, pairs: &[(&str, &str)], headers: &[(&str, &str)]) -> Out {
-        let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
-        h.extend_from_slice(headers);
-        self.send("POST", path, &h, &form(pairs))
-    }
-    /// What `token` means at `path`, as `/mcp` sees it, with `memo` as the isolate's.
-    fn auth_in(&self, memo: &FakeOAuth, token: &str, path: &str) -> Auth {
-        let cfg = Config::checked(&self.raw(), false).unwrap();
-        let services = services_with_oauth(&self.up, None, memo);
-        let req = Request {
-            method: "POST".into(),
-            path: path.into(),
-            self_origin: ISS.into(),
-            ..Default::default()
-        };
-        block_on(authenticate(
-            &cfg,
-            &self.keyring(),
-            &services,
-            &req,
-            token,
-            &format!("{ISS}{path}"),
-        ))
-    }
-    fn auth(&self, token: &str, path: &str) -> Auth {
-        self.auth_in(&self.oauth, token, path)
-    }
-    pub(crate) fn register(&self, method: &str) -> Client {
-        let body = json!({"client_name": "Claude", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": method}).to_string();
-        let r = self.send(
-            "POST",
-            "/register",
-            &[("content-type", "application/json")],
-            &body,
-        );
-        assert_eq!(r.status, 201, "{}", r.text);
-        let v = r.json();
-        (
-            s(&v, "client_id").to_string(),
-            v["client_secret"].as_str().map(str::to_string),
-        )
-    }
-    fn open_page(&self, client_id: &str, changes: &[(&str, &str)]) -> Page {
-        page_of(&self.send("GET", &authorize_url(client_id, changes), &[], ""))
-    }
-    /// Submits the sign-in form with `choices` in place of its fields of the same names.
-    fn submit(&self, page: &Page, choices: &[(&str, &str)]) -> Out {
-        let mut pairs: Vec<(&str, &str)> = page
-            .fields
-            .iter()
-            .filter(|(k, _)| !choices.iter().any(|(c, _)| c == k))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        pairs.extend_from_slice(choices);
-        self.post(
-            "/authorize",
-            &pairs,
-            &[
-                ("cookie", &page.cookie),
-                ("origin", ISS),
-                ("sec-fetch-site", "same-origin"),
-            ],
-        )
-    }
-    /// Signs in through the page and returns the code.
-    fn code(&self, client_id: &str, choices: &[(&str, &str)]) -> String {
-        let r = self.submit(&self.open_page(client_id, &[]), choices);
-        assert_eq!(r.status, 303, "{}", r.text);
-        let loc = r.location();
-        assert!(loc.starts_with(REDIRECT), "{loc}");
-        assert_eq!(param(loc, "state").as_deref(), Some("st-1"));
-        assert_eq!(param(loc, "iss").as_deref(), Some(ISS));
-        param(loc, "code").unwrap()
-    }
-    fn exchange(&self, client: &Client, code: &str, verifier: &str) -> Out {
-        let mut pairs = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client.0),
-        ];
-        if let Some(s) = &client.1 {
-            pairs.push(("client_secret", s));
-        }
-        self.post("/token", &pairs, &[])
-    }
-    fn refresh(&self, client: &Client, rt: &str) -> Out {
-        let mut pairs = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", rt),
-            ("client_id", &client.0),
-        ];
-        if let Some(s) = &client.1 {
-            pairs.push(("client_secret", s));
-        }
-        self.post("/token", &pairs, &[])
-    }
-    pub(crate) fn tokens_for(&self, client: &Client, choices: &[(&str, &str)]) -> (String, String) {
-        tokens(&self.exchange(client, &self.code(&client.0, choices), VERIFIER))
-    }
-    /// How many live rows the store holds under keys starting with `prefix`.
-    fn rows(&self, prefix: &str) -> usize {
-        let now = self.up.now_ms() / 1000;
-        self.oauth
-            .state
-            .rows
-            .borrow()
-            .0
-            .iter()
-            .filter(|(k, r)| k.starts_with(prefix) && (r.2 == 0 || r.2 > now))
-            .count()
-    }
-    /// Another isolate: the same store, its own memo.
-    fn isolate(&self) -> FakeOAuth {
-        FakeOAuth {
-            memo: Rc::default(),
-            failed_docs: Rc::default(),
-            ..self.oauth.clone()
-        }
-    }
-}
-
-fn tokens(r: &Out) -> (String, String) {
-    assert_eq!(r.status, 200, "{}", r.text);
-    let v = r.json();
-    assert_eq!(v["token_type"], "Bearer");
-    (
-        s(&v, "access_token").to_string(),
-        s(&v, "refresh_token").to_string(),
-    )
-}
 
 fn granted(a: Auth) -> Identity {
     match a {
@@ -458,7 +112,7 @@ fn discovery_documents_are_served_for_every_mcp_url() {
             .status,
         405
     );
-    let cfg = Config::checked(&w.raw(), false).unwrap();
+    let cfg = Config::for_mcp(&w.raw()).unwrap();
     let services = services_with_oauth(&w.up, None, &w.oauth);
     let req = Request {
         method: "GET".into(),
@@ -500,10 +154,10 @@ fn own_key_sign_in_issues_tokens_that_unseal_that_key_only() {
     let label = &g.principal().label;
     assert!(label.starts_with(&format!("oauth:{tenant}:g_")), "{label}");
     let rec = access_record(&w, &at);
-    assert_eq!(s(&rec, "id"), grant_id(&g));
-    assert_eq!(s(&rec, "resource"), "https://w.example.com/mcp");
-    assert_eq!(s(&rec, "name"), "Claude");
-    assert_eq!(s(&rec, "op"), "");
+    assert_eq!(record::text(&rec, "id"), grant_id(&g));
+    assert_eq!(record::text(&rec, "resource"), "https://w.example.com/mcp");
+    assert_eq!(record::text(&rec, "name"), "Claude");
+    assert_eq!(record::text(&rec, "op"), "");
     // Narrower paths are covered; no key or token is stored anywhere.
     granted(w.auth(&at, "/mcp/readonly"));
     let dump = w.oauth.state.dump();
@@ -535,7 +189,7 @@ fn user_a_token_never_reaches_user_b_key() {
             .0
             .iter()
             .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&gb)))
-            .map(|(_, r)| parse(&r.1)["sealed"].clone())
+            .map(|(_, r)| record::parse(&r.1)["sealed"].clone())
             .unwrap();
         let row_a = rows
             .0
@@ -543,7 +197,7 @@ fn user_a_token_never_reaches_user_b_key() {
             .find(|(k, r)| k.starts_with("a:") && r.1.contains(&grant_id(&ga)))
             .unwrap()
             .1;
-        let mut rec = parse(&row_a.1);
+        let mut rec = record::parse(&row_a.1);
         rec["sealed"] = sealed_b;
         row_a.1 = rec.to_string();
     }
@@ -572,7 +226,7 @@ fn operator_access_through_a_metadata_document_client() {
     assert_eq!(scopes(&g), "scale:read");
     let label = &g.principal().label;
     assert!(label.starts_with("oauth:token-1:g_"), "{label}");
-    assert!(!s(&access_record(&w, &at), "op").is_empty());
+    assert!(!record::text(&access_record(&w, &at), "op").is_empty());
     let fetched = w.up.sent().iter().filter(|r| r.url == CIMD).count();
     assert_eq!(fetched, 1, "the document is cached");
     assert!(w.up.sent().iter().all(|r| r.url != CIMD || r.no_redirects));
@@ -838,7 +492,7 @@ fn the_page_shows_names_without_format_characters_and_the_redirect_host_under_th
         &dcr.to_string(),
     );
     assert_eq!(r.json()["client_name"], "edualC Official");
-    let id = s(&r.json(), "client_id").to_string();
+    let id = record::text(&r.json(), "client_id").to_string();
     for (client, redirect, host) in [
         (CIMD, REDIRECT, "app.example.com"),
         (id.as_str(), "https://evil.example/landing", "evil.example"),
@@ -1109,7 +763,7 @@ fn malformed_requests_get_a_page_naming_the_problem_and_the_app_never_a_redirect
         &[("content-type", "application/json")],
         &reg.to_string(),
     );
-    let id = s(&r.json(), "client_id").to_string();
+    let id = record::text(&r.json(), "client_id").to_string();
     let long = "s".repeat(2049);
     for (change, why) in [
         (("code_challenge", ""), "PKCE is required"),
@@ -1335,7 +989,7 @@ fn after_the_window_a_retry_rotates_again() {
 impl World {
     /// What `/webhooks/scale/{tenant}` checks a delivery's key against.
     fn tenant_hash(&self, tenant: &str) -> Option<String> {
-        let cfg = Config::checked(&self.raw(), true).unwrap();
+        let cfg = Config::for_webhooks(&self.raw()).unwrap();
         let services = services_with_oauth(&self.up, None, &self.oauth);
         block_on(tenant_callback_hash(&cfg, &services, tenant)).unwrap()
     }
@@ -1986,12 +1640,15 @@ fn the_grants_page_lists_and_revokes_only_ones_own_grants() {
     let Account::Tenant(tenant) = ga.account() else {
         panic!()
     };
-    let row = parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());
-    assert_eq!(s(&row, "callback_key_hash"), hash("cb-key-of-user-a-123"));
+    let row = record::parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap());
+    assert_eq!(
+        record::text(&row, "callback_key_hash"),
+        hash("cb-key-of-user-a-123")
+    );
     w.tokens_for(&client, &OWN_A);
     assert_eq!(
-        s(
-            &parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap()),
+        record::text(
+            &record::parse(&w.oauth.state.body(&format!("u:{tenant}")).unwrap()),
             "callback_key_hash"
         ),
         hash("cb-key-of-user-a-123")

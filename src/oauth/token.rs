@@ -15,9 +15,17 @@
 //! presented again revokes its grant. Tokens end in a check under the server
 //! key (see `OAuth::shape`), so junk is refused before any store read.
 
+use super::access::{drop_grant, operator_scopes, LOWERED, REMOVED};
+use super::answer::oauth_error;
+use super::client;
+use super::issued::{hash, old_access, old_refresh, shaped, ACCESS_CHECK, REFRESH_CHECK};
+use super::issued::{ACCESS, ACCESS_TTL, CODE, CODE_TTL, REFRESH, REFRESH_TTL};
+use super::params::{read_form, Params};
+use super::record;
+use super::resource::{covers, parse_resource};
+use super::seal::{unwrap_key, wrap_key};
+use super::server::{OAuth, Shape};
 use super::step::{Io, Stop};
-use super::{client, covers, hash, n, oauth_error, parse_resource, s, shaped, OAuth, Params};
-use super::{ACCESS, ACCESS_TTL, CODE, CODE_TTL, REFRESH, REFRESH_TTL};
 use crate::http::{Request, Response};
 use crate::io::state::{cas, op};
 use serde_json::Value;
@@ -72,7 +80,7 @@ fn form_and_client(
     req: &Request,
     io: &Io,
 ) -> Result<Result<(Params, Value), Response>, Stop> {
-    let p = match super::read_form(req, io)? {
+    let p = match read_form(req, io)? {
         Ok(p) => p,
         Err(m) => return Ok(Err(oauth_error(400, "invalid_request", &m))),
     };
@@ -101,7 +109,7 @@ pub(super) fn token(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, S
 /// The audience of new access tokens: the grant's resource, or a narrower
 /// one the client asks for (RFC 8707).
 fn audience(o: &OAuth<'_>, p: &Params, grant: &Value) -> Option<String> {
-    let granted = s(grant, "resource");
+    let granted = record::text(grant, "resource");
     match p.get("resource") {
         None => Some(granted.to_string()),
         Some(r) => parse_resource(&o.issuer, r).filter(|r| covers(granted, r)),
@@ -123,25 +131,22 @@ fn mint(
     scope: Option<&str>,
 ) -> Result<(Value, Response), Stop> {
     let now = o.now();
-    let id = s(grant, "id").to_string();
-    let access = o.tag(super::ACCESS_CHECK, format!("{ACCESS}{}", io.random(32)?));
-    let refresh = o.tag(
-        super::REFRESH_CHECK,
-        format!("{REFRESH}{id}.{}", io.random(32)?),
-    );
+    let id = record::text(grant, "id").to_string();
+    let access = o.tag(ACCESS_CHECK, format!("{ACCESS}{}", io.random(32)?));
+    let refresh = o.tag(REFRESH_CHECK, format!("{REFRESH}{id}.{}", io.random(32)?));
     let (mut wa, mut wr) = (String::new(), String::new());
     if let Some(k) = key {
-        wa = super::wrap_key(io, &access, k)?;
-        wr = super::wrap_key(io, &refresh, k)?;
+        wa = wrap_key(io, &access, k)?;
+        wr = wrap_key(io, &refresh, k)?;
     }
     let expires = now + ACCESS_TTL;
-    let grant_fields = super::record(
+    let grant_fields = record::new(
         &[("cur", &hash(&refresh)), ("wcur", &wr)],
         &[("refreshed", now), ("expires", now + REFRESH_TTL)],
     );
     merge(grant, grant_fields);
     // The access token's record: what the hot path needs of the grant.
-    let mut rec = super::record(
+    let mut rec = record::new(
         &[("resource", &aud), ("wrapped", &wa)],
         &[("expires", expires)],
     );
@@ -164,9 +169,9 @@ fn mint(
         serde_json::to_vec(&Issued {
             access_token: &access,
             token_type: "Bearer",
-            expires_in: super::ACCESS_TTL,
+            expires_in: ACCESS_TTL,
             refresh_token: &refresh,
-            scope: s(&rec, "scope"),
+            scope: record::text(&rec, "scope"),
         })
         .unwrap_or_default(),
     )
@@ -188,18 +193,20 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
     // What the store holds, as the precondition of spending it: records are
     // written from `Value`s, whose keys are kept sorted, so this is their text.
     let text = g.to_string();
-    if !s(&g, "used").is_empty() {
+    if !record::text(&g, "used").is_empty() {
         // RFC 6749 §4.1.2: a code presented twice revokes what it gave.
-        o.drop_grant(io, s(&g, "used"))?;
+        drop_grant(o, io, record::text(&g, "used"))?;
         return Ok(oauth_error(400, "invalid_grant", "The authorization code was already used, so the access it gave has been revoked. Sign in again.")
             .log("oauth: code reuse; grant revoked"));
     }
-    if s(&g, "client") != s(client, "id") {
+    if record::text(&g, "client") != record::text(client, "id") {
         return invalid_grant("The authorization code was issued to another client.");
     }
     let redirect = p.get("redirect_uri");
     // Stored as a number (see `record`): 1 when the authorization request named it.
-    if (n(&g, "redirect_given") == 1 || redirect.is_some()) && redirect != Some(s(&g, "redirect")) {
+    if (record::number(&g, "redirect_given") == 1 || redirect.is_some())
+        && redirect != Some(record::text(&g, "redirect"))
+    {
         return invalid_grant("redirect_uri differs from the one in the authorization request.");
     }
     let verifier = p.get("code_verifier").unwrap_or("");
@@ -208,7 +215,11 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    if !verifier_ok || !crate::auth::ct_eq(hash(verifier).as_bytes(), s(&g, "challenge").as_bytes())
+    if !verifier_ok
+        || !crate::auth::ct_eq(
+            hash(verifier).as_bytes(),
+            record::text(&g, "challenge").as_bytes(),
+        )
     {
         return Ok(oauth_error(
             400,
@@ -220,9 +231,9 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
     let Some(aud) = audience(o, p, &g) else {
         return Ok(oauth_error(400, "invalid_target", BAD_TARGET));
     };
-    let grant_key = match s(&g, "wrapped") {
+    let grant_key = match record::text(&g, "wrapped") {
         "" => None,
-        w => match super::unwrap_key(io, code, w)? {
+        w => match unwrap_key(io, code, w)? {
             Some(k) => Some(k),
             None => return invalid_grant(UNKNOWN),
         },
@@ -235,16 +246,16 @@ fn code_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<Resp
         }
     }
     let (access, answer) = mint(o, io, &mut g, grant_key.as_ref(), aud, None)?;
-    let id = s(&g, "id");
-    let spent = super::record(&[("used", id)], &[]).to_string();
+    let id = record::text(&g, "id");
+    let spent = record::new(&[("used", id)], &[]).to_string();
     let ops = vec![
         cas(&key, Some(&text), "", &spent, o.now() + CODE_TTL),
         op(
             "put",
             &format!("g:{id}"),
-            s(&g, "tenant"),
+            record::text(&g, "tenant"),
             &g.to_string(),
-            n(&g, "expires"),
+            record::number(&g, "expires"),
         ),
         access,
     ];
@@ -258,7 +269,7 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
     const UNKNOWN: &str = "The refresh token is unknown, expired or revoked. Sign in again.";
     let rt = p.get("refresh_token").unwrap_or("");
     // Junk is refused before any store read.
-    let Some(checked) = o.shape(super::REFRESH_CHECK, rt, super::old_refresh) else {
+    let Some(shape) = o.shape(REFRESH_CHECK, rt, old_refresh) else {
         return invalid_grant(UNKNOWN);
     };
     let id = &rt[REFRESH.len()..REFRESH.len() + 24];
@@ -279,42 +290,45 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
         // The older shape only while such tokens can be alive (see
         // `OAuth::old_shapes_since`; `/mcp` writes that row).
         let since = row(2).and_then(|t| t.parse::<u64>().ok());
-        if !checked && since.is_some_and(|t| o.now() >= t + REFRESH_TTL) {
+        if shape == Shape::Older && since.is_some_and(|t| o.now() >= t + REFRESH_TTL) {
             return invalid_grant(UNKNOWN);
         }
-        let mut g = row(0).map(super::parse).unwrap_or_default();
+        let mut g = row(0).map(record::parse).unwrap_or_default();
         // This token was first used less than REPLAY_TTL ago: the same
         // answer again, so each racer's tokens stay the grant's current ones.
-        if let (Some(sealed), true) = (row(1), s(&g, "client") == s(client, "id")) {
+        if let (Some(sealed), true) = (
+            row(1),
+            record::text(&g, "client") == record::text(client, "id"),
+        ) {
             if let Some(body) = io.open(replay_key(rt), sealed)? {
                 return Ok(issued(body.to_vec()).log("oauth: refresh answered again"));
             }
         }
         let text = g.to_string();
-        let current = s(&g, "cur") == hash;
-        if !current && s(&g, "prev") != hash {
+        let current = record::text(&g, "cur") == hash;
+        if !current && record::text(&g, "prev") != hash {
             if g["retired"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|h| *h == *hash))
             {
                 // A rotated-out token came back after its successor was used:
                 // two parties hold this grant's tokens, so neither keeps it.
-                o.drop_grant(io, id)?;
+                drop_grant(o, io, id)?;
                 return Ok(oauth_error(400, "invalid_grant", "This refresh token was replaced by a newer one that has been used, so the grant has been revoked. Sign in again.")
                     .log("oauth: refresh token reuse; grant revoked"));
             }
             return invalid_grant(UNKNOWN);
         }
-        if s(&g, "client") != s(client, "id") {
+        if record::text(&g, "client") != record::text(client, "id") {
             return invalid_grant("The refresh token was issued to another client.");
         }
-        let hashed = s(&g, "op");
+        let hashed = record::text(&g, "op");
         if !hashed.is_empty() {
-            match o.operator_scopes(hashed, s(&g, "scope")) {
-                None => return invalid_grant(super::REMOVED),
+            match operator_scopes(o, hashed, record::text(&g, "scope")) {
+                None => return invalid_grant(REMOVED),
                 Some(left) if left.is_empty() => {
-                    o.drop_grant(io, id)?;
-                    return invalid_grant(super::LOWERED);
+                    drop_grant(o, io, id)?;
+                    return invalid_grant(LOWERED);
                 }
                 // Lowered for good: raising the token again does not raise the grant.
                 Some(left) => g["scope"] = Value::from(left),
@@ -323,7 +337,7 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
         let scope = p.get("scope");
         if scope.is_some_and(|sc| {
             !sc.split(' ')
-                .all(|x| s(&g, "scope").split(' ').any(|y| y == x))
+                .all(|x| record::text(&g, "scope").split(' ').any(|y| y == x))
         }) {
             return Ok(oauth_error(
                 400,
@@ -334,9 +348,9 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
         let Some(aud) = audience(o, p, &g) else {
             return Ok(oauth_error(400, "invalid_target", BAD_TARGET));
         };
-        let grant_key = match s(&g, if current { "wcur" } else { "wprev" }) {
+        let grant_key = match record::text(&g, if current { "wcur" } else { "wprev" }) {
             "" => None,
-            w => match super::unwrap_key(io, rt, w)? {
+            w => match unwrap_key(io, rt, w)? {
                 Some(k) => Some(k),
                 None => return invalid_grant(UNKNOWN),
             },
@@ -364,9 +378,9 @@ fn refresh_grant(o: &OAuth<'_>, io: &Io, p: &Params, client: &Value) -> Result<R
             cas(
                 &key,
                 Some(&text),
-                s(&g, "tenant"),
+                record::text(&g, "tenant"),
                 &g.to_string(),
-                n(&g, "expires"),
+                record::number(&g, "expires"),
             ),
             access,
             // In the grant's group, so ending the grant drops it too.
@@ -393,13 +407,13 @@ pub(super) fn revoke(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, 
         return Ok(oauth_error(400, "invalid_request", "token is missing."));
     };
     let hash = hash(t);
-    let grant = if o.shape(super::ACCESS_CHECK, t, super::old_access).is_some() {
+    let grant = if o.shape(ACCESS_CHECK, t, old_access).is_some() {
         io.get(&format!("a:{hash}"))?
     } else if let Some((id, _)) = t.strip_prefix(REFRESH).and_then(|r| r.split_once('.')) {
         let g = io.get(&format!("g:{id}"))?;
         // Only a token of the grant: its grant id alone is not a secret.
-        let known = s(&g, "cur") == hash
-            || s(&g, "prev") == hash
+        let known = record::text(&g, "cur") == hash
+            || record::text(&g, "prev") == hash
             || g["retired"]
                 .as_array()
                 .is_some_and(|r| r.iter().any(|h| *h == *hash));
@@ -414,10 +428,10 @@ pub(super) fn revoke(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response, 
     let r = Response::new(200)
         .header("access-control-allow-origin", "*")
         .header("cache-control", "no-store");
-    let id = s(&grant, "id");
-    if id.is_empty() || s(&grant, "client") != s(&client, "id") {
+    let id = record::text(&grant, "id");
+    if id.is_empty() || record::text(&grant, "client") != record::text(&client, "id") {
         return Ok(r);
     }
-    o.drop_grant(io, id)?;
+    drop_grant(o, io, id)?;
     Ok(r.log(format!("oauth: grant {id} revoked by its client")))
 }

@@ -5,9 +5,8 @@
 //! disagree; [`Args::into_map`] gives back only the declared fields, so no
 //! undeclared argument can reach Scale. Each field's JSON type comes from its
 //! Rust type ([`ArgType`]); the declaration ([`Decl`]) adds the description
-//! and the bounds.
-//!
-//! Also here: the checks the schema cannot express (ISO dates, task types).
+//! and the bounds. The formats a schema cannot check (ISO dates, task
+//! types) are [`super::formats`]'s.
 
 use super::error::ToolError;
 use crate::json::truncate;
@@ -191,7 +190,7 @@ pub enum Decl {
     Int(i64, i64, &'static str),
     /// An ISO 8601 date or date-time (the description says so).
     Date(&'static str),
-    /// A Scale task type, as [`task_type`] checks it.
+    /// A Scale task type, as [`super::formats::task_type`] checks it.
     TaskType(&'static str),
     /// Any other keys, as JSON text (kept as text: `json!` would compile
     /// each into code).
@@ -385,7 +384,7 @@ macro_rules! args {
             ),*];
             fn from_map(
                 mut m: serde_json::Map<String, serde_json::Value>,
-            ) -> Result<Self, $crate::tools::ToolError> {
+            ) -> Result<Self, $crate::tools::error::ToolError> {
                 $crate::tools::args::check(&m, Self::FIELDS)?;
                 Ok(Self {
                     $( $field: $crate::tools::args::arg_take!(
@@ -458,54 +457,13 @@ pub const fn int(min: i64, max: i64, desc: &'static str) -> Decl {
 pub const fn date(desc: &'static str) -> Decl {
     Decl::Date(desc)
 }
-/// A Scale task type, as [`task_type`] checks it.
+/// A Scale task type, as [`super::formats::task_type`] checks it.
 pub const fn task_type_decl(desc: &'static str) -> Decl {
     Decl::TaskType(desc)
 }
 /// Other keys, as JSON text.
 pub const fn keys(json: &'static str) -> Decl {
     Decl::Json(json)
-}
-
-/// An ISO 8601 date or date-time, as Scale's time filters take.
-pub fn check_iso_date(name: &str, v: &str) -> Result<(), ToolError> {
-    let b = v.as_bytes();
-    let date_ok = b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit);
-    // Only looked at when the date part is there: shorter values must not index past the end.
-    let rest_ok = date_ok
-        && (b.len() == 10
-            || (matches!(b[10], b'T' | b't' | b' ')
-                && b.len() > 11
-                && b[11..]
-                    .iter()
-                    .all(|c| c.is_ascii_alphanumeric() || b":.+-".contains(c))));
-    if date_ok && rest_ok && b.len() <= 40 {
-        Ok(())
-    } else {
-        Err(ToolError::invalid(format!("`{name}` must be an ISO 8601 date or date-time, e.g. 2026-01-31 or 2026-01-31T12:00:00Z")))
-    }
-}
-
-/// A Scale task type: one path segment of lower-case letters and digits (the
-/// schema's `pattern` says the same to clients; the validator leaves
-/// patterns to this check).
-pub fn task_type(name: &str, v: &str) -> Result<(), ToolError> {
-    if v.is_empty()
-        || v.len() > 64
-        || !v
-            .bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    {
-        return Err(ToolError::invalid(format!(
-            "`{name}` must be a Scale task type of lower-case letters and digits, e.g. imageannotation, categorization, textcollection"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! The file tool: import a file from a URL into Scale's storage.
 
 use super::args::{args, d, keys, Args};
+use super::error::ToolError;
+use super::kernel::{tool, ToolDef, ToolResult, CREATE};
 use super::run::run_one;
 use super::shape::out;
-use super::{tool, ToolDef, ToolError, ToolResult, CREATE};
 use crate::context::Ctx;
 use crate::scale::{Call, Retry};
 use serde_json::Value;

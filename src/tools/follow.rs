@@ -1,38 +1,37 @@
 //! What MCP tasks need of the two waits. A task handle follows the work of
 //! `wait_for_task` or `wait_for_batch` (a Scale task, or a batch) between
 //! calls; each look at it runs behind every check a call of that tool
-//! passes ([`super::call_via`]: the connection's view, the rate limit, the
-//! arguments, project scope) and leaves that tool's audit line, naming the
-//! MCP method it came from.
+//! passes (`super::follow_work`) and leaves that tool's audit line.
 //!
 //! A [`look`] is one Scale read (on a connection confined to projects, the
-//! wait tool's lookup first): Scale's status, whether it is one of Scale's
-//! own final states, a sentence on where the work stands, and, once
+//! wait tool's lookup comes first): Scale's status, whether it is one of
+//! Scale's own final states, a sentence on where the work stands, and, once
 //! finished and when asked for, the result the wait tool gives at that
-//! moment. [`wait`] is `tasks/result`'s wait: the tool's own, for as long
-//! as one call may wait. In both, the result's `waited_s` counts from when
-//! the handle was made, and `polls` counts the reads of this answer.
+//! moment; or, for `tasks/result`, the wait tool's own wait, for as long as
+//! one call may wait. In both, the result's `waited_s` counts from when the
+//! handle was made, and `polls` counts the reads of this answer.
 
+use super::args::Int;
 use super::error::{ErrorKind, ToolError};
+use super::kernel::Out;
 use super::run::{object_or_ok, Session};
 use super::waits::{self, Reading, Work, MAX_WAIT_S};
-use super::{call_via, fit, Out};
 use crate::callback_log::scan::scan;
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
 use crate::scale::Retry;
-use crate::tools::args::Int;
 use serde_json::{Map, Value};
-use std::cell::RefCell;
-use std::rc::Rc;
 
 /// What a requester needs from a look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Want {
-    /// The status only (`tasks/get` on 2025-11-25, a task's creation).
+pub(crate) enum How {
+    /// One read, for the status only (`tasks/get` on 2025-11-25, a task's
+    /// creation).
     Status,
-    /// The wait tool's result too, once the work is finished.
+    /// One read, and the wait tool's result once the work is finished.
     Result,
+    /// The wait tool's own wait, at most one call's (`tasks/result`).
+    Wait,
 }
 
 /// What a look found.
@@ -92,82 +91,41 @@ fn work_of<'a>(tool: &str, args: &'a Map<String, Value>) -> Work<'a> {
     }
 }
 
-/// One look at the work a call of `tool` (a wait tool) with `args` follows,
-/// for a handle made at `since` (ms), behind the tool's checks; the audit
-/// line names `via`.
+/// A look at the work a call of `tool` (a wait tool) with `args` (already
+/// checked) follows, for a handle made at `since` (ms).
 pub(crate) async fn look(
     cx: &Ctx,
-    tool: &'static str,
-    args: Map<String, Value>,
+    tool: &str,
+    args: &Map<String, Value>,
     since: u64,
-    want: Want,
-    via: &'static str,
+    how: How,
 ) -> Result<Look, ToolError> {
-    let seen: Rc<RefCell<Option<Look>>> = Rc::default();
-    let keep = seen.clone();
-    call_via(
-        cx,
-        tool,
-        args,
-        via,
-        Box::new(move |cx, args| {
-            Box::pin(async move {
-                let look = read(cx, work_of(tool, &args), since, want).await?;
-                *keep.borrow_mut() = Some(look);
-                // The look is the answer; the run's own result only tells
-                // the checks around it that it succeeded.
-                Ok(Out::Json(Value::Null))
-            })
-        }),
-    )
-    .await?;
-    Ok(seen.take().expect("a successful look is kept"))
-}
-
-/// `tasks/result`'s wait: the wait tool's own, for as long as one call may
-/// wait, behind the tool's checks; the result when the work finished.
-pub(crate) async fn wait(
-    cx: &Ctx,
-    tool: &'static str,
-    args: Map<String, Value>,
-    since: u64,
-    via: &'static str,
-) -> Result<Look, ToolError> {
-    let seen: Rc<RefCell<Option<Look>>> = Rc::default();
-    let keep = seen.clone();
-    call_via(
-        cx,
-        tool,
-        args,
-        via,
-        Box::new(move |cx, args| {
-            Box::pin(async move {
-                let work = work_of(tool, &args);
-                let out = waits::wait(cx, work, since, Some(Int(MAX_WAIT_S))).await?;
-                let Out::Json(v) = out else {
-                    unreachable!("the wait builds its result")
-                };
-                let status = v["status"].as_str().unwrap_or("").to_string();
-                let finished = finished(work, &status);
-                let message = match work {
-                    Work::Task(_) => task_message(cx, &status, v["task"]["created_at"].as_str(), since),
-                    Work::Batch(_) => {
-                        let n = |k: &str| v["progress"][k].as_u64().unwrap_or(0);
-                        batch_message(&status, [n("completed"), n("error"), n("canceled"), n("total")])
-                    }
-                };
-                *keep.borrow_mut() = Some(Look {
-                    id: work.id().to_string(),
-                    finished,
-                    message,
-                    result: finished.then(|| fit(Out::Json(v))),
-                });
-                Ok(Out::Json(Value::Null))
-            })
-        }),
-    )
-    .await?;
-    Ok(seen.take().expect("a successful wait is kept"))
+    let work = work_of(tool, args);
+    if how != How::Wait {
+        return read(cx, work, since, how).await;
+    }
+    let v = match waits::wait(cx, work, since, Some(Int(MAX_WAIT_S))).await? {
+        Out::Json(v) => v,
+        Out::Raw(r) => serde_json::from_str(r.get()).unwrap_or_default(),
+    };
+    let status = v["status"].as_str().unwrap_or("");
+    let finished = finished(work, status);
+    let message = match work {
+        Work::Task(_) => task_message(cx, status, v["task"]["created_at"].as_str(), since),
+        Work::Batch(_) => {
+            let n = |k: &str| v["progress"][k].as_u64().unwrap_or(0);
+            batch_message(
+                status,
+                [n("completed"), n("error"), n("canceled"), n("total")],
+            )
+        }
+    };
+    Ok(Look {
+        id: work.id().to_string(),
+        finished,
+        message,
+        result: finished.then(|| Out::Json(v).fitted()),
+    })
 }
 
 /// Whether Scale's `status` is one of its own final states for `work`.
@@ -180,7 +138,7 @@ fn finished(work: Work, status: &str) -> bool {
 
 /// One Scale read. A task's answer is only scanned unless its result is
 /// needed (it can be large); a batch's status is small and read whole.
-async fn read(cx: &Ctx, work: Work<'_>, since: u64, want: Want) -> Result<Look, ToolError> {
+async fn read(cx: &Ctx, work: Work<'_>, since: u64, how: How) -> Result<Look, ToolError> {
     let call = work.read()?;
     let s = Session::new(cx);
     let text = s.send_raw(&call, Retry::Idempotent, &[]).await?;
@@ -195,7 +153,7 @@ async fn read(cx: &Ctx, work: Work<'_>, since: u64, want: Want) -> Result<Look, 
             let node = scan(text.as_bytes()).map_err(|_| s.not_json(&call, text))?;
             let status = node.str_at(&["status"]).unwrap_or("").to_string();
             let message = task_message(cx, &status, node.str_at(&["created_at"]), since);
-            let reading = if want == Want::Result && finished(work, &status) {
+            let reading = if how == How::Result && finished(work, &status) {
                 Some(parse()?)
             } else {
                 None
@@ -210,7 +168,9 @@ async fn read(cx: &Ctx, work: Work<'_>, since: u64, want: Want) -> Result<Look, 
     };
     let finished = finished(work, &status);
     let result = match reading {
-        Some(r) if finished && want == Want::Result => Some(fit(r.finished(work, waited, 1).into())),
+        Some(r) if finished && how == How::Result => {
+            Some(Out::from(r.finished(work, waited, 1)).fitted())
+        }
         _ => None,
     };
     Ok(Look {
@@ -241,7 +201,10 @@ fn task_message(cx: &Ctx, status: &str, created_at: Option<&str>, since: u64) ->
         "completed" => "The task is completed; its labels are in the result.".into(),
         "error" => "Scale ended the task in error; the result says why.".into(),
         "canceled" => "The task was canceled.".into(),
-        other => format!("Scale reports the task's status as `{}`.", crate::json::truncate(other, 40)),
+        other => format!(
+            "Scale reports the task's status as `{}`.",
+            crate::json::truncate(other, 40)
+        ),
     }
 }
 
@@ -257,8 +220,14 @@ fn batch_message(status: &str, [completed, error, canceled, total]: [u64; 4]) ->
             thousands(error),
             thousands(canceled)
         ),
-        "staging" => "The batch is in staging: Scale starts no work on it until finalize_batch is called.".into(),
-        other => format!("Scale reports the batch's status as `{}`.", crate::json::truncate(other, 40)),
+        "staging" => {
+            "The batch is in staging: Scale starts no work on it until finalize_batch is called."
+                .into()
+        }
+        other => format!(
+            "Scale reports the batch's status as `{}`.",
+            crate::json::truncate(other, 40)
+        ),
     }
 }
 

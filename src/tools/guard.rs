@@ -11,7 +11,8 @@
 //! setting that refused and says nothing was sent. Project scope is
 //! [`super::scope`]'s.
 
-use super::{ErrorKind, Out, Projects, ToolDef, ToolError, ToolResult};
+use super::error::{ErrorKind, ToolError};
+use super::kernel::{Out, Projects, ToolDef, ToolResult};
 use crate::auth::{Account, Principal, Refusal, View};
 use crate::context::Ctx;
 use crate::http::{hostname_of, is_http_url, origin_of};
@@ -24,7 +25,7 @@ use serde_json::{Map, Value};
 pub(crate) enum Offer {
     Hidden,
     Full,
-    /// Without the actions its [`super::Actions`] need (`manage_team` with
+    /// Without the actions its [`super::kernel::Actions`] need (`manage_team` with
     /// `action: list` only).
     Narrowed,
 }
@@ -329,7 +330,13 @@ impl Audit {
             (Some("create_tasks"), Ok(out)) => item_counts(out),
             _ => None,
         };
-        self.record(cx, tool.unwrap_or("(unknown)"), r.as_ref().err(), items, None);
+        self.record(
+            cx,
+            tool.unwrap_or("(unknown)"),
+            r.as_ref().err(),
+            items,
+            None,
+        );
     }
 
     /// Records the line of a look at an MCP task's work, made by `tool`'s

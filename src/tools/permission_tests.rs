@@ -6,7 +6,7 @@
 
 use super::testing::*;
 use super::*;
-use crate::auth::{mcp_path, Identity, Keyring, Principal, Refusal, Scopes, Source, View};
+use crate::auth::{mcp_path, Identity, Keyring, Principal, Refusal, Scope, Scopes, Source, View};
 use crate::io::fakes::{block_on, json_response, services, FakeLimiter, FakeUpstream, MemoryStore};
 use crate::io::{CallbackStore, Method};
 use crate::scale::testing::{config_with, BASE};
@@ -138,7 +138,14 @@ fn context(
     let view = View::new(&p, &cfg, &Keyring::default(), &path, &headers, &known)?;
     let (services, origin) = (services(up, store), "https://worker.example");
     let identity = Identity::operator(p, &cfg, services.store.clone(), origin);
-    Ok(Ctx::new(cfg, services, identity, view, (origin, c.path), "req-1"))
+    Ok(Ctx::new(
+        cfg,
+        services,
+        identity,
+        view,
+        (origin, c.path),
+        "req-1",
+    ))
 }
 
 /// The calls of the table: every tool with valid arguments, and the

@@ -4,7 +4,7 @@
 //! that report which steps were applied.
 
 use super::error::{error_for, StatusHints, ToolError};
-use super::{Out, ToolResult};
+use super::kernel::{Out, ToolResult};
 use crate::context::Ctx;
 use crate::io::Method;
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};

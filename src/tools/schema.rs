@@ -2,7 +2,7 @@
 //! a client sees is the rule that is enforced. Covers the JSON Schema subset the
 //! tools use: type, properties, required, additionalProperties, enum, bounds on
 //! numbers, strings and arrays, and items. The one `pattern` (task types) is
-//! checked by `tools::task_type`.
+//! checked by [`super::formats::task_type`].
 
 use crate::json::truncate;
 use serde_json::{Map, Value};

@@ -13,8 +13,9 @@
 //!
 //! Unscoped connections never get here.
 
+use super::error::{ErrorKind, ToolError};
+use super::kernel::{Out, Projects, ToolDef, ToolResult};
 use super::run::Session;
-use super::{ErrorKind, Out, Projects, ToolDef, ToolError, ToolResult};
 use crate::auth::{Refusal, View};
 use crate::callback_log::scan::scan;
 use crate::context::Ctx;
@@ -64,18 +65,22 @@ fn names(view: &View) -> String {
     out
 }
 
-/// The answer for `call` when its object is missing or out of scope.
-fn not_found(s: &Session<'_>, call: &Call, kind: Kind, out_of_scope: bool) -> ToolError {
+/// The answer for `call` when its object is missing.
+fn missing(s: &Session<'_>, call: &Call, kind: Kind) -> ToolError {
     let e = ScaleError::Http {
         status: 404,
         message: kind.not_found().to_string(),
         retry_after: None,
     };
-    let mut err = s.error(call, e, &[]);
-    if out_of_scope {
-        // The audit line tells the operator; the agent reads the same text either way.
-        err.kind = ErrorKind::Refused;
-    }
+    s.error(call, e, &[])
+}
+
+/// The answer for `call` when its object is in another project: the agent
+/// reads the same text as for a missing one; the audit line says refused,
+/// which tells the operator.
+fn out_of_scope(s: &Session<'_>, call: &Call, kind: Kind) -> ToolError {
+    let mut err = missing(s, call, kind);
+    err.kind = ErrorKind::Refused;
     err
 }
 
@@ -135,7 +140,7 @@ async fn lookup(view: &View, s: &Session<'_>, kind: Kind, id: &str) -> Result<()
 /// another project.
 fn mask_404(s: &Session<'_>, call: &Call, kind: Kind, e: ToolError) -> ToolError {
     if e.status == Some(404) && e.applied.is_none() {
-        not_found(s, call, kind, false)
+        missing(s, call, kind)
     } else {
         e
     }
@@ -152,7 +157,7 @@ fn check_found(
 ) -> Result<(), ToolError> {
     match project {
         Some(p) if view.allows_project(p) => Ok(()),
-        _ => Err(not_found(s, call, kind, true)),
+        _ => Err(out_of_scope(s, call, kind)),
     }
 }
 
@@ -212,7 +217,7 @@ pub(crate) async fn before(
             let call = Kind::Project.get(&name)?;
             if !view.allows_project(&name) {
                 // Not asked of Scale: another project's reads like a missing one.
-                return Err(not_found(&Session::new(cx), &call, Kind::Project, true));
+                return Err(out_of_scope(&Session::new(cx), &call, Kind::Project));
             }
             return Ok(Some(call));
         }

@@ -1,14 +1,14 @@
 //! Shaping results: list pages trimmed to the size hosted clients accept
 //! (field by field, without parsing field values: each stays the `RawValue`
-//! it was read as), the same limit for every other result, and the output
-//! schemas of Scale's objects.
+//! it was read as), the same limit for every other result, a batch's
+//! progress counts, and the output schemas of Scale's objects.
 
 use crate::json::json_prefix;
 pub use crate::json::RawFields;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::borrow::Cow;
 
 /// Text above this many bytes is trimmed (hosted clients cap tool output).
@@ -254,6 +254,14 @@ pub fn value_items(items: &[Value]) -> Vec<Item<'static>> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+/// A batch's `progress`, from Scale's `/batches/{name}/status` answer: its
+/// tasks counted by status, and the total (Scale leaves out zero counts).
+pub fn batch_progress(status: &Value) -> Value {
+    let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (p, c, e, x) = (n("pending"), n("completed"), n("error"), n("canceled"));
+    json!({"pending": p, "completed": c, "error": e, "canceled": x, "total": p + c + e + x})
 }
 
 /// Output schemas: of the objects Scale returns, and each tool's, kept as

@@ -44,11 +44,18 @@ after(async () => {
 /**
  * A request with exactly these headers (node adds only Host, unless given, and
  * Content-Length or Transfer-Encoding). `chunks` sends the body chunked.
+ *
+ * An answer may come before the whole body was sent (a refusal from the declared length, or
+ * at the limit). The runtime then resets the connection, and a reset can beat the answer to
+ * the client; so `chunks` are written one at a time, stopping once the answer has begun,
+ * and `declared` sends only headers announcing that many body bytes.
  */
-function raw(s, { method = 'POST', path = '/mcp', headers = {}, body, chunks } = {}) {
+function raw(s, { method = 'POST', path = '/mcp', headers = {}, body, chunks, declared } = {}) {
   const u = new URL(s.url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+    let answered = false;
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers: declared === undefined ? headers : { ...headers, 'content-length': declared } }, (res) => {
+      answered = true;
       const parts = [];
       res.on('data', (c) => parts.push(c));
       res.on('end', () => {
@@ -57,13 +64,22 @@ function raw(s, { method = 'POST', path = '/mcp', headers = {}, body, chunks } =
         try {
           json = text ? JSON.parse(text) : null;
         } catch {}
+        if (chunks || declared !== undefined) req.destroy();
         resolve({ status: res.statusCode, headers: res.headers, text, json });
       });
     });
-    req.on('error', reject);
-    if (chunks) {
-      for (const c of chunks) req.write(c);
-      req.end();
+    req.on('error', (e) => answered || reject(e));
+    if (declared !== undefined) {
+      req.setTimeout(10_000, () => req.destroy(new Error('no answer to the headers alone')));
+      req.flushHeaders();
+    } else if (chunks) {
+      (async () => {
+        for (const c of chunks) {
+          if (answered) return;
+          if (!req.write(c)) await new Promise((r) => req.once('drain', r));
+        }
+        if (!answered) req.end();
+      })().catch(() => {});
     } else {
       req.end(body);
     }
@@ -624,7 +640,7 @@ describe('JSON-RPC envelope and ids', () => {
     const exact = await rpc(stack, sized(MAX_BODY));
     assert.equal(exact.status, 200, exact.text.slice(0, 200));
     assert.deepEqual(exact.json.result, {});
-    const over = await rpc(stack, sized(MAX_BODY + 1));
+    const over = await raw(stack, { headers: jsonHeaders(), declared: MAX_BODY + 1 });
     assertRpcError(over, 413, -32600);
     assert.match(over.json.error.message, /1048576/);
     // Chunked, with no Content-Length to trust: the edge stops reading at the limit.

@@ -153,7 +153,10 @@ pub(crate) async fn open(cx: &Ctx, id: &str) -> Result<Option<Handle>, Unavailab
     let Ok(Value::Array(p)) = serde_json::from_slice::<Value>(&plain) else {
         return Ok(None);
     };
-    let follows = match (p.first().and_then(Value::as_u64), p.get(1).and_then(Value::as_str)) {
+    let follows = match (
+        p.first().and_then(Value::as_u64),
+        p.get(1).and_then(Value::as_str),
+    ) {
         (Some(FORMAT), Some("task")) => Follows::Task,
         (Some(FORMAT), Some("batch")) => Follows::Batch,
         _ => return Ok(None),

@@ -25,15 +25,15 @@
 mod handle;
 mod wire;
 
+use super::lane::{Lane, META_CAPS};
 use super::model::{Meta, RelatedTask};
-use super::results::{modern, step_up, tool_result, tool_result_with};
+use super::results::{step_up, tool_result, tool_result_with};
 use super::rpc::{self, payload, Payload, RpcError};
-use super::{Lane, META_CAPS};
 use crate::auth::has_server_key;
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
 use crate::json::truncate;
-use crate::tools::follow::{self, failed, Failed, Look, Want};
+use crate::tools::follow::{failed, Failed, How, Look};
 use crate::tools::{self, ToolError};
 use handle::{Follows, Handle, Unavailable};
 use serde_json::value::RawValue;
@@ -86,7 +86,8 @@ pub fn v1_capability(version: &str, cx: &Ctx) -> Option<Box<RawValue>> {
 
 /// The extensions of `server/discover`.
 pub fn v2_capability(cx: &Ctx) -> Option<Box<RawValue>> {
-    has_server_key(&cx.config, &cx.services).then(|| fixed(r#"{"io.modelcontextprotocol/tasks":{}}"#))
+    has_server_key(&cx.config, &cx.services)
+        .then(|| fixed(r#"{"io.modelcontextprotocol/tasks":{}}"#))
 }
 
 fn fixed(json: &str) -> Box<RawValue> {
@@ -114,28 +115,29 @@ pub async fn tools_call(
 ) -> Option<Result<Payload, RpcError>> {
     let era = era(lane).filter(|_| served(lane, cx))?;
     let name = params.get("name")?.as_str()?;
-    let ttl = match era {
-        Era::V1 => match params.get("task")? {
-            Value::Null => return None,
-            Value::Object(t) => match t.get("ttl") {
-                None | Some(Value::Null) => None,
-                Some(v) => match v.as_u64() {
-                    Some(ms) => Some(ms),
-                    None => return Some(Err(RpcError::invalid_params(
-                        "params.task.ttl must be a whole number of milliseconds (or left out)",
-                    ))),
+    let ttl =
+        match era {
+            Era::V1 => match params.get("task")? {
+                Value::Null => return None,
+                Value::Object(t) => match t.get("ttl") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => match v.as_u64() {
+                        Some(ms) => Some(ms),
+                        None => return Some(Err(RpcError::invalid_params(
+                            "params.task.ttl must be a whole number of milliseconds (or left out)",
+                        ))),
+                    },
                 },
+                _ => {
+                    return Some(Err(RpcError::invalid_params(
+                        "params.task must be an object, {} or {\"ttl\": milliseconds}",
+                    )))
+                }
             },
-            _ => {
-                return Some(Err(RpcError::invalid_params(
-                    "params.task must be an object, {} or {\"ttl\": milliseconds}",
-                )))
-            }
-        },
-        // The legacy `params.task` means nothing on this lane.
-        Era::V2 if declared(params) => None,
-        Era::V2 => return None,
-    };
+            // The legacy `params.task` means nothing on this lane.
+            Era::V2 if declared(params) => None,
+            Era::V2 => return None,
+        };
     let Some(follows) = Follows::of_tool(name) else {
         // On 2025-11-25 a tool without `execution.taskSupport` must not be
         // called as a task; 2026-07-28 leaves the choice to the server.
@@ -171,7 +173,7 @@ async fn create(
     let now = cx.upstream().now_ms();
     let max_ttl = u64::from(cx.config.callback_ttl_days) * 86_400_000;
     let ttl = ttl.map_or(max_ttl, |t| t.clamp(MIN_TTL_MS, max_ttl));
-    let look = match follow::look(cx, tool, args, now, Want::Status, "task").await {
+    let look = match tools::follow_work(cx, tool, args, now, How::Status, "tools/call").await {
         Ok(look) => look,
         Err(e) => {
             if let Some(refused) = step_up(cx, &e) {
@@ -201,7 +203,7 @@ async fn create(
             status: status_of(&look),
             poll_interval_ms: Some(poll_interval(cx, 0)),
             ttl_ms: Some(ttl),
-            meta: modern(Lane::Modern, false).meta,
+            meta: Lane::Modern.result_fields().meta,
             ..task(&task_id, &look.message, &created, &created)
         }));
     }
@@ -278,7 +280,10 @@ fn poll_interval(cx: &Ctx, age_ms: u64) -> u64 {
 /// unknown methods, as before tasks).
 pub fn handles(method: &str, lane: Lane) -> bool {
     match era(lane) {
-        Some(Era::V1) => matches!(method, "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"),
+        Some(Era::V1) => matches!(
+            method,
+            "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"
+        ),
         Some(Era::V2) => matches!(
             method,
             "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" | "tasks/list"
@@ -328,7 +333,10 @@ pub async fn dispatch(
 }
 
 /// The task a request names in `params.taskId`, with that id.
-async fn opened<'p>(params: &'p Map<String, Value>, cx: &Ctx) -> Result<(&'p str, Handle), RpcError> {
+async fn opened<'p>(
+    params: &'p Map<String, Value>,
+    cx: &Ctx,
+) -> Result<(&'p str, Handle), RpcError> {
     let Some(id) = params.get("taskId").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params(
             "params.taskId must be a string: the taskId a tools/call answered with",
@@ -351,7 +359,10 @@ fn not_found() -> RpcError {
 
 fn unavailable(cx: &Ctx, e: Unavailable) -> RpcError {
     if let Unavailable::Failed(why) = &e {
-        cx.note(format!("tasks: the server key or crypto failed: {}", truncate(why, 200)));
+        cx.note(format!(
+            "tasks: the server key or crypto failed: {}",
+            truncate(why, 200)
+        ));
     }
     RpcError::new(
         rpc::INTERNAL_ERROR,
@@ -383,18 +394,22 @@ fn poll_error(cx: &Ctx, e: &ToolError, tool: &str, h: &Handle) -> RpcError {
 async fn get(era: Era, params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcError> {
     let (id, h) = opened(params, cx).await?;
     let (tool, args) = h.call();
-    let want = match era {
-        Era::V1 => Want::Status,
-        Era::V2 => Want::Result,
+    let how = match era {
+        Era::V1 => How::Status,
+        Era::V2 => How::Result,
     };
-    let look = follow::look(cx, tool, args, h.created, want, "tasks/get")
+    let look = tools::follow_work(cx, tool, args, h.created, how, "tasks/get")
         .await
         .map_err(|e| poll_error(cx, &e, tool, &h))?;
     let now = cx.upstream().now_ms();
     let poll = poll_interval(cx, now.saturating_sub(h.created));
     let created = iso_from_ms(h.created);
     // Working since it was made; finished when this look saw it so.
-    let updated = if look.finished { iso_from_ms(now) } else { created.clone() };
+    let updated = if look.finished {
+        iso_from_ms(now)
+    } else {
+        created.clone()
+    };
     let base = Task {
         status: status_of(&look),
         ..task(id, &look.message, &created, &updated)
@@ -406,13 +421,15 @@ async fn get(era: Era, params: &Map<String, Value>, cx: &Ctx) -> Result<Payload,
             ..base
         }));
     }
-    let result = look.result.map(|out| tool_result(tool, Ok(out), Lane::Modern));
+    let result = look
+        .result
+        .map(|out| tool_result(tool, Ok(out), Lane::Modern));
     Ok(payload(&Task {
         result_type: Some("complete"),
         ttl_ms: Some(h.ttl),
         poll_interval_ms: Some(poll),
         result: result.as_deref(),
-        meta: modern(Lane::Modern, false).meta,
+        meta: Lane::Modern.result_fields().meta,
         ..base
     }))
 }
@@ -424,7 +441,7 @@ async fn result(params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcErr
     let (id, h) = opened(params, cx).await?;
     let (tool, args) = h.call();
     let started = cx.upstream().now_ms();
-    let look = follow::wait(cx, tool, args, h.created, "tasks/result")
+    let look = tools::follow_work(cx, tool, args, h.created, How::Wait, "tasks/result")
         .await
         .map_err(|e| poll_error(cx, &e, tool, &h))?;
     match look.result {
@@ -435,7 +452,7 @@ async fn result(params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcErr
                 }),
                 ..Meta::default()
             };
-            let mut lane = modern(Lane::Legacy(V1_VERSION), false);
+            let mut lane = Lane::Legacy(V1_VERSION).result_fields();
             lane.meta = Some(meta);
             Ok(tool_result_with(tool, Ok(out), lane))
         }
@@ -457,7 +474,11 @@ async fn result(params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcErr
 /// 2026-07-28's `tasks/cancel` and `tasks/update`: acknowledged for a task
 /// this caller may see. Nothing here stops Scale's work (a Scale task is
 /// canceled with cancel_task), and these tasks never ask for input.
-async fn acknowledge(method: &str, params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcError> {
+async fn acknowledge(
+    method: &str,
+    params: &Map<String, Value>,
+    cx: &Ctx,
+) -> Result<Payload, RpcError> {
     if method == "tasks/update" && !params.get("inputResponses").is_some_and(Value::is_object) {
         return Err(RpcError::invalid_params(
             "params.inputResponses must be an object",
@@ -470,7 +491,7 @@ async fn acknowledge(method: &str, params: &Map<String, Value>, cx: &Ctx) -> Res
     }
     Ok(payload(&Ack {
         result_type: "complete",
-        meta: modern(Lane::Modern, false).meta,
+        meta: Lane::Modern.result_fields().meta,
     }))
 }
 

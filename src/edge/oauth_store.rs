@@ -1,133 +1,29 @@
-//! WebCrypto (so no Rust crypto crate is in the upload; the OAuth server and
-//! task handles seal with it), and the OAuth server's platform: the Durable
-//! Object that keeps its rows in SQLite, that object's client, and the
-//! isolate's memo.
+//! The `OAUTH` Durable Object binding: the one object that keeps all OAuth
+//! state in its SQLite storage ([`OAuthStore`], exported to the runtime),
+//! and the worker's client of it, the [`StateStore`] the core calls. The
+//! operations themselves are `io::state`'s.
 
-use crate::io::state::{apply, Memo, Rows, StateStore};
-use crate::io::{BoxFut, Crypto, OAuthPlatform};
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use super::js::{js_err, wait};
+use crate::io::state::{apply, Rows, StateStore};
+use crate::io::BoxFut;
+use js_sys::{Array, Object, Promise, Reflect};
 use serde_json::Value;
 use std::cell::Cell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{CryptoKey, SubtleCrypto};
 use worker::*;
 
 /// The Durable Object binding, and the one object all OAuth state lives in.
 const BINDING: &str = "OAUTH";
 const OBJECT: &str = "oauth";
 
-thread_local! {
-    /// What this isolate remembers between requests (see `io::state::Memo`).
-    static MEMO: Rc<Memo> = Rc::default();
-    /// Metadata documents that failed, for a minute (see `OAuthPlatform`).
-    static FAILED_DOCS: Rc<Memo> = Rc::default();
-}
-
-/// The OAuth platform, when the `OAUTH` Durable Object is bound.
-pub(super) fn platform(env: &Env) -> Option<OAuthPlatform> {
-    let ns = env.durable_object(BINDING).ok()?;
-    Some(OAuthPlatform {
-        failed_docs: FAILED_DOCS.with(Rc::clone),
-        state: Rc::new(DoClient(ns)),
-        memo: MEMO.with(Rc::clone),
-    })
-}
-
-/// AES-256-GCM and randomness from the platform's WebCrypto.
-pub(super) struct WebCrypto;
-
-fn js_err(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| Reflect::get(&e, &"message".into()).ok()?.as_string())
-        .unwrap_or_else(|| "WebCrypto failed".into())
-}
-
-fn subtle() -> std::result::Result<SubtleCrypto, String> {
-    let c = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(js_err)?;
-    Ok(c.unchecked_into::<web_sys::Crypto>().subtle())
-}
-
-async fn wait(p: std::result::Result<Promise, JsValue>) -> std::result::Result<JsValue, String> {
-    wasm_bindgen_futures::JsFuture::from(p.map_err(js_err)?)
-        .await
-        .map_err(js_err)
-}
-
-/// `{name: "AES-GCM"[, iv]}`.
-fn aes_gcm(iv: Option<&[u8]>) -> Object {
-    let o = Object::new();
-    let _ = Reflect::set(&o, &"name".into(), &"AES-GCM".into());
-    if let Some(iv) = iv {
-        let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(iv));
-    }
-    o
-}
-
-/// A raw AES-256-GCM key for one use (`encrypt` or `decrypt`).
-async fn import(
-    s: &SubtleCrypto,
-    raw: &[u8; 32],
-    usage: &str,
-) -> std::result::Result<CryptoKey, String> {
-    let raw: Object = Uint8Array::from(&raw[..]).into();
-    let usages = Array::of1(&usage.into());
-    Ok(
-        wait(s.import_key_with_object("raw", &raw, &aes_gcm(None), false, &usages))
-            .await?
-            .unchecked_into(),
-    )
-}
-
-fn bytes(v: &JsValue) -> Vec<u8> {
-    Uint8Array::new(v).to_vec()
-}
-
-impl Crypto for WebCrypto {
-    fn random(&self, buf: &mut [u8]) -> std::result::Result<(), String> {
-        getrandom::fill(buf).map_err(|e| e.to_string())
-    }
-    fn seal<'a>(
-        &'a self,
-        key: &'a [u8; 32],
-        plain: &'a [u8],
-    ) -> BoxFut<'a, std::result::Result<Vec<u8>, String>> {
-        Box::pin(async move {
-            let s = subtle()?;
-            let mut iv = [0u8; 12];
-            self.random(&mut iv)?;
-            let k = import(&s, key, "encrypt").await?;
-            let ct =
-                wait(s.encrypt_with_object_and_u8_array(&aes_gcm(Some(&iv)), &k, plain)).await?;
-            Ok([&iv[..], &bytes(&ct)].concat())
-        })
-    }
-    fn open<'a>(
-        &'a self,
-        key: &'a [u8; 32],
-        sealed: &'a [u8],
-    ) -> BoxFut<'a, std::result::Result<Option<Vec<u8>>, String>> {
-        Box::pin(async move {
-            if sealed.len() < 12 + 16 {
-                return Ok(None);
-            }
-            let s = subtle()?;
-            let k = import(&s, key, "decrypt").await?;
-            // Another key or a changed byte fails the tag check.
-            Ok(wait(s.decrypt_with_object_and_u8_array(
-                &aes_gcm(Some(&sealed[..12])),
-                &k,
-                &sealed[12..],
-            ))
-            .await
-            .ok()
-            .map(|p| bytes(&p)))
-        })
-    }
+/// The client of the store, when the `OAUTH` binding is there.
+pub(super) fn client(env: &Env) -> Option<DoClient> {
+    env.durable_object(BINDING).ok().map(DoClient)
 }
 
 /// The worker's side of the store: each call is one request to the object.
-struct DoClient(ObjectNamespace);
+pub(super) struct DoClient(ObjectNamespace);
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {

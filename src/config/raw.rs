@@ -1,0 +1,79 @@
+//! The settings as the platform hands them over: every name the worker
+//! reads ([`SETTINGS`]) and the string each was given, before any is
+//! checked ([`RawSettings`]), plus which bindings are bound.
+
+/// Every setting the worker reads (the first three are secrets; /health
+/// reports each only as present or not).
+pub(crate) const SETTINGS: &[&str] = &[
+    "SCALE_API_KEY",
+    "MCP_AUTH_TOKEN",
+    "SCALE_CALLBACK_AUTH_KEY",
+    "SCALE_API_BASE",
+    "SCALE_TIMEOUT_MS",
+    "SUBREQUEST_LIMIT",
+    "ALLOWED_ORIGINS",
+    "DEFAULT_CALLBACK_URL",
+    "WEBHOOK_MAX_BYTES",
+    "CALLBACK_TTL_DAYS",
+    "TASK_POLL_MS",
+    "SCALE_MAX_RESPONSE_BYTES",
+    "READ_ONLY",
+    "TOOLS",
+    "EXCLUDE_TOOLS",
+    "SCALE_PROJECTS",
+    "CALLBACK_HOSTS",
+    "CALLBACK_EMAILS",
+    "LIVE_WRITES",
+    "TEAM_INVITE_DOMAINS",
+    "RATE_LIMIT_PERIOD",
+    "PUBLIC_URL",
+    "OAUTH_BYOK",
+    "OAUTH_SECRET",
+];
+
+/// The raw strings as the platform gave them (absent settings are `None`).
+#[derive(Clone, Default)]
+pub struct RawSettings {
+    pub values: Vec<(&'static str, Option<String>)>,
+    /// Whether the `CALLBACKS` KV namespace is bound.
+    pub kv_bound: bool,
+    /// Whether the `RATE_LIMITER` rate limiting binding is bound.
+    pub rate_limiter_bound: bool,
+}
+
+impl RawSettings {
+    /// Builds the raw settings by asking `lookup` for each known name.
+    pub fn read(mut lookup: impl FnMut(&str) -> Option<String>, kv_bound: bool) -> Self {
+        let values = SETTINGS.iter().map(|name| (*name, lookup(name))).collect();
+        Self {
+            values,
+            kv_bound,
+            rate_limiter_bound: false,
+        }
+    }
+    /// Settings from name/value pairs; later pairs override earlier ones and
+    /// an empty value means unset (for tests and tools that build settings).
+    pub fn from_pairs(pairs: &[(&str, &str)], kv_bound: bool) -> Self {
+        Self::read(
+            |n| {
+                pairs
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| *k == n)
+                    .map(|(_, v)| v.to_string())
+                    .filter(|v| !v.is_empty())
+            },
+            kv_bound,
+        )
+    }
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+    /// Present and not blank.
+    pub fn present(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| !v.trim().is_empty())
+    }
+}

@@ -1,0 +1,90 @@
+//! The platform's cryptography with WebCrypto, so no Rust cipher is in the
+//! upload (the OAuth server and task handles seal with it): [`Crypto`]'s
+//! randomness, and AES-256-GCM sealing and opening (a fresh 12-byte IV
+//! before each ciphertext).
+
+use super::js::{js_err, wait};
+use crate::io::{BoxFut, Crypto};
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{CryptoKey, SubtleCrypto};
+
+/// WebCrypto, found on the global scope.
+pub(super) struct WebCrypto;
+
+fn subtle() -> std::result::Result<SubtleCrypto, String> {
+    let c = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(js_err)?;
+    Ok(c.unchecked_into::<web_sys::Crypto>().subtle())
+}
+
+/// `{name: "AES-GCM"[, iv]}`.
+fn aes_gcm(iv: Option<&[u8]>) -> Object {
+    let o = Object::new();
+    let _ = Reflect::set(&o, &"name".into(), &"AES-GCM".into());
+    if let Some(iv) = iv {
+        let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(iv));
+    }
+    o
+}
+
+/// A raw AES-256-GCM key for one use (`encrypt` or `decrypt`).
+async fn import(
+    s: &SubtleCrypto,
+    raw: &[u8; 32],
+    usage: &str,
+) -> std::result::Result<CryptoKey, String> {
+    let raw: Object = Uint8Array::from(&raw[..]).into();
+    let usages = Array::of1(&usage.into());
+    Ok(
+        wait(s.import_key_with_object("raw", &raw, &aes_gcm(None), false, &usages))
+            .await?
+            .unchecked_into(),
+    )
+}
+
+fn bytes(v: &JsValue) -> Vec<u8> {
+    Uint8Array::new(v).to_vec()
+}
+
+impl Crypto for WebCrypto {
+    fn random(&self, buf: &mut [u8]) -> std::result::Result<(), String> {
+        getrandom::fill(buf).map_err(|e| e.to_string())
+    }
+    fn seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        plain: &'a [u8],
+    ) -> BoxFut<'a, std::result::Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let s = subtle()?;
+            let mut iv = [0u8; 12];
+            self.random(&mut iv)?;
+            let k = import(&s, key, "encrypt").await?;
+            let ct =
+                wait(s.encrypt_with_object_and_u8_array(&aes_gcm(Some(&iv)), &k, plain)).await?;
+            Ok([&iv[..], &bytes(&ct)].concat())
+        })
+    }
+    fn open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        sealed: &'a [u8],
+    ) -> BoxFut<'a, std::result::Result<Option<Vec<u8>>, String>> {
+        Box::pin(async move {
+            if sealed.len() < 12 + 16 {
+                return Ok(None);
+            }
+            let s = subtle()?;
+            let k = import(&s, key, "decrypt").await?;
+            // Another key or a changed byte fails the tag check.
+            Ok(wait(s.decrypt_with_object_and_u8_array(
+                &aes_gcm(Some(&sealed[..12])),
+                &k,
+                &sealed[12..],
+            ))
+            .await
+            .ok()
+            .map(|p| bytes(&p)))
+        })
+    }
+}
