@@ -302,8 +302,9 @@ struct AuditLine<'a> {
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     items: Option<Value>,
-    /// For a look of an MCP task: the method it came from (`task` for the
-    /// `tools/call` that made it, `tasks/get`, `tasks/result`).
+    /// For a look at an MCP task's work: the method it came from
+    /// (`tools/call` for the call that made the task, `tasks/get`,
+    /// `tasks/result`).
     #[serde(skip_serializing_if = "Option::is_none")]
     via: Option<&'static str>,
 }
