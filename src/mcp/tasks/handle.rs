@@ -7,20 +7,25 @@
 //! and it can be neither read (it travels in `Mcp-Name` headers and logs)
 //! nor forged. The random nonce of each sealing makes every id unique.
 //!
-//! An id is base64url without padding: header-safe ASCII that never looks
-//! like the `=?base64?…?=` form of a header value. An id that does not
-//! open under a server key, or belongs to another principal, account or
-//! path, or has outlived its ttl, is "not found", all alike.
+//! The sealed payload is small and binary: a format byte, what it follows,
+//! when it was made and its ttl (milliseconds), 16 bytes of the SHA-256 of
+//! who made it and on which path, and the Scale id. An id is base64url
+//! without padding: header-safe ASCII that never looks like the
+//! `=?base64?…?=` form of a header value. An id that does not open under a
+//! server key, or belongs to another principal, account or path, or has
+//! outlived its ttl, is "not found", all alike.
 
 use crate::auth::{derive, server_keys, Account, PrincipalKind};
-use crate::codec::{base64_decode, base64url};
+use crate::codec::{base64_decode, base64url, sha256};
 use crate::context::Ctx;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// What the handle key is derived for: nothing else is sealed under it.
 const PURPOSE: &str = "scale-mcp task handle";
-/// The payload's layout; a later one would be refused as not found.
-const FORMAT: u64 = 1;
+/// The payload's layout; another one is refused as not found.
+const FORMAT: u8 = 1;
+/// Format, kind, created, ttl, and who made it: the bytes before the Scale id.
+const HEAD: usize = 1 + 1 + 8 + 8 + 16;
 /// The longest id opened: a batch name of the longest path segment, sealed.
 const MAX_ID: usize = 2_048;
 
@@ -73,8 +78,10 @@ impl Handle {
     }
 }
 
-/// Who may open a handle: the caller and the URL path of this request.
-fn binding(cx: &Ctx) -> [Value; 4] {
+/// Who may open a handle: the caller (principal label and kind, so a
+/// grant's id; the account) and the URL path of this request, as 16 bytes
+/// of a SHA-256 over them, each preceded by its length.
+fn binding(cx: &Ctx) -> [u8; 16] {
     let p = cx.identity().principal();
     let kind = match p.kind {
         PrincipalKind::StaticToken => "token",
@@ -84,12 +91,14 @@ fn binding(cx: &Ctx) -> [Value; 4] {
         Account::Operator => "",
         Account::Tenant(t) => t.as_str(),
     };
-    [
-        p.label.as_str().into(),
-        kind.into(),
-        account.into(),
-        (&*cx.path).into(),
-    ]
+    let mut all = Vec::new();
+    for part in [p.label.as_str(), kind, account, &cx.path] {
+        all.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        all.extend_from_slice(part.as_bytes());
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&sha256(&all)[..16]);
+    out
 }
 
 /// Why an id could not be made or read (never why it was refused: that is
@@ -105,17 +114,21 @@ pub(crate) enum Unavailable {
 /// The id of `h`, made by the caller of `cx`.
 pub(crate) async fn seal(cx: &Ctx, h: &Handle) -> Result<String, Unavailable> {
     let keys = keys(cx).await?;
-    let [label, kind, account, path] = binding(cx);
-    let follows = match h.follows {
-        Follows::Task => "task",
-        Follows::Batch => "batch",
-    };
-    let plain = json!([FORMAT, follows, h.id, label, kind, account, path, h.created, h.ttl]);
+    let mut plain = Vec::with_capacity(HEAD + h.id.len());
+    plain.push(FORMAT);
+    plain.push(match h.follows {
+        Follows::Task => 0,
+        Follows::Batch => 1,
+    });
+    plain.extend_from_slice(&h.created.to_le_bytes());
+    plain.extend_from_slice(&h.ttl.to_le_bytes());
+    plain.extend_from_slice(&binding(cx));
+    plain.extend_from_slice(h.id.as_bytes());
     let key = derive(&keys[0], PURPOSE);
     let sealed = cx
         .services
         .crypto
-        .seal(&key, plain.to_string().as_bytes())
+        .seal(&key, &plain)
         .await
         .map_err(Unavailable::Failed)?;
     Ok(base64url(&sealed))
@@ -147,34 +160,28 @@ pub(crate) async fn open(cx: &Ctx, id: &str) -> Result<Option<Handle>, Unavailab
             break;
         }
     }
-    let Some(plain) = plain else {
-        return Ok(None);
-    };
-    let Ok(Value::Array(p)) = serde_json::from_slice::<Value>(&plain) else {
-        return Ok(None);
-    };
-    let follows = match (
-        p.first().and_then(Value::as_u64),
-        p.get(1).and_then(Value::as_str),
-    ) {
-        (Some(FORMAT), Some("task")) => Follows::Task,
-        (Some(FORMAT), Some("batch")) => Follows::Batch,
-        _ => return Ok(None),
-    };
-    if p.len() != 9 || p[3..7] != binding(cx) {
-        return Ok(None);
+    Ok(plain
+        .and_then(|p| parse(&p, &binding(cx)))
+        .filter(|h| !h.expired(cx.upstream().now_ms())))
+}
+
+/// A payload made by [`seal`] for the caller whose binding is `who`.
+fn parse(p: &[u8], who: &[u8; 16]) -> Option<Handle> {
+    if p.len() <= HEAD || p[0] != FORMAT || p[18..HEAD] != who[..] {
+        return None;
     }
-    let (Some(scale_id), Some(created), Some(ttl)) = (p[2].as_str(), p[7].as_u64(), p[8].as_u64())
-    else {
-        return Ok(None);
+    let follows = match p[1] {
+        0 => Follows::Task,
+        1 => Follows::Batch,
+        _ => return None,
     };
-    let h = Handle {
+    let num = |at: usize| u64::from_le_bytes(p[at..at + 8].try_into().expect("8 bytes"));
+    Some(Handle {
         follows,
-        id: scale_id.to_string(),
-        created,
-        ttl,
-    };
-    Ok((!h.expired(cx.upstream().now_ms())).then_some(h))
+        id: String::from_utf8(p[HEAD..].to_vec()).ok()?,
+        created: num(2),
+        ttl: num(10),
+    })
 }
 
 async fn keys(cx: &Ctx) -> Result<Vec<Vec<u8>>, Unavailable> {
