@@ -66,8 +66,8 @@ pub async fn dispatch(
             Ok(tools_list(lane, cx))
         }
         ("tools/call", _) => {
-            if let Some(answer) = tasks::tools_call(&params, lane, cx).await {
-                return answer;
+            if let Some(job) = tasks::asked(&params, lane, cx) {
+                return tasks::run(cx, job?).await;
             }
             let Some(Value::String(name)) = params.remove("name") else {
                 return Err(RpcError::invalid_params(
@@ -98,7 +98,7 @@ pub async fn dispatch(
         }
         ("resources/read", _) => resources::read(cx, &params, lane).await,
         (m, _) if tasks::handles(m, lane) && tasks::served(lane, cx) => {
-            tasks::dispatch(m, params, lane, cx).await
+            tasks::run(cx, tasks::job(m, &params, lane)?).await
         }
         _ => {
             let e = RpcError::new(

@@ -32,6 +32,7 @@ use super::rpc::{self, payload, Payload, RpcError};
 use crate::auth::has_server_key;
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
+use crate::io::BoxFut;
 use crate::json::truncate;
 use crate::tools::follow::{failed, Failed, How, Look};
 use crate::tools::{self, ToolError};
@@ -104,15 +105,37 @@ fn declared(params: &Map<String, Value>) -> bool {
         .is_some_and(Value::is_object)
 }
 
-/// A `tools/call` answered as a task, or refused as one; `None` when it is
+/// What a request asks of MCP tasks, decided before anything is read.
+pub struct Job {
+    era: Era,
+    what: What,
+}
+
+enum What {
+    /// Make a task of a wait tool's work (`tools/call`).
+    Create {
+        follows: Follows,
+        args: Map<String, Value>,
+        ttl: Option<u64>,
+    },
+    /// A look at the task `id` names.
+    Poll { id: String, method: Method },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    /// 2025-11-25's `tasks/result`.
+    Result,
+    /// 2026-07-28's `tasks/cancel` and `tasks/update`.
+    Acknowledge,
+}
+
+/// A `tools/call` to answer as a task, or refused as one; `None` when it is
 /// an ordinary call: not on a lane with tasks, no task asked for (on
 /// 2025-11-25 `params.task`, on 2026-07-28 the request's extension), or on
 /// 2026-07-28 a tool that does not run as one.
-pub async fn tools_call(
-    params: &Map<String, Value>,
-    lane: Lane,
-    cx: &Ctx,
-) -> Option<Result<Payload, RpcError>> {
+pub fn asked(params: &Map<String, Value>, lane: Lane, cx: &Ctx) -> Option<Result<Job, RpcError>> {
     let era = era(lane).filter(|_| served(lane, cx))?;
     let name = params.get("name")?.as_str()?;
     let ttl =
@@ -157,29 +180,87 @@ pub async fn tools_call(
         // The ordinary call refuses it, saying why.
         Some(_) => return None,
     };
-    Some(create(cx, era, follows, args, ttl).await)
+    Some(Ok(Job {
+        era,
+        what: What::Create { follows, args, ttl },
+    }))
 }
 
-/// Makes a task of the wait tool's work, after one look proved the task or
-/// batch exists and this caller may see it.
-async fn create(
+/// Answers a [`Job`]: the one path every task request takes, so each await
+/// (opening an id, the look at Scale, sealing a new id) has one site.
+pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
+    Box::pin(async move {
+        let now = cx.upstream().now_ms();
+        let Job { era, what } = job;
+        let (h, id, method, args) = match what {
+            What::Create { follows, args, ttl } => {
+                let max_ttl = u64::from(cx.config.callback_ttl_days) * 86_400_000;
+                let ttl = ttl.map_or(max_ttl, |t| t.clamp(MIN_TTL_MS, max_ttl));
+                let h = Handle {
+                    follows,
+                    id: String::new(),
+                    created: now,
+                    ttl,
+                };
+                (h, None, None, args)
+            }
+            What::Poll { id, method } => {
+                let h = match handle::open(cx, &id).await {
+                    Ok(Some(h)) => h,
+                    Ok(None) => return Err(not_found()),
+                    Err(e) => return Err(unavailable(cx, e)),
+                };
+                let (tool, args) = h.call();
+                if method == Method::Acknowledge {
+                    // Acknowledged for a task this caller may still see;
+                    // nothing here stops Scale's work, and these tasks never
+                    // ask for input.
+                    let (_, def) = tools::find(tool).ok_or_else(not_found)?;
+                    tools::guard::admit(cx, def).map_err(|_| not_found())?;
+                    return Ok(payload(&Ack {
+                        result_type: "complete",
+                        meta: Lane::Modern.result_fields().meta,
+                    }));
+                }
+                (h, Some(id), Some(method), args)
+            }
+        };
+        let (tool, _) = h.follows.tool();
+        let (how, via) = match (method, era) {
+            (None, _) => (How::Status, "tools/call"),
+            (Some(Method::Result), _) => (How::Wait, "tasks/result"),
+            (_, Era::V1) => (How::Status, "tasks/get"),
+            (_, Era::V2) => (How::Result, "tasks/get"),
+        };
+        let looked = tools::follow_work(cx, tool, args, h.created, how, via).await;
+        let Some(id) = id else {
+            return created(cx, era, h, looked).await;
+        };
+        let look = looked.map_err(|e| poll_error(cx, &e, tool, &h))?;
+        match method {
+            Some(Method::Result) => result(cx, &id, &h, look, now),
+            _ => Ok(get(cx, era, &id, &h, look)),
+        }
+    })
+}
+
+/// A new task of the wait tool's work, once one look proved the task or
+/// batch exists and this caller may see it; else the refusal, each era its
+/// own way.
+async fn created(
     cx: &Ctx,
     era: Era,
-    follows: Follows,
-    args: Map<String, Value>,
-    ttl: Option<u64>,
+    mut h: Handle,
+    looked: Result<Look, ToolError>,
 ) -> Result<Payload, RpcError> {
-    let (tool, _) = follows.tool();
-    let now = cx.upstream().now_ms();
-    let max_ttl = u64::from(cx.config.callback_ttl_days) * 86_400_000;
-    let ttl = ttl.map_or(max_ttl, |t| t.clamp(MIN_TTL_MS, max_ttl));
-    let look = match tools::follow_work(cx, tool, args, now, How::Status, "tools/call").await {
+    let (tool, _) = h.follows.tool();
+    let poll = poll_interval(cx, 0);
+    let look = match looked {
         Ok(look) => look,
         Err(e) => {
             if let Some(refused) = step_up(cx, &e) {
                 return Err(refused);
             }
-            let poll = poll_interval(cx, 0);
             return match (era, failed(&e, cx.config.rate_limit_period)) {
                 (_, Failed::Busy(wait)) => Err(busy(&e, tool, wait, poll, "No task was made")),
                 // The server decides per request: the tool's own answer.
@@ -189,20 +270,15 @@ async fn create(
             };
         }
     };
-    let h = Handle {
-        follows,
-        id: look.id.clone(),
-        created: now,
-        ttl,
-    };
+    h.id = look.id.clone();
     let task_id = handle::seal(cx, &h).await.map_err(|e| unavailable(cx, e))?;
-    let created = iso_from_ms(now);
+    let created = iso_from_ms(h.created);
     if era == Era::V2 {
         return Ok(payload(&Task {
             result_type: Some("task"),
             status: status_of(&look),
-            poll_interval_ms: Some(poll_interval(cx, 0)),
-            ttl_ms: Some(ttl),
+            poll_interval_ms: Some(poll),
+            ttl_ms: Some(h.ttl),
             meta: Lane::Modern.result_fields().meta,
             ..task(&task_id, &look.message, &created, &created)
         }));
@@ -212,20 +288,21 @@ async fn create(
     let (message, poll) = match look.finished {
         true => (
             format!("Scale's work is already done. {}", look.message),
-            SHORT_POLL_MS.min(poll_interval(cx, 0)),
+            SHORT_POLL_MS.min(poll),
         ),
-        false => (look.message.clone(), poll_interval(cx, 0)),
+        false => (look.message.clone(), poll),
     };
-    let what = match follows {
-        Follows::Task => format!("Scale task {}", truncate(&look.id, 80)),
-        Follows::Batch => format!("Scale batch {}", truncate(&look.id, 80)),
+    let what = match h.follows {
+        Follows::Task => "task",
+        Follows::Batch => "batch",
     };
     let immediate = format!(
-        "{what} is now followed as a task: labelers may take minutes to days, and its result comes when the work ends. Go on with other work meanwhile."
+        "Scale {what} {} is now followed as a task: labelers may take minutes to days, and its result comes when the work ends. Go on with other work meanwhile.",
+        truncate(&look.id, 80)
     );
     Ok(payload(&CreatedV1 {
         task: Task {
-            ttl: Some(ttl),
+            ttl: Some(h.ttl),
             poll_interval: Some(poll),
             ..task(&task_id, &message, &created, &created)
         },
@@ -292,13 +369,9 @@ pub fn handles(method: &str, lane: Lane) -> bool {
     }
 }
 
-/// Answers a `tasks/*` method of [`handles`] on a lane that serves tasks.
-pub async fn dispatch(
-    method: &str,
-    params: Map<String, Value>,
-    lane: Lane,
-    cx: &Ctx,
-) -> Result<Payload, RpcError> {
+/// The [`Job`] of a `tasks/*` method of [`handles`] on a lane that serves
+/// tasks, or its refusal.
+pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job, RpcError> {
     let era = era(lane).unwrap_or(Era::V1);
     let missing = |m: &str| {
         let e = RpcError::new(rpc::METHOD_NOT_FOUND, m);
@@ -308,45 +381,49 @@ pub async fn dispatch(
             e
         }
     };
-    match (era, method) {
-        (_, "tasks/list") => Err(missing(
+    let method = match (era, method) {
+        (_, "tasks/list") => return Err(missing(
             "tasks/list is not supported: this server keeps no list of tasks. Keep the taskId each tools/call answered and poll it with tasks/get.",
         )),
-        (Era::V1, "tasks/cancel") => Err(missing(
+        (Era::V1, "tasks/cancel") => return Err(missing(
             "tasks/cancel is not supported: a task here follows Scale's own work, which it does not stop. Stop polling it; to cancel a pending Scale task, call cancel_task.",
         )),
-        (Era::V2, "tasks/result") => Err(missing(
+        (Era::V2, "tasks/result") => return Err(missing(
             "tasks/result does not exist in protocol 2026-07-28: tasks/get carries the result once the task is completed.",
         )),
-        _ if era == Era::V2 && !declared(&params) => Err(RpcError::new(
-            rpc::MISSING_CAPABILITY,
-            format!(
-                "{method} needs the {EXTENSION} extension declared in this request's _meta[\"{META_CAPS}\"].extensions"
-            ),
-        )
-        .with_status(400)
-        .with_data(json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}}))),
-        (_, "tasks/get") => get(era, &params, cx).await,
-        (Era::V1, _) => result(&params, cx).await,
-        (Era::V2, _) => acknowledge(method, &params, cx).await,
-    }
-}
-
-/// The task a request names in `params.taskId`, with that id.
-async fn opened<'p>(
-    params: &'p Map<String, Value>,
-    cx: &Ctx,
-) -> Result<(&'p str, Handle), RpcError> {
+        _ if era == Era::V2 && !declared(params) => {
+            return Err(RpcError::new(
+                rpc::MISSING_CAPABILITY,
+                format!(
+                    "{method} needs the {EXTENSION} extension declared in this request's _meta[\"{META_CAPS}\"].extensions"
+                ),
+            )
+            .with_status(400)
+            .with_data(json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}})))
+        }
+        (_, "tasks/get") => Method::Get,
+        (Era::V1, _) => Method::Result,
+        (Era::V2, m) => {
+            if m == "tasks/update" && !params.get("inputResponses").is_some_and(Value::is_object) {
+                return Err(RpcError::invalid_params(
+                    "params.inputResponses must be an object",
+                ));
+            }
+            Method::Acknowledge
+        }
+    };
     let Some(id) = params.get("taskId").and_then(Value::as_str) else {
         return Err(RpcError::invalid_params(
             "params.taskId must be a string: the taskId a tools/call answered with",
         ));
     };
-    match handle::open(cx, id).await {
-        Ok(Some(h)) => Ok((id, h)),
-        Ok(None) => Err(not_found()),
-        Err(e) => Err(unavailable(cx, e)),
-    }
+    Ok(Job {
+        era,
+        what: What::Poll {
+            id: id.to_string(),
+            method,
+        },
+    })
 }
 
 /// The one answer for every id that does not name a live task of this
@@ -390,17 +467,9 @@ fn poll_error(cx: &Ctx, e: &ToolError, tool: &str, h: &Handle) -> RpcError {
     }
 }
 
-/// `tasks/get`: one look; on 2026-07-28 the result once completed.
-async fn get(era: Era, params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcError> {
-    let (id, h) = opened(params, cx).await?;
-    let (tool, args) = h.call();
-    let how = match era {
-        Era::V1 => How::Status,
-        Era::V2 => How::Result,
-    };
-    let look = tools::follow_work(cx, tool, args, h.created, how, "tasks/get")
-        .await
-        .map_err(|e| poll_error(cx, &e, tool, &h))?;
+/// `tasks/get`: the look's status; on 2026-07-28 the result once completed.
+fn get(cx: &Ctx, era: Era, id: &str, h: &Handle, look: Look) -> Payload {
+    let (tool, _) = h.follows.tool();
     let now = cx.upstream().now_ms();
     let poll = poll_interval(cx, now.saturating_sub(h.created));
     let created = iso_from_ms(h.created);
@@ -415,35 +484,30 @@ async fn get(era: Era, params: &Map<String, Value>, cx: &Ctx) -> Result<Payload,
         ..task(id, &look.message, &created, &updated)
     };
     if era == Era::V1 {
-        return Ok(payload(&Task {
+        return payload(&Task {
             ttl: Some(h.ttl),
             poll_interval: Some(poll),
             ..base
-        }));
+        });
     }
     let result = look
         .result
         .map(|out| tool_result(tool, Ok(out), Lane::Modern));
-    Ok(payload(&Task {
+    payload(&Task {
         result_type: Some("complete"),
         ttl_ms: Some(h.ttl),
         poll_interval_ms: Some(poll),
         result: result.as_deref(),
         meta: Lane::Modern.result_fields().meta,
         ..base
-    }))
+    })
 }
 
 /// 2025-11-25's `tasks/result`: the tool's result once Scale's work is
-/// finished, waiting for it as the tool does; still working after that, an
-/// error that says to keep polling.
-async fn result(params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcError> {
-    let (id, h) = opened(params, cx).await?;
-    let (tool, args) = h.call();
-    let started = cx.upstream().now_ms();
-    let look = tools::follow_work(cx, tool, args, h.created, How::Wait, "tasks/result")
-        .await
-        .map_err(|e| poll_error(cx, &e, tool, &h))?;
+/// finished (the look waited for it as the tool does, from `started`);
+/// still working after that, an error that says to keep polling.
+fn result(cx: &Ctx, id: &str, h: &Handle, look: Look, started: u64) -> Result<Payload, RpcError> {
+    let (tool, _) = h.follows.tool();
     match look.result {
         Some(out) if look.finished => {
             let meta = Meta {
@@ -469,30 +533,6 @@ async fn result(params: &Map<String, Value>, cx: &Ctx) -> Result<Payload, RpcErr
             ))
         }
     }
-}
-
-/// 2026-07-28's `tasks/cancel` and `tasks/update`: acknowledged for a task
-/// this caller may see. Nothing here stops Scale's work (a Scale task is
-/// canceled with cancel_task), and these tasks never ask for input.
-async fn acknowledge(
-    method: &str,
-    params: &Map<String, Value>,
-    cx: &Ctx,
-) -> Result<Payload, RpcError> {
-    if method == "tasks/update" && !params.get("inputResponses").is_some_and(Value::is_object) {
-        return Err(RpcError::invalid_params(
-            "params.inputResponses must be an object",
-        ));
-    }
-    let (_, h) = opened(params, cx).await?;
-    let (tool, _) = h.call();
-    if let Some((_, def)) = tools::find(tool) {
-        tools::guard::admit(cx, def).map_err(|_| not_found())?;
-    }
-    Ok(payload(&Ack {
-        result_type: "complete",
-        meta: Lane::Modern.result_fields().meta,
-    }))
 }
 
 #[cfg(test)]
