@@ -191,6 +191,7 @@ pub fn asked(params: &Map<String, Value>, lane: Lane, cx: &Ctx) -> Option<Result
 pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
     Box::pin(async move {
         let now = cx.upstream().now_ms();
+        let keys = handle::keys(cx).await.map_err(|e| unavailable(cx, e))?;
         let Job { era, what } = job;
         let (h, id, method, args) = match what {
             What::Create { follows, args, ttl } => {
@@ -205,7 +206,7 @@ pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
                 (h, None, None, args)
             }
             What::Poll { id, method } => {
-                let h = match handle::open(cx, &id).await {
+                let h = match handle::open(cx, &keys, &id).await {
                     Ok(Some(h)) => h,
                     Ok(None) => return Err(not_found()),
                     Err(e) => return Err(unavailable(cx, e)),
@@ -234,7 +235,7 @@ pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
         };
         let looked = tools::follow_work(cx, tool, args, h.created, how, via).await;
         let Some(id) = id else {
-            return created(cx, era, h, looked).await;
+            return created(cx, &keys, era, h, looked).await;
         };
         let look = looked.map_err(|e| poll_error(cx, &e, tool, &h))?;
         match method {
@@ -249,6 +250,7 @@ pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
 /// own way.
 async fn created(
     cx: &Ctx,
+    keys: &[Vec<u8>],
     era: Era,
     mut h: Handle,
     looked: Result<Look, ToolError>,
@@ -271,7 +273,9 @@ async fn created(
         }
     };
     h.id = look.id.clone();
-    let task_id = handle::seal(cx, &h).await.map_err(|e| unavailable(cx, e))?;
+    let task_id = handle::seal(cx, keys, &h)
+        .await
+        .map_err(|e| unavailable(cx, e))?;
     let created = iso_from_ms(h.created);
     if era == Era::V2 {
         return Ok(payload(&Task {

@@ -3,23 +3,20 @@
 //! calls; each look at it runs behind every check a call of that tool
 //! passes (`super::follow_work`) and leaves that tool's audit line.
 //!
-//! A [`look`] is one Scale read (on a connection confined to projects, the
-//! wait tool's lookup comes first): Scale's status, whether it is one of
-//! Scale's own final states, a sentence on where the work stands, and, once
-//! finished and when asked for, the result the wait tool gives at that
-//! moment; or, for `tasks/result`, the wait tool's own wait, for as long as
-//! one call may wait. In both, the result's `waited_s` counts from when the
-//! handle was made, and `polls` counts the reads of this answer.
+//! A [`look`] is the wait tool's own wait, stopped after one Scale read (on
+//! a connection confined to projects, the wait tool's lookup comes first),
+//! or for `tasks/result` let run as long as one call may wait: Scale's
+//! status, whether it is one of Scale's own final states, a sentence on
+//! where the work stands, and, once finished and when asked for, the result
+//! the wait tool gives at that moment. The result's `waited_s` counts from
+//! when the handle was made, and `polls` counts the reads of this answer.
 
 use super::args::Int;
 use super::error::{ErrorKind, ToolError};
 use super::kernel::Out;
-use super::run::{object_or_ok, Session};
-use super::waits::{self, Reading, Work, MAX_WAIT_S};
-use crate::callback_log::scan::scan;
+use super::waits::{self, Work, MAX_WAIT_S};
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
-use crate::scale::Retry;
 use serde_json::{Map, Value};
 
 /// What a requester needs from a look.
@@ -28,7 +25,8 @@ pub(crate) enum How {
     /// One read, for the status only (`tasks/get` on 2025-11-25, a task's
     /// creation).
     Status,
-    /// One read, and the wait tool's result once the work is finished.
+    /// One read, and the wait tool's result once the work is finished
+    /// (`tasks/get` on 2026-07-28).
     Result,
     /// The wait tool's own wait, at most one call's (`tasks/result`).
     Wait,
@@ -92,7 +90,8 @@ fn work_of<'a>(tool: &str, args: &'a Map<String, Value>) -> Work<'a> {
 }
 
 /// A look at the work a call of `tool` (a wait tool) with `args` (already
-/// checked) follows, for a handle made at `since` (ms).
+/// checked) follows, for a handle made at `since` (ms): the wait tool's own
+/// wait, stopped after its first read unless `how` is [`How::Wait`].
 pub(crate) async fn look(
     cx: &Ctx,
     tool: &str,
@@ -101,10 +100,8 @@ pub(crate) async fn look(
     how: How,
 ) -> Result<Look, ToolError> {
     let work = work_of(tool, args);
-    if how != How::Wait {
-        return read(cx, work, since, how).await;
-    }
-    let v = match waits::wait(cx, work, since, Some(Int(MAX_WAIT_S))).await? {
+    let wait = how == How::Wait;
+    let v = match waits::wait(cx, work, since, wait.then_some(Int(MAX_WAIT_S)), !wait).await? {
         Out::Json(v) => v,
         Out::Raw(r) => serde_json::from_str(r.get()).unwrap_or_default(),
     };
@@ -124,7 +121,7 @@ pub(crate) async fn look(
         id: work.id().to_string(),
         finished,
         message,
-        result: finished.then(|| Out::Json(v).fitted()),
+        result: (finished && how != How::Status).then(|| Out::Json(v).fitted()),
     })
 }
 
@@ -134,51 +131,6 @@ fn finished(work: Work, status: &str) -> bool {
         Work::Task(_) => matches!(status, "completed" | "error" | "canceled"),
         Work::Batch(_) => status == "completed",
     }
-}
-
-/// One Scale read. A task's answer is only scanned unless its result is
-/// needed (it can be large); a batch's status is small and read whole.
-async fn read(cx: &Ctx, work: Work<'_>, since: u64, how: How) -> Result<Look, ToolError> {
-    let call = work.read()?;
-    let s = Session::new(cx);
-    let text = s.send_raw(&call, Retry::Idempotent, &[]).await?;
-    let text = text.as_deref().unwrap_or("null");
-    let waited = (cx.upstream().now_ms().saturating_sub(since) / 100) as f64 / 10.0;
-    let parse = || match serde_json::from_str::<Value>(text) {
-        Ok(v) => Ok(Reading::of(work, object_or_ok(v))),
-        Err(_) => Err(s.not_json(&call, text)),
-    };
-    let (status, message, reading) = match work {
-        Work::Task(_) => {
-            let node = scan(text.as_bytes()).map_err(|_| s.not_json(&call, text))?;
-            let status = node.str_at(&["status"]).unwrap_or("").to_string();
-            let message = task_message(cx, &status, node.str_at(&["created_at"]), since);
-            let reading = if how == How::Result && finished(work, &status) {
-                Some(parse()?)
-            } else {
-                None
-            };
-            (status, message, reading)
-        }
-        Work::Batch(_) => {
-            let r = parse()?;
-            let counts = ["completed", "error", "canceled", "total"].map(|k| r.count(k));
-            (r.status.clone(), batch_message(&r.status, counts), Some(r))
-        }
-    };
-    let finished = finished(work, &status);
-    let result = match reading {
-        Some(r) if finished && how == How::Result => {
-            Some(Out::from(r.finished(work, waited, 1)).fitted())
-        }
-        _ => None,
-    };
-    Ok(Look {
-        id: work.id().to_string(),
-        finished,
-        message,
-        result,
-    })
 }
 
 /// Where a task stands: labelers at work since it was created (as Scale

@@ -217,12 +217,12 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let since = cx.upstream().now_ms();
-    wait(cx, Work::Task(&a.task_id), since, a.timeout_s).await
+    wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false).await
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
     let since = cx.upstream().now_ms();
-    wait(cx, Work::Batch(&a.name), since, a.timeout_s).await
+    wait(cx, Work::Batch(&a.name), since, a.timeout_s, false).await
 }
 
 /// What one poll read: Scale's answer, its status, and for a batch its
@@ -320,12 +320,14 @@ impl Reading {
 }
 
 /// Polls `work` until it is no longer going, the timeout runs out or the
-/// budget leaves no room; the time waited counts from `since`.
+/// budget leaves no room (or, when `once`, after the first poll, for an MCP
+/// task's look); the time waited counts from `since`.
 pub(crate) async fn wait(
     cx: &Ctx,
     work: Work<'_>,
     since: u64,
     timeout_s: Option<Int>,
+    once: bool,
 ) -> ToolResult {
     let call = work.read()?;
     let s = Session::new(cx);
@@ -337,6 +339,9 @@ pub(crate) async fn wait(
         let r = Reading::of(work, got);
         if !r.going(work) {
             return Ok(r.finished(work, w.waited_s(), w.polls).into());
+        }
+        if once {
+            return Ok(r.result(work, w.waited_s(), w.polls, String::new()).into());
         }
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (progress, total, counted) = match &r.counts {

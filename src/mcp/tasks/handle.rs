@@ -111,9 +111,8 @@ pub(crate) enum Unavailable {
     Failed(String),
 }
 
-/// The id of `h`, made by the caller of `cx`.
-pub(crate) async fn seal(cx: &Ctx, h: &Handle) -> Result<String, Unavailable> {
-    let keys = keys(cx).await?;
+/// The id of `h`, made by the caller of `cx`, under the newest of `keys`.
+pub(crate) async fn seal(cx: &Ctx, keys: &[Vec<u8>], h: &Handle) -> Result<String, Unavailable> {
     let mut plain = Vec::with_capacity(HEAD + h.id.len());
     plain.push(FORMAT);
     plain.push(match h.follows {
@@ -134,9 +133,13 @@ pub(crate) async fn seal(cx: &Ctx, h: &Handle) -> Result<String, Unavailable> {
     Ok(base64url(&sealed))
 }
 
-/// The task `id` names, when it is one this caller made on this path and
-/// it is still alive; `Ok(None)` for every other id.
-pub(crate) async fn open(cx: &Ctx, id: &str) -> Result<Option<Handle>, Unavailable> {
+/// The task `id` names, when it is one this caller made on this path under
+/// one of `keys` and it is still alive; `Ok(None)` for every other id.
+pub(crate) async fn open(
+    cx: &Ctx,
+    keys: &[Vec<u8>],
+    id: &str,
+) -> Result<Option<Handle>, Unavailable> {
     let shaped = !id.is_empty()
         && id.len() <= MAX_ID
         && id
@@ -145,10 +148,9 @@ pub(crate) async fn open(cx: &Ctx, id: &str) -> Result<Option<Handle>, Unavailab
     let Some(sealed) = base64_decode(id).filter(|_| shaped) else {
         return Ok(None);
     };
-    let keys = keys(cx).await?;
     let mut plain = None;
     // The newest key first; older ones only while OAUTH_SECRET rotates.
-    for k in &keys {
+    for k in keys {
         let key = derive(k, PURPOSE);
         plain = cx
             .services
@@ -184,7 +186,8 @@ fn parse(p: &[u8], who: &[u8; 16]) -> Option<Handle> {
     })
 }
 
-async fn keys(cx: &Ctx) -> Result<Vec<Vec<u8>>, Unavailable> {
+/// The server keys, newest first.
+pub(crate) async fn keys(cx: &Ctx) -> Result<Vec<Vec<u8>>, Unavailable> {
     match server_keys(&cx.config, &cx.services).await {
         Ok(Some(k)) if !k.is_empty() => Ok(k),
         Ok(_) => Err(Unavailable::NoKey),
