@@ -301,7 +301,7 @@ async fn created(
         Follows::Batch => "batch",
     };
     let immediate = format!(
-        "Scale {what} {} is now followed as a task: labelers may take minutes to days, and its result comes when the work ends. Go on with other work meanwhile.",
+        "Scale {what} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
         truncate(&look.id, 80)
     );
     Ok(payload(&CreatedV1 {
@@ -387,10 +387,10 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
     };
     let method = match (era, method) {
         (_, "tasks/list") => return Err(missing(
-            "tasks/list is not supported: this server keeps no list of tasks. Keep the taskId each tools/call answered and poll it with tasks/get.",
+            "tasks/list is not supported: this server keeps no list of tasks; poll each taskId with tasks/get.",
         )),
         (Era::V1, "tasks/cancel") => return Err(missing(
-            "tasks/cancel is not supported: a task here follows Scale's own work, which it does not stop. Stop polling it; to cancel a pending Scale task, call cancel_task.",
+            "tasks/cancel is not supported: these tasks follow Scale's work and cannot stop it (cancel_task cancels a pending Scale task).",
         )),
         (Era::V2, "tasks/result") => return Err(missing(
             "tasks/result does not exist in protocol 2026-07-28: tasks/get carries the result once the task is completed.",
@@ -531,7 +531,7 @@ fn result(cx: &Ctx, id: &str, h: &Handle, look: Look, started: u64) -> Result<Pa
             Err(RpcError::new(
                 rpc::INTERNAL_ERROR,
                 format!(
-                    "The task is still working after this request waited {waited} s ({}). A request here cannot wait for human work to end: keep polling tasks/get every {poll} ms (its pollInterval) and call tasks/result once it says completed.",
+                    "The task is still working after this request waited {waited} s ({}). Keep polling tasks/get every {poll} ms (its pollInterval), then call tasks/result once it says completed.",
                     look.message
                 ),
             ))

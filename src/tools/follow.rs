@@ -101,10 +101,7 @@ pub(crate) async fn look(
 ) -> Result<Look, ToolError> {
     let work = work_of(tool, args);
     let wait = how == How::Wait;
-    let v = match waits::wait(cx, work, since, wait.then_some(Int(MAX_WAIT_S)), !wait).await? {
-        Out::Json(v) => v,
-        Out::Raw(r) => serde_json::from_str(r.get()).unwrap_or_default(),
-    };
+    let v = waits::wait(cx, work, since, wait.then_some(Int(MAX_WAIT_S)), !wait).await?;
     let status = v["status"].as_str().unwrap_or("");
     let finished = finished(work, status);
     let message = match work {

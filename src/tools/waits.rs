@@ -217,12 +217,16 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let since = cx.upstream().now_ms();
-    wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false).await
+    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false)
+        .await?
+        .into())
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
     let since = cx.upstream().now_ms();
-    wait(cx, Work::Batch(&a.name), since, a.timeout_s, false).await
+    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, false)
+        .await?
+        .into())
 }
 
 /// What one poll read: Scale's answer, its status, and for a batch its
@@ -328,7 +332,7 @@ pub(crate) async fn wait(
     since: u64,
     timeout_s: Option<Int>,
     once: bool,
-) -> ToolResult {
+) -> Result<Value, ToolError> {
     let call = work.read()?;
     let s = Session::new(cx);
     let mut w = Waiter::new(cx, since, timeout_s);
@@ -338,10 +342,10 @@ pub(crate) async fn wait(
         w.polls += 1;
         let r = Reading::of(work, got);
         if !r.going(work) {
-            return Ok(r.finished(work, w.waited_s(), w.polls).into());
+            return Ok(r.finished(work, w.waited_s(), w.polls));
         }
         if once {
-            return Ok(r.result(work, w.waited_s(), w.polls, String::new()).into());
+            return Ok(r.result(work, w.waited_s(), w.polls, String::new()));
         }
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (progress, total, counted) = match &r.counts {
@@ -371,7 +375,7 @@ pub(crate) async fn wait(
                 }
                 Work::Task(_) => w.again(stop, work.tool(), "pending"),
             };
-            return Ok(r.result(work, w.waited_s(), w.polls, next).into());
+            return Ok(r.result(work, w.waited_s(), w.polls, next));
         }
     }
 }

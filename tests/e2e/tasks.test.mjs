@@ -287,7 +287,7 @@ describe('2025-11-25 (V1)', () => {
     const t = (await v1('tools/call', { name: 'wait_for_task', arguments: { task_id: id }, task: {} }, { s: tight })).json.result.task;
     const r = await v1('tasks/result', { taskId: t.taskId }, { s: tight });
     assert.equal(r.json.error.code, -32603);
-    assert.match(r.json.error.message, /^The task is still working after this request waited \d+ s \(Waiting for labelers since .*\)\. .*keep polling tasks\/get every \d+ ms/);
+    assert.match(r.json.error.message, /^The task is still working after this request waited \d+ s \(Waiting for labelers since .*\)\. Keep polling tasks\/get every \d+ ms/);
   });
 
   test('params.task on a tool that is not a task: -32601; on older versions it is ignored', async () => {

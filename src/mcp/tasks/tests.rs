@@ -783,7 +783,7 @@ fn tasks_result_waits_like_the_tool_then_says_to_keep_polling() {
         e.message
     );
     assert!(
-        e.message.contains("keep polling tasks/get every 200 ms"),
+        e.message.contains("Keep polling tasks/get every 200 ms"),
         "{}",
         e.message
     );
