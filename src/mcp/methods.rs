@@ -5,7 +5,7 @@
 
 use super::lane::{supported_versions, Lane, LEGACY_VERSIONS, SERVER_INFO};
 use super::model::{
-    DiscoverResult, EmptyResult, Execution, InitializeResult, ListChanged, ListToolsResult,
+    DiscoverResult, EmptyResult, InitializeResult, ListChanged, ListToolsResult,
     ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
 };
 use super::results::{step_up, tool_result};
@@ -238,9 +238,7 @@ fn build_list(lane: Lane, offers: &[Offer], private: bool, execution: bool) -> P
                     idempotent_hint: hints.idempotent,
                     open_world_hint: hints.open_world,
                 },
-                execution: (execution && tasks::runs_as_task(t.name)).then_some(Execution {
-                    task_support: "optional",
-                }),
+                execution: (execution && tasks::runs_as_task(t.name)).then(tasks::optional),
             }
         })
         .collect();

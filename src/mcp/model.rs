@@ -172,16 +172,10 @@ pub struct Tool<'a> {
     #[serde(rename = "outputSchema")]
     pub output_schema: Value,
     pub annotations: ToolAnnotations<'a>,
-    /// On 2025-11-25, for the tools that may run as MCP tasks.
+    /// On 2025-11-25, for the tools that may run as MCP tasks:
+    /// `{"taskSupport": "optional"}` (a fixed value: no type of its own).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub execution: Option<Execution>,
-}
-
-/// `execution` of a tool: whether a call may be made a task.
-#[derive(Serialize)]
-pub struct Execution {
-    #[serde(rename = "taskSupport")]
-    pub task_support: &'static str,
+    pub execution: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]

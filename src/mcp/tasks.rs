@@ -91,6 +91,11 @@ pub fn v2_capability(cx: &Ctx) -> Option<Box<RawValue>> {
         .then(|| fixed(r#"{"io.modelcontextprotocol/tasks":{}}"#))
 }
 
+/// The `execution` of a tool that may run as a task (2025-11-25).
+pub fn optional() -> Box<RawValue> {
+    fixed(r#"{"taskSupport":"optional"}"#)
+}
+
 fn fixed(json: &str) -> Box<RawValue> {
     RawValue::from_string(json.into()).expect("valid JSON")
 }
@@ -315,14 +320,14 @@ async fn created(
 }
 
 /// A task's fields common to both eras, the era's own left out.
-fn task<'a>(id: &'a str, message: &'a str, created: &str, updated: &str) -> Task<'a> {
+fn task<'a>(id: &'a str, message: &'a str, created: &'a str, updated: &'a str) -> Task<'a> {
     Task {
         result_type: None,
         task_id: id,
         status: "working",
         status_message: message,
-        created_at: created.to_string(),
-        last_updated_at: updated.to_string(),
+        created_at: created,
+        last_updated_at: updated,
         ttl: None,
         poll_interval: None,
         ttl_ms: None,
@@ -360,17 +365,14 @@ fn poll_interval(cx: &Ctx, age_ms: u64) -> u64 {
 /// The methods under `tasks/` answered here on `lane` (the rest are
 /// unknown methods, as before tasks).
 pub fn handles(method: &str, lane: Lane) -> bool {
-    match era(lane) {
-        Some(Era::V1) => matches!(
-            method,
-            "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"
-        ),
-        Some(Era::V2) => matches!(
-            method,
-            "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" | "tasks/list"
-        ),
-        None => false,
-    }
+    let v2 = match era(lane) {
+        Some(era) => era == Era::V2,
+        None => return false,
+    };
+    matches!(
+        method,
+        "tasks/get" | "tasks/result" | "tasks/list" | "tasks/cancel"
+    ) || (v2 && method == "tasks/update")
 }
 
 /// The [`Job`] of a `tasks/*` method of [`handles`] on a lane that serves

@@ -18,9 +18,9 @@ pub(super) struct Task<'a> {
     #[serde(rename = "statusMessage")]
     pub status_message: &'a str,
     #[serde(rename = "createdAt")]
-    pub created_at: String,
+    pub created_at: &'a str,
     #[serde(rename = "lastUpdatedAt")]
-    pub last_updated_at: String,
+    pub last_updated_at: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u64>,
     #[serde(rename = "pollInterval", skip_serializing_if = "Option::is_none")]
