@@ -72,7 +72,7 @@ benchDeps();
 
 const { startSim, startWorker, rssBytes, rssSampler, cpuSeconds, readCompatibilityDate, rustSide, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad, merge } = await import('./lib/load.mjs');
-const { webhookTemplate } = await import('./lib/fixtures.mjs');
+const { webhookTemplate, taskBody } = await import('./lib/fixtures.mjs');
 const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets, taskCallTarget, tasksGetTarget } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
 const { bulkCreate } = await import('./lib/bulk.mjs');
@@ -398,11 +398,17 @@ async function main() {
   }
   results.equivalence = equivalence;
 
-  // An MCP task that follows the completed task: tasks/get gives wait_for_task's
-  // result inlined, one Scale read each time, like get_task.
-  const made = await once(taskCallTarget(ours.url, SECRETS.MCP_AUTH_TOKEN, 'wait_for_task', { task_id: oneTask }));
-  const handle = made.json?.result?.taskId;
-  if (made.json?.result?.resultType !== 'task' || !handle) throw new Error(`wait_for_task as a task failed: ${made.status} ${made.text.slice(0, 300)}`);
+  // MCP tasks, one Scale read per tasks/get like get_task: one follows a task
+  // still pending (what a client polls again and again while labelers work),
+  // one the completed task (tasks/get then carries wait_for_task's result).
+  const handleOf = async (taskId) => {
+    const made = await once(taskCallTarget(ours.url, SECRETS.MCP_AUTH_TOKEN, 'wait_for_task', { task_id: taskId }));
+    if (made.json?.result?.resultType !== 'task' || !made.json.result.taskId) throw new Error(`wait_for_task as a task failed: ${made.status} ${made.text.slice(0, 300)}`);
+    return made.json.result.taskId;
+  };
+  const [pendingTask] = (await control('seed', { tasks: [taskBody(100)] })).tasks.map((t) => t.task_id);
+  const handle = await handleOf(oneTask);
+  const pendingHandle = await handleOf(pendingTask);
   const polled = await once(tasksGetTarget(ours.url, SECRETS.MCP_AUTH_TOKEN, handle));
   if (polled.json?.result?.status !== 'completed' || !polled.json.result.result?.structuredContent) throw new Error(`tasks/get failed: ${polled.status} ${polled.text.slice(0, 300)}`);
   equivalence.tasks_get = { same: isDeepStrictEqual(polled.json.result.result.structuredContent.task, getTaskOurs), oursBytes: polled.bytes };
@@ -420,7 +426,9 @@ async function main() {
   const diagnostics = [
     { id: 'discover', title: 'server/discover', target: (u) => mcpTarget(u, 'server/discover'), sides: ['ours', 'peer'] },
     // MCP tasks (ours only): the poll of a task handle against the tool call it must cost no more than.
-    { id: 'tasks_get', title: 'tasks/get of a completed task (2026-07-28, result inlined)', target: (u) => tasksGetTarget(u, SECRETS.MCP_AUTH_TOKEN, handle), sides: ['ours'] },
+    { id: 'tasks_get', title: 'tasks/get of a pending task (2026-07-28)', target: (u) => tasksGetTarget(u, SECRETS.MCP_AUTH_TOKEN, pendingHandle), sides: ['ours'] },
+    { id: 'tasks_get_done', title: 'tasks/get of a completed task (2026-07-28, wait_for_task\'s result inlined)', target: (u) => tasksGetTarget(u, SECRETS.MCP_AUTH_TOKEN, handle), sides: ['ours'] },
+    { id: 'wait_for_task_done', title: 'tools/call wait_for_task of a completed task', target: (u) => mcpTarget(u, 'tools/call', { name: 'wait_for_task', arguments: { task_id: oneTask } }, 'wait_for_task'), sides: ['ours'] },
     { id: 'get_task_beside', title: 'tools/call get_task, measured beside tasks/get', target: (u) => targetsFor(u).get_task, sides: ['ours'] },
     { id: 'health', title: 'GET /health', target: (u) => ({ url: `${u}/health` }), sides: ['ours'] },
     { id: 'noop', title: 'GET / on a one-line JS worker (platform floor)', target: (u) => ({ url: `${u}/` }), sides: ['noop'] },
