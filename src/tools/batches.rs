@@ -181,7 +181,7 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
     let has_more = v.get("has_more").and_then(Value::as_bool).unwrap_or(false);
     let mut batches = docs(v);
     let next_offset = if has_more {
-        json!(offset + batches.len() as u64)
+        Value::from(offset + batches.len() as u64)
     } else {
         Value::Null
     };
@@ -285,7 +285,7 @@ async fn finalize_batch(cx: &Ctx, a: FinalizeBatch) -> ToolResult {
         Ok(v) if v.get("name").is_some() => Ok(v.into()),
         Ok(_) => {
             let mut b = object_or_ok(batch);
-            b["priority"] = json!(p.0);
+            b["priority"] = Value::from(p.0);
             Ok(b.into())
         }
         Err(e) => Err(step_error(&s, &pri, e, vec!["finalize".into()])),

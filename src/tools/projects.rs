@@ -190,7 +190,7 @@ pub fn update_project_steps(a: UpdateProject) -> Result<Vec<Step>, ToolError> {
     if let Some(o) = a.ontology {
         let mut body = json!({"ontology": o});
         if let Some(n) = a.ontology_name {
-            body["name"] = json!(n);
+            body["name"] = Value::from(n);
         }
         steps.push(Step {
             name: "setOntology",

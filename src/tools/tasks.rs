@@ -304,9 +304,9 @@ fn task_list_rest(
     let next = next.filter(|t| !t.is_empty());
     let has_more = has_more.unwrap_or(next.is_some());
     [
-        ("total", json!(total)),
-        ("has_more", json!(has_more)),
-        ("next_token", json!(next)),
+        ("total", Value::from(total)),
+        ("has_more", Value::from(has_more)),
+        ("next_token", Value::from(next)),
     ]
 }
 
@@ -456,15 +456,15 @@ pub(crate) fn update_task_steps(a: UpdateTask) -> Result<Vec<Step>, ToolError> {
         steps.push(step("metadata", call, Retry::Idempotent));
     }
     if let Some(t) = a.set_tags {
-        let call = task(Method::Post)?.lit("tags").body(json!(t));
+        let call = task(Method::Post)?.lit("tags").body(Value::from(t));
         steps.push(step("set_tags", call, Retry::Idempotent));
     }
     if let Some(t) = a.add_tags {
-        let call = task(Method::Put)?.lit("tags").body(json!(t));
+        let call = task(Method::Put)?.lit("tags").body(Value::from(t));
         steps.push(step("add_tags", call, Retry::Idempotent));
     }
     if let Some(t) = a.remove_tags {
-        let call = task(Method::Delete)?.lit("tags").body(json!(t));
+        let call = task(Method::Delete)?.lit("tags").body(Value::from(t));
         steps.push(step("remove_tags", call, Retry::Idempotent));
     }
     if let Some(u) = &a.unique_id {
