@@ -35,6 +35,18 @@ pub(crate) fn read_strict<'a, S: DeserializeSeed<'a>>(
     Ok(v)
 }
 
+/// A JSON object of `fields`. Not `json!`, which compiles each field's value
+/// through `to_value(..).unwrap()`: a conversion and a panic path apiece, for
+/// values that are JSON already.
+pub fn object(fields: Vec<(&str, Value)>) -> Value {
+    // Inserted one by one: collecting would link the map's bulk build (a sort).
+    let mut m = Map::new();
+    for (k, v) in fields {
+        m.insert(k.into(), v);
+    }
+    Value::Object(m)
+}
+
 fn duplicate<E: de::Error>(k: &str) -> E {
     E::custom(format!("duplicate key `{}`", truncate(k, 64)))
 }

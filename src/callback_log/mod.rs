@@ -53,9 +53,10 @@ pub use query::{get, list, project_in_entry, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::{BoxFut, CallbackStore, ListPage};
+use crate::json::object;
 use crate::json::{json_prefix, RawFields};
 use scan::Node;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// One tenant's part of the log: the same store with every key behind
@@ -340,7 +341,12 @@ pub(crate) async fn store_classified(
         store.put(&k, "", ttl_secs, &meta).await?;
     }
     // The body goes in as received: it is valid JSON already, and large.
-    let head = json!({"id": id, "received_at": iso_from_ms(first_ms), "kind": d.kind}).to_string();
+    let head = object(vec![
+        ("id", Value::from(id.as_str())),
+        ("received_at", Value::from(iso_from_ms(first_ms))),
+        ("kind", Value::from(d.kind)),
+    ])
+    .to_string();
     let mut entry = String::with_capacity(head.len() + raw.len() + 10);
     entry.push_str(&head[..head.len() - 1]);
     entry.push_str(",\"body\":");

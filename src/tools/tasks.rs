@@ -10,10 +10,11 @@ use super::run::{object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::{fit_items, out, raw, value_items, Item, RawFields, MAX_TEXT_BYTES};
 use crate::context::Ctx;
 use crate::io::Method;
+use crate::json::object;
 use crate::scale::{Call, Retry};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Where a task carries text from labelers and others (docs/permissions.md §5).
 const TASK_TEXT: &[&str] = &["/response", "/metadata", "/audits"];
@@ -470,7 +471,7 @@ pub(crate) fn update_task_steps(a: UpdateTask) -> Result<Vec<Step>, ToolError> {
     if let Some(u) = &a.unique_id {
         let call = task(Method::Post)?
             .lit("unique_id")
-            .body(json!({"unique_id": u}));
+            .body(object(vec![("unique_id", Value::from(u.as_str()))]));
         steps.push(step("unique_id", call, Retry::Never));
     }
     if clear {
