@@ -53,8 +53,7 @@ pub use query::{get, list, project_in_entry, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::{BoxFut, CallbackStore, ListPage};
-use crate::json::object;
-use crate::json::{json_prefix, RawFields};
+use crate::json::{json_prefix, object, RawFields};
 use scan::Node;
 use serde_json::{Map, Value};
 use std::rc::Rc;

@@ -16,8 +16,7 @@ use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::context::Ctx;
 use crate::io::CallbackStore;
-use crate::json::object;
-use crate::json::truncate;
+use crate::json::{object, truncate};
 use serde_json::value::RawValue;
 use serde_json::Value;
 

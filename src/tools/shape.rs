@@ -3,9 +3,8 @@
 //! it was read as), the same limit for every other result, a batch's
 //! progress counts, and the output schemas of Scale's objects.
 
-use crate::json::json_prefix;
-use crate::json::object;
 pub use crate::json::RawFields;
+use crate::json::{json_prefix, object};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};

@@ -7,8 +7,7 @@ use super::run::Session;
 use super::shape::out;
 use crate::auth::Scope;
 use crate::context::Ctx;
-use crate::json::object;
-use crate::json::truncate;
+use crate::json::{object, truncate};
 use crate::scale::{Call, Retry};
 use serde_json::Value;
 
