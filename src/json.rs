@@ -1,5 +1,6 @@
 //! Strict JSON input: what callers send (MCP bodies, webhook deliveries) is
-//! parsed here so every malformed input gets the same clear message.
+//! parsed here so every malformed input gets the same clear message. Also
+//! [`object`], how the code above builds a JSON object from values it holds.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
