@@ -72,8 +72,8 @@ benchDeps();
 
 const { startSim, startWorker, rssBytes, rssSampler, cpuSeconds, readCompatibilityDate, rustSide, cleanupAll } = await import('./lib/stack.mjs');
 const { runLoad, merge } = await import('./lib/load.mjs');
-const { webhookTemplate } = await import('./lib/fixtures.mjs');
-const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets } = await import('./lib/targets.mjs');
+const { webhookTemplate, taskBody } = await import('./lib/fixtures.mjs');
+const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets, taskCallTarget, tasksGetTarget } = await import('./lib/targets.mjs');
 const { writeReport } = await import('./lib/report.mjs');
 const { bulkCreate } = await import('./lib/bulk.mjs');
 const { oauthScenario } = await import('./lib/oauth.mjs');
@@ -87,6 +87,9 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     cleanupAll().finally(() => process.exit(130));
   });
 }
+
+/** The server key MCP task handles are sealed under on our worker (the tasks/get diagnostic). */
+const TASK_KEY = 'bench-task-handle-key-6f0d2c9e41a7b358';
 
 const SECRETS = {
   SCALE_API_KEY: 'test_bench_scale_key_5e1d0c',
@@ -306,7 +309,9 @@ async function main() {
 
   // 3. Our worker; its tool catalog feeds the peer's tools/list.
   log('bench: starting the Rust worker in workerd');
-  const ours = await startWorker(sides.ours, bindings);
+  // A server key (OAUTH_SECRET; no OAuth store is bound here, so OAuth stays
+  // off) turns MCP tasks on for the tasks/get diagnostic.
+  const ours = await startWorker(sides.ours, { ...bindings, OAUTH_SECRET: TASK_KEY });
   const catalog = await once(mcpTarget(ours.url, 'tools/list'));
   if (catalog.status !== 200 || !catalog.json?.result?.tools) throw new Error(`tools/list on the Rust worker failed: ${catalog.status} ${catalog.text.slice(0, 300)}`);
   writeFileSync(path.join(outDir, 'peer-catalog.json'), JSON.stringify({ tools: catalog.json.result.tools }));
@@ -348,6 +353,7 @@ async function main() {
 
   // 5. Same results from both sides.
   const equivalence = {};
+  let getTaskOurs;
   {
     // One request per side and tool; the checks against the simulator below reuse these answers.
     const got = {};
@@ -386,10 +392,27 @@ async function main() {
       });
       equivalence[`list_tasks_vs_simulator_${side}`] = { same: d.paths.length === 0, differences: d.paths.slice(0, 5), floatDifferences: d.floats.length, floatExamples: d.floats.slice(0, 3) };
     }
+    getTaskOurs = got.get_task.ours.json?.result?.structuredContent;
     const lt = got.list_tasks.ours.json?.result?.structuredContent;
     equivalence.list_tasks.truncated = lt?.truncated ? lt.truncated.dropped : null;
   }
   results.equivalence = equivalence;
+
+  // MCP tasks, one Scale read per tasks/get like get_task: one follows a task
+  // still pending (what a client polls again and again while labelers work),
+  // one the completed task (tasks/get then carries wait_for_task's result).
+  const handleOf = async (taskId) => {
+    const made = await once(taskCallTarget(ours.url, SECRETS.MCP_AUTH_TOKEN, 'wait_for_task', { task_id: taskId }));
+    if (made.json?.result?.resultType !== 'task' || !made.json.result.taskId) throw new Error(`wait_for_task as a task failed: ${made.status} ${made.text.slice(0, 300)}`);
+    return made.json.result.taskId;
+  };
+  const [pendingTask] = (await control('seed', { tasks: [taskBody(100)] })).tasks.map((t) => t.task_id);
+  const handle = await handleOf(oneTask);
+  const pendingHandle = await handleOf(pendingTask);
+  const polled = await once(tasksGetTarget(ours.url, SECRETS.MCP_AUTH_TOKEN, handle));
+  if (polled.json?.result?.status !== 'completed' || !polled.json.result.result?.structuredContent) throw new Error(`tasks/get failed: ${polled.status} ${polled.text.slice(0, 300)}`);
+  equivalence.tasks_get = { same: isDeepStrictEqual(polled.json.result.result.structuredContent.task, getTaskOurs), oursBytes: polled.bytes };
+  if (!equivalence.tasks_get.same) log('bench: WARNING: the task in tasks/get\'s result differs from get_task\'s');
 
   // 6. Load. Each scenario: a warm-up per side, then alternating rounds.
   results.data.webhookBytes = Buffer.byteLength(parts.join('bench-0000000000'));
@@ -402,6 +425,11 @@ async function main() {
   ].map((s) => ({ ...s, target: (u) => targetsFor(u)[s.id] }));
   const diagnostics = [
     { id: 'discover', title: 'server/discover', target: (u) => mcpTarget(u, 'server/discover'), sides: ['ours', 'peer'] },
+    // MCP tasks (ours only): the poll of a task handle against the tool call it must cost no more than.
+    { id: 'tasks_get', title: 'tasks/get of a pending task (2026-07-28)', target: (u) => tasksGetTarget(u, SECRETS.MCP_AUTH_TOKEN, pendingHandle), sides: ['ours'] },
+    { id: 'tasks_get_done', title: 'tasks/get of a completed task (2026-07-28, wait_for_task\'s result inlined)', target: (u) => tasksGetTarget(u, SECRETS.MCP_AUTH_TOKEN, handle), sides: ['ours'] },
+    { id: 'wait_for_task_done', title: 'tools/call wait_for_task of a completed task', target: (u) => mcpTarget(u, 'tools/call', { name: 'wait_for_task', arguments: { task_id: oneTask } }, 'wait_for_task'), sides: ['ours'] },
+    { id: 'get_task_beside', title: 'tools/call get_task, measured beside tasks/get', target: (u) => targetsFor(u).get_task, sides: ['ours'] },
     { id: 'health', title: 'GET /health', target: (u) => ({ url: `${u}/health` }), sides: ['ours'] },
     { id: 'noop', title: 'GET / on a one-line JS worker (platform floor)', target: (u) => ({ url: `${u}/` }), sides: ['noop'] },
     { id: 'proxy_get', title: 'JS worker relaying GET /v1/task/{id} as is (passthrough floor)', target: (u) => ({ url: `${u}/get` }), sides: ['proxy'] },

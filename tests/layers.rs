@@ -249,8 +249,9 @@ fn the_scan_sees_every_form_of_path() {
 
 /// Inside `tools` and `mcp` the files are layered too, bottom first, with
 /// `mod.rs` above them all: the tools' kernel and shared pieces below the
-/// areas, no area importing another; in `mcp` the wire format at the
-/// bottom and the transport on top. Files of one layer do not import each
+/// areas, no area importing another, and what MCP tasks need of the waits
+/// above them; in `mcp` the wire format at the bottom, MCP tasks below the
+/// methods that answer them, and the transport on top. Files of one layer do not import each
 /// other. Tests (`tests.rs`, `*_tests.rs`, `testing.rs` and inline test
 /// modules) may reach anything.
 const FOLDERS: &[(&str, &[&[&str]])] = &[
@@ -272,6 +273,7 @@ const FOLDERS: &[(&str, &[&[&str]])] = &[
                 "files",
                 "callbacks",
             ],
+            &["follow"],
         ],
     ),
     (
@@ -280,7 +282,8 @@ const FOLDERS: &[(&str, &[&[&str]])] = &[
             &["model"],
             &["rpc"],
             &["lane"],
-            &["resources"],
+            &["resources", "results"],
+            &["tasks"],
             &["methods"],
             &["stream"],
         ],

@@ -5,6 +5,8 @@ import { taskBody, responseFor, PROJECT, BATCH } from './fixtures.mjs';
 
 export const MODERN = '2026-07-28';
 const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+/** The request declares the MCP tasks extension (a task-aware client's tools/call and tasks/*). */
+const TASKS_META = { ...META, 'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } };
 
 /** A caller of the simulator's /__sim control API at `simUrl`. */
 export function simControl(simUrl) {
@@ -29,7 +31,7 @@ export async function seedTasks(control) {
 }
 
 /** An autocannon target: one JSON-RPC request to `${url}/mcp` with the MCP headers. */
-export function mcpTarget(url, token, method, params = {}, name) {
+export function mcpTarget(url, token, method, params = {}, name, meta = META) {
   const headers = {
     'content-type': 'application/json',
     accept: 'application/json, text/event-stream',
@@ -38,7 +40,17 @@ export function mcpTarget(url, token, method, params = {}, name) {
     'mcp-method': method,
   };
   if (name) headers['mcp-name'] = name;
-  return { url: `${url}/mcp`, method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: META } }) };
+  return { url: `${url}/mcp`, method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: meta } }) };
+}
+
+/** `tools/call` of a wait tool as an MCP task (2026-07-28 with the extension): its answer is a task handle. */
+export function taskCallTarget(url, token, name, args) {
+  return mcpTarget(url, token, 'tools/call', { name, arguments: args }, name, TASKS_META);
+}
+
+/** `tasks/get` of the handle `taskId` (2026-07-28 with the extension; Mcp-Name is the id). */
+export function tasksGetTarget(url, token, taskId) {
+  return mcpTarget(url, token, 'tasks/get', { taskId }, taskId, TASKS_META);
 }
 
 /**

@@ -116,7 +116,8 @@ async fn mcp_allowed(
         .steps_up()
         .then(|| crate::oauth::issuer(&cfg, &req.self_origin));
     let request_id = request_id(req, &services);
-    let cx = Ctx::new(cfg, services, identity, view, &req.self_origin, &request_id);
+    let url = (&*req.self_origin, &*req.path);
+    let cx = Ctx::new(cfg, services, identity, view, url, &request_id);
     let out = crate::mcp::handle_post(req, &cx).await;
     // Only a signed-in user's missing scope is answered with 403
     // (docs/permissions.md §2): the challenge tells the client to sign in again

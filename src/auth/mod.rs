@@ -2,17 +2,20 @@
 //! bearer token of a request, the browser-origin rule for `/mcp`, the
 //! principals and scopes of [`principal`] (docs/permissions.md §1-§2), the
 //! [`Identity`] authentication makes of a caller (principal, Scale key and
-//! account) and the per-connection narrowing of [`view`] (§3).
+//! account), the per-connection narrowing of [`view`] (§3), and the server's
+//! own key ([`server_key`]).
 
 pub mod identity;
 pub mod keyring;
 pub mod principal;
+pub(crate) mod server_key;
 pub mod view;
 
 pub use crate::codec::ct_eq;
 pub use identity::{Account, Identity};
 pub use keyring::Keyring;
 pub use principal::{Principal, PrincipalKind, Scope, Scopes};
+pub(crate) use server_key::{derive, has_server_key, server_keys};
 pub use view::{mcp_path, PathNarrowing, ProjectScope, Refusal, Source, View};
 
 use crate::config::{Config, Secret};

@@ -35,6 +35,8 @@ pub(crate) const MAX_WEBHOOK_MAX_BYTES: usize = KV_MAX_VALUE_BYTES - ENTRY_OVERH
 pub(crate) const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 pub(crate) const MAX_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 pub(crate) const DEFAULT_CALLBACK_TTL_DAYS: u32 = 30;
+/// The first poll interval a task handle suggests (later ones grow from it).
+pub(crate) const DEFAULT_TASK_POLL_MS: u32 = 5_000;
 /// The Workers free plan's subrequests per request (paid plans: 10,000).
 pub(crate) const DEFAULT_SUBREQUEST_LIMIT: u32 = 50;
 /// The rate limiting binding counts over 10 or 60 seconds; 60 unless told.
@@ -71,6 +73,8 @@ pub(crate) struct Config {
     pub default_callback_url: Option<String>,
     pub webhook_max_bytes: usize,
     pub callback_ttl_days: u32,
+    /// `TASK_POLL_MS`: the poll interval MCP task handles suggest at first.
+    pub task_poll_ms: u32,
     /// Scale answers above this are refused unread.
     pub max_response_bytes: usize,
     /// Narrowing for every connection (docs/permissions.md §3): `READ_ONLY`,
@@ -210,6 +214,14 @@ impl Config {
             365,
             &mut errors,
         );
+        let task_poll_ms = parse_num(
+            raw,
+            "TASK_POLL_MS",
+            DEFAULT_TASK_POLL_MS,
+            100,
+            600_000,
+            &mut errors,
+        );
         let mut allowed_origins = Vec::new();
         for part in raw
             .get("ALLOWED_ORIGINS")
@@ -308,6 +320,7 @@ impl Config {
             default_callback_url,
             webhook_max_bytes,
             callback_ttl_days,
+            task_poll_ms,
             max_response_bytes,
             read_only,
             tools,

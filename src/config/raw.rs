@@ -15,6 +15,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "DEFAULT_CALLBACK_URL",
     "WEBHOOK_MAX_BYTES",
     "CALLBACK_TTL_DAYS",
+    "TASK_POLL_MS",
     "SCALE_MAX_RESPONSE_BYTES",
     "READ_ONLY",
     "TOOLS",

@@ -14,6 +14,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(c.timeout_ms, 25_000);
     assert_eq!(c.webhook_max_bytes, 10 * 1024 * 1024);
     assert_eq!(c.callback_ttl_days, 30);
+    assert_eq!(c.task_poll_ms, 5_000);
     assert!(c.scale_api_key.is_none() && c.callback_keys.is_empty());
     assert!(!c.read_only && c.tools.is_none() && c.exclude_tools.is_empty());
     assert!(c.scale_projects.is_none() && c.callback_hosts.is_empty());
@@ -52,6 +53,7 @@ fn malformed_values_name_the_setting_and_hide_the_value() {
         ("SCALE_CALLBACK_AUTH_KEY", "short-secret"),
         ("WEBHOOK_MAX_BYTES", "99999999999"),
         ("CALLBACK_TTL_DAYS", "0"),
+        ("TASK_POLL_MS", "50"),
         ("ALLOWED_ORIGINS", "https://x.com/path"),
         ("DEFAULT_CALLBACK_URL", "mailto:x"),
         ("SCALE_API_KEY", "live key"),
@@ -65,6 +67,7 @@ fn malformed_values_name_the_setting_and_hide_the_value() {
         "SCALE_CALLBACK_AUTH_KEY",
         "WEBHOOK_MAX_BYTES",
         "CALLBACK_TTL_DAYS",
+        "TASK_POLL_MS",
         "ALLOWED_ORIGINS",
         "DEFAULT_CALLBACK_URL",
         "SCALE_API_KEY",

@@ -52,6 +52,9 @@ pub(crate) struct Ctx {
     pub view: Rc<View>,
     /// `scheme://host[:port]` the request came to.
     pub self_origin: Rc<str>,
+    /// The path the request came to (`/mcp`, `/mcp/readonly`, …): with
+    /// the origin, the URL a client connected to.
+    pub path: Rc<str>,
     /// The id audit lines carry.
     pub request_id: Rc<str>,
     /// Set by the transport when the answer streams progress to the client.
@@ -68,14 +71,14 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// The context of a request that came to `self_origin`, from the caller
-    /// `identity` on a connection with `view`.
+    /// The context of a request that came to `self_origin` and `path`, from
+    /// the caller `identity` on a connection with `view`.
     pub(crate) fn new(
         config: Config,
         services: Services,
         identity: Identity,
         view: View,
-        self_origin: &str,
+        (self_origin, path): (&str, &str),
         request_id: &str,
     ) -> Self {
         let budget = Budget::new(
@@ -90,6 +93,7 @@ impl Ctx {
             identity: Rc::new(identity),
             view: Rc::new(view),
             self_origin: self_origin.into(),
+            path: path.into(),
             request_id: request_id.into(),
             progress: None,
             single: true,
@@ -104,7 +108,7 @@ impl Ctx {
         let view = View::full(&principal);
         let origin = "https://worker.example";
         let identity = Identity::operator(principal, &config, services.store.clone(), origin);
-        Self::new(config, services, identity, view, origin, "test")
+        Self::new(config, services, identity, view, (origin, "/mcp"), "test")
     }
     pub(crate) fn identity(&self) -> &Identity {
         &self.identity

@@ -1,6 +1,7 @@
-//! The OAuth server's cryptography with WebCrypto, so no Rust cipher is in
-//! the upload: [`Crypto`]'s randomness, and AES-256-GCM sealing and opening
-//! (a fresh 12-byte IV before each ciphertext).
+//! The platform's cryptography with WebCrypto, so no Rust cipher is in the
+//! upload (the OAuth server and task handles seal with it): [`Crypto`]'s
+//! randomness, and AES-256-GCM sealing and opening (a fresh 12-byte IV
+//! before each ciphertext).
 
 use super::js::{js_err, wait};
 use crate::io::{BoxFut, Crypto};

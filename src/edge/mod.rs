@@ -50,7 +50,6 @@ thread_local! {
 fn oauth_platform(env: &Env) -> Option<OAuthPlatform> {
     let store = oauth_store::client(env)?;
     Some(OAuthPlatform {
-        crypto: Rc::new(WebCrypto),
         failed_docs: FAILED_DOCS.with(Rc::clone),
         state: Rc::new(store),
         memo: MEMO.with(Rc::clone),
@@ -107,6 +106,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         limiter,
         auth_limiter: binding("AUTH_LIMITER"),
         oauth: oauth_platform(&env),
+        crypto: Rc::new(WebCrypto),
     };
     let out = app::handle(&incoming, &raw, services).await;
     // A body the core refused without reading makes the runtime drop the

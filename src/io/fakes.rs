@@ -381,6 +381,7 @@ pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
         limiter: None,
         auth_limiter: None,
         oauth: None,
+        crypto: Rc::new(FakeCrypto::default()),
     }
 }
 
@@ -406,7 +407,6 @@ impl FakeOAuth {
     }
     pub fn platform(&self) -> OAuthPlatform {
         OAuthPlatform {
-            crypto: Rc::new(self.crypto.clone()),
             failed_docs: self.failed_docs.clone(),
             state: Rc::new(self.state.clone()),
             memo: self.memo.clone(),
@@ -422,6 +422,7 @@ pub fn services_with_oauth(
 ) -> Services {
     Services {
         oauth: Some(oauth.platform()),
+        crypto: Rc::new(oauth.crypto.clone()),
         ..services(up, store)
     }
 }

@@ -1,6 +1,6 @@
 //! The seams between the pure core and the platform: an upstream HTTP client,
-//! the callback store, the rate limiter and, for the OAuth server, encryption
-//! and the consistent store ([`state`]), bundled as [`Services`]. The edge
+//! the callback store, the rate limiter, encryption and, for the OAuth server,
+//! the consistent store ([`state`]), bundled as [`Services`]. The edge
 //! implements the traits with `worker::Fetch`, Workers KV, the Rate Limiting
 //! binding, WebCrypto and a Durable Object; `fakes` (tests and the `testing`
 //! feature) implements them in memory. Only the traits and what they carry
@@ -148,9 +148,10 @@ pub trait RateLimiter {
     fn allow<'a>(&'a self, key: &'a str) -> BoxFut<'a, Result<bool, String>>;
 }
 
-/// The encryption the OAuth server needs, from the platform: AES-256-GCM
-/// from WebCrypto at the edge (no Rust cipher in the upload; hashes and MACs
-/// are `codec`'s) and its CSPRNG. Errors are the platform's message.
+/// Encryption from the platform (the OAuth server's sealed records, task
+/// handles): AES-256-GCM from WebCrypto at the edge (no Rust cipher in the
+/// upload; hashes and MACs are `codec`'s) and its CSPRNG. Errors are the
+/// platform's message.
 pub trait Crypto {
     /// Fills `buf` from the platform's CSPRNG.
     fn random(&self, buf: &mut [u8]) -> Result<(), String>;
@@ -169,11 +170,11 @@ pub trait Crypto {
     ) -> BoxFut<'a, Result<Option<Vec<u8>>, String>>;
 }
 
-/// What the OAuth server runs on: crypto, the consistent store and the
-/// isolate's memo (shared by every request the isolate serves).
+/// What the OAuth server runs on besides [`Services::crypto`]: the
+/// consistent store and the isolate's memo (shared by every request the
+/// isolate serves).
 #[derive(Clone)]
 pub struct OAuthPlatform {
-    pub crypto: Rc<dyn Crypto>,
     /// Client metadata documents that could not be fetched, kept apart from
     /// `memo` so that a flood of them never pushes out what `memo` holds.
     pub failed_docs: Rc<state::Memo>,
@@ -198,6 +199,8 @@ pub struct Services {
     pub auth_limiter: Option<Rc<dyn RateLimiter>>,
     /// `None` when the `OAUTH` Durable Object is not bound (OAuth is off).
     pub oauth: Option<OAuthPlatform>,
+    /// The platform's encryption and randomness, always there.
+    pub crypto: Rc<dyn Crypto>,
 }
 
 pub mod state;

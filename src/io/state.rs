@@ -134,6 +134,50 @@ pub fn cas(key: &str, expected: Option<&str>, group: &str, body: &str, expires: 
     c
 }
 
+/// A value kept for good in row `row` of `state`, read once per isolate and
+/// then pinned in `memo`; when the row is absent, `fresh` is written
+/// (isolates may race to write it: the first write wins). The server key
+/// and the OAuth server's first sighting of an older token shape live so.
+pub fn kept<'a>(
+    state: &'a dyn StateStore,
+    memo: &'a Memo,
+    row: &'a str,
+    fresh: String,
+) -> BoxFut<'a, Result<String, String>> {
+    Box::pin(async move {
+        if let Some(Value::String(v)) = memo.get(row, 0) {
+            return Ok(v);
+        }
+        let run = |ops: Value| async move {
+            match state
+                .run(&ops)
+                .await
+                .map_err(|e| format!("the OAuth store failed: {e}"))?
+            {
+                Value::Array(r) => Ok::<_, String>(Some(r)),
+                _ => Ok(None),
+            }
+        };
+        let v = loop {
+            let stored = run(Value::Array(vec![op("get", row, "", "", 0)]))
+                .await?
+                .unwrap_or_default();
+            if let Some(v) = stored.first().and_then(Value::as_str) {
+                break v.to_string();
+            }
+            if run(Value::Array(vec![cas(row, None, "", &fresh, 0)]))
+                .await?
+                .is_some()
+            {
+                break fresh;
+            }
+        };
+        // Kept until the end of time: the memo evicts it last of all.
+        memo.put(row.into(), Value::String(v.clone()), u64::MAX);
+        Ok(v)
+    })
+}
+
 /// What one isolate remembers between requests: JSON values by key, each
 /// until a time, in a `serde_json::Map` (the type is already linked) of
 /// `[until_ms, value]`; and apart from them, the keys found absent in the

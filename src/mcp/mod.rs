@@ -12,8 +12,10 @@ pub mod lane;
 pub mod methods;
 pub mod model;
 pub mod resources;
+pub mod results;
 pub mod rpc;
 pub mod stream;
+pub mod tasks;
 
 use crate::context::Ctx;
 use crate::http::{BodyError, Request as HttpIn, Response};

@@ -44,6 +44,12 @@ pub struct Implementation {
 pub struct ServerCapabilities {
     pub tools: ListChanged,
     pub resources: ResourcesCapability,
+    /// The 2025-11-25 `tasks` capability (MCP tasks, first era).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Box<RawValue>>,
+    /// Extensions, on 2026-07-28 (`io.modelcontextprotocol/tasks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -121,6 +127,18 @@ pub struct Meta {
         skip_serializing_if = "<[_]>::is_empty"
     )]
     pub untrusted: &'static [&'static str],
+    /// The MCP task a 2025-11-25 `tasks/result` answer belongs to.
+    #[serde(
+        rename = "io.modelcontextprotocol/related-task",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub related_task: Option<RelatedTask>,
+}
+
+#[derive(Serialize)]
+pub struct RelatedTask {
+    #[serde(rename = "taskId")]
+    pub task_id: String,
 }
 
 #[derive(Serialize)]
@@ -154,6 +172,10 @@ pub struct Tool<'a> {
     #[serde(rename = "outputSchema")]
     pub output_schema: Value,
     pub annotations: ToolAnnotations<'a>,
+    /// On 2025-11-25, for the tools that may run as MCP tasks:
+    /// `{"taskSupport": "optional"}` (a fixed value: no type of its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]

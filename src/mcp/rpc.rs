@@ -15,6 +15,9 @@ pub const INTERNAL_ERROR: i64 = -32603;
 /// Legacy lane only; the modern lane uses -32602 for a missing resource.
 pub const RESOURCE_NOT_FOUND: i64 = -32002;
 pub const HEADER_MISMATCH: i64 = -32020;
+/// 2026-07-28: the request lacks a client capability the method needs
+/// (`data.requiredCapabilities` names it).
+pub const MISSING_CAPABILITY: i64 = -32021;
 pub const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// Longest string id we echo back; a longer one is an invalid request.
@@ -32,7 +35,8 @@ pub struct RpcError {
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>) -> Self {
         let http_status = match code {
-            PARSE_ERROR | INVALID_REQUEST | HEADER_MISMATCH | UNSUPPORTED_VERSION => 400,
+            PARSE_ERROR | INVALID_REQUEST | HEADER_MISMATCH | MISSING_CAPABILITY
+            | UNSUPPORTED_VERSION => 400,
             _ => 200,
         };
         Self {

@@ -2,16 +2,15 @@
 //! settings and static tokens, the platform, the issuer, the clock, and the
 //! server keys with what is made under them: keyed hashes, the checks that
 //! end tokens and tenant ids, and signed payloads (client ids, page
-//! tickets). Also the store calls made outside an endpoint's steps (the
-//! generated server key, and `m:old`).
+//! tickets). Also the store call made outside an endpoint's steps (`m:old`;
+//! the generated server key is `auth::server_key`'s).
 
 use super::issued::TAG;
 use super::record;
 use crate::auth::Keyring;
 use crate::codec::{base64_decode, base64url, hmac_sha256};
 use crate::config::Config;
-use crate::io::state::{cas, op};
-use crate::io::{BoxFut, OAuthPlatform, Services, Upstream};
+use crate::io::{BoxFut, Crypto, OAuthPlatform, Services, Upstream};
 use serde_json::Value;
 
 /// The OAuth server as one request sees it.
@@ -20,6 +19,8 @@ pub(crate) struct OAuth<'a> {
     /// The static tokens of `MCP_AUTH_TOKEN` (operator access).
     pub(super) tokens: &'a Keyring,
     pub(super) p: &'a OAuthPlatform,
+    /// The platform's encryption and randomness.
+    pub(super) crypto: &'a dyn Crypto,
     pub(super) up: &'a dyn Upstream,
     /// `PUBLIC_URL`, else the origin the request came to.
     pub(super) issuer: String,
@@ -50,8 +51,9 @@ pub(super) enum Shape {
 }
 
 impl<'a> OAuth<'a> {
-    /// `None` when the OAuth store is not bound. Without `OAUTH_SECRET`, the
-    /// generated key is read from the store once per isolate.
+    /// `None` when the OAuth store is not bound. The server keys are
+    /// `auth::server_keys` (without `OAUTH_SECRET`, the generated key is
+    /// read from the store once per isolate).
     pub(super) async fn new(
         cfg: &'a Config,
         tokens: &'a Keyring,
@@ -61,57 +63,24 @@ impl<'a> OAuth<'a> {
         let Some(p) = services.oauth.as_ref() else {
             return Ok(None);
         };
-        let mut o = OAuth {
+        Ok(Some(OAuth {
             cfg,
             tokens,
             p,
+            crypto: &*services.crypto,
             up: &*services.upstream,
             issuer: issuer(cfg, self_origin),
             now_ms: services.upstream.now_ms(),
-            keys: cfg
-                .oauth_secrets
-                .iter()
-                .map(|s| s.expose().as_bytes().to_vec())
-                .collect(),
+            keys: crate::auth::server_keys(cfg, services)
+                .await?
+                .unwrap_or_default(),
             alert: Default::default(),
-        };
-        if o.keys.is_empty() {
-            let key = o.kept("m:key", o.random(32)?).await?;
-            o.keys.push(key.into_bytes());
-        }
-        Ok(Some(o))
+        }))
     }
 
-    /// A value kept for good in store row `row`, read once per isolate and
-    /// then pinned in the memo; when the row is absent, `fresh` is written
-    /// (isolates may race to write it: the first write wins).
+    /// A value kept for good in store row `row` (see `io::state::kept`).
     fn kept<'b>(&'b self, row: &'b str, fresh: String) -> BoxFut<'b, Result<String, String>> {
-        Box::pin(async move {
-            if let Some(Value::String(v)) = self.p.memo.get(row, 0) {
-                return Ok(v);
-            }
-            let v = loop {
-                let stored = self
-                    .run(&Value::Array(vec![op("get", row, "", "", 0)]))
-                    .await?
-                    .unwrap_or_default();
-                if let Some(v) = stored.first().and_then(Value::as_str) {
-                    break v.to_string();
-                }
-                if self
-                    .run(&Value::Array(vec![cas(row, None, "", &fresh, 0)]))
-                    .await?
-                    .is_some()
-                {
-                    break fresh;
-                }
-            };
-            // Kept until the end of time: the memo evicts it last of all.
-            self.p
-                .memo
-                .put(row.into(), Value::String(v.clone()), u64::MAX);
-            Ok(v)
-        })
+        crate::io::state::kept(&*self.p.state, &self.p.memo, row, fresh)
     }
 
     /// When this server first saw a token of the older, unchecked shape
@@ -125,13 +94,6 @@ impl<'a> OAuth<'a> {
 
     pub(super) fn now(&self) -> u64 {
         self.now_ms / 1000
-    }
-
-    /// `n` (at most 32) random bytes in URL-safe base64 (for the server key).
-    fn random(&self, n: usize) -> Result<String, String> {
-        let mut b = [0u8; 32];
-        self.p.crypto.random(&mut b[..n])?;
-        Ok(base64url(&b[..n]))
     }
 
     /// A keyed hash of `data` for `purpose` under each server key, newest

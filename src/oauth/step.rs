@@ -242,7 +242,7 @@ pub(super) async fn drive<T>(
     let mut seed = [0u8; SEED];
     let seed = match randomness {
         Randomness::Drawn => {
-            o.p.crypto.random(&mut seed)?;
+            o.crypto.random(&mut seed)?;
             &seed[..]
         }
         Randomness::Unused => &[],
@@ -308,8 +308,8 @@ async fn perform(o: &OAuth<'_>, req: &Request, need: Need) -> Result<Got, String
             };
             Got::Rows(Some(vec![v]))
         }
-        Need::Seal(k, plain) => Got::Bytes(Some(o.p.crypto.seal(&k, &plain).await?)),
-        Need::Open(k, sealed) => Got::Bytes(o.p.crypto.open(&k, &sealed).await?),
+        Need::Seal(k, plain) => Got::Bytes(Some(o.crypto.seal(&k, &plain).await?)),
+        Need::Open(k, sealed) => Got::Bytes(o.crypto.open(&k, &sealed).await?),
         Need::Document(url, absent) => {
             let key = format!("doc:{url}");
             if let Some(Value::String(body)) = o.p.memo.get(&key, o.now_ms) {

@@ -679,6 +679,7 @@ fn never_more_than_six_requests_at_once() {
         limiter: None,
         auth_limiter: None,
         oauth: None,
+        crypto: Rc::new(crate::io::fakes::FakeCrypto::default()),
     };
     let cx = Ctx::full_access(config(), sv);
     let r = block_on(call(

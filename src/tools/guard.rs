@@ -302,6 +302,11 @@ struct AuditLine<'a> {
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     items: Option<Value>,
+    /// For a look at an MCP task's work: the method it came from
+    /// (`tools/call` for the call that made the task, `tasks/get`,
+    /// `tasks/result`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'static str>,
 }
 
 /// A call being audited: what the request had used when it started.
@@ -322,19 +327,50 @@ impl Audit {
     /// Records the line; an unknown tool is named `(unknown)`, as its name
     /// is whatever the client sent.
     pub(crate) fn finish(self, cx: &Ctx, tool: Option<&str>, r: &ToolResult) {
+        let items = match (tool, r) {
+            (Some("create_tasks"), Ok(out)) => item_counts(out),
+            _ => None,
+        };
+        self.record(
+            cx,
+            tool.unwrap_or("(unknown)"),
+            r.as_ref().err(),
+            items,
+            None,
+        );
+    }
+
+    /// Records the line of a look at an MCP task's work, made by `tool`'s
+    /// checks for the method `via`.
+    pub(crate) fn finish_via(
+        self,
+        cx: &Ctx,
+        tool: &str,
+        via: &'static str,
+        err: Option<&ToolError>,
+    ) {
+        self.record(cx, tool, err, None, Some(via));
+    }
+
+    fn record(
+        self,
+        cx: &Ctx,
+        tool: &str,
+        err: Option<&ToolError>,
+        items: Option<Value>,
+        via: Option<&'static str>,
+    ) {
         let line = AuditLine {
             event: "tool_call",
             principal: &cx.identity().principal().label,
-            tool: tool.unwrap_or("(unknown)"),
-            outcome: outcome(r),
+            tool,
+            outcome: outcome(err),
             scale_status: cx.budget.last_status().map(u64::from),
             subrequests: u64::from(cx.budget.subrequests_used() - self.subrequests),
             ms: cx.upstream().now_ms().saturating_sub(self.started_ms),
             request_id: &cx.request_id,
-            items: match (tool, r) {
-                (Some("create_tasks"), Ok(out)) => item_counts(out),
-                _ => None,
-            },
+            items,
+            via,
         };
         if let Ok(text) = serde_json::to_string(&line) {
             cx.note(text);
@@ -359,8 +395,8 @@ fn item_counts(out: &Out) -> Option<Value> {
     Some(Value::Object(counts))
 }
 
-fn outcome(r: &ToolResult) -> &'static str {
-    let Err(e) = r else {
+fn outcome(err: Option<&ToolError>) -> &'static str {
+    let Some(e) = err else {
         return "ok";
     };
     match e.kind {

@@ -47,6 +47,18 @@ pub enum Out {
     Raw(Box<RawValue>),
 }
 
+impl Out {
+    /// The result as every answer carries it: JSON text, no larger than
+    /// hosted clients take, whichever tool made it.
+    pub(crate) fn fitted(self) -> Out {
+        let raw = match self {
+            Out::Raw(r) => r,
+            Out::Json(v) => super::shape::raw(&v),
+        };
+        Out::Raw(super::shape::fit_result(raw))
+    }
+}
+
 impl From<Value> for Out {
     fn from(v: Value) -> Self {
         Out::Json(v)

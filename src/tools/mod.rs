@@ -15,7 +15,8 @@
 //! (trimming results); around a run, [`schema`] (the validator), [`guard`]
 //! (what a connection may call, rate limits, guarded writes and the audit
 //! line of every call) and [`scope`] (project scope). No area imports
-//! another.
+//! another. Above the areas, [`follow`] is what MCP tasks need of the waits;
+//! [`follow_work`] runs it behind the wait tool's checks.
 
 pub(crate) mod args;
 pub(crate) mod create;
@@ -37,6 +38,8 @@ pub mod tasks;
 pub(crate) mod team;
 pub(crate) mod waits;
 
+pub(crate) mod follow;
+
 #[cfg(test)]
 mod permission_tests;
 #[cfg(test)]
@@ -51,7 +54,10 @@ pub(crate) use kernel::READ;
 pub use kernel::{Actions, Hints, Out, Projects, ToolDef, ToolResult};
 
 use crate::context::Ctx;
+use crate::io::BoxFut;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// Every tool, in the order `tools/list` shows them: each area's table of
@@ -113,23 +119,61 @@ pub(crate) async fn call(
         audit.finish(cx, None, &Err(ToolError::invalid("unknown tool")));
         return Err(UnknownTool(name.to_string()));
     };
-    let r = checked(cx, i, tool, args).await.map(|out| {
-        let raw = match out {
-            Out::Raw(r) => r,
-            Out::Json(v) => shape::raw(&v),
-        };
-        // Hosted clients refuse larger tool output, whichever tool made it.
-        Out::Raw(shape::fit_result(raw))
-    });
+    let r = checked(cx, i, tool, args, Box::new(tool.run))
+        .await
+        .map(Out::fitted);
     audit.finish(cx, Some(tool.name), &r);
     Ok(r)
 }
 
-/// The checks of [`guard`] around a tool's run, in order: the connection
-/// offers the tool, the rate limit, the arguments' schema, then what the
-/// arguments ask for (an action's scope, callbacks, billed work, invites).
-/// On a connection confined to projects, [`scope`] checks before and after.
-async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value>) -> ToolResult {
+/// A run in place of a tool's own body, behind its checks.
+type RunWith<'a> = Box<dyn FnOnce(&'a Ctx, Map<String, Value>) -> BoxFut<'a, ToolResult> + 'a>;
+
+/// One look at the work a call of wait tool `tool` with `args` follows (see
+/// [`follow`]), run behind every check a call of that tool passes (the
+/// connection's view, the rate limit, the arguments, project scope), for an
+/// MCP task made at `since` (ms). Its audit line names the tool and `via`,
+/// the MCP method the look came from.
+pub(crate) async fn follow_work(
+    cx: &Ctx,
+    tool: &'static str,
+    args: Map<String, Value>,
+    since: u64,
+    how: follow::How,
+    via: &'static str,
+) -> Result<follow::Look, ToolError> {
+    let audit = guard::Audit::start(cx);
+    let Some((i, def)) = find(tool) else {
+        return Err(ToolError::invalid("unknown tool"));
+    };
+    let seen: Rc<RefCell<Option<follow::Look>>> = Rc::default();
+    let keep = seen.clone();
+    let run: RunWith<'_> = Box::new(move |cx, args| {
+        Box::pin(async move {
+            *keep.borrow_mut() = Some(follow::look(cx, tool, &args, since, how).await?);
+            // The look is the answer; this only tells the checks around the
+            // run that it succeeded (the waits' scope has no after-check).
+            Ok(Out::Json(Value::Null))
+        })
+    });
+    let r = checked(cx, i, def, args, run).await;
+    audit.finish_via(cx, tool, via, r.as_ref().err());
+    r?;
+    Ok(seen.take().expect("a successful look is kept"))
+}
+
+/// The checks of [`guard`] around `run` (the tool's own body, or a run in
+/// its place), in order: the connection offers the tool, the rate limit,
+/// the arguments' schema, then what the arguments ask for (an action's
+/// scope, callbacks, billed work, invites). On a connection confined to
+/// projects, [`scope`] checks before and after.
+async fn checked<'a>(
+    cx: &'a Ctx,
+    i: usize,
+    tool: &ToolDef,
+    mut args: Map<String, Value>,
+    run: RunWith<'a>,
+) -> ToolResult {
     guard::admit(cx, tool)?;
     guard::rate_limit(cx).await?;
     schema::validate(&input_schemas()[i], &args).map_err(ToolError::invalid)?;
@@ -137,9 +181,9 @@ async fn checked(cx: &Ctx, i: usize, tool: &ToolDef, mut args: Map<String, Value
     args.retain(|_, v| !v.is_null());
     guard::check_args(cx, tool, &args)?;
     if cx.view().projects().is_none() {
-        return (tool.run)(cx, args).await;
+        return run(cx, args).await;
     }
     let ids = scope::before(cx, tool, &mut args).await?;
-    let r = (tool.run)(cx, args).await;
+    let r = run(cx, args).await;
     scope::after(cx, tool, &ids, r)
 }

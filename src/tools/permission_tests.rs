@@ -138,7 +138,14 @@ fn context(
     let view = View::new(&p, &cfg, &Keyring::default(), &path, &headers, &known)?;
     let (services, origin) = (services(up, store), "https://worker.example");
     let identity = Identity::operator(p, &cfg, services.store.clone(), origin);
-    Ok(Ctx::new(cfg, services, identity, view, origin, "req-1"))
+    Ok(Ctx::new(
+        cfg,
+        services,
+        identity,
+        view,
+        (origin, c.path),
+        "req-1",
+    ))
 }
 
 /// The calls of the table: every tool with valid arguments, and the
@@ -1131,7 +1138,7 @@ fn the_rate_limit_counts_per_principal_and_says_when_to_retry() {
         let p = principal(who);
         let view = View::full(&p);
         let identity = Identity::operator(p, &cfg, None, "https://w.example");
-        Ctx::new(cfg, s, identity, view, "https://w.example", "r")
+        Ctx::new(cfg, s, identity, view, ("https://w.example", "/mcp"), "r")
     };
     let a = make("full");
     assert!(run_in(&a, "get_task", json!({"task_id": "t"})).is_ok());

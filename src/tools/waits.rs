@@ -10,6 +10,7 @@
 //! request (most ignore progress when timing out).
 
 use super::args::{args, id, int, Decl, Int};
+use super::error::ToolError;
 use super::kernel::{tool, ToolDef, ToolResult, READ};
 use super::run::{object_or_ok, Session};
 use super::shape::{batch_progress, out};
@@ -93,6 +94,43 @@ const BATCH_WAIT_SCHEMA: &str = r#"{"type": "object", "required": ["name", "stat
 "error": {"type": "integer"}, "canceled": {"type": "integer"}, "total": {"type": "integer"}}},
 "waited_s": {"type": "number"}, "polls": {"type": "integer"}, "next_step": {"type": "string"}}}"#;
 
+/// What a wait follows: a Scale task by id, or a batch by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Work<'a> {
+    Task(&'a str),
+    Batch(&'a str),
+}
+
+impl<'a> Work<'a> {
+    /// The tool that waits for it.
+    pub(crate) fn tool(self) -> &'static str {
+        match self {
+            Work::Task(_) => "wait_for_task",
+            Work::Batch(_) => "wait_for_batch",
+        }
+    }
+    pub(crate) fn id(self) -> &'a str {
+        match self {
+            Work::Task(id) | Work::Batch(id) => id,
+        }
+    }
+    /// The read of one poll: the task, or the batch's status.
+    pub(crate) fn read(self) -> Result<Call, ToolError> {
+        Ok(match self {
+            Work::Task(id) => Call::get().lit("task").seg("task_id", id)?,
+            Work::Batch(name) => Call::get().lit("batches").seg("name", name)?.lit("status"),
+        })
+    }
+    /// Whether Scale's `status` says the work is still going, so a later
+    /// poll may find it done.
+    fn going(self, status: &str) -> bool {
+        match self {
+            Work::Task(_) => status == "pending",
+            Work::Batch(_) => status == "in_progress",
+        }
+    }
+}
+
 /// Why a wait ended without the work being done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stop {
@@ -108,30 +146,33 @@ pub(crate) enum Stop {
 /// another poll.
 pub(crate) struct Waiter<'a> {
     cx: &'a Ctx,
-    started: u64,
+    /// What `waited_s` counts from: the start of this wait, or when an MCP
+    /// task that follows the work was made.
+    since: u64,
     deadline: u64,
     delay: u64,
     pub polls: u32,
 }
 
 impl<'a> Waiter<'a> {
-    pub(crate) fn new(cx: &'a Ctx, timeout_s: Option<Int>) -> Self {
-        let started = cx.upstream().now_ms();
+    /// A wait of `timeout_s` from now, its time waited counted from `since` (ms).
+    pub(crate) fn new(cx: &'a Ctx, since: u64, timeout_s: Option<Int>) -> Self {
+        let now = cx.upstream().now_ms();
         let secs = timeout_s
             .map_or(DEFAULT_WAIT_S, |t| t.0)
             .clamp(1, MAX_WAIT_S) as u64;
         Self {
             cx,
-            started,
-            deadline: started + secs * 1000,
+            since: since.min(now),
+            deadline: now + secs * 1000,
             delay: FIRST_DELAY_MS,
             polls: 0,
         }
     }
 
-    /// Seconds since the wait began, to a tenth.
+    /// Seconds waited, to a tenth.
     pub(crate) fn waited_s(&self) -> f64 {
-        let ms = self.cx.upstream().now_ms().saturating_sub(self.started);
+        let ms = self.cx.upstream().now_ms().saturating_sub(self.since);
         (ms / 100) as f64 / 10.0
     }
 
@@ -175,132 +216,167 @@ impl<'a> Waiter<'a> {
 }
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
-    let call = Call::get().lit("task").seg("task_id", &a.task_id)?;
-    wait(cx, call, &a.task_id, Work::Task, a.timeout_s).await
+    let since = cx.upstream().now_ms();
+    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false)
+        .await?
+        .into())
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
-    let call = Call::get()
-        .lit("batches")
-        .seg("name", &a.name)?
-        .lit("status");
-    wait(cx, call, &a.name, Work::Batch, a.timeout_s).await
+    let since = cx.upstream().now_ms();
+    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, false)
+        .await?
+        .into())
 }
 
-/// What a wait is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Work {
-    /// A task, polled with GET /task/{task_id}.
-    Task,
-    /// A batch, polled with GET /batches/{name}/status.
-    Batch,
+/// What one poll read: Scale's answer, its status, and for a batch its
+/// task counts.
+pub(crate) struct Reading {
+    pub(crate) got: Value,
+    pub(crate) status: String,
+    /// A batch's `progress` counts, and the sentence that says them.
+    counts: Option<(Value, String)>,
 }
 
-impl Work {
-    fn name(self) -> &'static str {
-        match self {
-            Work::Task => "task",
-            Work::Batch => "batch",
-        }
-    }
-    fn tool(self) -> &'static str {
-        match self {
-            Work::Task => "wait_for_task",
-            Work::Batch => "wait_for_batch",
-        }
-    }
-    /// Whether work of this status is still going.
-    fn going(self, status: &str) -> bool {
-        match self {
-            Work::Task => status == "pending",
-            Work::Batch => status == "in_progress",
-        }
-    }
-}
-
-/// Polls `call` (the task, or the batch's status) until the work is no
-/// longer going, the timeout runs out or the budget leaves no room.
-async fn wait(cx: &Ctx, call: Call, id: &str, work: Work, timeout_s: Option<Int>) -> ToolResult {
-    let s = Session::new(cx);
-    let mut w = Waiter::new(cx, timeout_s);
-    let mut reported: Option<f64> = None;
-    loop {
-        let got = object_or_ok(s.send(&call, Retry::Idempotent, &[]).await?);
-        w.polls += 1;
+impl Reading {
+    pub(crate) fn of(work: Work, got: Value) -> Reading {
         let status = got["status"].as_str().unwrap_or("").to_string();
-        // What the wait has to show: seconds waited for a task, tasks finished of a batch.
-        let (counts, progress, total, counted) = if work == Work::Batch {
+        let counts = matches!(work, Work::Batch(_)).then(|| {
             let c = batch_progress(&got);
             let n = |k: &str| c[k].as_u64().unwrap_or(0);
-            let finished = n("completed") + n("error") + n("canceled");
             let counted = format!(
-                "{finished} of {} tasks finished ({} completed, {} error, {} canceled)",
+                "{} of {} tasks finished ({} completed, {} error, {} canceled)",
+                n("completed") + n("error") + n("canceled"),
                 n("total"),
                 n("completed"),
                 n("error"),
                 n("canceled")
             );
-            let total = n("total") as f64;
-            (Some(c), finished as f64, Some(total), counted)
-        } else {
-            let waited = w.waited_s();
-            (
-                None,
-                waited,
-                None,
-                format!("still pending after {waited} s"),
-            )
-        };
-        let (going, tool) = (work.going(&status), work.tool());
-        let next = if going {
-            // Progress must grow from one notification to the next.
-            if reported.is_none_or(|r| progress > r) {
-                reported = Some(progress);
-                cx.report(progress, total, format!("{} {id}: {counted}", work.name()));
-            }
-            match w.pause().await {
-                Ok(()) => continue,
-                Err(stop) if work == Work::Batch => {
-                    w.again(stop, tool, &format!("in progress with {counted}"))
-                }
-                Err(stop) => w.again(stop, tool, "pending"),
-            }
-        } else {
-            match (work, status.as_str()) {
-                (Work::Task, "completed") => "The task is completed: its labels are in `task.response`.".into(),
-                (Work::Task, "error") => "Scale could not do the task (status error); see `task` for why, then create it again with corrected input.".into(),
-                (Work::Task, "canceled") => "The task was canceled; create a new task if the work is still needed.".into(),
-                (Work::Batch, "completed") => format!(
-                    "The batch is completed: {counted}. Read the results with list_tasks {{\"batch\": \"{id}\", \"status\": \"completed\"}}."
-                ),
-                (Work::Batch, "staging") => format!(
-                    "The batch is in staging: Scale starts no work on it until it is finalized. Call finalize_batch {{\"name\": \"{id}\"}}, then wait_for_batch again."
-                ),
-                (_, other) => format!("The status is `{other}`, which waiting will not change."),
-            }
-        };
+            (c, counted)
+        });
+        Reading {
+            got,
+            status,
+            counts,
+        }
+    }
+
+    /// A batch's count of `key` (completed, error, canceled, total, …).
+    pub(crate) fn count(&self, key: &str) -> u64 {
+        self.counts
+            .as_ref()
+            .map_or(0, |(c, _)| c[key].as_u64().unwrap_or(0))
+    }
+
+    /// What waiting longer cannot change: why the wait ended.
+    fn finished_step(&self, work: Work) -> String {
+        let counted = self.counts.as_ref().map_or("", |(_, t)| t.as_str());
+        match (work, self.status.as_str()) {
+            (Work::Task(_), "completed") => "The task is completed: its labels are in `task.response`.".into(),
+            (Work::Task(_), "error") => "Scale could not do the task (status error); see `task` for why, then create it again with corrected input.".into(),
+            (Work::Task(_), "canceled") => "The task was canceled; create a new task if the work is still needed.".into(),
+            (Work::Batch(id), "completed") => format!(
+                "The batch is completed: {counted}. Read the results with list_tasks {{\"batch\": \"{id}\", \"status\": \"completed\"}}."
+            ),
+            (Work::Batch(id), "staging") => format!(
+                "The batch is in staging: Scale starts no work on it until it is finalized. Call finalize_batch {{\"name\": \"{id}\"}}, then wait_for_batch again."
+            ),
+            (_, other) => format!("The status is `{other}`, which waiting will not change."),
+        }
+    }
+
+    /// The wait's result: `waited_s` seconds and `polls` polls, `next` to do.
+    pub(crate) fn result(self, work: Work, waited_s: f64, polls: u32, next: String) -> Value {
+        let going = work.going(&self.status);
         // Built as a map: a serde type would cost the upload more code.
         let mut out = json!({
-            "status": status,
+            "status": self.status,
             "done": match work {
-                Work::Batch => status == "completed",
-                Work::Task => !going,
+                Work::Batch(_) => self.status == "completed",
+                Work::Task(_) => !going,
             },
-            "waited_s": w.waited_s(),
-            "polls": w.polls,
+            "waited_s": waited_s,
+            "polls": polls,
             "next_step": next,
         });
-        match counts {
-            Some(c) => {
+        match (work, self.counts) {
+            (Work::Batch(id), Some((c, _))) => {
                 out["name"] = Value::from(id);
                 out["progress"] = c;
             }
-            None => {
-                out["task_id"] = Value::from(id);
-                out["task"] = got;
+            _ => {
+                out["task_id"] = Value::from(work.id());
+                out["task"] = self.got;
             }
         }
-        return Ok(out.into());
+        out
+    }
+
+    /// The wait's result for work that waiting will not change.
+    pub(crate) fn finished(self, work: Work, waited_s: f64, polls: u32) -> Value {
+        let next = self.finished_step(work);
+        self.result(work, waited_s, polls, next)
+    }
+
+    pub(crate) fn going(&self, work: Work) -> bool {
+        work.going(&self.status)
+    }
+}
+
+/// Polls `work` until it is no longer going, the timeout runs out or the
+/// budget leaves no room (or, when `once`, after the first poll, for an MCP
+/// task's look); the time waited counts from `since`.
+pub(crate) async fn wait(
+    cx: &Ctx,
+    work: Work<'_>,
+    since: u64,
+    timeout_s: Option<Int>,
+    once: bool,
+) -> Result<Value, ToolError> {
+    let call = work.read()?;
+    let s = Session::new(cx);
+    let mut w = Waiter::new(cx, since, timeout_s);
+    let mut reported: Option<f64> = None;
+    loop {
+        let got = object_or_ok(s.send(&call, Retry::Idempotent, &[]).await?);
+        w.polls += 1;
+        let r = Reading::of(work, got);
+        if !r.going(work) {
+            return Ok(r.finished(work, w.waited_s(), w.polls));
+        }
+        if once {
+            return Ok(r.result(work, w.waited_s(), w.polls, String::new()));
+        }
+        // What the wait has to show: seconds waited for a task, tasks finished of a batch.
+        let (progress, total, counted) = match &r.counts {
+            Some((_, counted)) => (
+                (r.count("completed") + r.count("error") + r.count("canceled")) as f64,
+                Some(r.count("total") as f64),
+                counted.clone(),
+            ),
+            None => {
+                let waited = w.waited_s();
+                (waited, None, format!("still pending after {waited} s"))
+            }
+        };
+        // Progress must grow from one notification to the next.
+        if reported.is_none_or(|p| progress > p) {
+            reported = Some(progress);
+            let what = match work {
+                Work::Batch(_) => "batch",
+                Work::Task(_) => "task",
+            };
+            cx.report(progress, total, format!("{what} {}: {counted}", work.id()));
+        }
+        if let Err(stop) = w.pause().await {
+            let next = match work {
+                Work::Batch(_) => {
+                    w.again(stop, work.tool(), &format!("in progress with {counted}"))
+                }
+                Work::Task(_) => w.again(stop, work.tool(), "pending"),
+            };
+            return Ok(r.result(work, w.waited_s(), w.polls, next));
+        }
     }
 }
 

@@ -97,7 +97,17 @@
 //   input-required-result-* (all but unsupported-methods)
 //                                     need the fixture's test_input_required_result_* tools or
 //                                     prompt: our tools never ask the client for input (MRTR)
-//   tasks-*                           the tasks extension (SEP-2663) is not declared
+//   tasks-lifecycle, tasks-wire-fields, tasks-request-state-removal, tasks-mrtr-input,
+//   tasks-required-task-error, tasks-mrtr-composition
+//                                     every check needs the suite's task fixture tools
+//                                     (greet, slow_compute, failing_job, protocol_error_job,
+//                                     confirm_delete, multi_input, test_tool_with_task); this
+//                                     server has only Scale tools and gets no fixture tools.
+//                                     Its tasks are tested in tasks.test.mjs.
+//   tasks-status-notifications        the suite skips its only check itself
+// The other three tasks-* scenarios run (extension scenarios: no --spec-version, the suite
+// uses 2026-07-28): the checks that need no fixture must pass, and those that need one are
+// listed as not applicable, each with the fixture it needs.
 //   sep-2640-skills-*                 the skills extension (SEP-2640) is not declared
 //
 // Auth: the suite cannot send headers (`server` has no header option), so it
@@ -136,6 +146,9 @@ const REMOVED_IN_MODERN = ['server-initialize', 'ping', 'logging-set-level', 'to
 
 /** A check that needs one of the 0.2 suite's fixture tools: it fails as "Not testable", naming the tool. */
 const fixtureTool = (tool) => ({ reason: `needs the fixture tool ${tool}`, message: new RegExp(`^Not testable: .*'${tool}'`), untestable: true });
+
+/** A tasks-* check that calls one of the suite's task fixture tools: it fails with our unknown-tool answer. */
+const taskFixture = (tool) => ({ reason: `needs the task fixture tool ${tool}`, message: new RegExp(`unknown tool \`${tool}\`; call tools/list`) });
 
 const SUITES = {
   '0.1.16': {
@@ -186,6 +199,7 @@ const SUITES = {
     run: [
       ...['server-stateless', 'tools-list', 'caching', 'dns-rebinding-protection', 'resources-list', 'sep-2164-resource-not-found', 'server-sse-multiple-streams', 'http-header-validation', 'input-required-result-unsupported-methods'].map((scenario) => ({ scenario, version: MODERN })),
       { scenario: 'server-session-lifecycle', version: '2025-11-25' },
+      ...['tasks-capability-negotiation', 'tasks-dispatch-and-envelope', 'tasks-request-headers'].map((scenario) => ({ scenario })),
     ],
     skip: {
       ...Object.fromEntries(REMOVED_IN_MODERN.map((s) => [s, 'removed in 2026-07-28; the initialize-era wire is run by 0.1.16'])),
@@ -205,8 +219,9 @@ const SUITES = {
         ]),
       ),
       ...Object.fromEntries(
-        ['lifecycle', 'capability-negotiation', 'wire-fields', 'request-state-removal', 'mrtr-input', 'request-headers', 'dispatch-and-envelope', 'status-notifications', 'required-task-error', 'mrtr-composition'].map((s) => [`tasks-${s}`, 'tasks extension not declared']),
+        ['lifecycle', 'wire-fields', 'request-state-removal', 'mrtr-input', 'required-task-error', 'mrtr-composition'].map((s) => [`tasks-${s}`, 'every check needs a task fixture tool; this server gets none']),
       ),
+      'tasks-status-notifications': 'the suite skips its only check itself',
       ...Object.fromEntries(['directory', 'enumeration', 'manifest'].map((s) => [`sep-2640-skills-${s}`, 'skills extension not declared'])),
     },
     /** Skipped because 2026-07-28 removed them: the listing must agree. */
@@ -245,6 +260,9 @@ const SUITES = {
       'server-sse-multiple-streams': ['server-accepts-multiple-post-streams'],
       'http-header-validation': ['sep-2243-server-reject-invalid-headers', 'sep-2243-server-reject-error-code', 'sep-2243-server-accepts-whitespace-header-value', 'sep-2243-header-name-case-insensitive'],
       'input-required-result-unsupported-methods': ['sep-2322-not-on-unsupported-requests'],
+      'tasks-capability-negotiation': ['tasks-extension-advertised', 'sep-2663-tasks-methods-non-declaring', 'wire-schema-valid'],
+      'tasks-dispatch-and-envelope': ['sep-2663-tasks-result-removed-method-not-found', 'tasks-removed-tasks-list', 'sep-2663-tasks-get-invalid-task-id-32602', 'wire-schema-valid'],
+      'tasks-request-headers': ['tasks-headers-reject-mismatched-method', 'wire-schema-valid'],
     },
     /** scenario → check id → how it must fail, and why it does not apply. */
     notApplicable: {
@@ -256,6 +274,22 @@ const SUITES = {
       },
       caching: {
         'sep-2549-prompts-list-caching-hints': { reason: 'no prompts capability', message: /^prompts\/list returned JSON-RPC error -32601: / },
+      },
+      'tasks-capability-negotiation': {
+        'sep-2663-server-rejects-undeclared-client': taskFixture('slow_compute'),
+        'tasks-per-request-meta-opt-in': taskFixture('slow_compute'),
+      },
+      'tasks-dispatch-and-envelope': {
+        'tasks-server-directed-creation-no-hint': taskFixture('failing_job'),
+        'sep-2663-legacy-task-param-ignored': taskFixture('greet'),
+        'tasks-immediate-result-shortcut': taskFixture('slow_compute'),
+        'tasks-result-type-complete-on-non-task-responses': taskFixture('greet'),
+        'sep-2663-durable-create-strong-consistency': taskFixture('slow_compute'),
+      },
+      'tasks-request-headers': {
+        'tasks-headers-tolerate-mcp-method-on-tools-call': taskFixture('greet'),
+        'sep-2663-routing-headers-accepted-on-tasks-get': taskFixture('slow_compute'),
+        'sep-2663-server-rejects-mismatched-mcp-name-on-tasks-get': { reason: 'needs a task of the fixture tool slow_compute', message: /^routing-task fixture from Check 2 unavailable/ },
       },
     },
     allowedWarning: null,
