@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["codec"],
     &["json"],
     &["io"],
+    &["guarded_fetch"],
     &["config"],
     &["auth"],
     &["context"],
