@@ -272,6 +272,7 @@ const FOLDERS: &[(&str, &[&[&str]])] = &[
                 "team",
                 "files",
                 "callbacks",
+                "attachments",
             ],
         ],
     ),

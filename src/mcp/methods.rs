@@ -130,6 +130,9 @@ fn tool_result(name: &str, outcome: tools::ToolResult, lane: Lane) -> Payload {
                 Out::Json(v) => to_raw_value(&v)
                     .map_err(|_| ())
                     .unwrap_or_else(|()| empty_object()),
+                Out::Split { text, structured } => {
+                    return payload(&CallToolResult::split(&text, &structured, modern))
+                }
             };
             payload(&CallToolResult::success(&raw, modern))
         }

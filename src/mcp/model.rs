@@ -193,6 +193,12 @@ impl<'a> CallToolResult<'a> {
         Self::new([TextContent::new(json.get())], Some(json), None, lane)
     }
 
+    /// A result whose text block says more than its `structuredContent`
+    /// (an attachment's chunk: its bytes in the text only).
+    pub fn split(text: &'a str, structured: &'a RawValue, lane: Modern) -> Self {
+        Self::new([TextContent::new(text)], Some(structured), None, lane)
+    }
+
     /// A tool's error: its text, marked `isError`.
     pub fn failure(text: &'a str, lane: Modern) -> Self {
         Self::new([TextContent::new(text)], None, Some(true), lane)

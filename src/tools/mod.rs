@@ -28,6 +28,7 @@ pub(crate) mod schema;
 pub(crate) mod scope;
 pub(crate) mod shape;
 
+pub(crate) mod attachments;
 pub(crate) mod batches;
 pub(crate) mod bulk;
 pub(crate) mod callbacks;
@@ -48,7 +49,7 @@ pub(crate) use callbacks::{read_log_entry, LogReadError};
 pub use error::{ErrorKind, ToolError};
 pub(crate) use guard::{offer, Offer};
 pub(crate) use kernel::READ;
-pub use kernel::{Actions, Hints, Out, Projects, ToolDef, ToolResult};
+pub use kernel::{Actions, Hints, Out, Projects, ToolDef, ToolResult, Ui};
 
 use crate::context::Ctx;
 use serde_json::{Map, Value};
@@ -69,6 +70,7 @@ pub fn registry() -> &'static [ToolDef] {
             team::TOOLS,
             files::TOOLS,
             callbacks::TOOLS,
+            attachments::TOOLS,
         ]
         .concat()
     })
@@ -117,6 +119,8 @@ pub(crate) async fn call(
         let raw = match out {
             Out::Raw(r) => r,
             Out::Json(v) => shape::raw(&v),
+            // Within the limit by construction; cutting it would lose bytes.
+            split @ Out::Split { .. } => return split,
         };
         // Hosted clients refuse larger tool output, whichever tool made it.
         Out::Raw(shape::fit_result(raw))
