@@ -282,6 +282,7 @@ const FOLDERS: &[(&str, &[&[&str]])] = &[
             &["model"],
             &["rpc"],
             &["lane"],
+            &["apps"],
             &["resources"],
             &["methods"],
             &["stream"],

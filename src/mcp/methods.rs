@@ -2,10 +2,11 @@
 //! `server/discover`, the tools (listed per connection's view, and called)
 //! and the callback log's resources ([`super::resources`]).
 
+use super::apps;
 use super::lane::{supported_versions, Lane, LEGACY_VERSIONS, SERVER_INFO};
 use super::model::{
-    CallToolResult, DiscoverResult, EmptyResult, InitializeResult, ListChanged, ListToolsResult,
-    Meta, ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
+    CallToolResult, DiscoverResult, EmptyResult, Extensions, InitializeResult, ListChanged,
+    ListToolsResult, Meta, ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
 };
 use super::resources;
 use super::rpc::{self, payload, Payload, RpcError};
@@ -40,6 +41,9 @@ fn capabilities() -> ServerCapabilities {
             subscribe: false,
             list_changed: false,
         },
+        extensions: Extensions {
+            ui: apps::server_settings(),
+        },
     }
 }
 
@@ -55,7 +59,7 @@ pub async fn dispatch(
         ("server/discover", Lane::Modern) => Ok(discover()),
         ("tools/list", _) => {
             check_cursor(&params)?;
-            Ok(tools_list(lane, cx.view()))
+            Ok(tools_list(lane, cx.view(), apps::wanted(lane, &params)))
         }
         ("tools/call", _) => {
             let Some(Value::String(name)) = params.remove("name") else {
@@ -63,6 +67,7 @@ pub async fn dispatch(
                     "params.name (the tool name) must be a string",
                 ));
             };
+            apps::check_call(&name, lane, &params)?;
             let args = match params.remove("arguments") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(m)) => m,
@@ -188,12 +193,14 @@ fn discover() -> Payload {
 const LIST_CACHE: usize = 32;
 
 /// What a tools/list result depends on: the lane's era, whether the offer
-/// depends on who calls (then clients may cache it only privately), and how
-/// each tool is offered.
+/// depends on who calls (then clients may cache it only privately), whether
+/// the request gets the annotation view ([`apps::wanted`]), and how each
+/// tool is offered.
 #[derive(PartialEq, Eq)]
 struct ListKey {
     modern: bool,
     private: bool,
+    ui: bool,
     offers: Vec<Offer>,
 }
 
@@ -204,20 +211,21 @@ thread_local! {
 /// The tools/list result for one connection's view: only the tools it may
 /// call, `manage_team` narrowed to `list` where invites are not allowed.
 /// Built once per distinct view (which tools, how, lane, cache scope).
-fn tools_list(lane: Lane, view: &View) -> Payload {
+fn tools_list(lane: Lane, view: &View, ui: bool) -> Payload {
     let offers: Vec<Offer> = tools::registry()
         .iter()
-        .map(|t| tools::offer(view, t))
+        .map(|t| apps::offer(tools::offer(view, t), t.ui, ui))
         .collect();
     let key = ListKey {
         modern: lane == Lane::Modern,
         private: view.private(),
+        ui,
         offers,
     };
     if let Some(hit) = LISTS.with_borrow(|l| l.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)) {
         return Cow::Borrowed(hit);
     }
-    let built = build_list(lane, &key.offers, key.private);
+    let built = build_list(lane, &key.offers, key.private, ui);
     LISTS.with_borrow_mut(|l| {
         if l.len() < LIST_CACHE {
             let kept: &'static RawValue = Box::leak(built.clone().into_owned());
@@ -227,7 +235,7 @@ fn tools_list(lane: Lane, view: &View) -> Payload {
     built
 }
 
-fn build_list(lane: Lane, offers: &[Offer], private: bool) -> Payload {
+fn build_list(lane: Lane, offers: &[Offer], private: bool, ui: bool) -> Payload {
     let narrowed: Vec<Option<Value>> = tools::registry()
         .iter()
         .zip(offers)
@@ -260,6 +268,7 @@ fn build_list(lane: Lane, offers: &[Offer], private: bool) -> Payload {
                     idempotent_hint: hints.idempotent,
                     open_world_hint: hints.open_world,
                 },
+                meta: if ui { apps::tool_meta(t.ui) } else { None },
             }
         })
         .collect();

@@ -44,6 +44,15 @@ pub struct Implementation {
 pub struct ServerCapabilities {
     pub tools: ListChanged,
     pub resources: ResourcesCapability,
+    pub extensions: Extensions,
+}
+
+/// The extensions this server supports, by identifier, with their settings.
+#[derive(Serialize)]
+pub struct Extensions {
+    /// MCP Apps (`super::apps`).
+    #[serde(rename = "io.modelcontextprotocol/ui")]
+    pub ui: &'static RawValue,
 }
 
 #[derive(Serialize)]
@@ -154,6 +163,9 @@ pub struct Tool<'a> {
     #[serde(rename = "outputSchema")]
     pub output_schema: Value,
     pub annotations: ToolAnnotations<'a>,
+    /// The annotation view's links (`super::apps::tool_meta`).
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<&'static RawValue>,
 }
 
 #[derive(Serialize)]
@@ -265,6 +277,9 @@ pub struct TextResourceContents<'a> {
     #[serde(rename = "mimeType")]
     pub mime_type: &'static str,
     pub text: &'a str,
+    /// The annotation view's CSP and border (`super::apps::resource_meta`).
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<&'static RawValue>,
 }
 
 /// `notifications/progress`, sent inside a streamed answer before its result.
