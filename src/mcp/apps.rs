@@ -35,8 +35,11 @@ const OPENS_META: &str = r#"{"ui":{"resourceUri":"ui://scale-mcp/task-annotation
 /// `_meta` of the view's own tool: hosts keep it from the model.
 const APP_ONLY_META: &str =
     r#"{"ui":{"resourceUri":"ui://scale-mcp/task-annotations","visibility":["app"]}}"#;
-/// What `server/discover` and `initialize` advertise under `extensions`.
-pub const SERVER_SETTINGS: &str = r#"{"mimeTypes":["text/html;profile=mcp-app"]}"#;
+/// What `server/discover` and `initialize` advertise as `extensions`.
+const EXTENSIONS: &str =
+    r#"{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}}"#;
+/// The `data` of the missing capability error.
+const REQUIRED: &str = r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/ui":{"mimeTypes":["text/html;profile=mcp-app"]}}}}"#;
 
 fn raw(text: &'static str) -> &'static RawValue {
     serde_json::from_str(text).expect("valid JSON")
@@ -46,8 +49,8 @@ pub fn resource_meta() -> &'static RawValue {
     raw(RESOURCE_META)
 }
 
-pub fn server_settings() -> &'static RawValue {
-    raw(SERVER_SETTINGS)
+pub fn extensions() -> &'static RawValue {
+    raw(EXTENSIONS)
 }
 
 /// Whether a request gets the view: always on the legacy lane; on the
@@ -92,17 +95,12 @@ pub fn check_call(name: &str, lane: Lane, params: &Map<String, Value>) -> Result
     if !app_only || wanted(lane, params) {
         return Ok(());
     }
-    let mut needs = Map::new();
-    needs.insert(
-        "extensions".into(),
-        serde_json::json!({ EXTENSION: serde_json::from_str::<Value>(SERVER_SETTINGS).unwrap_or_default() }),
-    );
     Err(RpcError::new(
         MISSING_CAPABILITY,
-        format!("{name} is called by the annotation view: the request must declare the {EXTENSION} extension (mimeTypes [\"{MIME}\"]) in its client capabilities"),
+        "this tool is called by the annotation view: the request must declare the io.modelcontextprotocol/ui extension (mimeTypes [\"text/html;profile=mcp-app\"]) in its client capabilities",
     )
     .with_status(400)
-    .with_data(serde_json::json!({ "requiredCapabilities": needs })))
+    .with_data(serde_json::from_str(REQUIRED).unwrap_or_default()))
 }
 
 /// Whether the view is listed as a resource to this connection: when it

@@ -5,8 +5,8 @@
 use super::apps;
 use super::lane::{supported_versions, Lane, LEGACY_VERSIONS, SERVER_INFO};
 use super::model::{
-    CallToolResult, DiscoverResult, EmptyResult, Extensions, InitializeResult, ListChanged,
-    ListToolsResult, Meta, ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
+    CallToolResult, DiscoverResult, EmptyResult, InitializeResult, ListChanged, ListToolsResult,
+    Meta, ResourcesCapability, ServerCapabilities, Tool, ToolAnnotations,
 };
 use super::resources;
 use super::rpc::{self, payload, Payload, RpcError};
@@ -41,9 +41,7 @@ fn capabilities() -> ServerCapabilities {
             subscribe: false,
             list_changed: false,
         },
-        extensions: Extensions {
-            ui: apps::server_settings(),
-        },
+        extensions: apps::extensions(),
     }
 }
 

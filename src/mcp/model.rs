@@ -44,15 +44,9 @@ pub struct Implementation {
 pub struct ServerCapabilities {
     pub tools: ListChanged,
     pub resources: ResourcesCapability,
-    pub extensions: Extensions,
-}
-
-/// The extensions this server supports, by identifier, with their settings.
-#[derive(Serialize)]
-pub struct Extensions {
-    /// MCP Apps (`super::apps`).
-    #[serde(rename = "io.modelcontextprotocol/ui")]
-    pub ui: &'static RawValue,
+    /// The extensions this server supports, by identifier, with their
+    /// settings (MCP Apps: `super::apps::extensions`).
+    pub extensions: &'static RawValue,
 }
 
 #[derive(Serialize)]

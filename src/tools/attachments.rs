@@ -17,14 +17,15 @@
 use super::args::{args, id, int, Int};
 use super::error::{ErrorKind, ToolError};
 use super::kernel::{tool, Out, ToolDef, ToolResult, READ};
-use super::run::Session;
+use super::run::run_one;
 use super::scope;
 use super::shape::out;
+use crate::callback_log::scan::scan;
 use crate::codec::base64;
 use crate::context::Ctx;
-use crate::guarded_fetch::{self, Failure, Get, Got, Rules};
+use crate::guarded_fetch::{self, Failure, Get, Rules};
 use crate::scale::{Call, Retry};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 /// The largest attachment the view is given (the view checks the same).
@@ -62,19 +63,6 @@ args! {
     }
 }
 
-/// What the tool needs of Scale's task.
-#[derive(Deserialize)]
-struct TaskRef {
-    project: Option<String>,
-    #[serde(default)]
-    params: Option<ParamsRef>,
-}
-
-#[derive(Deserialize)]
-struct ParamsRef {
-    attachment: Option<String>,
-}
-
 /// A chunk's description: `structuredContent`, and with `data` the text.
 #[derive(Serialize)]
 struct Record<'a> {
@@ -101,81 +89,42 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// What a file that is not one of the four looks like, for the refusal.
-fn looks_like(head: &[u8]) -> &'static str {
-    let text = head.trim_ascii_start();
-    if text.starts_with(b"<") {
-        "SVG, HTML or other markup"
-    } else if head.starts_with(b"%PDF") {
-        "a PDF document"
-    } else if head.starts_with(b"BM") {
-        "a BMP image"
-    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
-        "a TIFF image"
-    } else if text.starts_with(b"{") || text.starts_with(b"[") {
-        "JSON"
-    } else if head.is_empty() {
-        "an empty file"
-    } else {
-        "none of them"
-    }
-}
-
-/// A refusal of what the task holds. Not [`ToolError::refused`], which
-/// says nothing was sent: Scale was asked for the task, and perhaps the
-/// attachment's host for its first bytes.
-fn refused(message: String) -> ToolError {
+/// A refusal of what the task holds or its host answered. Not
+/// [`ToolError::refused`], which says nothing was sent: Scale was asked for
+/// the task, and perhaps the host for the image.
+fn fail(message: impl Into<String>) -> ToolError {
     ToolError::scale(None, message)
 }
 
-/// A refusal of the fetch, in the contract's words.
+/// Why the fetch gave no answer, in the contract's words.
 fn failed(f: Failure) -> ToolError {
-    match f {
-        Failure::NotAllowed { hop: 0, why } => refused(format!(
-            "The attachment's address is not allowed: {why} (only https on port 443 to a public host name)."
-        )),
-        Failure::NotAllowed { why, .. } => refused(format!(
-            "A redirect of the attachment led to an address that is not allowed: {why}."
-        )),
-        Failure::Redirect(status) => ToolError::scale(
-            None,
-            format!("The attachment's server answered {status}, a redirect this server does not follow (more than {REDIRECTS}, or without a target)."),
+    fail(match f {
+        Failure::NotAllowed { hop, why } => format!(
+            "{} is not allowed: {why} (only https on port 443 to a public host name).",
+            if hop == 0 {
+                "The attachment's address"
+            } else {
+                "A redirect of the attachment led to an address that"
+            }
         ),
-        Failure::Timeout => ToolError {
-            kind: ErrorKind::Timeout,
-            ..refused(format!(
-                "The attachment's server did not answer within {} seconds.",
-                TIMEOUT_MS / 1000
-            ))
-        },
-        Failure::TooLarge => refused(format!(
-            "The attachment is larger than 8 MiB (more than {MAX_BYTES} bytes)."
-        )),
-        Failure::Unreachable(host) => ToolError::scale(
-            None,
-            format!("The attachment could not be fetched from {host}."),
-        ),
-        Failure::Spent => refused(
-            "This request has used the upstream requests it may make; call get_task_attachment again in a request of its own."
-                .into(),
-        ),
-    }
+        Failure::Redirect(status) => {
+            format!("The attachment's server answered {status}, a redirect not followed.")
+        }
+        Failure::Timeout => {
+            return ToolError {
+                kind: ErrorKind::Timeout,
+                ..fail("The attachment's server did not answer within 8 seconds.")
+            }
+        }
+        Failure::TooLarge => "The attachment is larger than 8 MiB.".into(),
+        Failure::Unreachable(host) => format!("The attachment could not be fetched from {host}."),
+        Failure::Spent => "This request may make no more upstream requests: call get_task_attachment again on its own.".into(),
+    })
 }
 
-/// The total size a ranged answer gives (`Content-Range: bytes a-b/total`
-/// or `bytes */total`), and the first byte it holds.
-fn content_range(got: &Got) -> Option<(u64, Option<u64>)> {
-    let v = got.header("content-range")?.trim();
-    let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
-    let total = total.trim().parse().ok()?;
-    let first = range
-        .split_once('-')
-        .and_then(|(a, _)| a.trim().parse().ok());
-    Some((total, first))
-}
-
-/// Bytes `first..first + len` of the attachment, or the refusal, with its
-/// total size when the answer says it.
+/// Up to `len` bytes of the attachment from `first`, and its total size
+/// when the answer tells it (`Content-Range: bytes a-b/total`, or the whole
+/// body of a host that ignores `Range`). Past the end: no bytes.
 async fn read(
     cx: &Ctx,
     url: &str,
@@ -195,67 +144,62 @@ async fn read(
     let got = guarded_fetch::get(cx.upstream(), &g, &|| cx.budget.take_subrequest())
         .await
         .map_err(failed)?;
-    let too_large = |n: u64| refused(format!("The attachment is larger than 8 MiB ({n} bytes)."));
-    match got.status {
-        // A server that ignores `Range` sends it all (within the cap).
-        200 => {
+    // `bytes a-b/total`, or `bytes */total` with a 416.
+    let range = got
+        .header("content-range")
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| v.split_once('/'))
+        .and_then(|(r, t)| {
+            Some((
+                r.split('-').next()?.parse::<u64>().ok(),
+                t.parse::<u64>().ok()?,
+            ))
+        });
+    match (got.status, range) {
+        // A host that ignores `Range` sends it all (within the cap).
+        (200, _) => {
             let total = got.body.len() as u64;
-            let from = (first.min(total)) as usize;
-            let to = ((first + len).min(total)) as usize;
-            Ok((got.body[from..to].to_vec(), total))
+            let part = got.body.get(first as usize..).unwrap_or_default();
+            Ok((part[..part.len().min(len as usize)].to_vec(), total))
         }
-        206 => match content_range(&got) {
-            Some((total, _)) if total > MAX_BYTES => Err(too_large(total)),
-            Some((total, Some(start))) if start == first && got.body.len() as u64 <= len => {
-                Ok((got.body, total))
-            }
-            _ => Err(ToolError::scale(
-                None,
-                "The attachment's server answered with a part other than the one asked for.",
-            )),
-        },
-        416 => {
-            let total = content_range(&got).map(|(t, _)| t);
-            Err(match total {
-                Some(0) | None if first == 0 => refused("The attachment is empty.".into()),
-                Some(t) => refused(format!(
-                    "offset {first} is past the end of the attachment ({t} bytes)."
-                )),
-                None => refused(format!("offset {first} is past the end of the attachment.")),
-            })
+        (206, Some((Some(start), total))) if start == first && got.body.len() as u64 <= len => {
+            Ok((got.body, total))
         }
-        s => Err(ToolError::scale(
-            None,
-            format!("The attachment's server answered {s}."),
-        )),
+        (416, Some((None, total))) => Ok((Vec::new(), total)),
+        (status, _) => Err(fail(format!("The attachment's server answered {status}."))),
+    }
+}
+
+/// The task's attachment URL, once the task is found as `get_task` finds it.
+async fn attachment_of(cx: &Ctx, task_id: &str) -> Result<String, ToolError> {
+    let call = Call::get().lit("task").seg("task_id", task_id)?;
+    // Read as get_task reads it (the same code, so the same answers).
+    let out = run_one(cx, call.clone(), Retry::Idempotent, &[])
+        .await
+        .map_err(|e| scope::task_error(cx, &call, e))?;
+    let text = match &out {
+        Out::Raw(raw) => raw.get(),
+        _ => "",
+    };
+    // The two fields wanted, without building the task (its response can be large).
+    let task = scan(text.as_bytes()).ok();
+    let field = |path: &[&str]| task.as_ref().and_then(|t| t.str_at(path));
+    // Before the attachment is asked for: nothing outside the connection's
+    // projects is fetched.
+    scope::task_in_scope(cx, &call, field(&["project"]))?;
+    match field(&["params", "attachment"]) {
+        None => Err(fail("The task has no attachment.")),
+        Some(url) if url.starts_with("scaledata://") => Err(fail(format!(
+            "The attachment is a file imported into Scale ({}); it cannot be fetched from here.",
+            crate::json::truncate(url, 80)
+        ))),
+        Some(url) => Ok(url.to_string()),
     }
 }
 
 async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
     let offset = a.offset.map_or(0, |o| o.0.max(0) as u64);
-    let call = Call::get().lit("task").seg("task_id", &a.task_id)?;
-    let s = Session::new(cx);
-    let task = match s.send_raw(&call, Retry::Idempotent, &[]).await {
-        Ok(text) => {
-            serde_json::from_str::<TaskRef>(text.as_deref().unwrap_or("{}")).unwrap_or(TaskRef {
-                project: None,
-                params: None,
-            })
-        }
-        Err(e) => return Err(scope::task_error(cx, &call, e)),
-    };
-    // Checked before the attachment is asked for: nothing outside the
-    // connection's projects is fetched.
-    scope::task_in_scope(cx, &call, task.project.as_deref())?;
-    let Some(url) = task.params.and_then(|p| p.attachment) else {
-        return Err(refused("The task has no attachment.".into()));
-    };
-    if url.starts_with("scaledata://") {
-        return Err(refused(format!(
-            "The attachment is a file imported into Scale ({}); it cannot be fetched from here.",
-            crate::json::truncate(&url, 80)
-        )));
-    }
+    let url = attachment_of(cx, &a.task_id).await?;
     let public_url = cx.config.public_url.as_deref().unwrap_or("");
     let own = [&*cx.self_origin, public_url];
     let rules = Rules {
@@ -263,45 +207,43 @@ async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
         loopback_http: cx.config.api_base.starts_with("http://"),
         own: &own,
     };
-    // The type is checked on every call: the tool keeps nothing between them.
-    let (mut bytes, mut total) = read(cx, &url, rules, offset, CHUNK).await?;
-    let head = if offset == 0 {
-        bytes.clone()
-    } else {
-        let (head, t) = read(cx, &url, rules, 0, SNIFF).await?;
-        total = total.max(t);
-        head
-    };
-    let Some(mime) = sniff(&head) else {
-        return Err(refused(format!(
-            "The attachment is not a PNG, JPEG, GIF or WebP image (it starts like {}).",
-            looks_like(&head[..head.len().min(SNIFF as usize)])
-        )));
+    // The chunk, then the first bytes: the tool keeps nothing between calls,
+    // so the type is checked on every call (the first chunk holds them).
+    let mut parts = Vec::with_capacity(2);
+    for (first, len) in [(offset, CHUNK), (0, SNIFF)] {
+        if offset == 0 && !parts.is_empty() {
+            break;
+        }
+        parts.push(read(cx, &url, rules, first, len).await?);
+    }
+    let total = parts.iter().map(|p| p.1).max().unwrap_or(0);
+    let head = &parts[parts.len() - 1].0;
+    let Some(mime) = sniff(head) else {
+        return Err(fail(
+            "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).",
+        ));
     };
     if total > MAX_BYTES {
-        return Err(refused(format!(
+        return Err(fail(format!(
             "The attachment is larger than 8 MiB ({total} bytes)."
         )));
     }
     if offset >= total {
-        return Err(refused(format!(
+        return Err(fail(format!(
             "offset {offset} is past the end of the attachment ({total} bytes)."
         )));
     }
-    let end = offset + bytes.len() as u64;
+    let mut bytes = parts.swap_remove(0).0;
     // Every chunk but the last must be whole base64 groups, so that the view
-    // can join them; a server that answers less than asked is read on from
+    // can join them; a host that answers less than asked is read on from
     // where the whole groups end.
-    if end < total {
+    if offset + (bytes.len() as u64) < total {
         bytes.truncate(bytes.len() - bytes.len() % 3);
-        if bytes.is_empty() {
-            return Err(ToolError::scale(
-                None,
-                "The attachment's server answered an empty part.",
-            ));
-        }
     }
     let end = offset + bytes.len() as u64;
+    if bytes.is_empty() {
+        return Err(fail("The attachment's server answered an empty part."));
+    }
     let record = Record {
         task_id: &a.task_id,
         mime_type: mime,

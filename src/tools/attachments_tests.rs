@@ -224,7 +224,10 @@ fn refusals_say_why_and_fetch_nothing_they_need_not() {
         br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#.to_vec();
     let up = stack(IMG, ranged(svg));
     let t = refusal(run(&cx_on(config(), &up), json!({"task_id": "t1"})));
-    assert_eq!(t, "The attachment is not a PNG, JPEG, GIF or WebP image (it starts like SVG, HTML or other markup).");
+    assert_eq!(
+        t,
+        "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is)."
+    );
 
     // Too large: by Content-Range's total, or by a body above the cap.
     let up = stack(IMG, |req| {
@@ -262,7 +265,7 @@ fn refusals_say_why_and_fetch_nothing_they_need_not() {
         }
     });
     let t = refusal(run(&cx_on(config(), &up), json!({"task_id": "t1"})));
-    assert_eq!(t, "A redirect of the attachment led to an address that is not allowed: it must be an https URL.");
+    assert_eq!(t, "A redirect of the attachment led to an address that is not allowed: it must be an https URL (only https on port 443 to a public host name).");
     assert_eq!(fetched(&up).len(), 1);
 
     // An address that is not allowed in the first place, and this worker's own.
