@@ -530,6 +530,21 @@ describe('attacks, each refused with nothing issued', () => {
     assert.notEqual(created.isError, true, JSON.stringify(created));
     const sent = [...router.sims.a.state.tasks.values()].find((t) => t.unique_id === 'tenant-default-cb');
     assert.equal(sent?.callback_url, hookA);
+
+    // The annotation view's attachment tool reads a task as get_task does: B's
+    // key reads B's account, where A's task does not exist, so B is refused in
+    // get_task's words and the attachment is never asked for; A's call reaches for it.
+    assert.notEqual((await call(ta, 'create_project', { name: 'tenant-img', type: 'imageannotation' })).isError, true);
+    const image = await call(ta, 'create_task', { type: 'imageannotation', project: 'tenant-img', attachment: 'https://images.example/tenant-a.png', params: { geometries: {} } });
+    const aTask = image.structuredContent.task_id;
+    const mark = router.state.log.length;
+    const refused = await call(tb, 'get_task_attachment', { task_id: aTask });
+    assert.equal(refused.isError, true);
+    assert.equal(refused.content[0].text, (await call(tb, 'get_task', { task_id: aTask })).content[0].text);
+    assert.match(refused.content[0].text, /404/);
+    assert.ok(!router.state.log.slice(mark).some((u) => u.includes('images.example')), router.state.log.slice(mark).join('\n'));
+    const own = await call(ta, 'get_task_attachment', { task_id: aTask });
+    assert.ok(router.state.log.slice(mark).includes('https://images.example/tenant-a.png'), JSON.stringify(own));
   });
 
   test('operator sign-in attempts are rate limited per address', async () => {
