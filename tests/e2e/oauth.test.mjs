@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startStack, rpc, freePort } from './harness.mjs';
+import { startStack, rpc, freePort, modern } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,9 +45,14 @@ after(async () => {
 
 const text = (r) => r.content.map((c) => c.text ?? '').join('\n');
 
-/** How many tools a static token with every scope is offered (the grants here hold read and write, which offer the same tools). */
-async function staticToolCount() {
-  const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+/**
+ * How many tools a static token with every scope is offered (the grants here hold read and
+ * write, which offer the same tools), on the legacy lane or on 2026-07-28, where a client that
+ * does not declare MCP Apps is not offered the annotation view's own tool.
+ */
+async function staticToolCount(lane = 'legacy') {
+  const m = modern('tools/list');
+  const r = lane === 'legacy' ? await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }) : await rpc(stack, m.body, { headers: m.headers });
   return r.json.result.tools.length;
 }
 
@@ -176,7 +181,8 @@ describe('Python SDK (mcp 2.x) OAuth client', () => {
       assert.equal(out.authorize.iss, stack.url);
       assert.equal(out.authorize.state_matched, true);
       assert.equal(out.client_id_kind, mode === 'cimd' ? 'document' : 'registered');
-      assert.equal(out.tools, await staticToolCount());
+      // Python's client negotiates 2026-07-28.
+      assert.equal(out.tools, await staticToolCount('modern'));
       assert.equal(out.create_project.is_error, false, JSON.stringify(out.create_project));
       assert.ok(router.sims.b.state.projects.has(`py-${mode}`), 'in user B account');
       assert.ok(!router.sims.a.state.projects.has(`py-${mode}`));
