@@ -23,7 +23,7 @@ use super::shape::out;
 use crate::callback_log::scan::scan;
 use crate::codec::base64;
 use crate::context::Ctx;
-use crate::guarded_fetch::{self, Failure, Get, Rules};
+use crate::guarded_fetch::{self, Failure, Get, Got, Rules};
 use crate::scale::{Call, Retry};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -45,9 +45,7 @@ pub(crate) const TOOLS: &[ToolDef] = &[tool! {
     title: "Task attachment for the annotation view",
     description: "The image attachment of a task, in base64 chunks, for the annotation view. Called by the view, not the model.",
     args: Chunk,
-    output: || out::schema(r#"{"type": "object", "required": ["task_id", "mime_type", "total_bytes", "offset", "next_offset"], "properties": {
-"task_id": {"type": "string"}, "mime_type": {"type": "string", "enum": ["image/png", "image/jpeg", "image/gif", "image/webp"]},
-"total_bytes": {"type": "integer"}, "offset": {"type": "integer"}, "next_offset": {"type": ["integer", "null"]}}}"#),
+    output: || out::output(r#"{"task_id":{"type":"string"},"mime_type":{"type":"string"},"total_bytes":{"type":"integer"},"offset":{"type":"integer"},"next_offset":{"type":"integer"}}"#),
     hints: READ,
     scope: Read,
     untrusted: &[],
@@ -123,8 +121,8 @@ fn failed(f: Failure) -> ToolError {
 }
 
 /// Up to `len` bytes of the attachment from `first`, and its total size
-/// when the answer tells it (`Content-Range: bytes a-b/total`, or the whole
-/// body of a host that ignores `Range`). Past the end: no bytes.
+/// (`Content-Range: bytes a-b/total`, or the whole body of a host that
+/// ignores `Range`).
 async fn read(
     cx: &Ctx,
     url: &str,
@@ -141,32 +139,33 @@ async fn read(
         redirects: REDIRECTS,
         rules,
     };
-    let got = guarded_fetch::get(cx.upstream(), &g, &|| cx.budget.take_subrequest())
-        .await
-        .map_err(failed)?;
-    // `bytes a-b/total`, or `bytes */total` with a 416.
-    let range = got
-        .header("content-range")
-        .and_then(|v| v.strip_prefix("bytes "))
-        .and_then(|v| v.split_once('/'))
-        .and_then(|(r, t)| {
-            Some((
-                r.split('-').next()?.parse::<u64>().ok(),
-                t.parse::<u64>().ok()?,
-            ))
-        });
-    match (got.status, range) {
+    match guarded_fetch::get(cx.upstream(), &g, &|| cx.budget.take_subrequest()).await {
+        Ok(got) => part(got, first, len),
+        Err(f) => Err(failed(f)),
+    }
+}
+
+/// The bytes an answer holds from `first`, as [`read`] gives them.
+fn part(got: Got, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
+    let range = got.header("content-range").unwrap_or("");
+    let start = range
+        .strip_prefix("bytes ")
+        .and_then(|r| r.split('-').next()?.parse::<u64>().ok());
+    let total = range.rsplit('/').next().and_then(|t| t.parse::<u64>().ok());
+    let mut body = got.body;
+    match (got.status, start, total) {
         // A host that ignores `Range` sends it all (within the cap).
-        (200, _) => {
-            let total = got.body.len() as u64;
-            let part = got.body.get(first as usize..).unwrap_or_default();
-            Ok((part[..part.len().min(len as usize)].to_vec(), total))
+        (200, ..) => {
+            let total = body.len() as u64;
+            body.truncate(((first + len).min(total)) as usize);
+            body.drain(..(first.min(total)) as usize);
+            Ok((body, total))
         }
-        (206, Some((Some(start), total))) if start == first && got.body.len() as u64 <= len => {
-            Ok((got.body, total))
+        (206, Some(start), Some(total)) if start == first && body.len() as u64 <= len => {
+            Ok((body, total))
         }
-        (416, Some((None, total))) => Ok((Vec::new(), total)),
-        (status, _) => Err(fail(format!("The attachment's server answered {status}."))),
+        (416, _, Some(total)) => Ok((Vec::new(), total)),
+        (status, ..) => Err(fail(format!("The attachment's server answered {status}."))),
     }
 }
 
@@ -216,9 +215,14 @@ async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
         }
         parts.push(read(cx, &url, rules, first, len).await?);
     }
+    chunk(&a.task_id, offset, parts)
+}
+
+/// The answer for the chunk at `offset`, from what [`read`] gave: the
+/// chunk's bytes and, after the first chunk, the first bytes.
+fn chunk(task_id: &str, offset: u64, mut parts: Vec<(Vec<u8>, u64)>) -> ToolResult {
     let total = parts.iter().map(|p| p.1).max().unwrap_or(0);
-    let head = &parts[parts.len() - 1].0;
-    let Some(mime) = sniff(head) else {
+    let Some(mime) = sniff(&parts[parts.len() - 1].0) else {
         return Err(fail(
             "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).",
         ));
@@ -240,12 +244,12 @@ async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
     if offset + (bytes.len() as u64) < total {
         bytes.truncate(bytes.len() - bytes.len() % 3);
     }
-    let end = offset + bytes.len() as u64;
     if bytes.is_empty() {
         return Err(fail("The attachment's server answered an empty part."));
     }
+    let end = offset + bytes.len() as u64;
     let record = Record {
-        task_id: &a.task_id,
+        task_id,
         mime_type: mime,
         total_bytes: total,
         offset,
