@@ -1,6 +1,6 @@
 //! Byte and text encodings shared by every layer: base64, percent-encoding of
-//! URL parts, the FNV-1a hash and ISO 8601 times. No knowledge of HTTP, MCP
-//! or Scale lives here.
+//! URL parts, the FNV-1a hash, SHA-256 and HMAC, constant-time comparison and
+//! ISO 8601 times. No knowledge of HTTP, MCP or Scale lives here.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -273,6 +273,18 @@ pub fn iso_from_ms(ms: u64) -> String {
         rem % 60,
         ms % 1000
     )
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..n {
+        let x = if i < a.len() { a[i] } else { 0 };
+        let y = if i < b.len() { b[i] } else { 0 };
+        diff |= (x ^ y) as u64;
+    }
+    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

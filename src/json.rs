@@ -1,5 +1,6 @@
 //! Strict JSON input: what callers send (MCP bodies, webhook deliveries) is
-//! parsed here so every malformed input gets the same clear message.
+//! parsed here so every malformed input gets the same clear message. Also
+//! [`object`], how the code above builds a JSON object from values it holds.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -33,6 +34,18 @@ pub(crate) fn read_strict<'a, S: DeserializeSeed<'a>>(
         .map_err(|e| format!("invalid JSON: {e}"))?;
     de.end().map_err(|e| format!("invalid JSON: {e}"))?;
     Ok(v)
+}
+
+/// A JSON object of `fields`. Not `json!`, which compiles each field's value
+/// through `to_value(..).unwrap()`: a conversion and a panic path apiece, for
+/// values that are JSON already.
+pub fn object(fields: Vec<(&str, Value)>) -> Value {
+    // Inserted one by one: collecting would link the map's bulk build (a sort).
+    let mut m = Map::new();
+    for (k, v) in fields {
+        m.insert(k.into(), v);
+    }
+    Value::Object(m)
 }
 
 fn duplicate<E: de::Error>(k: &str) -> E {

@@ -7,7 +7,7 @@
 //! account's callback log, webhook URL and default callback. `Config` stays
 //! the operator's settings, the same for every caller.
 
-use super::Principal;
+use super::principal::Principal;
 use crate::config::{Config, Secret};
 use crate::io::CallbackStore;
 use std::fmt;

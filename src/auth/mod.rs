@@ -5,27 +5,18 @@
 //! account) and the per-connection narrowing of [`view`] (§3).
 
 pub mod identity;
+pub mod keyring;
 pub mod principal;
 pub mod view;
 
+pub use crate::codec::ct_eq;
 pub use identity::{Account, Identity};
-pub use principal::{Keyring, Principal, PrincipalKind, Scope, Scopes};
+pub use keyring::Keyring;
+pub use principal::{Principal, PrincipalKind, Scope, Scopes};
 pub use view::{mcp_path, PathNarrowing, ProjectScope, Refusal, Source, View};
 
 use crate::config::{Config, Secret};
 use crate::http::{hostname_of, origin_of};
-
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len().max(b.len());
-    let mut diff = (a.len() ^ b.len()) as u64;
-    for i in 0..n {
-        let x = if i < a.len() { a[i] } else { 0 };
-        let y = if i < b.len() { b[i] } else { 0 };
-        diff |= (x ^ y) as u64;
-    }
-    std::hint::black_box(diff) == 0
-}
 
 /// True when `candidate` equals any of `secrets`; every secret is compared,
 /// so the time does not reveal which one matched.

@@ -10,7 +10,8 @@
 //! module answers "is this tool listed", "is this scope allowed" and "is
 //! this project in scope".
 
-use super::principal::{Keyring, Principal, PrincipalKind, Scope, Scopes};
+use super::keyring::Keyring;
+use super::principal::{Principal, PrincipalKind, Scope, Scopes};
 use crate::codec::{decode_header_value, percent_decode};
 use crate::config::Config;
 use crate::http::header_in;

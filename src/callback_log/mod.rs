@@ -53,9 +53,9 @@ pub use query::{get, list, project_in_entry, ListError, LogPage, LogQuery};
 
 use crate::codec::{fnv64, iso_from_ms, percent_encode};
 use crate::io::{BoxFut, CallbackStore, ListPage};
-use crate::json::{json_prefix, RawFields};
+use crate::json::{json_prefix, object, RawFields};
 use scan::Node;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::rc::Rc;
 
 /// One tenant's part of the log: the same store with every key behind
@@ -237,19 +237,19 @@ pub(crate) fn name_hash(name: &str) -> String {
 /// value, so listings can still compare the full name.
 pub(crate) fn metadata(d: &Delivery, id: &str, received_ms: u64) -> Value {
     let mut m = Map::new();
-    m.insert("id".into(), json!(id));
-    m.insert("kind".into(), json!(d.kind));
-    m.insert("received_at".into(), json!(iso_from_ms(received_ms)));
+    m.insert("id".into(), Value::from(id));
+    m.insert("kind".into(), Value::from(d.kind));
+    m.insert("received_at".into(), Value::from(iso_from_ms(received_ms)));
     let values = [&d.task_id, &d.batch, &d.status, &d.project];
     for ((field, budget), v) in META_BUDGET.iter().zip(values) {
         let Some(v) = v else { continue };
         // Two bytes of the budget are the quotes.
         if json_prefix(v, budget - 2).len() == v.len() {
-            m.insert(field.to_string(), json!(v));
+            m.insert(field.to_string(), Value::from(v.as_str()));
         } else {
             let cut = format!("{}…", json_prefix(v, budget - 2 - '…'.len_utf8()));
-            m.insert(field.to_string(), json!(cut));
-            m.insert(format!("{field}_hash"), json!(name_hash(v)));
+            m.insert(field.to_string(), Value::from(cut));
+            m.insert(format!("{field}_hash"), Value::from(name_hash(v)));
         }
     }
     Value::Object(m)
@@ -340,7 +340,12 @@ pub(crate) async fn store_classified(
         store.put(&k, "", ttl_secs, &meta).await?;
     }
     // The body goes in as received: it is valid JSON already, and large.
-    let head = json!({"id": id, "received_at": iso_from_ms(first_ms), "kind": d.kind}).to_string();
+    let head = object(vec![
+        ("id", Value::from(id.as_str())),
+        ("received_at", Value::from(iso_from_ms(first_ms))),
+        ("kind", Value::from(d.kind)),
+    ])
+    .to_string();
     let mut entry = String::with_capacity(head.len() + raw.len() + 10);
     entry.push_str(&head[..head.len() - 1]);
     entry.push_str(",\"body\":");

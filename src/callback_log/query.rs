@@ -7,7 +7,7 @@
 
 use super::{batch_prefixes, entry_key, name_hash, task_prefixes};
 use crate::io::CallbackStore;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// One page of the log, newest first, as listed (no value reads).
 #[derive(Debug, Default, PartialEq)]
@@ -94,7 +94,7 @@ fn keep(q: &LogQuery, meta: Option<&Value>) -> bool {
 fn item(name: &str, meta: Option<&Value>) -> Value {
     let mut item = meta.cloned().unwrap_or(Value::Null);
     if item.get("id").is_none() {
-        item["id"] = json!(name.rsplit(':').next().unwrap_or(""));
+        item["id"] = Value::from(name.rsplit(':').next().unwrap_or(""));
     }
     item
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::io::fakes::{block_on, MemoryStore};
+use serde_json::json;
 
 fn task_body(id: &str, status: &str, batch: Option<&str>) -> Value {
     json!({

@@ -64,7 +64,7 @@ pub struct ResourcesCapability {
 
 /// What the 2026-07-28 lane adds to every result: `resultType` and the
 /// server's identity in `_meta`, and on lists how long a client may cache them.
-/// Results carry these four fields themselves (declared by [`lane_result!`]):
+/// Results carry these four fields themselves (declared by `lane_result!`):
 /// serde's `flatten` would cost several KiB of the upload.
 #[derive(Default)]
 pub struct Modern {

@@ -1,8 +1,8 @@
 //! The client proper: HTTP Basic auth with the caller's key, one time budget
 //! per tool call, and retries with backoff for what may be repeated.
 
+use super::call::Call;
 use super::reply::{http_error, interpret, interpret_raw, ScaleError};
-use super::Call;
 use crate::codec::base64;
 use crate::config::{Config, Secret};
 use crate::context::Budget;

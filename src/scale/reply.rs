@@ -61,7 +61,7 @@ impl fmt::Display for ScaleError {
 
 impl std::error::Error for ScaleError {}
 
-/// Reads one answer for [`Scale::send_raw`]: a 2xx body that is valid JSON is
+/// Reads one answer for [`Scale::send_raw`](super::client::Scale::send_raw): a 2xx body that is valid JSON is
 /// returned as text after a syntax check; errors are read as [`interpret`] does.
 pub fn interpret_raw(resp: InResponse) -> Result<Option<String>, ScaleError> {
     if !(200..300).contains(&resp.status) {

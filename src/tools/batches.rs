@@ -10,8 +10,9 @@ use super::run::{docs, object_or_ok, run_one, step_error, Session, Step};
 use super::shape::{batch_progress, fit_items, out, value_items};
 use crate::context::{join_all, Ctx};
 use crate::io::BoxFut;
+use crate::json::object;
 use crate::scale::{check_segment, Call, Retry, ScaleError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const BATCH_STATUSES: &[&str] = &["staging", "in_progress", "completed"];
 
@@ -181,12 +182,16 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
     let has_more = v.get("has_more").and_then(Value::as_bool).unwrap_or(false);
     let mut batches = docs(v);
     let next_offset = if has_more {
-        json!(offset + batches.len() as u64)
+        Value::from(offset + batches.len() as u64)
     } else {
         Value::Null
     };
-    let mut out =
-        json!({"batches": [], "total": total, "has_more": has_more, "next_offset": next_offset});
+    let mut out = object(vec![
+        ("batches", Value::Array(Vec::new())),
+        ("total", total),
+        ("has_more", Value::Bool(has_more)),
+        ("next_offset", next_offset),
+    ]);
     if detailed {
         // Keep one subrequest spare for whatever else this request does.
         let room = cx.budget.subrequests_left().saturating_sub(1) as usize;
@@ -223,15 +228,19 @@ async fn list_batches(cx: &Ctx, a: ListBatches) -> ToolResult {
             missing.push(b.get("name").cloned().unwrap_or(Value::Null));
         }
         if !missing.is_empty() {
-            out["progress_incomplete"] = json!({
-                "batches_without_progress": missing,
-                "reason": match (batches.len() > n, missing.len() > batches.len() - n) {
-                    (true, true) => format!("one request may make at most {limit} calls to Scale, so progress was read only for the first {n} batches, and Scale did not return the status of some of those"),
-                    (true, false) => format!("one request may make at most {limit} calls to Scale, so progress was read for the first {n} batches"),
-                    _ => "Scale did not return the status of some batches".to_string(),
-                },
-                "how_to_get": "call get_batch for each of these batches, or list again with a smaller limit",
-            });
+            let reason = match (batches.len() > n, missing.len() > batches.len() - n) {
+                (true, true) => format!("one request may make at most {limit} calls to Scale, so progress was read only for the first {n} batches, and Scale did not return the status of some of those"),
+                (true, false) => format!("one request may make at most {limit} calls to Scale, so progress was read for the first {n} batches"),
+                _ => "Scale did not return the status of some batches".to_string(),
+            };
+            out["progress_incomplete"] = object(vec![
+                ("batches_without_progress", Value::Array(missing)),
+                ("reason", Value::String(reason)),
+                (
+                    "how_to_get",
+                    Value::from("call get_batch for each of these batches, or list again with a smaller limit"),
+                ),
+            ]);
         }
     }
     let rest: Vec<(&str, Value)> = out
@@ -276,7 +285,7 @@ async fn finalize_batch(cx: &Ctx, a: FinalizeBatch) -> ToolResult {
             .lit("batches")
             .seg("name", &a.name)?
             .lit("prioritize")
-            .body(json!({"priority": p.0})),
+            .body(object(vec![("priority", Value::from(p.0))])),
         retry: Retry::Idempotent,
         hints: &[],
     };
@@ -285,7 +294,7 @@ async fn finalize_batch(cx: &Ctx, a: FinalizeBatch) -> ToolResult {
         Ok(v) if v.get("name").is_some() => Ok(v.into()),
         Ok(_) => {
             let mut b = object_or_ok(batch);
-            b["priority"] = json!(p.0);
+            b["priority"] = Value::from(p.0);
             Ok(b.into())
         }
         Err(e) => Err(step_error(&s, &pri, e, vec!["finalize".into()])),

@@ -22,8 +22,9 @@ use crate::auth::View;
 use crate::codec::{fnv128_hex, percent_encode};
 use crate::context::{join_bounded, Ctx, MAX_OPEN_CONNECTIONS};
 use crate::io::BoxFut;
+use crate::json::object;
 use crate::scale::{Call, Retry, ScaleError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::cell::Cell;
 
 /// The most items one call takes.
@@ -69,12 +70,18 @@ const ITEM_SCHEMA: &str = r#"{"type": "object", "additionalProperties": false, "
 "params": {"type": "object", "description": "Other type-specific fields (geometries, labels, ...), merged into the body."}}}"#;
 
 fn items_decl() -> Value {
-    json!({
-        "minItems": 1,
-        "maxItems": MAX_ITEMS,
-        "items": serde_json::from_str::<Value>(ITEM_SCHEMA).unwrap_or_default(),
-        "description": "The tasks to create (1-100), each with its own fields.",
-    })
+    object(vec![
+        ("minItems", Value::from(1)),
+        ("maxItems", Value::from(MAX_ITEMS)),
+        (
+            "items",
+            serde_json::from_str::<Value>(ITEM_SCHEMA).unwrap_or_default(),
+        ),
+        (
+            "description",
+            Value::from("The tasks to create (1-100), each with its own fields."),
+        ),
+    ])
 }
 
 args! {
@@ -458,16 +465,19 @@ idempotency_key: the tasks that exist are not created again."
         "All tasks exist. Next: finalize_batch if the batch is in staging, then wait_for_batch."
             .to_string()
     };
-    Ok(json!({
-        "complete": failed + not_done == 0,
-        "total": total,
-        "created": created,
-        "already_existed": existed,
-        "failed": failed,
-        "not_done": not_done,
-        "next_step": next_step,
-        "items": Value::Array(rows.into_iter().map(Value::Object).collect()),
-    })
+    Ok(object(vec![
+        ("complete", Value::Bool(failed + not_done == 0)),
+        ("total", Value::from(total)),
+        ("created", Value::from(created)),
+        ("already_existed", Value::from(existed)),
+        ("failed", Value::from(failed)),
+        ("not_done", Value::from(not_done)),
+        ("next_step", Value::String(next_step)),
+        (
+            "items",
+            Value::Array(rows.into_iter().map(Value::Object).collect()),
+        ),
+    ])
     .into())
 }
 

@@ -16,9 +16,9 @@ use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::context::Ctx;
 use crate::io::CallbackStore;
-use crate::json::truncate;
-use serde_json::json;
+use crate::json::{object, truncate};
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// Read-only and idempotent. Open-world: the log holds what Scale sent,
 /// labelers' answers and metadata included, so results carry outside text.
@@ -112,7 +112,12 @@ async fn list_callbacks(cx: &Ctx, a: ListCallbacks) -> ToolResult {
         projects: cx.view().projects().map(|p| p.names.clone()),
     };
     match callback_log::list(store, &q).await {
-        Ok(p) => Ok(json!({"callbacks": p.items, "next_cursor": p.next_cursor, "webhook_url": cx.identity().webhook_url()}).into()),
+        Ok(p) => Ok(object(vec![
+            ("callbacks", Value::Array(p.items)),
+            ("next_cursor", Value::from(p.next_cursor)),
+            ("webhook_url", Value::from(cx.identity().webhook_url())),
+        ])
+        .into()),
         Err(ListError::BadCursor) => Err(ToolError::invalid(
             "`cursor` is not a next_cursor this tool returned",
         )),

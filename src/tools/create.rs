@@ -7,7 +7,7 @@ use super::args::{task_type_keys, Decl};
 use super::error::ToolError;
 use super::guard::check_callbacks;
 use crate::context::Ctx;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub(crate) const TASK_TYPES_HINT: &str = "Common types: imageannotation, categorization, comparison, textcollection, documenttranscription, \
 segmentannotation, polygonannotation, lineannotation, pointannotation, cuboidannotation, videoannotation, videoplaybackannotation, \
@@ -56,7 +56,7 @@ pub(crate) fn task_create_rules(cx: &Ctx, body: &mut Map<String, Value>) -> Resu
 pub(crate) fn default_callback(cx: &Ctx, body: &mut Map<String, Value>, field: &str) {
     if !body.contains_key(field) {
         if let Some(u) = cx.identity().default_callback_url() {
-            body.insert(field.into(), json!(u));
+            body.insert(field.into(), Value::from(u));
         }
     }
 }

@@ -8,8 +8,9 @@ use super::kernel::{tool, Hints, ToolDef, ToolResult, CREATE, READ};
 use super::run::{docs, object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::out;
 use crate::context::Ctx;
+use crate::json::object;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub const TOOLS: &[ToolDef] = &[
     tool! {
@@ -85,7 +86,7 @@ async fn list_projects(cx: &Ctx, a: ListProjects) -> ToolResult {
         // Tolerate a paged shape should Scale ever wrap the list.
         other => docs(other),
     };
-    Ok(json!({"projects": projects}).into())
+    Ok(object(vec![("projects", Value::Array(projects))]).into())
 }
 
 args! {
@@ -188,9 +189,9 @@ pub fn update_project_steps(a: UpdateProject) -> Result<Vec<Step>, ToolError> {
         });
     }
     if let Some(o) = a.ontology {
-        let mut body = json!({"ontology": o});
+        let mut body = object(vec![("ontology", Value::from(o))]);
         if let Some(n) = a.ontology_name {
-            body["name"] = json!(n);
+            body["name"] = Value::from(n);
         }
         steps.push(Step {
             name: "setOntology",
@@ -207,7 +208,7 @@ pub fn update_project_steps(a: UpdateProject) -> Result<Vec<Step>, ToolError> {
 }
 
 async fn update_project(cx: &Ctx, a: UpdateProject) -> ToolResult {
-    let mut out = json!({"name": a.name});
+    let mut out = object(vec![("name", Value::from(a.name.as_str()))]);
     let steps = update_project_steps(a)?;
     let s = Session::new(cx);
     for (step, v) in run_steps(&s, steps).await? {

@@ -7,6 +7,7 @@ use super::error::{error_for, StatusHints, ToolError};
 use super::kernel::{Out, ToolResult};
 use crate::context::Ctx;
 use crate::io::Method;
+use crate::json::object;
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -155,7 +156,7 @@ pub fn object_or_ok(v: Value) -> Value {
     match v {
         Value::Object(_) => v,
         Value::Null => json!({"ok": true}),
-        other => json!({"result": other}),
+        other => object(vec![("result", other)]),
     }
 }
 

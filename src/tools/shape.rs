@@ -3,12 +3,12 @@
 //! it was read as), the same limit for every other result, a batch's
 //! progress counts, and the output schemas of Scale's objects.
 
-use crate::json::json_prefix;
 pub use crate::json::RawFields;
+use crate::json::{json_prefix, object};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::value::{to_raw_value, RawValue};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::borrow::Cow;
 
 /// Text above this many bytes is trimmed (hosted clients cap tool output).
@@ -261,7 +261,13 @@ pub fn value_items(items: &[Value]) -> Vec<Item<'static>> {
 pub fn batch_progress(status: &Value) -> Value {
     let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (p, c, e, x) = (n("pending"), n("completed"), n("error"), n("canceled"));
-    json!({"pending": p, "completed": c, "error": e, "canceled": x, "total": p + c + e + x})
+    object(vec![
+        ("pending", Value::from(p)),
+        ("completed", Value::from(c)),
+        ("error", Value::from(e)),
+        ("canceled", Value::from(x)),
+        ("total", Value::from(p + c + e + x)),
+    ])
 }
 
 /// Output schemas: of the objects Scale returns, and each tool's, kept as

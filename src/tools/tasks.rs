@@ -10,10 +10,11 @@ use super::run::{object_or_ok, run_one, run_steps, Session, Step};
 use super::shape::{fit_items, out, raw, value_items, Item, RawFields, MAX_TEXT_BYTES};
 use crate::context::Ctx;
 use crate::io::Method;
+use crate::json::object;
 use crate::scale::{Call, Retry};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// Where a task carries text from labelers and others (docs/permissions.md §5).
 const TASK_TEXT: &[&str] = &["/response", "/metadata", "/audits"];
@@ -305,9 +306,9 @@ fn task_list_rest(
     let next = next.filter(|t| !t.is_empty());
     let has_more = has_more.unwrap_or(next.is_some());
     [
-        ("total", json!(total)),
-        ("has_more", json!(has_more)),
-        ("next_token", json!(next)),
+        ("total", Value::from(total)),
+        ("has_more", Value::from(has_more)),
+        ("next_token", Value::from(next)),
     ]
 }
 
@@ -457,21 +458,21 @@ pub(crate) fn update_task_steps(a: UpdateTask) -> Result<Vec<Step>, ToolError> {
         steps.push(step("metadata", call, Retry::Idempotent));
     }
     if let Some(t) = a.set_tags {
-        let call = task(Method::Post)?.lit("tags").body(json!(t));
+        let call = task(Method::Post)?.lit("tags").body(Value::from(t));
         steps.push(step("set_tags", call, Retry::Idempotent));
     }
     if let Some(t) = a.add_tags {
-        let call = task(Method::Put)?.lit("tags").body(json!(t));
+        let call = task(Method::Put)?.lit("tags").body(Value::from(t));
         steps.push(step("add_tags", call, Retry::Idempotent));
     }
     if let Some(t) = a.remove_tags {
-        let call = task(Method::Delete)?.lit("tags").body(json!(t));
+        let call = task(Method::Delete)?.lit("tags").body(Value::from(t));
         steps.push(step("remove_tags", call, Retry::Idempotent));
     }
     if let Some(u) = &a.unique_id {
         let call = task(Method::Post)?
             .lit("unique_id")
-            .body(json!({"unique_id": u}));
+            .body(object(vec![("unique_id", Value::from(u.as_str()))]));
         steps.push(step("unique_id", call, Retry::Never));
     }
     if clear {

@@ -7,9 +7,9 @@ use super::run::Session;
 use super::shape::out;
 use crate::auth::Scope;
 use crate::context::Ctx;
-use crate::json::truncate;
+use crate::json::{object, truncate};
 use crate::scale::{Call, Retry};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Invites and role changes need `scale:team`; a connection without it (or
 /// a read-only one) is offered `action: list` only.
@@ -90,10 +90,10 @@ pub fn manage_team_call(a: ManageTeam) -> Result<(Call, Retry), ToolError> {
         "set_role"
     };
     Ok((
-        Call::post()
-            .lit("teams")
-            .lit(path)
-            .body(json!({"emails": emails, "team_role": role})),
+        Call::post().lit("teams").lit(path).body(object(vec![
+            ("emails", Value::from(emails)),
+            ("team_role", Value::from(role)),
+        ])),
         Retry::Never,
     ))
 }
@@ -109,7 +109,7 @@ async fn manage_team(cx: &Ctx, a: ManageTeam) -> ToolResult {
         },
         _ => Vec::new(),
     };
-    Ok(json!({"teammates": teammates}).into())
+    Ok(object(vec![("teammates", Value::Array(teammates))]).into())
 }
 
 #[cfg(test)]
