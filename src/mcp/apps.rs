@@ -20,8 +20,10 @@ use serde_json::{Map, Value};
 pub const EXTENSION: &str = "io.modelcontextprotocol/ui";
 pub const URI: &str = "ui://scale-mcp/task-annotations";
 pub const MIME: &str = "text/html;profile=mcp-app";
-/// The whole view: one document, its script and style inline.
-pub const HTML: &str = include_str!("../view/annotations.html");
+/// The whole view: one document, its script and style inline. The release
+/// build includes it minified (scripts/minify-view.mjs, chosen by build.rs);
+/// other builds include src/view/annotations.html as it is.
+pub const HTML: &str = include_str!(env!("SCALE_VIEW_HTML_PATH"));
 /// `-32021`: the request needs a client capability it did not declare.
 pub const MISSING_CAPABILITY: i64 = -32021;
 

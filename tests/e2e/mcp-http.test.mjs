@@ -747,7 +747,8 @@ describe('tools', () => {
       const [c] = r.json.result.contents;
       assert.equal(c.mimeType, 'text/html;profile=mcp-app');
       assert.deepEqual(c._meta, { ui: { csp: { connectDomains: [], resourceDomains: [] }, prefersBorder: true } });
-      assert.equal(c.text, await readFile(new URL('../../src/view/annotations.html', import.meta.url), 'utf8'));
+      // The document scripts/build.sh minified from src/view/annotations.html.
+      assert.equal(c.text, await readFile(new URL('../../target/view/annotations.html', import.meta.url), 'utf8'));
     }
     // The view's own tool, called on 2026-07-28 without the declaration: the missing capability.
     const call = await modernRpc(stack, 'tools/call', { name: 'get_task_attachment', arguments: { task_id: 'x' } });
