@@ -25,8 +25,8 @@ use crate::codec::base64;
 use crate::context::Ctx;
 use crate::guarded_fetch::{self, Failure, Get, Got, Rules};
 use crate::scale::{Call, Retry};
-use serde::Serialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// The largest attachment the view is given (the view checks the same).
 pub(crate) const MAX_BYTES: u64 = 8 * 1024 * 1024;
@@ -59,16 +59,6 @@ args! {
         req task_id: String = id("The task's id."),
         opt offset: Int = int(0, MAX_BYTES as i64, "Byte offset to read from: 0, then each answer's next_offset."),
     }
-}
-
-/// A chunk's description: `structuredContent`, and with `data` the text.
-#[derive(Serialize)]
-struct Record<'a> {
-    task_id: &'a str,
-    mime_type: &'static str,
-    total_bytes: u64,
-    offset: u64,
-    next_offset: Option<u64>,
 }
 
 /// The image type the first bytes announce.
@@ -248,20 +238,18 @@ fn chunk(task_id: &str, offset: u64, mut parts: Vec<(Vec<u8>, u64)>) -> ToolResu
         return Err(fail("The attachment's server answered an empty part."));
     }
     let end = offset + bytes.len() as u64;
-    let record = Record {
-        task_id,
-        mime_type: mime,
-        total_bytes: total,
-        offset,
-        next_offset: (end < total).then_some(end),
-    };
-    let json = serde_json::to_string(&record).unwrap_or_default();
-    // The bytes once, in the text block only (docs/annotation-view.md, "Result").
-    let text = format!(
-        "{},\"data\":\"{}\"}}",
-        &json[..json.len() - 1],
-        base64(&bytes)
+    // The chunk's description, `structuredContent`; written out rather than
+    // derived, as its fields' order is the contract's.
+    let json = format!(
+        r#"{{"task_id":{},"mime_type":"{mime}","total_bytes":{total},"offset":{offset},"next_offset":{}}}"#,
+        Value::from(task_id),
+        Value::from((end < total).then_some(end)),
     );
+    // The bytes once, in the text block only (docs/annotation-view.md, "Result").
+    let mut text = json[..json.len() - 1].to_string();
+    text.push_str(",\"data\":\"");
+    text.push_str(&base64(&bytes));
+    text.push_str("\"}");
     let structured = RawValue::from_string(json)
         .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("valid JSON"));
     Ok(Out::Split { text, structured })
