@@ -105,8 +105,7 @@ pub(crate) fn allowed<'u>(url: &'u str, rules: &Rules<'_>) -> Result<&'u str, Wh
         Some(_) if !authority.starts_with('[') => return Err("it must use the default https port"),
         _ => authority,
     };
-    let labels: Vec<&str> = host.split('.').collect();
-    let last = labels[labels.len() - 1];
+    let last = host.rsplit('.').next().unwrap_or(host);
     if host.starts_with('[')
         || last.bytes().all(|b| b.is_ascii_digit())
         || last
@@ -116,8 +115,8 @@ pub(crate) fn allowed<'u>(url: &'u str, rules: &Rules<'_>) -> Result<&'u str, Wh
         return Err("its host must be a DNS name, not an IP address");
     }
     if host.len() > 253
-        || labels.len() < 2
-        || !labels.iter().all(|l| {
+        || !host.contains('.')
+        || !host.split('.').all(|l| {
             (1..=63).contains(&l.len())
                 && !l.starts_with('-')
                 && !l.ends_with('-')
@@ -225,7 +224,7 @@ pub(crate) async fn get(
     let mut url = g.url.to_string();
     let mut hop = 0u8;
     loop {
-        allowed(&url, &g.rules).map_err(|why| Failure::NotAllowed { hop, why })?;
+        let host = allowed(&url, &g.rules).map_err(|why| Failure::NotAllowed { hop, why })?;
         let left = u64::from(g.timeout_ms).saturating_sub(up.now_ms().saturating_sub(started));
         if left == 0 {
             return Err(Failure::Timeout);
@@ -250,10 +249,7 @@ pub(crate) async fn get(
             Err(SendError::Timeout(_)) => return Err(Failure::Timeout),
             Err(SendError::TooLarge(_)) => return Err(Failure::TooLarge),
             Err(SendError::SubrequestLimit) => return Err(Failure::Spent),
-            Err(SendError::Network(_)) => {
-                let host = origin_of(&url).map(|o| hostname_of(&o).to_string());
-                return Err(Failure::Unreachable(host.unwrap_or_default()));
-            }
+            Err(SendError::Network(_)) => return Err(Failure::Unreachable(host.to_string())),
         };
         let InResponse {
             status,

@@ -69,10 +69,13 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     // Clients list resources on connecting: a connection without the log's
     // tools gets an empty list rather than an error.
     let store = cx.identity().callbacks().filter(|_| listable(cx));
-    let view = cursor.is_none() && apps::listed(cx, apps::wanted(lane, params));
-    let (mut resources, next_cursor) = match store {
+    let mut resources = Vec::new();
+    if cursor.is_none() && apps::listed(cx, apps::wanted(lane, params)) {
+        resources.push(apps::resource());
+    }
+    let next_cursor = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
-        None => (Vec::new(), None),
+        None => None,
         Some(store) => {
             let q = LogQuery {
                 limit: PAGE,
@@ -87,13 +90,10 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
                 }
                 Err(ListError::Store(e)) => return Err(store_error(&e)),
             };
-            let resources = page.items.iter().map(resource).collect();
-            (resources, page.next_cursor)
+            resources.extend(page.items.iter().map(resource));
+            page.next_cursor
         }
     };
-    if view {
-        resources.insert(0, apps::resource());
-    }
     let mut m = lane.list_fields();
     // The log changes with every delivery, so clients should not keep it long.
     if lane == Lane::Modern {

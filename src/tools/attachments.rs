@@ -142,14 +142,13 @@ fn part(got: Got, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
         .strip_prefix("bytes ")
         .and_then(|r| r.split('-').next()?.parse::<u64>().ok());
     let total = range.rsplit('/').next().and_then(|t| t.parse::<u64>().ok());
-    let mut body = got.body;
+    let body = got.body;
     match (got.status, start, total) {
         // A host that ignores `Range` sends it all (within the cap).
         (200, ..) => {
             let total = body.len() as u64;
-            body.truncate(((first + len).min(total)) as usize);
-            body.drain(..(first.min(total)) as usize);
-            Ok((body, total))
+            let part = &body[first.min(total) as usize..(first + len).min(total) as usize];
+            Ok((part.to_vec(), total))
         }
         (206, Some(start), Some(total)) if start == first && body.len() as u64 <= len => {
             Ok((body, total))
@@ -161,11 +160,13 @@ fn part(got: Got, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
 
 /// The task's attachment URL, once the task is found as `get_task` finds it.
 async fn attachment_of(cx: &Ctx, task_id: &str) -> Result<String, ToolError> {
-    let call = Call::get().lit("task").seg("task_id", task_id)?;
+    // Built again where it is needed rather than cloned (less code).
+    let call = || Call::get().lit("task").seg("task_id", task_id);
     // Read as get_task reads it (the same code, so the same answers).
-    let out = run_one(cx, call.clone(), Retry::Idempotent, &[])
-        .await
-        .map_err(|e| scope::task_error(cx, &call, e))?;
+    let out = match run_one(cx, call()?, Retry::Idempotent, &[]).await {
+        Ok(out) => out,
+        Err(e) => return Err(scope::task_error(cx, &call()?, e)),
+    };
     let text = match &out {
         Out::Raw(raw) => raw.get(),
         _ => "",
@@ -175,7 +176,7 @@ async fn attachment_of(cx: &Ctx, task_id: &str) -> Result<String, ToolError> {
     let field = |path: &[&str]| task.as_ref().and_then(|t| t.str_at(path));
     // Before the attachment is asked for: nothing outside the connection's
     // projects is fetched.
-    scope::task_in_scope(cx, &call, field(&["project"]))?;
+    scope::task_in_scope(cx, &call()?, field(&["project"]))?;
     match field(&["params", "attachment"]) {
         None => Err(fail("The task has no attachment.")),
         Some(url) if url.starts_with("scaledata://") => Err(fail(format!(
@@ -198,21 +199,31 @@ async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
     };
     // The chunk, then the first bytes: the tool keeps nothing between calls,
     // so the type is checked on every call (the first chunk holds them).
-    let mut parts = Vec::with_capacity(2);
-    for (first, len) in [(offset, CHUNK), (0, SNIFF)] {
-        if offset == 0 && !parts.is_empty() {
-            break;
-        }
-        parts.push(read(cx, &url, rules, first, len).await?);
+    let (bytes, total) = read(cx, &url, rules, offset, CHUNK).await?;
+    if offset == 0 {
+        return chunk(&a.task_id, offset, None, bytes, total);
     }
-    chunk(&a.task_id, offset, parts)
+    let (head, head_total) = read(cx, &url, rules, 0, SNIFF).await?;
+    chunk(
+        &a.task_id,
+        offset,
+        Some(&head),
+        bytes,
+        total.max(head_total),
+    )
 }
 
 /// The answer for the chunk at `offset`, from what [`read`] gave: the
-/// chunk's bytes and, after the first chunk, the first bytes.
-fn chunk(task_id: &str, offset: u64, mut parts: Vec<(Vec<u8>, u64)>) -> ToolResult {
-    let total = parts.iter().map(|p| p.1).max().unwrap_or(0);
-    let Some(mime) = sniff(&parts[parts.len() - 1].0) else {
+/// chunk's `bytes`, the first bytes `head` when they are not the chunk's,
+/// and the larger of the totals the answers gave.
+fn chunk(
+    task_id: &str,
+    offset: u64,
+    head: Option<&[u8]>,
+    mut bytes: Vec<u8>,
+    total: u64,
+) -> ToolResult {
+    let Some(mime) = sniff(head.unwrap_or(&bytes)) else {
         return Err(fail(
             "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).",
         ));
@@ -227,7 +238,6 @@ fn chunk(task_id: &str, offset: u64, mut parts: Vec<(Vec<u8>, u64)>) -> ToolResu
             "offset {offset} is past the end of the attachment ({total} bytes)."
         )));
     }
-    let mut bytes = parts.swap_remove(0).0;
     // Every chunk but the last must be whole base64 groups, so that the view
     // can join them; a host that answers less than asked is read on from
     // where the whole groups end.
