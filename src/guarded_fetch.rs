@@ -13,7 +13,7 @@
 //! caller says so ([`Rules::loopback_http`]: the worker talks to a local
 //! Scale, as in tests and local development).
 
-use crate::http::{hostname_of, origin_of};
+use crate::http::{hostname_of, loopback_host, origin_of};
 use crate::io::{InResponse, Method, OutRequest, SendError, Upstream};
 
 /// What may be fetched besides public https hosts, and what never may.
@@ -36,15 +36,6 @@ pub(crate) fn dot_segment(seg: &str) -> bool {
         seg.to_ascii_lowercase().as_str(),
         "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
     )
-}
-
-/// Whether `host` (no port) is a loopback name or address.
-fn loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "[::1]"
-        || host.strip_prefix("127.").is_some_and(|r| {
-            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
-        })
 }
 
 /// The host of a URL that may be fetched, or why it may not. Only https on
@@ -92,7 +83,7 @@ pub(crate) fn allowed<'u>(url: &'u str, rules: &Rules<'_>) -> Result<&'u str, Wh
             Some(i) if authority[i + 1..].bytes().all(|b| b.is_ascii_digit()) => &authority[..i],
             _ => authority,
         };
-        if !loopback(host) {
+        if !loopback_host(host) {
             return Err("plain http is allowed only to a loopback host here");
         }
         if own(host) {
@@ -203,12 +194,17 @@ fn resolve(base: &str, location: &str) -> Option<String> {
     if location.contains("://") {
         return Some(location.to_string());
     }
-    let path = location.strip_prefix('/')?;
+    if !location.starts_with('/') {
+        return None;
+    }
     let origin = origin_of(base)?;
-    Some(match path.strip_prefix('/') {
-        Some(scheme_relative) => format!("{}//{scheme_relative}", &origin[..origin.find("//")?]),
-        None => format!("{origin}/{path}"),
-    })
+    // `//host/path` keeps the scheme, `/path` the origin.
+    let keep = if location.starts_with("//") {
+        origin.find("//")?
+    } else {
+        origin.len()
+    };
+    Some(format!("{}{location}", &origin[..keep]))
 }
 
 /// Fetches `g.url` with a GET that carries only `Accept` (and `Range`), no

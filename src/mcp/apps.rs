@@ -111,7 +111,7 @@ pub fn listed(cx: &crate::context::Ctx, wanted: bool) -> bool {
     wanted
         && tools::registry()
             .iter()
-            .any(|t| t.ui == Ui::Opens && tools::offer(cx.view(), t) != Offer::Hidden)
+            .any(|t| matches!(t.ui, Ui::Opens) && tools::offer(cx.view(), t) != Offer::Hidden)
 }
 
 /// The view in `resources/list`.

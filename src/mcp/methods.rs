@@ -41,7 +41,7 @@ fn capabilities() -> ServerCapabilities {
             subscribe: false,
             list_changed: false,
         },
-        extensions: apps::extensions(),
+        extensions: Some(apps::extensions()),
     }
 }
 
@@ -128,16 +128,19 @@ fn tool_result(name: &str, outcome: tools::ToolResult, lane: Lane) -> Payload {
             if !untrusted.is_empty() {
                 modern.meta.get_or_insert_with(Meta::default).untrusted = untrusted;
             }
-            let raw = match out {
-                Out::Raw(r) => r,
-                Out::Json(v) => to_raw_value(&v)
-                    .map_err(|_| ())
-                    .unwrap_or_else(|()| empty_object()),
-                Out::Split { text, structured } => {
-                    return payload(&CallToolResult::split(&text, &structured, modern))
-                }
+            // The text block is the JSON itself, but for a split result.
+            let (text, raw) = match out {
+                Out::Raw(r) => (None, r),
+                Out::Json(v) => (
+                    None,
+                    to_raw_value(&v)
+                        .map_err(|_| ())
+                        .unwrap_or_else(|()| empty_object()),
+                ),
+                Out::Split { text, structured } => (Some(text), structured),
             };
-            payload(&CallToolResult::success(&raw, modern))
+            let text = text.as_deref().unwrap_or(raw.get());
+            payload(&CallToolResult::with_text(text, &raw, modern))
         }
         Err(e) => payload(&CallToolResult::failure(&e.text(name), modern)),
     }

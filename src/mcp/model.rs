@@ -45,8 +45,10 @@ pub struct ServerCapabilities {
     pub tools: ListChanged,
     pub resources: ResourcesCapability,
     /// The extensions this server supports, by identifier, with their
-    /// settings (MCP Apps: `super::apps::extensions`).
-    pub extensions: &'static RawValue,
+    /// settings (MCP Apps: `super::apps::extensions`). Always there; an
+    /// `Option` as the `_meta` fields are, so that they share their code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<&'static RawValue>,
 }
 
 #[derive(Serialize)]
@@ -195,14 +197,12 @@ pub struct CallToolResult<'a> {
 
 impl<'a> CallToolResult<'a> {
     /// A tool's result: its JSON as the text block and as `structuredContent`.
-    pub fn success(json: &'a RawValue, lane: Modern) -> Self {
-        Self::new([TextContent::new(json.get())], Some(json), None, lane)
-    }
-
-    /// A result whose text block says more than its `structuredContent`
-    /// (an attachment's chunk: its bytes in the text only).
-    pub fn split(text: &'a str, structured: &'a RawValue, lane: Modern) -> Self {
-        Self::new([TextContent::new(text)], Some(structured), None, lane)
+    ///
+    /// `text` is the JSON's own text, or for a result whose text block says
+    /// more than its `structuredContent` (an attachment's chunk: its bytes
+    /// in the text only), that text.
+    pub fn with_text(text: &'a str, json: &'a RawValue, lane: Modern) -> Self {
+        Self::new([TextContent::new(text)], Some(json), None, lane)
     }
 
     /// A tool's error: its text, marked `isError`.

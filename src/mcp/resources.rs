@@ -69,10 +69,11 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     // Clients list resources on connecting: a connection without the log's
     // tools gets an empty list rather than an error.
     let store = cx.identity().callbacks().filter(|_| listable(cx));
-    let mut resources = Vec::new();
-    if cursor.is_none() && apps::listed(cx, apps::wanted(lane, params)) {
-        resources.push(apps::resource());
-    }
+    let mut resources = if cursor.is_none() && apps::listed(cx, apps::wanted(lane, params)) {
+        vec![apps::resource()]
+    } else {
+        Vec::new()
+    };
     let next_cursor = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
         None => None,

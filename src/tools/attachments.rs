@@ -199,18 +199,23 @@ async fn get_task_attachment(cx: &Ctx, a: Chunk) -> ToolResult {
     };
     // The chunk, then the first bytes: the tool keeps nothing between calls,
     // so the type is checked on every call (the first chunk holds them).
-    let (bytes, total) = read(cx, &url, rules, offset, CHUNK).await?;
-    if offset == 0 {
-        return chunk(&a.task_id, offset, None, bytes, total);
+    // One place that reads (the read's code is compiled once).
+    let mut held: Option<(Vec<u8>, u64)> = None;
+    loop {
+        let (first, len) = if held.is_some() {
+            (0, SNIFF)
+        } else {
+            (offset, CHUNK)
+        };
+        let (bytes, total) = read(cx, &url, rules, first, len).await?;
+        match held.take() {
+            None if offset > 0 => held = Some((bytes, total)),
+            None => return chunk(&a.task_id, offset, None, bytes, total),
+            Some((own, own_total)) => {
+                return chunk(&a.task_id, offset, Some(&bytes), own, own_total.max(total))
+            }
+        }
     }
-    let (head, head_total) = read(cx, &url, rules, 0, SNIFF).await?;
-    chunk(
-        &a.task_id,
-        offset,
-        Some(&head),
-        bytes,
-        total.max(head_total),
-    )
 }
 
 /// The answer for the chunk at `offset`, from what [`read`] gave: the
