@@ -50,14 +50,16 @@ outputs() {
   find build -type f -not -path 'build/.*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64
 }
 
+view=target/view/annotations.html
 want="$(inputs "$@")"
-if [ "${FORCE_BUILD:-}" != 1 ] && [ -f build/index.js ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
+# The minified view stays beside build/ (the e2e tests compare what the worker serves with it).
+if [ "${FORCE_BUILD:-}" != 1 ] && [ -f build/index.js ] && [ -f "$view" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
   echo "build: build/ is up to date (its inputs have not changed since it was built; FORCE_BUILD=1 rebuilds)"
   exit 0
 fi
 rm -f "$stamp"
 # The annotation view ships minified; build.rs includes the file this names.
-export SCALE_VIEW_HTML="$PWD/target/view/annotations.html"
+export SCALE_VIEW_HTML="$PWD/$view"
 node scripts/minify-view.mjs "$SCALE_VIEW_HTML"
 worker-build --release "$@"
 echo "$want $(outputs)" > "$stamp"
