@@ -2,10 +2,14 @@
 # Builds the release worker into build/ with worker-build, fully offline:
 # wasm-bindgen from cargo, wasm-opt from npm's binaryen, esbuild from wrangler's.
 #
+# The annotation view (src/view/annotations.html) is included minified by
+# scripts/minify-view.mjs, written under target/ (see build.rs).
+#
 # A build whose inputs are those build/ was last made from is skipped: the
-# crate's sources and manifests, the lockfile, this script, the toolchain and
-# tool versions, the build environment and the arguments are hashed, and so is
-# build/ itself, so a changed or damaged output is rebuilt too. With nothing
+# crate's sources and manifests (the view and its minifier among them), the
+# lockfile, this script, the toolchain and tool versions, the build
+# environment and the arguments are hashed, and so is build/ itself, so a
+# changed or damaged output is rebuilt too. With nothing
 # changed, worker-build would still spend a minute or more in wasm-opt for the
 # same bytes (and `npm test` builds twice: once itself, once in its `npm run
 # dev` test). FORCE_BUILD=1 builds anyway.
@@ -20,7 +24,7 @@ stamp=build/.inputs
 # Everything the bytes in build/ depend on, as one hash.
 inputs() {
   local f sources=()
-  for f in Cargo.toml Cargo.lock rust-toolchain rust-toolchain.toml scripts/build.sh src crates \
+  for f in Cargo.toml Cargo.lock build.rs rust-toolchain rust-toolchain.toml scripts/build.sh scripts/minify-view.mjs src crates \
     .cargo/config.toml .cargo/config "${CARGO_HOME:-$HOME/.cargo}/config.toml" "${CARGO_HOME:-$HOME/.cargo}/config"; do
     [ -e "$f" ] && sources+=("$f")
   done
@@ -46,12 +50,17 @@ outputs() {
   find build -type f -not -path 'build/.*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64
 }
 
+view=target/view/annotations.html
 want="$(inputs "$@")"
-if [ "${FORCE_BUILD:-}" != 1 ] && [ -f build/index.js ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
+# The minified view stays beside build/ (the e2e tests compare what the worker serves with it).
+if [ "${FORCE_BUILD:-}" != 1 ] && [ -f build/index.js ] && [ -f "$view" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
   echo "build: build/ is up to date (its inputs have not changed since it was built; FORCE_BUILD=1 rebuilds)"
   exit 0
 fi
 rm -f "$stamp"
+# The annotation view ships minified; build.rs includes the file this names.
+export SCALE_VIEW_HTML="$PWD/$view"
+node scripts/minify-view.mjs "$SCALE_VIEW_HTML"
 worker-build --release "$@"
 echo "$want $(outputs)" > "$stamp"
 echo "build: done"

@@ -256,6 +256,20 @@ pub fn query_of(url: &str) -> String {
     q.split_once('?').map_or("", |(_, q)| q).to_string()
 }
 
+/// Whether `host` (no port) is a loopback name or address: `localhost`,
+/// `[::1]` or `127.x.x.x`.
+pub(crate) fn loopback_host(host: &str) -> bool {
+    host == "localhost"
+        || host == "[::1]"
+        || host.strip_prefix("127.").is_some_and(|r| {
+            let mut parts = 0;
+            r.split('.').all(|p| {
+                parts += 1;
+                p.parse::<u8>().is_ok()
+            }) && parts == 3
+        })
+}
+
 /// `scheme://host[:port]` of an http(s) URL, lower-cased, or `None`.
 ///
 /// Hand-written rather than the `url` crate: the worker only ever needs the

@@ -17,6 +17,7 @@ pub mod http;
 pub(crate) mod codec;
 pub mod json;
 pub mod io;
+pub(crate) mod guarded_fetch;
 pub mod config;
 pub mod auth;
 pub(crate) mod context;

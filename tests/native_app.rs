@@ -730,9 +730,10 @@ fn modern_lane() {
     let list = body(&modern("tools/list", json!({})).send());
     assert_eq!(list["result"]["resultType"], "complete");
     assert_eq!(list["result"]["cacheScope"], "public");
+    // Without the MCP Apps extension declared: all but the view's own tool.
     assert_eq!(
         list["result"]["tools"].as_array().unwrap().len(),
-        scale_mcp_worker::tools::registry().len()
+        scale_mcp_worker::tools::registry().len() - 1
     );
     assert_eq!(
         list,
@@ -1011,4 +1012,208 @@ fn audit_items(logs: &[String]) -> Value {
         (&json!("tool_call"), &json!("create_tasks"))
     );
     line["items"].clone()
+}
+
+/// A modern request that declares the MCP Apps extension (`caps` replaces
+/// the client capabilities `modern` sends).
+fn modern_with(method: &str, params: Value, caps: Value) -> Req {
+    let mut params = params;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": caps,
+    });
+    let name = params
+        .get("name")
+        .or_else(|| params.get("uri"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut r = post(rpc(json!(1), method, params))
+        .h("mcp-protocol-version", "2026-07-28")
+        .h("mcp-method", method);
+    if let Some(n) = name {
+        r = r.h("mcp-name", &n);
+    }
+    r
+}
+
+const VIEW: &str = "ui://scale-mcp/task-annotations";
+
+fn ui_caps() -> Value {
+    json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}})
+}
+
+/// The listed tools by name, with their `_meta` (null when absent).
+fn metas(list: &Value) -> Vec<(String, Value)> {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().to_string(), t["_meta"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_annotation_view_goes_to_requests_that_declare_mcp_apps() {
+    let opens = json!({"ui": {"resourceUri": VIEW}, "ui/resourceUri": VIEW});
+    let app_only = json!({"ui": {"resourceUri": VIEW, "visibility": ["app"]}});
+    let check_with_view = |list: &Value| {
+        let m = metas(list);
+        assert_eq!(m.len(), scale_mcp_worker::tools::registry().len());
+        for (name, meta) in &m {
+            let want = match name.as_str() {
+                "get_task" | "wait_for_task" => opens.clone(),
+                "get_task_attachment" => app_only.clone(),
+                _ => Value::Null,
+            };
+            assert_eq!(meta, &want, "{name}");
+        }
+    };
+    // The legacy lane carries no capabilities: every client gets the view.
+    check_with_view(&body(&post(rpc(json!(1), "tools/list", json!({}))).send()));
+    // 2026-07-28: only a request that declares the extension with the view's type.
+    let with = body(&modern_with("tools/list", json!({}), ui_caps()).send());
+    check_with_view(&with);
+    for caps in [
+        json!({}),
+        json!({"extensions": {}}),
+        json!({"extensions": {"io.modelcontextprotocol/ui": {}}}),
+        json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html"]}}}),
+        json!({"experimental": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}}),
+    ] {
+        let without = body(&modern_with("tools/list", json!({}), caps.clone()).send());
+        let m = metas(&without);
+        assert_eq!(
+            m.len(),
+            scale_mcp_worker::tools::registry().len() - 1,
+            "{caps}"
+        );
+        assert!(
+            m.iter()
+                .all(|(n, meta)| n != "get_task_attachment" && meta.is_null()),
+            "{caps}"
+        );
+        // The rest of the list is the same either way.
+        let mut trimmed = with["result"]["tools"].as_array().unwrap().clone();
+        trimmed.retain(|t| t["name"] != "get_task_attachment");
+        for t in &mut trimmed {
+            t.as_object_mut().unwrap().remove("_meta");
+        }
+        assert_eq!(
+            &Value::Array(trimmed),
+            &without["result"]["tools"],
+            "{caps}"
+        );
+    }
+    // The cache key holds the declaration: alternating requests never get each other's list.
+    for _ in 0..2 {
+        check_with_view(&body(
+            &modern_with("tools/list", json!({}), ui_caps()).send(),
+        ));
+        assert_eq!(
+            metas(&body(&modern("tools/list", json!({})).send())).len(),
+            scale_mcp_worker::tools::registry().len() - 1
+        );
+    }
+
+    // server/discover and initialize advertise the extension.
+    let d = body(&modern("server/discover", json!({})).send());
+    assert_eq!(
+        d["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"],
+        json!({"mimeTypes": ["text/html;profile=mcp-app"]})
+    );
+    let i = body(&post(rpc(json!(1), "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))).send());
+    assert_eq!(
+        i["result"]["capabilities"]["extensions"]["io.modelcontextprotocol/ui"]["mimeTypes"],
+        json!(["text/html;profile=mcp-app"])
+    );
+
+    // The view's own tool, called without the declaration on 2026-07-28: the
+    // missing capability, named (HTTP 400, -32021), and nothing sent to Scale.
+    let up = FakeUpstream::new();
+    let r = modern(
+        "tools/call",
+        json!({"name": "get_task_attachment", "arguments": {"task_id": "t1"}}),
+    )
+    .send_with(&raw(&[]), &up);
+    let e = &body(&r)["error"];
+    assert_eq!((r.status, e["code"].as_i64()), (400, Some(-32021)), "{e}");
+    assert_eq!(
+        e["data"]["requiredCapabilities"]["extensions"]["io.modelcontextprotocol/ui"]["mimeTypes"],
+        json!(["text/html;profile=mcp-app"])
+    );
+    assert!(up.sent().is_empty());
+}
+
+#[test]
+fn the_view_is_a_ui_resource_with_its_csp_and_results_keep_their_content() {
+    // Listed first, to a connection offered get_task (legacy lane, and modern with the extension).
+    let legacy = body(&post(rpc(json!(1), "resources/list", json!({}))).send());
+    assert_eq!(
+        legacy["result"]["resources"][0],
+        json!({"uri": VIEW, "name": "task_annotations", "title": "Scale task annotations", "mimeType": "text/html;profile=mcp-app"})
+    );
+    let with = body(&modern_with("resources/list", json!({}), ui_caps()).send());
+    assert_eq!(with["result"]["resources"][0]["uri"], VIEW);
+    let without = body(&modern("resources/list", json!({})).send());
+    assert!(without["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["uri"] != VIEW));
+    // Not to a connection whose tools do not open it.
+    let narrowed = body(
+        &post(rpc(json!(1), "resources/list", json!({})))
+            .h("x-mcp-tools", "list_projects")
+            .send(),
+    );
+    assert!(narrowed["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["uri"] != VIEW));
+
+    // Read on either lane: the document, with the CSP that declares no outside domain.
+    for r in [
+        post(rpc(json!(1), "resources/read", json!({"uri": VIEW}))).send(),
+        modern_with("resources/read", json!({"uri": VIEW}), ui_caps()).send(),
+    ] {
+        let v = body(&r);
+        let c = &v["result"]["contents"];
+        assert_eq!(c.as_array().unwrap().len(), 1);
+        assert_eq!(c[0]["uri"], VIEW);
+        assert_eq!(c[0]["mimeType"], "text/html;profile=mcp-app");
+        assert_eq!(
+            c[0]["_meta"],
+            json!({"ui": {"csp": {"connectDomains": [], "resourceDomains": []}, "prefersBorder": true}})
+        );
+        let html = c[0]["text"].as_str().unwrap();
+        assert!(
+            html.starts_with("<!doctype html>") || html.starts_with("<!DOCTYPE html>"),
+            "{}",
+            &html[..40]
+        );
+        assert_eq!(html, include_str!("../src/view/annotations.html"));
+    }
+
+    // get_task's result is what it was: the task as text and as structuredContent, no _meta of the view.
+    let up = FakeUpstream::new();
+    up.push_json(
+        200,
+        json!({"task_id": "t1", "project": "p", "status": "completed"}),
+    );
+    let r = body(
+        &post(rpc(
+            json!(1),
+            "tools/call",
+            json!({"name": "get_task", "arguments": {"task_id": "t1"}}),
+        ))
+        .send_with(&raw(&[]), &up),
+    );
+    let result = &r["result"];
+    assert_eq!(result["structuredContent"]["task_id"], "t1");
+    assert_eq!(
+        serde_json::from_str::<Value>(result["content"][0]["text"].as_str().unwrap()).unwrap(),
+        result["structuredContent"]
+    );
+    assert!(result["_meta"].get("ui").is_none());
 }

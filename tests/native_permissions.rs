@@ -114,7 +114,7 @@ fn names(o: &Outgoing) -> Vec<String> {
         .collect()
 }
 
-const READS: [&str; 11] = [
+const READS: [&str; 12] = [
     "get_task",
     "wait_for_task",
     "wait_for_batch",
@@ -126,12 +126,14 @@ const READS: [&str; 11] = [
     "manage_team",
     "list_callbacks",
     "get_callback",
+    // The annotation view's own tool, offered wherever get_task is.
+    "get_task_attachment",
 ];
 
 #[test]
 fn tools_list_shows_each_principal_and_connection_only_what_it_may_call() {
     let all = names(&req(FULL, "/mcp", list()).send());
-    assert_eq!(all.len(), 22);
+    assert_eq!(all.len(), 23);
     let reads = |v: Vec<String>| {
         let mut want: Vec<String> = READS.iter().map(|s| s.to_string()).collect();
         let mut got = v;
@@ -157,14 +159,15 @@ fn tools_list_shows_each_principal_and_connection_only_what_it_may_call() {
                 .h("x-mcp-tools", "get_task, create_task")
                 .send()
         ),
-        ["create_task", "get_task"]
+        ["create_task", "get_task", "get_task_attachment"],
+        "the view's own tool follows get_task"
     );
     let excl = names(
         &req(FULL, "/mcp", list())
             .h("x-mcp-exclude-tools", "create_task")
             .send(),
     );
-    assert_eq!(excl.len(), 21);
+    assert_eq!(excl.len(), 22);
     assert!(!excl.contains(&"create_task".to_string()));
     let s = settings(&[
         ("TOOLS", "get_task,create_task"),
@@ -176,11 +179,18 @@ fn tools_list_shows_each_principal_and_connection_only_what_it_may_call() {
                 .h("x-mcp-tools", "create_task,get_task,list_tasks")
                 .send_with(&s, &FakeUpstream::new())
         ),
-        ["get_task"]
+        ["get_task", "get_task_attachment"]
     );
+    assert!(!names(
+        &req(FULL, "/mcp", list())
+            .h("x-mcp-exclude-tools", "get_task")
+            .send()
+    )
+    .iter()
+    .any(|n| n.starts_with("get_task")));
     // Project scope: manage_team is not offered.
     let scoped = names(&req(FULL, "/mcp/projects/p", list()).send());
-    assert_eq!(scoped.len(), 21);
+    assert_eq!(scoped.len(), 22);
     assert!(!scoped.contains(&"manage_team".to_string()));
     assert!(
         !names(&req(FULL, "/mcp", list()).h("x-scale-project", "p").send())

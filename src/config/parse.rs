@@ -5,7 +5,7 @@
 //! quoting the value.
 
 use super::raw::RawSettings;
-use crate::http::{hostname_of, origin_of};
+use crate::http::{hostname_of, loopback_host, origin_of};
 use std::fmt;
 
 /// Tokens shorter than this are refused: the endpoint is on the open internet.
@@ -208,11 +208,5 @@ pub(super) fn host_of(url: &str) -> String {
 /// Whether plain http may carry the Scale key to this URL: only when it
 /// never leaves the machine (the simulator, a local proxy).
 pub(super) fn is_loopback(url: &str) -> bool {
-    let host = host_of(url);
-    let host = host.as_str();
-    host == "localhost"
-        || host == "[::1]"
-        || host.strip_prefix("127.").is_some_and(|r| {
-            r.split('.').count() == 3 && r.split('.').all(|p| p.parse::<u8>().is_ok())
-        })
+    loopback_host(&host_of(url))
 }

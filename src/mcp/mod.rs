@@ -8,6 +8,7 @@
 //! resources and [`stream`] streams the answers of tools that report
 //! progress.
 
+pub mod apps;
 pub mod lane;
 pub mod methods;
 pub mod model;

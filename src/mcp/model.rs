@@ -47,7 +47,9 @@ pub struct ServerCapabilities {
     /// The 2025-11-25 `tasks` capability (MCP tasks, first era).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tasks: Option<Box<RawValue>>,
-    /// Extensions, on 2026-07-28 (`io.modelcontextprotocol/tasks`).
+    /// The extensions this server supports, by identifier, with their
+    /// settings: the annotation view (`super::apps::extensions`), and on
+    /// 2026-07-28 MCP tasks (`io.modelcontextprotocol/tasks`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extensions: Option<Box<RawValue>>,
 }
@@ -176,6 +178,9 @@ pub struct Tool<'a> {
     /// `{"taskSupport": "optional"}` (a fixed value: no type of its own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<Box<RawValue>>,
+    /// The annotation view's links (`super::apps::tool_meta`).
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<&'static RawValue>,
 }
 
 #[derive(Serialize)]
@@ -211,8 +216,12 @@ pub struct CallToolResult<'a> {
 
 impl<'a> CallToolResult<'a> {
     /// A tool's result: its JSON as the text block and as `structuredContent`.
-    pub fn success(json: &'a RawValue, lane: Modern) -> Self {
-        Self::new([TextContent::new(json.get())], Some(json), None, lane)
+    ///
+    /// `text` is the JSON's own text, or for a result whose text block says
+    /// more than its `structuredContent` (an attachment's chunk: its bytes
+    /// in the text only), that text.
+    pub fn with_text(text: &'a str, json: &'a RawValue, lane: Modern) -> Self {
+        Self::new([TextContent::new(text)], Some(json), None, lane)
     }
 
     /// A tool's error: its text, marked `isError`.
@@ -281,6 +290,9 @@ pub struct TextResourceContents<'a> {
     #[serde(rename = "mimeType")]
     pub mime_type: &'static str,
     pub text: &'a str,
+    /// The annotation view's CSP and border (`super::apps::resource_meta`).
+    #[serde(rename = "_meta", skip_serializing_if = "Option::is_none")]
+    pub meta: Option<&'static RawValue>,
 }
 
 /// `notifications/progress`, sent inside a streamed answer before its result.

@@ -2,6 +2,10 @@
 //! one URI template, and `resources/read` returning a stored delivery as JSON
 //! (as stored, or cut at the result limit with a note saying so).
 //!
+//! The first page of `resources/list` also names the annotation view's
+//! `ui://` document to a connection that gets it ([`apps::listed`]), and
+//! `resources/read` answers it to anyone.
+//!
 //! They show what `list_callbacks` and `get_callback` show, to whom those
 //! tools are offered: a connection whose tool lists leave out
 //! `list_callbacks` lists no resources, one without `get_callback` reads
@@ -9,6 +13,7 @@
 //! A delivery is read through [`tools::read_log_entry`], exactly as
 //! `get_callback` reads it.
 
+use super::apps;
 use super::lane::Lane;
 use super::model::{
     ListResourceTemplatesResult, ListResourcesResult, ReadResourceResult, Resource,
@@ -64,9 +69,14 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
     // Clients list resources on connecting: a connection without the log's
     // tools gets an empty list rather than an error.
     let store = cx.identity().callbacks().filter(|_| listable(cx));
-    let (resources, next_cursor) = match store {
+    let mut resources = if cursor.is_none() && apps::listed(cx, apps::wanted(lane, params)) {
+        vec![apps::resource()]
+    } else {
+        Vec::new()
+    };
+    let next_cursor = match store {
         None if cursor.is_some() => return Err(RpcError::invalid_params("invalid cursor")),
-        None => (Vec::new(), None),
+        None => None,
         Some(store) => {
             let q = LogQuery {
                 limit: PAGE,
@@ -81,8 +91,8 @@ pub async fn list(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
                 }
                 Err(ListError::Store(e)) => return Err(store_error(&e)),
             };
-            let resources = page.items.iter().map(resource).collect();
-            (resources, page.next_cursor)
+            resources.extend(page.items.iter().map(resource));
+            page.next_cursor
         }
     };
     let mut m = lane.list_fields();
@@ -115,6 +125,23 @@ fn resource(m: &Value) -> Resource {
     }
 }
 
+/// The annotation view's document, for any connection: it holds no data.
+fn view(lane: Lane) -> Payload {
+    let mut m = lane.result_fields();
+    if lane == Lane::Modern {
+        // It changes only with a deploy.
+        m.ttl_ms = Some(super::lane::LIST_TTL_MS);
+        m.cache_scope = Some("public");
+    }
+    let contents = [TextResourceContents {
+        uri: apps::URI,
+        mime_type: apps::MIME,
+        text: apps::HTML,
+        meta: Some(apps::resource_meta()),
+    }];
+    payload(&ReadResourceResult::new(contents, m))
+}
+
 pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {
     let u = params
         .get("uri")
@@ -129,6 +156,9 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
         RpcError::new(code, format!("resource not found: {}", truncate(u, 120)))
             .with_data(json!({"uri": u}))
     };
+    if u == apps::URI {
+        return Ok(view(lane));
+    }
     let Some(id) = u.strip_prefix(URI_PREFIX) else {
         return Err(not_found());
     };
@@ -154,6 +184,7 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
         uri: u,
         mime_type: "application/json",
         text: entry.get(),
+        meta: None,
     }];
     Ok(payload(&ReadResourceResult::new(contents, m)))
 }

@@ -26,13 +26,19 @@ pub fn tool_result_with(name: &str, outcome: tools::ToolResult, mut modern: Mode
             if !untrusted.is_empty() {
                 modern.meta.get_or_insert_with(Meta::default).untrusted = untrusted;
             }
-            let raw = match out {
-                Out::Raw(r) => r,
-                Out::Json(v) => to_raw_value(&v)
-                    .map_err(|_| ())
-                    .unwrap_or_else(|()| empty_object()),
+            // The text block is the JSON itself, but for a split result.
+            let (text, raw) = match out {
+                Out::Raw(r) => (None, r),
+                Out::Json(v) => (
+                    None,
+                    to_raw_value(&v)
+                        .map_err(|_| ())
+                        .unwrap_or_else(|()| empty_object()),
+                ),
+                Out::Split { text, structured } => (Some(text), structured),
             };
-            payload(&CallToolResult::success(&raw, modern))
+            let text = text.as_deref().unwrap_or(raw.get());
+            payload(&CallToolResult::with_text(text, &raw, modern))
         }
         Err(e) => payload(&CallToolResult::failure(&e.text(name), modern)),
     }

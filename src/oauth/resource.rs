@@ -3,6 +3,8 @@
 //! which of them: a token for `/mcp` covers the narrowed paths under it,
 //! never the other way round.
 
+use crate::guarded_fetch::dot_segment;
+
 /// `/mcp`, or a narrowed path under it: non-empty segments of URL characters,
 /// no dot segments.
 pub(super) fn mcp_path_ok(path: &str) -> bool {
@@ -17,14 +19,6 @@ pub(super) fn mcp_path_ok(path: &str) -> bool {
                         })
                 })
         })
-}
-
-/// `.` or `..`, also percent-encoded.
-pub(super) fn dot_segment(seg: &str) -> bool {
-    matches!(
-        seg.to_ascii_lowercase().as_str(),
-        "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."
-    )
 }
 
 /// The canonical form of a `resource` parameter (RFC 8707) naming this

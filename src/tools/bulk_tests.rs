@@ -97,6 +97,7 @@ fn run_in(
     let v = match outcome {
         Ok(Out::Raw(r)) => serde_json::from_str(r.get()).unwrap(),
         Ok(Out::Json(v)) => v,
+        Ok(Out::Split { .. }) => unreachable!("create_tasks answers JSON"),
         Err(e) => json!({"error": e.text("create_tasks")}),
     };
     (v, progress.take(), cx.take_audit())

@@ -12,7 +12,7 @@
 //! [`super::scope`]'s.
 
 use super::error::{ErrorKind, ToolError};
-use super::kernel::{Out, Projects, ToolDef, ToolResult};
+use super::kernel::{Out, Projects, ToolDef, ToolResult, Ui};
 use crate::auth::{Account, Principal, Refusal, View};
 use crate::context::Ctx;
 use crate::http::{hostname_of, is_http_url, origin_of};
@@ -33,7 +33,7 @@ pub(crate) enum Offer {
 /// The rules of [`admit`], as `tools/list` applies them: a tool is listed
 /// exactly when a call of it is not refused before its arguments are read.
 pub(crate) fn offer(view: &View, tool: &ToolDef) -> Offer {
-    if view.tool_listed(tool.name).is_err()
+    if view.tool_listed(listed_as(tool)).is_err()
         || (tool.projects == Projects::Account && view.projects().is_some())
         || view.permits(tool.scope).is_err()
     {
@@ -42,6 +42,16 @@ pub(crate) fn offer(view: &View, tool: &ToolDef) -> Offer {
     match tool.actions {
         Some(a) if view.permits(a.needs).is_err() => Offer::Narrowed,
         _ => Offer::Full,
+    }
+}
+
+/// The name a connection's tool lists decide `tool` by: an app-only tool's
+/// is the tool whose results open its view, so it is offered wherever that
+/// one is (and `TOOLS` need not name it).
+fn listed_as(tool: &ToolDef) -> &'static str {
+    match tool.ui {
+        Ui::AppOnly(follows) => follows,
+        _ => tool.name,
     }
 }
 
@@ -75,7 +85,7 @@ pub(crate) fn refusal(principal: &Principal, what: &str, r: Refusal) -> ToolErro
 pub(crate) fn admit(cx: &Ctx, tool: &ToolDef) -> Result<(), ToolError> {
     let (view, principal) = (cx.view(), cx.identity().principal());
     let what = tool.name;
-    view.tool_listed(what)
+    view.tool_listed(listed_as(tool))
         .map_err(|r| refusal(principal, what, r))?;
     if tool.projects == Projects::Account {
         if let Some(p) = view.projects() {
@@ -387,6 +397,7 @@ fn item_counts(out: &Out) -> Option<Value> {
             parsed = serde_json::from_str::<Value>(raw.get()).ok()?;
             &parsed
         }
+        Out::Split { .. } => return None,
     };
     let mut counts = Map::new();
     for k in ["total", "created", "already_existed", "failed", "not_done"] {

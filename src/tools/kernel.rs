@@ -45,6 +45,14 @@ pub(crate) const CREATE: Hints = Hints {
 pub enum Out {
     Json(Value),
     Raw(Box<RawValue>),
+    /// A result whose text block holds more than its `structuredContent`:
+    /// `text` is `structured` with the bytes it describes (an attachment's
+    /// chunk), which go to the client once, and are small enough for one
+    /// result by construction.
+    Split {
+        text: String,
+        structured: Box<RawValue>,
+    },
 }
 
 impl Out {
@@ -54,6 +62,8 @@ impl Out {
         let raw = match self {
             Out::Raw(r) => r,
             Out::Json(v) => super::shape::raw(&v),
+            // Within the limit by construction; cutting it would lose bytes.
+            split @ Out::Split { .. } => return split,
         };
         Out::Raw(super::shape::fit_result(raw))
     }
@@ -91,7 +101,20 @@ pub struct ToolDef {
     pub actions: Option<&'static Actions>,
     /// How the tool keeps to a connection's projects ([`super::scope`]).
     pub projects: Projects,
+    /// Its part in the annotation view (docs/annotation-view.md).
+    pub ui: Ui,
     pub(crate) run: RunFn,
+}
+
+/// A tool's part in the annotation view, the MCP App this server serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ui {
+    None,
+    /// Its results open the view (`_meta.ui.resourceUri`).
+    Opens,
+    /// Called by the view only (`_meta.ui.visibility: ["app"]`): offered,
+    /// listed and refused exactly as the tool named here is.
+    AppOnly(&'static str),
 }
 
 /// How a tool keeps to the projects a connection is confined to
@@ -117,6 +140,10 @@ pub enum Projects {
     ListProjects,
     /// Reads the callback log, which filters by project itself.
     Log,
+    /// Reads something of the task `task_id`, which the tool looks up
+    /// itself and checks ([`super::scope::task_in_scope`]) before it reads
+    /// anything else.
+    OwnTask,
     /// Acts on the whole account: not offered to a connection confined to projects.
     Account,
 }
@@ -150,6 +177,7 @@ macro_rules! tool {
         untrusted: $untrusted:expr,
         projects: $projects:ident $(($arg:literal))?,
         $(progress: $progress:expr,)?
+        $(ui: $ui:ident $(($follows:literal))?,)?
         run: $run:path $(,)?
     ) => {{
         // The tool's own future, boxed as it is: no wrapping future per tool.
@@ -174,11 +202,23 @@ macro_rules! tool {
             actions: None,
             projects: $crate::tools::kernel::Projects::$projects $(($arg))?,
             progress: false $(|| $progress)?,
+            ui: $crate::tools::kernel::ui!($($ui $(($follows))?)?),
             run,
         }
     }};
 }
 pub(crate) use tool;
+
+/// A declaration's `ui`, [`Ui::None`] when it has none.
+macro_rules! ui {
+    () => {
+        $crate::tools::kernel::Ui::None
+    };
+    ($ui:ident $(($follows:literal))?) => {
+        $crate::tools::kernel::Ui::$ui $(($follows))?
+    };
+}
+pub(crate) use ui;
 
 /// The future of a call refused before it ran.
 pub(crate) fn refused<'a>(e: ToolError) -> BoxFut<'a, ToolResult> {

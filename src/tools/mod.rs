@@ -29,6 +29,7 @@ pub(crate) mod schema;
 pub(crate) mod scope;
 pub(crate) mod shape;
 
+pub(crate) mod attachments;
 pub(crate) mod batches;
 pub(crate) mod bulk;
 pub(crate) mod callbacks;
@@ -51,7 +52,7 @@ pub(crate) use callbacks::{read_log_entry, LogReadError};
 pub use error::{ErrorKind, ToolError};
 pub(crate) use guard::{offer, Offer};
 pub(crate) use kernel::READ;
-pub use kernel::{Actions, Hints, Out, Projects, ToolDef, ToolResult};
+pub use kernel::{Actions, Hints, Out, Projects, ToolDef, ToolResult, Ui};
 
 use crate::context::Ctx;
 use crate::io::BoxFut;
@@ -75,6 +76,7 @@ pub fn registry() -> &'static [ToolDef] {
             team::TOOLS,
             files::TOOLS,
             callbacks::TOOLS,
+            attachments::TOOLS,
         ]
         .concat()
     })

@@ -37,6 +37,7 @@ const B2: &[(&str, Scope)] = &[
     ("create_tasks", Scope::Write),
     ("wait_for_task", Scope::Read),
     ("wait_for_batch", Scope::Read),
+    ("get_task_attachment", Scope::Read),
 ];
 
 #[test]
@@ -385,6 +386,7 @@ fn text(r: &Result<Out, ToolError>, tool: &str) -> String {
         Err(e) => e.text(tool),
         Ok(Out::Raw(raw)) => raw.get().to_string(),
         Ok(Out::Json(v)) => v.to_string(),
+        Ok(Out::Split { text, .. }) => text.clone(),
     }
 }
 

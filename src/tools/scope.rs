@@ -161,6 +161,24 @@ fn check_found(
     }
 }
 
+/// For a tool that looks up its task itself ([`Projects::OwnTask`]): the
+/// lookup's failure, worded as `get_task`'s would be on this connection.
+pub(crate) fn task_error(cx: &Ctx, call: &Call, e: ToolError) -> ToolError {
+    if cx.view().projects().is_none() {
+        return e;
+    }
+    mask_404(&Session::new(cx), call, Kind::Task, e)
+}
+
+/// For a tool that looks up its task itself: the task, of `project`, must
+/// lie in the connection's projects, or it reads like a missing one.
+pub(crate) fn task_in_scope(cx: &Ctx, call: &Call, project: Option<&str>) -> Result<(), ToolError> {
+    if cx.view().projects().is_none() {
+        return Ok(());
+    }
+    check_found(cx.view(), &Session::new(cx), call, Kind::Task, project)
+}
+
 /// The checks before a tool runs on a scoped connection; a list's `project`
 /// filter is put into `args`. Returns the read whose not-found text
 /// [`after`] uses, for tools that read one object.
@@ -221,7 +239,7 @@ pub(crate) async fn before(
             }
             return Ok(Some(call));
         }
-        Projects::ListProjects | Projects::Log | Projects::Account => {}
+        Projects::ListProjects | Projects::Log | Projects::Account | Projects::OwnTask => {}
     }
     if let Some((kind, id)) = look {
         lookup(view, &Session::new(cx), kind, &id).await?;
@@ -238,6 +256,7 @@ pub(crate) fn after(cx: &Ctx, tool: &ToolDef, read: &Option<Call>, r: ToolResult
             .ok()
             .and_then(|n| n.str_at(&["project"]).map(str::to_string)),
         Out::Json(v) => v.get("project").and_then(Value::as_str).map(str::to_string),
+        Out::Split { .. } => None,
     };
     match (tool.projects, read) {
         (Projects::GetTask, Some(call)) => {

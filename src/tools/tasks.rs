@@ -64,6 +64,7 @@ pub(crate) const TOOLS: &[ToolDef] = &[
         scope: Read,
         untrusted: TASK_TEXT,
         projects: GetTask,
+        ui: Opens,
         run: get_task,
     },
     tool! {

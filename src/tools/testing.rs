@@ -57,6 +57,7 @@ pub fn exec(
         Ok(Out::Json(v)) => {
             json!({"content": [{"type": "text", "text": v.to_string()}], "structuredContent": v})
         }
+        Ok(Out::Split { .. }) => panic!("{tool}: its chunks are checked in attachments_tests.rs"),
         Err(e) => json!({"content": [{"type": "text", "text": e.text(tool)}], "isError": true}),
     };
     check_result(&r);
@@ -202,5 +203,6 @@ pub fn valid_calls() -> Vec<(&'static str, Value)> {
         ),
         ("wait_for_task", json!({"task_id": "t1"})),
         ("wait_for_batch", json!({"name": "b"})),
+        ("get_task_attachment", json!({"task_id": "t1"})),
     ]
 }

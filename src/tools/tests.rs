@@ -62,6 +62,7 @@ fn registry_names_are_unique_and_well_formed() {
             "import_file",
             "list_callbacks",
             "get_callback",
+            "get_task_attachment",
         ]
     );
     let unique: BTreeSet<&str> = names.iter().copied().collect();
@@ -257,6 +258,7 @@ fn arguments_match_the_contract() {
             &[],
         ),
         ("get_callback", &["id"], &["id"]),
+        ("get_task_attachment", &["task_id", "offset"], &["task_id"]),
     ];
     let listed = list_values();
     assert_eq!(listed.len(), want.len());
@@ -345,6 +347,8 @@ fn hints_are_exactly_as_specified() {
         // (docs/permissions.md §5).
         ("list_callbacks", true, false, true, true),
         ("get_callback", true, false, true, true),
+        // Reads a host the task names.
+        ("get_task_attachment", true, false, true, true),
     ];
     let listed = list_values();
     assert_eq!(listed.len(), want.len());
@@ -981,6 +985,10 @@ fn every_scale_tool_reports_scale_errors() {
 #[test]
 fn every_scale_tool_succeeds_on_valid_arguments() {
     for (tool, args) in valid_calls() {
+        if tool == "get_task_attachment" {
+            // It reads a host outside Scale too: attachments_tests.rs.
+            continue;
+        }
         let (r, reqs) = run(tool, args, json!({"name": "x", "docs": []}));
         ok(&r);
         assert!(!reqs.is_empty(), "{tool}");

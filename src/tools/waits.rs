@@ -45,6 +45,7 @@ pub(crate) const TOOLS: &[ToolDef] = &[
         // answers at once, exactly like a missing one.
         projects: Task,
         progress: true,
+        ui: Opens,
         run: wait_for_task,
     },
     tool! {

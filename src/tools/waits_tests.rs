@@ -28,6 +28,7 @@ fn wait(
     let v = match r {
         Ok(Out::Raw(raw)) => serde_json::from_str(raw.get()).unwrap(),
         Ok(Out::Json(v)) => v,
+        Ok(Out::Split { .. }) => unreachable!("the waits answer JSON"),
         Err(e) => json!({"error": e.text(tool)}),
     };
     (v, progress.take())

@@ -20,7 +20,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as TransportV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import { startStack, toolNames } from './harness.mjs';
+import { modern, rpc, startStack, toolNames } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // The worker reports CARGO_PKG_VERSION, so the manifest is the source of truth.
@@ -29,9 +29,15 @@ const run = promisify(execFile);
 
 let stack;
 let TOOL_COUNT; // from the server's own tools/list
+// On 2026-07-28 a client that does not declare MCP Apps (none of these does) is not
+// offered the annotation view's own tool.
+let MODERN_TOOL_COUNT;
 before(async () => {
   stack = await startStack();
   TOOL_COUNT = (await toolNames(stack)).length;
+  const m = modern('tools/list');
+  MODERN_TOOL_COUNT = (await rpc(stack, m.body, { headers: m.headers })).json.result.tools.length;
+  assert.equal(MODERN_TOOL_COUNT, TOOL_COUNT - 1);
 });
 after(async () => stack?.close());
 
@@ -76,7 +82,8 @@ function exercise(label, connect) {
   test('lists every tool the server lists', async () => {
     const { tools } = await c.listTools();
     const names = tools.map((t) => t.name);
-    assert.equal(names.length, TOOL_COUNT);
+    const era = spy.wire.filter((w) => w.rpc === 'tools/list').at(-1)?.version;
+    assert.equal(names.length, era === '2026-07-28' ? MODERN_TOOL_COUNT : TOOL_COUNT);
     for (const n of ['create_task', 'get_task', 'list_tasks', 'list_callbacks', 'get_callback', 'list_projects', 'create_project', 'get_project']) assert.ok(names.includes(n), n);
     for (const t of tools) assert.equal(t.inputSchema.type, 'object');
   });
@@ -254,7 +261,7 @@ describe('Python SDK (PyPI mcp 2.x) via tests/e2e/python_client.py', () => {
       assert.match(out.sdk_version, /^2\./);
       assert.equal(out.protocol_version, version);
       if (mode !== '2026-07-28') assert.equal(out.server_info?.name, 'scale-mcp-worker'); // a bare pin never asks
-      assert.equal(out.tools.length, TOOL_COUNT);
+      assert.equal(out.tools.length, version === '2026-07-28' ? MODERN_TOOL_COUNT : TOOL_COUNT);
       for (const n of ['create_task', 'list_callbacks']) assert.ok(out.tools.includes(n));
       assert.equal(out.list_projects.is_error, false);
       assert.ok(Array.isArray(out.list_projects.structured.projects));

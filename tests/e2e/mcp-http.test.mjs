@@ -7,6 +7,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFile } from 'node:fs/promises';
 import { startStack, rpc, modern, SECRETS, toolNames } from './harness.mjs';
 
 const LEGACY_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
@@ -114,6 +115,10 @@ function sessionHeader(r) {
 }
 
 /** A modern-lane request via the harness helper, with header overrides (undefined removes one). */
+/** The annotation view's document as resources/list names it, and the declaration that gets it on 2026-07-28. */
+const VIEW_RESOURCE = { uri: 'ui://scale-mcp/task-annotations', name: 'task_annotations', title: 'Scale task annotations', mimeType: 'text/html;profile=mcp-app' };
+const UI_CAPS = { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: ['text/html;profile=mcp-app'] } } };
+
 function modernRpc(s, method, params = {}, { headers = {}, id = 1 } = {}) {
   const m = modern(method, params, id);
   return rpc(s, m.body, { headers: { ...m.headers, ...headers } });
@@ -456,7 +461,8 @@ describe('legacy lane (initialize era)', () => {
 
   test('resources: list, templates, and a missing resource is -32002', async () => {
     const l = await rpc(stack, req('resources/list'));
-    assert.deepEqual(l.json.result.resources, []);
+    // No callback logged yet: only the annotation view's document.
+    assert.deepEqual(l.json.result.resources, [VIEW_RESOURCE]);
     const t = await rpc(stack, req('resources/templates/list'));
     assert.equal(t.json.result.resourceTemplates[0].uriTemplate, 'scale-callback://deliveries/{id}');
     const rd = await rpc(stack, req('resources/read', { uri: 'scale-callback://deliveries/nope' }, 5));
@@ -712,7 +718,48 @@ describe('tools', () => {
     const m1 = await modernRpc(stack, 'tools/list');
     const m2 = await modernRpc(stack, 'tools/list');
     assert.equal(m1.text, m2.text);
-    assert.deepEqual(m1.json.result.tools, a.json.result.tools);
+    // On 2026-07-28 a request that declares MCP Apps gets what the legacy lane lists; one that
+    // does not, the same without the view's own tool and without the tools' _meta.
+    const withUi = await modernRpc(stack, 'tools/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': UI_CAPS } });
+    assert.deepEqual(withUi.json.result.tools, a.json.result.tools);
+    assert.deepEqual(m1.json.result.tools, a.json.result.tools.filter((t) => t.name !== 'get_task_attachment').map(({ _meta, ...t }) => t));
+  });
+
+  test('the annotation view: _meta per lane and per declared capability, the cache key, the ui:// resource', async () => {
+    const metaOf = (r) => Object.fromEntries(r.json.result.tools.filter((t) => t._meta).map((t) => [t.name, t._meta]));
+    const opens = { ui: { resourceUri: VIEW_RESOURCE.uri }, 'ui/resourceUri': VIEW_RESOURCE.uri };
+    const want = { get_task: opens, wait_for_task: opens, get_task_attachment: { ui: { resourceUri: VIEW_RESOURCE.uri, visibility: ['app'] } } };
+    const declared = () => modernRpc(stack, 'tools/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': UI_CAPS } });
+    const other = (caps) => modernRpc(stack, 'tools/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': caps } });
+    assert.deepEqual(metaOf(await rpc(stack, req('tools/list'))), want, 'legacy: every client');
+    // Alternating requests: the isolate's cached lists never answer one with the other's.
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(metaOf(await declared()), want);
+      for (const caps of [{}, { extensions: { 'io.modelcontextprotocol/ui': {} } }, { extensions: { 'io.modelcontextprotocol/ui': { mimeTypes: ['text/html'] } } }]) {
+        const r = await other(caps);
+        assert.deepEqual(metaOf(r), {}, JSON.stringify(caps));
+        assert.ok(!r.json.result.tools.some((t) => t.name === 'get_task_attachment'));
+      }
+    }
+    // Discovery advertises the extension.
+    const d = await modernRpc(stack, 'server/discover');
+    assert.deepEqual(d.json.result.capabilities.extensions, { 'io.modelcontextprotocol/ui': { mimeTypes: ['text/html;profile=mcp-app'] } });
+    // The resource: listed to requests that get the view, read by anyone, with a CSP of no outside domain.
+    const listed = async (r) => r.json.result.resources.some((x) => x.uri === VIEW_RESOURCE.uri);
+    assert.ok(await listed(await modernRpc(stack, 'resources/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': UI_CAPS } })));
+    assert.ok(!(await listed(await modernRpc(stack, 'resources/list'))));
+    for (const r of [await rpc(stack, req('resources/read', { uri: VIEW_RESOURCE.uri })), await modernRpc(stack, 'resources/read', { uri: VIEW_RESOURCE.uri })]) {
+      const [c] = r.json.result.contents;
+      assert.equal(c.mimeType, 'text/html;profile=mcp-app');
+      assert.deepEqual(c._meta, { ui: { csp: { connectDomains: [], resourceDomains: [] }, prefersBorder: true } });
+      // The document scripts/build.sh minified from src/view/annotations.html.
+      assert.equal(c.text, await readFile(new URL('../../target/view/annotations.html', import.meta.url), 'utf8'));
+    }
+    // The view's own tool, called on 2026-07-28 without the declaration: the missing capability.
+    const call = await modernRpc(stack, 'tools/call', { name: 'get_task_attachment', arguments: { task_id: 'x' } });
+    assert.equal(call.status, 400);
+    assert.equal(call.json.error.code, -32021);
+    assert.deepEqual(call.json.error.data.requiredCapabilities, UI_CAPS);
   });
 
   test('an invented cursor is -32602', async () => {
@@ -778,7 +825,8 @@ describe('modern lane (2026-07-28)', () => {
     for (const method of ['tools/list', 'resources/list', 'resources/templates/list']) assertModernResult(await modernRpc(stack, method), { list: true });
     const tl = assertModernResult(await modernRpc(stack, 'tools/list'), { list: true });
     assert.equal(tl.cacheScope, 'public', 'the tool list is the same for every token');
-    assert.equal(tl.tools.length, TOOL_COUNT);
+    // Without MCP Apps declared: all but the annotation view's own tool.
+    assert.equal(tl.tools.length, TOOL_COUNT - 1);
   });
 
   test('tools/call results carry resultType and serverInfo', async () => {

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startStack, rpc, freePort } from './harness.mjs';
+import { startStack, rpc, freePort, modern } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -45,9 +45,14 @@ after(async () => {
 
 const text = (r) => r.content.map((c) => c.text ?? '').join('\n');
 
-/** How many tools a static token with every scope is offered (the grants here hold read and write, which offer the same tools). */
-async function staticToolCount() {
-  const r = await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+/**
+ * How many tools a static token with every scope is offered (the grants here hold read and
+ * write, which offer the same tools), on the legacy lane or on 2026-07-28, where a client that
+ * does not declare MCP Apps is not offered the annotation view's own tool.
+ */
+async function staticToolCount(lane = 'legacy') {
+  const m = modern('tools/list');
+  const r = lane === 'legacy' ? await rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/list' }) : await rpc(stack, m.body, { headers: m.headers });
   return r.json.result.tools.length;
 }
 
@@ -176,7 +181,8 @@ describe('Python SDK (mcp 2.x) OAuth client', () => {
       assert.equal(out.authorize.iss, stack.url);
       assert.equal(out.authorize.state_matched, true);
       assert.equal(out.client_id_kind, mode === 'cimd' ? 'document' : 'registered');
-      assert.equal(out.tools, await staticToolCount());
+      // Python's client negotiates 2026-07-28.
+      assert.equal(out.tools, await staticToolCount('modern'));
       assert.equal(out.create_project.is_error, false, JSON.stringify(out.create_project));
       assert.ok(router.sims.b.state.projects.has(`py-${mode}`), 'in user B account');
       assert.ok(!router.sims.a.state.projects.has(`py-${mode}`));
@@ -530,6 +536,21 @@ describe('attacks, each refused with nothing issued', () => {
     assert.notEqual(created.isError, true, JSON.stringify(created));
     const sent = [...router.sims.a.state.tasks.values()].find((t) => t.unique_id === 'tenant-default-cb');
     assert.equal(sent?.callback_url, hookA);
+
+    // The annotation view's attachment tool reads a task as get_task does: B's
+    // key reads B's account, where A's task does not exist, so B is refused in
+    // get_task's words and the attachment is never asked for; A's call reaches for it.
+    assert.notEqual((await call(ta, 'create_project', { name: 'tenant-img', type: 'imageannotation' })).isError, true);
+    const image = await call(ta, 'create_task', { type: 'imageannotation', project: 'tenant-img', attachment: 'https://images.example/tenant-a.png', params: { geometries: {} } });
+    const aTask = image.structuredContent.task_id;
+    const mark = router.state.log.length;
+    const refused = await call(tb, 'get_task_attachment', { task_id: aTask });
+    assert.equal(refused.isError, true);
+    assert.equal(refused.content[0].text, (await call(tb, 'get_task', { task_id: aTask })).content[0].text);
+    assert.match(refused.content[0].text, /404/);
+    assert.ok(!router.state.log.slice(mark).some((u) => u.includes('images.example')), router.state.log.slice(mark).join('\n'));
+    const own = await call(ta, 'get_task_attachment', { task_id: aTask });
+    assert.ok(router.state.log.slice(mark).includes('https://images.example/tenant-a.png'), JSON.stringify(own));
   });
 
   test('operator sign-in attempts are rate limited per address', async () => {

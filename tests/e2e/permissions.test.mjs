@@ -36,7 +36,11 @@ const MCP_AUTH_TOKEN = JSON.stringify([
 ]);
 const LIVE_KEY = 'live_e2e_scale_key_4d1c8b';
 
-const READ_TOOLS = ['get_task', 'list_tasks', 'wait_for_task', 'wait_for_batch', 'get_batch', 'list_batches', 'list_projects', 'get_project', 'manage_team', 'list_callbacks', 'get_callback'].sort();
+// get_task_attachment: the annotation view's own tool, offered wherever get_task is, on
+// the legacy lane to every client and on 2026-07-28 to requests that declare MCP Apps
+// (none of these clients do).
+const READ_TOOLS_MODERN = ['get_task', 'list_tasks', 'wait_for_task', 'wait_for_batch', 'get_batch', 'list_batches', 'list_projects', 'get_project', 'manage_team', 'list_callbacks', 'get_callback'].sort();
+const READ_TOOLS = [...READ_TOOLS_MODERN, 'get_task_attachment'].sort();
 
 let stack; // JSON tokens, default callback policy
 let live; // a live_ key without LIVE_WRITES
@@ -105,7 +109,7 @@ describe('read-only connections list only read tools and refuse writes with noth
     test(label, async () => {
       const c = await ts(url(), TOKENS.admin, { headers, era });
       try {
-        assert.deepEqual(await names(c), READ_TOOLS);
+        assert.deepEqual(await names(c), era === 'legacy' ? READ_TOOLS : READ_TOOLS_MODERN);
         const { result, requests } = await sent(stack, () => call(c, 'create_task', createArgs));
         assert.equal(result.isError, true);
         assert.match(textOf(result), /read-only/);
@@ -124,7 +128,8 @@ describe('read-only connections list only read tools and refuse writes with noth
   test('TS 2.x with a scale:read token, whatever it asks for', async () => {
     const c = await ts(stack.mcpUrl, TOKENS.analyst, { headers: { 'X-MCP-Readonly': 'false', 'X-MCP-Tools': 'create_task,get_task' } });
     try {
-      assert.deepEqual(await names(c), ['get_task']);
+      // The annotation view's own tool follows get_task (legacy lane: every client gets it).
+      assert.deepEqual(await names(c), ['get_task', 'get_task_attachment']);
       const { result, requests } = await sent(stack, () => call(c, 'create_task', createArgs));
       assert.equal(textOf(result), 'create_task needs the scale:write scope, which token `analyst` does not have (it has scale:read). Nothing was sent to Scale.');
       assert.deepEqual(requests, []);
@@ -147,7 +152,7 @@ describe('read-only connections list only read tools and refuse writes with noth
   ]) {
     test(`Python mcp 2.x, mode=${mode}`, async () => {
       const { result: out, requests } = await sent(stack, () => python(url(), TOKENS.admin, mode, headers, [['create_task', createArgs], ['cancel_task', { task_id: seeded[A] }]]));
-      assert.deepEqual(out.tools.sort(), READ_TOOLS);
+      assert.deepEqual(out.tools.sort(), mode === 'legacy' ? READ_TOOLS : READ_TOOLS_MODERN);
       for (const c of out.calls) {
         assert.equal(c.is_error, true, c.text);
         assert.match(c.text, /read-only/);
@@ -350,6 +355,6 @@ describe('audit lines', () => {
     const { body, headers } = modern('tools/list');
     const r = await rpc(stack, body, { headers, token: TOKENS.analyst });
     assert.equal(r.json.result.cacheScope, 'private');
-    assert.deepEqual(r.json.result.tools.map((t) => t.name).sort(), READ_TOOLS);
+    assert.deepEqual(r.json.result.tools.map((t) => t.name).sort(), READ_TOOLS_MODERN);
   });
 });

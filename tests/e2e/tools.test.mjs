@@ -105,11 +105,11 @@ async function newTask(extra = {}, s = stack) {
   return r.tasks[0];
 }
 
-test('tools/list: the 20 Scale tools and the 2 log tools, each with title, schemas and all four hints', () => {
+test('tools/list: the 20 Scale tools, the 2 log tools and the annotation view\'s own tool, each with title, schemas and all four hints', () => {
   const names = mcp.tools.map((t) => t.name).sort();
   assert.deepEqual(names, [
     'cancel_task', 'create_batch', 'create_evaluation_task', 'create_project', 'create_task', 'create_tasks', 'finalize_batch', 'get_batch',
-    'get_callback', 'get_project', 'get_task', 'import_file', 'list_batches', 'list_callbacks', 'list_projects', 'list_tasks', 'manage_team',
+    'get_callback', 'get_project', 'get_task', 'get_task_attachment', 'import_file', 'list_batches', 'list_callbacks', 'list_projects', 'list_tasks', 'manage_team',
     'resend_callback', 'update_project', 'update_task', 'wait_for_batch', 'wait_for_task',
   ]);
   for (const t of mcp.tools) {

@@ -8,10 +8,15 @@
 // wrangler brings.
 //
 // The app-only tool the view calls (get_task_attachment, contract in
-// docs/annotation-view.md) is answered on the test's side: `attachmentTool`
-// implements that contract over any byte source. Once the worker serves the
-// tool, the tests pass a function that forwards the view's `tools/call` to an
-// MCP client connected to the built worker instead.
+// docs/annotation-view.md) is the built worker's: the tests forward the
+// view's `tools/call` to an MCP client connected to the worker, and serve the
+// view document and its `_meta` as the worker's `resources/read` gave them.
+// `attachmentTool` is the contract written out on the test's side, over any
+// byte source, for the cases a well-behaved server never produces (a chunk
+// size that makes the view join hundreds of chunks). `startFileHost` is an
+// image host on loopback for the attachments the worker fetches: Range
+// answers, and the slow, oversized, redirecting and broken hosts of the
+// refusal tests.
 
 import http from 'node:http';
 import { execFile } from 'node:child_process';
@@ -186,10 +191,11 @@ export async function bundleAppBridge() {
 }
 
 /**
- * Serves the host pages and the view on 127.0.0.1. The view document is read
- * on every request, with the CSP header built from `meta`.
+ * Serves the host pages and the view on 127.0.0.1: the view document `html`
+ * (as the worker's resources/read answered it), else the file, read on every
+ * request, with the CSP header built from `meta`.
  */
-export async function startViewServer({ meta = VIEW_RESOURCE_META, bridgeJs = '' } = {}) {
+export async function startViewServer({ meta = VIEW_RESOURCE_META, bridgeJs = '', html = null } = {}) {
   const csp = cspFromMeta(meta);
   const server = http.createServer(async (req, res) => {
     const send = (status, type, body, headers = {}) => {
@@ -199,10 +205,61 @@ export async function startViewServer({ meta = VIEW_RESOURCE_META, bridgeJs = ''
     if (req.url === '/host.html') return send(200, 'text/html; charset=utf-8', HOST_PAGE);
     if (req.url === '/bridge.html') return send(200, 'text/html; charset=utf-8', BRIDGE_PAGE);
     if (req.url === '/bridge.js') return send(200, 'text/javascript', bridgeJs);
-    if (req.url === '/view.html') return send(200, 'text/html; charset=utf-8', await readFile(VIEW_PATH), { 'content-security-policy': csp });
+    if (req.url === '/view.html') return send(200, 'text/html; charset=utf-8', html ?? await readFile(VIEW_PATH), { 'content-security-policy': csp });
     if (req.url === '/favicon.ico') return send(204, 'image/x-icon', '');
     return send(404, 'text/plain', 'not found');
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${server.address().port}`, csp, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
+}
+
+/**
+ * An image host on 127.0.0.1 for the worker to fetch attachments from.
+ * `routes` maps a path to `{body, type, delayMs, location, status, ranges}`:
+ * `ranges: false` ignores `Range` (200 with the whole body), `delayMs` holds
+ * the answer, `location` answers 302 there. Every request is logged in
+ * `requests` (method, path, headers) so tests can check what was asked, and
+ * that no credentials came with it.
+ */
+export async function startFileHost(routes = {}) {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method, path: req.url, headers: req.headers });
+    const r = routes[req.url];
+    if (!r) {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return res.end('not found');
+    }
+    const answer = () => {
+      if (res.destroyed) return;
+      if (r.location) {
+        res.writeHead(302, { location: r.location });
+        return res.end();
+      }
+      if (r.status) {
+        res.writeHead(r.status, { 'content-type': 'text/plain' });
+        return res.end('no');
+      }
+      const body = r.body;
+      const headers = { 'content-type': r.type || 'application/octet-stream', 'accept-ranges': r.ranges === false ? 'none' : 'bytes' };
+      const m = r.ranges === false ? null : /^bytes=(\d+)-(\d+)$/.exec(req.headers.range || '');
+      if (!m) {
+        res.writeHead(200, { ...headers, 'content-length': body.length });
+        return res.end(body);
+      }
+      const start = Number(m[1]);
+      if (start >= body.length) {
+        res.writeHead(416, { ...headers, 'content-range': `bytes */${body.length}` });
+        return res.end();
+      }
+      const end = Math.min(Number(m[2]), body.length - 1);
+      res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${end}/${body.length}`, 'content-length': end - start + 1 });
+      res.end(body.subarray(start, end + 1));
+    };
+    if (r.delayMs) setTimeout(answer, r.delayMs);
+    else answer();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return { url, requests, routes, close: () => new Promise((r) => { server.closeAllConnections(); server.close(r); }) };
 }

@@ -2,11 +2,20 @@
 // that draws a Scale task's annotations over its image, in real Chromium:
 // embedded by a mock host (tests/e2e/view-host.mjs) in a sandboxed iframe
 // under the CSP the MCP Apps specification builds from the view's
-// `_meta.ui.csp`, and once by the official AppBridge host. The task data is
-// the Scale simulator's: an imageannotation task on its sample street scene,
-// completed with every shape kind. The app-only attachment tool is answered
-// on the test's side from the simulator's image, by the contract in
-// docs/annotation-view.md.
+// `_meta.ui.csp`, and once by the official AppBridge host. The view document
+// and its `_meta` are what the built worker's resources/read answers, and the
+// view's calls of the app-only attachment tool go to the worker through an MCP
+// client, as a host forwards them. The task data is the Scale simulator's: an
+// imageannotation task on its sample street scene, completed with every shape
+// kind, its attachment served by the simulator; larger and broken images come
+// from a file host of the test's (view-host.mjs's startFileHost).
+//
+// The attachment tool itself (docs/annotation-view.md, "The attachment tool")
+// is tested here too, on the worker: its chunks against the contract's
+// reference (`attachmentTool`), no credentials on the image requests, and each
+// refusal (an SVG, an imported file, too large, slow, a redirect to a
+// disallowed address, this worker's own address, a project outside the
+// connection's scope). Another principal's task: oauth.test.mjs.
 //
 // Checks: the handshake (ui/initialize, initialized, tool-input, tool-result),
 // the pixels at known box, rotated box, polygon, line, point, ellipse and
@@ -22,21 +31,32 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { encodePng, startSimulator } from '../../sim/scale-sim.mjs';
+import { encodePng } from '../../sim/scale-sim.mjs';
 import { openBrowser } from './browser.mjs';
-import { attachmentTool, bundleAppBridge, getTaskResult, startViewServer } from './view-host.mjs';
+import { basicAuth, connect, textOf } from './client.mjs';
+import { rpc, startStack } from './harness.mjs';
+import { CHUNK_BYTES, VIEW_RESOURCE_META, attachmentTool, bundleAppBridge, getTaskResult, startFileHost, startViewServer } from './view-host.mjs';
 
 const README_SHOT = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/annotation-view.png' : './screenshots/annotation-view.png', import.meta.url));
-const KEY = 'test_sim_key';
-const AUTH = { authorization: `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`, 'content-type': 'application/json' };
+const VIEW_URI = 'ui://scale-mcp/task-annotations';
 const LIGHT = { theme: 'light', displayMode: 'inline', containerDimensions: { width: 862, maxHeight: 1400 } };
 const HOSTILE = ['<img src=x onerror="window.__pwned=1">', '<script>window.__pwned=2</script>'];
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+// A photo-like image: noise does not compress, so it takes several chunks.
+const [LARGE_W, LARGE_H] = [1200, 900];
+const LARGE = encodePng(LARGE_W, LARGE_H, randomBytes(LARGE_W * LARGE_H * 3));
+const HUGE = Buffer.concat([PNG_SIGNATURE, Buffer.alloc(9 * 1024 * 1024)]);
 
+let stack;
 let sim;
+let mcp;
+let files;
 let server;
 let bridgeJs;
+let AUTH;
 const tasks = new Map(); // task_id -> task as GET /v1/task answers it
 
 async function scale(method, path, body) {
@@ -57,24 +77,57 @@ async function makeTask({ attachment = sim.image, response, pending = false, ext
   return task;
 }
 
-/** The attachment of a task the simulator knows, fetched the way the worker will: no credentials, its URL from the task. */
-async function loadFromSim(taskId) {
-  const url = tasks.get(taskId)?.params?.attachment;
-  if (typeof url !== 'string') return { refused: 'The task has no attachment.' };
-  if (url.startsWith('scaledata://')) return { refused: 'The attachment is a file imported into Scale (scaledata://), which this server cannot fetch.' };
-  const res = await fetch(url);
-  return { bytes: Buffer.from(await res.arrayBuffer()) };
+/**
+ * get_task_attachment as a host answers the view's `tools/call`: forwarded to
+ * the built worker by an MCP client. Records every call in `calls` and every
+ * result in `results`.
+ */
+function workerTool(client = mcp) {
+  const calls = [];
+  const results = [];
+  const tool = async (params) => {
+    calls.push(params);
+    const r = await client.client.callTool({ name: params.name, arguments: params.arguments });
+    results.push(r);
+    return r;
+  };
+  tool.calls = calls;
+  tool.results = results;
+  return tool;
 }
 
+/** The offsets of the chunks of an attachment of `size` bytes. */
+const offsets = (size) => Array.from({ length: Math.ceil(size / CHUNK_BYTES) }, (_, i) => i * CHUNK_BYTES);
+
 before(async () => {
-  sim = await startSimulator({ port: 0 });
+  stack = await startStack();
+  sim = stack.sim;
+  AUTH = { authorization: basicAuth(stack.secrets.SCALE_API_KEY), 'content-type': 'application/json' };
+  mcp = await connect(stack, { name: 'annotation-view-host' });
+  files = await startFileHost({
+    '/large.png': { body: LARGE, type: 'image/png' },
+    '/broken.png': { body: Buffer.concat([PNG_SIGNATURE, Buffer.from('not an image at all')]), type: 'image/png' },
+    '/huge.png': { body: HUGE },
+    '/huge-whole.png': { body: HUGE, ranges: false },
+    '/slow.png': { body: LARGE, delayMs: 9500 },
+    '/hop.png': { location: 'https://10.0.0.1/x.png' },
+    '/hop-local.png': { location: 'http://169.254.169.254/latest/meta-data' },
+    '/gone.png': { status: 410 },
+  });
   await scale('POST', '/projects', { type: 'imageannotation', name: 'street' });
   bridgeJs = await bundleAppBridge();
-  server = await startViewServer({ bridgeJs });
+  // The view as the worker serves it: the document and the _meta its CSP is built from.
+  const { contents } = await mcp.readResource(VIEW_URI);
+  assert.equal(contents.length, 1);
+  assert.equal(contents[0].mimeType, 'text/html;profile=mcp-app');
+  assert.deepEqual(contents[0]._meta, VIEW_RESOURCE_META);
+  server = await startViewServer({ bridgeJs, html: contents[0].text, meta: contents[0]._meta });
 });
 after(async () => {
   await server?.close();
-  await sim?.close();
+  await files?.close();
+  await mcp?.close();
+  await stack?.close();
 });
 
 /** Opens the mock host with `context`, answers get_task_attachment with `tool`, and waits for the handshake. */
@@ -114,7 +167,7 @@ async function legend(frame) {
 describe('the annotation view in a mock host', () => {
   test('handshake, every shape kind in its label colour over the image, keyboard toggles, size-changed, ping and teardown', async () => {
     const task = await makeTask();
-    const tool = attachmentTool(loadFromSim, { chunk: 999 });
+    const tool = workerTool();
     const b = await openBrowser();
     try {
       const { page, frame } = await openHost(b, { tool });
@@ -130,7 +183,8 @@ describe('the annotation view in a mock host', () => {
       await showTask(page, task);
       await drawn(frame);
       const png = await (await fetch(sim.image)).arrayBuffer();
-      assert.deepEqual(tool.calls.map((c) => c.arguments.offset), Array.from({ length: Math.ceil(png.byteLength / 999) }, (_, i) => i * 999), 'the image joined from every chunk in order');
+      assert.deepEqual(tool.calls.map((c) => [c.name, c.arguments.task_id, c.arguments.offset]), offsets(png.byteLength).map((o) => ['get_task_attachment', task.task_id, o]), 'the image from every chunk in order');
+      assert.ok(tool.results.every((r) => !r.isError), JSON.stringify(tool.results.map(textOf)));
       assert.deepEqual(await frame.evaluate(() => [document.getElementById('c').width, document.getElementById('c').height]), [640, 480]);
 
       const header = await frame.locator('#h').textContent();
@@ -207,7 +261,7 @@ describe('the annotation view in a mock host', () => {
     const task = await makeTask();
     const b = await openBrowser();
     try {
-      const { page, frame } = await openHost(b, { context: { ...LIGHT, theme: 'dark' }, tool: attachmentTool(loadFromSim) });
+      const { page, frame } = await openHost(b, { context: { ...LIGHT, theme: 'dark' }, tool: workerTool() });
       const look = () => frame.evaluate(() => ({ theme: document.documentElement.dataset.theme, bg: getComputedStyle(document.body).backgroundColor, fg: getComputedStyle(document.body).color }));
       const luma = (css) => rgb(css).reduce((s, v) => s + v, 0) / 765;
       let l = await look();
@@ -238,7 +292,7 @@ describe('the annotation view in a mock host', () => {
     const task = await makeTask({ response });
     const b = await openBrowser();
     try {
-      const { page, frame } = await openHost(b, { tool: attachmentTool(loadFromSim) });
+      const { page, frame } = await openHost(b, { tool: workerTool() });
       await showTask(page, task);
       await drawn(frame);
       const labels = (await legend(frame)).map((l) => l.label);
@@ -268,8 +322,9 @@ describe('the annotation view in a mock host', () => {
     const done = await makeTask();
     const imported = await makeTask({ attachment: 'scaledata://0123456789abcdef/0123456789abcdef' });
     const video = await makeTask({ extra: { attachment_type: 'video' } });
-    const broken = await makeTask();
-    const tool = attachmentTool(async (id) => (id === broken.task_id ? { bytes: Buffer.from('not an image at all'), mime: 'image/png' } : loadFromSim(id)));
+    // PNG's first bytes, so the worker passes it on, and nothing after them a browser can decode.
+    const broken = await makeTask({ attachment: `${files.url}/broken.png` });
+    const tool = workerTool();
     const b = await openBrowser();
     try {
       const { page, frame } = await openHost(b, { tool });
@@ -306,15 +361,17 @@ describe('the annotation view in a mock host', () => {
     }
   });
 
-  test('a large image is scaled to the frame, keeping its proportions', async () => {
-    const task = await makeTask();
-    const [w, h] = [2400, 1800];
-    const big = encodePng(w, h, Buffer.alloc(w * h * 3, 90));
+  test('a large image comes in many chunks and is scaled to the frame, keeping its proportions', async () => {
+    const task = await makeTask({ attachment: `${files.url}/large.png` });
+    const [w, h] = [LARGE_W, LARGE_H];
+    const tool = workerTool();
     const b = await openBrowser();
     try {
-      const { page, frame } = await openHost(b, { tool: attachmentTool(async () => ({ bytes: big })) });
+      const { page, frame } = await openHost(b, { tool });
       await showTask(page, task);
       await drawn(frame);
+      assert.ok(LARGE.length > 20 * CHUNK_BYTES, `${LARGE.length} bytes`);
+      assert.deepEqual(tool.calls.map((c) => c.arguments.offset), offsets(LARGE.length), 'every chunk once, in order');
       const box = await frame.evaluate(() => {
         const c = document.getElementById('c').getBoundingClientRect();
         const root = document.documentElement;
@@ -334,7 +391,7 @@ describe('the annotation view in a mock host', () => {
 describe('the annotation view under the official AppBridge host', () => {
   test('AppBridge accepts the handshake, forwards the attachment calls and gets size-changed, ping and teardown answers', async () => {
     const task = await makeTask();
-    const tool = attachmentTool(loadFromSim);
+    const tool = workerTool();
     const b = await openBrowser();
     try {
       const { page } = b;
@@ -354,5 +411,77 @@ describe('the annotation view under the official AppBridge host', () => {
     } finally {
       await b.close();
     }
+  });
+});
+
+describe('get_task_attachment on the built worker', () => {
+  const attachment = (args, client = mcp) => client.callTool('get_task_attachment', args);
+  const refusal = async (url) => {
+    const task = await makeTask({ attachment: url });
+    const r = await attachment({ task_id: task.task_id });
+    assert.equal(r.isError, true, JSON.stringify(r));
+    assert.equal(r.structuredContent, undefined);
+    return textOf(r);
+  };
+  const asked = (path) => files.requests.filter((r) => r.path === path);
+
+  test('its chunks are the contract\'s, byte for byte, and the image is asked for with Range and nothing of ours', async () => {
+    const task = await makeTask({ attachment: `${files.url}/large.png` });
+    const reference = attachmentTool(async () => ({ bytes: LARGE }));
+    const before = asked('/large.png').length;
+    let offset = 0;
+    let calls = 0;
+    while (offset !== null) {
+      const args = { task_id: task.task_id, offset };
+      const got = await attachment(args);
+      assert.deepEqual(got, await reference({ name: 'get_task_attachment', arguments: args }), `offset ${offset}`);
+      // The bytes once: in the text block, not in structuredContent.
+      assert.equal(got.structuredContent.data, undefined);
+      assert.ok(got.content[0].text.length < 200 * 1024, 'under the result cap');
+      offset = got.structuredContent.next_offset;
+      calls++;
+    }
+    assert.equal(calls, Math.ceil(LARGE.length / CHUNK_BYTES));
+    const requests = asked('/large.png').slice(before);
+    // Each call after the first also reads the first 16 bytes again: the type is checked on every call.
+    assert.equal(requests.length, 2 * calls - 1);
+    for (const r of requests) {
+      assert.match(r.headers.range, /^bytes=\d+-\d+$/);
+      for (const h of ['authorization', 'cookie', 'scale-callback-auth']) assert.equal(r.headers[h], undefined, h);
+    }
+  });
+
+  test('refusals: SVG, an imported file, too large, slow, a redirect to a disallowed address, this worker itself, a failing host', async () => {
+    assert.equal(await refusal(`${sim.url}/files/drawing.svg`), 'The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).');
+    // A server that calls a PNG application/octet-stream is fine: the first bytes decide.
+    const bin = await makeTask({ attachment: `${sim.url}/files/street.bin` });
+    const ok = await attachment({ task_id: bin.task_id });
+    assert.equal(ok.structuredContent.mime_type, 'image/png');
+    assert.equal(await refusal('scaledata://0123456789abcdef/0123456789abcdef'), 'The attachment is a file imported into Scale (scaledata://0123456789abcdef/0123456789abcdef); it cannot be fetched from here.');
+    assert.equal(await refusal(`${files.url}/huge.png`), `The attachment is larger than 8 MiB (${HUGE.length} bytes).`);
+    assert.equal(await refusal(`${files.url}/huge-whole.png`), 'The attachment is larger than 8 MiB.');
+    assert.equal(await refusal(`${files.url}/hop.png`), 'A redirect of the attachment led to an address that is not allowed: its host must be a DNS name, not an IP address (only https on port 443 to a public host name).');
+    assert.equal(await refusal(`${files.url}/hop-local.png`), 'A redirect of the attachment led to an address that is not allowed: plain http is allowed only to a loopback host here (only https on port 443 to a public host name).');
+    assert.equal(asked('/hop.png').length + asked('/hop-local.png').length, 2, 'each redirect asked once, its target never');
+    assert.equal(await refusal(`${stack.url}/health`), "The attachment's address is not allowed: it must not be this server's own address (only https on port 443 to a public host name).");
+    assert.equal(await refusal('https://127.0.0.1/x.png'), "The attachment's address is not allowed: its host must be a DNS name, not an IP address (only https on port 443 to a public host name).");
+    assert.equal(await refusal(`${files.url}/gone.png`), "The attachment's server answered 410.");
+    const started = Date.now();
+    assert.equal(await refusal(`${files.url}/slow.png`), "The attachment's server did not answer within 8 seconds.");
+    assert.ok(Date.now() - started < 9000, 'given up at the limit');
+  });
+
+  test('a task outside the connection\'s projects reads like a missing one, and its attachment is never asked for', async () => {
+    const task = await makeTask({ attachment: `${files.url}/large.png` });
+    const before = asked('/large.png').length;
+    const call = (task_id) => rpc(stack, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_task_attachment', arguments: { task_id } } }, { headers: { 'x-scale-project': 'elsewhere' } });
+    const scoped = (await call(task.task_id)).json.result;
+    const missing = (await call('0000000000000000000000ff')).json.result;
+    assert.equal(scoped.isError, true);
+    assert.match(textOf(scoped), /Task with that ID not found\./);
+    assert.equal(textOf(scoped).replace(task.task_id, 'ID'), textOf(missing).replace('0000000000000000000000ff', 'ID'));
+    assert.equal(asked('/large.png').length, before);
+    // The same connection without the narrowing may read it.
+    assert.equal((await attachment({ task_id: task.task_id })).isError, undefined);
   });
 });

@@ -618,7 +618,11 @@ fn without_a_server_key_nothing_changes() {
     .unwrap();
     assert!(init["capabilities"].get("tasks").is_none());
     let discover = call(&cx, Lane::Modern, "server/discover", json!({})).unwrap();
-    assert!(discover["capabilities"].get("extensions").is_none());
+    // Only the annotation view's extension is there.
+    assert!(discover["capabilities"]["extensions"]
+        .get(EXTENSION)
+        .is_none());
+    assert!(discover["capabilities"]["extensions"]["io.modelcontextprotocol/ui"].is_object());
     let list = call(&cx, V1, "tools/list", json!({})).unwrap();
     assert!(list["tools"]
         .as_array()
@@ -664,10 +668,8 @@ fn each_era_declares_tasks_in_its_own_place() {
     .unwrap();
     assert!(old["capabilities"].get("tasks").is_none());
     let discover = call(&cx, Lane::Modern, "server/discover", json!({})).unwrap();
-    assert_eq!(
-        discover["capabilities"]["extensions"],
-        json!({EXTENSION: {}})
-    );
+    assert_eq!(discover["capabilities"]["extensions"][EXTENSION], json!({}));
+    assert!(discover["capabilities"]["extensions"]["io.modelcontextprotocol/ui"].is_object());
     assert!(discover["capabilities"].get("tasks").is_none());
     let marked = |lane: Lane| -> Vec<String> {
         let list = call(&cx, lane, "tools/list", json!({})).unwrap();
