@@ -741,9 +741,9 @@ describe('tools', () => {
         assert.ok(!r.json.result.tools.some((t) => t.name === 'get_task_attachment'));
       }
     }
-    // Discovery advertises the extension.
+    // Discovery advertises the extension (beside MCP tasks', which tasks.test.mjs checks).
     const d = await modernRpc(stack, 'server/discover');
-    assert.deepEqual(d.json.result.capabilities.extensions, { 'io.modelcontextprotocol/ui': { mimeTypes: ['text/html;profile=mcp-app'] } });
+    assert.deepEqual(d.json.result.capabilities.extensions['io.modelcontextprotocol/ui'], { mimeTypes: ['text/html;profile=mcp-app'] });
     // The resource: listed to requests that get the view, read by anyone, with a CSP of no outside domain.
     const listed = async (r) => r.json.result.resources.some((x) => x.uri === VIEW_RESOURCE.uri);
     assert.ok(await listed(await modernRpc(stack, 'resources/list', { _meta: { 'io.modelcontextprotocol/clientCapabilities': UI_CAPS } })));
