@@ -105,6 +105,23 @@ impl<'a> Scale<'a> {
         )
     }
 
+    /// Like [`Scale::send`], but first `quick` may read what it needs from
+    /// the 2xx answer's text (`Ok(Err(found))`), which then is not parsed
+    /// into a tree; when it does not, the answer is read as `send` reads it.
+    pub async fn send_or<T>(
+        &self,
+        call: &Call,
+        retry: Retry,
+        quick: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Result<Value, T>, ScaleError> {
+        let r = self.send_for_2xx(call, retry).await?;
+        if let Some(found) = std::str::from_utf8(&r.body).ok().and_then(quick) {
+            return Ok(Err(found));
+        }
+        let ct = r.header("content-type");
+        interpret(r.status, ct, &r.body, r.header("retry-after")).map(Ok)
+    }
+
     /// Like [`Scale::send`], but a 2xx answer comes back as its text, not
     /// parsed, so passthrough results are not rebuilt (`None` for a plain `OK`
     /// or empty answer). The caller checks the text is the JSON it needs.

@@ -217,14 +217,14 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false)
+    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s)
         .await?
         .into())
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, false)
+    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s)
         .await?
         .into())
 }
@@ -324,14 +324,12 @@ impl Reading {
 }
 
 /// Polls `work` until it is no longer going, the timeout runs out or the
-/// budget leaves no room (or, when `once`, after the first poll, for an MCP
-/// task's look); the time waited counts from `since`.
+/// budget leaves no room; the time waited counts from `since`.
 pub(crate) async fn wait(
     cx: &Ctx,
     work: Work<'_>,
     since: u64,
     timeout_s: Option<Int>,
-    once: bool,
 ) -> Result<Value, ToolError> {
     let call = work.read()?;
     let s = Session::new(cx);
@@ -343,9 +341,6 @@ pub(crate) async fn wait(
         let r = Reading::of(work, got);
         if !r.going(work) {
             return Ok(r.finished(work, w.waited_s(), w.polls));
-        }
-        if once {
-            return Ok(r.result(work, w.waited_s(), w.polls, String::new()));
         }
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (progress, total, counted) = match &r.counts {
