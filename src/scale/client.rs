@@ -96,30 +96,27 @@ impl<'a> Scale<'a> {
     /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
     /// plain-text `OK`).
     pub async fn send(&self, call: &Call, retry: Retry) -> Result<Value, ScaleError> {
-        let r = self.send_for_2xx(call, retry).await?;
-        interpret(
-            r.status,
-            r.header("content-type"),
-            &r.body,
-            r.header("retry-after"),
-        )
+        Ok(self
+            .send_or(call, retry, &mut |_| false)
+            .await?
+            .unwrap_or_default())
     }
 
-    /// Like [`Scale::send`], but first `quick` may read what it needs from
-    /// the 2xx answer's text (`Ok(Err(found))`), which then is not parsed
-    /// into a tree; when it does not, the answer is read as `send` reads it.
-    pub async fn send_or<T>(
+    /// Like [`Scale::send`], but `quick` sees the text of a 2xx answer first;
+    /// when it has read there all it needs (true), the answer is not parsed
+    /// into a tree and comes back as `None`.
+    pub async fn send_or(
         &self,
         call: &Call,
         retry: Retry,
-        quick: impl FnOnce(&str) -> Option<T>,
-    ) -> Result<Result<Value, T>, ScaleError> {
+        quick: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<Value>, ScaleError> {
         let r = self.send_for_2xx(call, retry).await?;
-        if let Some(found) = std::str::from_utf8(&r.body).ok().and_then(quick) {
-            return Ok(Err(found));
+        if std::str::from_utf8(&r.body).is_ok_and(quick) {
+            return Ok(None);
         }
         let ct = r.header("content-type");
-        interpret(r.status, ct, &r.body, r.header("retry-after")).map(Ok)
+        interpret(r.status, ct, &r.body, r.header("retry-after")).map(Some)
     }
 
     /// Like [`Scale::send`], but a 2xx answer comes back as its text, not

@@ -149,10 +149,14 @@ async fn read(
     let call = work.read()?;
     let s = Session::new(cx);
     let w = Waiter::new(cx, since, None);
-    let quick = |text: &str| pending(work, text);
-    let got = match s.sc.send_or(&call, Retry::Idempotent, quick).await {
-        Ok(Ok(v)) => object_or_ok(v),
-        Ok(Err(created_at)) => return Ok(Err(created_at)),
+    let mut seen = None;
+    let mut quick = |text: &str| {
+        seen = pending(work, text);
+        seen.is_some()
+    };
+    let got = match s.sc.send_or(&call, Retry::Idempotent, &mut quick).await {
+        Ok(Some(v)) => object_or_ok(v),
+        Ok(None) => return Ok(Err(seen.flatten())),
         Err(e) => return Err(s.error(&call, e, &[])),
     };
     let r = Reading::of(work, got);

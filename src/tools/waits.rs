@@ -15,8 +15,9 @@ use super::kernel::{tool, ToolDef, ToolResult, READ};
 use super::run::{object_or_ok, Session};
 use super::shape::{batch_progress, out};
 use crate::context::Ctx;
+use crate::json::object;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The longest a wait may be asked to last, in seconds.
 pub(crate) const MAX_WAIT_S: i64 = 45;
@@ -287,29 +288,29 @@ impl Reading {
 
     /// The wait's result: `waited_s` seconds and `polls` polls, `next` to do.
     pub(crate) fn result(self, work: Work, waited_s: f64, polls: u32, next: String) -> Value {
-        let going = work.going(&self.status);
+        let done = match work {
+            Work::Batch(_) => self.status == "completed",
+            Work::Task(_) => !work.going(&self.status),
+        };
         // Built as a map: a serde type would cost the upload more code.
-        let mut out = json!({
-            "status": self.status,
-            "done": match work {
-                Work::Batch(_) => self.status == "completed",
-                Work::Task(_) => !going,
-            },
-            "waited_s": waited_s,
-            "polls": polls,
-            "next_step": next,
-        });
+        let mut fields = vec![
+            ("status", Value::String(self.status)),
+            ("done", Value::Bool(done)),
+            ("waited_s", Value::from(waited_s)),
+            ("polls", Value::from(polls)),
+            ("next_step", Value::String(next)),
+        ];
         match (work, self.counts) {
             (Work::Batch(id), Some((c, _))) => {
-                out["name"] = Value::from(id);
-                out["progress"] = c;
+                fields.push(("name", Value::from(id)));
+                fields.push(("progress", c));
             }
             _ => {
-                out["task_id"] = Value::from(work.id());
-                out["task"] = self.got;
+                fields.push(("task_id", Value::from(work.id())));
+                fields.push(("task", self.got));
             }
         }
-        out
+        object(fields)
     }
 
     /// The wait's result for work that waiting will not change.

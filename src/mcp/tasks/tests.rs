@@ -11,6 +11,7 @@ use crate::config::{Config, RawSettings};
 use crate::http::Request as HttpIn;
 use crate::io::fakes::{block_on, json_response, services, FakeLimiter, FakeUpstream};
 use crate::scale::testing::BASE;
+use serde_json::json;
 use std::rc::Rc;
 
 const V1: Lane = Lane::Legacy("2025-11-25");
