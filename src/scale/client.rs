@@ -96,10 +96,13 @@ impl<'a> Scale<'a> {
     /// Sends `call` under `retry`, returning Scale's JSON (`Value::Null` for a
     /// plain-text `OK`).
     pub async fn send(&self, call: &Call, retry: Retry) -> Result<Value, ScaleError> {
-        Ok(self
-            .send_or(call, retry, &mut |_| false)
-            .await?
-            .unwrap_or_default())
+        let r = self.send_for_2xx(call, retry).await?;
+        interpret(
+            r.status,
+            r.header("content-type"),
+            &r.body,
+            r.header("retry-after"),
+        )
     }
 
     /// Like [`Scale::send`], but `quick` sees the text of a 2xx answer first;

@@ -198,10 +198,17 @@ fn task_message(cx: &Ctx, status: &str, created_at: Option<&str>, since: u64) ->
     match status {
         "pending" => {
             let now = iso_from_ms(cx.upstream().now_ms());
-            let made = iso_from_ms(since);
-            let at = created_at
-                .filter(|t| t.len() >= 17 && t.as_bytes()[10] == b'T' && t.ends_with('Z'))
-                .unwrap_or(&made);
+            let made;
+            // ASCII, so the slices below fall on character boundaries.
+            let at = match created_at.filter(|t| {
+                t.len() >= 17 && t.is_ascii() && t.as_bytes()[10] == b'T' && t.ends_with('Z')
+            }) {
+                Some(t) => t,
+                None => {
+                    made = iso_from_ms(since);
+                    &made
+                }
+            };
             let (day, time) = (&at[..10], &at[11..16]);
             if day == &now[..10] {
                 format!("Waiting for labelers since {time} UTC.")
