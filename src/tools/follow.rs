@@ -3,9 +3,10 @@
 //! calls; each look at it runs behind every check a call of that tool
 //! passes (`super::follow_work`) and leaves that tool's audit line.
 //!
-//! A [`look`] is the wait tool's own wait, stopped after one Scale read (on
-//! a connection confined to projects, the wait tool's lookup comes first),
-//! or for `tasks/result` let run as long as one call may wait: Scale's
+//! A [`look`] is one Scale read, the first poll of the wait tool's wait (on
+//! a connection confined to projects, the wait tool's lookup comes first;
+//! a task still pending is read for its status and creation time only),
+//! or for `tasks/result` the wait itself, as long as one call may wait: Scale's
 //! status, whether it is one of Scale's own final states, a sentence on
 //! where the work stands, and, once finished and when asked for, the result
 //! the wait tool gives at that moment. The result's `waited_s` counts from
@@ -14,12 +15,10 @@
 use super::args::Int;
 use super::error::{ErrorKind, ToolError};
 use super::kernel::Out;
-use super::run::{object_or_ok, Session};
-use super::waits::{self, Reading, Waiter, Work, MAX_WAIT_S};
+use super::waits::{self, Work, MAX_WAIT_S};
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
 use crate::json::RawFields;
-use crate::scale::Retry;
 use serde_json::{Map, Value};
 
 /// What a requester needs from a look.
@@ -103,19 +102,22 @@ pub(crate) async fn look(
     how: How,
 ) -> Result<Look, ToolError> {
     let work = work_of(tool, args);
-    let v = match how {
-        How::Wait => waits::wait(cx, work, since, Some(Int(MAX_WAIT_S))).await?,
-        _ => match read(cx, work, since).await? {
-            Ok(v) => v,
-            Err(created_at) => {
-                return Ok(Look {
-                    id: work.id().to_string(),
-                    finished: false,
-                    message: task_message(cx, "pending", created_at.as_deref(), since),
-                    result: None,
-                })
-            }
-        },
+    let mut seen = None;
+    let mut quick = |text: &str| {
+        seen = pending(work, text);
+        seen.is_some()
+    };
+    let (timeout, once) = match how {
+        How::Wait => (Some(Int(MAX_WAIT_S)), None),
+        _ => (None, Some(&mut quick as &mut dyn FnMut(&str) -> bool)),
+    };
+    let Some(v) = waits::wait(cx, work, since, timeout, once).await? else {
+        return Ok(Look {
+            id: work.id().to_string(),
+            finished: false,
+            message: task_message(cx, "pending", seen.flatten().as_deref(), since),
+            result: None,
+        });
     };
     let status = v["status"].as_str().unwrap_or("");
     let finished = finished(work, status);
@@ -137,38 +139,11 @@ pub(crate) async fn look(
     })
 }
 
-/// One read of `work`: the wait tool's result as its first poll gives it,
-/// or for a task Scale still has pending only its `created_at`, the rest of
-/// Scale's answer scanned, not built into a tree (the poll a client repeats
-/// while labelers work costs no more than get_task, which passes it on).
-async fn read(
-    cx: &Ctx,
-    work: Work<'_>,
-    since: u64,
-) -> Result<Result<Value, Option<String>>, ToolError> {
-    let call = work.read()?;
-    let s = Session::new(cx);
-    let w = Waiter::new(cx, since, None);
-    let mut seen = None;
-    let mut quick = |text: &str| {
-        seen = pending(work, text);
-        seen.is_some()
-    };
-    let got = match s.sc.send_or(&call, Retry::Idempotent, &mut quick).await {
-        Ok(Some(v)) => object_or_ok(v),
-        Ok(None) => return Ok(Err(seen.flatten())),
-        Err(e) => return Err(s.error(&call, e, &[])),
-    };
-    let r = Reading::of(work, got);
-    Ok(Ok(match r.going(work) {
-        true => r.result(work, w.waited_s(), 1, String::new()),
-        false => r.finished(work, w.waited_s(), 1),
-    }))
-}
-
 /// A Scale task's answer whose status is `pending`: its `created_at` (a
 /// string, else `None`), read as a tree would read it (a repeated field's
-/// last); a `created_at` with escapes is left to the tree.
+/// last); a `created_at` with escapes is left to the tree. The poll a client
+/// repeats while labelers work so costs no more than get_task, which passes
+/// Scale's answer on without building a tree of it.
 fn pending(work: Work, text: &str) -> Option<Option<String>> {
     if !matches!(work, Work::Task(_)) || !text.contains("\"pending\"") {
         return None;

@@ -218,15 +218,17 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s)
+    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, None)
         .await?
+        .unwrap_or_default()
         .into())
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s)
+    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, None)
         .await?
+        .unwrap_or_default()
         .into())
 }
 
@@ -325,23 +327,36 @@ impl Reading {
 }
 
 /// Polls `work` until it is no longer going, the timeout runs out or the
-/// budget leaves no room; the time waited counts from `since`.
+/// budget leaves no room; the time waited counts from `since`. With `once`
+/// (an MCP task's look), the first poll ends it, and an answer whose text
+/// `once` has read all it needs of (true) comes back unparsed, as `None`.
 pub(crate) async fn wait(
     cx: &Ctx,
     work: Work<'_>,
     since: u64,
     timeout_s: Option<Int>,
-) -> Result<Value, ToolError> {
+    once: Option<&mut dyn FnMut(&str) -> bool>,
+) -> Result<Option<Value>, ToolError> {
     let call = work.read()?;
     let s = Session::new(cx);
     let mut w = Waiter::new(cx, since, timeout_s);
     let mut reported: Option<f64> = None;
+    let single = once.is_some();
+    let mut never = |_: &str| false;
+    let quick: &mut dyn FnMut(&str) -> bool = once.unwrap_or(&mut never);
     loop {
-        let got = object_or_ok(s.send(&call, Retry::Idempotent, &[]).await?);
+        let got = match s.sc.send_or(&call, Retry::Idempotent, &mut *quick).await {
+            Ok(Some(v)) => object_or_ok(v),
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(s.error(&call, e, &[])),
+        };
         w.polls += 1;
         let r = Reading::of(work, got);
         if !r.going(work) {
-            return Ok(r.finished(work, w.waited_s(), w.polls));
+            return Ok(Some(r.finished(work, w.waited_s(), w.polls)));
+        }
+        if single {
+            return Ok(Some(r.result(work, w.waited_s(), w.polls, String::new())));
         }
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (progress, total, counted) = match &r.counts {
@@ -371,7 +386,7 @@ pub(crate) async fn wait(
                 }
                 Work::Task(_) => w.again(stop, work.tool(), "pending"),
             };
-            return Ok(r.result(work, w.waited_s(), w.polls, next));
+            return Ok(Some(r.result(work, w.waited_s(), w.polls, next)));
         }
     }
 }
