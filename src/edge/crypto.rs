@@ -6,6 +6,7 @@
 use super::js::{js_err, wait};
 use crate::io::{BoxFut, Crypto};
 use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CryptoKey, SubtleCrypto};
 
@@ -27,19 +28,27 @@ fn aes_gcm(iv: Option<&[u8]>) -> Object {
     o
 }
 
-/// A raw AES-256-GCM key for one use (`encrypt` or `decrypt`).
-async fn import(
-    s: &SubtleCrypto,
-    raw: &[u8; 32],
-    usage: &str,
-) -> std::result::Result<CryptoKey, String> {
-    let raw: Object = Uint8Array::from(&raw[..]).into();
-    let usages = Array::of1(&usage.into());
-    Ok(
-        wait(s.import_key_with_object("raw", &raw, &aes_gcm(None), false, &usages))
+thread_local! {
+    /// The key last imported, kept for the isolate's life: a task poll opens
+    /// an id under the same key every time, and an import costs about as
+    /// much as the decryption itself.
+    static LAST: RefCell<Option<([u8; 32], CryptoKey)>> = const { RefCell::new(None) };
+}
+
+/// The raw AES-256-GCM key `raw`, for sealing and opening.
+async fn import(s: &SubtleCrypto, raw: &[u8; 32]) -> std::result::Result<CryptoKey, String> {
+    let kept = LAST.with_borrow(|l| l.as_ref().filter(|(r, _)| r == raw).map(|(_, k)| k.clone()));
+    if let Some(k) = kept {
+        return Ok(k);
+    }
+    let bytes: Object = Uint8Array::from(&raw[..]).into();
+    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+    let k: CryptoKey =
+        wait(s.import_key_with_object("raw", &bytes, &aes_gcm(None), false, &usages))
             .await?
-            .unchecked_into(),
-    )
+            .unchecked_into();
+    LAST.with_borrow_mut(|l| *l = Some((*raw, k.clone())));
+    Ok(k)
 }
 
 fn bytes(v: &JsValue) -> Vec<u8> {
@@ -59,7 +68,7 @@ impl Crypto for WebCrypto {
             let s = subtle()?;
             let mut iv = [0u8; 12];
             self.random(&mut iv)?;
-            let k = import(&s, key, "encrypt").await?;
+            let k = import(&s, key).await?;
             let ct =
                 wait(s.encrypt_with_object_and_u8_array(&aes_gcm(Some(&iv)), &k, plain)).await?;
             Ok([&iv[..], &bytes(&ct)].concat())
@@ -75,7 +84,7 @@ impl Crypto for WebCrypto {
                 return Ok(None);
             }
             let s = subtle()?;
-            let k = import(&s, key, "decrypt").await?;
+            let k = import(&s, key).await?;
             // Another key or a changed byte fails the tag check.
             Ok(wait(s.decrypt_with_object_and_u8_array(
                 &aes_gcm(Some(&sealed[..12])),

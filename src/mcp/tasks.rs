@@ -38,7 +38,7 @@ use crate::tools::follow::{failed, Failed, How, Look};
 use crate::tools::{self, ToolError};
 use handle::{Follows, Handle, Unavailable};
 use serde_json::value::RawValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use wire::{Ack, CreatedV1, Immediate, Task};
 
 /// The extension a 2026-07-28 request declares to get tasks.
@@ -405,7 +405,7 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
                 ),
             )
             .with_status(400)
-            .with_data(json!({"requiredCapabilities": {"extensions": {EXTENSION: {}}}})))
+            .with_data(required()))
         }
         (_, "tasks/get") => Method::Get,
         (Era::V1, _) => Method::Result,
@@ -430,6 +430,15 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
             method,
         },
     })
+}
+
+/// The capability a 2026-07-28 `tasks/*` request lacked, as its error's
+/// `data` says it (parsed from text: `json!` would compile it into code).
+fn required() -> Value {
+    serde_json::from_str(
+        r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#,
+    )
+    .unwrap_or_default()
 }
 
 /// The one answer for every id that does not name a live task of this

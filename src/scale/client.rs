@@ -105,6 +105,23 @@ impl<'a> Scale<'a> {
         )
     }
 
+    /// Like [`Scale::send`], but `quick` sees the text of a 2xx answer first;
+    /// when it has read there all it needs (true), the answer is not parsed
+    /// into a tree and comes back as `None`.
+    pub async fn send_or(
+        &self,
+        call: &Call,
+        retry: Retry,
+        quick: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<Value>, ScaleError> {
+        let r = self.send_for_2xx(call, retry).await?;
+        if std::str::from_utf8(&r.body).is_ok_and(quick) {
+            return Ok(None);
+        }
+        let ct = r.header("content-type");
+        interpret(r.status, ct, &r.body, r.header("retry-after")).map(Some)
+    }
+
     /// Like [`Scale::send`], but a 2xx answer comes back as its text, not
     /// parsed, so passthrough results are not rebuilt (`None` for a plain `OK`
     /// or empty answer). The caller checks the text is the JSON it needs.

@@ -3,9 +3,10 @@
 //! calls; each look at it runs behind every check a call of that tool
 //! passes (`super::follow_work`) and leaves that tool's audit line.
 //!
-//! A [`look`] is the wait tool's own wait, stopped after one Scale read (on
-//! a connection confined to projects, the wait tool's lookup comes first),
-//! or for `tasks/result` let run as long as one call may wait: Scale's
+//! A [`look`] is one Scale read, the first poll of the wait tool's wait (on
+//! a connection confined to projects, the wait tool's lookup comes first;
+//! a task still pending is read for its status and creation time only),
+//! or for `tasks/result` the wait itself, as long as one call may wait: Scale's
 //! status, whether it is one of Scale's own final states, a sentence on
 //! where the work stands, and, once finished and when asked for, the result
 //! the wait tool gives at that moment. The result's `waited_s` counts from
@@ -17,6 +18,7 @@ use super::kernel::Out;
 use super::waits::{self, Work, MAX_WAIT_S};
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
+use crate::json::RawFields;
 use serde_json::{Map, Value};
 
 /// What a requester needs from a look.
@@ -100,8 +102,23 @@ pub(crate) async fn look(
     how: How,
 ) -> Result<Look, ToolError> {
     let work = work_of(tool, args);
-    let wait = how == How::Wait;
-    let v = waits::wait(cx, work, since, wait.then_some(Int(MAX_WAIT_S)), !wait).await?;
+    let mut seen = None;
+    let mut quick = |text: &str| {
+        seen = pending(work, text);
+        seen.is_some()
+    };
+    let (timeout, once) = match how {
+        How::Wait => (Some(Int(MAX_WAIT_S)), None),
+        _ => (None, Some(&mut quick as &mut dyn FnMut(&str) -> bool)),
+    };
+    let Some(v) = waits::wait(cx, work, since, timeout, once).await? else {
+        return Ok(Look {
+            id: work.id().to_string(),
+            finished: false,
+            message: task_message(cx, "pending", seen.flatten().as_deref(), since),
+            result: None,
+        });
+    };
     let status = v["status"].as_str().unwrap_or("");
     let finished = finished(work, status);
     let message = match work {
@@ -122,6 +139,26 @@ pub(crate) async fn look(
     })
 }
 
+/// A Scale task's answer whose status is `pending`: its `created_at` (a
+/// string, else `None`), read as a tree would read it (a repeated field's
+/// last); a `created_at` with escapes is left to the tree. The poll a client
+/// repeats while labelers work so costs no more than get_task, which passes
+/// Scale's answer on without building a tree of it.
+fn pending(work: Work, text: &str) -> Option<Option<String>> {
+    if !matches!(work, Work::Task(_)) || !text.contains("\"pending\"") {
+        return None;
+    }
+    let f: RawFields = serde_json::from_str(text).ok()?;
+    let field = |k: &str| f.0.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.get());
+    if field("status")? != "\"pending\"" {
+        return None;
+    }
+    match field("created_at").and_then(|v| v.strip_prefix('"')) {
+        Some(t) if t.contains('\\') => None,
+        t => Some(t.map(|t| t[..t.len() - 1].to_string())),
+    }
+}
+
 /// Whether Scale's `status` is one of its own final states for `work`.
 fn finished(work: Work, status: &str) -> bool {
     match work {
@@ -136,10 +173,17 @@ fn task_message(cx: &Ctx, status: &str, created_at: Option<&str>, since: u64) ->
     match status {
         "pending" => {
             let now = iso_from_ms(cx.upstream().now_ms());
-            let made = iso_from_ms(since);
-            let at = created_at
-                .filter(|t| t.len() >= 17 && t.as_bytes()[10] == b'T' && t.ends_with('Z'))
-                .unwrap_or(&made);
+            let made;
+            // ASCII, so the slices below fall on character boundaries.
+            let at = match created_at.filter(|t| {
+                t.len() >= 17 && t.is_ascii() && t.as_bytes()[10] == b'T' && t.ends_with('Z')
+            }) {
+                Some(t) => t,
+                None => {
+                    made = iso_from_ms(since);
+                    &made
+                }
+            };
             let (day, time) = (&at[..10], &at[11..16]);
             if day == &now[..10] {
                 format!("Waiting for labelers since {time} UTC.")

@@ -67,3 +67,36 @@ fn a_batch_says_its_tasks_done_of_all_in_one_sentence() {
     assert_eq!(thousands(999), "999");
     assert_eq!(thousands(1000), "1,000");
 }
+
+#[test]
+fn a_pending_task_is_read_from_its_text_as_the_tree_reads_it() {
+    let t = Work::Task("t");
+    // What the tree reads of a pending task: `created_at` when a string.
+    let read = |text: &str| {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let pending = v["status"] == "pending";
+        pending.then(|| v["created_at"].as_str().map(str::to_string))
+    };
+    for text in [
+        r#"{"task_id": "t", "status": "pending", "created_at": "2026-12-07T06:00:00.000Z", "params": {"x": [1, {"status": "completed"}]}}"#,
+        r#"{"status":"pending"}"#,
+        r#"{"status": "pending", "created_at": 12}"#,
+        r#"{"status": "completed", "status": "pending", "created_at": "a", "created_at": "b"}"#,
+    ] {
+        assert_eq!(pending(t, text), read(text), "{text}");
+    }
+    // Left to the tree: another status (however "pending" appears in the
+    // text), a repeated status whose last is not pending, escapes in
+    // `created_at`, text that is not one JSON object, and batches.
+    for text in [
+        r#"{"status": "completed", "audits": [{"status": "pending"}]}"#,
+        r#"{"status": "pending", "status": "canceled"}"#,
+        r#"{"status": "pending", "created_at": "2026-12-07T06:00:00\u002e000Z"}"#,
+        r#"{"status": "pending"} trailing"#,
+        r#"{"status": "pending", "x": [}"#,
+        r#"["status", "pending"]"#,
+    ] {
+        assert_eq!(pending(t, text), None, "{text}");
+    }
+    assert_eq!(pending(Work::Batch("b"), r#"{"status": "pending"}"#), None);
+}

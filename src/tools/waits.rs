@@ -15,8 +15,9 @@ use super::kernel::{tool, ToolDef, ToolResult, READ};
 use super::run::{object_or_ok, Session};
 use super::shape::{batch_progress, out};
 use crate::context::Ctx;
+use crate::json::object;
 use crate::scale::{Call, Retry};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The longest a wait may be asked to last, in seconds.
 pub(crate) const MAX_WAIT_S: i64 = 45;
@@ -218,15 +219,17 @@ impl<'a> Waiter<'a> {
 
 async fn wait_for_task(cx: &Ctx, a: WaitForTask) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, false)
+    Ok(wait(cx, Work::Task(&a.task_id), since, a.timeout_s, None)
         .await?
+        .unwrap_or_default()
         .into())
 }
 
 async fn wait_for_batch(cx: &Ctx, a: WaitForBatch) -> ToolResult {
     let since = cx.upstream().now_ms();
-    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, false)
+    Ok(wait(cx, Work::Batch(&a.name), since, a.timeout_s, None)
         .await?
+        .unwrap_or_default()
         .into())
 }
 
@@ -288,29 +291,29 @@ impl Reading {
 
     /// The wait's result: `waited_s` seconds and `polls` polls, `next` to do.
     pub(crate) fn result(self, work: Work, waited_s: f64, polls: u32, next: String) -> Value {
-        let going = work.going(&self.status);
+        let done = match work {
+            Work::Batch(_) => self.status == "completed",
+            Work::Task(_) => !work.going(&self.status),
+        };
         // Built as a map: a serde type would cost the upload more code.
-        let mut out = json!({
-            "status": self.status,
-            "done": match work {
-                Work::Batch(_) => self.status == "completed",
-                Work::Task(_) => !going,
-            },
-            "waited_s": waited_s,
-            "polls": polls,
-            "next_step": next,
-        });
+        let mut fields = vec![
+            ("status", Value::String(self.status)),
+            ("done", Value::Bool(done)),
+            ("waited_s", Value::from(waited_s)),
+            ("polls", Value::from(polls)),
+            ("next_step", Value::String(next)),
+        ];
         match (work, self.counts) {
             (Work::Batch(id), Some((c, _))) => {
-                out["name"] = Value::from(id);
-                out["progress"] = c;
+                fields.push(("name", Value::from(id)));
+                fields.push(("progress", c));
             }
             _ => {
-                out["task_id"] = Value::from(work.id());
-                out["task"] = self.got;
+                fields.push(("task_id", Value::from(work.id())));
+                fields.push(("task", self.got));
             }
         }
-        out
+        object(fields)
     }
 
     /// The wait's result for work that waiting will not change.
@@ -325,28 +328,36 @@ impl Reading {
 }
 
 /// Polls `work` until it is no longer going, the timeout runs out or the
-/// budget leaves no room (or, when `once`, after the first poll, for an MCP
-/// task's look); the time waited counts from `since`.
+/// budget leaves no room; the time waited counts from `since`. With `once`
+/// (an MCP task's look), the first poll ends it, and an answer whose text
+/// `once` has read all it needs of (true) comes back unparsed, as `None`.
 pub(crate) async fn wait(
     cx: &Ctx,
     work: Work<'_>,
     since: u64,
     timeout_s: Option<Int>,
-    once: bool,
-) -> Result<Value, ToolError> {
+    once: Option<&mut dyn FnMut(&str) -> bool>,
+) -> Result<Option<Value>, ToolError> {
     let call = work.read()?;
     let s = Session::new(cx);
     let mut w = Waiter::new(cx, since, timeout_s);
     let mut reported: Option<f64> = None;
+    let single = once.is_some();
+    let mut never = |_: &str| false;
+    let quick: &mut dyn FnMut(&str) -> bool = once.unwrap_or(&mut never);
     loop {
-        let got = object_or_ok(s.send(&call, Retry::Idempotent, &[]).await?);
+        let got = match s.sc.send_or(&call, Retry::Idempotent, &mut *quick).await {
+            Ok(Some(v)) => object_or_ok(v),
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(s.error(&call, e, &[])),
+        };
         w.polls += 1;
         let r = Reading::of(work, got);
         if !r.going(work) {
-            return Ok(r.finished(work, w.waited_s(), w.polls));
+            return Ok(Some(r.finished(work, w.waited_s(), w.polls)));
         }
-        if once {
-            return Ok(r.result(work, w.waited_s(), w.polls, String::new()));
+        if single {
+            return Ok(Some(r.result(work, w.waited_s(), w.polls, String::new())));
         }
         // What the wait has to show: seconds waited for a task, tasks finished of a batch.
         let (progress, total, counted) = match &r.counts {
@@ -376,7 +387,7 @@ pub(crate) async fn wait(
                 }
                 Work::Task(_) => w.again(stop, work.tool(), "pending"),
             };
-            return Ok(r.result(work, w.waited_s(), w.polls, next));
+            return Ok(Some(r.result(work, w.waited_s(), w.polls, next)));
         }
     }
 }

@@ -9,8 +9,11 @@ use super::*;
 use crate::auth::{mcp_path, Identity, Keyring, Principal, Scopes, View};
 use crate::config::{Config, RawSettings};
 use crate::http::Request as HttpIn;
-use crate::io::fakes::{block_on, json_response, services, FakeLimiter, FakeUpstream};
+use crate::io::fakes::{
+    block_on, json_response, services, text_response, FakeLimiter, FakeUpstream,
+};
 use crate::scale::testing::BASE;
+use serde_json::json;
 use std::rc::Rc;
 
 const V1: Lane = Lane::Legacy("2025-11-25");
@@ -182,6 +185,37 @@ fn a_2025_11_25_task_is_created_working_polled_and_its_result_is_the_waits() {
     same["waited_s"] = json!(180.0);
     assert_eq!(sc, &same);
     assert!(r.get("isError").is_none());
+}
+
+#[test]
+fn a_pending_tasks_creation_time_reads_as_the_whole_answer_would() {
+    let (c, up) = (cfg(&[]), FakeUpstream::new());
+    let cx = cx(&c, &up);
+    let made = create_v1(&cx, &up, "pending");
+    let id = made["task"]["taskId"].clone();
+    let poll = |body: &str| {
+        up.push(Ok(text_response(200, "application/json", body)));
+        let got = call(&cx, V1, "tasks/get", json!({"taskId": id})).unwrap();
+        got["statusMessage"].as_str().unwrap().to_string()
+    };
+    // An escape in created_at: decoded, as a tree of the answer reads it.
+    assert_eq!(
+        poll(r#"{"status": "pending", "created_at": "2020-01-02T03:04:05\u002e000Z"}"#),
+        "Waiting for labelers since 2020-01-02 03:04 UTC."
+    );
+    // Not ASCII (a cut inside a character would panic): when the handle was
+    // made instead, as for a created_at missing or of another shape.
+    for body in [
+        r#"{"status": "pending", "created_at": "2020-01-02T03:0\u00e9:05.000Z"}"#,
+        r#"{"status": "pending", "created_at": "2020-01-02T03:0é:05.000Z"}"#,
+        r#"{"status": "pending"}"#,
+    ] {
+        assert_eq!(
+            poll(body),
+            "Waiting for labelers since 00:00 UTC.",
+            "{body}"
+        );
+    }
 }
 
 #[test]
