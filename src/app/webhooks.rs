@@ -18,13 +18,8 @@ pub(super) async fn operator(
     raw: &RawSettings,
     services: &Services,
 ) -> Response {
-    if method != "POST" {
-        return error_json(
-            405,
-            "method_not_allowed",
-            "POST Scale callbacks to this URL",
-        )
-        .header("allow", "POST");
+    if let Some(refused) = not_post(method) {
+        return refused;
     }
     match Config::for_webhooks(raw) {
         Ok(cfg) => {
@@ -46,13 +41,8 @@ pub(super) async fn tenant(
     raw: &RawSettings,
     services: &Services,
 ) -> Response {
-    if method != "POST" {
-        return error_json(
-            405,
-            "method_not_allowed",
-            "POST Scale callbacks to this URL",
-        )
-        .header("allow", "POST");
+    if let Some(refused) = not_post(method) {
+        return refused;
     }
     let cfg = match Config::for_webhooks(raw) {
         Ok(c) => c,
@@ -84,4 +74,16 @@ pub(super) async fn tenant(
         now,
     )
     .await
+}
+
+/// Scale only POSTs callbacks: anything else is told so.
+fn not_post(method: &str) -> Option<Response> {
+    (method != "POST").then(|| {
+        error_json(
+            405,
+            "method_not_allowed",
+            "POST Scale callbacks to this URL",
+        )
+        .header("allow", "POST")
+    })
 }
