@@ -9,8 +9,8 @@ use super::model::{Implementation, Meta, Modern};
 use super::rpc::{self, RpcError};
 use crate::codec::decode_header_value as decode_header;
 use crate::http::Request as HttpIn;
-use crate::json::truncate;
-use serde_json::{json, Map, Value};
+use crate::json::{object, truncate};
+use serde_json::{Map, Value};
 
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// Newest first; `initialize` answers the first when it cannot echo the client's.
@@ -115,7 +115,10 @@ pub fn unsupported_version(requested: &str) -> RpcError {
             supported_versions().join(", ")
         ),
     )
-    .with_data(json!({"supported": supported_versions(), "requested": requested}))
+    .with_data(object(vec![
+        ("supported", Value::from(supported_versions())),
+        ("requested", Value::from(requested)),
+    ]))
 }
 
 /// The modern lane's per-request rules: `_meta` present and consistent with
