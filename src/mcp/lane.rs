@@ -20,10 +20,18 @@ pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
 
-pub fn supported_versions() -> Vec<&'static str> {
-    std::iter::once(MODERN_VERSION)
-        .chain(LEGACY_VERSIONS)
-        .collect()
+/// The modern version, then the legacy ones; a constant rather than a vector
+/// collected at each call, which took more code than the five strings.
+const SUPPORTED_VERSIONS: [&str; 5] = [
+    MODERN_VERSION,
+    LEGACY_VERSIONS[0],
+    LEGACY_VERSIONS[1],
+    LEGACY_VERSIONS[2],
+    LEGACY_VERSIONS[3],
+];
+
+pub fn supported_versions() -> &'static [&'static str] {
+    &SUPPORTED_VERSIONS
 }
 
 pub const SERVER_NAME: &str = "scale-mcp-worker";
