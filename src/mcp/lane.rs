@@ -9,8 +9,8 @@ use super::model::{Implementation, Meta, Modern};
 use super::rpc::{self, RpcError};
 use crate::codec::decode_header_value as decode_header;
 use crate::http::Request as HttpIn;
-use crate::json::truncate;
-use serde_json::{json, Map, Value};
+use crate::json::{object, truncate};
+use serde_json::{Map, Value};
 
 pub const MODERN_VERSION: &str = "2026-07-28";
 /// Newest first; `initialize` answers the first when it cannot echo the client's.
@@ -20,10 +20,18 @@ pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
 
-pub fn supported_versions() -> Vec<&'static str> {
-    std::iter::once(MODERN_VERSION)
-        .chain(LEGACY_VERSIONS)
-        .collect()
+/// The modern version, then the legacy ones; a constant rather than a vector
+/// collected at each call, which took more code than the five strings.
+const SUPPORTED_VERSIONS: [&str; 5] = [
+    MODERN_VERSION,
+    LEGACY_VERSIONS[0],
+    LEGACY_VERSIONS[1],
+    LEGACY_VERSIONS[2],
+    LEGACY_VERSIONS[3],
+];
+
+pub fn supported_versions() -> &'static [&'static str] {
+    &SUPPORTED_VERSIONS
 }
 
 pub const SERVER_NAME: &str = "scale-mcp-worker";
@@ -115,7 +123,10 @@ pub fn unsupported_version(requested: &str) -> RpcError {
             supported_versions().join(", ")
         ),
     )
-    .with_data(json!({"supported": supported_versions(), "requested": requested}))
+    .with_data(object(vec![
+        ("supported", Value::from(supported_versions())),
+        ("requested", Value::from(requested)),
+    ]))
 }
 
 /// The modern lane's per-request rules: `_meta` present and consistent with

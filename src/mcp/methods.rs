@@ -152,7 +152,7 @@ fn initialize(params: &Map<String, Value>, cx: &Ctx) -> Payload {
 
 fn discover(cx: &Ctx) -> Payload {
     payload(&DiscoverResult::new(
-        &supported_versions(),
+        supported_versions(),
         capabilities(None, Some(discover_extensions(cx))),
         SERVER_INFO,
         INSTRUCTIONS,

@@ -23,9 +23,9 @@ use super::rpc::{self, payload, Payload, RpcError};
 use crate::auth::Scope;
 use crate::callback_log::{self, ListError, LogQuery};
 use crate::context::Ctx;
-use crate::json::truncate;
+use crate::json::{object, truncate};
 use crate::tools::{self, LogReadError};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 pub const URI_PREFIX: &str = "scale-callback://deliveries/";
 /// Deliveries per resources/list page.
@@ -154,7 +154,7 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
             rpc::RESOURCE_NOT_FOUND
         };
         RpcError::new(code, format!("resource not found: {}", truncate(u, 120)))
-            .with_data(json!({"uri": u}))
+            .with_data(object(vec![("uri", Value::from(u))]))
     };
     if u == apps::URI {
         return Ok(view(lane));
@@ -195,6 +195,7 @@ mod tests {
     use crate::config::{Config, RawSettings};
     use crate::io::fakes::{block_on, services, FakeUpstream, MemoryStore};
     use crate::io::CallbackStore;
+    use serde_json::json;
 
     #[test]
     fn reading_a_large_delivery_cuts_it_at_the_result_limit() {

@@ -10,7 +10,7 @@ use crate::io::Method;
 use crate::json::object;
 use crate::scale::{not_json, Call, Retry, Scale, ScaleError};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The Scale client of one tool call.
 pub struct Session<'a> {
@@ -155,7 +155,7 @@ pub fn docs(mut v: Value) -> Vec<Value> {
 pub fn object_or_ok(v: Value) -> Value {
     match v {
         Value::Object(_) => v,
-        Value::Null => json!({"ok": true}),
+        Value::Null => object(vec![("ok", Value::Bool(true))]),
         other => object(vec![("result", other)]),
     }
 }
@@ -165,6 +165,7 @@ mod tests {
     use super::*;
     use crate::io::fakes::{services, FakeUpstream};
     use crate::scale::testing::{config, KEY};
+    use serde_json::json;
 
     #[test]
     fn tool_error_scrubs_with_the_configured_key() {
