@@ -39,7 +39,8 @@ use crate::tools::{self, ToolError};
 use handle::{Follows, Handle, Unavailable};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use wire::{Ack, CreatedV1, Immediate, Task};
+use std::borrow::Cow;
+use wire::{Ack, Task};
 
 /// The extension a 2026-07-28 request declares to get tasks.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -309,14 +310,19 @@ async fn created(
         "Scale {what} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
         truncate(&look.id, 80)
     );
-    Ok(payload(&CreatedV1 {
-        task: Task {
-            ttl: Some(h.ttl),
-            poll_interval: Some(poll),
-            ..task(&task_id, &message, &created, &created)
-        },
-        meta: Immediate { text: &immediate },
-    }))
+    let task = payload(&Task {
+        ttl: Some(h.ttl),
+        poll_interval: Some(poll),
+        ..task(&task_id, &message, &created, &created)
+    });
+    // 2025-11-25's `CreateTaskResult`: the task, and a sentence the client
+    // may give its model while the work goes on. Written out: two fields
+    // around JSON made already need no types of their own.
+    Ok(Cow::Owned(fixed(&format!(
+        r#"{{"task":{},"_meta":{{"io.modelcontextprotocol/model-immediate-response":{}}}}}"#,
+        task.get(),
+        Value::from(immediate)
+    ))))
 }
 
 /// A task's fields common to both eras, the era's own left out.
