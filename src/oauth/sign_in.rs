@@ -53,7 +53,7 @@ pub(super) fn method_and_secret<'p>(
         return say(400, ask);
     };
     let bucket = bucket(method, req);
-    if let Some(wait) = limited(o, io, &[(bucket.clone(), ATTEMPTS, SIGN_IN_WINDOW)])? {
+    if let Some(wait) = limited(o, io, &bucket, ATTEMPTS, SIGN_IN_WINDOW)? {
         return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
