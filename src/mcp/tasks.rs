@@ -25,7 +25,7 @@
 mod handle;
 mod wire;
 
-use super::lane::{Lane, META_CAPS};
+use super::lane::{extension, Lane, META_CAPS};
 use super::model::{Meta, RelatedTask};
 use super::results::{step_up, tool_result, tool_result_with};
 use super::rpc::{self, payload, Payload, RpcError};
@@ -103,12 +103,7 @@ fn fixed(json: &str) -> Box<RawValue> {
 
 /// Whether the request declared the extension in its own capabilities.
 fn declared(params: &Map<String, Value>) -> bool {
-    params
-        .get("_meta")
-        .and_then(|m| m.get(META_CAPS))
-        .and_then(|c| c.get("extensions"))
-        .and_then(|e| e.get(EXTENSION))
-        .is_some_and(Value::is_object)
+    extension(params, EXTENSION).is_some_and(Value::is_object)
 }
 
 /// What a request asks of MCP tasks, decided before anything is read.
@@ -404,14 +399,12 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
             "tasks/result does not exist in protocol 2026-07-28: tasks/get carries the result once the task is completed.",
         )),
         _ if era == Era::V2 && !declared(params) => {
-            return Err(RpcError::new(
-                rpc::MISSING_CAPABILITY,
+            return Err(RpcError::missing_capability(
                 format!(
                     "{method} needs the {EXTENSION} extension declared in this request's _meta[\"{META_CAPS}\"].extensions"
                 ),
-            )
-            .with_status(400)
-            .with_data(required()))
+                REQUIRED,
+            ))
         }
         (_, "tasks/get") => Method::Get,
         (Era::V1, _) => Method::Result,
@@ -439,13 +432,9 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
 }
 
 /// The capability a 2026-07-28 `tasks/*` request lacked, as its error's
-/// `data` says it (parsed from text: `json!` would compile it into code).
-fn required() -> Value {
-    serde_json::from_str(
-        r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#,
-    )
-    .unwrap_or_default()
-}
+/// `data` says it.
+const REQUIRED: &str =
+    r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#;
 
 /// The one answer for every id that does not name a live task of this
 /// caller on this URL: it says nothing about which of those it was.
