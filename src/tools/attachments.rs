@@ -23,7 +23,8 @@ use super::shape::out;
 use crate::callback_log::scan::scan;
 use crate::codec::base64;
 use crate::context::Ctx;
-use crate::guarded_fetch::{self, Failure, Get, Got, Rules};
+use crate::guarded_fetch::{self, Failure, Get, Rules};
+use crate::io::InResponse;
 use crate::scale::{Call, Retry};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -136,7 +137,7 @@ async fn read(
 }
 
 /// The bytes an answer holds from `first`, as [`read`] gives them.
-fn part(got: Got, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
+fn part(got: InResponse, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
     let range = got.header("content-range").unwrap_or("");
     let start = range
         .strip_prefix("bytes ")
