@@ -92,7 +92,7 @@ pub fn check_call(name: &str, lane: Lane, params: &Map<String, Value>) -> Result
         return Ok(());
     }
     Err(RpcError::missing_capability(
-        "this tool is called by the annotation view: the request must declare the io.modelcontextprotocol/ui extension (mimeTypes [\"text/html;profile=mcp-app\"]) in its client capabilities",
+        "this tool is called by the annotation view: the request must declare the io.modelcontextprotocol/ui extension (mimeTypes [\"text/html;profile=mcp-app\"]) in its client capabilities".into(),
         REQUIRED,
     ))
 }
