@@ -103,7 +103,11 @@ pub(super) fn failed(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<(), Stop> {
             o.alert.set(Some(n));
         }
         let key = format!("r:{bucket}");
-        io.store(vec![op("hit", &key, "", "", SIGN_IN_WINDOW); PENALTY])?;
+        let mut hits = Vec::new();
+        for _ in 0..PENALTY {
+            hits.push(op("hit", &key, "", "", SIGN_IN_WINDOW));
+        }
+        io.store(hits)?;
     }
     Ok(())
 }
