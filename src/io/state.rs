@@ -213,11 +213,15 @@ fn bounded_put(
 ) {
     let mut m = map.borrow_mut();
     if m.len() >= max && !m.contains_key(key.as_str()) {
-        let first = m
-            .iter()
-            .min_by_key(|(_, e)| e[0].as_u64().unwrap_or(0))
-            .map(|(k, _)| k.clone())
-            .unwrap_or_default();
+        // The entry that expires first (the first such, in key order).
+        let mut first: Option<(&String, u64)> = None;
+        for (k, e) in m.iter() {
+            let until = e[0].as_u64().unwrap_or(0);
+            if first.is_none_or(|(_, f)| until < f) {
+                first = Some((k, until));
+            }
+        }
+        let first = first.map(|(k, _)| k.clone()).unwrap_or_default();
         m.remove(first.as_str());
     }
     m.insert(key, Value::Array(vec![until.into(), value]));
