@@ -156,20 +156,6 @@ pub(crate) struct Get<'a> {
     pub rules: Rules<'a>,
 }
 
-/// The answer a [`get`] ended on, whatever its status (not a redirect).
-#[derive(Debug)]
-pub(crate) struct Got {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Got {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        crate::http::header_in(&self.headers, name)
-    }
-}
-
 /// Why a [`get`] ended without an answer.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Failure {
@@ -215,7 +201,7 @@ pub(crate) async fn get(
     up: &dyn Upstream,
     g: &Get<'_>,
     take: &dyn Fn() -> bool,
-) -> Result<Got, Failure> {
+) -> Result<InResponse, Failure> {
     let started = up.now_ms();
     let mut url = g.url.to_string();
     let mut hop = 0u8;
@@ -247,25 +233,15 @@ pub(crate) async fn get(
             Err(SendError::SubrequestLimit) => return Err(Failure::Spent),
             Err(SendError::Network(_)) => return Err(Failure::Unreachable(host.to_string())),
         };
-        let InResponse {
-            status,
-            headers,
-            body,
-        } = r;
-        if !(300..400).contains(&status) {
-            return Ok(Got {
-                status,
-                headers,
-                body,
-            });
+        if !(300..400).contains(&r.status) {
+            return Ok(r);
         }
-        let next = crate::http::header_in(&headers, "location").and_then(|l| resolve(&url, l));
-        match next {
+        match r.header("location").and_then(|l| resolve(&url, l)) {
             Some(next) if hop < g.redirects => {
                 url = next;
                 hop += 1;
             }
-            _ => return Err(Failure::Redirect(status)),
+            _ => return Err(Failure::Redirect(r.status)),
         }
     }
 }
@@ -385,7 +361,7 @@ mod tests {
         assert_eq!(resolve(base, "other.png"), None);
     }
 
-    fn fetch(up: &FakeUpstream, url: &str, redirects: u8) -> Result<Got, Failure> {
+    fn fetch(up: &FakeUpstream, url: &str, redirects: u8) -> Result<InResponse, Failure> {
         let g = Get {
             url,
             accept: "image/*",

@@ -18,13 +18,11 @@ fn subtle() -> std::result::Result<SubtleCrypto, String> {
     Ok(c.unchecked_into::<web_sys::Crypto>().subtle())
 }
 
-/// `{name: "AES-GCM"[, iv]}`.
-fn aes_gcm(iv: Option<&[u8]>) -> Object {
+/// `{name: "AES-GCM", iv}`.
+fn aes_gcm(iv: &[u8]) -> Object {
     let o = Object::new();
     let _ = Reflect::set(&o, &"name".into(), &"AES-GCM".into());
-    if let Some(iv) = iv {
-        let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(iv));
-    }
+    let _ = Reflect::set(&o, &"iv".into(), &Uint8Array::from(iv));
     o
 }
 
@@ -35,20 +33,21 @@ thread_local! {
     static LAST: RefCell<Option<([u8; 32], CryptoKey)>> = const { RefCell::new(None) };
 }
 
-/// The raw AES-256-GCM key `raw`, for sealing and opening.
-async fn import(s: &SubtleCrypto, raw: &[u8; 32]) -> std::result::Result<CryptoKey, String> {
+/// WebCrypto's `subtle`, and the raw AES-256-GCM key `raw` imported for
+/// sealing and opening.
+async fn import(raw: &[u8; 32]) -> std::result::Result<(SubtleCrypto, CryptoKey), String> {
+    let s = subtle()?;
     let kept = LAST.with_borrow(|l| l.as_ref().filter(|(r, _)| r == raw).map(|(_, k)| k.clone()));
     if let Some(k) = kept {
-        return Ok(k);
+        return Ok((s, k));
     }
     let bytes: Object = Uint8Array::from(&raw[..]).into();
     let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
-    let k: CryptoKey =
-        wait(s.import_key_with_object("raw", &bytes, &aes_gcm(None), false, &usages))
-            .await?
-            .unchecked_into();
+    let k: CryptoKey = wait(s.import_key_with_str("raw", &bytes, "AES-GCM", false, &usages))
+        .await?
+        .unchecked_into();
     LAST.with_borrow_mut(|l| *l = Some((*raw, k.clone())));
-    Ok(k)
+    Ok((s, k))
 }
 
 fn bytes(v: &JsValue) -> Vec<u8> {
@@ -65,12 +64,10 @@ impl Crypto for WebCrypto {
         plain: &'a [u8],
     ) -> BoxFut<'a, std::result::Result<Vec<u8>, String>> {
         Box::pin(async move {
-            let s = subtle()?;
             let mut iv = [0u8; 12];
             self.random(&mut iv)?;
-            let k = import(&s, key).await?;
-            let ct =
-                wait(s.encrypt_with_object_and_u8_array(&aes_gcm(Some(&iv)), &k, plain)).await?;
+            let (s, k) = import(key).await?;
+            let ct = wait(s.encrypt_with_object_and_u8_array(&aes_gcm(&iv), &k, plain)).await?;
             Ok([&iv[..], &bytes(&ct)].concat())
         })
     }
@@ -83,17 +80,18 @@ impl Crypto for WebCrypto {
             if sealed.len() < 12 + 16 {
                 return Ok(None);
             }
-            let s = subtle()?;
-            let k = import(&s, key).await?;
+            let (s, k) = import(key).await?;
             // Another key or a changed byte fails the tag check.
-            Ok(wait(s.decrypt_with_object_and_u8_array(
-                &aes_gcm(Some(&sealed[..12])),
-                &k,
-                &sealed[12..],
-            ))
-            .await
-            .ok()
-            .map(|p| bytes(&p)))
+            Ok(
+                wait(s.decrypt_with_object_and_u8_array(
+                    &aes_gcm(&sealed[..12]),
+                    &k,
+                    &sealed[12..],
+                ))
+                .await
+                .ok()
+                .map(|p| bytes(&p)),
+            )
         })
     }
 }

@@ -134,6 +134,24 @@ pub fn cas(key: &str, expected: Option<&str>, group: &str, body: &str, expires: 
     c
 }
 
+/// Runs store operations on `state`: their answers, or `None` when a `cas`
+/// failed.
+pub fn rows<'a>(
+    state: &'a dyn StateStore,
+    ops: &'a Value,
+) -> BoxFut<'a, Result<Option<Vec<Value>>, String>> {
+    Box::pin(async move {
+        match state
+            .run(ops)
+            .await
+            .map_err(|e| format!("the OAuth store failed: {e}"))?
+        {
+            Value::Array(r) => Ok(Some(r)),
+            _ => Ok(None),
+        }
+    })
+}
+
 /// A value kept for good in row `row` of `state`, read once per isolate and
 /// then pinned in `memo`; when the row is absent, `fresh` is written
 /// (isolates may race to write it: the first write wins). The server key
@@ -148,27 +166,14 @@ pub fn kept<'a>(
         if let Some(Value::String(v)) = memo.get(row, 0) {
             return Ok(v);
         }
-        let run = |ops: Value| async move {
-            match state
-                .run(&ops)
-                .await
-                .map_err(|e| format!("the OAuth store failed: {e}"))?
-            {
-                Value::Array(r) => Ok::<_, String>(Some(r)),
-                _ => Ok(None),
-            }
-        };
         let v = loop {
-            let stored = run(Value::Array(vec![op("get", row, "", "", 0)]))
-                .await?
-                .unwrap_or_default();
+            let get = Value::Array(vec![op("get", row, "", "", 0)]);
+            let stored = rows(state, &get).await?.unwrap_or_default();
             if let Some(v) = stored.first().and_then(Value::as_str) {
                 break v.to_string();
             }
-            if run(Value::Array(vec![cas(row, None, "", &fresh, 0)]))
-                .await?
-                .is_some()
-            {
+            let put = Value::Array(vec![cas(row, None, "", &fresh, 0)]);
+            if rows(state, &put).await?.is_some() {
                 break fresh;
             }
         };
@@ -208,11 +213,15 @@ fn bounded_put(
 ) {
     let mut m = map.borrow_mut();
     if m.len() >= max && !m.contains_key(key.as_str()) {
-        let first = m
-            .iter()
-            .min_by_key(|(_, e)| e[0].as_u64().unwrap_or(0))
-            .map(|(k, _)| k.clone())
-            .unwrap_or_default();
+        // The entry that expires first (the first such, in key order).
+        let mut first: Option<(&String, u64)> = None;
+        for (k, e) in m.iter() {
+            let until = e[0].as_u64().unwrap_or(0);
+            if first.is_none_or(|(_, f)| until < f) {
+                first = Some((k, until));
+            }
+        }
+        let first = first.map(|(k, _)| k.clone()).unwrap_or_default();
         m.remove(first.as_str());
     }
     m.insert(key, Value::Array(vec![until.into(), value]));

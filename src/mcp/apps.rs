@@ -10,7 +10,7 @@
 //! Negotiation" asks: `extensions["io.modelcontextprotocol/ui"].mimeTypes`
 //! naming [`MIME`].
 
-use super::lane::{Lane, META_CAPS};
+use super::lane::{extension, Lane};
 use super::model::Resource;
 use super::rpc::RpcError;
 use crate::tools::{self, Offer, Ui};
@@ -24,8 +24,6 @@ pub const MIME: &str = "text/html;profile=mcp-app";
 /// build includes it minified (scripts/minify-view.mjs, chosen by build.rs);
 /// other builds include src/view/annotations.html as it is.
 pub const HTML: &str = include_str!(env!("SCALE_VIEW_HTML_PATH"));
-/// `-32021`: the request needs a client capability it did not declare.
-pub const MISSING_CAPABILITY: i64 = -32021;
 
 /// `_meta` of the view's `resources/read` contents: no outside domain at
 /// all (the image comes through `get_task_attachment` as a `data:` URL).
@@ -61,11 +59,7 @@ pub fn extensions() -> &'static RawValue {
 pub fn wanted(lane: Lane, params: &Map<String, Value>) -> bool {
     match lane {
         Lane::Legacy(_) => true,
-        Lane::Modern => params
-            .get("_meta")
-            .and_then(|m| m.get(META_CAPS))
-            .and_then(|c| c.get("extensions"))
-            .and_then(|e| e.get(EXTENSION))
+        Lane::Modern => extension(params, EXTENSION)
             .and_then(|u| u.get("mimeTypes"))
             .and_then(Value::as_array)
             .is_some_and(|types| types.iter().any(|t| t == MIME)),
@@ -97,12 +91,10 @@ pub fn check_call(name: &str, lane: Lane, params: &Map<String, Value>) -> Result
     if !app_only || wanted(lane, params) {
         return Ok(());
     }
-    Err(RpcError::new(
-        MISSING_CAPABILITY,
-        "this tool is called by the annotation view: the request must declare the io.modelcontextprotocol/ui extension (mimeTypes [\"text/html;profile=mcp-app\"]) in its client capabilities",
-    )
-    .with_status(400)
-    .with_data(serde_json::from_str(REQUIRED).unwrap_or_default()))
+    Err(RpcError::missing_capability(
+        "this tool is called by the annotation view: the request must declare the io.modelcontextprotocol/ui extension (mimeTypes [\"text/html;profile=mcp-app\"]) in its client capabilities".into(),
+        REQUIRED,
+    ))
 }
 
 /// Whether the view is listed as a resource to this connection: when it

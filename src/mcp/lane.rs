@@ -20,6 +20,16 @@ pub const DEFAULT_LEGACY_VERSION: &str = "2025-03-26";
 pub const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub const META_CAPS: &str = "io.modelcontextprotocol/clientCapabilities";
 
+/// What a request declares for the extension `name` in its client
+/// capabilities: `_meta[META_CAPS].extensions[name]`.
+pub fn extension<'p>(params: &'p Map<String, Value>, name: &str) -> Option<&'p Value> {
+    params
+        .get("_meta")?
+        .get(META_CAPS)?
+        .get("extensions")?
+        .get(name)
+}
+
 /// The modern version, then the legacy ones; a constant rather than a vector
 /// collected at each call, which took more code than the five strings.
 const SUPPORTED_VERSIONS: [&str; 5] = [

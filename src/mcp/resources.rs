@@ -127,19 +127,14 @@ fn resource(m: &Value) -> Resource {
 
 /// The annotation view's document, for any connection: it holds no data.
 fn view(lane: Lane) -> Payload {
-    let mut m = lane.result_fields();
-    if lane == Lane::Modern {
-        // It changes only with a deploy.
-        m.ttl_ms = Some(super::lane::LIST_TTL_MS);
-        m.cache_scope = Some("public");
-    }
     let contents = [TextResourceContents {
         uri: apps::URI,
         mime_type: apps::MIME,
         text: apps::HTML,
         meta: Some(apps::resource_meta()),
     }];
-    payload(&ReadResourceResult::new(contents, m))
+    // Cached as a list is: it changes only with a deploy.
+    payload(&ReadResourceResult::new(contents, lane.list_fields()))
 }
 
 pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<Payload, RpcError> {

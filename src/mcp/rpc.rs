@@ -54,6 +54,12 @@ impl RpcError {
         self.data = Some(d);
         self
     }
+    /// A request that needs a client capability it did not declare
+    /// (`-32021`, HTTP 400): `required`, JSON text, is the error's `data`.
+    pub fn missing_capability(message: String, required: &str) -> Self {
+        Self::new(MISSING_CAPABILITY, message)
+            .with_data(serde_json::from_str(required).unwrap_or_default())
+    }
     pub fn invalid_params(message: impl Into<String>) -> Self {
         Self::new(INVALID_PARAMS, message)
     }

@@ -25,7 +25,7 @@
 mod handle;
 mod wire;
 
-use super::lane::{Lane, META_CAPS};
+use super::lane::{extension, Lane, META_CAPS};
 use super::model::{Meta, RelatedTask};
 use super::results::{step_up, tool_result, tool_result_with};
 use super::rpc::{self, payload, Payload, RpcError};
@@ -39,7 +39,8 @@ use crate::tools::{self, ToolError};
 use handle::{Follows, Handle, Unavailable};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use wire::{Ack, CreatedV1, Immediate, Task};
+use std::borrow::Cow;
+use wire::{Ack, Task};
 
 /// The extension a 2026-07-28 request declares to get tasks.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -102,12 +103,7 @@ fn fixed(json: &str) -> Box<RawValue> {
 
 /// Whether the request declared the extension in its own capabilities.
 fn declared(params: &Map<String, Value>) -> bool {
-    params
-        .get("_meta")
-        .and_then(|m| m.get(META_CAPS))
-        .and_then(|c| c.get("extensions"))
-        .and_then(|e| e.get(EXTENSION))
-        .is_some_and(Value::is_object)
+    extension(params, EXTENSION).is_some_and(Value::is_object)
 }
 
 /// What a request asks of MCP tasks, decided before anything is read.
@@ -309,14 +305,19 @@ async fn created(
         "Scale {what} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
         truncate(&look.id, 80)
     );
-    Ok(payload(&CreatedV1 {
-        task: Task {
-            ttl: Some(h.ttl),
-            poll_interval: Some(poll),
-            ..task(&task_id, &message, &created, &created)
-        },
-        meta: Immediate { text: &immediate },
-    }))
+    let task = payload(&Task {
+        ttl: Some(h.ttl),
+        poll_interval: Some(poll),
+        ..task(&task_id, &message, &created, &created)
+    });
+    // 2025-11-25's `CreateTaskResult`: the task, and a sentence the client
+    // may give its model while the work goes on. Written out: two fields
+    // around JSON made already need no types of their own.
+    Ok(Cow::Owned(fixed(&format!(
+        r#"{{"task":{},"_meta":{{"io.modelcontextprotocol/model-immediate-response":{}}}}}"#,
+        task.get(),
+        Value::from(immediate)
+    ))))
 }
 
 /// A task's fields common to both eras, the era's own left out.
@@ -398,14 +399,12 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
             "tasks/result does not exist in protocol 2026-07-28: tasks/get carries the result once the task is completed.",
         )),
         _ if era == Era::V2 && !declared(params) => {
-            return Err(RpcError::new(
-                rpc::MISSING_CAPABILITY,
+            return Err(RpcError::missing_capability(
                 format!(
                     "{method} needs the {EXTENSION} extension declared in this request's _meta[\"{META_CAPS}\"].extensions"
                 ),
-            )
-            .with_status(400)
-            .with_data(required()))
+                REQUIRED,
+            ))
         }
         (_, "tasks/get") => Method::Get,
         (Era::V1, _) => Method::Result,
@@ -433,13 +432,9 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
 }
 
 /// The capability a 2026-07-28 `tasks/*` request lacked, as its error's
-/// `data` says it (parsed from text: `json!` would compile it into code).
-fn required() -> Value {
-    serde_json::from_str(
-        r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#,
-    )
-    .unwrap_or_default()
-}
+/// `data` says it.
+const REQUIRED: &str =
+    r#"{"requiredCapabilities":{"extensions":{"io.modelcontextprotocol/tasks":{}}}}"#;
 
 /// The one answer for every id that does not name a live task of this
 /// caller on this URL: it says nothing about which of those it was.

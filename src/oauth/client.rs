@@ -53,7 +53,7 @@ pub(super) fn resolve(
                 None => {
                     let (limit, window) = CIMD_FETCHES;
                     let bucket = format!("doc:{}", client_ip(req));
-                    if let Some(wait) = limited(o, io, &[(bucket, limit, window)])? {
+                    if let Some(wait) = limited(o, io, &bucket, limit, window)? {
                         return Ok(Err(format!("Too many app metadata documents were fetched for your network. Try again in {wait} seconds.")));
                     }
                     io.fetched_document(id)?

@@ -9,24 +9,20 @@ use crate::http::Request;
 use crate::io::state::op;
 use serde_json::Value;
 
-/// Counts an attempt in each bucket; `Some(seconds to wait)` when one is
-/// over its limit. A bucket is `(name, limit, window in seconds)`.
+/// Counts an attempt in `bucket`, which allows `limit` in each fixed window
+/// of `window` seconds; `Some(seconds to wait)` when it is over its limit.
 pub(super) fn limited(
     o: &OAuth<'_>,
     io: &Io,
-    buckets: &[(String, u64, u64)],
+    bucket: &str,
+    limit: u64,
+    window: u64,
 ) -> Result<Option<u64>, Stop> {
-    let ops: Vec<Value> = buckets
-        .iter()
-        .map(|(b, _, w)| op("hit", &format!("r:{b}"), "", "", *w))
-        .collect();
-    let hits = io.store(ops)?.unwrap_or_default();
-    Ok(buckets
-        .iter()
-        .zip(hits)
-        .filter(|((_, limit, _), hit)| hit[0].as_u64().unwrap_or(0) > *limit)
-        .map(|(_, hit)| hit[1].as_u64().unwrap_or(0).saturating_sub(o.now()).max(1))
-        .max())
+    let hits = io.store(vec![op("hit", &format!("r:{bucket}"), "", "", window)])?;
+    Ok(hits
+        .and_then(<[Value]>::first)
+        .filter(|hit| hit[0].as_u64().unwrap_or(0) > limit)
+        .map(|hit| hit[1].as_u64().unwrap_or(0).saturating_sub(o.now()).max(1)))
 }
 
 /// Whom a per-address rate limit counts: the caller's IPv4 address as

@@ -38,15 +38,17 @@ const FORMAT: [(u32, u32); 21] = [
 /// characters.
 #[inline(never)]
 pub(super) fn display_name(raw: Option<&str>, fallback: &str) -> String {
-    let clean: String = raw
-        .unwrap_or("")
-        .chars()
-        .filter(|&c| {
-            let c32 = c as u32;
-            !c.is_control() && !FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&c32))
-        })
-        .take(80)
-        .collect();
+    let (mut clean, mut kept) = (String::new(), 0);
+    for c in raw.unwrap_or("").chars() {
+        if kept == 80 {
+            break;
+        }
+        let c32 = c as u32;
+        if !c.is_control() && !FORMAT.iter().any(|&(lo, hi)| (lo..=hi).contains(&c32)) {
+            clean.push(c);
+            kept += 1;
+        }
+    }
     let clean = clean.trim();
     if clean.is_empty() { fallback } else { clean }.to_string()
 }

@@ -97,9 +97,9 @@ pub(super) fn register(o: &OAuth<'_>, req: &Request, io: &Io) -> Result<Response
     let name = display_name(v["client_name"].as_str(), "Unnamed app");
     // The address's own bucket first: a refused registration must not
     // count against the global one, or one network could drain it.
-    let mut wait = limited(o, io, &[(format!("dcr:{}", client_ip(req)), 30, 3600)])?;
+    let mut wait = limited(o, io, &format!("dcr:{}", client_ip(req)), 30, 3600)?;
     if wait.is_none() {
-        wait = limited(o, io, &[("dcr:*".into(), 2000, 3600)])?;
+        wait = limited(o, io, "dcr:*", 2000, 3600)?;
     }
     if let Some(wait) = wait {
         return Ok(oauth_error(

@@ -174,18 +174,7 @@ impl<'a> OAuth<'a> {
         &'b self,
         ops: &'b Value,
     ) -> BoxFut<'b, Result<Option<Vec<Value>>, String>> {
-        Box::pin(async move {
-            match self
-                .p
-                .state
-                .run(ops)
-                .await
-                .map_err(|e| format!("the OAuth store failed: {e}"))?
-            {
-                Value::Array(r) => Ok(Some(r)),
-                _ => Ok(None),
-            }
-        })
+        crate::io::state::rows(&*self.p.state, ops)
     }
 }
 

@@ -53,7 +53,7 @@ pub(super) fn method_and_secret<'p>(
         return say(400, ask);
     };
     let bucket = bucket(method, req);
-    if let Some(wait) = limited(o, io, &[(bucket.clone(), ATTEMPTS, SIGN_IN_WINDOW)])? {
+    if let Some(wait) = limited(o, io, &bucket, ATTEMPTS, SIGN_IN_WINDOW)? {
         return Ok(Err((
             429,
             format!("Too many sign-in attempts from your network. Try again in {wait} seconds."),
@@ -103,7 +103,11 @@ pub(super) fn failed(o: &OAuth<'_>, io: &Io, bucket: &str) -> Result<(), Stop> {
             o.alert.set(Some(n));
         }
         let key = format!("r:{bucket}");
-        io.store(vec![op("hit", &key, "", "", SIGN_IN_WINDOW); PENALTY])?;
+        let mut hits = Vec::new();
+        for _ in 0..PENALTY {
+            hits.push(op("hit", &key, "", "", SIGN_IN_WINDOW));
+        }
+        io.store(hits)?;
     }
     Ok(())
 }

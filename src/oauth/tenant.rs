@@ -31,10 +31,10 @@ pub(super) fn tenants<'a>(
         ids.push(OAuth::tagged(k, TENANT_ID, old.clone()));
         ids.push(old);
     }
-    let ops = ids
-        .iter()
-        .map(|id| op("get", &format!("u:{id}"), "", "", 0))
-        .collect();
+    let mut ops = Vec::new();
+    for id in &ids {
+        ops.push(op("get", &format!("u:{id}"), "", "", 0));
+    }
     Ok((ids, io.store(ops)?.unwrap_or_default()))
 }
 

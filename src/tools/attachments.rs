@@ -23,7 +23,8 @@ use super::shape::out;
 use crate::callback_log::scan::scan;
 use crate::codec::base64;
 use crate::context::Ctx;
-use crate::guarded_fetch::{self, Failure, Get, Got, Rules};
+use crate::guarded_fetch::{self, Failure, Get, Rules};
+use crate::io::InResponse;
 use crate::scale::{Call, Retry};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -80,7 +81,7 @@ fn sniff(head: &[u8]) -> Option<&'static str> {
 /// A refusal of what the task holds or its host answered. Not
 /// [`ToolError::refused`], which says nothing was sent: Scale was asked for
 /// the task, and perhaps the host for the image.
-fn fail(message: impl Into<String>) -> ToolError {
+fn fail(message: String) -> ToolError {
     ToolError::scale(None, message)
 }
 
@@ -101,7 +102,7 @@ fn failed(f: Failure) -> ToolError {
         Failure::Timeout => {
             return ToolError {
                 kind: ErrorKind::Timeout,
-                ..fail("The attachment's server did not answer within 8 seconds.")
+                ..fail("The attachment's server did not answer within 8 seconds.".into())
             }
         }
         Failure::TooLarge => "The attachment is larger than 8 MiB.".into(),
@@ -136,7 +137,7 @@ async fn read(
 }
 
 /// The bytes an answer holds from `first`, as [`read`] gives them.
-fn part(got: Got, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
+fn part(got: InResponse, first: u64, len: u64) -> Result<(Vec<u8>, u64), ToolError> {
     let range = got.header("content-range").unwrap_or("");
     let start = range
         .strip_prefix("bytes ")
@@ -178,7 +179,7 @@ async fn attachment_of(cx: &Ctx, task_id: &str) -> Result<String, ToolError> {
     // projects is fetched.
     scope::task_in_scope(cx, &call()?, field(&["project"]))?;
     match field(&["params", "attachment"]) {
-        None => Err(fail("The task has no attachment.")),
+        None => Err(fail("The task has no attachment.".into())),
         Some(url) if url.starts_with("scaledata://") => Err(fail(format!(
             "The attachment is a file imported into Scale ({}); it cannot be fetched from here.",
             crate::json::truncate(url, 80)
@@ -230,7 +231,7 @@ fn chunk(
 ) -> ToolResult {
     let Some(mime) = sniff(head.unwrap_or(&bytes)) else {
         return Err(fail(
-            "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).",
+            "The attachment is not a PNG, JPEG, GIF or WebP image (by its first bytes; SVG never is).".into(),
         ));
     };
     if total > MAX_BYTES {
@@ -250,7 +251,9 @@ fn chunk(
         bytes.truncate(bytes.len() - bytes.len() % 3);
     }
     if bytes.is_empty() {
-        return Err(fail("The attachment's server answered an empty part."));
+        return Err(fail(
+            "The attachment's server answered an empty part.".into(),
+        ));
     }
     let end = offset + bytes.len() as u64;
     // The chunk's description, `structuredContent`; written out rather than
@@ -265,8 +268,7 @@ fn chunk(
     text.push_str(",\"data\":\"");
     text.push_str(&base64(&bytes));
     text.push_str("\"}");
-    let structured = RawValue::from_string(json)
-        .unwrap_or_else(|_| RawValue::from_string("{}".into()).expect("valid JSON"));
+    let structured = RawValue::from_string(json).expect("valid JSON");
     Ok(Out::Split { text, structured })
 }
 

@@ -35,21 +35,6 @@ pub(super) struct Task<'a> {
     pub meta: Option<Meta>,
 }
 
-/// 2025-11-25's `CreateTaskResult`: the task, and a sentence the client may
-/// give its model while the work goes on.
-#[derive(Serialize)]
-pub(super) struct CreatedV1<'a> {
-    pub task: Task<'a>,
-    #[serde(rename = "_meta")]
-    pub meta: Immediate<'a>,
-}
-
-#[derive(Serialize)]
-pub(super) struct Immediate<'a> {
-    #[serde(rename = "io.modelcontextprotocol/model-immediate-response")]
-    pub text: &'a str,
-}
-
 /// 2026-07-28's empty acknowledgement (`tasks/cancel`, `tasks/update`).
 #[derive(Serialize)]
 pub(super) struct Ack {
