@@ -176,9 +176,10 @@ pub(crate) async fn open(
 /// Handles opened in this isolate lately: a client polls one handle again
 /// and again, and skipping the platform's decryption took a pending poll
 /// from 8.7% above get_task's CPU to 2.3% (`npm run bench`, its tasks/get
-/// diagnostic; 0.54 KiB of the compressed upload). An entry is the id as sent and the key it opened
-/// under, so a key no longer in use opens nothing; who may use it and
-/// whether it expired are checked on every poll as for a fresh opening.
+/// diagnostic; 0.54 KiB of the compressed upload). An entry is the id as
+/// sent and the key it opened under, so a key no longer in use opens
+/// nothing; who may use it and whether it expired are checked on every
+/// poll as for a fresh opening.
 const OPENED_KEPT: usize = 64;
 
 /// An opened handle: its id as sent, the key it opened under, its payload.

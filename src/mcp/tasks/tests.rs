@@ -844,3 +844,52 @@ fn the_poll_interval_grows_with_the_tasks_age() {
         [5_000, 5_000, 30_000, 30_000, 120_000, 120_000, 300_000, 300_000]
     );
 }
+
+/// The platform's crypto, counting how often it is asked to open.
+struct CountingOpens(Rc<dyn crate::io::Crypto>, Rc<std::cell::Cell<u32>>);
+
+impl crate::io::Crypto for CountingOpens {
+    fn random(&self, buf: &mut [u8]) -> Result<(), String> {
+        self.0.random(buf)
+    }
+    fn seal<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        plain: &'a [u8],
+    ) -> crate::io::BoxFut<'a, Result<Vec<u8>, String>> {
+        self.0.seal(key, plain)
+    }
+    fn open<'a>(
+        &'a self,
+        key: &'a [u8; 32],
+        sealed: &'a [u8],
+    ) -> crate::io::BoxFut<'a, Result<Option<Vec<u8>>, String>> {
+        self.1.set(self.1.get() + 1);
+        self.0.open(key, sealed)
+    }
+}
+
+#[test]
+fn polls_of_one_handle_decrypt_it_once_and_still_check_the_caller() {
+    let (c, up) = (cfg(&[]), FakeUpstream::new());
+    let opens = Rc::new(std::cell::Cell::new(0));
+    let counted = |who: &str| {
+        let mut cx = cx_as(&c, &up, who, "/mcp");
+        cx.services.crypto = Rc::new(CountingOpens(cx.services.crypto.clone(), opens.clone()));
+        cx
+    };
+    let id = create_v1(&counted("ops"), &up, "pending")["task"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for _ in 0..3 {
+        up.push_json(200, task("pending"));
+        let polled = call(&counted("ops"), V1, "tasks/get", json!({"taskId": id})).unwrap();
+        assert_eq!(polled["status"], "working");
+    }
+    assert_eq!(opens.get(), 1, "three polls, one decryption");
+    // The remembered opening is still refused to another caller.
+    let e = call(&counted("other"), V1, "tasks/get", json!({"taskId": id})).unwrap_err();
+    assert!(e.message.starts_with(NOT_FOUND), "{}", e.message);
+    assert_eq!(opens.get(), 1);
+}
