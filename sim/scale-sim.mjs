@@ -48,6 +48,9 @@ const INVITE_EXPIRY_MS = 7 * 24 * 3600 * 1000;
 // Upper bound for latency, jitter and scheduled completions: long enough for
 // any test or benchmark, short enough that a typo cannot park a request forever.
 const MAX_DELAY_MS = 10 * 60 * 1000;
+// A create whose attachment contains this text is refused with 400, as Scale
+// refuses an item it cannot use (README "Refused items").
+const REFUSE_MARK = 'refuse-me';
 const MIME_BY_EXT = {
   jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', gif: 'image/gif', webp: 'image/webp',
   bmp: 'image/bmp', tif: 'image/tiff', tiff: 'image/tiff', svg: 'image/svg+xml',
@@ -421,8 +424,13 @@ function createState(options) {
     teammates: [], // [{email, role, ...}]
     requests: [], // request log of /v1 calls
     deliveries: [], // callback delivery log
-    fileRequests: [], // requests for /files/ (the sample attachment host)
+    fileRequests: [], // requests for /files/ (the sample attachment host and served files)
+    servedFiles: new Map(), // path below /files/ -> a file registered by POST /__sim/files
+    uniqueIds: new Map(), // unique_id -> the task holding it (kept with the tasks)
     faults: [], // pending fault rules, matched in order
+    faultSeq: 0, // fault rules added since the reset: the default seed of a probabilistic one
+    // POST /v1/task/{type} requests since the reset, and how each was answered.
+    creates: { count: 0, statuses: {} },
     config: {
       callbackAuthKey: options.callbackAuthKey ?? null,
       autoCompleteMs: options.autoCompleteMs ?? null,
@@ -502,10 +510,13 @@ class Simulator {
     this.stopTimers();
     this.resetStats();
     // Mutate in place so references held by callers (`sim.state.*`) stay valid.
-    for (const m of [s.projects, s.batches, s.tasks, s.evaluationTasks, s.files]) m.clear();
+    for (const m of [s.projects, s.batches, s.tasks, s.evaluationTasks, s.files, s.servedFiles, s.uniqueIds]) m.clear();
     for (const a of [s.teammates, s.requests, s.deliveries, s.faults, s.fileRequests]) a.length = 0;
     s.seq = 0;
     s.taskSeq = 0;
+    s.faultSeq = 0;
+    s.creates.count = 0;
+    for (const k of Object.keys(s.creates.statuses)) delete s.creates.statuses[k];
     seedTeam(s);
   }
 
@@ -523,9 +534,19 @@ class Simulator {
     return this.state.projects.get(name) || fail(404, `Project "${name}" not found`);
   }
 
+  /** The task holding `uniqueId`, from an index kept with the tasks (a create stays O(1) at 10,000 tasks). */
   findByUniqueId(uniqueId) {
-    for (const t of this.state.tasks.values()) if (t.unique_id === uniqueId) return t;
-    return null;
+    return this.state.uniqueIds.get(uniqueId) || null;
+  }
+
+  /** Gives `task` the unique_id `uniqueId` (undefined: none), keeping the index in step. */
+  assignUniqueId(task, uniqueId) {
+    if (task.unique_id !== undefined && this.state.uniqueIds.get(task.unique_id) === task) this.state.uniqueIds.delete(task.unique_id);
+    if (uniqueId === undefined) delete task.unique_id;
+    else {
+      task.unique_id = uniqueId;
+      this.state.uniqueIds.set(uniqueId, task);
+    }
   }
 
   // ----- projects ---------------------------------------------------------
@@ -730,6 +751,11 @@ class Simulator {
     if (type === 'imageannotation' && (typeof body.attachment !== 'string' || !body.attachment)) {
       fail(400, 'Missing required parameter: attachment');
     }
+    // Items Scale refuses: an attachment carrying the marker (see README "Refused items").
+    const attachments = [body.attachment, ...(Array.isArray(body.attachments) ? body.attachments : [])];
+    if (attachments.some((a) => typeof a === 'string' && a.includes(REFUSE_MARK))) {
+      fail(400, 'Invalid attachment: refused by the simulator');
+    }
     if (uniqueId != null && this.findByUniqueId(uniqueId)) {
       fail(409, `The unique_id ("${uniqueId}") is already used for a different task.`);
     }
@@ -756,6 +782,7 @@ class Simulator {
       _seq: ++this.state.taskSeq,
     };
     this.state.tasks.set(task.task_id, task);
+    if (uniqueId != null) this.state.uniqueIds.set(uniqueId, task);
     this.reopenBatch(batchName);
     this.scheduleAutoComplete(task.task_id);
     return task;
@@ -823,7 +850,12 @@ class Simulator {
       timeFilter(query, 'completed_after', 'completed_before', (t) => t.completed_at),
       timeFilter(query, 'updated_after', 'updated_before', (t) => t.updated_at),
     ];
-    const all = [...this.state.tasks.values()]
+    // With unique_id filters the index gives the candidates: a client recovering
+    // items after 409s does not scan (and sort) every task each time.
+    const candidates = uniqueIds.length
+      ? [...new Set(uniqueIds.map((u) => this.state.uniqueIds.get(u)).filter(Boolean))]
+      : [...this.state.tasks.values()];
+    const all = candidates
       .filter((t) => filters.every((f) => f(t)))
       // created_at descending; creation order breaks ties so paging is stable.
       .sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : b._seq - a._seq));
@@ -848,7 +880,7 @@ class Simulator {
       task.updated_at = nowIso();
     }
     if (clearUniqueId && task.unique_id !== undefined) {
-      delete task.unique_id;
+      this.assignUniqueId(task, undefined);
       task.updated_at = nowIso();
     }
     await this.checkBatchCompletion(task.batch);
@@ -879,14 +911,14 @@ class Simulator {
     if (typeof uniqueId !== 'string' || !uniqueId) fail(400, 'Missing required parameter: unique_id');
     const other = this.findByUniqueId(uniqueId);
     if (other && other !== task) fail(409, `The unique_id ("${uniqueId}") is already used for a different task.`);
-    task.unique_id = uniqueId;
+    this.assignUniqueId(task, uniqueId);
     task.updated_at = nowIso();
     return task;
   }
 
   clearUniqueId(id) {
     const task = this.getTask(id);
-    delete task.unique_id;
+    this.assignUniqueId(task, undefined);
     task.updated_at = nowIso();
     return task;
   }
@@ -1105,6 +1137,13 @@ function send(res, status, body) {
 
 const sendError = (res, status, message) => send(res, status, { status_code: status, error: message });
 
+/** Sends bytes that are already JSON. */
+function sendBytes(res, status, data) {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length });
+  res.end(data);
+}
+
 /** Reads the whole request body as a UTF-8 string, or null when it is empty. */
 function readBody(req) {
   return new Promise((resolve, reject) => {
@@ -1204,7 +1243,7 @@ function matchRoute(routes, method, segs) {
 // Request rules: which /v1 requests a fault or a latency entry applies to
 
 const MATCH_KEYS = ['method', 'path', 'pathPrefix', 'pattern', 'bodyMatch', 'bodyContains'];
-const FAULT_KEYS = new Set([...MATCH_KEYS, 'times', 'status', 'body', 'headers', 'retryAfter', 'delayMs', 'nonJson', 'plainOk', 'truncatedJson', 'drop']);
+const FAULT_KEYS = new Set([...MATCH_KEYS, 'times', 'probability', 'seed', 'after', 'status', 'body', 'headers', 'retryAfter', 'delayMs', 'nonJson', 'plainOk', 'truncatedJson', 'drop']);
 const LATENCY_KEYS = new Set([...MATCH_KEYS, 'ms', 'jitterMs']);
 
 /** Raw segments below /v1 (`/v1/task/a%2Fb` -> ['task', 'a%2Fb']); one trailing slash is tolerated like the router does. */
@@ -1299,14 +1338,41 @@ function latencyFor(rules, r) {
   return rule.ms + (rule.jitterMs ? Math.random() * rule.jitterMs : 0);
 }
 
-/** Takes the first fault rule matching this request, consuming one of its `times`. */
+/**
+ * Mulberry32: a small seeded generator of floats in [0, 1). The same seed
+ * gives the same sequence on every run, so a probabilistic fault fails the
+ * same n-th matching requests each time.
+ */
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Takes the first fault rule that matches this request and fires: a rule with
+ * `probability` fires on a draw from its own generator and otherwise lets the
+ * next rules have their turn. Firing consumes one of its `times`, if it has any.
+ */
 function takeFault(state, r) {
-  const i = state.faults.findIndex((f) => ruleMatches(f, r));
-  if (i < 0) return null;
-  const fault = state.faults[i];
-  fault.times -= 1;
-  if (fault.times <= 0) state.faults.splice(i, 1);
-  return fault;
+  for (let i = 0; i < state.faults.length; i++) {
+    const fault = state.faults[i];
+    if (!ruleMatches(fault, r)) continue;
+    fault.matched++;
+    if (fault.probability !== undefined && !(fault._random() < fault.probability)) continue;
+    fault.applied++;
+    if (fault.times !== undefined) {
+      fault.times -= 1;
+      if (fault.times <= 0) state.faults.splice(i, 1);
+    }
+    return fault;
+  }
+  return null;
 }
 
 /** Applies a fault. Returns true when it answered (or dropped) the request itself. */
@@ -1341,8 +1407,15 @@ function validateFault(f) {
   if (!isObject(f)) fail(400, 'A fault must be a JSON object');
   validateMatch(f, FAULT_KEYS, '');
   const out = clone(f);
-  out.times = out.times ?? 1;
-  if (!Number.isInteger(out.times) || out.times < 1) fail(400, 'times must be a positive integer');
+  if (out.probability !== undefined && !(typeof out.probability === 'number' && out.probability > 0 && out.probability <= 1)) {
+    fail(400, 'probability must be a number with 0 < probability <= 1');
+  }
+  if (out.seed !== undefined && !(Number.isInteger(out.seed) && out.seed >= 0 && out.seed <= 0xffffffff)) fail(400, 'seed must be an integer from 0 to 4294967295');
+  if (out.seed !== undefined && out.probability === undefined) fail(400, 'seed needs probability');
+  if (out.after !== undefined && typeof out.after !== 'boolean') fail(400, 'after must be true or false');
+  // A probabilistic rule stays until cleared unless `times` limits how often it fires.
+  if (out.times === undefined && out.probability === undefined) out.times = 1;
+  if (out.times !== undefined && (!Number.isInteger(out.times) || out.times < 1)) fail(400, 'times must be a positive integer');
   if (out.status !== undefined && (!Number.isInteger(out.status) || out.status < 100 || out.status > 599)) fail(400, 'status must be an HTTP status code');
   if (out.delayMs !== undefined && (typeof out.delayMs !== 'number' || out.delayMs < 0)) fail(400, 'delayMs must be a non-negative number');
   if (out.retryAfter !== undefined && (typeof out.retryAfter !== 'number' || out.retryAfter < 0)) fail(400, 'retryAfter must be a non-negative number of seconds');
@@ -1377,24 +1450,50 @@ async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
   });
 
   const request = { method: req.method, rawPath, segs: apiSegments(rawPath), rawBody, json: parsed, isJson };
+  if (request.method === 'POST' && request.segs.length === 2 && request.segs[0] === 'task') {
+    // A task create: counted on arrival, its answer (or none) when the exchange ends.
+    const creates = state.creates;
+    creates.count++;
+    res.once('close', () => {
+      const key = res.writableFinished ? String(res.statusCode) : 'dropped';
+      creates.statuses[key] = (creates.statuses[key] || 0) + 1;
+    });
+  }
   // The fault is taken on arrival, so `times` counts requests in the order
   // they came in; the latency then holds the request open like a slow upstream.
   const fault = takeFault(state, request);
   const delay = latencyFor(state.config.latency, request);
   if (delay > 0) await sleep(delay);
-  if (fault && (await applyFault(fault, req, res))) return;
+  if (!fault?.after) {
+    if (fault && (await applyFault(fault, req, res))) return;
+    const data = await answerApi(sim, req, rawPath, rawQuery, rawBody);
+    sendBytes(res, 200, data);
+    return;
+  }
+  // An `after` fault: the request reaches Scale and does its work (a create
+  // creates), then the client gets the fault instead of the answer.
+  let data;
+  let error;
+  try {
+    data = await answerApi(sim, req, rawPath, rawQuery, rawBody);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    error = e;
+  }
+  if (await applyFault(fault, req, res)) return;
+  if (error) throw error;
+  sendBytes(res, 200, data);
+}
 
+/** What Scale answers to a /v1 request (auth, routing, the work itself): the JSON bytes, or an ApiError thrown. */
+async function answerApi(sim, req, rawPath, rawQuery, rawBody) {
   checkAuth(sim, req.headers.authorization);
   // Canned mode (benchmarks): a read answers the bytes it answered last time
   // as long as nothing was written since, so the simulator costs almost no CPU.
   const cacheKey = sim.canned && req.method === 'GET' ? req.url : null;
   if (cacheKey) {
     const hit = sim.cannedAnswers.get(cacheKey);
-    if (hit && hit.version === sim.version) {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': hit.data.length });
-      res.end(hit.data);
-      return;
-    }
+    if (hit && hit.version === sim.version) return hit.data;
   } else {
     sim.version++;
   }
@@ -1402,9 +1501,9 @@ async function handleApi(sim, req, res, rawPath, rawQuery, rawBody) {
   const route = matchRoute(ROUTES, req.method, segs);
   if (!route) fail(404, `Not found: ${req.method} ${rawPath}`);
   const ctx = { sim, query: new URLSearchParams(rawQuery), json: (dflt) => jsonBody(rawBody, dflt) };
-  const result = await route.handler(ctx, ...route.params);
-  if (cacheKey) sim.cannedAnswers.set(cacheKey, { version: sim.version, data: Buffer.from(JSON.stringify(result)) });
-  send(res, 200, result);
+  const data = Buffer.from(JSON.stringify(await route.handler(ctx, ...route.params)));
+  if (cacheKey) sim.cannedAnswers.set(cacheKey, { version: sim.version, data });
+  return data;
 }
 
 /** Control API: no auth, never under /v1. */
@@ -1416,13 +1515,23 @@ const CONTROL_ROUTES = [
   ['DELETE', ['files', 'requests'], (c) => { c.sim.state.fileRequests.length = 0; return { ok: true }; }],
   ['GET', ['deliveries'], (c) => clone(c.sim.state.deliveries)],
   ['DELETE', ['deliveries'], (c) => { c.sim.state.deliveries.length = 0; return { ok: true }; }],
-  ['GET', ['faults'], (c) => clone(c.sim.state.faults)],
+  ['GET', ['faults'], (c) => c.sim.state.faults.map(publicView)],
   ['DELETE', ['faults'], (c) => { c.sim.state.faults.length = 0; return { ok: true }; }],
   ['POST', ['faults'], (c) => {
     const body = c.json(undefined);
     const list = (Array.isArray(body) ? body : [body]).map(validateFault);
-    c.sim.state.faults.push(...list);
-    return clone(c.sim.state.faults);
+    const state = c.sim.state;
+    for (const f of list) {
+      state.faultSeq++;
+      f.matched = 0;
+      f.applied = 0;
+      if (f.probability !== undefined) {
+        f.seed ??= state.faultSeq; // the rule's number since the reset: repeatable, and not shared by two rules
+        Object.defineProperty(f, '_random', { value: seededRandom(f.seed), enumerable: false });
+      }
+    }
+    state.faults.push(...list);
+    return state.faults.map(publicView);
   }],
   ['POST', ['reset'], (c) => { c.sim.reset(); return { ok: true }; }],
   ['GET', ['stats'], (c) => c.sim.statsView()],
