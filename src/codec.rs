@@ -160,6 +160,17 @@ pub fn fnv128_hex(data: &[u8]) -> String {
     format!("{:016x}{:016x}", (h >> 64) as u64, h as u64)
 }
 
+/// Lower-case hex of `b`.
+pub(crate) fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len() * 2);
+    for x in b {
+        out.push(DIGITS[usize::from(x >> 4)] as char);
+        out.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    out
+}
+
 /// SHA-256 (FIPS 180-4).
 ///
 /// Hand-written rather than WebCrypto's `digest`: the OAuth server hashes
@@ -360,10 +371,6 @@ mod tests {
         assert_eq!(iso_from_ms(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso_from_ms(1_767_225_600_123), "2026-01-01T00:00:00.123Z");
         assert_eq!(iso_from_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Scale, as in tests and local development).
 
 use crate::http::{hostname_of, loopback_host, origin_of};
-use crate::io::{InResponse, Method, OutRequest, SendError, Upstream};
+use crate::io::{Chunks, InResponse, Method, OutRequest, SendError, Upstream};
 
 /// What may be fetched besides public https hosts, and what never may.
 #[derive(Clone, Copy, Debug, Default)]
@@ -202,6 +202,26 @@ pub(crate) async fn get(
     g: &Get<'_>,
     take: &dyn Fn() -> bool,
 ) -> Result<InResponse, Failure> {
+    Ok(hops(up, g, take, false).await?.0)
+}
+
+/// [`get`], with the final answer's body left to read chunk by chunk
+/// (`max_bytes` then only refuses a larger declared length).
+pub(crate) async fn open<'u>(
+    up: &'u dyn Upstream,
+    g: &Get<'_>,
+    take: &dyn Fn() -> bool,
+) -> Result<(InResponse, Box<dyn Chunks + 'u>), Failure> {
+    let (r, body) = hops(up, g, take, true).await?;
+    Ok((r, body.expect("an opened answer has its body")))
+}
+
+async fn hops<'u>(
+    up: &'u dyn Upstream,
+    g: &Get<'_>,
+    take: &dyn Fn() -> bool,
+    stream: bool,
+) -> Result<(InResponse, Option<Box<dyn Chunks + 'u>>), Failure> {
     let started = up.now_ms();
     let mut url = g.url.to_string();
     let mut hop = 0u8;
@@ -226,7 +246,11 @@ pub(crate) async fn get(
             max_response_bytes: g.max_bytes,
             no_redirects: true,
         };
-        let r = match up.send(&out, left as u32).await {
+        let sent = match stream {
+            true => up.open(out, left as u32).await.map(|(r, b)| (r, Some(b))),
+            false => up.send(&out, left as u32).await.map(|r| (r, None)),
+        };
+        let (r, body) = match sent {
             Ok(r) => r,
             Err(SendError::Timeout(_)) => return Err(Failure::Timeout),
             Err(SendError::TooLarge(_)) => return Err(Failure::TooLarge),
@@ -234,7 +258,7 @@ pub(crate) async fn get(
             Err(SendError::Network(_)) => return Err(Failure::Unreachable(host.to_string())),
         };
         if !(300..400).contains(&r.status) {
-            return Ok(r);
+            return Ok((r, body));
         }
         match r.header("location").and_then(|l| resolve(&url, l)) {
             Some(next) if hop < g.redirects => {

@@ -117,7 +117,8 @@ async fn mcp_allowed(
         .then(|| crate::oauth::issuer(&cfg, &req.self_origin));
     let request_id = request_id(req, &services);
     let url = (&*req.self_origin, &*req.path);
-    let cx = Ctx::new(cfg, services, identity, view, url, &request_id);
+    let mut cx = Ctx::new(cfg, services, identity, view, url, &request_id);
+    cx.narrowing = crate::auth::view::narrowing(&req.headers).into();
     let out = crate::mcp::handle_post(req, &cx).await;
     // Only a signed-in user's missing scope is answered with 403
     // (docs/permissions.md §2): the challenge tells the client to sign in again

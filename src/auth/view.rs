@@ -127,6 +127,25 @@ fn tool_list(v: &str) -> Vec<String> {
         .collect()
 }
 
+/// The request headers that narrow a connection, each as [`View::new`]
+/// reads it.
+pub(crate) const NARROWING: [&str; 4] = [
+    "x-mcp-readonly",
+    "x-mcp-tools",
+    "x-mcp-exclude-tools",
+    "x-scale-project",
+];
+
+/// Of `headers`, those that narrow the connection (a job keeps them, so its
+/// later steps see the connection that started it).
+pub(crate) fn narrowing(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| NARROWING.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
 impl View {
     /// A view without narrowing (tests, and what the narrowing starts from).
     pub fn full(principal: &Principal) -> View {

@@ -57,6 +57,9 @@ pub(crate) struct Ctx {
     pub path: Rc<str>,
     /// The id audit lines carry.
     pub request_id: Rc<str>,
+    /// The request's headers that narrow the connection (`auth::view`'s
+    /// `NARROWING`), which a job started by it keeps.
+    pub narrowing: Rc<[(String, String)]>,
     /// Set by the transport when the answer streams progress to the client.
     pub progress: Option<Rc<Progress>>,
     /// Whether the request is one message answered with its own HTTP status:
@@ -95,6 +98,7 @@ impl Ctx {
             self_origin: self_origin.into(),
             path: path.into(),
             request_id: request_id.into(),
+            narrowing: Rc::new([]),
             progress: None,
             single: true,
             notes: Rc::default(),

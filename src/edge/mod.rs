@@ -107,6 +107,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         auth_limiter: binding("AUTH_LIMITER"),
         oauth: oauth_platform(&env),
         crypto: Rc::new(WebCrypto),
+        jobs: None,
     };
     let out = app::handle(&incoming, &raw, services).await;
     // A body the core refused without reading makes the runtime drop the

@@ -382,6 +382,7 @@ pub fn services(up: &FakeUpstream, store: Option<&MemoryStore>) -> Services {
         auth_limiter: None,
         oauth: None,
         crypto: Rc::new(FakeCrypto::default()),
+        jobs: None,
     }
 }
 
@@ -423,6 +424,7 @@ pub fn services_with_oauth(
     Services {
         oauth: Some(oauth.platform()),
         crypto: Rc::new(oauth.crypto.clone()),
+        jobs: None,
         ..services(up, store)
     }
 }

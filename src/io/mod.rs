@@ -105,6 +105,38 @@ pub trait Upstream {
     fn sleep(&self, ms: u32) -> BoxFut<'_, ()>;
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+    /// Sends one request and gives the answer's head (`body` empty) with
+    /// its body to be read chunk by chunk, so a large answer is never whole
+    /// in memory; `timeout_ms` bounds the head. The default reads the body
+    /// whole and gives it as one chunk (the fakes).
+    fn open(
+        &self,
+        req: OutRequest,
+        timeout_ms: u32,
+    ) -> BoxFut<'_, Result<(InResponse, Box<dyn Chunks + '_>), SendError>> {
+        Box::pin(async move {
+            let mut r = self.send(&req, timeout_ms).await?;
+            let body = std::mem::take(&mut r.body);
+            Ok((r, Box::new(Whole(Some(body))) as Box<dyn Chunks>))
+        })
+    }
+}
+
+/// An answer's body as it arrives.
+pub trait Chunks {
+    /// The next piece of the body; `None` at its end; `Err` with the
+    /// platform's message when the connection broke.
+    fn next(&mut self) -> BoxFut<'_, Result<Option<Vec<u8>>, String>>;
+}
+
+/// A body already read, as one chunk.
+struct Whole(Option<Vec<u8>>);
+
+impl Chunks for Whole {
+    fn next(&mut self) -> BoxFut<'_, Result<Option<Vec<u8>>, String>> {
+        let next = self.0.take().filter(|b| !b.is_empty());
+        Box::pin(async move { Ok(next) })
+    }
 }
 
 /// A key as listed by the store: its name and the metadata stored beside it.
@@ -182,6 +214,17 @@ pub struct OAuthPlatform {
     pub memo: Rc<state::Memo>,
 }
 
+/// What dataset-scale jobs run on (docs/jobs.md): one Durable Object per
+/// job, called with a job store operation (`tools::bulk`'s `store`) as
+/// JSON and answering JSON, and the queue that carries the jobs' work.
+pub trait Jobs {
+    /// Runs `op` in the object of job `job` in one step.
+    fn call<'a>(&'a self, job: &'a str, op: String) -> BoxFut<'a, Result<String, String>>;
+    /// Puts `bodies` on the jobs queue (at most 100, as one batch), each
+    /// delivered after `delay_s` seconds.
+    fn send<'a>(&'a self, bodies: &'a [String], delay_s: u32) -> BoxFut<'a, Result<(), String>>;
+}
+
 /// The platform services the edge supplies for one request. Shared (`Rc`)
 /// so that work which outlives the request handler's frame, such as a
 /// streamed answer, can own them.
@@ -201,6 +244,9 @@ pub struct Services {
     pub oauth: Option<OAuthPlatform>,
     /// The platform's encryption and randomness, always there.
     pub crypto: Rc<dyn Crypto>,
+    /// `None` unless both the `JOBS` queue and the `JOBS_STATE` object are
+    /// bound (jobs are off).
+    pub jobs: Option<Rc<dyn Jobs>>,
 }
 
 pub mod state;

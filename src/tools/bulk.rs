@@ -37,7 +37,8 @@ const LOOKUP_QUERY_BYTES: usize = 6000;
 pub(crate) const TOOLS: &[ToolDef] = &[tool! {
     name: "create_tasks",
     title: "Create tasks in bulk",
-    description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time. \
+    description: "Creates up to 100 Scale tasks of one `type` in one call: POST /task/{type} per item, several at a time \
+(or up to 10,000 from a manifest at `items_url`, as an MCP task). \
 `project`/`batch` apply to every item; each item of `items` holds its task's own fields (attachment, instruction, callback_url, metadata, tags, \
 unique_id, and type-specific fields in `params`). Every task gets a unique_id: the item's own, or one derived from `idempotency_key` and the \
 item's content, so the same call again never creates a duplicate: tasks that exist are reported as already_existed. Every item is checked \
@@ -87,7 +88,10 @@ fn items_decl() -> Value {
 args! {
     pub(crate) struct CreateTasks {
         req r#type: String = TYPE_DECL,
-        req items: Vec<Value> = Decl::Fn(items_decl),
+        opt items: Vec<Value> = Decl::Fn(items_decl),
+        opt items_url: String = d("Instead of `items`: an https URL of a manifest of up to 10,000 items (JSONL, one item object a line, or CSV with \
+a header row naming item fields), read and created as one job. Needs a task-aware client (MCP tasks); the task reports progress and, at the end, \
+every failure by line and the created task ids."),
         opt project: String = d("Project name, for every item."),
         opt batch: String = d("Batch name, for every item (required for Rapid projects; implies the project)."),
         opt idempotency_key: String = d("Names this set of tasks (1-100 characters): each item without a unique_id gets `<idempotency_key>:<hash of the item>`. \
@@ -182,70 +186,112 @@ fn outcome(r: &Row) -> &str {
     r.get("outcome").and_then(Value::as_str).unwrap_or("")
 }
 
+/// What every item of a call shares: the task type, `project`, `batch`
+/// and `idempotency_key`.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    pub ty: String,
+    pub project: Option<String>,
+    pub batch: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Shared {
+    /// The shared arguments, checked.
+    pub(crate) fn checked(
+        ty: String,
+        project: Option<String>,
+        batch: Option<String>,
+        key: Option<String>,
+    ) -> Result<Shared, ToolError> {
+        task_type("type", &ty)?;
+        if key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 100) {
+            return Err(ToolError::invalid(
+                "`idempotency_key` must be 1 to 100 bytes long",
+            ));
+        }
+        Ok(Shared {
+            ty,
+            project,
+            batch,
+            key,
+        })
+    }
+}
+
+/// Checks one item (an object of [`ITEM_SCHEMA`]'s fields) as a create of
+/// it would be checked, and builds its body and `unique_id`.
+pub(crate) fn check_item(
+    cx: &Ctx,
+    sh: &Shared,
+    mut given: Map<String, Value>,
+) -> Result<(String, Map<String, Value>), ToolError> {
+    for k in ITEM_FIELDS {
+        if given.get(k).is_some_and(Value::is_null) {
+            given.remove(k);
+        }
+    }
+    let params = match given.remove("params") {
+        Some(Value::Object(p)) => Some(p),
+        _ => None,
+    };
+    for (k, v) in [("project", &sh.project), ("batch", &sh.batch)] {
+        if let Some(v) = v {
+            given.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    let mut body = merged_body(given, params, Some("type"))?;
+    scoped_item(cx, &sh.batch, &body)?;
+    let unique_id = match (body.get("unique_id"), &sh.key) {
+        (Some(Value::String(u)), _) => u.clone(),
+        (None, Some(key)) => {
+            let u = derived_unique_id(key, &sh.ty, &body);
+            body.insert("unique_id".into(), Value::String(u.clone()));
+            u
+        }
+        _ => return Err(ToolError::invalid(
+            "no unique_id; give every item a string `unique_id`, or give the call an `idempotency_key` to derive them from",
+        )),
+    };
+    task_create_rules(cx, &mut body)?;
+    Ok((unique_id, body))
+}
+
 /// Checks every item and builds its body and `unique_id`; the first
 /// problem refuses the call with the item's index.
 pub(crate) fn prepare(cx: &Ctx, a: CreateTasks) -> Result<(String, Vec<Item>), ToolError> {
-    task_type("type", &a.r#type)?;
-    if a.idempotency_key
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 100)
-    {
-        return Err(ToolError::invalid(
-            "`idempotency_key` must be 1 to 100 bytes long",
-        ));
-    }
+    let sh = Shared::checked(a.r#type, a.project, a.batch, a.idempotency_key)?;
     // A refusal stays a refusal (for the audit line), with the item named.
     let at = |i: usize, mut e: ToolError| {
         e.message = format!("`items[{i}]`: {}", e.message);
         e
     };
-    let mut items: Vec<Item> = Vec::with_capacity(a.items.len());
-    for (index, raw) in a.items.into_iter().enumerate() {
+    let given = a.items.unwrap_or_default();
+    if given.is_empty() {
+        return Err(ToolError::invalid(
+            "give `items` (1-100 tasks), or `items_url` (a manifest of up to 10,000) from a task-aware client",
+        ));
+    }
+    let mut items: Vec<Item> = Vec::with_capacity(given.len());
+    for (index, raw) in given.into_iter().enumerate() {
         // The validator has checked every item against ITEM_SCHEMA.
-        let Value::Object(mut given) = raw else {
+        let Value::Object(raw) = raw else {
             return Err(at(index, ToolError::invalid("must be an object")));
         };
-        for k in ITEM_FIELDS {
-            if given.get(k).is_some_and(Value::is_null) {
-                given.remove(k);
-            }
-        }
-        let params = match given.remove("params") {
-            Some(Value::Object(p)) => Some(p),
-            _ => None,
-        };
-        for (k, v) in [("project", &a.project), ("batch", &a.batch)] {
-            if let Some(v) = v {
-                given.insert(k.into(), Value::String(v.clone()));
-            }
-        }
-        let mut body = merged_body(given, params, Some("type")).map_err(|e| at(index, e))?;
-        scoped_item(cx, &a.batch, &body).map_err(|e| at(index, e))?;
-        let unique_id = match (body.get("unique_id"), &a.idempotency_key) {
-            (Some(Value::String(u)), _) => u.clone(),
-            (None, Some(key)) => {
-                let u = derived_unique_id(key, &a.r#type, &body);
-                body.insert("unique_id".into(), Value::String(u.clone()));
-                u
-            }
-            _ => return Err(at(index, ToolError::invalid(
-                "no unique_id; give every item a string `unique_id`, or give the call an `idempotency_key` to derive them from",
-            ))),
-        };
+        let (unique_id, body) = check_item(cx, &sh, raw).map_err(|e| at(index, e))?;
         if let Some(first) = items.iter().find(|it| it.unique_id == unique_id) {
             return Err(ToolError::invalid(format!(
                 "`items[{}]` and `items[{index}]` have the same unique_id `{unique_id}` (identical items derive the same one); each task needs its own",
                 first.index
             )));
         }
-        task_create_rules(cx, &mut body).map_err(|e| at(index, e))?;
         items.push(Item {
             index,
             unique_id,
             body,
         });
     }
-    Ok((a.r#type, items))
+    Ok((sh.ty, items))
 }
 
 /// On a connection confined to projects, the checks around the call cover
@@ -401,6 +447,9 @@ async fn create_one(s: &Session<'_>, ty: &str, item: &Item) -> Row {
 }
 
 async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
+    if a.items_url.is_some() {
+        return Err(ToolError::invalid(job::NEEDS_TASKS));
+    }
     let (ty, items) = prepare(cx, a)?;
     let total = items.len();
     let s = Session::new(cx);
@@ -480,6 +529,11 @@ idempotency_key: the tasks that exist are not created again."
     ])
     .into())
 }
+
+pub(crate) mod consume;
+pub(crate) mod job;
+mod manifest;
+pub(crate) mod store;
 
 #[cfg(test)]
 #[path = "bulk_tests.rs"]

@@ -681,6 +681,7 @@ fn never_more_than_six_requests_at_once() {
         auth_limiter: None,
         oauth: None,
         crypto: Rc::new(crate::io::fakes::FakeCrypto::default()),
+        jobs: None,
     };
     let cx = Ctx::full_access(config(), sv);
     let r = block_on(call(

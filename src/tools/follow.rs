@@ -18,7 +18,7 @@ use super::kernel::Out;
 use super::waits::{self, Work, MAX_WAIT_S};
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
-use crate::json::RawFields;
+use crate::json::{thousands, RawFields};
 use serde_json::{Map, Value};
 
 /// What a requester needs from a look.
@@ -222,19 +222,6 @@ fn batch_message(status: &str, [completed, error, canceled, total]: [u64; 4]) ->
             crate::json::truncate(other, 40)
         ),
     }
-}
-
-/// `n` with a comma between thousands (1,000).
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

@@ -317,6 +317,9 @@ struct AuditLine<'a> {
     /// `tasks/result`).
     #[serde(skip_serializing_if = "Option::is_none")]
     via: Option<&'static str>,
+    /// A job's id (its end line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job: Option<&'a str>,
 }
 
 /// A call being audited: what the request had used when it started.
@@ -372,6 +375,7 @@ impl Audit {
     ) {
         let line = AuditLine {
             event: "tool_call",
+            job: None,
             principal: &cx.identity().principal().label,
             tool,
             outcome: outcome(err),
@@ -385,6 +389,28 @@ impl Audit {
         if let Ok(text) = serde_json::to_string(&line) {
             cx.note(text);
         }
+    }
+}
+
+/// The audit line of a job's end (its start is the `create_tasks` call's
+/// own line): who started it, how it ended (`completed`, `failed`,
+/// `cancelled`) and its counts.
+pub(crate) fn job_end(cx: &Ctx, job: &str, outcome: &'static str, items: Value, ms: u64) {
+    let line = AuditLine {
+        event: "job_end",
+        principal: &cx.identity().principal().label,
+        tool: "create_tasks",
+        outcome,
+        scale_status: cx.budget.last_status().map(u64::from),
+        subrequests: u64::from(cx.budget.subrequests_used()),
+        ms,
+        request_id: &cx.request_id,
+        items: Some(items),
+        via: None,
+        job: Some(job),
+    };
+    if let Ok(text) = serde_json::to_string(&line) {
+        cx.note(text);
     }
 }
 

@@ -32,6 +32,8 @@ pub(crate) mod shape;
 pub(crate) mod attachments;
 pub(crate) mod batches;
 pub(crate) mod bulk;
+/// The state of a dataset-scale job, as its Durable Object applies it.
+pub(crate) use bulk::store as job_store;
 pub(crate) mod callbacks;
 pub(crate) mod files;
 pub(crate) mod projects;

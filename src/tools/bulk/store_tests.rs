@@ -1,0 +1,436 @@
+//! The job store's rules on an in-memory table, and [`MemJobs`], the jobs
+//! platform of the native tests: objects in memory and a queue that keeps
+//! what was sent.
+
+use super::*;
+use crate::io::{BoxFut, Jobs};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// One object's table in memory.
+#[derive(Default)]
+pub(crate) struct MemRows {
+    header: Option<(String, u64)>,
+    items: BTreeMap<u32, (u32, Row)>,
+}
+
+impl Rows for MemRows {
+    fn header(&mut self) -> Result<Option<String>, String> {
+        Ok(self.header.as_ref().map(|h| h.0.clone()))
+    }
+    fn set_header(&mut self, json: &str, expires: u64) -> Result<(), String> {
+        self.header = Some((json.to_string(), expires));
+        Ok(())
+    }
+    fn insert(&mut self, rows: &[(u32, u32, &str, &str)]) -> Result<(), String> {
+        for (line, chunk, uid, body) in rows {
+            let row = Row {
+                line: *line,
+                unique_id: uid.to_string(),
+                body: body.to_string(),
+                ..Row::default()
+            };
+            self.items.insert(*line, (*chunk, row));
+        }
+        Ok(())
+    }
+    fn pending(&mut self, chunk: u32) -> Result<Vec<Row>, String> {
+        Ok(self
+            .items
+            .values()
+            .filter(|(c, r)| *c == chunk && r.outcome == PENDING)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+    fn set(&mut self, row: &Row) -> Result<(), String> {
+        if let Some((_, r)) = self.items.get_mut(&row.line) {
+            *r = Row {
+                body: r.body.clone(),
+                ..row.clone()
+            };
+        }
+        Ok(())
+    }
+    fn outcomes(&mut self, after: u32, limit: u32) -> Result<Vec<Row>, String> {
+        Ok(self
+            .items
+            .range(after + 1..)
+            .filter(|(_, (_, r))| r.outcome != PENDING)
+            .take(limit as usize)
+            .map(|(_, (_, r))| Row {
+                body: String::new(),
+                ..r.clone()
+            })
+            .collect())
+    }
+    fn drop_items(&mut self) -> Result<(), String> {
+        self.items.clear();
+        Ok(())
+    }
+    fn wipe(&mut self) -> Result<(), String> {
+        *self = MemRows::default();
+        Ok(())
+    }
+}
+
+/// The jobs platform in memory: one [`MemRows`] per job, run through
+/// [`apply`] as the object runs it, and the messages sent, with their delay.
+#[derive(Clone, Default)]
+pub(crate) struct MemJobs {
+    pub objects: Rc<RefCell<BTreeMap<String, MemRows>>>,
+    pub sent: Rc<RefCell<Vec<(String, u32)>>>,
+    /// The clock of the objects (ms).
+    pub now: Rc<RefCell<u64>>,
+    /// Calls of the object that fail (the next n).
+    pub failing: Rc<RefCell<u32>>,
+}
+
+impl Jobs for MemJobs {
+    fn call<'a>(&'a self, job: &'a str, op: String) -> BoxFut<'a, Result<String, String>> {
+        Box::pin(async move {
+            if *self.failing.borrow() > 0 {
+                *self.failing.borrow_mut() -= 1;
+                return Err("the object is unreachable".into());
+            }
+            let op: Op = serde_json::from_str(&op).map_err(|e| e.to_string())?;
+            let mut objects = self.objects.borrow_mut();
+            let rows = objects.entry(job.to_string()).or_default();
+            let a = apply(rows, op, *self.now.borrow())?;
+            Ok(serde_json::to_string(&a).unwrap())
+        })
+    }
+    fn send<'a>(&'a self, bodies: &'a [String], delay_s: u32) -> BoxFut<'a, Result<(), String>> {
+        Box::pin(async move {
+            assert!(bodies.len() <= 100, "one batch holds at most 100 messages");
+            self.sent
+                .borrow_mut()
+                .extend(bodies.iter().map(|b| (b.clone(), delay_s)));
+            Ok(())
+        })
+    }
+}
+
+fn spec(chunk: u32) -> Spec {
+    Spec {
+        id: "j1".into(),
+        created: 1_000,
+        ttl: 60_000,
+        items_url: "https://bucket.example/m.jsonl".into(),
+        args: Map::new(),
+        label: "ci".into(),
+        kind: "token".into(),
+        origin: "https://worker.example".into(),
+        path: "/mcp".into(),
+        headers: vec![],
+        chunk,
+    }
+}
+
+fn row(line: u32) -> Row {
+    Row {
+        line,
+        unique_id: format!("k:{line}"),
+        body: format!("{{\"n\":{line}}}"),
+        ..Row::default()
+    }
+}
+
+fn done(line: u32, outcome: u8) -> Row {
+    Row {
+        line,
+        outcome,
+        task_id: format!("t{line}"),
+        ..Row::default()
+    }
+}
+
+/// A running job of `n` items in chunks of 3.
+fn running(db: &mut MemRows, n: u32) {
+    apply(
+        db,
+        Op::Start {
+            job: Job::new(spec(3)),
+        },
+        2_000,
+    )
+    .unwrap();
+    let rows = (1..=n).map(row).collect();
+    apply(
+        db,
+        Op::Items {
+            first: true,
+            read: n,
+            rows,
+        },
+        2_000,
+    )
+    .unwrap();
+    let a = apply(
+        db,
+        Op::Read {
+            total: n,
+            bad: String::new(),
+        },
+        2_000,
+    )
+    .unwrap();
+    assert_eq!(a.job.unwrap().state, State::Running);
+}
+
+#[test]
+fn an_item_counts_once_however_often_its_outcome_arrives() {
+    let mut db = MemRows::default();
+    running(&mut db, 7);
+    let claim = apply(&mut db, Op::Claim { chunk: 1 }, 3_000).unwrap();
+    let lines: Vec<u32> = claim.rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, [4, 5, 6]);
+    assert_eq!(claim.rows[0].body, "{\"n\":4}");
+    for _ in 0..3 {
+        apply(
+            &mut db,
+            Op::Record {
+                rows: vec![done(4, CREATED), done(5, EXISTED)],
+            },
+            3_000,
+        )
+        .unwrap();
+    }
+    let j = apply(&mut db, Op::Get, 3_000).unwrap().job.unwrap();
+    assert_eq!((j.created, j.existed, j.failed), (1, 1, 0));
+    // Only what is still pending is claimed again.
+    let again = apply(&mut db, Op::Claim { chunk: 1 }, 3_000).unwrap();
+    assert_eq!(again.rows.len(), 1);
+    assert_eq!(again.rows[0].line, 6);
+}
+
+#[test]
+fn a_transient_failure_keeps_the_item_pending_with_its_attempts() {
+    let mut db = MemRows::default();
+    running(&mut db, 2);
+    let mut r = row(1);
+    r.attempts = 1;
+    r.body.clear();
+    apply(&mut db, Op::Record { rows: vec![r] }, 3_000).unwrap();
+    let claim = apply(&mut db, Op::Claim { chunk: 0 }, 3_000).unwrap();
+    assert_eq!(claim.rows[0].attempts, 1);
+    assert_eq!(
+        claim.rows[0].body, "{\"n\":1}",
+        "the body stays for the next attempt"
+    );
+    let j = claim.job.unwrap();
+    assert_eq!(j.done(), 0);
+}
+
+#[test]
+fn the_job_ends_once_and_says_so_once() {
+    let mut db = MemRows::default();
+    running(&mut db, 2);
+    let a = apply(
+        &mut db,
+        Op::Record {
+            rows: vec![done(1, CREATED)],
+        },
+        3_000,
+    )
+    .unwrap();
+    assert!(!a.ended);
+    let mut failed = done(2, FAILED);
+    failed.error = "bad attachment".into();
+    failed.status = Some(400);
+    let a = apply(
+        &mut db,
+        Op::Record {
+            rows: vec![failed.clone()],
+        },
+        4_000,
+    )
+    .unwrap();
+    assert!(a.ended);
+    let j = a.job.unwrap();
+    assert_eq!(
+        (j.state, j.created, j.failed, j.updated),
+        (State::Completed, 1, 1, 4_000)
+    );
+    let a = apply(&mut db, Op::Record { rows: vec![failed] }, 5_000).unwrap();
+    assert!(!a.ended);
+    let page = apply(
+        &mut db,
+        Op::Page {
+            after: 0,
+            limit: 10,
+        },
+        5_000,
+    )
+    .unwrap()
+    .rows;
+    assert_eq!(page.len(), 2);
+    assert_eq!(
+        (page[1].line, page[1].status, page[1].error.as_str()),
+        (2, Some(400), "bad attachment")
+    );
+    assert!(page[0].body.is_empty(), "pages carry no bodies");
+}
+
+#[test]
+fn a_cancelled_job_gives_no_more_work_but_counts_what_was_done() {
+    let mut db = MemRows::default();
+    running(&mut db, 6);
+    let a = apply(
+        &mut db,
+        Op::End {
+            state: State::Cancelled,
+            reason: "cancelled".into(),
+        },
+        3_000,
+    )
+    .unwrap();
+    assert!(a.ended);
+    assert!(apply(&mut db, Op::Claim { chunk: 0 }, 3_000)
+        .unwrap()
+        .rows
+        .is_empty());
+    // A chunk in flight when it was cancelled still reports its tasks.
+    let a = apply(
+        &mut db,
+        Op::Record {
+            rows: vec![done(1, CREATED)],
+        },
+        3_000,
+    )
+    .unwrap();
+    let j = a.job.unwrap();
+    assert_eq!((j.state, j.created), (State::Cancelled, 1));
+    // Ending again changes nothing.
+    let a = apply(
+        &mut db,
+        Op::End {
+            state: State::Failed,
+            reason: "x".into(),
+        },
+        3_000,
+    )
+    .unwrap();
+    assert!(!a.ended);
+    assert_eq!(a.job.unwrap().state, State::Cancelled);
+}
+
+#[test]
+fn a_bad_manifest_fails_the_job_and_drops_its_items() {
+    let mut db = MemRows::default();
+    apply(
+        &mut db,
+        Op::Start {
+            job: Job::new(spec(3)),
+        },
+        2_000,
+    )
+    .unwrap();
+    apply(
+        &mut db,
+        Op::Items {
+            first: true,
+            read: 3,
+            rows: vec![row(1), row(2)],
+        },
+        2_000,
+    )
+    .unwrap();
+    let a = apply(
+        &mut db,
+        Op::Read {
+            total: 2,
+            bad: "line 3: no".into(),
+        },
+        2_000,
+    )
+    .unwrap();
+    assert!(a.ended);
+    let j = a.job.unwrap();
+    assert_eq!((j.state, j.reason.as_str()), (State::Failed, "line 3: no"));
+    assert!(db.items.is_empty());
+}
+
+#[test]
+fn a_read_begun_again_replaces_the_rows_of_the_broken_one() {
+    let mut db = MemRows::default();
+    apply(
+        &mut db,
+        Op::Start {
+            job: Job::new(spec(3)),
+        },
+        2_000,
+    )
+    .unwrap();
+    apply(
+        &mut db,
+        Op::Items {
+            first: true,
+            read: 3,
+            rows: vec![row(1), row(2), row(3)],
+        },
+        2_000,
+    )
+    .unwrap();
+    apply(
+        &mut db,
+        Op::Items {
+            first: true,
+            read: 1,
+            rows: vec![row(1)],
+        },
+        2_000,
+    )
+    .unwrap();
+    assert_eq!(db.items.len(), 1);
+}
+
+#[test]
+fn a_dead_chunk_fails_its_pending_items_and_the_job_still_ends() {
+    let mut db = MemRows::default();
+    running(&mut db, 4);
+    apply(
+        &mut db,
+        Op::Record {
+            rows: vec![done(1, CREATED), done(4, CREATED)],
+        },
+        3_000,
+    )
+    .unwrap();
+    let a = apply(
+        &mut db,
+        Op::Dead {
+            chunk: 0,
+            reason: "gave up".into(),
+        },
+        3_000,
+    )
+    .unwrap();
+    assert!(a.ended);
+    let j = a.job.unwrap();
+    assert_eq!((j.state, j.created, j.failed), (State::Completed, 2, 2));
+}
+
+#[test]
+fn a_job_past_its_ttl_is_gone() {
+    let mut db = MemRows::default();
+    running(&mut db, 2);
+    assert!(apply(&mut db, Op::Get, 60_999).unwrap().job.is_some());
+    assert!(apply(&mut db, Op::Get, 61_000).unwrap().job.is_none());
+    assert!(db.items.is_empty() && db.header.is_none());
+    // Nothing but a start makes a job.
+    assert!(apply(&mut db, Op::Claim { chunk: 0 }, 61_000)
+        .unwrap()
+        .job
+        .is_none());
+}
+
+#[test]
+fn starting_twice_keeps_the_first() {
+    let mut db = MemRows::default();
+    running(&mut db, 2);
+    let mut other = Job::new(spec(3));
+    other.spec.label = "someone else".into();
+    let a = apply(&mut db, Op::Start { job: other }, 3_000).unwrap();
+    assert_eq!(a.job.unwrap().spec.label, "ci");
+}
