@@ -17,6 +17,7 @@
 
 mod admission;
 mod health;
+pub mod jobs;
 mod settings;
 mod webhooks;
 #[cfg(test)]

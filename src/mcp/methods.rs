@@ -98,7 +98,13 @@ pub async fn dispatch(
             check_cursor(&params)?;
             Ok(resources::templates(lane))
         }
-        ("resources/read", _) => resources::read(cx, &params, lane).await,
+        ("resources/read", _) => {
+            let uri = params.get("uri").and_then(Value::as_str).unwrap_or("");
+            if let Some(page) = tasks::read_job_page(cx, uri, lane).await {
+                return page;
+            }
+            resources::read(cx, &params, lane).await
+        }
         (m, _) if tasks::handles(m, lane) && tasks::served(lane, cx) => {
             tasks::run(cx, tasks::job(m, &params, lane)?).await
         }
@@ -189,6 +195,8 @@ const LIST_CACHE: usize = 32;
 struct ListKey {
     modern: bool,
     execution: bool,
+    /// Jobs are on: `create_tasks` runs as a task too.
+    jobs: bool,
     private: bool,
     ui: bool,
     offers: Vec<Offer>,
@@ -211,6 +219,7 @@ fn tools_list(lane: Lane, cx: &Ctx, ui: bool) -> Payload {
     let key = ListKey {
         modern: lane == Lane::Modern,
         execution: lane != Lane::Modern && tasks::served(lane, cx),
+        jobs: cx.services.jobs.is_some(),
         private: view.private(),
         ui,
         offers,
@@ -218,7 +227,7 @@ fn tools_list(lane: Lane, cx: &Ctx, ui: bool) -> Payload {
     if let Some(hit) = LISTS.with_borrow(|l| l.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)) {
         return Cow::Borrowed(hit);
     }
-    let built = build_list(lane, &key.offers, key.private, key.execution, ui);
+    let built = build_list(lane, &key, ui);
     LISTS.with_borrow_mut(|l| {
         if l.len() < LIST_CACHE {
             let kept: &'static RawValue = Box::leak(built.clone().into_owned());
@@ -228,7 +237,8 @@ fn tools_list(lane: Lane, cx: &Ctx, ui: bool) -> Payload {
     built
 }
 
-fn build_list(lane: Lane, offers: &[Offer], private: bool, execution: bool, ui: bool) -> Payload {
+fn build_list(lane: Lane, key: &ListKey, ui: bool) -> Payload {
+    let (offers, private) = (&key.offers, key.private);
     let narrowed: Vec<Option<Value>> = tools::registry()
         .iter()
         .zip(offers)
@@ -261,7 +271,8 @@ fn build_list(lane: Lane, offers: &[Offer], private: bool, execution: bool, ui: 
                     idempotent_hint: hints.idempotent,
                     open_world_hint: hints.open_world,
                 },
-                execution: (execution && tasks::runs_as_task(t.name)).then(tasks::optional),
+                execution: (key.execution && tasks::runs_as_task(t.name, key.jobs))
+                    .then(tasks::optional),
                 meta: if ui { apps::tool_meta(t.ui) } else { None },
             }
         })

@@ -28,18 +28,29 @@ use crate::tools::{self, LogReadError};
 use serde_json::{Map, Value};
 
 pub const URI_PREFIX: &str = "scale-callback://deliveries/";
+/// The resources that hold a job's pages of outcomes (`tasks`' job tasks).
+pub const JOB_URI: &str = "scale-job://outcomes/";
 /// Deliveries per resources/list page.
 const PAGE: usize = 50;
 
 pub fn templates(lane: Lane) -> Payload {
     payload(&ListResourceTemplatesResult::new(
-        vec![ResourceTemplate {
-            uri_template: format!("{URI_PREFIX}{{id}}"),
-            name: "callback-delivery",
-            title: "Scale callback delivery",
-            description: "One callback Scale delivered to this server's /webhooks/scale, by its id (from list_callbacks or resources/list).",
-            mime_type: "application/json",
-        }],
+        vec![
+            ResourceTemplate {
+                uri_template: format!("{URI_PREFIX}{{id}}"),
+                name: "callback-delivery",
+                title: "Scale callback delivery",
+                description: "One callback Scale delivered to this server's /webhooks/scale, by its id (from list_callbacks or resources/list).",
+                mime_type: "application/json",
+            },
+            ResourceTemplate {
+                uri_template: format!("{JOB_URI}{{taskId}}{{?after}}"),
+                name: "job-outcomes",
+                title: "A create_tasks job's outcomes",
+                description: "A page of the outcomes of a job (create_tasks with items_url) by line, after line `after`: the next page a job's result or page names in next_after.",
+                mime_type: "application/json",
+            },
+        ],
         lane.list_fields(),
     ))
 }
@@ -182,6 +193,17 @@ pub async fn read(cx: &Ctx, params: &Map<String, Value>, lane: Lane) -> Result<P
         meta: None,
     }];
     Ok(payload(&ReadResourceResult::new(contents, m)))
+}
+
+/// A `resources/read` answer of one JSON document at `uri`.
+pub fn json_contents(uri: &str, text: &str, lane: Lane) -> Payload {
+    let contents = [TextResourceContents {
+        uri,
+        mime_type: "application/json",
+        text,
+        meta: None,
+    }];
+    payload(&ReadResourceResult::new(contents, lane.result_fields()))
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@
 //! before.
 
 mod handle;
+mod job;
 mod wire;
+
+pub use job::read_page as read_job_page;
 
 use super::lane::{extension, Lane, META_CAPS};
 use super::model::{Meta, RelatedTask};
@@ -75,9 +78,13 @@ pub fn served(lane: Lane, cx: &Ctx) -> bool {
     era(lane).is_some() && has_server_key(&cx.config, &cx.services)
 }
 
-/// Whether `tool` may run as a task.
-pub fn runs_as_task(tool: &str) -> bool {
-    Follows::of_tool(tool).is_some()
+/// Whether `tool` may run as a task (`create_tasks` only when `jobs` are on).
+pub fn runs_as_task(tool: &str, jobs: bool) -> bool {
+    match Follows::of_tool(tool) {
+        Some(Follows::Job) => jobs,
+        Some(_) => true,
+        None => false,
+    }
 }
 
 /// The `tasks` capability of an `initialize` answered with `version`.
@@ -128,7 +135,10 @@ enum Method {
     Get,
     /// 2025-11-25's `tasks/result`.
     Result,
-    /// 2026-07-28's `tasks/cancel` and `tasks/update`.
+    /// 2026-07-28's `tasks/cancel`: a job stops; other tasks are only
+    /// acknowledged.
+    Cancel,
+    /// 2026-07-28's `tasks/update`.
     Acknowledge,
 }
 
@@ -139,6 +149,13 @@ enum Method {
 pub fn asked(params: &Map<String, Value>, lane: Lane, cx: &Ctx) -> Option<Result<Job, RpcError>> {
     let era = era(lane).filter(|_| served(lane, cx))?;
     let name = params.get("name")?.as_str()?;
+    let jobs = cx.services.jobs.is_some();
+    let follows = Follows::of_tool(name).filter(|f| *f != Follows::Job || jobs);
+    let manifest = follows == Some(Follows::Job)
+        && params
+            .get("arguments")
+            .and_then(|a| a.get("items_url"))
+            .is_some_and(|u| !u.is_null());
     let ttl =
         match era {
             Era::V1 => match params.get("task")? {
@@ -160,9 +177,24 @@ pub fn asked(params: &Map<String, Value>, lane: Lane, cx: &Ctx) -> Option<Result
             },
             // The legacy `params.task` means nothing on this lane.
             Era::V2 if declared(params) => None,
+            Era::V2 if manifest => {
+                return Some(Err(RpcError::missing_capability(
+                    format!("create_tasks with items_url starts a job that only a task can follow: declare the {EXTENSION} extension in this request's _meta[\"{META_CAPS}\"].extensions, or pass up to 100 `items` instead"),
+                    REQUIRED,
+                )))
+            }
             Era::V2 => return None,
         };
-    let Some(follows) = Follows::of_tool(name) else {
+    if follows == Some(Follows::Job) && !manifest {
+        // Inline items are one call's work: never a task.
+        return match era {
+            Era::V2 => None,
+            Era::V1 => Some(Err(RpcError::invalid_params(
+                "create_tasks runs as a task only with `items_url` (a manifest); call it without params.task for inline `items`",
+            ))),
+        };
+    }
+    let Some(follows) = follows else {
         // On 2025-11-25 a tool without `execution.taskSupport` must not be
         // called as a task; 2026-07-28 leaves the choice to the server.
         return (era == Era::V1 && tools::find(name).is_some()).then(|| {
@@ -204,6 +236,17 @@ pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
                     created: now,
                     ttl,
                 };
+                if follows == Follows::Job {
+                    let started = tools::start_job(cx, args, ttl).await.map(|id| {
+                        Look {
+                            id,
+                            finished: false,
+                            message: "Reading and checking the manifest; nothing is created until every item passed.".into(),
+                            result: None,
+                        }
+                    });
+                    return created(cx, &keys, era, h, started).await;
+                }
                 (h, None, None, args)
             }
             What::Poll { id, method } => {
@@ -212,8 +255,11 @@ pub fn run<'a>(cx: &'a Ctx, job: Job) -> BoxFut<'a, Result<Payload, RpcError>> {
                     Ok(None) => return Err(not_found()),
                     Err(e) => return Err(unavailable(cx, e)),
                 };
+                if h.follows == Follows::Job {
+                    return job::poll(cx, era, &id, &h, method).await;
+                }
                 let (tool, args) = h.call();
-                if method == Method::Acknowledge {
+                if matches!(method, Method::Acknowledge | Method::Cancel) {
                     // Acknowledged for a task this caller may still see;
                     // nothing here stops Scale's work, and these tasks never
                     // ask for input.
@@ -297,14 +343,14 @@ async fn created(
         ),
         false => (look.message.clone(), poll),
     };
-    let what = match h.follows {
-        Follows::Task => "task",
-        Follows::Batch => "batch",
+    let immediate = match h.follows {
+        Follows::Job => "A job now reads the manifest, checks every item and creates the tasks; it may take minutes. Go on with other work meanwhile and poll the task for its progress.".to_string(),
+        f => format!(
+            "Scale {} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
+            if f == Follows::Task { "task" } else { "batch" },
+            truncate(&look.id, 80)
+        ),
     };
-    let immediate = format!(
-        "Scale {what} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
-        truncate(&look.id, 80)
-    );
     let task = payload(&Task {
         ttl: Some(h.ttl),
         poll_interval: Some(poll),
@@ -409,6 +455,7 @@ pub fn job(method: &str, params: &Map<String, Value>, lane: Lane) -> Result<Job,
         }
         (_, "tasks/get") => Method::Get,
         (Era::V1, _) => Method::Result,
+        (Era::V2, "tasks/cancel") => Method::Cancel,
         (Era::V2, m) => {
             if m == "tasks/update" && !params.get("inputResponses").is_some_and(Value::is_object) {
                 return Err(RpcError::invalid_params(

@@ -208,3 +208,50 @@ impl Grant {
         )
     }
 }
+
+/// The principal of the live operator grant labelled `label`
+/// (`oauth:<token label>:<grant id>`, as [`authenticate`] names it), for
+/// work that runs with no access token at hand (a job's later steps), with
+/// the scopes its static token still allows. `None` when the grant was
+/// revoked or has expired, its static token was removed or allows none of
+/// its scopes any more, or it is an own-key grant (no key can be opened
+/// without the user's token); `Err` when the store failed.
+pub(crate) async fn grant_principal(
+    cfg: &Config,
+    tokens: &Keyring,
+    services: &Services,
+    label: &str,
+) -> Result<Option<Principal>, String> {
+    let Some(id) = label.rsplit(':').next().filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    let Some(o) = OAuth::new(cfg, tokens, services, "").await? else {
+        return Ok(None);
+    };
+    let ops = serde_json::Value::Array(vec![op("get", &format!("g:{id}"), "", "", 0)]);
+    let found = crate::io::state::rows(&*o.p.state, &ops).await?;
+    let Some(g) = found.and_then(|r| r.into_iter().next()).and_then(|v| {
+        v.as_str()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    }) else {
+        return Ok(None);
+    };
+    let named = format!(
+        "oauth:{}:{}",
+        record::text(&g, "label"),
+        record::text(&g, "id")
+    );
+    let op = record::text(&g, "op");
+    if named != label || op.is_empty() || record::number(&g, "expires") <= o.now() {
+        return Ok(None);
+    }
+    let Some(left) = operator_scopes(&o, op, record::text(&g, "scope")).filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let scopes: Vec<Scope> = left.split(' ').filter_map(Scope::parse).collect();
+    Ok(Some(Principal::grant(
+        label.to_string(),
+        Scopes::of(&scopes),
+    )))
+}

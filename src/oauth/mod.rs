@@ -66,7 +66,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub(crate) use access::{authenticate, Auth};
+pub(crate) use access::{authenticate, grant_principal, Auth};
 pub(crate) use discovery::challenge;
 pub(crate) use limit::client_ip;
 pub(crate) use server::issuer;

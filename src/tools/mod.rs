@@ -166,6 +166,41 @@ pub(crate) async fn follow_work(
     Ok(seen.take().expect("a successful look is kept"))
 }
 
+/// Starts a job of `create_tasks` with `items_url` (`bulk::job`), behind
+/// every check a call of `create_tasks` passes (the connection's view, the
+/// rate limit, the arguments, guarded writes, project scope), for an MCP
+/// task living `ttl` ms: the job's id. Its audit line is the job's start.
+pub(crate) async fn start_job(
+    cx: &Ctx,
+    args: Map<String, Value>,
+    ttl: u64,
+) -> Result<String, ToolError> {
+    let audit = guard::Audit::start(cx);
+    let Some((i, def)) = find("create_tasks") else {
+        return Err(ToolError::invalid("unknown tool"));
+    };
+    let id: Rc<RefCell<String>> = Rc::default();
+    let keep = id.clone();
+    let run: RunWith<'_> = Box::new(move |cx, args| {
+        Box::pin(async move {
+            let a = <bulk::CreateTasks as args::Args>::from_map(args)?;
+            *keep.borrow_mut() = bulk::job::start(cx, a, ttl).await?;
+            Ok(Out::Json(Value::Null))
+        })
+    });
+    let r = checked(cx, i, def, args, run).await;
+    audit.finish_via(cx, "create_tasks", "tools/call", r.as_ref().err());
+    r?;
+    Ok(id.take())
+}
+
+/// Whether the caller of `cx` may still call `create_tasks` (a job's step
+/// checks it again: scopes may have been lowered, tools narrowed).
+pub(crate) fn may_create_tasks(cx: &Ctx) -> Result<(), ToolError> {
+    let (_, def) = find("create_tasks").ok_or_else(|| ToolError::invalid("unknown tool"))?;
+    guard::admit(cx, def)
+}
+
 /// The checks of [`guard`] around `run` (the tool's own body, or a run in
 /// its place), in order: the connection offers the tool, the rate limit,
 /// the arguments' schema, then what the arguments ask for (an action's

@@ -189,8 +189,15 @@ fn arguments_match_the_contract() {
         ("resend_callback", &["task_id"], &["task_id"]),
         (
             "create_tasks",
-            &["type", "items", "project", "batch", "idempotency_key"],
-            &["type", "items"],
+            &[
+                "type",
+                "items",
+                "items_url",
+                "project",
+                "batch",
+                "idempotency_key",
+            ],
+            &["type"],
         ),
         (
             "create_batch",

@@ -34,6 +34,8 @@ const MAX_ID: usize = 2_048;
 pub(crate) enum Follows {
     Task,
     Batch,
+    /// A job of `create_tasks` with `items_url` (its id is the job's).
+    Job,
 }
 
 impl Follows {
@@ -42,12 +44,14 @@ impl Follows {
         match self {
             Follows::Task => ("wait_for_task", "task_id"),
             Follows::Batch => ("wait_for_batch", "name"),
+            Follows::Job => ("create_tasks", "items_url"),
         }
     }
     pub(crate) fn of_tool(tool: &str) -> Option<Follows> {
         match tool {
             "wait_for_task" => Some(Follows::Task),
             "wait_for_batch" => Some(Follows::Batch),
+            "create_tasks" => Some(Follows::Job),
             _ => None,
         }
     }
@@ -118,6 +122,7 @@ pub(crate) async fn seal(cx: &Ctx, keys: &[Vec<u8>], h: &Handle) -> Result<Strin
     plain.push(match h.follows {
         Follows::Task => 0,
         Follows::Batch => 1,
+        Follows::Job => 2,
     });
     plain.extend_from_slice(&h.created.to_le_bytes());
     plain.extend_from_slice(&h.ttl.to_le_bytes());
@@ -216,6 +221,7 @@ fn parse(p: &[u8], who: &[u8; 16]) -> Option<Handle> {
     let follows = match p[1] {
         0 => Follows::Task,
         1 => Follows::Batch,
+        2 => Follows::Job,
         _ => return None,
     };
     let num = |at: usize| u64::from_le_bytes(p[at..at + 8].try_into().expect("8 bytes"));

@@ -89,6 +89,7 @@ impl Job {
         }
     }
     /// Items with an outcome.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn done(&self) -> u32 {
         self.created + self.existed + self.failed
     }
@@ -129,6 +130,8 @@ pub(crate) struct Row {
 }
 
 /// The table of a job's object, synchronous (SQL inside the object).
+// The object is the edge's (wasm32); natively only the tests use it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) trait Rows {
     fn header(&mut self) -> Result<Option<String>, String>;
     fn set_header(&mut self, json: &str, expires: u64) -> Result<(), String>;
@@ -192,6 +195,7 @@ pub(crate) struct Answer {
 }
 
 /// Applies `op` at `now` (ms).
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, String> {
     let mut job: Option<Job> = match db.header()? {
         Some(text) => Some(serde_json::from_str(&text).map_err(|e| e.to_string())?),
@@ -296,6 +300,7 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     Ok(out)
 }
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// Records the outcomes of `rows` whose items are still pending, each
 /// counted once; a row for an item already done (a repeat delivery) is
 /// ignored.

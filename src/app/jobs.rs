@@ -1,0 +1,217 @@
+//! The jobs queue's consumer as the core sees it (docs/jobs.md): a batch of
+//! messages from the `JOBS` queue or its dead-letter queue, each answered
+//! with a [`Verdict`]. Before each step the job's principal is found again
+//! (a static token still configured, a grant not revoked, still allowed to
+//! create tasks) and a context is made for them on the connection that
+//! started the job, with the same narrowing; the steps themselves are
+//! `tools::bulk`'s.
+
+use super::settings::load;
+use crate::auth::{mcp_path, Identity, Keyring, Principal, PrincipalKind, View};
+use crate::config::{Config, RawSettings};
+use crate::context::{Budget, Ctx};
+use crate::io::{BoxFut, Jobs, Services};
+use crate::json::truncate;
+use crate::tools::bulk::consume;
+use crate::tools::bulk::job::{call, Msg};
+use crate::tools::job_store::{Op, Spec};
+use std::rc::Rc;
+
+/// One message of a batch: its body, and whether it came from the
+/// dead-letter queue (the queue gave up on it).
+pub struct Message {
+    pub body: String,
+    pub dead: bool,
+}
+
+/// What to do with a message once handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Done with it (handled, or nothing left to do).
+    Ack,
+    /// Deliver it again after this many seconds.
+    Retry(u32),
+}
+
+/// How long the steps of one batch may take together (ms): an invocation
+/// of the consumer may run for 15 minutes; this leaves most of it unused.
+const BATCH_MS: u64 = 5 * 60_000;
+
+/// Handles a batch, one message after another (they share the invocation's
+/// subrequests); the verdicts are in the messages' order, and the lines for
+/// the worker log (notes and audit lines) come with them.
+pub fn consume_batch<'a>(
+    messages: &'a [Message],
+    raw: &'a RawSettings,
+    services: Services,
+) -> BoxFut<'a, (Vec<Verdict>, Vec<String>)> {
+    Box::pin(async move {
+        let mut logs = Vec::new();
+        let Some(jobs) = services.jobs.clone() else {
+            logs.push("jobs: a batch arrived but JOBS or JOBS_STATE is not bound; its messages are dropped".into());
+            return (vec![Verdict::Ack; messages.len()], logs);
+        };
+        let (cfg, _) = match load(raw) {
+            Ok(c) => c,
+            Err(errs) => {
+                let names: Vec<&str> = errs.iter().map(|e| e.name).collect();
+                logs.push(format!(
+                    "jobs: the settings are invalid ({}); the batch waits for a fix",
+                    names.join(", ")
+                ));
+                return (vec![Verdict::Retry(60); messages.len()], logs);
+            }
+        };
+        let now = services.upstream.now_ms();
+        let budget = Rc::new(Budget::new(now, BATCH_MS, cfg.subrequest_limit));
+        let mut verdicts = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (v, lines) = one(m, raw, &services, &*jobs, &budget).await;
+            verdicts.push(v);
+            logs.extend(lines);
+        }
+        (verdicts, logs)
+    })
+}
+
+/// One message: its verdict and log lines.
+async fn one(
+    m: &Message,
+    raw: &RawSettings,
+    services: &Services,
+    jobs: &dyn Jobs,
+    budget: &Rc<Budget>,
+) -> (Verdict, Vec<String>) {
+    let verdict = |wait: Option<u32>| wait.map_or(Verdict::Ack, Verdict::Retry);
+    let Ok(msg) = serde_json::from_str::<Msg>(&m.body) else {
+        let line = format!(
+            "jobs: dropped a message that is not a job's: {}",
+            truncate(&m.body, 80)
+        );
+        return (Verdict::Ack, vec![line]);
+    };
+    let job = match call(jobs, &msg.job, &Op::Get).await {
+        Ok(a) => a.job,
+        Err(e) => {
+            return (
+                Verdict::Retry(10),
+                vec![format!("job {}: {}", msg.job, e.message)],
+            )
+        }
+    };
+    // Gone (its ttl ran out), or ended: nothing is left to do.
+    let Some(job) = job.filter(|j| !j.state.ended()) else {
+        return (Verdict::Ack, Vec::new());
+    };
+    let Ok((cfg, keys)) = load(raw) else {
+        return (Verdict::Retry(60), Vec::new());
+    };
+    let who = match principal(&cfg, &keys, services, &job.spec).await {
+        Ok(who) => who,
+        Err(e) => {
+            let line = format!(
+                "job {}: its principal could not be checked: {}",
+                msg.job,
+                truncate(&e, 200)
+            );
+            return (Verdict::Retry(30), vec![line]);
+        }
+    };
+    let cx = match who.map(|p| context(cfg, &keys, services, &job.spec, p)) {
+        Some(Ok(cx)) => cx,
+        gone => {
+            // A step of someone no longer allowed: the job ends here, logged
+            // under the principal it named.
+            let why = match gone {
+                Some(Err(why)) => why,
+                _ => match job.spec.kind.as_str() {
+                    "grant" => "the sign-in that started it was revoked or has expired".to_string(),
+                    _ => "the token that started it is no longer in MCP_AUTH_TOKEN".to_string(),
+                },
+            };
+            let Ok((cfg, _)) = load(raw) else {
+                return (Verdict::Retry(60), Vec::new());
+            };
+            let p = Principal {
+                label: job.spec.label.clone(),
+                kind: PrincipalKind::StaticToken,
+                scopes: crate::auth::Scopes::of(&[]),
+            };
+            let view = View::full(&p);
+            let identity = Identity::operator(p, &cfg, None, &job.spec.origin);
+            let url = (&*job.spec.origin, &*job.spec.path);
+            let cx = Ctx::new(
+                cfg,
+                services.clone(),
+                identity,
+                view,
+                url,
+                &format!("job-{}", msg.job),
+            );
+            let wait = consume::fail(&cx, jobs, &msg.job, format!("stopped: {why}")).await;
+            return (verdict(wait), cx.take_notes());
+        }
+    };
+    let mut cx = cx;
+    cx.budget = budget.clone();
+    let wait = match (m.dead, msg.chunk) {
+        (true, _) => consume::dead(&cx, jobs, &msg).await,
+        (false, Some(n)) => consume::chunk(&cx, jobs, &msg.job, n).await,
+        (false, None) => consume::read(&cx, jobs, &job).await,
+    };
+    (verdict(wait), cx.take_notes())
+}
+
+/// The principal that started a job, as they are now: `None` when they are
+/// gone.
+async fn principal(
+    cfg: &Config,
+    keys: &Keyring,
+    services: &Services,
+    spec: &Spec,
+) -> Result<Option<Principal>, String> {
+    if spec.kind == "grant" {
+        return crate::oauth::grant_principal(cfg, keys, services, &spec.label).await;
+    }
+    Ok(keys
+        .tokens()
+        .iter()
+        .find(|t| t.label == spec.label)
+        .map(|t| Principal {
+            label: t.label.clone(),
+            kind: PrincipalKind::StaticToken,
+            scopes: t.scopes,
+        }))
+}
+
+/// The context of a job's step: `p` on the operator's account, on the
+/// connection (path and narrowing headers) that started the job; `Err`
+/// says why `p` may no longer create its tasks there.
+fn context(
+    cfg: Config,
+    keys: &Keyring,
+    services: &Services,
+    spec: &Spec,
+    p: Principal,
+) -> Result<Ctx, String> {
+    let path = match mcp_path(&spec.path) {
+        Some(Ok(path)) => path,
+        _ => return Err("its MCP path is no longer served".into()),
+    };
+    let known = |t: &str| crate::tools::find(t).is_some();
+    let view = View::new(&p, &cfg, keys, &path, &spec.headers, &known)?;
+    let identity = Identity::operator(p, &cfg, services.store.clone(), &spec.origin);
+    let request_id = format!("job-{}", spec.id);
+    let mut cx = Ctx::new(
+        cfg,
+        services.clone(),
+        identity,
+        view,
+        (&spec.origin, &spec.path),
+        &request_id,
+    );
+    cx.narrowing = spec.headers.clone().into();
+    crate::tools::may_create_tasks(&cx)
+        .map_err(|e| format!("it may no longer create tasks here: {}", e.message))?;
+    Ok(cx)
+}
