@@ -483,3 +483,7 @@ pub(crate) async fn dead(cx: &Ctx, jobs: &dyn Jobs, msg: &Msg) -> Option<u32> {
         None => Some(RETRY_STORE_S),
     }
 }
+
+#[cfg(test)]
+#[path = "consume_tests.rs"]
+mod tests;
