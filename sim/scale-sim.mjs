@@ -393,8 +393,18 @@ function byteRange(header, size) {
   return start <= end && start < size ? [start, end] : false;
 }
 
-function serveFile(sim, req, res, rawPath) {
-  sim.state.fileRequests.push({ method: req.method, path: rawPath, headers: { ...req.headers }, at: nowIso() });
+async function serveFile(sim, req, res, rawPath, rawQuery) {
+  const record = { method: req.method, path: rawPath, query: rawQuery, headers: { ...req.headers }, at: nowIso() };
+  // Read when the log is read: the status once headers went out (else null),
+  // and whether the whole answer was sent.
+  Object.defineProperty(record, 'status', { enumerable: true, get: () => (res.headersSent ? res.statusCode : null) });
+  Object.defineProperty(record, 'complete', { enumerable: true, get: () => res.writableFinished });
+  sim.state.fileRequests.push(record);
+  const served = sim.state.servedFiles.get(rawPath.slice('/files/'.length));
+  if (served) {
+    await serveRegistered(served, req, res);
+    return;
+  }
   const make = FILES[rawPath.slice('/files/'.length)];
   if (!make || (req.method !== 'GET' && req.method !== 'HEAD')) fail(404, `Not found: ${req.method} ${rawPath}`);
   const { type, body } = make();
@@ -409,6 +419,192 @@ function serveFile(sim, req, res, rawPath) {
   if (range) headers['content-range'] = `bytes ${start}-${end}/${body.length}`;
   res.writeHead(range ? 206 : 200, { ...headers, 'content-length': end - start + 1 });
   res.end(req.method === 'HEAD' ? undefined : body.subarray(start, end + 1));
+}
+
+// ---------------------------------------------------------------------------
+// Served files: manifests and other documents a test registers with
+// POST /__sim/files, answered under /files/<path> like a plain web server
+// (no credentials), streamed in chunks so a client's streaming reader is
+// exercised, or answered with a redirect.
+
+const FILE_KEYS = new Set(['path', 'body', 'bodyBase64', 'generate', 'redirect', 'status', 'contentType', 'headers',
+  'chunkSize', 'chunkDelayMs', 'delayMs', 'contentLength']);
+const REDIRECT_KEYS = new Set(['path', 'redirect', 'status', 'headers', 'delayMs']);
+const GENERATE_KEYS = new Set(['lines', 'template', 'format', 'refuse', 'lineEnding']);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_SERVED_BYTES = 64 * 1024 * 1024;
+const MAX_GENERATED_LINES = 100000;
+const FILE_PATH_RE = /^[A-Za-z0-9._~-]+(?:\/[A-Za-z0-9._~-]+)*$/;
+const TYPE_BY_EXT = { jsonl: 'application/x-ndjson', ndjson: 'application/x-ndjson', csv: 'text/csv', json: 'application/json', txt: 'text/plain' };
+
+/** One CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break. */
+function csvCell(value) {
+  const text = value === null || value === undefined ? '' : typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * The text of a generated manifest: `lines` items made from `template`, every
+ * `{i}` (keys too) replaced by the 1-based item number; a JSON object per line
+ * (jsonl) or a header row of the template's keys and a row per item (csv).
+ * Items listed in `refuse` get `#refuse-me` after their attachment, so Scale
+ * (the simulator) refuses to create them.
+ */
+function generateManifest(gen, path) {
+  if (!isObject(gen)) fail(400, 'generate must be an object like {"lines": 100, "template": {...}, "format": "jsonl"}');
+  const unknown = Object.keys(gen).filter((k) => !GENERATE_KEYS.has(k));
+  if (unknown.length) fail(400, `generate: unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${[...GENERATE_KEYS].join(', ')}`);
+  const { lines, template } = gen;
+  if (!Number.isInteger(lines) || lines < 0 || lines > MAX_GENERATED_LINES) fail(400, `generate.lines must be an integer from 0 to ${MAX_GENERATED_LINES}`);
+  if (!isObject(template) || Object.keys(template).length === 0) fail(400, 'generate.template must be a non-empty JSON object');
+  const format = gen.format ?? (/\.csv$/i.test(path) ? 'csv' : 'jsonl');
+  if (format !== 'jsonl' && format !== 'csv') fail(400, 'generate.format must be "jsonl" or "csv"');
+  const eol = gen.lineEnding ?? '\n';
+  if (eol !== '\n' && eol !== '\r\n') fail(400, 'generate.lineEnding must be "\\n" or "\\r\\n"');
+  const refuse = gen.refuse ?? [];
+  if (!Array.isArray(refuse) || !refuse.every((n) => Number.isInteger(n) && n >= 1 && n <= lines)) {
+    fail(400, 'generate.refuse must be an array of item numbers from 1 to lines');
+  }
+  if (refuse.length && typeof template.attachment !== 'string') fail(400, 'generate.refuse needs a template with a string "attachment" to mark');
+  const refused = new Set(refuse);
+  const keys = Object.keys(template);
+  // Each row is serialised once and only the number changes: `{i}` survives
+  // JSON and CSV quoting unchanged, and digits never need escaping.
+  const row = format === 'jsonl' ? JSON.stringify(template) : keys.map((k) => csvCell(template[k])).join(',');
+  const perLine = Buffer.byteLength(row) + 16 * (row.split('{i}').length - 1) + eol.length;
+  if (perLine * lines > MAX_SERVED_BYTES) fail(400, `the generated file would exceed ${MAX_SERVED_BYTES} bytes`);
+  const out = [];
+  if (format === 'csv') out.push(keys.map((k) => csvCell(k)).join(','));
+  for (let i = 1; i <= lines; i++) {
+    const text = row.replaceAll('{i}', String(i));
+    if (!refused.has(i)) { out.push(text); continue; }
+    const item = JSON.parse(JSON.stringify(template).replaceAll('{i}', String(i)));
+    item.attachment += `#${REFUSE_MARK}`;
+    out.push(format === 'jsonl' ? JSON.stringify(item) : Object.keys(item).map((k) => csvCell(item[k])).join(','));
+  }
+  return { body: Buffer.from(out.length ? out.join(eol) + eol : ''), format, lines, refuse: [...refused].sort((a, b) => a - b) };
+}
+
+/** Checks a POST /__sim/files body and returns the file record to serve. */
+function validateServedFile(spec) {
+  if (!isObject(spec)) fail(400, 'Request body must be a JSON object like {"path": "m/1.jsonl", "body": "..."}');
+  if (typeof spec.path !== 'string') fail(400, 'path must be a string such as "m/1.jsonl" (served as /files/m/1.jsonl)');
+  const path = spec.path.replace(/^\/+/, '');
+  if (!FILE_PATH_RE.test(path) || path.length > 512 || path.split('/').some((seg) => seg === '.' || seg === '..')) {
+    fail(400, 'path must be segments of letters, digits and ._~- joined by "/", such as "m/1.jsonl"');
+  }
+  if (Object.hasOwn(FILES, path)) fail(400, `path "${path}" is one of the built-in files`);
+  const sources = ['body', 'bodyBase64', 'generate', 'redirect'].filter((k) => spec[k] !== undefined);
+  if (sources.length !== 1) fail(400, 'give exactly one of body, bodyBase64, generate or redirect');
+  const allowed = spec.redirect !== undefined ? REDIRECT_KEYS : FILE_KEYS;
+  const unknown = Object.keys(spec).filter((k) => !allowed.has(k));
+  if (unknown.length) fail(400, `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: ${[...allowed].join(', ')}`);
+  if (spec.headers !== undefined && !(isObject(spec.headers) && Object.values(spec.headers).every((v) => typeof v === 'string'))) {
+    fail(400, 'headers must be an object of strings');
+  }
+  const rec = { path, headers: spec.headers || {}, delayMs: delayField(spec, 'delayMs') };
+  if (spec.redirect !== undefined) {
+    const target = spec.redirect;
+    let absolute = false;
+    try { absolute = typeof target === 'string' && /^https?:$/.test(new URL(target).protocol); } catch { /* not absolute */ }
+    if (!absolute && !(typeof target === 'string' && target.startsWith('/') && !target.startsWith('//'))) {
+      fail(400, 'redirect must be an absolute http(s) URL or a path starting with "/"');
+    }
+    rec.status = spec.status ?? 302;
+    if (!REDIRECT_STATUSES.has(rec.status)) fail(400, 'a redirect status must be 301, 302, 303, 307 or 308');
+    rec.redirect = target;
+    return rec;
+  }
+  rec.status = spec.status ?? 200;
+  if (!Number.isInteger(rec.status) || rec.status < 200 || rec.status > 599 || (rec.status >= 300 && rec.status < 400)) {
+    fail(400, 'status must be an HTTP status from 200 to 599 other than 3xx (use redirect)');
+  }
+  if (spec.body !== undefined) {
+    if (typeof spec.body !== 'string') fail(400, 'body must be a string');
+    rec.body = Buffer.from(spec.body);
+  } else if (spec.bodyBase64 !== undefined) {
+    if (typeof spec.bodyBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(spec.bodyBase64)) fail(400, 'bodyBase64 must be base64 text');
+    rec.body = Buffer.from(spec.bodyBase64, 'base64');
+  } else {
+    const gen = generateManifest(spec.generate, path);
+    rec.body = gen.body;
+    rec.generated = { format: gen.format, lines: gen.lines, refuse: gen.refuse };
+  }
+  if (rec.body.length > MAX_SERVED_BYTES) fail(400, `a served file may hold at most ${MAX_SERVED_BYTES} bytes`);
+  const ext = /\.([a-z0-9]+)$/i.exec(path)?.[1].toLowerCase();
+  const dflt = rec.generated ? (rec.generated.format === 'csv' ? 'text/csv' : 'application/x-ndjson') : TYPE_BY_EXT[ext] || MIME_BY_EXT[ext] || 'application/octet-stream';
+  if (spec.contentType !== undefined && spec.contentType !== null && (typeof spec.contentType !== 'string' || !spec.contentType)) {
+    fail(400, 'contentType must be a non-empty string, or null for no Content-Type header');
+  }
+  rec.contentType = spec.contentType === undefined ? dflt : spec.contentType;
+  if (spec.chunkSize !== undefined && !(Number.isInteger(spec.chunkSize) && spec.chunkSize >= 1 && spec.chunkSize <= MAX_SERVED_BYTES)) {
+    fail(400, 'chunkSize must be a positive integer number of bytes');
+  }
+  // By default at least 4 chunks (a small file too) of at most 64 KiB.
+  rec.chunkSize = spec.chunkSize ?? Math.max(1, Math.min(64 * 1024, Math.ceil(rec.body.length / 4)));
+  rec.chunkDelayMs = spec.chunkDelayMs === undefined ? 2 : delayField(spec, 'chunkDelayMs');
+  if (spec.contentLength !== undefined && typeof spec.contentLength !== 'boolean') fail(400, 'contentLength must be true or false');
+  rec.contentLength = spec.contentLength ?? true;
+  return rec;
+}
+
+/** What the control API shows of a served file. */
+function servedFileView(sim, rec) {
+  const out = { path: rec.path, url: `${sim.url}/files/${rec.path}`, status: rec.status };
+  if (rec.redirect !== undefined) return { ...out, redirect: rec.redirect };
+  return {
+    ...out,
+    size: rec.body.length,
+    contentType: rec.contentType,
+    chunkSize: rec.chunkSize,
+    chunks: Math.ceil(rec.body.length / rec.chunkSize),
+    ...(rec.generated && { generated: rec.generated }),
+  };
+}
+
+/** Resolves once `res` can take more data, or is gone. */
+function drained(res) {
+  return new Promise((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** Answers a request for a registered file: its redirect, or its bytes in chunks. */
+async function serveRegistered(rec, req, res) {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain', 'content-length': 18 });
+    res.end('Method not allowed');
+    return;
+  }
+  if (rec.delayMs) await sleep(rec.delayMs);
+  if (res.destroyed) return;
+  if (rec.redirect !== undefined) {
+    res.writeHead(rec.status, { location: rec.redirect, 'content-length': 0, 'cache-control': 'no-store', ...rec.headers });
+    res.end();
+    return;
+  }
+  const body = rec.body;
+  const headers = { 'cache-control': 'no-store' };
+  if (rec.contentType !== null) headers['content-type'] = rec.contentType;
+  if (rec.contentLength) headers['content-length'] = body.length;
+  res.writeHead(rec.status, { ...headers, ...rec.headers });
+  if (req.method === 'HEAD' || body.length === 0) {
+    res.end();
+    return;
+  }
+  for (let at = 0; at < body.length; at += rec.chunkSize) {
+    if (res.destroyed) return;
+    if (at > 0) {
+      // A pause between chunks, so they reach the client as separate reads.
+      if (rec.chunkDelayMs > 0) await sleep(rec.chunkDelayMs);
+      else await new Promise((resolve) => setImmediate(resolve));
+      if (res.destroyed) return;
+    }
+    if (!res.write(body.subarray(at, at + rec.chunkSize))) await drained(res);
+  }
+  if (!res.destroyed) res.end();
 }
 
 // ---------------------------------------------------------------------------
@@ -1069,6 +1265,57 @@ class Simulator {
     return { task_id: task.task_id, callback_url: task.callback_url ?? null, status_code: delivery ? delivery.status_code : null };
   }
 
+  /**
+   * Counts for a test that must show "exactly N tasks, none twice" without
+   * listing them: one pass over the tasks (those of `batch` / `project` when
+   * given), optionally counting the values of one more field (`key`, dotted).
+   */
+  taskStats(query) {
+    const batch = query.get('batch');
+    const project = query.get('project');
+    const key = query.get('key');
+    const keyPath = key === null ? null : key.split('.');
+    if (keyPath && keyPath.some((p) => !p)) fail(400, 'key must be a dotted field path such as metadata.n or params.attachment');
+    const byStatus = {};
+    const uniqueIds = new Map();
+    const keyValues = new Map();
+    let tasks = 0;
+    let withoutUniqueId = 0;
+    let withoutKey = 0;
+    for (const t of this.state.tasks.values()) {
+      if ((batch !== null && t.batch !== batch) || (project !== null && t.project !== project)) continue;
+      tasks++;
+      byStatus[t.status] = (byStatus[t.status] || 0) + 1;
+      if (t.unique_id === undefined) withoutUniqueId++;
+      else uniqueIds.set(t.unique_id, (uniqueIds.get(t.unique_id) || 0) + 1);
+      if (keyPath) {
+        let v = t;
+        for (const p of keyPath) v = isObject(v) || Array.isArray(v) ? v[p] : undefined;
+        if (v === undefined || v === null) withoutKey++;
+        else {
+          const s = typeof v === 'string' ? v : JSON.stringify(v);
+          keyValues.set(s, (keyValues.get(s) || 0) + 1);
+        }
+      }
+    }
+    const repeated = (counts) => {
+      const out = [];
+      for (const [v, n] of counts) if (n > 1 && out.push(v) >= 20) break;
+      return out;
+    };
+    const out = {
+      tasks,
+      uniqueIds: uniqueIds.size,
+      withoutUniqueId,
+      duplicateUniqueIds: repeated(uniqueIds),
+      byStatus,
+      creates: this.state.creates.count,
+      createStatuses: { ...this.state.creates.statuses },
+    };
+    if (keyPath) Object.assign(out, { key, keyValues: keyValues.size, withoutKey, duplicateKeyValues: repeated(keyValues) });
+    return out;
+  }
+
   // ----- teams and files -----------------------------------------------------
 
   teamBody(body) {
@@ -1513,6 +1760,16 @@ const CONTROL_ROUTES = [
   ['DELETE', ['requests'], (c) => { c.sim.state.requests.length = 0; return { ok: true }; }],
   ['GET', ['files', 'requests'], (c) => clone(c.sim.state.fileRequests)],
   ['DELETE', ['files', 'requests'], (c) => { c.sim.state.fileRequests.length = 0; return { ok: true }; }],
+  ['GET', ['file-requests'], (c) => clone(c.sim.state.fileRequests)],
+  ['DELETE', ['file-requests'], (c) => { c.sim.state.fileRequests.length = 0; return { ok: true }; }],
+  ['POST', ['files'], (c) => {
+    const rec = validateServedFile(c.json(undefined));
+    c.sim.state.servedFiles.set(rec.path, rec);
+    return servedFileView(c.sim, rec);
+  }],
+  ['GET', ['files'], (c) => [...c.sim.state.servedFiles.values()].map((rec) => servedFileView(c.sim, rec))],
+  ['DELETE', ['files'], (c) => { c.sim.state.servedFiles.clear(); return { ok: true }; }],
+  ['GET', ['task-stats'], (c) => c.sim.taskStats(c.query)],
   ['GET', ['deliveries'], (c) => clone(c.sim.state.deliveries)],
   ['DELETE', ['deliveries'], (c) => { c.sim.state.deliveries.length = 0; return { ok: true }; }],
   ['GET', ['faults'], (c) => c.sim.state.faults.map(publicView)],
@@ -1607,7 +1864,7 @@ async function handleRequest(sim, req, res) {
     const rawBody = await readBody(req);
     sim.log(req.method, url);
     if (isApi) await handleApi(sim, req, res, rawPath, rawQuery, rawBody);
-    else if (rawPath.startsWith('/files/')) serveFile(sim, req, res, rawPath);
+    else if (rawPath.startsWith('/files/')) await serveFile(sim, req, res, rawPath, rawQuery);
     else if (rawPath.startsWith('/__sim/')) {
       if (req.method !== 'GET') sim.version++;
       await handleControl(sim, req, res, rawPath, rawQuery, rawBody);
@@ -1651,6 +1908,7 @@ export async function startSimulator({
   const actualPort = server.address().port;
   const hostForUrl = host.includes(':') ? `[${host}]` : host;
   const url = `http://${hostForUrl}:${actualPort}`;
+  sim.url = url;
   let closed = null;
   const close = () => {
     closed ??= new Promise((resolve) => {

@@ -1209,3 +1209,466 @@ describe('the sample attachment image and imageannotation completions', () => {
     assert.deepEqual((await ctl('POST', `/tasks/${given.task_id}/complete`, { response: { annotations: [] } })).json.task.response, { annotations: [] });
   });
 });
+
+// ---------------------------------------------------------------------------
+// Dataset-scale jobs: manifests served by the simulator, probabilistic faults
+// before and after the work, refused items and the task counts a test of
+// "exactly N tasks, none twice" reads.
+
+/** GETs `url` with node:http and resolves `{status, headers, chunks: [Buffer]}`, one entry per 'data' event. */
+function getChunks(url, { method = 'GET', headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, chunks, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const createTask = (body) => api('POST', '/task/imageannotation', body);
+
+describe('served files: manifests under /files/', () => {
+  test('a registered body is served without credentials, in several chunks, with Content-Length', async () => {
+    const text = Array.from({ length: 12 }, (_, i) => JSON.stringify({ attachment: `https://img.test/${i + 1}.png`, metadata: { note: 'é✓' } })).join('\n') + '\n';
+    const reg = await ctl('POST', '/files', { path: 'm/1.jsonl', body: text, chunkSize: 100, chunkDelayMs: 15 });
+    assert.equal(reg.status, 200, reg.text);
+    const size = Buffer.byteLength(text);
+    assert.deepEqual(reg.json, {
+      path: 'm/1.jsonl', url: `${sim.url}/files/m/1.jsonl`, status: 200, size, contentType: 'application/x-ndjson',
+      chunkSize: 100, chunks: Math.ceil(size / 100),
+    });
+    const got = await getChunks(reg.json.url);
+    assert.equal(got.status, 200);
+    assert.equal(got.headers['content-length'], String(size));
+    assert.equal(got.headers['content-type'], 'application/x-ndjson');
+    assert.equal(got.body.toString('utf8'), text, 'the same bytes, multi-byte characters split across chunks included');
+    assert.ok(got.chunks.length >= 4, `expected several reads, got ${got.chunks.length}`);
+    // Some chunk boundary falls inside a line: a reader must carry partial lines over.
+    assert.ok(got.chunks.slice(0, -1).some((c) => c[c.length - 1] !== 0x0a));
+
+    // The default splits even a small file into at least 4 chunks.
+    const small = await ctl('POST', '/files', { path: 'small.csv', body: 'a,b\n1,2\n3,4\n' });
+    assert.equal(small.json.chunks, 4);
+    assert.equal(small.json.contentType, 'text/csv');
+    assert.equal((await getChunks(small.json.url)).body.toString(), 'a,b\n1,2\n3,4\n');
+
+    const head = await getChunks(reg.json.url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers['content-length'], String(size));
+    assert.equal(head.body.length, 0);
+
+    // Not under /v1: no key needed, none asked for, nothing counted as an API request.
+    const withKey = await fetch(reg.json.url, { headers: { authorization: 'Basic bm9wZTo=' } });
+    assert.equal(withKey.status, 200);
+    assert.equal(await withKey.text(), text);
+    assert.equal(sim.stats().requests, 0);
+    const log = (await ctl('GET', '/file-requests')).json;
+    assert.deepEqual(log.map((r) => `${r.method} ${r.path} ${r.status}`), [
+      'GET /files/m/1.jsonl 200', 'GET /files/small.csv 200', 'HEAD /files/m/1.jsonl 200', 'GET /files/m/1.jsonl 200',
+    ]);
+    assert.ok(log.every((r) => r.complete));
+    assert.equal(log[0].headers.authorization, undefined);
+    assert.equal(log[3].headers.authorization, 'Basic bm9wZTo=', 'a client that sends credentials is caught');
+    assert.deepEqual((await ctl('GET', '/files/requests')).json, log, 'the same log under its older name');
+    await ctl('DELETE', '/file-requests');
+    assert.deepEqual((await ctl('GET', '/files/requests')).json, []);
+  });
+
+  test('missing files answer 404, other methods 405; options for status, type, length and delay', async () => {
+    assertError(await call('GET', '/files/m/none.jsonl', undefined, { auth: null }), 404);
+    await ctl('POST', '/files', { path: 'm/x.jsonl', body: '{}\n' });
+    const post = await call('POST', '/files/m/x.jsonl', '{}', { auth: null });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET, HEAD');
+
+    await ctl('POST', '/files', { path: 'err.jsonl', body: 'upstream down', status: 503, contentType: 'text/plain', headers: { 'x-from': 'sim' } });
+    const err = await call('GET', '/files/err.jsonl', undefined, { auth: null });
+    assert.equal(err.status, 503);
+    assert.equal(err.text, 'upstream down');
+    assert.equal(err.headers.get('content-type'), 'text/plain');
+    assert.equal(err.headers.get('x-from'), 'sim');
+
+    await ctl('POST', '/files', { path: 'bare', bodyBase64: Buffer.from([0xff, 0xfe, 0x0a]).toString('base64'), contentType: null, contentLength: false, delayMs: 120 });
+    const t0 = performance.now();
+    const bare = await getChunks(`${sim.url}/files/bare`);
+    assert.ok(performance.now() - t0 >= 110);
+    assert.deepEqual([...bare.body], [0xff, 0xfe, 0x0a]);
+    assert.equal(bare.headers['content-type'], undefined);
+    assert.equal(bare.headers['content-length'], undefined);
+    assert.equal(bare.headers['transfer-encoding'], 'chunked');
+
+    // Registering a path again replaces the file; the list shows what is served.
+    await ctl('POST', '/files', { path: 'm/x.jsonl', body: '{"a":1}\n' });
+    assert.equal((await call('GET', '/files/m/x.jsonl', undefined, { auth: null })).text, '{"a":1}\n');
+    assert.deepEqual((await ctl('GET', '/files')).json.map((f) => `${f.path} ${f.status} ${f.size}`), ['m/x.jsonl 200 8', 'err.jsonl 503 13', 'bare 200 3']);
+    await ctl('DELETE', '/files');
+    assert.deepEqual((await ctl('GET', '/files')).json, []);
+    assertError(await call('GET', '/files/m/x.jsonl', undefined, { auth: null }), 404);
+    // The built-in image is still there.
+    assert.equal((await fetch(sim.image)).status, 200);
+  });
+
+  test('redirects: absolute or same-host, with the status asked for', async () => {
+    const r1 = await ctl('POST', '/files', { path: 'm/away.jsonl', redirect: 'https://elsewhere.example/m.jsonl' });
+    assert.deepEqual(r1.json, { path: 'm/away.jsonl', url: `${sim.url}/files/m/away.jsonl`, status: 302, redirect: 'https://elsewhere.example/m.jsonl' });
+    const away = await fetch(r1.json.url, { redirect: 'manual' });
+    assert.equal(away.status, 302);
+    assert.equal(away.headers.get('location'), 'https://elsewhere.example/m.jsonl');
+
+    await ctl('POST', '/files', { path: 'm/real.jsonl', body: '{"n":1}\n' });
+    await ctl('POST', '/files', { path: 'm/moved.jsonl', redirect: '/files/m/real.jsonl', status: 307 });
+    const moved = await fetch(`${sim.url}/files/m/moved.jsonl`, { redirect: 'manual' });
+    assert.equal(moved.status, 307);
+    assert.equal(moved.headers.get('location'), '/files/m/real.jsonl');
+    const followed = await fetch(`${sim.url}/files/m/moved.jsonl`);
+    assert.equal(await followed.text(), '{"n":1}\n');
+    const log = (await ctl('GET', '/file-requests')).json;
+    assert.deepEqual(log.map((r) => `${r.path} ${r.status}`), ['/files/m/away.jsonl 302', '/files/m/moved.jsonl 307', '/files/m/moved.jsonl 307', '/files/m/real.jsonl 200']);
+  });
+
+  test('generated manifests: {i} numbers each item; CSV has a header row and JSON-encoded nested cells; refused items are marked', async () => {
+    const template = { attachment: 'https://img.example/{i}.png', metadata: { n: '{i}', tag: 'a,"b"' }, unique: 'item-{i}' };
+    const jsonl = await ctl('POST', '/files', { path: 'm/gen.jsonl', generate: { lines: 3, template, refuse: [2] } });
+    assert.equal(jsonl.status, 200, jsonl.text);
+    assert.deepEqual(jsonl.json.generated, { format: 'jsonl', lines: 3, refuse: [2] });
+    assert.equal((await call('GET', '/files/m/gen.jsonl', undefined, { auth: null })).text, [
+      '{"attachment":"https://img.example/1.png","metadata":{"n":"1","tag":"a,\\"b\\""},"unique":"item-1"}',
+      '{"attachment":"https://img.example/2.png#refuse-me","metadata":{"n":"2","tag":"a,\\"b\\""},"unique":"item-2"}',
+      '{"attachment":"https://img.example/3.png","metadata":{"n":"3","tag":"a,\\"b\\""},"unique":"item-3"}',
+      '',
+    ].join('\n'));
+
+    const csv = await ctl('POST', '/files', { path: 'm/gen.csv', generate: { lines: 2, template: { ...template, count: 5, flag: true, none: null }, lineEnding: '\r\n' } });
+    assert.equal(csv.json.contentType, 'text/csv');
+    assert.equal(csv.json.generated.format, 'csv', 'the format follows the extension');
+    assert.equal((await call('GET', '/files/m/gen.csv', undefined, { auth: null })).text, [
+      'attachment,metadata,unique,count,flag,none',
+      'https://img.example/1.png,"{""n"":""1"",""tag"":""a,\\""b\\""""}",item-1,5,true,',
+      'https://img.example/2.png,"{""n"":""2"",""tag"":""a,\\""b\\""""}",item-2,5,true,',
+      '',
+    ].join('\r\n'));
+    const csvRefused = await ctl('POST', '/files', { path: 'm/r.txt', generate: { lines: 2, format: 'csv', template: { attachment: 'u{i}' }, refuse: [1] } });
+    assert.equal(csvRefused.json.contentType, 'text/csv');
+    assert.equal((await call('GET', '/files/m/r.txt', undefined, { auth: null })).text, 'attachment\nu1#refuse-me\nu2\n');
+    // An empty manifest is a file too.
+    await ctl('POST', '/files', { path: 'm/empty.jsonl', generate: { lines: 0, template } });
+    const empty = await getChunks(`${sim.url}/files/m/empty.jsonl`);
+    assert.equal(empty.headers['content-length'], '0');
+  });
+
+  test('a 10,000-line manifest is generated quickly and streamed whole', async () => {
+    const t0 = performance.now();
+    const reg = await ctl('POST', '/files', { path: 'm/big.jsonl', generate: { lines: 10000, template: { attachment: 'https://img.example/{i}.png', metadata: { n: '{i}' } } } });
+    assert.ok(performance.now() - t0 < 2000, 'generation stays cheap');
+    assert.ok(reg.json.chunks >= 8, `a large file goes in many chunks (${reg.json.chunks})`);
+    const got = await getChunks(reg.json.url);
+    assert.ok(got.chunks.length >= 4);
+    assert.equal(got.headers['content-length'], String(reg.json.size));
+    assert.equal(got.body.length, reg.json.size);
+    const lines = got.body.toString().split('\n');
+    assert.equal(lines.pop(), '', 'every line ends with a newline');
+    assert.equal(lines.length, 10000);
+    assert.equal(new Set(lines).size, 10000);
+    assert.deepEqual(JSON.parse(lines[9999]), { attachment: 'https://img.example/10000.png', metadata: { n: '10000' } });
+  });
+
+  test('registration is checked before anything is served; reset clears files', async () => {
+    const bad = [
+      [{ path: '../x', body: '' }, /path/],
+      [{ path: 'a//b', body: '' }, /path/],
+      [{ path: 'm/./x', body: '' }, /path/],
+      [{ path: 'street.png', body: '' }, /built-in/],
+      [{ path: 'm/x' }, /exactly one/],
+      [{ path: 'm/x', body: 'a', redirect: 'https://a.example/' }, /exactly one/],
+      [{ path: 'm/x', body: 'a', chunksize: 3 }, /unknown field "chunksize"/],
+      [{ path: 'm/x', redirect: 'https://a.example/', chunkSize: 3 }, /unknown field "chunkSize"/],
+      [{ path: 'm/x', redirect: 'ftp://a.example/' }, /redirect must be/],
+      [{ path: 'm/x', redirect: '//a.example/' }, /redirect must be/],
+      [{ path: 'm/x', redirect: '/files/y', status: 200 }, /301, 302/],
+      [{ path: 'm/x', body: 'a', status: 302 }, /other than 3xx/],
+      [{ path: 'm/x', body: 7 }, /body must be a string/],
+      [{ path: 'm/x', body: 'a', chunkSize: 0 }, /chunkSize/],
+      [{ path: 'm/x', generate: { lines: 100001, template: { a: 1 } } }, /lines/],
+      [{ path: 'm/x', generate: { lines: 2, template: {} } }, /template/],
+      [{ path: 'm/x', generate: { lines: 2, template: { a: 1 }, format: 'xml' } }, /format/],
+      [{ path: 'm/x', generate: { lines: 2, template: { a: 1 }, refuse: [1] } }, /attachment/],
+      [{ path: 'm/x', generate: { lines: 2, template: { attachment: 'a' }, refuse: [3] } }, /refuse/],
+      [{ path: 'm/x', generate: { lines: 2, template: { a: 1 }, rows: 2 } }, /unknown field "rows"/],
+    ];
+    for (const [body, message] of bad) assert.match(assertError(await ctl('POST', '/files', body), 400), message, JSON.stringify(body));
+    assert.deepEqual((await ctl('GET', '/files')).json, []);
+    await ctl('POST', '/files', { path: '/m/lead.jsonl', body: 'x' });
+    assert.deepEqual((await ctl('GET', '/files')).json.map((f) => f.path), ['m/lead.jsonl'], 'a leading slash is dropped');
+    await ctl('POST', '/reset');
+    assert.deepEqual((await ctl('GET', '/files')).json, []);
+    assertError(await call('GET', '/files/m/lead.jsonl', undefined, { auth: null }), 404);
+  });
+});
+
+describe('probabilistic faults', () => {
+  /** Creates `n` tasks one after another; returns the status of each. */
+  async function sequentialCreates(n, prefix = 'p') {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push((await createTask({ attachment: 'https://img.test/a.png', unique_id: `${prefix}-${i}` })).status);
+    return out;
+  }
+
+  test('a rule fires on about its share of matching requests, is not consumed, and repeats run after run', async () => {
+    const rule = { method: 'POST', pattern: 'task/*', probability: 0.1, status: 503 };
+    await ctl('POST', '/faults', rule);
+    const first = await sequentialCreates(200);
+    const faulted = first.filter((s) => s === 503).length;
+    assert.ok(faulted >= 6 && faulted <= 40, `10% of 200 is about 20, got ${faulted}`);
+    assert.equal(first.filter((s) => s === 200).length, 200 - faulted);
+    const [listed] = (await ctl('GET', '/faults')).json;
+    assert.deepEqual(listed, { ...rule, matched: 200, applied: faulted, seed: 1 }, 'still there; the default seed is shown');
+    assert.equal((await api('GET', '/tasks?limit=1')).status, 200, 'other requests do not match');
+
+    // The same rule after a reset fails exactly the same requests.
+    await ctl('POST', '/reset');
+    await ctl('POST', '/faults', rule);
+    assert.deepEqual(await sequentialCreates(200), first);
+    // Another seed, another pattern.
+    await ctl('POST', '/reset');
+    await ctl('POST', '/faults', { ...rule, seed: 12345 });
+    const other = await sequentialCreates(200);
+    assert.notDeepEqual(other, first);
+    assert.equal((await ctl('GET', '/faults')).json[0].seed, 12345);
+  });
+
+  test('429 with Retry-After, 500, 502 and 503; `times` bounds how often a rule fires', async () => {
+    await ctl('POST', '/faults', [
+      { pattern: 'task/*', method: 'POST', probability: 1, times: 1, retryAfter: 1 },
+      { pattern: 'task/*', method: 'POST', probability: 1, times: 1, status: 500 },
+      { pattern: 'task/*', method: 'POST', probability: 1, times: 1, status: 502 },
+      { pattern: 'task/*', method: 'POST', probability: 1, times: 1, status: 503, retryAfter: 2 },
+    ]);
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push(await createTask({ attachment: 'https://img.test/a.png', unique_id: 'once' }));
+    assert.deepEqual(answers.map((r) => r.status), [429, 500, 502, 503, 200]);
+    assert.equal(answers[0].headers.get('retry-after'), '1');
+    assert.equal(answers[3].headers.get('retry-after'), '2');
+    for (const r of answers.slice(0, 4)) assert.equal(assertError(r, r.status), `Simulated fault (HTTP ${r.status})`);
+    assert.deepEqual((await ctl('GET', '/faults')).json, [], 'each was consumed by its one firing');
+    assert.equal(sim.state.tasks.size, 1, 'faults before the work create nothing');
+
+    // A probabilistic rule with `times` stops after that many firings.
+    await ctl('POST', '/faults', { pattern: 'task/*', probability: 0.5, times: 3, status: 503 });
+    const statuses = await sequentialCreates(60, 't');
+    assert.equal(statuses.filter((s) => s === 503).length, 3);
+    assert.deepEqual((await ctl('GET', '/faults')).json, []);
+  });
+
+  test('a rule that does not fire lets the next one decide', async () => {
+    await ctl('POST', '/faults', [
+      { pattern: 'task/*', probability: 0.5, status: 502 },
+      { pattern: 'task/*', probability: 0.5, status: 503 },
+    ]);
+    const statuses = await sequentialCreates(200);
+    const [a, b] = (await ctl('GET', '/faults')).json;
+    assert.deepEqual([a.seed, b.seed], [1, 2], 'two rules do not share a default seed');
+    assert.equal(a.matched, 200);
+    assert.equal(b.matched, 200 - a.applied);
+    assert.equal(statuses.filter((s) => s === 502).length, a.applied);
+    assert.equal(statuses.filter((s) => s === 503).length, b.applied);
+    assert.ok(a.applied > 60 && a.applied < 140, String(a.applied));
+    assert.ok(b.applied > 20 && b.applied < 80, String(b.applied));
+  });
+
+  test('after: the task is created but the client gets the fault; a retry with the same unique_id answers 409', async () => {
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', status: 503, after: true });
+    const first = await createTask({ attachment: 'https://img.test/a.png', unique_id: 'item-1' });
+    assertError(first, 503);
+    assert.equal(sim.state.tasks.size, 1, 'the create happened');
+    const retry = await createTask({ attachment: 'https://img.test/a.png', unique_id: 'item-1' });
+    assert.equal(assertError(retry, 409), 'The unique_id ("item-1") is already used for a different task.');
+    const found = (await api('GET', '/tasks?unique_id=item-1')).json;
+    assert.equal(found.total, 1);
+
+    // Before (the default): nothing was created, so the retry creates it.
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', status: 502 });
+    assertError(await createTask({ attachment: 'https://img.test/b.png', unique_id: 'item-2' }), 502);
+    assert.equal(sim.state.tasks.size, 1);
+    assert.equal((await createTask({ attachment: 'https://img.test/b.png', unique_id: 'item-2' })).status, 200);
+
+    // after + drop: created, then the connection is cut.
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', drop: true, after: true });
+    await assert.rejects(createTask({ attachment: 'https://img.test/c.png', unique_id: 'item-3' }));
+    // after + delayMs only: created, answered late (a client that timed out retries).
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', delayMs: 150, after: true });
+    const slow = await timed(createTask({ attachment: 'https://img.test/d.png', unique_id: 'item-4' }));
+    assert.equal(slow.value.status, 200);
+    assert.ok(slow.ms >= 140);
+    // after on a request Scale refuses: the refusal still happened, the client sees the fault.
+    await ctl('POST', '/faults', { method: 'POST', pattern: 'task/*', status: 500, after: true });
+    assertError(await createTask({ unique_id: 'no-attachment' }), 500);
+
+    const stats = (await ctl('GET', '/task-stats')).json;
+    assert.equal(stats.tasks, 4);
+    assert.equal(stats.uniqueIds, 4);
+    assert.equal(stats.creates, 7);
+    assert.deepEqual(stats.createStatuses, { 200: 2, 409: 1, 500: 1, 502: 1, 503: 1, dropped: 1 });
+  });
+
+  test('validation of probability, seed and after', async () => {
+    for (const [body, message] of [
+      [{ probability: 0 }, /probability/],
+      [{ probability: 1.5 }, /probability/],
+      [{ probability: '0.1' }, /probability/],
+      [{ probability: 0.1, seed: -1 }, /seed/],
+      [{ probability: 0.1, seed: 1.5 }, /seed/],
+      [{ seed: 3 }, /seed needs probability/],
+      [{ after: 'yes' }, /after/],
+      [{ probability: 0.1, times: 0 }, /times/],
+    ]) assert.match(assertError(await ctl('POST', '/faults', body), 400), message, JSON.stringify(body));
+    assert.deepEqual((await ctl('GET', '/faults')).json, []);
+  });
+});
+
+describe('refused items', () => {
+  test('a create whose attachment contains refuse-me answers 400 and creates nothing', async () => {
+    const res = await createTask({ attachment: 'https://img.test/7.png#refuse-me', unique_id: 'r-7' });
+    assert.equal(res.status, 400);
+    assert.deepEqual(res.json, { status_code: 400, error: 'Invalid attachment: refused by the simulator' });
+    assertError(await api('POST', '/task/categorization', { attachments: ['https://ok.test/1', 'https://refuse-me.test/2'] }), 400);
+    assert.equal(sim.state.tasks.size, 0);
+    // Refused every time, and the unique_id stays free.
+    assertError(await createTask({ attachment: 'https://img.test/7.png#refuse-me', unique_id: 'r-7' }), 400);
+    assert.equal((await createTask({ attachment: 'https://img.test/7.png', unique_id: 'r-7' })).status, 200);
+  });
+
+  test('the items a generated manifest marks are exactly the ones refused', async () => {
+    const refuse = [1, 17, 18, 50];
+    const reg = (await ctl('POST', '/files', { path: 'm/refuse.jsonl', generate: { lines: 50, template: { attachment: 'https://img.example/{i}.png', metadata: { n: '{i}' } }, refuse } })).json;
+    const items = (await (await fetch(reg.url)).text()).trim().split('\n').map((l) => JSON.parse(l));
+    const statuses = [];
+    for (const item of items) statuses.push((await createTask({ ...item, unique_id: `item-${item.metadata.n}` })).status);
+    assert.deepEqual(statuses.flatMap((s, i) => (s === 400 ? [i + 1] : [])), refuse);
+    const stats = (await ctl('GET', '/task-stats?key=metadata.n')).json;
+    assert.equal(stats.tasks, 46);
+    assert.equal(stats.keyValues, 46);
+    assert.deepEqual(stats.createStatuses, { 200: 46, 400: 4 });
+  });
+});
+
+describe('task-stats', () => {
+  test('counts tasks, distinct unique_ids, statuses and creates; filters by batch; counts a chosen field', async () => {
+    await seed({ projects: [{ type: 'imageannotation', name: 'p' }], batches: [{ project: 'p', name: 'b1' }] });
+    assert.equal((await createTask({ attachment: 'a', unique_id: 'u1', batch: 'b1', metadata: { n: '1' } })).status, 200);
+    assert.equal((await createTask({ attachment: 'a', unique_id: 'u2', batch: 'b1', metadata: { n: '1' } })).status, 200);
+    assert.equal((await createTask({ attachment: 'a', metadata: { n: '2' } })).status, 200);
+    assertError(await createTask({ attachment: 'a', unique_id: 'u1' }), 409);
+    assertError(await createTask({}), 400);
+    const c = (await api('POST', '/task/categorization', { attachment: 'a', unique_id: 'u3' })).json;
+    await ctl('POST', `/tasks/${c.task_id}/complete`);
+    const all = (await ctl('GET', '/task-stats')).json;
+    assert.deepEqual(all, {
+      tasks: 4, uniqueIds: 3, withoutUniqueId: 1, duplicateUniqueIds: [], byStatus: { pending: 3, completed: 1 },
+      creates: 6, createStatuses: { 200: 4, 400: 1, 409: 1 },
+    });
+    const inBatch = (await ctl('GET', '/task-stats?batch=b1&key=metadata.n')).json;
+    assert.equal(inBatch.tasks, 2);
+    assert.deepEqual([inBatch.key, inBatch.keyValues, inBatch.withoutKey, inBatch.duplicateKeyValues], ['metadata.n', 1, 0, ['1']]);
+    const byAttachment = (await ctl('GET', '/task-stats?key=params.attachment')).json;
+    assert.deepEqual(byAttachment.duplicateKeyValues, ['a']);
+    assert.equal((await ctl('GET', '/task-stats?project=p')).json.tasks, 2);
+    assertError(await ctl('GET', '/task-stats?key=metadata..n'), 400);
+    // Seeded tasks are tasks but not creates; reset zeroes everything.
+    await ctl('POST', '/reset');
+    assert.deepEqual((await ctl('GET', '/task-stats')).json, {
+      tasks: 0, uniqueIds: 0, withoutUniqueId: 0, duplicateUniqueIds: [], byStatus: {}, creates: 0, createStatuses: {},
+    });
+  });
+
+  test('the unique_id index follows every change, so 409s and lookups stay right', async () => {
+    const a = (await createTask({ attachment: 'a', unique_id: 'x' })).json;
+    // Moving an id to another value frees the old one.
+    assert.equal((await api('POST', `/task/${a.task_id}/unique_id`, { unique_id: 'y' })).status, 200);
+    assert.equal((await createTask({ attachment: 'a', unique_id: 'x' })).status, 200);
+    assertError(await createTask({ attachment: 'a', unique_id: 'y' }), 409);
+    // Deleting it frees it.
+    await api('DELETE', `/task/${a.task_id}/unique_id`);
+    const y = (await createTask({ attachment: 'a', unique_id: 'y' })).json;
+    assert.equal((await api('GET', '/tasks?unique_id=y')).json.docs[0].task_id, y.task_id);
+    // Cancel with clear_unique_id frees it.
+    await api('POST', `/task/${y.task_id}/cancel?clear_unique_id=true`);
+    assert.equal((await api('GET', '/tasks?unique_id=y')).json.total, 0);
+    assert.equal((await createTask({ attachment: 'a', unique_id: 'y' })).status, 200);
+    // Setting a task's own id again is fine; taking another's is not.
+    const x = (await api('GET', '/tasks?unique_id=x')).json.docs[0];
+    assert.equal((await api('POST', `/task/${x.task_id}/unique_id`, { unique_id: 'x' })).status, 200);
+    assertError(await api('POST', `/task/${x.task_id}/unique_id`, { unique_id: 'y' }), 409);
+    const stats = (await ctl('GET', '/task-stats')).json;
+    assert.deepEqual([stats.tasks, stats.uniqueIds, stats.withoutUniqueId], [4, 2, 2]);
+  });
+
+  test('stays fast at 10,000 tasks', async () => {
+    const tasks = Array.from({ length: 10000 }, (_, i) => ({ type: 'imageannotation', attachment: `https://img.example/${i + 1}.png`, unique_id: `item-${i + 1}`, metadata: { n: String(i + 1) } }));
+    await seed({ tasks });
+    const t0 = performance.now();
+    const stats = (await ctl('GET', '/task-stats?key=metadata.n')).json;
+    assert.ok(performance.now() - t0 < 1000, 'one pass, no listing');
+    assert.deepEqual([stats.tasks, stats.uniqueIds, stats.keyValues, stats.duplicateUniqueIds.length], [10000, 10000, 10000, 0]);
+    // A create checks its unique_id against 10,000 others at once; a lookup by unique_id skips the scan.
+    const t1 = performance.now();
+    for (let i = 0; i < 200; i++) {
+      assertError(await createTask({ attachment: 'a', unique_id: `item-${i + 1}` }), 409);
+      assert.equal((await api('GET', `/tasks?unique_id=item-${10000 - i}`)).json.total, 1);
+    }
+    assert.ok(performance.now() - t1 < 5000, `400 requests took ${Math.round(performance.now() - t1)} ms`);
+  });
+});
+
+describe('a dataset job against the simulator', () => {
+  test('a retrying client with unique_ids ends with every item created once despite faults before and after the work', { timeout: 60000 }, async () => {
+    const n = 1000;
+    const refuse = [10, 500];
+    const reg = (await ctl('POST', '/files', {
+      path: 'jobs/1.csv',
+      generate: { lines: n, template: { attachment: 'https://img.example/{i}.png', metadata: { n: '{i}' } }, refuse },
+    })).json;
+    await ctl('POST', '/faults', [
+      { method: 'POST', pattern: 'task/*', probability: 0.03, retryAfter: 0 },
+      { method: 'POST', pattern: 'task/*', probability: 0.02, status: 502, after: true },
+      { method: 'POST', pattern: 'task/*', probability: 0.01, status: 500 },
+    ]);
+    // The client: read the CSV, create with unique_id item-<n>, retry 429/5xx,
+    // count 409 as "already there", 400 as refused.
+    const rows = (await (await fetch(reg.url)).text()).trim().split('\n').slice(1);
+    const items = rows.map((r) => {
+      const [attachment, meta] = r.match(/^([^,]*),"(.*)"$/).slice(1);
+      return { attachment, metadata: JSON.parse(meta.replaceAll('""', '"')) };
+    });
+    let next = 0;
+    const outcome = { created: 0, existing: 0, refused: 0, retries: 0 };
+    const worker = async () => {
+      while (next < items.length) {
+        const item = items[next++];
+        for (let attempt = 1; ; attempt++) {
+          const r = await createTask({ ...item, unique_id: `item-${item.metadata.n}` });
+          if (r.status === 200) outcome.created++;
+          else if (r.status === 409) outcome.existing++;
+          else if (r.status === 400) outcome.refused++;
+          else if (attempt < 20) { outcome.retries++; continue; }
+          else throw new Error(`item ${item.metadata.n}: still ${r.status} after ${attempt} attempts`);
+          break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    const stats = (await ctl('GET', '/task-stats?key=metadata.n')).json;
+    assert.equal(stats.tasks, n - refuse.length);
+    assert.equal(stats.uniqueIds, n - refuse.length);
+    assert.equal(stats.keyValues, n - refuse.length);
+    assert.deepEqual(stats.duplicateKeyValues, []);
+    assert.equal(outcome.refused, refuse.length);
+    assert.ok(outcome.existing > 0, 'some creates happened behind a 502 and were found by their unique_id');
+    assert.ok(outcome.retries > 30, String(outcome.retries));
+    assert.equal(stats.creates, n + outcome.retries);
+    assert.equal(outcome.created + outcome.existing, n - refuse.length);
+  });
+});
