@@ -13,13 +13,21 @@
 # changed, worker-build would still spend a minute or more in wasm-opt for the
 # same bytes (and `npm test` builds twice: once itself, once in its `npm run
 # dev` test). FORCE_BUILD=1 builds anyway.
+#
+# BUILD_DIR (default build) names the output directory, and NO_WASM_OPT=1
+# skips wasm-opt: `npm test` makes its `testing` build (the fault hooks the
+# e2e tests need) that way, in a few seconds, beside the release one.
+# Further arguments go to cargo (e.g. `--features testing`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$(command -v wasm-bindgen)}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$PWD/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$PWD/node_modules/.bin/esbuild}"
 
-stamp=build/.inputs
+out="${BUILD_DIR:-build}"
+stamp="$out/.inputs"
+opt=()
+[ "${NO_WASM_OPT:-}" = 1 ] && opt=(--no-opt)
 
 # Everything the bytes in build/ depend on, as one hash.
 inputs() {
@@ -30,7 +38,7 @@ inputs() {
   done
   {
     printf 'args:'
-    printf ' %q' "$@"
+    printf ' %q' "$out" "${opt[@]}" "$@"
     echo
     env | grep -E '^(RUSTFLAGS|RUSTC_WRAPPER|CARGO_ENCODED_RUSTFLAGS|CARGO_PROFILE_|CARGO_BUILD_|CARGO_TARGET_|CUSTOM_SHIM|COREDUMP|WASM_BINDGEN_|WASM_OPT_BIN|ESBUILD_BIN)' | LC_ALL=C sort || true
     rustc -vV
@@ -47,20 +55,20 @@ inputs() {
 # The build's output files (build/.tmp and other dot-files are worker-build's
 # scratch space and this stamp).
 outputs() {
-  find build -type f -not -path 'build/.*' 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64
+  find "$out" -type f -not -path "$out/.*" 2>/dev/null | LC_ALL=C sort | xargs -r sha256sum | sha256sum | cut -c1-64
 }
 
 view=target/view/annotations.html
 want="$(inputs "$@")"
 # The minified view stays beside build/ (the e2e tests compare what the worker serves with it).
-if [ "${FORCE_BUILD:-}" != 1 ] && [ -f build/index.js ] && [ -f "$view" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
-  echo "build: build/ is up to date (its inputs have not changed since it was built; FORCE_BUILD=1 rebuilds)"
+if [ "${FORCE_BUILD:-}" != 1 ] && [ -f "$out/index.js" ] && [ -f "$view" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want $(outputs)" ]; then
+  echo "build: $out/ is up to date (its inputs have not changed since it was built; FORCE_BUILD=1 rebuilds)"
   exit 0
 fi
 rm -f "$stamp"
 # The annotation view ships minified; build.rs includes the file this names.
 export SCALE_VIEW_HTML="$PWD/$view"
 node scripts/minify-view.mjs "$SCALE_VIEW_HTML"
-worker-build --release "$@"
+worker-build --release --out-dir "$out" "${opt[@]}" "$@"
 echo "$want $(outputs)" > "$stamp"
 echo "build: done"

@@ -33,6 +33,29 @@ const FETCH_MS: u32 = 30_000;
 /// Redirects followed to the manifest.
 const REDIRECTS: u8 = 4;
 
+/// What a step answers, in a `testing` build, to make its invocation fail
+/// (a consumer that dies mid-chunk); never otherwise.
+pub const DIED: u32 = u32::MAX;
+
+#[cfg(feature = "testing")]
+thread_local! {
+    /// Whether the next chunk dies, and whether that was armed already.
+    static DEATH: std::cell::Cell<(bool, bool)> = const { std::cell::Cell::new((false, false)) };
+}
+
+/// `testing` builds: the first chunk after this call (once per isolate)
+/// dies after its creates, before their outcomes are recorded, as a
+/// consumer the platform stopped mid-chunk.
+#[cfg(feature = "testing")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn arm_death_once() {
+    DEATH.with(|d| {
+        if !d.get().1 {
+            d.set((true, true));
+        }
+    });
+}
+
 /// Logs a job's end: its audit line.
 pub(crate) fn log_end(cx: &Ctx, j: &Job) {
     let outcome = match j.state {
@@ -347,6 +370,18 @@ pub(crate) async fn chunk(cx: &Ctx, jobs: &dyn Jobs, id: &str, n: u32) -> Option
         })
         .collect();
     let done = crate::context::join_bounded(futs, crate::context::MAX_OPEN_CONNECTIONS).await;
+    #[cfg(feature = "testing")]
+    if DEATH.with(|d| {
+        let (armed, once) = d.get();
+        d.set((false, once));
+        armed
+    }) {
+        cx.note(format!(
+            "job {id}: testing hook: the consumer dies after {} creates",
+            done.len()
+        ));
+        return Some(DIED);
+    }
     let mut again: Option<u32> = None;
     let mut rows = Vec::with_capacity(done.len());
     for (row, wait) in done {
