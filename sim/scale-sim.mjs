@@ -10,7 +10,11 @@
 // measuring how many requests were in flight at once, and reading a log of
 // every /v1 request exactly as it arrived on the wire. It also serves a sample
 // attachment image under /files/ and completes imageannotation tasks with
-// labels drawn on that image.
+// labels drawn on that image. For dataset-scale jobs it serves manifests a
+// test registers (streamed in chunks, generated, or redirected), refuses
+// items whose attachment says `refuse-me`, fails creates with a seeded
+// probability before or after the task is made, and counts tasks, unique_ids
+// and create answers (GET /__sim/task-stats).
 //
 // Wire facts follow docs/tools.md ("Scale's wire conventions"); where Scale's
 // official Python client (`scaleapi` on PyPI) disagrees, the simulator follows
