@@ -8,6 +8,7 @@
 //! - `oauth_store`: the `OAUTH` Durable Object and its client (`StateStore`),
 //!   and `crypto`: WebCrypto (`Crypto`), which with the isolate's memos make
 //!   the OAuth platform;
+//! - `durable`: what the Durable Objects and their clients share;
 //! - `request` and `response`: the request's body as a source the core reads
 //!   when it decides to, and the answer, whole or streamed, with the
 //!   request's log lines;
@@ -16,6 +17,7 @@
 //! Everything else is in the pure core.
 
 mod crypto;
+mod durable;
 mod js;
 mod kv;
 mod oauth_store;
