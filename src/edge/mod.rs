@@ -1,14 +1,17 @@
-//! The thin edge, the only code with `worker` types: the Workers entry point
-//! ([`fetch`] here), which reads the settings and bindings into the core's
-//! `Services`, calls [`app::handle`] and writes its answer back; and one
-//! file per binding, each implementing an `io` trait of the core:
+//! The thin edge, the only code with `worker` types: the Workers entry points
+//! ([`fetch`] here, which reads the settings and bindings into the core's
+//! `Services` ([`platform`]), calls [`app::handle`] and writes its answer
+//! back; the jobs queue's consumer in `queue`); and one file per binding,
+//! each implementing an `io` trait of the core:
 //! - `upstream`: outbound HTTP (`Upstream`) with the runtime's `fetch`;
 //! - `kv`: the `CALLBACKS` KV namespace (`CallbackStore`);
 //! - `rate_limit`: the `RATE_LIMITER` and `AUTH_LIMITER` bindings (`RateLimiter`);
 //! - `oauth_store`: the `OAUTH` Durable Object and its client (`StateStore`),
 //!   and `crypto`: WebCrypto (`Crypto`), which with the isolate's memos make
 //!   the OAuth platform;
-//! - `durable`: what the Durable Objects and their clients share;
+//! - `jobs`: the `JOBS` queue's producer and the `JOBS_STATE` Durable
+//!   Objects, one per job, and their client (`Jobs`);
+//! - `durable`: what the two Durable Objects and their clients share;
 //! - `request` and `response`: the request's body as a source the core reads
 //!   when it decides to, and the answer, whole or streamed, with the
 //!   request's log lines;
@@ -18,9 +21,11 @@
 
 mod crypto;
 mod durable;
+mod jobs;
 mod js;
 mod kv;
 mod oauth_store;
+mod queue;
 mod rate_limit;
 mod request;
 mod response;
@@ -30,7 +35,7 @@ use crate::app;
 use crate::config::RawSettings;
 use crate::http::{header_in, query_of, split_url, Body, Request as CoreRequest};
 use crate::io::state::Memo;
-use crate::io::{CallbackStore, OAuthPlatform, RateLimiter, Services};
+use crate::io::{CallbackStore, Jobs, OAuthPlatform, RateLimiter, Services};
 use crypto::WebCrypto;
 use kv::KvLog;
 use rate_limit::BindingLimiter;
@@ -58,6 +63,34 @@ fn oauth_platform(env: &Env) -> Option<OAuthPlatform> {
     })
 }
 
+/// The settings and the platform's services, as every entry point reads
+/// them from its environment.
+fn platform(env: &Env) -> (RawSettings, Services) {
+    let bound = |name: &str| {
+        js_sys::Reflect::get(env, &wasm_bindgen::JsValue::from_str(name))
+            .ok()
+            .filter(|b| b.is_object())
+    };
+    let kv = bound("CALLBACKS");
+    let mut raw = RawSettings::read(
+        |name| env.var(name).ok().map(|v| v.to_string()),
+        kv.is_some(),
+    );
+    let limiter =
+        |name: &str| bound(name).map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>);
+    let services = Services {
+        upstream: Rc::new(FetchUpstream),
+        store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
+        limiter: limiter("RATE_LIMITER"),
+        auth_limiter: limiter("AUTH_LIMITER"),
+        oauth: oauth_platform(env),
+        crypto: Rc::new(WebCrypto),
+        jobs: jobs::client(env).map(|j| Rc::new(j) as Rc<dyn Jobs>),
+    };
+    raw.rate_limiter_bound = services.limiter.is_some();
+    (raw, services)
+}
+
 /// The most of a refused request's body read (and dropped) so that its
 /// answer reaches the client.
 const DRAIN_BYTES: usize = 64 * 1024;
@@ -70,21 +103,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // would add its IDNA tables to the upload for nothing.
     let url = req.inner().url();
     let (self_origin, path) = split_url(&url);
-    let kv = js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str("CALLBACKS"))
-        .ok()
-        .filter(|b| b.is_object());
-    let mut raw = RawSettings::read(
-        |name| env.var(name).ok().map(|v| v.to_string()),
-        kv.is_some(),
-    );
-    let binding = |name: &str| {
-        js_sys::Reflect::get(&env, &wasm_bindgen::JsValue::from_str(name))
-            .ok()
-            .filter(|b| b.is_object())
-            .map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>)
-    };
-    let limiter = binding("RATE_LIMITER");
-    raw.rate_limiter_bound = limiter.is_some();
+    let (raw, services) = platform(&env);
     let method = req.method().to_string();
     let headers: Vec<(String, String)> = req
         .headers()
@@ -101,15 +120,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         self_origin,
         headers,
         body: Body::new(EdgeBody(RefCell::new(Some(req)))),
-    };
-    let services = Services {
-        upstream: Rc::new(FetchUpstream),
-        store: kv.map(|kv| Rc::new(KvLog(kv)) as Rc<dyn CallbackStore>),
-        limiter,
-        auth_limiter: binding("AUTH_LIMITER"),
-        oauth: oauth_platform(&env),
-        crypto: Rc::new(WebCrypto),
-        jobs: None,
     };
     let out = app::handle(&incoming, &raw, services).await;
     // A body the core refused without reading makes the runtime drop the
