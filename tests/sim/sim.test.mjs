@@ -4,8 +4,10 @@
 // task callbacks with the scale-callback-auth header, fault injection (by
 // method, path pattern and request body), upstream latency, scheduled task and
 // batch completion, the in-flight statistics, the request log, the rest of
-// the /__sim control API, and the sample attachment image with the labels an
-// imageannotation completion draws on it.
+// the /__sim control API, the sample attachment image with the labels an
+// imageannotation completion draws on it, and what dataset-scale jobs need:
+// served manifests (streamed, generated, redirected), probabilistic faults
+// before and after the work, refused items and the task counts.
 //
 // Run: node --test tests/sim/   (zero dependencies)
 
