@@ -32,8 +32,12 @@ const MAX_DELAY_S: u32 = 43_200;
 pub fn consume(batch: MessageBatch, env: Env, _ctx: JsValue) -> Promise {
     console_error_panic_hook::set_once();
     wasm_bindgen_futures::future_to_promise(async move {
-        run(batch, env).await;
-        Ok(JsValue::UNDEFINED)
+        match run(batch, env).await {
+            true => Err(JsValue::from_str(
+                "a testing hook stopped this consumer mid-chunk",
+            )),
+            false => Ok(JsValue::UNDEFINED),
+        }
     })
 }
 
@@ -74,7 +78,10 @@ impl Tally {
     }
 }
 
-async fn run(batch: MessageBatch, env: Env) {
+/// Handles the batch; `true` when a `testing` build's hook made it die (it
+/// then fails as a whole, nothing acknowledged, as when the platform stops
+/// a consumer).
+async fn run(batch: MessageBatch, env: Env) -> bool {
     let started = js_sys::Date::now();
     let name = batch.queue().map(String::from).unwrap_or_default();
     let dead = name == DEAD_LETTERS;
@@ -104,8 +111,16 @@ async fn run(batch: MessageBatch, env: Env) {
     }
     if !messages.is_empty() {
         let (raw, services) = super::platform(&env);
+        #[cfg(feature = "testing")]
+        if env.var("TEST_DIE_MID_CHUNK").is_ok() {
+            crate::tools::bulk::consume::arm_death_once();
+        }
         let (verdicts, lines) = consume_batch(&messages, &raw, services).await;
         tally.notes.extend(lines);
+        if verdicts.contains(&Verdict::Retry(crate::tools::bulk::consume::DIED)) {
+            console_log!("QUEUE {name}: died mid-chunk | {}", tally.notes.join(" | "));
+            return true;
+        }
         for (i, m) in kept.iter().enumerate() {
             match verdicts.get(i) {
                 Some(Verdict::Ack) => tally.ack(m),
@@ -137,4 +152,5 @@ async fn run(batch: MessageBatch, env: Env) {
     for a in tally.notes.iter().filter(|l| is_audit_line(l)) {
         console_log!("{a}");
     }
+    false
 }
