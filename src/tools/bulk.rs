@@ -448,6 +448,7 @@ async fn create_one(s: &Session<'_>, ty: &str, item: &Item) -> Row {
 
 async fn create_tasks(cx: &Ctx, a: CreateTasks) -> ToolResult {
     if a.items_url.is_some() {
+        job::jobs(cx)?;
         return Err(ToolError::invalid(job::NEEDS_TASKS));
     }
     let (ty, items) = prepare(cx, a)?;

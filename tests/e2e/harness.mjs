@@ -186,9 +186,11 @@ export async function assertNoSecretLeaks(stack) {
  * `queue` overrides the jobs consumer's settings, e.g. `{retryDelay: 0,
  * maxBatchTimeout: 0.1, dlq: {maxBatchTimeout: 0.1}}`; `jobs: false` leaves
  * all of them unbound (the server as without jobs).
+ * `build` names the build directory (default `build`; `build-testing` is the
+ * `testing` build with its fault hooks, which `npm test` makes).
  */
-export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null, oauthStore = null, jobs = true, queue = undefined } = {}) {
-  if (!existsSync(path.join(root, 'build/index.js'))) throw new Error('build/index.js is missing: run `npm run build` first');
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null, oauthStore = null, jobs = true, queue = undefined, build = 'build' } = {}) {
+  if (!existsSync(path.join(root, build, 'index.js'))) throw new Error(`${build}/index.js is missing: run \`npm run build\` first (the testing build: npm test makes it)`);
   if (!jobs && queue !== undefined) throw new Error('queue settings need jobs bound: drop `jobs: false` or `queue`');
   const jobOptions = jobs ? jobsBindings(queue) : null;
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
@@ -209,7 +211,7 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
   const store = { className: 'OAuthStore', useSQLite: true };
   const worker = {
     modules: true,
-    scriptPath: path.join(root, 'build/index.js'),
+    scriptPath: path.join(root, build, 'index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
     compatibilityDate,
     bindings,

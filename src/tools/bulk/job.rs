@@ -68,7 +68,8 @@ pub(crate) fn rules<'a>(cx: &Ctx, own: &'a [&'a str]) -> Rules<'a> {
     }
 }
 
-fn jobs(cx: &Ctx) -> Result<&dyn Jobs, ToolError> {
+/// The jobs platform, or the error saying jobs are off.
+pub(crate) fn jobs(cx: &Ctx) -> Result<&dyn Jobs, ToolError> {
     cx.services.jobs.as_deref().ok_or_else(|| {
         ToolError::config(
             "Jobs are off on this server (its JOBS queue or JOBS_STATE object is not bound), so `items_url` cannot be used; pass up to 100 `items` per call instead.",
