@@ -83,7 +83,7 @@ async fn one(
     budget: &Rc<Budget>,
 ) -> (Verdict, Vec<String>) {
     let verdict = |wait: Option<u32>| wait.map_or(Verdict::Ack, Verdict::Retry);
-    let Ok(msg) = serde_json::from_str::<Msg>(&m.body) else {
+    let Some(msg) = Msg::parse(&m.body) else {
         let line = format!(
             "jobs: dropped a message that is not a job's: {}",
             truncate(&m.body, 80)

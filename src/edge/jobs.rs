@@ -311,12 +311,9 @@ fn run(
     ready: &Cell<bool>,
     text: &str,
 ) -> (u16, String, Option<u64>) {
-    let op: Op = match serde_json::from_str(text) {
-        Ok(op) => op,
-        Err(e) => {
-            console_error!("job store: not an operation: {e}");
-            return (400, "not a job store operation".into(), None);
-        }
+    let Some(op) = Op::from_json(text) else {
+        console_error!("job store: not an operation");
+        return (400, "not a job store operation".into(), None);
     };
     if !ready.get() {
         if let Err(e) = Sql(&sql).exec(SCHEMA, &[]) {
@@ -334,8 +331,7 @@ fn run(
             sql: Sql(&sql),
             exp: None,
         };
-        let r = apply(&mut t, op, now)
-            .and_then(|a| serde_json::to_string(&a).map_err(|e| e.to_string()));
+        let r = apply(&mut t, op, now).map(|a| a.to_json());
         let failed = r.is_err();
         *slot.borrow_mut() = r.map(|a| (a, t.exp));
         // Thrown, so that the transaction is rolled back.

@@ -1,7 +1,8 @@
 //! The thin edge, the only code with `worker` types: the Workers entry points
 //! ([`fetch`] here, which reads the settings and bindings into the core's
 //! `Services` ([`platform`]), calls [`app::handle`] and writes its answer
-//! back; the jobs queue's consumer in `queue`); and one file per binding,
+//! back; the jobs queue's consumer in `queue`, only in the jobs worker's build);
+//! and one file per binding,
 //! each implementing an `io` trait of the core:
 //! - `upstream`: outbound HTTP (`Upstream`) with the runtime's `fetch`;
 //! - `kv`: the `CALLBACKS` KV namespace (`CallbackStore`);
@@ -25,6 +26,9 @@ mod jobs;
 mod js;
 mod kv;
 mod oauth_store;
+// The jobs worker's entry point (wrangler.jobs.toml, docs/jobs.md §9): the
+// worker agents talk to is built without it.
+#[cfg(feature = "jobs-worker")]
 mod queue;
 mod rate_limit;
 mod request;

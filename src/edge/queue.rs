@@ -117,6 +117,7 @@ async fn run(batch: MessageBatch, env: Env) -> bool {
         }
         let (verdicts, lines) = consume_batch(&messages, &raw, services).await;
         tally.notes.extend(lines);
+        #[cfg(feature = "testing")]
         if verdicts.contains(&Verdict::Retry(crate::tools::bulk::consume::DIED)) {
             console_log!("QUEUE {name}: died mid-chunk | {}", tally.notes.join(" | "));
             return true;

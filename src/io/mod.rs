@@ -109,11 +109,7 @@ pub trait Upstream {
     /// its body to be read chunk by chunk, so a large answer is never whole
     /// in memory; `timeout_ms` bounds the head. The default reads the body
     /// whole and gives it as one chunk (the fakes).
-    fn open(
-        &self,
-        req: OutRequest,
-        timeout_ms: u32,
-    ) -> BoxFut<'_, Result<(InResponse, Box<dyn Chunks + '_>), SendError>> {
+    fn open(&self, req: OutRequest, timeout_ms: u32) -> BoxFut<'_, Result<Opened<'_>, SendError>> {
         Box::pin(async move {
             let mut r = self.send(&req, timeout_ms).await?;
             let body = std::mem::take(&mut r.body);
@@ -121,6 +117,9 @@ pub trait Upstream {
         })
     }
 }
+
+/// An answer's head, and its body to read as it arrives.
+pub type Opened<'a> = (InResponse, Box<dyn Chunks + 'a>);
 
 /// An answer's body as it arrives.
 pub trait Chunks {

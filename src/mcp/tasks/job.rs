@@ -93,7 +93,7 @@ pub(super) async fn poll(
         let out = look.result?;
         Some(match state {
             // The job failed as a whole: the tool's error, saying why.
-            State::Failed => Err(ToolError::invalid(look.message)),
+            State::Failed => Err(ToolError::refused(look.message, None)),
             _ => Ok(out),
         })
     };

@@ -20,7 +20,7 @@ use crate::scale::{Call, Retry, ScaleError};
 use crate::tools::run::Session;
 use crate::tools::ToolError;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 /// Items stored per call of the job's object while reading.
 const STORE_ROWS: usize = 500;
@@ -200,7 +200,7 @@ pub(crate) async fn read(cx: &Ctx, jobs: &dyn Jobs, j: &Job) -> Option<u32> {
     }
     let format = Format::of(&j.spec.items_url, head.header("content-type").unwrap_or(""));
     let mut reader = Reader::new(format);
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     let (mut rows, mut bad, mut bad_count) = (Vec::new(), Vec::new(), 0u32);
     let (mut total, mut bytes, mut first, mut lines) = (0u32, 0u64, true, 0u32);
     let mut too_many = false;
@@ -353,9 +353,7 @@ pub(crate) async fn chunk(cx: &Ctx, jobs: &dyn Jobs, id: &str, n: u32) -> Option
     let Some(a) = apply(cx, jobs, id, &Op::Claim { chunk: n }).await else {
         return Some(RETRY_STORE_S);
     };
-    let Some(j) = a.job else {
-        return None;
-    };
+    let j = a.job?;
     if a.rows.is_empty() {
         return None;
     }

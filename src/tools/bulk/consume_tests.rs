@@ -164,7 +164,7 @@ impl Bench {
             .sent
             .borrow()
             .iter()
-            .map(|(b, _)| serde_json::from_str(b).unwrap())
+            .map(|(b, _)| Msg::parse(b).unwrap())
             .collect()
     }
     /// Runs every chunk message sent so far (once each), answering the

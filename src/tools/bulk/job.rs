@@ -13,7 +13,6 @@ use crate::io::Jobs;
 use crate::json::{object, thousands, truncate};
 use crate::tools::follow::Look;
 use crate::tools::{Out, ToolError};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
@@ -39,16 +38,31 @@ pub(crate) const NEEDS_TASKS: &str = "`items_url` starts a job that runs longer 
 
 /// A message on the jobs queue: read the manifest of `job`, or create the
 /// items of one of its chunks.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Msg {
     pub job: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
 }
 
 impl Msg {
+    /// `{"job": id}` or `{"job": id, "chunk": n}`.
     pub(crate) fn body(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let mut f = vec![("job", Value::from(self.job.as_str()))];
+        if let Some(n) = self.chunk {
+            f.push(("chunk", n.into()));
+        }
+        object(f).to_string()
+    }
+    pub(crate) fn parse(body: &str) -> Option<Msg> {
+        let v: Value = serde_json::from_str(body).ok()?;
+        let chunk = match v.get("chunk") {
+            None => None,
+            Some(n) => Some(u32::try_from(n.as_u64()?).ok()?),
+        };
+        Some(Msg {
+            job: v.get("job")?.as_str()?.to_string(),
+            chunk,
+        })
     }
 }
 
@@ -79,15 +93,14 @@ pub(crate) fn jobs(cx: &Ctx) -> Result<&dyn Jobs, ToolError> {
 
 /// Runs `op` in job `id`'s object.
 pub(crate) async fn call(jobs: &dyn Jobs, id: &str, op: &Op) -> Result<Answer, ToolError> {
-    let text = serde_json::to_string(op).unwrap_or_default();
-    let out = jobs.call(id, text).await.map_err(|e| {
+    let out = jobs.call(id, op.to_json()).await.map_err(|e| {
         ToolError::store(format!(
             "The job store could not be reached: {}",
             truncate(&e, 200)
         ))
     })?;
-    serde_json::from_str(&out)
-        .map_err(|_| ToolError::store("The job store answered something unreadable."))
+    Answer::from_json(&out)
+        .ok_or_else(|| ToolError::store("The job store answered something unreadable."))
 }
 
 /// Starts a job for the checked arguments `a` (behind create_tasks's checks),
@@ -309,7 +322,7 @@ async fn page_of(jobs: &dyn Jobs, j: &Job, after: u32, uri: &str) -> Result<Out,
             Value::Bool(j.state == State::Completed && j.failed == 0),
         ),
         ("job", Value::from(j.spec.id.as_str())),
-        ("state", serde_json::to_value(j.state).unwrap_or_default()),
+        ("state", j.state.name().into()),
         ("total", Value::from(j.total)),
         ("created", Value::from(j.created)),
         ("already_existed", Value::from(j.existed)),

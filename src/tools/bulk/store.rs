@@ -5,12 +5,11 @@
 //! row and writing it: an item counts once whatever the queue delivers
 //! twice. The object implements [`Rows`] with SQLite; the tests with maps.
 
-use serde::{Deserialize, Serialize};
+use crate::json::object;
 use serde_json::{Map, Value};
 
 /// Where a job stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
     /// Reading and checking the manifest.
     Ingesting,
@@ -32,7 +31,7 @@ impl State {
 }
 
 /// What a job was asked to do, and by whom: fixed when it starts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Spec {
     /// The job's id (hex), which names its object.
     pub id: String,
@@ -56,7 +55,7 @@ pub(crate) struct Spec {
 }
 
 /// A job's header: its spec, where it stands and its counts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Job {
     pub spec: Spec,
     pub state: State,
@@ -107,25 +106,18 @@ pub(crate) const FAILED: u8 = 3;
 
 /// One manifest item: its line, the request body checked when it was read,
 /// and what became of it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Row {
     pub line: u32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unique_id: String,
     /// The create's body as JSON text (empty in answers that do not need it).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
-    #[serde(default)]
     pub outcome: u8,
     /// Transient failures so far.
-    #[serde(default)]
     pub attempts: u8,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub task_id: String,
     /// Scale's status of a failure, when it answered.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
 }
 
@@ -150,9 +142,8 @@ pub(crate) trait Rows {
     fn wipe(&mut self) -> Result<(), String>;
 }
 
-/// One change or look at a job, sent to its object as JSON.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
+/// One change or look at a job, sent to its object as JSON (see [`wire`]).
+#[derive(Debug)]
 pub(crate) enum Op {
     /// Makes the job (once; a repeat changes nothing).
     Start { job: Job },
@@ -184,13 +175,10 @@ pub(crate) enum Op {
 /// What an [`Op`] answers: the header after it (none for a job that does
 /// not exist), whether this op ended the job (so its end is logged once),
 /// and the rows asked for.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub(crate) struct Answer {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ended: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<Row>,
 }
 
@@ -198,7 +186,7 @@ pub(crate) struct Answer {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, String> {
     let mut job: Option<Job> = match db.header()? {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| e.to_string())?),
+        Some(text) => Some(Job::from_json(&text).ok_or("the job's header is unreadable")?),
         None => None,
     };
     // A job past its ttl is gone, whether or not the alarm has run.
@@ -213,10 +201,7 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     let Some(mut j) = job else {
         if let Op::Start { job } = op {
             let expires = job.spec.created.saturating_add(job.spec.ttl);
-            db.set_header(
-                &serde_json::to_string(&job).map_err(|e| e.to_string())?,
-                expires,
-            )?;
+            db.set_header(&job.to_json(), expires)?;
             out.job = Some(job);
         }
         return Ok(out);
@@ -290,10 +275,7 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     if j != before {
         j.updated = now;
         let expires = j.spec.created.saturating_add(j.spec.ttl);
-        db.set_header(
-            &serde_json::to_string(&j).map_err(|e| e.to_string())?,
-            expires,
-        )?;
+        db.set_header(&j.to_json(), expires)?;
     }
     out.ended = j.state.ended() && !before.state.ended();
     out.job = Some(j);
@@ -306,19 +288,20 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
 /// ignored.
 fn record(db: &mut dyn Rows, j: &mut Job, rows: Vec<Row>) -> Result<(), String> {
     let size = j.spec.chunk.max(1);
-    let mut pending = std::collections::BTreeMap::new();
+    let mut pending: Vec<Row> = Vec::new();
     let mut chunks = Vec::new();
     for r in &rows {
         let c = (r.line.max(1) - 1) / size;
         if !chunks.contains(&c) {
             chunks.push(c);
-            pending.extend(db.pending(c)?.into_iter().map(|p| (p.line, p)));
+            pending.extend(db.pending(c)?);
         }
     }
     for r in rows {
-        let Some(mut have) = pending.remove(&r.line) else {
+        let Some(at) = pending.iter().position(|p| p.line == r.line) else {
             continue;
         };
+        let mut have = pending.swap_remove(at);
         have.outcome = r.outcome;
         have.attempts = r.attempts;
         have.task_id = r.task_id;
@@ -333,6 +316,291 @@ fn record(db: &mut dyn Rows, j: &mut Job, rows: Vec<Row>) -> Result<(), String> 
         db.set(&have)?;
     }
     Ok(())
+}
+
+/// The JSON of the messages to and from the object, and of the header it
+/// keeps. Written out rather than derived: serde's derived deserializers of
+/// these types measured 10 KiB of the compressed upload; the worker reads
+/// JSON into `Value` anyway, so each field here is one lookup.
+mod wire {
+    use super::*;
+
+    fn num(v: &Value, k: &str) -> u64 {
+        v.get(k).and_then(Value::as_u64).unwrap_or(0)
+    }
+    fn n32(v: &Value, k: &str) -> u32 {
+        num(v, k).min(u64::from(u32::MAX)) as u32
+    }
+    fn text(v: &Value, k: &str) -> String {
+        v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+    }
+
+    impl State {
+        pub(crate) fn name(self) -> &'static str {
+            match self {
+                State::Ingesting => "ingesting",
+                State::Running => "running",
+                State::Completed => "completed",
+                State::Failed => "failed",
+                State::Cancelled => "cancelled",
+            }
+        }
+        fn parse(s: &str) -> Option<State> {
+            [
+                State::Ingesting,
+                State::Running,
+                State::Completed,
+                State::Failed,
+                State::Cancelled,
+            ]
+            .into_iter()
+            .find(|st| st.name() == s)
+        }
+    }
+
+    impl Spec {
+        fn to_value(&self) -> Value {
+            let headers = self
+                .headers
+                .iter()
+                .map(|(k, v)| Value::from(vec![k.as_str(), v.as_str()]))
+                .collect();
+            object(vec![
+                ("id", self.id.as_str().into()),
+                ("created", self.created.into()),
+                ("ttl", self.ttl.into()),
+                ("items_url", self.items_url.as_str().into()),
+                ("args", Value::Object(self.args.clone())),
+                ("label", self.label.as_str().into()),
+                ("kind", self.kind.as_str().into()),
+                ("origin", self.origin.as_str().into()),
+                ("path", self.path.as_str().into()),
+                ("headers", Value::Array(headers)),
+                ("chunk", self.chunk.into()),
+            ])
+        }
+        fn from_value(v: &Value) -> Option<Spec> {
+            let pair = |p: &Value| {
+                Some((
+                    p.get(0)?.as_str()?.to_string(),
+                    p.get(1)?.as_str()?.to_string(),
+                ))
+            };
+            Some(Spec {
+                id: text(v, "id"),
+                created: num(v, "created"),
+                ttl: num(v, "ttl"),
+                items_url: text(v, "items_url"),
+                args: v.get("args")?.as_object()?.clone(),
+                label: text(v, "label"),
+                kind: text(v, "kind"),
+                origin: text(v, "origin"),
+                path: text(v, "path"),
+                headers: v
+                    .get("headers")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(pair)
+                    .collect(),
+                chunk: n32(v, "chunk"),
+            })
+        }
+    }
+
+    impl Job {
+        fn to_value(&self) -> Value {
+            object(vec![
+                ("spec", self.spec.to_value()),
+                ("state", self.state.name().into()),
+                ("read", self.read.into()),
+                ("total", self.total.into()),
+                ("created", self.created.into()),
+                ("existed", self.existed.into()),
+                ("failed", self.failed.into()),
+                ("reason", self.reason.as_str().into()),
+                ("updated", self.updated.into()),
+            ])
+        }
+        fn from_value(v: &Value) -> Option<Job> {
+            Some(Job {
+                spec: Spec::from_value(v.get("spec")?)?,
+                state: State::parse(v.get("state")?.as_str()?)?,
+                read: n32(v, "read"),
+                total: n32(v, "total"),
+                created: n32(v, "created"),
+                existed: n32(v, "existed"),
+                failed: n32(v, "failed"),
+                reason: text(v, "reason"),
+                updated: num(v, "updated"),
+            })
+        }
+        pub(crate) fn to_json(&self) -> String {
+            self.to_value().to_string()
+        }
+        pub(crate) fn from_json(json: &str) -> Option<Job> {
+            Job::from_value(&serde_json::from_str(json).ok()?)
+        }
+    }
+
+    impl Row {
+        fn to_value(&self) -> Value {
+            let mut m = Map::new();
+            m.insert("line".into(), self.line.into());
+            for (k, v) in [
+                ("unique_id", &self.unique_id),
+                ("body", &self.body),
+                ("task_id", &self.task_id),
+                ("error", &self.error),
+            ] {
+                if !v.is_empty() {
+                    m.insert(k.into(), v.as_str().into());
+                }
+            }
+            m.insert("outcome".into(), self.outcome.into());
+            m.insert("attempts".into(), self.attempts.into());
+            if let Some(s) = self.status {
+                m.insert("status".into(), s.into());
+            }
+            Value::Object(m)
+        }
+        fn from_value(v: &Value) -> Row {
+            Row {
+                line: n32(v, "line"),
+                unique_id: text(v, "unique_id"),
+                body: text(v, "body"),
+                outcome: num(v, "outcome").min(255) as u8,
+                attempts: num(v, "attempts").min(255) as u8,
+                task_id: text(v, "task_id"),
+                status: v
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .map(|s| s.min(999) as u16),
+                error: text(v, "error"),
+            }
+        }
+    }
+
+    fn rows(v: &Value) -> Vec<Row> {
+        v.get("rows")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(Row::from_value).collect())
+            .unwrap_or_default()
+    }
+
+    fn row_values(rows: &[Row]) -> Value {
+        Value::Array(rows.iter().map(Row::to_value).collect())
+    }
+
+    impl Op {
+        /// `{"op": name, ...its fields}`.
+        pub(crate) fn to_json(&self) -> String {
+            let mut f: Vec<(&str, Value)> = Vec::new();
+            let name = match self {
+                Op::Start { job } => {
+                    f.push(("job", job.to_value()));
+                    "start"
+                }
+                Op::Get => "get",
+                Op::Items { first, read, rows } => {
+                    f.push(("first", (*first).into()));
+                    f.push(("read", (*read).into()));
+                    f.push(("rows", row_values(rows)));
+                    "items"
+                }
+                Op::Read { total, bad } => {
+                    f.push(("total", (*total).into()));
+                    f.push(("bad", bad.as_str().into()));
+                    "read"
+                }
+                Op::Claim { chunk } => {
+                    f.push(("chunk", (*chunk).into()));
+                    "claim"
+                }
+                Op::Record { rows } => {
+                    f.push(("rows", row_values(rows)));
+                    "record"
+                }
+                Op::End { state, reason } => {
+                    f.push(("state", state.name().into()));
+                    f.push(("reason", reason.as_str().into()));
+                    "end"
+                }
+                Op::Dead { chunk, reason } => {
+                    f.push(("chunk", (*chunk).into()));
+                    f.push(("reason", reason.as_str().into()));
+                    "dead"
+                }
+                Op::Page { after, limit } => {
+                    f.push(("after", (*after).into()));
+                    f.push(("limit", (*limit).into()));
+                    "page"
+                }
+            };
+            f.push(("op", name.into()));
+            object(f).to_string()
+        }
+        #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+        pub(crate) fn from_json(json: &str) -> Option<Op> {
+            let v: Value = serde_json::from_str(json).ok()?;
+            Some(match v.get("op")?.as_str()? {
+                "start" => Op::Start {
+                    job: Job::from_value(v.get("job")?)?,
+                },
+                "get" => Op::Get,
+                "items" => Op::Items {
+                    first: v.get("first")?.as_bool()?,
+                    read: n32(&v, "read"),
+                    rows: rows(&v),
+                },
+                "read" => Op::Read {
+                    total: n32(&v, "total"),
+                    bad: text(&v, "bad"),
+                },
+                "claim" => Op::Claim {
+                    chunk: n32(&v, "chunk"),
+                },
+                "record" => Op::Record { rows: rows(&v) },
+                "end" => Op::End {
+                    state: State::parse(v.get("state")?.as_str()?)?,
+                    reason: text(&v, "reason"),
+                },
+                "dead" => Op::Dead {
+                    chunk: n32(&v, "chunk"),
+                    reason: text(&v, "reason"),
+                },
+                "page" => Op::Page {
+                    after: n32(&v, "after"),
+                    limit: n32(&v, "limit"),
+                },
+                _ => return None,
+            })
+        }
+    }
+
+    impl Answer {
+        #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+        pub(crate) fn to_json(&self) -> String {
+            let mut f = vec![
+                ("ended", self.ended.into()),
+                ("rows", row_values(&self.rows)),
+            ];
+            if let Some(j) = &self.job {
+                f.push(("job", j.to_value()));
+            }
+            object(f).to_string()
+        }
+        pub(crate) fn from_json(json: &str) -> Option<Answer> {
+            let v: Value = serde_json::from_str(json).ok()?;
+            Some(Answer {
+                job: match v.get("job") {
+                    Some(j) => Some(Job::from_value(j)?),
+                    None => None,
+                },
+                ended: v.get("ended").and_then(Value::as_bool).unwrap_or(false),
+                rows: rows(&v),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -93,11 +93,11 @@ impl Jobs for MemJobs {
                 *self.failing.borrow_mut() -= 1;
                 return Err("the object is unreachable".into());
             }
-            let op: Op = serde_json::from_str(&op).map_err(|e| e.to_string())?;
+            let op = Op::from_json(&op).ok_or("not an operation")?;
             let mut objects = self.objects.borrow_mut();
             let rows = objects.entry(job.to_string()).or_default();
             let a = apply(rows, op, *self.now.borrow())?;
-            Ok(serde_json::to_string(&a).unwrap())
+            Ok(a.to_json())
         })
     }
     fn send<'a>(&'a self, bodies: &'a [String], delay_s: u32) -> BoxFut<'a, Result<(), String>> {
@@ -433,4 +433,70 @@ fn starting_twice_keeps_the_first() {
     other.spec.label = "someone else".into();
     let a = apply(&mut db, Op::Start { job: other }, 3_000).unwrap();
     assert_eq!(a.job.unwrap().spec.label, "ci");
+}
+
+#[test]
+fn every_operation_and_answer_reads_back_as_written() {
+    let mut r = row(4);
+    r.outcome = FAILED;
+    r.attempts = 3;
+    r.status = Some(503);
+    r.error = "busy \"now\"".into();
+    let mut job = Job::new(spec(8));
+    job.spec.headers = vec![("x-mcp-readonly".into(), "false".into())];
+    job.spec
+        .args
+        .insert("type".into(), Value::from("imageannotation"));
+    job.state = State::Cancelled;
+    job.reason = "by its requester".into();
+    let ops = [
+        Op::Start { job: job.clone() },
+        Op::Get,
+        Op::Items {
+            first: true,
+            read: 9,
+            rows: vec![row(1), r.clone()],
+        },
+        Op::Read {
+            total: 7,
+            bad: "line 2: no".into(),
+        },
+        Op::Claim { chunk: 3 },
+        Op::Record {
+            rows: vec![r.clone()],
+        },
+        Op::End {
+            state: State::Failed,
+            reason: "gone".into(),
+        },
+        Op::Dead {
+            chunk: 1,
+            reason: "gave up".into(),
+        },
+        Op::Page {
+            after: 40,
+            limit: 2000,
+        },
+    ];
+    for op in ops {
+        let back = Op::from_json(&op.to_json()).unwrap_or_else(|| panic!("{op:?}"));
+        assert_eq!(format!("{back:?}"), format!("{op:?}"));
+    }
+    let a = Answer {
+        job: Some(job.clone()),
+        ended: true,
+        rows: vec![r],
+    };
+    let back = Answer::from_json(&a.to_json()).unwrap();
+    assert_eq!(format!("{back:?}"), format!("{a:?}"));
+    assert_eq!(Job::from_json(&job.to_json()), Some(job));
+    for junk in [
+        "",
+        "[]",
+        "{\"op\":\"drop\"}",
+        "{\"op\":\"end\",\"state\":\"gone\"}",
+        "{\"op\":\"start\"}",
+    ] {
+        assert!(Op::from_json(junk).is_none(), "{junk}");
+    }
 }
