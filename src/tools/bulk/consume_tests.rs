@@ -14,6 +14,9 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// A status to answer a create with, and its Retry-After.
+type Fault = (u16, Option<&'static str>);
+
 const MANIFEST: &str = "https://bucket.example/m.jsonl";
 
 /// Scale's creates (409 for a unique_id taken) and the manifest's server;
@@ -22,7 +25,7 @@ const MANIFEST: &str = "https://bucket.example/m.jsonl";
 struct World {
     tasks: Rc<RefCell<Vec<Value>>>,
     files: Rc<RefCell<Vec<(String, InResponse)>>>,
-    faults: Rc<RefCell<Vec<(u16, Option<&'static str>)>>>,
+    faults: Rc<RefCell<Vec<Fault>>>,
     creates: Rc<RefCell<u32>>,
 }
 
@@ -147,7 +150,7 @@ impl Bench {
             &self.jobs,
             "job1",
             &Op::Start {
-                job: Job::new(spec),
+                job: Box::new(Job::new(spec)),
             },
         ))
         .unwrap();

@@ -164,7 +164,7 @@ pub(crate) async fn start(cx: &Ctx, a: CreateTasks, ttl: u64) -> Result<String, 
         jobs,
         &id,
         &Op::Start {
-            job: Job::new(spec),
+            job: Box::new(Job::new(spec)),
         },
     )
     .await?;

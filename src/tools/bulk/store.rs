@@ -146,7 +146,7 @@ pub(crate) trait Rows {
 #[derive(Debug)]
 pub(crate) enum Op {
     /// Makes the job (once; a repeat changes nothing).
-    Start { job: Job },
+    Start { job: Box<Job> },
     /// The header.
     Get,
     /// Items read from the manifest (`first`: the read began again, so rows
@@ -200,6 +200,7 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     let mut out = Answer::default();
     let Some(mut j) = job else {
         if let Op::Start { job } = op {
+            let job = *job;
             let expires = job.spec.created.saturating_add(job.spec.ttl);
             db.set_header(&job.to_json(), expires)?;
             out.job = Some(job);
@@ -544,7 +545,7 @@ mod wire {
             let v: Value = serde_json::from_str(json).ok()?;
             Some(match v.get("op")?.as_str()? {
                 "start" => Op::Start {
-                    job: Job::from_value(v.get("job")?)?,
+                    job: Box::new(Job::from_value(v.get("job")?)?),
                 },
                 "get" => Op::Get,
                 "items" => Op::Items {

@@ -150,7 +150,7 @@ fn running(db: &mut MemRows, n: u32) {
     apply(
         db,
         Op::Start {
-            job: Job::new(spec(3)),
+            job: Box::new(Job::new(spec(3))),
         },
         2_000,
     )
@@ -321,7 +321,7 @@ fn a_bad_manifest_fails_the_job_and_drops_its_items() {
     apply(
         &mut db,
         Op::Start {
-            job: Job::new(spec(3)),
+            job: Box::new(Job::new(spec(3))),
         },
         2_000,
     )
@@ -357,7 +357,7 @@ fn a_read_begun_again_replaces_the_rows_of_the_broken_one() {
     apply(
         &mut db,
         Op::Start {
-            job: Job::new(spec(3)),
+            job: Box::new(Job::new(spec(3))),
         },
         2_000,
     )
@@ -431,7 +431,14 @@ fn starting_twice_keeps_the_first() {
     running(&mut db, 2);
     let mut other = Job::new(spec(3));
     other.spec.label = "someone else".into();
-    let a = apply(&mut db, Op::Start { job: other }, 3_000).unwrap();
+    let a = apply(
+        &mut db,
+        Op::Start {
+            job: Box::new(other),
+        },
+        3_000,
+    )
+    .unwrap();
     assert_eq!(a.job.unwrap().spec.label, "ci");
 }
 
@@ -450,7 +457,9 @@ fn every_operation_and_answer_reads_back_as_written() {
     job.state = State::Cancelled;
     job.reason = "by its requester".into();
     let ops = [
-        Op::Start { job: job.clone() },
+        Op::Start {
+            job: Box::new(job.clone()),
+        },
         Op::Get,
         Op::Items {
             first: true,
