@@ -35,6 +35,7 @@ const REDIRECTS: u8 = 4;
 
 /// What a step answers, in a `testing` build, to make its invocation fail
 /// (a consumer that dies mid-chunk); never otherwise.
+#[cfg(feature = "testing")]
 pub const DIED: u32 = u32::MAX;
 
 #[cfg(feature = "testing")]
