@@ -33,6 +33,9 @@ pub enum Verdict {
     Retry(u32),
 }
 
+/// How long a step waits for this worker's settings to match its job's (s).
+const SETTINGS_WAIT_S: u32 = 60;
+
 /// How long the steps of one batch may take together (ms): an invocation
 /// of the consumer may run for 15 minutes; this leaves most of it unused.
 const BATCH_MS: u64 = 5 * 60_000;
@@ -106,6 +109,15 @@ async fn one(
     let Ok((cfg, keys)) = load(raw) else {
         return (Verdict::Retry(60), Vec::new());
     };
+    // A job runs under the settings it was started with, or waits: the
+    // dead-letter queue only records that the queue gave up.
+    if job.spec.settings != cfg.settings_digest && !m.dead {
+        let line = format!(
+            "job {}: this worker's settings differ from the MCP worker's that started it (deploy both with the same vars and secrets, docs/jobs.md §9); it waits",
+            msg.job
+        );
+        return (Verdict::Retry(SETTINGS_WAIT_S), vec![line]);
+    }
     let who = match principal(&cfg, &keys, services, &job.spec).await {
         Ok(who) => who,
         Err(e) => {
@@ -214,4 +226,154 @@ fn context(
     crate::tools::may_create_tasks(&cx)
         .map_err(|e| format!("it may no longer create tasks here: {}", e.message))?;
     Ok(cx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::fakes::{block_on, services, FakeUpstream};
+    use crate::tools::bulk::job::chunk_size;
+    use crate::tools::job_store::tests::MemJobs;
+    use crate::tools::job_store::{Job, Row, State};
+    use serde_json::{json, Map};
+
+    const TOKEN: &str = "a-token-of-at-least-some-length-1";
+
+    fn raw(extra: &[(&str, &str)]) -> RawSettings {
+        let mut pairs = vec![
+            ("SCALE_API_KEY", "test_key_abc"),
+            ("SCALE_API_BASE", "https://api.test/v1"),
+            ("MCP_AUTH_TOKEN", TOKEN),
+        ];
+        pairs.extend_from_slice(extra);
+        let mut r = RawSettings::from_pairs(&pairs, false);
+        r.digest = r.compute_digest();
+        r
+    }
+
+    /// A running job of 3 items started by `label` under `settings`.
+    fn job(jobs: &MemJobs, label: &str, settings: &str) {
+        let mut args = Map::new();
+        args.insert("type".into(), json!("imageannotation"));
+        let spec = Spec {
+            id: "j".into(),
+            created: 0,
+            ttl: 86_400_000,
+            items_url: "https://bucket.example/m.jsonl".into(),
+            args,
+            label: label.into(),
+            kind: "token".into(),
+            origin: "https://worker.example".into(),
+            path: "/mcp".into(),
+            headers: vec![],
+            chunk: chunk_size(50),
+            settings: settings.into(),
+        };
+        let start = Op::Start {
+            job: Box::new(Job::new(spec)),
+        };
+        block_on(call(jobs, "j", &start)).unwrap();
+        let rows = (1..=3)
+            .map(|line| Row {
+                line,
+                unique_id: format!("k:{line}"),
+                body: format!("{{\"attachment\":\"https://img.example/{line}.png\",\"unique_id\":\"k:{line}\"}}"),
+                ..Row::default()
+            })
+            .collect();
+        block_on(call(
+            jobs,
+            "j",
+            &Op::Items {
+                first: true,
+                read: 3,
+                rows,
+            },
+        ))
+        .unwrap();
+        block_on(call(
+            jobs,
+            "j",
+            &Op::Read {
+                total: 3,
+                bad: String::new(),
+            },
+        ))
+        .unwrap();
+    }
+
+    fn run(
+        raw: &RawSettings,
+        jobs: &MemJobs,
+        up: &FakeUpstream,
+        body: &str,
+    ) -> (Vec<Verdict>, Vec<String>) {
+        let mut sv = services(up, None);
+        sv.jobs = Some(Rc::new(jobs.clone()));
+        let m = [Message {
+            body: body.into(),
+            dead: false,
+        }];
+        block_on(consume_batch(&m, raw, sv))
+    }
+
+    #[test]
+    fn a_step_under_other_settings_waits_and_touches_nothing() {
+        let (jobs, up) = (MemJobs::default(), FakeUpstream::new());
+        let theirs = raw(&[("CALLBACK_HOSTS", "cb.example")]);
+        job(&jobs, "token-1", &theirs.digest);
+        let mine = raw(&[]);
+        assert_ne!(mine.digest, theirs.digest);
+        let (v, logs) = run(&mine, &jobs, &up, r#"{"job":"j","chunk":0}"#);
+        assert_eq!(v, [Verdict::Retry(SETTINGS_WAIT_S)]);
+        assert!(logs[0].contains("settings differ"), "{logs:?}");
+        assert!(up.sent().is_empty(), "no Scale request");
+        let j = block_on(call(&jobs, "j", &Op::Get)).unwrap().job.unwrap();
+        assert_eq!((j.state, j.done()), (State::Running, 0));
+        // Under the same settings the chunk runs.
+        up.push_json(200, json!({"task_id": "t1"}));
+        up.push_json(200, json!({"task_id": "t2"}));
+        up.push_json(200, json!({"task_id": "t3"}));
+        let (v, _) = run(&theirs, &jobs, &up, r#"{"job":"j","chunk":0}"#);
+        assert_eq!(v, [Verdict::Ack]);
+        assert_eq!(up.sent().len(), 3);
+    }
+
+    #[test]
+    fn a_job_whose_token_was_removed_stops_with_its_end_logged() {
+        let (jobs, up) = (MemJobs::default(), FakeUpstream::new());
+        let r = raw(&[]);
+        job(&jobs, "token-9", &r.digest);
+        let (v, logs) = run(&r, &jobs, &up, r#"{"job":"j","chunk":0}"#);
+        assert_eq!(v, [Verdict::Ack]);
+        assert!(up.sent().is_empty());
+        let j = block_on(call(&jobs, "j", &Op::Get)).unwrap().job.unwrap();
+        assert_eq!(j.state, State::Failed);
+        assert!(
+            j.reason.contains("no longer in MCP_AUTH_TOKEN"),
+            "{}",
+            j.reason
+        );
+        let end: serde_json::Value =
+            serde_json::from_str(logs.iter().find(|l| l.starts_with('{')).unwrap()).unwrap();
+        assert_eq!(
+            (
+                end["event"].as_str(),
+                end["outcome"].as_str(),
+                end["principal"].as_str()
+            ),
+            (Some("job_end"), Some("failed"), Some("token-9"))
+        );
+    }
+
+    #[test]
+    fn messages_that_are_no_job_s_are_dropped_with_a_line() {
+        let (jobs, up) = (MemJobs::default(), FakeUpstream::new());
+        let (v, logs) = run(&raw(&[]), &jobs, &up, "[1,2]");
+        assert_eq!(v, [Verdict::Ack]);
+        assert!(logs[0].contains("not a job's"));
+        // A job that is gone (its ttl ran out): nothing to do.
+        let (v, _) = run(&raw(&[]), &jobs, &up, r#"{"job":"nope"}"#);
+        assert_eq!(v, [Verdict::Ack]);
+    }
 }

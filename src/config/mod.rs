@@ -101,6 +101,10 @@ pub(crate) struct Config {
     /// `OAUTH_SECRET`: the OAuth server's keys, newest first (empty: the
     /// key the OAuth store generates and keeps).
     pub oauth_secrets: Vec<Secret>,
+    /// A digest of every setting as given ([`RawSettings::digest`]): a job
+    /// keeps its MCP worker's, and the jobs worker runs it only under the
+    /// same (docs/jobs.md §9).
+    pub settings_digest: String,
 }
 
 impl Config {
@@ -334,6 +338,7 @@ impl Config {
             public_url,
             oauth_byok,
             oauth_secrets,
+            settings_digest: raw.digest.clone(),
         };
         (cfg, errors)
     }

@@ -39,6 +39,9 @@ pub struct RawSettings {
     pub kv_bound: bool,
     /// Whether the `RATE_LIMITER` rate limiting binding is bound.
     pub rate_limiter_bound: bool,
+    /// [`RawSettings::compute_digest`] of these values, as the edge worked
+    /// it out once per isolate (empty when nobody did: tests).
+    pub digest: String,
 }
 
 impl RawSettings {
@@ -49,6 +52,7 @@ impl RawSettings {
             values,
             kv_bound,
             rate_limiter_bound: false,
+            digest: String::new(),
         }
     }
     /// Settings from name/value pairs; later pairs override earlier ones and
@@ -71,6 +75,24 @@ impl RawSettings {
             .iter()
             .find(|(k, _)| *k == name)
             .and_then(|(_, v)| v.as_deref())
+    }
+    /// 16 bytes of a SHA-256 over every setting's name and value (secrets
+    /// included; an unset one differs from an empty one), as hex: equal for
+    /// two workers given the same settings, and telling nothing of any value.
+    pub fn compute_digest(&self) -> String {
+        let mut all = Vec::new();
+        for (name, value) in &self.values {
+            for part in [Some(*name), value.as_deref()] {
+                match part {
+                    Some(p) => {
+                        all.extend_from_slice(&(p.len() as u32).to_le_bytes());
+                        all.extend_from_slice(p.as_bytes());
+                    }
+                    None => all.extend_from_slice(&u32::MAX.to_le_bytes()),
+                }
+            }
+        }
+        crate::codec::hex(&crate::codec::sha256(&all)[..16])
     }
     /// Present and not blank.
     pub fn present(&self, name: &str) -> bool {

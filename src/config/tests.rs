@@ -204,3 +204,37 @@ fn secrets_do_not_debug_print() {
     let c = Config::from_raw(&raw(&[("SCALE_API_KEY", "live_abcdef")])).unwrap();
     assert!(!format!("{c:?}").contains("live_abcdef"));
 }
+
+#[test]
+fn the_settings_digest_changes_with_any_value_and_shows_none() {
+    let a = RawSettings::from_pairs(
+        &[
+            ("SCALE_API_KEY", "live_secret_value_1"),
+            ("READ_ONLY", "false"),
+        ],
+        true,
+    );
+    let d = a.compute_digest();
+    assert_eq!(d.len(), 32);
+    assert_eq!(d, a.compute_digest(), "stable");
+    for other in [
+        RawSettings::from_pairs(
+            &[
+                ("SCALE_API_KEY", "live_secret_value_2"),
+                ("READ_ONLY", "false"),
+            ],
+            true,
+        ),
+        RawSettings::from_pairs(
+            &[
+                ("SCALE_API_KEY", "live_secret_value_1"),
+                ("READ_ONLY", "true"),
+            ],
+            true,
+        ),
+        RawSettings::from_pairs(&[("SCALE_API_KEY", "live_secret_value_1")], true),
+    ] {
+        assert_ne!(other.compute_digest(), d);
+    }
+    assert!(!d.contains("secret"));
+}

@@ -55,6 +55,8 @@ thread_local! {
     static MEMO: Rc<Memo> = Rc::default();
     /// Metadata documents that failed, for a minute (see `OAuthPlatform`).
     static FAILED_DOCS: Rc<Memo> = Rc::default();
+    /// The digest of the settings (`RawSettings::compute_digest`).
+    static DIGEST: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
 }
 
 /// The OAuth platform, when the `OAUTH` Durable Object is bound.
@@ -80,6 +82,9 @@ fn platform(env: &Env) -> (RawSettings, Services) {
         |name| env.var(name).ok().map(|v| v.to_string()),
         kv.is_some(),
     );
+    // The settings are the deployment's: the same for every request of the
+    // isolate, so their digest is worked out once.
+    raw.digest = DIGEST.with(|d| d.get_or_init(|| raw.compute_digest()).clone());
     let limiter =
         |name: &str| bound(name).map(|b| Rc::new(BindingLimiter(b)) as Rc<dyn RateLimiter>);
     let services = Services {

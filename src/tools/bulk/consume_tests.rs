@@ -145,6 +145,7 @@ impl Bench {
             path: "/mcp".into(),
             headers: vec![],
             chunk: chunk_size(50),
+            settings: String::new(),
         };
         let a = block_on(call(
             &self.jobs,

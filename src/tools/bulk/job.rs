@@ -159,6 +159,7 @@ pub(crate) async fn start(cx: &Ctx, a: CreateTasks, ttl: u64) -> Result<String, 
         path: cx.path.to_string(),
         headers: cx.narrowing.to_vec(),
         chunk: chunk_size(cx.config.subrequest_limit),
+        settings: cx.config.settings_digest.clone(),
     };
     call(
         jobs,

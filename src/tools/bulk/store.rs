@@ -52,6 +52,8 @@ pub(crate) struct Spec {
     pub headers: Vec<(String, String)>,
     /// Items per chunk message.
     pub chunk: u32,
+    /// The digest of the settings it was started under (`Config`'s).
+    pub settings: String,
 }
 
 /// A job's header: its spec, where it stands and its counts.
@@ -378,6 +380,7 @@ mod wire {
                 ("path", self.path.as_str().into()),
                 ("headers", Value::Array(headers)),
                 ("chunk", self.chunk.into()),
+                ("settings", self.settings.as_str().into()),
             ])
         }
         fn from_value(v: &Value) -> Option<Spec> {
@@ -404,6 +407,7 @@ mod wire {
                     .filter_map(pair)
                     .collect(),
                 chunk: n32(v, "chunk"),
+                settings: text(v, "settings"),
             })
         }
     }

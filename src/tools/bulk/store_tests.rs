@@ -124,6 +124,7 @@ fn spec(chunk: u32) -> Spec {
         path: "/mcp".into(),
         headers: vec![],
         chunk,
+        settings: "d1".into(),
     }
 }
 
