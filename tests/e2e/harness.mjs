@@ -1,120 +1,26 @@
-// Test harness for the end-to-end suite: the built worker (build/index.js and
-// its wasm) running in workerd through Miniflare, next to the repository's
-// Scale simulator, both on free loopback ports. Every log line the worker
-// prints is captured so tests can assert on it (and scan it for secrets).
-// The worker gets the bindings wrangler.toml gives it (the jobs queue, its
-// consumers and Durable Objects read from there), and helpers here drive the
-// simulator's served files and task counts for dataset-scale job tests.
+// Test harness for the end-to-end suite: the two workers of a deployment,
+// built from this crate, running in one workerd through Miniflare next to the
+// repository's Scale simulator, all on free loopback ports. The MCP worker
+// (build/, configured as wrangler.toml says) answers every request; the jobs
+// worker (build-jobs/, configured as wrangler.jobs.toml says) consumes the
+// jobs queue and reaches the MCP worker's Durable Objects by script name.
+// Every log line either worker prints is captured so tests can assert on it
+// (and scan it for secrets). Helpers here drive the simulator's served files
+// and task counts for dataset-scale job tests.
 
 import { Miniflare, Log, LogLevel } from 'miniflare';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { startSimulator } from '../../sim/scale-sim.mjs';
+import { jobsWorkerOptions, readConfig, tomlArrayTables, tomlTable, MCP_CONFIG, JOBS_CONFIG } from '../../scripts/jobs-config.mjs';
+
+export { tomlArrayTables, jobsWorkerOptions };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const wranglerToml = readFileSync(path.join(root, 'wrangler.toml'), 'utf8');
-const compatibilityDate = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
-
-/**
- * The entries of every `[[name]]` block of a TOML file, as objects of their
- * `key = value` lines: strings, numbers, booleans and arrays of strings, which
- * is all the blocks read here hold (anything else is kept as its raw text).
- * Not a TOML parser; enough to read wrangler.toml's queue and Durable Object
- * blocks so that the harness never drifts from them.
- */
-export function tomlArrayTables(text, name) {
-  const out = [];
-  let current = null;
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const header = /^\[\[\s*([^\]]+?)\s*\]\]|^\[\s*([^\]]+?)\s*\]/.exec(line);
-    if (header) {
-      current = header[1] === name ? {} : null;
-      if (current) out.push(current);
-      continue;
-    }
-    const kv = /^([A-Za-z0-9_-]+)\s*=\s*(.*)$/.exec(line);
-    if (current && kv) current[kv[1]] = tomlValue(kv[2]);
-  }
-  return out;
-}
-
-function tomlValue(text) {
-  // A string ends at its closing quote; anywhere else a '#' starts a comment.
-  const str = /^"((?:[^"\\]|\\.)*)"/.exec(text);
-  if (str) return JSON.parse(`"${str[1]}"`);
-  const v = text.replace(/#.*$/, '').trim();
-  if (v === 'true' || v === 'false') return v === 'true';
-  if (/^[+-]?\d[\d_]*(\.\d+)?$/.test(v)) return Number(v.replaceAll('_', ''));
-  if (/^\[\s*("(?:[^"\\]|\\.)*"\s*,?\s*)*\]$/.test(v)) return JSON.parse(v.replace(/,\s*\]$/, ']'));
-  return v;
-}
-
-// wrangler.toml's [[queues.consumers]] keys and the Miniflare option each is.
-// (`max_concurrency` has none: Miniflare delivers one batch of a queue at a time.)
-const CONSUMER_OPTIONS = {
-  max_batch_size: 'maxBatchSize',
-  max_batch_timeout: 'maxBatchTimeout',
-  max_retries: 'maxRetries',
-  retry_delay: 'retryDelay',
-  dead_letter_queue: 'deadLetterQueue',
-};
-const QUEUE_OVERRIDES = new Set([...Object.values(CONSUMER_OPTIONS), 'dlq']);
-
-/**
- * Miniflare options for dataset-scale jobs, read from wrangler.toml: the
- * queue producer bound as JOBS, the consumer of its queue and the consumer of
- * that consumer's dead-letter queue (with wrangler.toml's batch size, batch
- * timeout, retries, retry delay and dead-letter queue), and the Durable
- * Object JobStore under its binding (SQLite-backed when its migration says
- * so). Returns `{queueProducers, queueConsumers, durableObjects}` to spread
- * into a Miniflare worker's options.
- *
- * `queue` overrides the jobs consumer's settings by their Miniflare names,
- * e.g. `{retryDelay: 0, maxBatchTimeout: 0.05}` so a test need not wait 30 s
- * for a retry; `queue.dlq` does the same for the dead-letter consumer.
- * Seconds throughout: `retryDelay` whole (0 to 86400), `maxBatchTimeout` 0 to
- * 60. A retry whose worker code names its own delay (`retry({delaySeconds})`)
- * waits that long whatever `retryDelay` says.
- */
-export function jobsBindings(queue = {}, toml = wranglerToml) {
-  const where = 'wrangler.toml';
-  for (const [label, o] of [['queue', queue], ['queue.dlq', queue?.dlq ?? {}]]) {
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error(`${label} must be an object of consumer settings`);
-    const allowed = label === 'queue' ? QUEUE_OVERRIDES : new Set(Object.values(CONSUMER_OPTIONS));
-    const unknown = Object.keys(o).filter((k) => !allowed.has(k));
-    if (unknown.length) throw new Error(`${label}: unknown setting ${unknown.join(', ')}; allowed: ${[...allowed].join(', ')}`);
-  }
-  const producer = tomlArrayTables(toml, 'queues.producers').find((p) => p.binding === 'JOBS');
-  if (!producer) throw new Error(`${where} has no [[queues.producers]] with binding = "JOBS" (pass jobs: false for a stack without jobs)`);
-  const consumers = tomlArrayTables(toml, 'queues.consumers');
-  const settings = (queueName) => {
-    const c = consumers.find((x) => x.queue === queueName);
-    if (!c) throw new Error(`${where} has no [[queues.consumers]] for queue "${queueName}"`);
-    const opts = {};
-    for (const [key, option] of Object.entries(CONSUMER_OPTIONS)) if (c[key] !== undefined) opts[option] = c[key];
-    return opts;
-  };
-  const { dlq: dlqOverrides = {}, ...jobsOverrides } = queue;
-  const jobsConsumer = { ...settings(producer.queue), ...jobsOverrides };
-  const queueConsumers = { [producer.queue]: jobsConsumer };
-  if (jobsConsumer.deadLetterQueue !== undefined) {
-    queueConsumers[jobsConsumer.deadLetterQueue] = { ...settings(jobsConsumer.deadLetterQueue), ...dlqOverrides };
-  } else if (queue.dlq !== undefined) {
-    throw new Error('queue.dlq: the jobs consumer has no dead-letter queue');
-  }
-  const store = tomlArrayTables(toml, 'durable_objects.bindings').find((b) => b.class_name === 'JobStore');
-  if (!store) throw new Error(`${where} has no [[durable_objects.bindings]] with class_name = "JobStore"`);
-  const useSQLite = tomlArrayTables(toml, 'migrations').some((m) => Array.isArray(m.new_sqlite_classes) && m.new_sqlite_classes.includes('JobStore'));
-  return {
-    queueProducers: { [producer.binding]: { queueName: producer.queue } },
-    queueConsumers,
-    durableObjects: { [store.name]: { className: 'JobStore', useSQLite } },
-  };
-}
+const { name: mcpWorkerName, compatibility_date: compatibilityDate } = tomlTable(readConfig(MCP_CONFIG), '');
+const jobsCompatibilityDate = tomlTable(readConfig(JOBS_CONFIG), '').compatibility_date;
 
 export const SECRETS = {
   SCALE_API_KEY: 'test_e2e_scale_key_7f3a9c',
@@ -170,32 +76,50 @@ export async function assertNoSecretLeaks(stack) {
 }
 
 /**
- * Starts the simulator and the worker. `vars` override or add bindings
- * (pass `undefined` to leave a setting unset); `kv: false` leaves CALLBACKS unbound;
- * `oauth: false` leaves the OAuth store (a Durable Object) unbound; `outbound`
- * answers the worker's outbound fetches (Miniflare's outboundService), e.g. to
- * serve OAuth client metadata documents; `ratelimit: {limit, period}` binds
+ * Starts the simulator and both workers in one Miniflare: the MCP worker,
+ * which answers `stack.url`, and (unless `jobs: false`) the jobs worker.
+ *
+ * The MCP worker, from `build` (default `build`, the release build): `vars`
+ * override or add bindings (pass `undefined` to leave a setting unset);
+ * `kv: false` leaves CALLBACKS unbound; `oauth: false` leaves the OAuth store
+ * (a Durable Object) unbound, on both workers; `outbound` answers both
+ * workers' outbound fetches (Miniflare's outboundService), e.g. to serve
+ * OAuth client metadata documents; `ratelimit: {limit, period}` binds
  * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does; `authLimit` binds
  * AUTH_LIMITER (failed bearer attempts on /mcp) the same way; `oauthStore`
  * (module source exporting a Durable Object class `OAuthStore`) stands in
- * for the worker's own OAuth store, e.g. one that fails.
+ * for the worker's own OAuth store, e.g. one that fails, and both workers'
+ * OAUTH point to it. It holds the JOBS producer and, besides OAUTH, the job
+ * store JOBS_STATE (JobStore), as wrangler.toml declares them.
  *
- * Dataset-scale jobs are bound as wrangler.toml declares them (see
- * jobsBindings): the JOBS queue producer, the consumers of the jobs queue and
- * of its dead-letter queue, and the JobStore Durable Object JOBS_STATE.
+ * The jobs worker, from `jobsBuild` (default `build-jobs`, the release build
+ * with the `jobs-worker` feature; `build-testing` is that build with the
+ * testing fault hooks, which `npm test` makes too), bound as
+ * wrangler.jobs.toml declares (see jobsWorkerOptions in
+ * scripts/jobs-config.mjs): the consumers of the jobs queue and of its
+ * dead-letter queue, a JOBS producer, and JOBS_STATE and OAUTH bound to the
+ * MCP worker's classes by script name. It gets the same vars and secrets as
+ * the MCP worker, so the two agree on the settings digest each job records;
+ * `jobsVars` overrides vars of the jobs worker only (`undefined` unsets one),
+ * e.g. to make its settings differ, or to set a testing hook's var.
  * `queue` overrides the jobs consumer's settings, e.g. `{retryDelay: 0,
- * maxBatchTimeout: 0.1, dlq: {maxBatchTimeout: 0.1}}`; `jobs: false` leaves
- * all of them unbound (the server as without jobs).
- * `build` names the build directory (default `build`; `build-testing` is the
- * `testing` build with its fault hooks, which `npm test` makes).
+ * maxBatchTimeout: 0.1, dlq: {maxBatchTimeout: 0.1}}`; `jobs: false` starts
+ * no jobs worker and leaves the MCP worker's JOBS and JOBS_STATE unbound
+ * (the server as without jobs).
  */
-export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null, oauthStore = null, jobs = true, queue = undefined, build = 'build' } = {}) {
-  if (!existsSync(path.join(root, build, 'index.js'))) throw new Error(`${build}/index.js is missing: run \`npm run build\` first (the testing build: npm test makes it)`);
-  if (!jobs && queue !== undefined) throw new Error('queue settings need jobs bound: drop `jobs: false` or `queue`');
-  const jobOptions = jobs ? jobsBindings(queue) : null;
+export async function startStack({ vars = {}, kv = true, oauth = true, outbound = null, sim: simOpts = {}, ratelimit = null, authLimit = null, oauthStore = null, jobs = true, queue = undefined, build = 'build', jobsBuild = 'build-jobs', jobsVars = undefined } = {}) {
+  const missing = (dir) => !existsSync(path.join(root, dir, 'index.js'));
+  if (missing(build)) throw new Error(`${build}/index.js is missing: run \`npm run build\` first (the testing build: npm test makes it)`);
+  if (!jobs && (queue !== undefined || jobsVars !== undefined)) throw new Error('queue and jobsVars need the jobs worker: drop `jobs: false`, or `queue` and `jobsVars`');
+  if (jobs && missing(jobsBuild)) {
+    throw new Error(`${jobsBuild}/index.js is missing: build the jobs worker with \`BUILD_DIR=build-jobs bash scripts/build.sh --features jobs-worker\` (npm test makes it and build-testing), or pass jobs: false`);
+  }
+  const jobOptions = jobs ? jobsWorkerOptions({ queue }) : null;
   const sim = await startSimulator({ apiKey: SECRETS.SCALE_API_KEY, callbackAuthKey: SECRETS.SCALE_CALLBACK_AUTH_KEY, ...simOpts });
   const bindings = { ...SECRETS, SCALE_API_BASE: sim.base, ...vars };
   for (const [k, v] of Object.entries(bindings)) if (v === undefined) delete bindings[k];
+  const jobsBindings = { ...bindings, ...jobsVars };
+  for (const [k, v] of Object.entries(jobsBindings)) if (v === undefined) delete jobsBindings[k];
   const logs = [];
   const collect = (stream) => {
     let buf = '';
@@ -208,32 +132,56 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
       }
     });
   };
+  // The workers by the names their wrangler files give them, so that the
+  // jobs worker's script_name bindings mean what they mean when deployed.
+  const workerName = mcpWorkerName;
+  const standName = 'oauth-store';
   const store = { className: 'OAuthStore', useSQLite: true };
-  const worker = {
+  const modules = (dir) => ({
     modules: true,
-    scriptPath: path.join(root, build, 'index.js'),
+    scriptPath: path.join(root, dir, 'index.js'),
     modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+  });
+  const worker = {
+    name: workerName,
+    ...modules(build),
     compatibilityDate,
     bindings,
     kvNamespaces: kv ? ['CALLBACKS'] : [],
     // The OAuth store, as wrangler.toml declares it (SQLite-backed), and the jobs' store.
     durableObjects: {
-      ...(oauth && { OAUTH: oauthStore ? { ...store, scriptName: 'oauth-store' } : store }),
-      ...jobOptions?.durableObjects,
+      ...(oauth && { OAUTH: oauthStore ? { ...store, scriptName: standName } : store }),
+      ...jobOptions?.mcp.durableObjects,
     },
-    ...(jobOptions && { queueProducers: jobOptions.queueProducers, queueConsumers: jobOptions.queueConsumers }),
+    ...(jobOptions && { queueProducers: jobOptions.mcp.queueProducers }),
     ...(outbound ? { outboundService: outbound } : {}),
     ratelimits: ratelimit || authLimit ? { ...(ratelimit && { RATE_LIMITER: { simple: ratelimit } }), ...(authLimit && { AUTH_LIMITER: { simple: authLimit } }) } : undefined,
   };
-  const stand = { name: 'oauth-store', modules: true, script: oauthStore, compatibilityDate, durableObjects: { OAUTH: store } };
-  // With a stand-in store the worker is the first of two; the job bindings stay on it.
-  const workerName = oauthStore ? 'worker' : undefined;
+  const workers = [worker];
+  if (jobOptions) {
+    const { OAUTH: jobsOauth, ...jobsObjects } = jobOptions.jobs.durableObjects;
+    workers.push({
+      name: jobOptions.jobsName,
+      ...modules(jobsBuild),
+      compatibilityDate: jobsCompatibilityDate,
+      bindings: jobsBindings,
+      durableObjects: {
+        ...jobsObjects,
+        ...(oauth && jobsOauth && { OAUTH: oauthStore ? { ...store, scriptName: standName } : jobsOauth }),
+      },
+      queueProducers: jobOptions.jobs.queueProducers,
+      queueConsumers: jobOptions.jobs.queueConsumers,
+      ...(outbound ? { outboundService: outbound } : {}),
+    });
+  }
+  if (oauthStore) workers.push({ name: standName, modules: true, script: oauthStore, compatibilityDate, durableObjects: { OAUTH: store } });
   let mf;
   let url;
   try {
     // Miniflare checks its options in the constructor (a bad `queue` value throws here).
+    // The first worker answers the requests to its URL.
     mf = new Miniflare({
-      ...(oauthStore ? { workers: [{ name: workerName, ...worker }, stand] } : worker),
+      workers,
       host: '127.0.0.1',
       port: 0,
       log: new Log(LogLevel.NONE),
@@ -246,12 +194,13 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
   } catch (e) {
     await mf?.dispose().catch(() => {});
     await sim.close();
-    // workerd (2026-04) only warns when the JobStore class is missing and fails
-    // its calls later; should a later one refuse to start, say what to do.
-    const hint = jobOptions && /JobStore|QueueEvent/.test(`${e?.message}\n${logs.join('\n')}`)
-      ? ' (with jobs bound the worker must export the Durable Object class JobStore and a queue handler: rebuild with `npm run build`, or pass jobs: false)'
+    // workerd (2026-04) only warns when a Durable Object class or a handler
+    // is missing and fails its calls later; should a later one refuse to
+    // start, say what to do.
+    const hint = jobOptions && /JobStore|QueueEvent|queue/.test(`${e?.message}\n${logs.join('\n')}`)
+      ? ` (with jobs the MCP worker (${build}/) must export the Durable Object class JobStore and the jobs worker (${jobsBuild}/) a queue handler: rebuild both (npm test does), or pass jobs: false)`
       : '';
-    throw new Error(`the worker did not start: ${e?.message ?? e}${hint}`, { cause: e });
+    throw new Error(`the workers did not start: ${e?.message ?? e}${hint}`, { cause: e });
   }
   const secrets = Object.fromEntries(Object.keys(SECRETS).filter((k) => bindings[k]).map((k) => [k, bindings[k]]));
   const stack = {
@@ -266,18 +215,20 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     // The last of comma-separated tokens (rotation lists the new one last);
     // the first of the JSON form.
     token: String(bindings.MCP_AUTH_TOKEN ?? '').trim().startsWith('[') ? tokensOf(bindings.MCP_AUTH_TOKEN)[0] : bindings.MCP_AUTH_TOKEN?.split(',').pop().trim(),
-    kv: kv ? await mf.getKVNamespace('CALLBACKS') : null,
-    /** The Miniflare job options in force ({queueProducers, queueConsumers, durableObjects}), or null with `jobs: false`. */
+    kv: kv ? await mf.getKVNamespace('CALLBACKS', workerName) : null,
+    /** The Miniflare job options in force (jobsWorkerOptions: {mcp, jobs, mcpName, jobsName}), or null with `jobs: false`. */
     jobs: jobOptions,
-    /** The JOBS queue producer, to put a message on the jobs queue directly. */
+    /** The workers' Miniflare names: the MCP worker's and, with jobs, the jobs worker's. */
+    workerNames: workers.map((w) => w.name),
+    /** The MCP worker's JOBS queue producer, to put a message on the jobs queue directly. */
     async jobsQueue() {
       if (!jobOptions) throw new Error('jobs are not bound in this stack');
-      return mf.getQueueProducer(Object.keys(jobOptions.queueProducers)[0], workerName);
+      return mf.getQueueProducer(Object.keys(jobOptions.mcp.queueProducers)[0], workerName);
     },
-    /** The JobStore namespace (JOBS_STATE), to look into a job's Durable Object. */
+    /** The JobStore namespace (the MCP worker's JOBS_STATE), to look into a job's Durable Object. */
     async jobStore() {
       if (!jobOptions) throw new Error('jobs are not bound in this stack');
-      return mf.getDurableObjectNamespace(Object.keys(jobOptions.durableObjects)[0], workerName);
+      return mf.getDurableObjectNamespace(Object.keys(jobOptions.mcp.durableObjects)[0], workerName);
     },
     /** The simulator's log of /v1 requests. */
     async simRequests() {
@@ -293,7 +244,7 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
       if (!r.ok) throw new Error(`sim control ${pathname}: ${r.status} ${text}`);
       return text ? JSON.parse(text) : null;
     },
-    /** Stops both, then fails if any secret leaked into a response or log line. */
+    /** Stops the workers and the simulator, then fails if any secret leaked into a response or log line. */
     async close() {
       liveStacks.delete(stack);
       await mf.dispose();

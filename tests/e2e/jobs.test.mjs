@@ -1,14 +1,18 @@
 // Dataset-scale jobs end to end (issue 22, docs/jobs.md): create_tasks with
-// items_url in workerd, on the real queue and Durable Object of Miniflare,
-// against the simulator serving the manifest. The big run goes through the
-// official requester library (@modelcontextprotocol/ext-tasks) as a
-// task-aware client would; the rest is raw wire, one test per behaviour.
+// items_url in workerd, on the real queue and Durable Objects of Miniflare,
+// with the two workers of a deployment (the MCP worker, which starts a job,
+// and the jobs worker, which consumes its queue), against the simulator
+// serving the manifest. The big run goes through the official requester
+// library (@modelcontextprotocol/ext-tasks) as a task-aware client would; the
+// rest is raw wire, one test per behaviour. First, the check that the two
+// workers' wrangler files agree.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { createTaskSessionFromClient, resultFromTaskOutcome } from '@modelcontextprotocol/ext-tasks/client';
 import { startStack, rpc, simFile, taskStats, secretNeedles } from './harness.mjs';
+import { configDifferences, readConfig, MCP_CONFIG, JOBS_CONFIG } from '../../scripts/jobs-config.mjs';
 import { closeAll } from './client.mjs';
 
 const V1 = '2025-11-25';
@@ -20,17 +24,20 @@ const template = { attachment: 'https://img.example/{i}.png', metadata: { n: '{i
 
 let big; // 50 ms a create, 5% of creates fail (some after the task was made)
 let plain; // no latency, no faults
-let dying; // the testing build: the first chunk's consumer dies mid-chunk
-let off; // jobs unbound
+let dying; // the jobs worker is the testing build: the first chunk's consumer dies mid-chunk
+let differ; // the jobs worker's settings differ from the MCP worker's (one var)
+let off; // no jobs worker, jobs unbound
 
 before(async () => {
-  [big, plain, dying, off] = await Promise.all([
+  [big, plain, dying, differ, off] = await Promise.all([
     startStack({ vars: { TASK_POLL_MS: '200', SUBREQUEST_LIMIT: '50' } }),
     startStack({ vars: { TASK_POLL_MS: '100', SUBREQUEST_LIMIT: '50' } }),
-    startStack({ build: 'build-testing', vars: { TASK_POLL_MS: '100', SUBREQUEST_LIMIT: '50', TEST_DIE_MID_CHUNK: '1' } }),
+    // A batch that died is retried after 1 s, not wrangler.jobs.toml's 30 s.
+    startStack({ jobsBuild: 'build-testing', vars: { TASK_POLL_MS: '100', SUBREQUEST_LIMIT: '50' }, jobsVars: { TEST_DIE_MID_CHUNK: '1' }, queue: { retryDelay: 1 } }),
+    startStack({ vars: { TASK_POLL_MS: '100', SUBREQUEST_LIMIT: '50' }, jobsVars: { SCALE_TIMEOUT_MS: '30000' } }),
     startStack({ jobs: false }),
   ]);
-  for (const s of [big, plain, dying, off]) await s.simControl('seed', { projects: [{ name: PROJECT, type: TYPE }] });
+  for (const s of [big, plain, dying, differ, off]) await s.simControl('seed', { projects: [{ name: PROJECT, type: TYPE }] });
   await big.simControl('config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 50 }] });
   await big.simControl('faults', [
     { method: 'POST', pattern: 'task/*', probability: 0.02, status: 429, retryAfter: 1 },
@@ -40,7 +47,7 @@ before(async () => {
 });
 
 after(async () => {
-  await closeAll([big, plain, dying, off]);
+  await closeAll([big, plain, dying, differ, off]);
 });
 
 const auth = (token) => ({ Authorization: `Bearer ${token}` });
@@ -100,6 +107,56 @@ async function allOutcomes(s, first, taskId) {
   }
   return items;
 }
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+describe('the two workers', () => {
+  test(`${JOBS_CONFIG} agrees with ${MCP_CONFIG}: the same [vars], the MCP worker's objects by script_name, the same queue`, () => {
+    const diffs = configDifferences();
+    assert.equal(diffs.length, 0, `${JOBS_CONFIG} disagrees with ${MCP_CONFIG}; the first difference: ${diffs[0]}`);
+  });
+
+  test('the check names the first difference', () => {
+    const mcp = readConfig(MCP_CONFIG);
+    const jobs = readConfig(JOBS_CONFIG);
+    const first = (jobsText, mcpText = mcp) => configDifferences(mcpText, jobsText)[0];
+    const once = (text, from, to) => {
+      assert.ok(text.includes(from), from);
+      return text.replace(from, to);
+    };
+    assert.equal(first(once(jobs, 'SCALE_TIMEOUT_MS = "25000"', 'SCALE_TIMEOUT_MS = "30000"')), '[vars] SCALE_TIMEOUT_MS: wrangler.toml has "25000", wrangler.jobs.toml has "30000"');
+    assert.equal(first(once(jobs, 'PUBLIC_URL = ""', '# PUBLIC_URL = ""')), '[vars] PUBLIC_URL: wrangler.toml sets it to "", wrangler.jobs.toml does not set it');
+    assert.equal(first(once(jobs, 'PUBLIC_URL = ""', 'PUBLIC_URL = ""\nTASK_POLL_MS = "100"')), '[vars] TASK_POLL_MS: wrangler.jobs.toml sets it to "100", wrangler.toml does not set it');
+    assert.equal(first(jobs, once(mcp, 'READ_ONLY = "false"', 'READ_ONLY = "true"')), '[vars] READ_ONLY: wrangler.toml has "true", wrangler.jobs.toml has "false"');
+    const objects = jobs.slice(jobs.indexOf('[[durable_objects.bindings]]'));
+    const head = jobs.slice(0, jobs.indexOf('[[durable_objects.bindings]]'));
+    assert.equal(first(head + once(objects, 'script_name = "scale-mcp-worker"', 'script_name = "scale-mcp"')), '[[durable_objects.bindings]] JOBS_STATE: script_name in wrangler.jobs.toml is "scale-mcp", not wrangler.toml\'s name "scale-mcp-worker"');
+    assert.equal(first(once(jobs, 'class_name = "OAuthStore"', 'class_name = "OAuthStore2"')), '[[durable_objects.bindings]] OAUTH: class_name is "OAuthStore" in wrangler.toml, "OAuthStore2" in wrangler.jobs.toml');
+    assert.equal(first(once(jobs, 'name = "OAUTH"', 'name = "OAUTH_STORE"')), '[[durable_objects.bindings]] OAUTH: wrangler.toml binds it (class OAuthStore), wrangler.jobs.toml does not');
+    assert.equal(first(once(jobs, 'queue = "scale-mcp-jobs"\nmax_batch_size', 'queue = "scale-mcp-jobs-2"\nmax_batch_size')), '[[queues.consumers]]: wrangler.jobs.toml consumes no queue "scale-mcp-jobs", where wrangler.toml\'s JOBS producer sends');
+    assert.equal(first(jobs), undefined);
+  });
+
+  test('a jobs worker whose settings differ leaves a started job alone: nothing read, nothing created', async () => {
+    // `differ` is `plain` but for one var of its jobs worker; with equal vars
+    // the same job completes (the tests above and below).
+    const url = await manifest(differ, { generate: { lines: 5, template } });
+    const task = await startV2(differ, args(url));
+    assert.equal(task.status, 'working');
+    // The manifest's message comes within the batch timeout (1 s), and a
+    // message the jobs worker leaves comes back after 60 s.
+    const said = () => differ.logs.some((l) => l.includes("this worker's settings differ from the MCP worker's that started it"));
+    for (const end = Date.now() + 10_000; !said() && Date.now() < end;) await sleep(100);
+    assert.ok(said(), `the jobs worker says why it waits:\n${differ.logs.slice(-10).join('\n')}`);
+    await sleep(1_000);
+    const r = await v2(differ, 'tasks/get', { taskId: task.taskId });
+    assert.equal(r.json?.result?.status, 'working', JSON.stringify(r.json));
+    assert.match(r.json.result.statusMessage, /^Reading and checking the manifest: 0 lines read;/);
+    const fetched = await (await fetch(`${differ.sim.url}/__sim/file-requests`)).json();
+    assert.deepEqual(fetched.filter((f) => url.endsWith(f.path)), [], 'the manifest was never fetched');
+    assert.equal((await taskStats(differ)).tasks, 0, 'nothing was created');
+  });
+});
 
 describe('a 10,000-line manifest', () => {
   test('one create_tasks from the requester library ends with exactly 10,000 tasks, none twice, through 5% faults', async () => {
