@@ -270,7 +270,7 @@ mod tests {
             settings: settings.into(),
         };
         let start = Op::Start {
-            job: Box::new(Job::new(spec)),
+            spec: Box::new(spec),
         };
         block_on(call(jobs, "j", &start)).unwrap();
         let rows = (1..=3)

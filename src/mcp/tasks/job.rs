@@ -16,9 +16,7 @@ use crate::mcp::model::{Meta, RelatedTask};
 use crate::mcp::resources::{json_contents, JOB_URI as URI};
 use crate::mcp::results::{tool_result, tool_result_with};
 use crate::mcp::rpc::{self, payload, Payload, RpcError};
-use crate::tools::bulk::job;
-use crate::tools::follow::Look;
-use crate::tools::job_store::State;
+use crate::tools::bulk::job::{self, Seen};
 use crate::tools::{self, Out, ToolError};
 
 /// How long a 2025-11-25 `tasks/result` waits for a job to end (ms), as a
@@ -48,64 +46,53 @@ pub(super) async fn poll(
         Method::Cancel => {
             // A write: only while the caller may still create tasks here.
             tools::may_create_tasks(cx).map_err(|_| not_found())?;
-            job::cancel(cx, &h.id)
-                .await
-                .map_err(store_error)?
-                .ok_or_else(not_found)?;
+            if !job::cancel(cx, &h.id).await.map_err(store_error)? {
+                return Err(not_found());
+            }
             return ack();
         }
         Method::Get | Method::Result => {}
     }
     let uri = format!("{URI}{id}");
-    let want = (era == Era::V2 || method == Method::Result).then_some(uri.as_str());
+    let page = (era == Era::V2 || method == Method::Result).then_some(0);
     let started = cx.upstream().now_ms();
-    let (state, look) = loop {
-        let (state, look) = job::look(cx, &h.id, want)
+    let seen = loop {
+        let seen = job::look(cx, &h.id, page, false, &uri)
             .await
             .map_err(store_error)?
             .ok_or_else(not_found)?;
         let waited = cx.upstream().now_ms().saturating_sub(started);
-        if look.finished || method != Method::Result || waited >= RESULT_WAIT_MS {
-            break (state, look);
+        if seen.status != "working" || method != Method::Result || waited >= RESULT_WAIT_MS {
+            break seen;
         }
         let nap = poll_interval(cx, 0).clamp(500, 5_000);
         cx.upstream().sleep(nap as u32).await;
     };
     let now = cx.upstream().now_ms();
     let poll = poll_interval(cx, now.saturating_sub(h.created));
-    let status = match state {
-        State::Cancelled => "cancelled",
-        _ if look.finished => "completed",
+    let status: &'static str = match seen.status.as_str() {
+        "cancelled" => "cancelled",
+        "completed" => "completed",
         _ => "working",
     };
     let created = iso_from_ms(h.created);
-    let updated = if look.finished {
-        iso_from_ms(now)
-    } else {
-        created.clone()
+    let updated = match status {
+        "working" => created.clone(),
+        _ => iso_from_ms(now),
     };
-    let message = look.message.clone();
     let base = Task {
         status,
-        ..task(id, &message, &created, &updated)
-    };
-    let outcome = |look: Look| -> Option<Result<Out, ToolError>> {
-        let out = look.result?;
-        Some(match state {
-            // The job failed as a whole: the tool's error, saying why.
-            State::Failed => Err(ToolError::refused(look.message, None)),
-            _ => Ok(out),
-        })
+        ..task(id, &seen.message, &created, &updated)
     };
     match (era, method) {
         (Era::V1, Method::Result) => {
             if status == "cancelled" {
                 return Err(RpcError::invalid_params(format!(
                     "The task was cancelled. {}",
-                    look.message
+                    seen.message
                 )));
             }
-            let Some(r) = outcome(look) else {
+            let Some(r) = outcome(&seen) else {
                 return Err(RpcError::new(
                     rpc::INTERNAL_ERROR,
                     format!(
@@ -130,7 +117,7 @@ pub(super) async fn poll(
         })),
         (Era::V2, _) => {
             let result = match status {
-                "completed" => outcome(look).map(|r| tool_result("create_tasks", r, Lane::Modern)),
+                "completed" => outcome(&seen).map(|r| tool_result("create_tasks", r, Lane::Modern)),
                 _ => None,
             };
             Ok(payload(&Task {
@@ -145,22 +132,29 @@ pub(super) async fn poll(
     }
 }
 
+/// The result of a job that has ended: its first page, or, for one that
+/// failed as a whole, the tool's error saying why.
+fn outcome(seen: &Seen) -> Option<Result<Out, ToolError>> {
+    let page = seen.page.clone()?;
+    Some(match seen.failed {
+        true => Err(ToolError::refused(seen.message.clone(), None)),
+        false => Ok(Out::Json(page)),
+    })
+}
+
 /// `resources/read` of a job's page: `uri` is [`URI`], the task's id and
 /// `?after=<line>`. `None` when `uri` is not a job's.
 pub async fn read_page(cx: &Ctx, uri: &str, lane: Lane) -> Option<Result<Payload, RpcError>> {
     let rest = uri.strip_prefix(URI)?;
     let (id, query) = rest.split_once('?').unwrap_or((rest, ""));
-    Some(page(cx, id, query).await.map(|out| {
-        let text = match out {
-            Out::Json(v) => v.to_string(),
-            Out::Raw(r) => r.get().to_string(),
-            Out::Split { text, .. } => text,
-        };
-        json_contents(uri, &text, lane)
-    }))
+    Some(
+        page(cx, id, query)
+            .await
+            .map(|page| json_contents(uri, &page.to_string(), lane)),
+    )
 }
 
-async fn page(cx: &Ctx, id: &str, query: &str) -> Result<Out, RpcError> {
+async fn page(cx: &Ctx, id: &str, query: &str) -> Result<serde_json::Value, RpcError> {
     let after = match query.strip_prefix("after=").map(str::parse::<u32>) {
         None if query.is_empty() => 0,
         Some(Ok(n)) => n,
@@ -176,8 +170,9 @@ async fn page(cx: &Ctx, id: &str, query: &str) -> Result<Out, RpcError> {
         _ => return Err(not_found()),
     };
     let uri = format!("{URI}{id}");
-    job::page(cx, &h.id, after, &uri)
+    job::look(cx, &h.id, Some(after), true, &uri)
         .await
         .map_err(store_error)?
+        .and_then(|s| s.page)
         .ok_or_else(not_found)
 }

@@ -151,7 +151,7 @@ impl Bench {
             &self.jobs,
             "job1",
             &Op::Start {
-                job: Box::new(Job::new(spec)),
+                spec: Box::new(spec),
             },
         ))
         .unwrap();

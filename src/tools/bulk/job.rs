@@ -5,16 +5,14 @@
 //! [`page`] gives its outcomes, [`cancel`] stops it. The reading and the
 //! creating run in the queue's consumer (`consume`).
 
-use super::store::{Answer, Job, Op, Spec, State, FAILED};
+use super::store::{Answer, Op, Spec};
 use super::{CreateTasks, Shared};
 use crate::context::Ctx;
 use crate::guarded_fetch::{allowed, Rules};
 use crate::io::Jobs;
-use crate::json::{object, thousands, truncate};
-use crate::tools::follow::Look;
-use crate::tools::{Out, ToolError};
+use crate::json::{object, truncate};
+use crate::tools::ToolError;
 use serde_json::{Map, Value};
-use std::fmt::Write as _;
 
 /// The most items a manifest holds.
 pub(crate) const MAX_ITEMS: u32 = 10_000;
@@ -26,11 +24,6 @@ pub(crate) const MAX_BYTES: u64 = 32 * 1024 * 1024;
 pub(crate) const BATCH: u32 = 5;
 /// The most items a chunk holds, on plans with many subrequests.
 const MAX_CHUNK: u32 = 100;
-/// The most bytes of outcomes one page carries (a result is capped near
-/// 200 KB).
-const PAGE_BYTES: usize = 190_000;
-/// Outcomes asked of the object per page read.
-const PAGE_ROWS: u32 = 2_000;
 
 /// Why `items_url` was refused in an ordinary call.
 pub(crate) const NEEDS_TASKS: &str = "`items_url` starts a job that runs longer than one call, so only a task-aware client can start it: call create_tasks as an MCP task \
@@ -161,25 +154,17 @@ pub(crate) async fn start(cx: &Ctx, a: CreateTasks, ttl: u64) -> Result<String, 
         chunk: chunk_size(cx.config.subrequest_limit),
         settings: cx.config.settings_digest.clone(),
     };
-    call(
-        jobs,
-        &id,
-        &Op::Start {
-            job: Box::new(Job::new(spec)),
-        },
-    )
-    .await?;
+    // Written out here: the MCP worker never reads a job's structure (the
+    // jobs worker's object does), so it links none of its JSON.
+    let start = object(vec![("op", "start".into()), ("spec", spec.to_value())]);
+    ask(jobs, &id, start).await?;
     let read = Msg {
         job: id.clone(),
         chunk: None,
     }
     .body();
     if let Err(e) = jobs.send(&[read], 0).await {
-        let end = Op::End {
-            state: State::Failed,
-            reason: "its reading could not be queued".into(),
-        };
-        let _ = call(jobs, &id, &end).await;
+        let _ = ask(jobs, &id, end("failed", "its reading could not be queued")).await;
         return Err(ToolError::store(format!(
             "The job could not be queued, so nothing will be created: {}",
             truncate(&e, 200)
@@ -188,154 +173,103 @@ pub(crate) async fn start(cx: &Ctx, a: CreateTasks, ttl: u64) -> Result<String, 
     Ok(id)
 }
 
-/// Where job `id` stands, for its MCP task: `None` when it is gone (its
-/// ttl ran out). Once it has ended, and when `result` gives the URI of its
-/// further pages, the result: its first page.
+/// The `end` operation: the job ends `state` with `reason` unless it has.
+fn end(state: &str, reason: &str) -> Value {
+    object(vec![
+        ("op", "end".into()),
+        ("state", state.into()),
+        ("reason", reason.into()),
+    ])
+}
+
+/// Runs the operation `op` in job `id`'s object: its answer as JSON, `None`
+/// when there is no such job (its ttl ran out).
+async fn ask(jobs: &dyn Jobs, id: &str, op: Value) -> Result<Option<Value>, ToolError> {
+    let out = jobs.call(id, op.to_string()).await.map_err(|e| {
+        ToolError::store(format!(
+            "The job store could not be reached: {}",
+            truncate(&e, 200)
+        ))
+    })?;
+    let v: Value = serde_json::from_str(&out)
+        .map_err(|_| ToolError::store("The job store answered something unreadable."))?;
+    Ok(v.get("job").is_some().then_some(v))
+}
+
+/// What a job's MCP task says: `working`, `completed` or `cancelled`;
+/// whether the job failed as a whole; its message; and a page of outcomes
+/// when one was asked for.
+pub(crate) struct Seen {
+    pub status: String,
+    pub failed: bool,
+    pub message: String,
+    pub page: Option<Value>,
+}
+
+/// Where job `id` stands (`None`: gone), with the page of its outcomes
+/// after line `after` when given, once it has ended (or at any time with
+/// `any`); `uri` names further pages.
 pub(crate) async fn look(
     cx: &Ctx,
     id: &str,
-    result: Option<&str>,
-) -> Result<Option<(State, Look)>, ToolError> {
-    let jobs = jobs(cx)?;
-    let Some(job) = call(jobs, id, &Op::Get).await?.job else {
-        return Ok(None);
-    };
-    let out = match (result, job.state.ended()) {
-        (Some(uri), true) => Some(page_of(jobs, &job, 0, uri).await?),
-        _ => None,
-    };
-    Ok(Some((
-        job.state,
-        Look {
-            id: id.to_string(),
-            finished: job.state.ended(),
-            message: message(&job),
-            result: out,
-        },
-    )))
-}
-
-/// Outcomes of job `id` after line `after` (a page's `next_after`); `uri`
-/// names the pages.
-pub(crate) async fn page(
-    cx: &Ctx,
-    id: &str,
-    after: u32,
+    after: Option<u32>,
+    any: bool,
     uri: &str,
-) -> Result<Option<Out>, ToolError> {
-    let jobs = jobs(cx)?;
-    let Some(job) = call(jobs, id, &Op::Get).await?.job else {
+) -> Result<Option<Seen>, ToolError> {
+    let mut op = vec![
+        ("op", "look".into()),
+        ("any", any.into()),
+        ("uri", uri.into()),
+    ];
+    if let Some(a) = after {
+        op.push(("after", a.into()));
+    }
+    let Some(v) = ask(jobs(cx)?, id, object(op)).await? else {
         return Ok(None);
     };
-    Ok(Some(page_of(jobs, &job, after, uri).await?))
-}
-
-/// Cancels job `id` if it has not ended: what is left is skipped.
-pub(crate) async fn cancel(cx: &Ctx, id: &str) -> Result<Option<Job>, ToolError> {
-    let jobs = jobs(cx)?;
-    let end = Op::End {
-        state: State::Cancelled,
-        reason: "cancelled by its requester".into(),
+    let mut seen: Value = v
+        .get("text")
+        .and_then(Value::as_str)
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let text = |k: &str| {
+        seen.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
     };
-    let a = call(jobs, id, &end).await?;
-    if a.ended {
-        if let Some(j) = &a.job {
-            super::consume::log_end(cx, j);
-        }
-    }
-    Ok(a.job)
+    Ok(Some(Seen {
+        status: text("status"),
+        message: text("message"),
+        failed: seen.get("failed").and_then(Value::as_bool).unwrap_or(false),
+        page: seen.get_mut("page").map(Value::take),
+    }))
 }
 
-/// Where a job stands, in one sentence: "4,200 of 10,000 created, 3 failed."
-pub(crate) fn message(j: &Job) -> String {
-    let counts = || {
-        let mut s = format!(
-            "{} of {} created",
-            thousands(u64::from(j.created + j.existed)),
-            thousands(u64::from(j.total))
-        );
-        if j.existed > 0 {
-            let _ = write!(s, " ({} already existed)", thousands(u64::from(j.existed)));
-        }
-        let _ = write!(s, ", {} failed", thousands(u64::from(j.failed)));
-        s
-    };
-    match j.state {
-        State::Ingesting => format!(
-            "Reading and checking the manifest: {} lines read; nothing is created until every item passed.",
-            thousands(u64::from(j.read))
-        ),
-        State::Running => format!("{}.", counts()),
-        State::Completed => format!("Done: {}.", counts()),
-        State::Cancelled => format!("Cancelled: {}; nothing more will be created.", counts()),
-        State::Failed if j.total == 0 => format!("Failed, nothing was created: {}", j.reason),
-        State::Failed => format!("Failed ({}): {}", counts(), j.reason),
-    }
-}
-
-/// One page of a job's result: the counts, then the outcomes after line
-/// `after`, as many as fit [`PAGE_BYTES`], and where the next page starts.
-async fn page_of(jobs: &dyn Jobs, j: &Job, after: u32, uri: &str) -> Result<Out, ToolError> {
-    let rows = call(
-        jobs,
-        &j.spec.id,
-        &Op::Page {
-            after,
-            limit: PAGE_ROWS,
-        },
+/// Cancels job `id` if it has not ended (what is left is skipped), and
+/// logs its end; `false` when there is no such job.
+pub(crate) async fn cancel(cx: &Ctx, id: &str) -> Result<bool, ToolError> {
+    let Some(a) = ask(
+        jobs(cx)?,
+        id,
+        end("cancelled", "cancelled by its requester"),
     )
     .await?
-    .rows;
-    let mut items = Vec::new();
-    let (mut bytes, mut last) = (0, after);
-    let mut more = rows.len() == PAGE_ROWS as usize;
-    for r in rows {
-        let mut m = Map::new();
-        m.insert("line".into(), r.line.into());
-        m.insert("unique_id".into(), r.unique_id.into());
-        let outcome = match r.outcome {
-            super::store::CREATED => "created",
-            super::store::EXISTED => "already_existed",
-            _ => "failed",
-        };
-        m.insert("outcome".into(), outcome.into());
-        if !r.task_id.is_empty() {
-            m.insert("task_id".into(), r.task_id.into());
-        }
-        if let Some(s) = r.status {
-            m.insert("scale_status".into(), s.into());
-        }
-        if r.outcome == FAILED {
-            m.insert("error".into(), r.error.into());
-        }
-        let v = Value::Object(m);
-        bytes += v.to_string().len() + 1;
-        if bytes > PAGE_BYTES {
-            more = true;
-            break;
-        }
-        last = r.line;
-        items.push(v);
+    else {
+        return Ok(false);
+    };
+    if a.get("ended").and_then(Value::as_bool) == Some(true) {
+        let j = &a["job"];
+        let n = |k: &str| j.get(k).cloned().unwrap_or_default();
+        let items = object(vec![
+            ("total", n("total")),
+            ("created", n("created")),
+            ("already_existed", n("existed")),
+            ("failed", n("failed")),
+        ]);
+        let started = j["spec"]["created"].as_u64().unwrap_or(0);
+        let ms = cx.upstream().now_ms().saturating_sub(started);
+        crate::tools::guard::job_end(cx, id, "cancelled", items, ms);
     }
-    let mut fields = vec![
-        (
-            "complete",
-            Value::Bool(j.state == State::Completed && j.failed == 0),
-        ),
-        ("job", Value::from(j.spec.id.as_str())),
-        ("state", j.state.name().into()),
-        ("total", Value::from(j.total)),
-        ("created", Value::from(j.created)),
-        ("already_existed", Value::from(j.existed)),
-        ("failed", Value::from(j.failed)),
-        ("message", Value::from(message(j))),
-        ("items", Value::Array(items)),
-    ];
-    if more {
-        fields.push(("next_after", Value::from(last)));
-        fields.push(("next_step", Value::from(format!(
-            "More outcomes follow line {last}: read the resource `{uri}?after={last}` (resources/read), and so on until a page has no next_after."
-        ))));
-    }
-    Ok(Out::Json(object(fields)))
+    Ok(true)
 }

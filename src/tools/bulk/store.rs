@@ -148,7 +148,15 @@ pub(crate) trait Rows {
 #[derive(Debug)]
 pub(crate) enum Op {
     /// Makes the job (once; a repeat changes nothing).
-    Start { job: Box<Job> },
+    Start { spec: Box<Spec> },
+    /// Where the job stands for its MCP task, as [`look`] writes it into
+    /// [`Answer::text`], with a page of outcomes after line `after` (for a
+    /// job that has ended, unless `any`) that names `uri` for the next.
+    Look {
+        after: Option<u32>,
+        any: bool,
+        uri: String,
+    },
     /// The header.
     Get,
     /// Items read from the manifest (`first`: the read began again, so rows
@@ -180,6 +188,8 @@ pub(crate) enum Op {
 #[derive(Debug, Default)]
 pub(crate) struct Answer {
     pub job: Option<Job>,
+    /// [`Op::Look`]'s answer, as JSON.
+    pub text: Option<String>,
     pub ended: bool,
     pub rows: Vec<Row>,
 }
@@ -201,8 +211,8 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     }
     let mut out = Answer::default();
     let Some(mut j) = job else {
-        if let Op::Start { job } = op {
-            let job = *job;
+        if let Op::Start { spec } = op {
+            let job = Job::new(*spec);
             let expires = job.spec.created.saturating_add(job.spec.ttl);
             db.set_header(&job.to_json(), expires)?;
             out.job = Some(job);
@@ -271,6 +281,13 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
         Op::Page { after, limit } => {
             out.rows = db.outcomes(after, limit)?;
         }
+        Op::Look { after, any, uri } => {
+            let page = match after {
+                Some(after) if any || j.state.ended() => Some(page(db, &j, after, &uri)?),
+                _ => None,
+            };
+            out.text = Some(look(&j, page).to_string());
+        }
     }
     if j.state == State::Running && j.done() >= j.total {
         j.state = State::Completed;
@@ -283,6 +300,116 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     out.ended = j.state.ended() && !before.state.ended();
     out.job = Some(j);
     Ok(out)
+}
+
+/// The most bytes of outcomes one page carries (a result is capped near
+/// 200 KB).
+const PAGE_BYTES: usize = 190_000;
+/// Outcomes read per page.
+const PAGE_ROWS: u32 = 2_000;
+
+/// Where a job stands, in one sentence: "4,200 of 10,000 created, 3 failed."
+pub(crate) fn message(j: &Job) -> String {
+    use crate::json::thousands;
+    use std::fmt::Write as _;
+    let n = |x: u32| thousands(u64::from(x));
+    let counts = || {
+        let mut s = format!("{} of {} created", n(j.created + j.existed), n(j.total));
+        if j.existed > 0 {
+            let _ = write!(s, " ({} already existed)", n(j.existed));
+        }
+        let _ = write!(s, ", {} failed", n(j.failed));
+        s
+    };
+    match j.state {
+        State::Ingesting => format!(
+            "Reading and checking the manifest: {} lines read; nothing is created until every item passed.",
+            n(j.read)
+        ),
+        State::Running => format!("{}.", counts()),
+        State::Completed => format!("Done: {}.", counts()),
+        State::Cancelled => format!("Cancelled: {}; nothing more will be created.", counts()),
+        State::Failed if j.total == 0 => format!("Failed, nothing was created: {}", j.reason),
+        State::Failed => format!("Failed ({}): {}", counts(), j.reason),
+    }
+}
+
+/// A job's MCP task in a word (`working`, `completed`, `cancelled`), whether
+/// it failed as a whole, its message and, when asked, a page of outcomes.
+fn look(j: &Job, page: Option<Value>) -> Value {
+    let status = match j.state {
+        State::Cancelled => "cancelled",
+        s if s.ended() => "completed",
+        _ => "working",
+    };
+    let mut f = vec![
+        ("status", Value::from(status)),
+        ("failed", Value::from(j.state == State::Failed)),
+        ("message", Value::from(message(j))),
+    ];
+    if let Some(p) = page {
+        f.push(("page", p));
+    }
+    object(f)
+}
+
+/// One page of a job's result: the counts, then the outcomes after line
+/// `after`, as many as fit [`PAGE_BYTES`], and where the next page starts
+/// (the resource `uri` with `?after=`).
+fn page(db: &mut dyn Rows, j: &Job, after: u32, uri: &str) -> Result<Value, String> {
+    let rows = db.outcomes(after, PAGE_ROWS)?;
+    let mut items = Vec::new();
+    let (mut bytes, mut last) = (0, after);
+    let mut more = rows.len() == PAGE_ROWS as usize;
+    for r in rows {
+        let mut m = Map::new();
+        m.insert("line".into(), r.line.into());
+        m.insert("unique_id".into(), r.unique_id.into());
+        let outcome = match r.outcome {
+            CREATED => "created",
+            EXISTED => "already_existed",
+            _ => "failed",
+        };
+        m.insert("outcome".into(), outcome.into());
+        if !r.task_id.is_empty() {
+            m.insert("task_id".into(), r.task_id.into());
+        }
+        if let Some(s) = r.status {
+            m.insert("scale_status".into(), s.into());
+        }
+        if r.outcome == FAILED {
+            m.insert("error".into(), r.error.into());
+        }
+        let v = Value::Object(m);
+        bytes += v.to_string().len() + 1;
+        if bytes > PAGE_BYTES {
+            more = true;
+            break;
+        }
+        last = r.line;
+        items.push(v);
+    }
+    let mut fields = vec![
+        (
+            "complete",
+            Value::Bool(j.state == State::Completed && j.failed == 0),
+        ),
+        ("job", Value::from(j.spec.id.as_str())),
+        ("state", j.state.name().into()),
+        ("total", Value::from(j.total)),
+        ("created", Value::from(j.created)),
+        ("already_existed", Value::from(j.existed)),
+        ("failed", Value::from(j.failed)),
+        ("message", Value::from(message(j))),
+        ("items", Value::Array(items)),
+    ];
+    if more {
+        fields.push(("next_after", Value::from(last)));
+        fields.push(("next_step", Value::from(format!(
+            "More outcomes follow line {last}: read the resource `{uri}?after={last}` (resources/read), and so on until a page has no next_after."
+        ))));
+    }
+    Ok(object(fields))
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -362,7 +489,7 @@ mod wire {
     }
 
     impl Spec {
-        fn to_value(&self) -> Value {
+        pub(crate) fn to_value(&self) -> Value {
             let headers = self
                 .headers
                 .iter()
@@ -501,9 +628,17 @@ mod wire {
         pub(crate) fn to_json(&self) -> String {
             let mut f: Vec<(&str, Value)> = Vec::new();
             let name = match self {
-                Op::Start { job } => {
-                    f.push(("job", job.to_value()));
+                Op::Start { spec } => {
+                    f.push(("spec", spec.to_value()));
                     "start"
+                }
+                Op::Look { after, any, uri } => {
+                    if let Some(a) = after {
+                        f.push(("after", (*a).into()));
+                    }
+                    f.push(("any", (*any).into()));
+                    f.push(("uri", uri.as_str().into()));
+                    "look"
                 }
                 Op::Get => "get",
                 Op::Items { first, read, rows } => {
@@ -549,7 +684,15 @@ mod wire {
             let v: Value = serde_json::from_str(json).ok()?;
             Some(match v.get("op")?.as_str()? {
                 "start" => Op::Start {
-                    job: Box::new(Job::from_value(v.get("job")?)?),
+                    spec: Box::new(Spec::from_value(v.get("spec")?)?),
+                },
+                "look" => Op::Look {
+                    after: v
+                        .get("after")
+                        .and_then(Value::as_u64)
+                        .map(|a| a.min(u64::from(u32::MAX)) as u32),
+                    any: v.get("any").and_then(Value::as_bool).unwrap_or(false),
+                    uri: text(&v, "uri"),
                 },
                 "get" => Op::Get,
                 "items" => Op::Items {
@@ -592,6 +735,9 @@ mod wire {
             if let Some(j) = &self.job {
                 f.push(("job", j.to_value()));
             }
+            if let Some(t) = &self.text {
+                f.push(("text", t.as_str().into()));
+            }
             object(f).to_string()
         }
         pub(crate) fn from_json(json: &str) -> Option<Answer> {
@@ -603,6 +749,7 @@ mod wire {
                 },
                 ended: v.get("ended").and_then(Value::as_bool).unwrap_or(false),
                 rows: rows(&v),
+                text: v.get("text").and_then(Value::as_str).map(str::to_string),
             })
         }
     }

@@ -151,7 +151,7 @@ fn running(db: &mut MemRows, n: u32) {
     apply(
         db,
         Op::Start {
-            job: Box::new(Job::new(spec(3))),
+            spec: Box::new(spec(3)),
         },
         2_000,
     )
@@ -322,7 +322,7 @@ fn a_bad_manifest_fails_the_job_and_drops_its_items() {
     apply(
         &mut db,
         Op::Start {
-            job: Box::new(Job::new(spec(3))),
+            spec: Box::new(spec(3)),
         },
         2_000,
     )
@@ -358,7 +358,7 @@ fn a_read_begun_again_replaces_the_rows_of_the_broken_one() {
     apply(
         &mut db,
         Op::Start {
-            job: Box::new(Job::new(spec(3))),
+            spec: Box::new(spec(3)),
         },
         2_000,
     )
@@ -435,7 +435,7 @@ fn starting_twice_keeps_the_first() {
     let a = apply(
         &mut db,
         Op::Start {
-            job: Box::new(other),
+            spec: Box::new(other.spec),
         },
         3_000,
     )
@@ -459,9 +459,19 @@ fn every_operation_and_answer_reads_back_as_written() {
     job.reason = "by its requester".into();
     let ops = [
         Op::Start {
-            job: Box::new(job.clone()),
+            spec: Box::new(job.spec.clone()),
         },
         Op::Get,
+        Op::Look {
+            after: Some(7),
+            any: true,
+            uri: "scale-job://outcomes/t".into(),
+        },
+        Op::Look {
+            after: None,
+            any: false,
+            uri: String::new(),
+        },
         Op::Items {
             first: true,
             read: 9,
@@ -496,6 +506,7 @@ fn every_operation_and_answer_reads_back_as_written() {
         job: Some(job.clone()),
         ended: true,
         rows: vec![r],
+        text: Some("{\"status\":\"working\"}".into()),
     };
     let back = Answer::from_json(&a.to_json()).unwrap();
     assert_eq!(format!("{back:?}"), format!("{a:?}"));
@@ -509,4 +520,165 @@ fn every_operation_and_answer_reads_back_as_written() {
     ] {
         assert!(Op::from_json(junk).is_none(), "{junk}");
     }
+}
+
+#[test]
+fn the_mcp_workers_start_reads_as_the_object_reads_it() {
+    // The MCP worker writes the start itself (job.rs); the object parses it.
+    let sp = spec(8);
+    let text = object(vec![("op", "start".into()), ("spec", sp.to_value())]).to_string();
+    match Op::from_json(&text) {
+        Some(Op::Start { spec }) => assert_eq!(*spec, sp),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The look of a job: what its MCP task shows.
+fn look(db: &mut MemRows, after: Option<u32>, any: bool) -> Value {
+    let a = apply(
+        db,
+        Op::Look {
+            after,
+            any,
+            uri: "scale-job://outcomes/t1".into(),
+        },
+        3_000,
+    )
+    .unwrap();
+    serde_json::from_str(&a.text.unwrap()).unwrap()
+}
+
+#[test]
+fn a_look_gives_the_status_message_and_once_ended_the_first_page() {
+    let mut db = MemRows::default();
+    running(&mut db, 3);
+    apply(
+        &mut db,
+        Op::Record {
+            rows: vec![done(1, CREATED)],
+        },
+        3_000,
+    )
+    .unwrap();
+    let v = look(&mut db, Some(0), false);
+    assert_eq!(v["status"], "working");
+    assert_eq!(v["message"], "1 of 3 created, 0 failed.");
+    assert!(v.get("page").is_none(), "no page before the end");
+    // A resource read gives the outcomes so far.
+    let v = look(&mut db, Some(0), true);
+    assert_eq!(v["page"]["items"].as_array().unwrap().len(), 1);
+    let mut f = done(3, FAILED);
+    f.error = "refused".into();
+    f.status = Some(400);
+    apply(
+        &mut db,
+        Op::Record {
+            rows: vec![done(2, EXISTED), f],
+        },
+        3_000,
+    )
+    .unwrap();
+    let v = look(&mut db, Some(0), false);
+    assert_eq!(
+        (v["status"].as_str(), v["failed"].as_bool()),
+        (Some("completed"), Some(false))
+    );
+    assert_eq!(
+        v["message"],
+        "Done: 2 of 3 created (1 already existed), 1 failed."
+    );
+    let page = &v["page"];
+    assert_eq!(
+        (
+            page["created"].as_u64(),
+            page["already_existed"].as_u64(),
+            page["failed"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(page["complete"], false);
+    assert_eq!(
+        page["items"][2],
+        serde_json::json!({"line": 3, "unique_id": "k:3", "outcome": "failed", "task_id": "t3", "scale_status": 400, "error": "refused"})
+    );
+    assert!(page.get("next_after").is_none());
+    // After a line: the rest.
+    let v = look(&mut db, Some(2), false);
+    assert_eq!(v["page"]["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn pages_stop_near_190_kb_and_name_the_next() {
+    let mut db = MemRows::default();
+    running(&mut db, 3_000);
+    let rows = (1..=3_000)
+        .map(|l| {
+            let mut r = done(l, FAILED);
+            r.error = "x".repeat(200);
+            r
+        })
+        .collect();
+    apply(&mut db, Op::Record { rows }, 3_000).unwrap();
+    let (mut after, mut seen) = (0, 0);
+    loop {
+        let v = look(&mut db, Some(after), false);
+        let page = &v["page"];
+        assert!(page.to_string().len() < 200_000);
+        seen += page["items"].as_array().unwrap().len();
+        match page.get("next_after").and_then(Value::as_u64) {
+            Some(n) => {
+                assert!(page["next_step"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("scale-job://outcomes/t1?after={n}")));
+                after = n as u32;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, 3_000);
+}
+
+#[test]
+fn a_job_that_failed_as_a_whole_says_so() {
+    let mut db = MemRows::default();
+    apply(
+        &mut db,
+        Op::Start {
+            spec: Box::new(spec(3)),
+        },
+        2_000,
+    )
+    .unwrap();
+    apply(
+        &mut db,
+        Op::Read {
+            total: 0,
+            bad: "line 2: no".into(),
+        },
+        2_000,
+    )
+    .unwrap();
+    let v = look(&mut db, Some(0), false);
+    assert_eq!(
+        (v["status"].as_str(), v["failed"].as_bool()),
+        (Some("completed"), Some(true))
+    );
+    assert_eq!(v["message"], "Failed, nothing was created: line 2: no");
+    let v = {
+        apply(&mut db, Op::Get, 2_000).unwrap();
+        let mut db2 = MemRows::default();
+        running(&mut db2, 2);
+        apply(
+            &mut db2,
+            Op::End {
+                state: State::Cancelled,
+                reason: "by its requester".into(),
+            },
+            3_000,
+        )
+        .unwrap();
+        look(&mut db2, Some(0), false)
+    };
+    assert_eq!(v["status"], "cancelled");
 }
