@@ -234,7 +234,7 @@ mod tests {
     use crate::io::fakes::{block_on, services, FakeUpstream};
     use crate::tools::bulk::job::chunk_size;
     use crate::tools::job_store::tests::MemJobs;
-    use crate::tools::job_store::{Job, Row, State};
+    use crate::tools::job_store::{Row, State};
     use serde_json::{json, Map};
 
     const TOKEN: &str = "a-token-of-at-least-some-length-1";
