@@ -7,7 +7,7 @@
 //! `tools::bulk`'s.
 
 use super::settings::load;
-use crate::auth::{mcp_path, Identity, Keyring, Principal, PrincipalKind, View};
+use crate::auth::{mcp_path, Identity, Keyring, Principal, PrincipalKind, Scope, Scopes, View};
 use crate::config::{Config, RawSettings};
 use crate::context::{Budget, Ctx};
 use crate::io::{BoxFut, Jobs, Services};
@@ -118,7 +118,7 @@ async fn one(
         );
         return (Verdict::Retry(SETTINGS_WAIT_S), vec![line]);
     }
-    let who = match principal(&cfg, &keys, services, &job.spec).await {
+    let who = match principal(&keys, jobs, &job.spec).await {
         Ok(who) => who,
         Err(e) => {
             let line = format!(
@@ -174,16 +174,28 @@ async fn one(
     (verdict(wait), cx.take_notes())
 }
 
-/// The principal that started a job, as they are now: `None` when they are
-/// gone.
+/// The principal that started a job, as they are now: a static token as
+/// `MCP_AUTH_TOKEN` has it now, a grant with the scopes it started with
+/// unless it was revoked since (its object says so; docs/jobs.md §5);
+/// `None` when they are gone.
 async fn principal(
-    cfg: &Config,
     keys: &Keyring,
-    services: &Services,
+    jobs: &dyn Jobs,
     spec: &Spec,
 ) -> Result<Option<Principal>, String> {
     if spec.kind == "grant" {
-        return crate::oauth::grant_principal(cfg, keys, services, &spec.label).await;
+        let Some(id) = spec.label.rsplit(':').next() else {
+            return Ok(None);
+        };
+        let a = call(jobs, &format!("grant:{id}"), &Op::Revoked)
+            .await
+            .map_err(|e| e.message)?;
+        let scopes: Vec<Scope> = spec
+            .scopes
+            .split(',')
+            .filter_map(|s| Scope::parse(s.trim()))
+            .collect();
+        return Ok((!a.ended).then(|| Principal::grant(spec.label.clone(), Scopes::of(&scopes))));
     }
     Ok(keys
         .tokens()
@@ -234,7 +246,7 @@ mod tests {
     use crate::io::fakes::{block_on, services, FakeUpstream};
     use crate::tools::bulk::job::chunk_size;
     use crate::tools::job_store::tests::MemJobs;
-    use crate::tools::job_store::{Row, State};
+    use crate::tools::job_store::{Job, Row, Rows, State};
     use serde_json::{json, Map};
 
     const TOKEN: &str = "a-token-of-at-least-some-length-1";
@@ -268,6 +280,7 @@ mod tests {
             headers: vec![],
             chunk: chunk_size(50),
             settings: settings.into(),
+            scopes: String::new(),
         };
         let start = Op::Start {
             spec: Box::new(spec),
@@ -364,6 +377,36 @@ mod tests {
             ),
             (Some("job_end"), Some("failed"), Some("token-9"))
         );
+    }
+
+    #[test]
+    fn a_job_of_a_revoked_sign_in_stops() {
+        let (jobs, up) = (MemJobs::default(), FakeUpstream::new());
+        let r = raw(&[]);
+        job(&jobs, "oauth:token-1:g42", &r.digest);
+        {
+            let mut objects = jobs.objects.borrow_mut();
+            let j = objects.get_mut("j").unwrap();
+            let mut h = Job::from_json(&j.header_json()).unwrap();
+            h.spec.kind = "grant".into();
+            h.spec.scopes = "scale:read, scale:write".into();
+            j.set_header(&h.to_json(), u64::MAX).unwrap();
+        }
+        // Live: the chunk runs as the grant (Scale is down: it comes back).
+        for _ in 0..3 {
+            up.push_json(503, json!({"error": "down"}));
+        }
+        let (v, _) = run(&r, &jobs, &up, r#"{"job":"j","chunk":0}"#);
+        assert!(matches!(v[..], [Verdict::Retry(_)]), "{v:?}");
+        assert_eq!(up.sent().len(), 3);
+        block_on(crate::tools::bulk::job::grant_revoked(&jobs, "g42")).unwrap();
+        let (v, logs) = run(&r, &jobs, &up, r#"{"job":"j","chunk":0}"#);
+        assert_eq!(v, [Verdict::Ack]);
+        assert_eq!(up.sent().len(), 3, "nothing more is sent");
+        let j = block_on(call(&jobs, "j", &Op::Get)).unwrap().job.unwrap();
+        assert_eq!(j.state, State::Failed);
+        assert!(j.reason.contains("revoked"), "{}", j.reason);
+        assert!(logs.iter().any(|l| l.contains("\"job_end\"")), "{logs:?}");
     }
 
     #[test]

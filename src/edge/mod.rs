@@ -30,6 +30,9 @@ mod oauth_store;
 // worker agents talk to is built without it.
 #[cfg(feature = "jobs-worker")]
 mod queue;
+// The jobs' Durable Object, also defined by the jobs worker alone.
+#[cfg(feature = "jobs-worker")]
+mod job_store;
 mod rate_limit;
 mod request;
 mod response;

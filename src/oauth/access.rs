@@ -65,7 +65,11 @@ pub(crate) fn authenticate<'a>(
         let check = |io: &Io| check_access(&o, io, token, resource);
         match drive(&o, req, Randomness::Unused, &check).await {
             Ok(Ok(g)) => Auth::Granted(Box::new(g.identity(&o, services, &req.self_origin))),
-            Ok(Err(why)) => Auth::Refused(why),
+            Ok(Err(why)) => {
+                // A grant its operator token no longer allows was ended.
+                o.grants_ended().await;
+                Auth::Refused(why)
+            }
             Err(e) => Auth::Unavailable(e),
         }
     })
@@ -162,8 +166,32 @@ pub(super) fn operator_scopes(o: &OAuth<'_>, op: &str, granted: &str) -> Option<
 /// isolate's memo (other isolates stop within `issued::MEMO_MS`).
 pub(super) fn drop_grant(o: &OAuth<'_>, io: &Io, id: &str) -> Result<(), Stop> {
     o.p.memo.forget("id", id);
+    o.dropped.borrow_mut().push(id.to_string());
     io.store(vec![op("del", &format!("g:{id}"), id, "", 0)])
         .map(|_| ())
+}
+
+impl OAuth<'_> {
+    /// Tells the jobs of the grants this request ended (once its writes
+    /// succeeded) that they stop: a line for the log when that failed.
+    pub(super) async fn grants_ended(&self) -> Option<String> {
+        let (Some(jobs), mut ids) = (self.jobs, self.dropped.take()) else {
+            return None;
+        };
+        ids.dedup();
+        let mut failed = 0;
+        for id in &ids {
+            if crate::tools::bulk::job::grant_revoked(jobs, id)
+                .await
+                .is_err()
+            {
+                failed += 1;
+            }
+        }
+        (failed > 0).then(|| {
+            format!("oauth: {failed} ended grants could not stop their jobs (the job store failed)")
+        })
+    }
 }
 
 /// What a live access token's grant says of its caller, as [`check_access`]
@@ -207,51 +235,4 @@ impl Grant {
             webhook,
         )
     }
-}
-
-/// The principal of the live operator grant labelled `label`
-/// (`oauth:<token label>:<grant id>`, as [`authenticate`] names it), for
-/// work that runs with no access token at hand (a job's later steps), with
-/// the scopes its static token still allows. `None` when the grant was
-/// revoked or has expired, its static token was removed or allows none of
-/// its scopes any more, or it is an own-key grant (no key can be opened
-/// without the user's token); `Err` when the store failed.
-pub(crate) async fn grant_principal(
-    cfg: &Config,
-    tokens: &Keyring,
-    services: &Services,
-    label: &str,
-) -> Result<Option<Principal>, String> {
-    let Some(id) = label.rsplit(':').next().filter(|id| !id.is_empty()) else {
-        return Ok(None);
-    };
-    let Some(o) = OAuth::new(cfg, tokens, services, "").await? else {
-        return Ok(None);
-    };
-    let ops = serde_json::Value::Array(vec![op("get", &format!("g:{id}"), "", "", 0)]);
-    let found = crate::io::state::rows(&*o.p.state, &ops).await?;
-    let Some(g) = found.and_then(|r| r.into_iter().next()).and_then(|v| {
-        v.as_str()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
-    }) else {
-        return Ok(None);
-    };
-    let named = format!(
-        "oauth:{}:{}",
-        record::text(&g, "label"),
-        record::text(&g, "id")
-    );
-    let op = record::text(&g, "op");
-    if named != label || op.is_empty() || record::number(&g, "expires") <= o.now() {
-        return Ok(None);
-    }
-    let Some(left) = operator_scopes(&o, op, record::text(&g, "scope")).filter(|s| !s.is_empty())
-    else {
-        return Ok(None);
-    };
-    let scopes: Vec<Scope> = left.split(' ').filter_map(Scope::parse).collect();
-    Ok(Some(Principal::grant(
-        label.to_string(),
-        Scopes::of(&scopes),
-    )))
 }

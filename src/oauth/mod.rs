@@ -66,7 +66,7 @@ pub(crate) mod testing;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub(crate) use access::{authenticate, grant_principal, Auth};
+pub(crate) use access::{authenticate, Auth};
 pub(crate) use discovery::challenge;
 pub(crate) use limit::client_ip;
 pub(crate) use server::issuer;
@@ -138,7 +138,10 @@ pub(crate) fn serve<'a>(
             _ => &|io| register::register(&o, req, io),
         };
         let out = match drive(&o, req, Randomness::Drawn, endpoint).await {
-            Ok(r) => r,
+            Ok(r) => match o.grants_ended().await {
+                Some(line) => r.log(line),
+                None => r,
+            },
             Err(e) if page => page::down(e),
             Err(e) => unavailable(e),
         };

@@ -31,6 +31,10 @@ pub(crate) struct OAuth<'a> {
     /// Failed sign-ins from all addresses, when this request's crossed the
     /// alert threshold (logged with the answer; see `authorize`).
     pub(super) alert: std::cell::Cell<Option<u64>>,
+    /// The grants this request ended, whose jobs are told once it succeeded
+    /// ([`OAuth::grants_ended`]).
+    pub(super) dropped: std::cell::RefCell<Vec<String>>,
+    pub(super) jobs: Option<&'a dyn crate::io::Jobs>,
 }
 
 /// The issuer for a request: `PUBLIC_URL`, else the origin it came to.
@@ -75,6 +79,8 @@ impl<'a> OAuth<'a> {
                 .await?
                 .unwrap_or_default(),
             alert: Default::default(),
+            dropped: Default::default(),
+            jobs: services.jobs.as_deref(),
         }))
     }
 

@@ -47,8 +47,7 @@ thread_local! {
 /// `testing` builds: the first chunk after this call (once per isolate)
 /// dies after its creates, before their outcomes are recorded, as a
 /// consumer the platform stopped mid-chunk.
-#[cfg(feature = "testing")]
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[cfg(all(feature = "testing", feature = "jobs-worker"))]
 pub fn arm_death_once() {
     DEATH.with(|d| {
         if !d.get().1 {

@@ -146,6 +146,7 @@ impl Bench {
             headers: vec![],
             chunk: chunk_size(50),
             settings: String::new(),
+            scopes: String::new(),
         };
         let a = block_on(call(
             &self.jobs,

@@ -153,6 +153,7 @@ pub(crate) async fn start(cx: &Ctx, a: CreateTasks, ttl: u64) -> Result<String, 
         headers: cx.narrowing.to_vec(),
         chunk: chunk_size(cx.config.subrequest_limit),
         settings: cx.config.settings_digest.clone(),
+        scopes: p.scopes.names(),
     };
     // Written out here: the MCP worker never reads a job's structure (the
     // jobs worker's object does), so it links none of its JSON.
@@ -180,6 +181,14 @@ fn end(state: &str, reason: &str) -> Value {
         ("state", state.into()),
         ("reason", reason.into()),
     ])
+}
+
+/// Tells the jobs of grant `id` that it was revoked (they stop before their
+/// next step; docs/jobs.md §5). A failure is logged by the caller.
+pub(crate) async fn grant_revoked(jobs: &dyn Jobs, id: &str) -> Result<(), String> {
+    jobs.call(&format!("grant:{id}"), r#"{"op":"revoke"}"#.into())
+        .await
+        .map(|_| ())
 }
 
 /// Runs the operation `op` in job `id`'s object: its answer as JSON, `None`

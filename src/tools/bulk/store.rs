@@ -4,6 +4,9 @@
 //! one synchronous step by [`apply`], so nothing runs between reading a
 //! row and writing it: an item counts once whatever the queue delivers
 //! twice. The object implements [`Rows`] with SQLite; the tests with maps.
+// The object is the jobs worker's: the MCP worker's build uses only the
+// spec it starts a job with.
+#![cfg_attr(not(any(test, feature = "jobs-worker")), allow(dead_code))]
 
 use crate::json::object;
 use serde_json::{Map, Value};
@@ -54,6 +57,9 @@ pub(crate) struct Spec {
     pub chunk: u32,
     /// The digest of the settings it was started under (`Config`'s).
     pub settings: String,
+    /// A grant's scopes when it started (names, space-separated); a static
+    /// token's are read again at each step.
+    pub scopes: String,
 }
 
 /// A job's header: its spec, where it stands and its counts.
@@ -90,7 +96,6 @@ impl Job {
         }
     }
     /// Items with an outcome.
-    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub(crate) fn done(&self) -> u32 {
         self.created + self.existed + self.failed
     }
@@ -125,7 +130,6 @@ pub(crate) struct Row {
 
 /// The table of a job's object, synchronous (SQL inside the object).
 // The object is the edge's (wasm32); natively only the tests use it.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) trait Rows {
     fn header(&mut self) -> Result<Option<String>, String>;
     fn set_header(&mut self, json: &str, expires: u64) -> Result<(), String>;
@@ -180,6 +184,11 @@ pub(crate) enum Op {
     Dead { chunk: u32, reason: String },
     /// Outcomes after line `after`, at most `limit`.
     Page { after: u32, limit: u32 },
+    /// For the object of a signed-in user's grant (`grant:<id>`): the
+    /// grant was revoked, so the jobs it started stop.
+    Revoke,
+    /// Whether that grant was revoked ([`Answer::ended`]).
+    Revoked,
 }
 
 /// What an [`Op`] answers: the header after it (none for a job that does
@@ -195,8 +204,26 @@ pub(crate) struct Answer {
 }
 
 /// Applies `op` at `now` (ms).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, String> {
+    // A grant's object holds no job, only this mark, for as long as a job
+    // may live.
+    match op {
+        Op::Revoke => {
+            db.set_header(REVOKED, now.saturating_add(REVOKED_KEPT_MS))?;
+            return Ok(Answer {
+                ended: true,
+                ..Answer::default()
+            });
+        }
+        Op::Revoked => {
+            let ended = db.header()?.as_deref() == Some(REVOKED);
+            return Ok(Answer {
+                ended,
+                ..Answer::default()
+            });
+        }
+        _ => {}
+    }
     let mut job: Option<Job> = match db.header()? {
         Some(text) => Some(Job::from_json(&text).ok_or("the job's header is unreadable")?),
         None => None,
@@ -221,7 +248,7 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     };
     let before = j.clone();
     match op {
-        Op::Start { .. } | Op::Get => {}
+        Op::Start { .. } | Op::Get | Op::Revoke | Op::Revoked => {}
         Op::Items { first, read, rows } => {
             if j.state == State::Ingesting {
                 if first {
@@ -301,6 +328,11 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
     out.job = Some(j);
     Ok(out)
 }
+
+/// A revoked grant's object's header, kept this long (ms): longer than any
+/// job lives (`CALLBACK_TTL_DAYS` is at most 365).
+const REVOKED: &str = "revoked";
+const REVOKED_KEPT_MS: u64 = 366 * 86_400_000;
 
 /// The most bytes of outcomes one page carries (a result is capped near
 /// 200 KB).
@@ -412,7 +444,6 @@ fn page(db: &mut dyn Rows, j: &Job, after: u32, uri: &str) -> Result<Value, Stri
     Ok(object(fields))
 }
 
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 /// Records the outcomes of `rows` whose items are still pending, each
 /// counted once; a row for an item already done (a repeat delivery) is
 /// ignored.
@@ -508,6 +539,7 @@ mod wire {
                 ("headers", Value::Array(headers)),
                 ("chunk", self.chunk.into()),
                 ("settings", self.settings.as_str().into()),
+                ("scopes", self.scopes.as_str().into()),
             ])
         }
         fn from_value(v: &Value) -> Option<Spec> {
@@ -535,6 +567,7 @@ mod wire {
                     .collect(),
                 chunk: n32(v, "chunk"),
                 settings: text(v, "settings"),
+                scopes: text(v, "scopes"),
             })
         }
     }
@@ -675,11 +708,12 @@ mod wire {
                     f.push(("limit", (*limit).into()));
                     "page"
                 }
+                Op::Revoke => "revoke",
+                Op::Revoked => "revoked",
             };
             f.push(("op", name.into()));
             object(f).to_string()
         }
-        #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
         pub(crate) fn from_json(json: &str) -> Option<Op> {
             let v: Value = serde_json::from_str(json).ok()?;
             Some(match v.get("op")?.as_str()? {
@@ -716,6 +750,8 @@ mod wire {
                     chunk: n32(&v, "chunk"),
                     reason: text(&v, "reason"),
                 },
+                "revoke" => Op::Revoke,
+                "revoked" => Op::Revoked,
                 "page" => Op::Page {
                     after: n32(&v, "after"),
                     limit: n32(&v, "limit"),
@@ -726,7 +762,6 @@ mod wire {
     }
 
     impl Answer {
-        #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
         pub(crate) fn to_json(&self) -> String {
             let mut f = vec![
                 ("ended", self.ended.into()),

@@ -15,6 +15,16 @@ pub(crate) struct MemRows {
     items: BTreeMap<u32, (u32, Row)>,
 }
 
+impl MemRows {
+    /// The header as stored.
+    pub(crate) fn header_json(&self) -> String {
+        self.header
+            .as_ref()
+            .map(|h| h.0.clone())
+            .unwrap_or_default()
+    }
+}
+
 impl Rows for MemRows {
     fn header(&mut self) -> Result<Option<String>, String> {
         Ok(self.header.as_ref().map(|h| h.0.clone()))
@@ -125,6 +135,7 @@ fn spec(chunk: u32) -> Spec {
         headers: vec![],
         chunk,
         settings: "d1".into(),
+        scopes: "scale:read".into(),
     }
 }
 
