@@ -1,8 +1,8 @@
 // The two workers of one deployment, as their wrangler files declare them:
-// the MCP worker (wrangler.toml: the JOBS producer and both Durable Object
-// classes) and the jobs worker (wrangler.jobs.toml: the jobs queue's
-// consumers, a JOBS producer, and the MCP worker's objects bound by
-// script_name). Everything that runs them locally reads them from here: the
+// the MCP worker (wrangler.toml: the JOBS producer, its own OAuthStore, and
+// the jobs worker's JobStore bound by script_name) and the jobs worker
+// (wrangler.jobs.toml: the jobs queue's consumers, a JOBS producer, and the
+// JobStore class; it binds nothing of the MCP worker, so it deploys first). Everything that runs them locally reads them from here: the
 // e2e harness and the benchmark (Miniflare options for both workers in one
 // workerd), `npm run dev` (configuration copies for `wrangler dev`), and the
 // check that the two files agree, which `npm test` runs
@@ -87,9 +87,10 @@ const show = (v) => JSON.stringify(v);
  * agree:
  * - [vars]: the same names with the same values (the settings digest of
  *   each job is worked out from them, secrets aside);
- * - every Durable Object the MCP worker binds (OAUTH, JOBS_STATE) bound by
- *   the jobs worker under the same name and class, with script_name the MCP
- *   worker's name;
+ * - every Durable Object the MCP worker binds by script_name (JOBS_STATE)
+ *   names the jobs worker and a class the jobs worker defines (bound by it
+ *   under the same name, SQLite-backed); the jobs worker binds nothing of
+ *   another worker (so it can be deployed first);
  * - the jobs worker consumes the queue the MCP worker's JOBS producer sends
  *   to, and its own JOBS producer sends to that queue.
  */
@@ -107,14 +108,18 @@ export function configDifferences(mcpText = readConfig(MCP_CONFIG), jobsText = r
     if (!Object.hasOwn(mcpVars, name)) out.push(`[vars] ${name}: ${jobsFile} sets it to ${show(jobsVars[name])}, ${mcpFile} does not set it`);
   }
 
-  const mcpName = tomlTable(mcpText, '')?.name;
-  if (!mcpName) out.push(`${mcpFile} has no top-level name`);
+  const jobsName = tomlTable(jobsText, '')?.name;
+  if (!jobsName) out.push(`${jobsFile} has no top-level name`);
   const jobsObjects = tomlArrayTables(jobsText, 'durable_objects.bindings');
-  for (const b of tomlArrayTables(mcpText, 'durable_objects.bindings')) {
+  for (const b of tomlArrayTables(mcpText, 'durable_objects.bindings').filter((x) => x.script_name)) {
     const theirs = jobsObjects.find((j) => j.name === b.name);
-    if (!theirs) out.push(`[[durable_objects.bindings]] ${b.name}: ${mcpFile} binds it (class ${b.class_name}), ${jobsFile} does not`);
+    if (b.script_name !== jobsName) out.push(`[[durable_objects.bindings]] ${b.name}: script_name in ${mcpFile} is ${show(b.script_name)}, not ${jobsFile}'s name ${show(jobsName)}`);
+    else if (!theirs || theirs.script_name) out.push(`[[durable_objects.bindings]] ${b.name}: ${mcpFile} binds it in ${show(jobsName)} (class ${b.class_name}), which does not define it`);
     else if (theirs.class_name !== b.class_name) out.push(`[[durable_objects.bindings]] ${b.name}: class_name is ${show(b.class_name)} in ${mcpFile}, ${show(theirs.class_name)} in ${jobsFile}`);
-    else if (theirs.script_name !== mcpName) out.push(`[[durable_objects.bindings]] ${b.name}: script_name in ${jobsFile} is ${show(theirs.script_name)}, not ${mcpFile}'s name ${show(mcpName)}`);
+    else if (!sqliteClass(jobsText, b.class_name)) out.push(`[[migrations]]: ${jobsFile} does not make ${b.class_name} a SQLite-backed class`);
+  }
+  for (const b of jobsObjects.filter((x) => x.script_name)) {
+    out.push(`[[durable_objects.bindings]] ${b.name}: ${jobsFile} binds it in ${show(b.script_name)}; the jobs worker must bind no other worker's objects (it is deployed first)`);
   }
 
   const mcpJobs = tomlArrayTables(mcpText, 'queues.producers').find((p) => p.binding === 'JOBS');
@@ -149,13 +154,13 @@ function sqliteClass(text, className) {
 /**
  * The Miniflare options of dataset-scale jobs on both workers, from the two
  * files:
- * - `mcp`: what the MCP worker gets for jobs: the JOBS producer and its
- *   JobStore object JOBS_STATE (SQLite-backed when its migration says so);
+ * - `mcp`: what the MCP worker gets for jobs: the JOBS producer and the
+ *   jobs worker's JobStore objects as JOBS_STATE, bound to the Miniflare
+ *   worker named `jobsName` (default: its name in wrangler.jobs.toml);
  * - `jobs`: the jobs worker's consumers (the jobs queue's and its
  *   dead-letter queue's, with wrangler.jobs.toml's batch size, batch
  *   timeout, retries, retry delay and dead-letter queue), its JOBS producer,
- *   and every object it binds by script_name, bound to the Miniflare worker
- *   named `mcpName` (default: the MCP worker's name in wrangler.toml);
+ *   and its own JobStore (SQLite-backed as its migration says);
  * - `oauth`: the MCP worker's own OAUTH binding (OAuthStore), for callers
  *   that bind it;
  * - `mcpName`, `jobsName`: the workers' names in the two files.
@@ -168,27 +173,26 @@ function sqliteClass(text, className) {
  * 60. A retry whose worker code names its own delay (`retry({delaySeconds})`)
  * waits that long whatever `retryDelay` says.
  */
-export function jobsWorkerOptions({ queue = {}, mcpName, mcpText = readConfig(MCP_CONFIG), jobsText = readConfig(JOBS_CONFIG) } = {}) {
+export function jobsWorkerOptions({ queue = {}, jobsName: jobsAs, mcpText = readConfig(MCP_CONFIG), jobsText = readConfig(JOBS_CONFIG) } = {}) {
   for (const [label, o] of [['queue', queue], ['queue.dlq', queue?.dlq ?? {}]]) {
     if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new Error(`${label} must be an object of consumer settings`);
     const allowed = label === 'queue' ? QUEUE_OVERRIDES : new Set(Object.values(CONSUMER_OPTIONS));
     const unknown = Object.keys(o).filter((k) => !allowed.has(k));
     if (unknown.length) throw new Error(`${label}: unknown setting ${unknown.join(', ')}; allowed: ${[...allowed].join(', ')}`);
   }
-  const fileName = tomlTable(mcpText, '')?.name;
+  const mcpName = tomlTable(mcpText, '')?.name;
   const jobsName = tomlTable(jobsText, '')?.name;
-  if (!fileName || !jobsName) throw new Error(`${fileName ? JOBS_CONFIG : MCP_CONFIG} has no top-level name`);
+  if (!mcpName || !jobsName) throw new Error(`${mcpName ? JOBS_CONFIG : MCP_CONFIG} has no top-level name`);
 
-  // The MCP worker: the producer and the job store.
+  // The MCP worker: the producer, and the jobs worker's store by name.
   const producer = tomlArrayTables(mcpText, 'queues.producers').find((p) => p.binding === 'JOBS');
   if (!producer) throw new Error(`${MCP_CONFIG} has no [[queues.producers]] with binding = "JOBS" (pass jobs: false for a stack without jobs)`);
   const objects = tomlArrayTables(mcpText, 'durable_objects.bindings');
   const store = objects.find((b) => b.class_name === 'JobStore');
   if (!store) throw new Error(`${MCP_CONFIG} has no [[durable_objects.bindings]] with class_name = "JobStore"`);
   const oauth = objects.find((b) => b.name === 'OAUTH');
-  const ownObject = (b) => ({ className: b.class_name, useSQLite: sqliteClass(mcpText, b.class_name) });
 
-  // The jobs worker: its consumers, its producer, the MCP worker's objects.
+  // The jobs worker: its consumers, its producer, its store.
   const consumers = tomlArrayTables(jobsText, 'queues.consumers');
   const settings = (queueName) => {
     const c = consumers.find((x) => x.queue === queueName);
@@ -208,18 +212,20 @@ export function jobsWorkerOptions({ queue = {}, mcpName, mcpText = readConfig(MC
   const jobsProducers = Object.fromEntries(tomlArrayTables(jobsText, 'queues.producers').map((p) => [p.binding, { queueName: p.queue }]));
   const jobsObjects = {};
   for (const b of tomlArrayTables(jobsText, 'durable_objects.bindings')) {
-    if (!b.script_name) throw new Error(`${JOBS_CONFIG}: [[durable_objects.bindings]] ${b.name} has no script_name (the jobs worker defines no objects)`);
-    jobsObjects[b.name] = { className: b.class_name, scriptName: b.script_name === fileName ? (mcpName ?? fileName) : b.script_name, useSQLite: sqliteClass(mcpText, b.class_name) };
+    if (b.script_name) throw new Error(`${JOBS_CONFIG}: [[durable_objects.bindings]] ${b.name} binds another worker's objects (the jobs worker binds none)`);
+    jobsObjects[b.name] = { className: b.class_name, useSQLite: sqliteClass(jobsText, b.class_name) };
   }
+  const ownStore = jobsObjects[store.name];
+  if (!ownStore) throw new Error(`${JOBS_CONFIG} does not define ${store.name} (${store.class_name}), which ${MCP_CONFIG} binds`);
   return {
-    mcpName: fileName,
+    mcpName,
     jobsName,
     mcp: {
       queueProducers: { [producer.binding]: { queueName: producer.queue } },
-      durableObjects: { [store.name]: ownObject(store) },
+      durableObjects: { [store.name]: { ...ownStore, scriptName: jobsAs ?? jobsName } },
     },
     jobs: { queueProducers: jobsProducers, queueConsumers, durableObjects: jobsObjects },
-    oauth: oauth ? { name: oauth.name, ...ownObject(oauth) } : null,
+    oauth: oauth ? { name: oauth.name, className: oauth.class_name, useSQLite: sqliteClass(mcpText, oauth.class_name) } : null,
   };
 }
 
@@ -232,5 +238,5 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     for (const d of diffs.slice(1)) console.error(`  then: ${d}`);
     process.exit(1);
   }
-  console.log(`${JOBS_CONFIG} agrees with ${MCP_CONFIG}: the same [vars], the MCP worker's objects bound by script_name, the same jobs queue`);
+  console.log(`${JOBS_CONFIG} agrees with ${MCP_CONFIG}: the same [vars], the job store the MCP worker binds defined here, the same jobs queue`);
 }

@@ -202,7 +202,7 @@ pub(crate) async fn get(
     g: &Get<'_>,
     take: &dyn Fn() -> bool,
 ) -> Result<InResponse, Failure> {
-    Ok(hops(up, g, take, false).await?.0)
+    Ok(hops::<false>(up, g, take).await?.0)
 }
 
 /// [`get`], with the final answer's body left to read chunk by chunk
@@ -212,15 +212,16 @@ pub(crate) async fn open<'u>(
     g: &Get<'_>,
     take: &dyn Fn() -> bool,
 ) -> Result<(InResponse, Box<dyn Chunks + 'u>), Failure> {
-    let (r, body) = hops(up, g, take, true).await?;
+    let (r, body) = hops::<true>(up, g, take).await?;
     Ok((r, body.expect("an opened answer has its body")))
 }
 
-async fn hops<'u>(
+/// The hops of [`get`] and [`open`]; `STREAM` (a constant, so that a
+/// build which never streams links no streaming) says which.
+async fn hops<'u, const STREAM: bool>(
     up: &'u dyn Upstream,
     g: &Get<'_>,
     take: &dyn Fn() -> bool,
-    stream: bool,
 ) -> Result<(InResponse, Option<Box<dyn Chunks + 'u>>), Failure> {
     let started = up.now_ms();
     let mut url = g.url.to_string();
@@ -246,7 +247,7 @@ async fn hops<'u>(
             max_response_bytes: g.max_bytes,
             no_redirects: true,
         };
-        let sent = match stream {
+        let sent = match STREAM {
             true => up.open(out, left as u32).await.map(|(r, b)| (r, Some(b))),
             false => up.send(&out, left as u32).await.map(|r| (r, None)),
         };

@@ -343,14 +343,18 @@ async fn created(
         ),
         false => (look.message.clone(), poll),
     };
-    let immediate = match h.follows {
-        Follows::Job => "A job now reads the manifest, checks every item and creates the tasks; it may take minutes. Go on with other work meanwhile and poll the task for its progress.".to_string(),
-        f => format!(
-            "Scale {} {} is now followed as a task: labeling may take minutes to days; go on with other work meanwhile.",
-            if f == Follows::Task { "task" } else { "batch" },
-            truncate(&look.id, 80)
+    let (what, takes) = match h.follows {
+        Follows::Task => ("Scale task", "labeling may take minutes to days"),
+        Follows::Batch => ("Scale batch", "labeling may take minutes to days"),
+        Follows::Job => (
+            "The job reading the manifest and creating its tasks,",
+            "it may take minutes",
         ),
     };
+    let immediate = format!(
+        "{what} {} is now followed as a task: {takes}; go on with other work meanwhile.",
+        truncate(&look.id, 80)
+    );
     let task = payload(&Task {
         ttl: Some(h.ttl),
         poll_interval: Some(poll),

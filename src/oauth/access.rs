@@ -175,18 +175,15 @@ impl OAuth<'_> {
     /// Tells the jobs of the grants this request ended (once its writes
     /// succeeded) that they stop: a line for the log when that failed.
     pub(super) async fn grants_ended(&self) -> Option<String> {
-        let (Some(jobs), mut ids) = (self.jobs, self.dropped.take()) else {
-            return None;
-        };
-        ids.dedup();
+        let jobs = self.jobs?;
         let mut failed = 0;
-        for id in &ids {
-            if crate::tools::bulk::job::grant_revoked(jobs, id)
-                .await
-                .is_err()
-            {
-                failed += 1;
-            }
+        // A grant told twice is told nothing new.
+        for id in self.dropped.take() {
+            failed += u32::from(
+                crate::tools::bulk::job::grant_revoked(jobs, &id)
+                    .await
+                    .is_err(),
+            );
         }
         (failed > 0).then(|| {
             format!("oauth: {failed} ended grants could not stop their jobs (the job store failed)")

@@ -89,9 +89,8 @@ args! {
     pub(crate) struct CreateTasks {
         req r#type: String = TYPE_DECL,
         opt items: Vec<Value> = Decl::Fn(items_decl),
-        opt items_url: String = d("Instead of `items`: an https URL of a manifest of up to 10,000 items (JSONL, one item object a line, or CSV with \
-a header row naming item fields), read and created as one job. Needs a task-aware client (MCP tasks); the task reports progress and, at the end, \
-every failure by line and the created task ids."),
+        opt items_url: String = d("Instead of `items`: an https URL of a manifest of up to 10,000 items (JSONL, one item object a line; \
+or CSV with a header row of item fields), created as one job that a task-aware client follows as an MCP task."),
         opt project: String = d("Project name, for every item."),
         opt batch: String = d("Batch name, for every item (required for Rapid projects; implies the project)."),
         opt idempotency_key: String = d("Names this set of tasks (1-100 characters): each item without a unique_id gets `<idempotency_key>:<hash of the item>`. \

@@ -183,8 +183,7 @@ pub(crate) async fn start_job(
     let keep = id.clone();
     let run: RunWith<'_> = Box::new(move |cx, args| {
         Box::pin(async move {
-            let a = <bulk::CreateTasks as args::Args>::from_map(args)?;
-            *keep.borrow_mut() = bulk::job::start(cx, a, ttl).await?;
+            *keep.borrow_mut() = bulk::job::start(cx, &args, ttl).await?;
             Ok(Out::Json(Value::Null))
         })
     });

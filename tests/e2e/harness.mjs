@@ -133,7 +133,8 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     });
   };
   // The workers by the names their wrangler files give them, so that the
-  // jobs worker's script_name bindings mean what they mean when deployed.
+  // MCP worker's script_name binding (the jobs worker's JobStore) means what
+  // it means when deployed.
   const workerName = mcpWorkerName;
   const standName = 'oauth-store';
   const store = { className: 'OAuthStore', useSQLite: true };
@@ -148,7 +149,8 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     compatibilityDate,
     bindings,
     kvNamespaces: kv ? ['CALLBACKS'] : [],
-    // The OAuth store, as wrangler.toml declares it (SQLite-backed), and the jobs' store.
+    // The OAuth store, as wrangler.toml declares it (SQLite-backed), and the
+    // jobs' store, which the jobs worker defines.
     durableObjects: {
       ...(oauth && { OAUTH: oauthStore ? { ...store, scriptName: standName } : store }),
       ...jobOptions?.mcp.durableObjects,

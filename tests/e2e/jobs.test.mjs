@@ -323,7 +323,7 @@ describe('what is refused', () => {
     for (const version of [V1, '2025-06-18']) {
       const r = await v1(plain, 'tools/call', { name: 'create_tasks', arguments: args(url) }, version);
       assert.equal(r.json.result.isError, true);
-      assert.match(r.json.result.content[0].text, /only a task-aware client can start it/);
+      assert.match(r.json.result.content[0].text, /only a task-aware client can follow/);
     }
     // A 2025-11-25 task of inline items is refused, naming items_url.
     const inline = await v1(plain, 'tools/call', { name: 'create_tasks', arguments: { type: TYPE, project: PROJECT, idempotency_key: 'x', items: [{ attachment: 'https://img.example/1.png' }] }, task: {} });
