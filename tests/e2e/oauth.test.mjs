@@ -7,7 +7,9 @@
 //    and being refused after revocation;
 //  - each user's own Scale key reaches only that user's Scale account (one
 //    simulator per key), and operator access uses the operator's;
-//  - the attacks of issues 14 and 19, each refused with nothing issued.
+//  - the attacks of issues 14 and 19, each refused with nothing issued;
+//  - a dataset-scale job started by an operator sign-in stops once the
+//    sign-in is revoked (the jobs worker learns it from the grant's object).
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +18,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, UnauthorizedError } from '@modelcontextprotocol/client';
-import { startStack, rpc, freePort, modern } from './harness.mjs';
+import { startStack, rpc, freePort, modern, simFile, taskStats } from './harness.mjs';
 import { outboundRouter, metadataDocument, signIn, TestProvider, OWN_KEY, OPERATOR, USER_KEYS, REDIRECT, CIMD_HOST } from './oauth-helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -663,5 +665,41 @@ describe('MCP conformance suite 0.2, authorization server scenarios', () => {
     assert.match(out, /authorization-code-grant: 1 passed, 0 failed/, out);
     assert.match(out, /Total: 3 passed, 0 failed/, out);
     assert.equal(code, 0, out);
+  });
+});
+
+describe('a dataset-scale job of a signed-in user', () => {
+  test('revoking the operator sign-in that started a job stops it before its next chunk', async () => {
+    const code = await codeFor(OPERATOR(stack.token, ['scale:read', 'scale:write']));
+    const t = await exchange(code);
+    assert.equal(t.status, 200, JSON.stringify(t.json));
+    const { access_token: at, refresh_token: rt } = t.json;
+    await stack.simControl('seed', { projects: [{ name: 'oauth-jobs', type: 'imageannotation' }] });
+    await stack.simControl('config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 300 }] });
+    try {
+      const file = await simFile(stack, 'm/oauth-job.jsonl', { generate: { lines: 400, template: { attachment: 'https://img.example/oauth-{i}.png' } } });
+      const V2 = '2026-07-28';
+      const EXT = 'io.modelcontextprotocol/tasks';
+      const args = { type: 'imageannotation', project: 'oauth-jobs', idempotency_key: 'oauth-job-1', items_url: file.url };
+      const body = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'create_tasks', arguments: args, _meta: { 'io.modelcontextprotocol/protocolVersion': V2, 'io.modelcontextprotocol/clientCapabilities': { extensions: { [EXT]: {} } } } } };
+      const r = await rpc(stack, body, { token: at, headers: { 'mcp-protocol-version': V2, 'mcp-method': 'tools/call', 'mcp-name': 'create_tasks' } });
+      assert.equal(r.json?.result?.resultType, 'task', JSON.stringify(r.json));
+      const created = async () => (await taskStats(stack, { project: 'oauth-jobs' })).tasks;
+      for (let i = 0; i < 300 && (await created()) < 10; i++) await new Promise((ok) => setTimeout(ok, 100));
+      assert.ok((await created()) >= 10, 'the job runs as the signed-in user');
+      const revoked = await fetch(`${stack.url}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: rt, client_id: `https://${CIMD_HOST}/raw-client.json` }) });
+      assert.equal(revoked.status, 200, await revoked.text());
+      const ended = () => stack.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.event === 'job_end' && l.principal.startsWith('oauth:'));
+      for (let i = 0; i < 200 && !ended(); i++) await new Promise((ok) => setTimeout(ok, 100));
+      const end = ended();
+      assert.ok(end, 'the job ended');
+      assert.equal(end.outcome, 'failed');
+      const settled = await created();
+      await new Promise((ok) => setTimeout(ok, 1_500));
+      assert.equal(await created(), settled, 'nothing more is created');
+      assert.ok(settled < 400, `${settled} of 400 created before the revocation stopped it`);
+    } finally {
+      await stack.simControl('config', { latency: [] });
+    }
   });
 });
