@@ -555,11 +555,17 @@ fn get(cx: &Ctx, era: Era, id: &str, h: &Handle, look: Look) -> Payload {
     let result = look
         .result
         .map(|out| tool_result(tool, Ok(out), Lane::Modern));
+    v2_task(h, poll, result.as_deref(), base)
+}
+
+/// 2026-07-28's `tasks/get` answer: `base` with its durations and, once
+/// completed, the `result`.
+fn v2_task(h: &Handle, poll: u64, result: Option<&RawValue>, base: Task<'_>) -> Payload {
     payload(&Task {
         result_type: Some("complete"),
         ttl_ms: Some(h.ttl),
         poll_interval_ms: Some(poll),
-        result: result.as_deref(),
+        result,
         meta: Lane::Modern.result_fields().meta,
         ..base
     })

@@ -8,7 +8,7 @@
 
 use super::handle::{self, Handle};
 use super::wire::{Ack, Task};
-use super::{not_found, poll_interval, task, Era, Method, V1_VERSION};
+use super::{not_found, poll_interval, task, v2_task, Era, Method, V1_VERSION};
 use crate::codec::iso_from_ms;
 use crate::context::Ctx;
 use crate::mcp::lane::Lane;
@@ -120,14 +120,7 @@ pub(super) async fn poll(
                 "completed" => outcome(&seen).map(|r| tool_result("create_tasks", r, Lane::Modern)),
                 _ => None,
             };
-            Ok(payload(&Task {
-                result_type: Some("complete"),
-                ttl_ms: Some(h.ttl),
-                poll_interval_ms: Some(poll),
-                result: result.as_deref(),
-                meta: Lane::Modern.result_fields().meta,
-                ..base
-            }))
+            Ok(v2_task(h, poll, result.as_deref(), base))
         }
     }
 }

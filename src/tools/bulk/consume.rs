@@ -141,26 +141,18 @@ pub(crate) async fn read(cx: &Ctx, jobs: &dyn Jobs, j: &Job) -> Option<u32> {
         _ => return None,
     }
     let id = j.spec.id.as_str();
+    let arg = |k: &str| {
+        j.spec
+            .args
+            .get(k)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let sh = Shared {
-        ty: text(&j.spec.args, "type"),
-        project: j
-            .spec
-            .args
-            .get("project")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        batch: j
-            .spec
-            .args
-            .get("batch")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        key: j
-            .spec
-            .args
-            .get("idempotency_key")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        ty: arg("type").unwrap_or_default(),
+        project: arg("project"),
+        batch: arg("batch"),
+        key: arg("idempotency_key"),
     };
     let public_url = cx.config.public_url.clone().unwrap_or_default();
     let own = [j.spec.origin.as_str(), public_url.as_str()];
