@@ -2,11 +2,12 @@
 // the MCP worker (wrangler.toml: the JOBS producer, its own OAuthStore, and
 // the jobs worker's JobStore bound by script_name) and the jobs worker
 // (wrangler.jobs.toml: the jobs queue's consumers, a JOBS producer, and the
-// JobStore class; it binds nothing of the MCP worker, so it deploys first). Everything that runs them locally reads them from here: the
-// e2e harness and the benchmark (Miniflare options for both workers in one
-// workerd), `npm run dev` (configuration copies for `wrangler dev`), and the
-// check that the two files agree, which `npm test` runs
-// (tests/e2e/jobs.test.mjs) and which runs by hand as
+// JobStore class; it binds nothing of the MCP worker, so it deploys first).
+// Everything that runs them locally reads them from here: the e2e harness and
+// the benchmark (Miniflare options for both workers in one workerd), `npm run
+// dev` (configuration copies for `wrangler dev`), and the check that the two
+// files agree, which `npm test` runs (tests/e2e/jobs.test.mjs) and which runs
+// by hand as
 //
 //   node scripts/jobs-config.mjs        # exit 1 naming the first difference
 //

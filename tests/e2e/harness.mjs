@@ -3,7 +3,8 @@
 // repository's Scale simulator, all on free loopback ports. The MCP worker
 // (build/, configured as wrangler.toml says) answers every request; the jobs
 // worker (build-jobs/, configured as wrangler.jobs.toml says) consumes the
-// jobs queue and reaches the MCP worker's Durable Objects by script name.
+// jobs queue and holds the jobs' Durable Objects (JobStore), which the MCP
+// worker binds by script name.
 // Every log line either worker prints is captured so tests can assert on it
 // (and scan it for secrets). Helpers here drive the simulator's served files
 // and task counts for dataset-scale job tests.
@@ -82,26 +83,27 @@ export async function assertNoSecretLeaks(stack) {
  * The MCP worker, from `build` (default `build`, the release build): `vars`
  * override or add bindings (pass `undefined` to leave a setting unset);
  * `kv: false` leaves CALLBACKS unbound; `oauth: false` leaves the OAuth store
- * (a Durable Object) unbound, on both workers; `outbound` answers both
- * workers' outbound fetches (Miniflare's outboundService), e.g. to serve
- * OAuth client metadata documents; `ratelimit: {limit, period}` binds
- * RATE_LIMITER as wrangler.toml's `[[ratelimits]]` does; `authLimit` binds
- * AUTH_LIMITER (failed bearer attempts on /mcp) the same way; `oauthStore`
- * (module source exporting a Durable Object class `OAuthStore`) stands in
- * for the worker's own OAuth store, e.g. one that fails, and both workers'
- * OAUTH point to it. It holds the JOBS producer and, besides OAUTH, the job
- * store JOBS_STATE (JobStore), as wrangler.toml declares them.
+ * (a Durable Object) unbound; `outbound` answers both workers' outbound
+ * fetches (Miniflare's outboundService), e.g. to serve OAuth client metadata
+ * documents; `ratelimit: {limit, period}` binds RATE_LIMITER as
+ * wrangler.toml's `[[ratelimits]]` does; `authLimit` binds AUTH_LIMITER
+ * (failed bearer attempts on /mcp) the same way; `oauthStore` (module source
+ * exporting a Durable Object class `OAuthStore`) stands in for the worker's
+ * own OAuth store, e.g. one that fails. With jobs it holds the JOBS producer
+ * and binds JOBS_STATE, the jobs worker's JobStore, by script name, as
+ * wrangler.toml declares them.
  *
  * The jobs worker, from `jobsBuild` (default `build-jobs`, the release build
  * with the `jobs-worker` feature; `build-testing` is that build with the
  * testing fault hooks, which `npm test` makes too), bound as
  * wrangler.jobs.toml declares (see jobsWorkerOptions in
  * scripts/jobs-config.mjs): the consumers of the jobs queue and of its
- * dead-letter queue, a JOBS producer, and JOBS_STATE and OAUTH bound to the
- * MCP worker's classes by script name. It gets the same vars and secrets as
- * the MCP worker, so the two agree on the settings digest each job records;
- * `jobsVars` overrides vars of the jobs worker only (`undefined` unsets one),
- * e.g. to make its settings differ, or to set a testing hook's var.
+ * dead-letter queue, a JOBS producer, and its JobStore class as JOBS_STATE
+ * (SQLite-backed); it binds nothing of the MCP worker. It gets the same
+ * vars and secrets as the MCP worker, so the two agree on the settings
+ * digest each job records; `jobsVars` overrides vars of the jobs worker only
+ * (`undefined` unsets one), e.g. to make its settings differ, or to set a
+ * testing hook's var.
  * `queue` overrides the jobs consumer's settings, e.g. `{retryDelay: 0,
  * maxBatchTimeout: 0.1, dlq: {maxBatchTimeout: 0.1}}`; `jobs: false` starts
  * no jobs worker and leaves the MCP worker's JOBS and JOBS_STATE unbound
@@ -161,16 +163,12 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
   };
   const workers = [worker];
   if (jobOptions) {
-    const { OAUTH: jobsOauth, ...jobsObjects } = jobOptions.jobs.durableObjects;
     workers.push({
       name: jobOptions.jobsName,
       ...modules(jobsBuild),
       compatibilityDate: jobsCompatibilityDate,
       bindings: jobsBindings,
-      durableObjects: {
-        ...jobsObjects,
-        ...(oauth && jobsOauth && { OAUTH: oauthStore ? { ...store, scriptName: standName } : jobsOauth }),
-      },
+      durableObjects: jobOptions.jobs.durableObjects,
       queueProducers: jobOptions.jobs.queueProducers,
       queueConsumers: jobOptions.jobs.queueConsumers,
       ...(outbound ? { outboundService: outbound } : {}),
@@ -200,7 +198,7 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
     // is missing and fails its calls later; should a later one refuse to
     // start, say what to do.
     const hint = jobOptions && /JobStore|QueueEvent|queue/.test(`${e?.message}\n${logs.join('\n')}`)
-      ? ` (with jobs the MCP worker (${build}/) must export the Durable Object class JobStore and the jobs worker (${jobsBuild}/) a queue handler: rebuild both (npm test does), or pass jobs: false)`
+      ? ` (with jobs the jobs worker (${jobsBuild}/) must export the Durable Object class JobStore and a queue handler: rebuild it (npm test does), or pass jobs: false)`
       : '';
     throw new Error(`the workers did not start: ${e?.message ?? e}${hint}`, { cause: e });
   }
@@ -227,10 +225,10 @@ export async function startStack({ vars = {}, kv = true, oauth = true, outbound 
       if (!jobOptions) throw new Error('jobs are not bound in this stack');
       return mf.getQueueProducer(Object.keys(jobOptions.mcp.queueProducers)[0], workerName);
     },
-    /** The JobStore namespace (the MCP worker's JOBS_STATE), to look into a job's Durable Object. */
+    /** The JobStore namespace (JOBS_STATE, defined by the jobs worker), to look into a job's Durable Object. */
     async jobStore() {
       if (!jobOptions) throw new Error('jobs are not bound in this stack');
-      return mf.getDurableObjectNamespace(Object.keys(jobOptions.mcp.durableObjects)[0], workerName);
+      return mf.getDurableObjectNamespace(Object.keys(jobOptions.mcp.durableObjects)[0], jobOptions.jobsName);
     },
     /** The simulator's log of /v1 requests. */
     async simRequests() {
