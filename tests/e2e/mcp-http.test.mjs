@@ -701,10 +701,11 @@ describe('tools', () => {
     const a = await rpc(stack, req('tools/list', {}, 1));
     const b = await rpc(stack, req('tools/list', {}, 1), { headers: { 'mcp-protocol-version': '2025-06-18' } });
     assert.equal(a.text, b.text);
-    // 2025-11-25 adds only the two waits' execution.taskSupport (MCP tasks; tasks.test.mjs).
+    // 2025-11-25 adds only execution.taskSupport: on the two waits, and on
+    // create_tasks since jobs are on (MCP tasks; tasks.test.mjs, jobs.test.mjs).
     const c = await rpc(stack, req('tools/list', {}, 1), { headers: { 'mcp-protocol-version': '2025-11-25' } });
     const marked = c.json.result.tools.filter((t) => t.execution).map((t) => t.name);
-    assert.deepEqual(marked, ['wait_for_task', 'wait_for_batch']);
+    assert.deepEqual(marked, ['create_tasks', 'wait_for_task', 'wait_for_batch']);
     assert.deepEqual(c.json.result.tools.map(({ execution, ...t }) => t), a.json.result.tools);
     const names = a.json.result.tools.map((t) => t.name);
     assert.equal(names.length, TOOL_COUNT);

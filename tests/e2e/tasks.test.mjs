@@ -230,9 +230,9 @@ describe('negotiation', () => {
     assert.equal((await v2('server/discover', {}, { s: off, ext: false })).json.result.capabilities.extensions[EXT], undefined);
   });
 
-  test('tools/list: execution.taskSupport on the two waits, on 2025-11-25 only', async () => {
+  test('tools/list: execution.taskSupport on the two waits (and create_tasks, jobs being on), on 2025-11-25 only', async () => {
     const marked = async (fn, opts) => (await fn('tools/list', {}, opts)).json.result.tools.filter((t) => t.execution).map((t) => [t.name, t.execution]);
-    assert.deepEqual(await marked(v1), [['wait_for_task', { taskSupport: 'optional' }], ['wait_for_batch', { taskSupport: 'optional' }]]);
+    assert.deepEqual(await marked(v1), [['create_tasks', { taskSupport: 'optional' }], ['wait_for_task', { taskSupport: 'optional' }], ['wait_for_batch', { taskSupport: 'optional' }]]);
     assert.deepEqual(await marked(v1, { version: '2025-06-18' }), []);
     assert.deepEqual(await marked(v2), []);
     assert.deepEqual(await marked(v1, { s: off }), []);
