@@ -106,15 +106,27 @@ build() {
 # must die mid-chunk).
 build_mcp() { build build; }
 build_jobs() { BUILD_DIR=build-jobs build build-jobs --features jobs-worker; }
-build_testing() { BUILD_DIR=build-testing NO_WASM_OPT=1 build build-testing --features testing,jobs-worker; }
+build_testing() {
+  # The release build's cargo step goes first (cargo holds one lock on
+  # target/): then this one's runs beside the release build's wasm-opt
+  # rather than before it. worker-build prints "Compiling to Wasm" as it
+  # starts cargo; a build that is up to date or failed prints no such line.
+  local i
+  for ((i = 0; i < 600; i++)); do
+    grep -qE 'Compiling to Wasm|up to date|^build: done|[Ee]rror' target/build-jobs.log 2> /dev/null && break
+    sleep 0.1
+  done
+  BUILD_DIR=build-testing NO_WASM_OPT=1 build build-testing --features testing,jobs-worker
+}
 phase "release build: the MCP worker (build/)" build_mcp
-# The two jobs builds side by side: their cargo steps take turns (one lock on
-# target/) while the release build's wasm-opt, one core, runs beside the
-# testing build's cargo. Measured on 2 cores after a change under src/:
-# 28-31 s side by side, 37-39 s one after the other.
+# The two jobs builds side by side: their cargo steps take turns while the
+# release build's wasm-opt (one core) runs beside the testing build's cargo
+# step. Measured on 2 cores after a change under src/: about 30 s side by
+# side, 38 s one after the other (and side by side in the other order).
+rm -f target/build-jobs.log
 side_by_side "jobs worker builds, side by side" \
   "release build: the jobs worker (build-jobs/)" build_jobs \
-  "testing build: the jobs worker, fault hooks (build-testing/)" build_testing
+  "testing build of the jobs worker (build-testing/)" build_testing
 
 phase "simulator checked with Scale's Python client (pytest)" \
   .venv/bin/python -m pytest -q -p no:cacheprovider tests/sim
