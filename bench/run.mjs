@@ -17,6 +17,8 @@
 //          --quick (1 s rounds, 1 round, 2 startup runs: a smoke run of the harness)
 //          --bulk-only (only the bulk-create scenario; prints it and writes bench/out/bulk.json)
 //          --oauth-only (only the OAuth scenario; prints it and writes bench/out/oauth.json)
+//          --jobs-only (only the dataset-scale jobs scenario; prints it and writes bench/out/jobs.json)
+//          --jobs-build-dir DIR (the jobs worker's build; default build-jobs/ with --skip-build, else bench/out/build-jobs)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -59,6 +61,12 @@ function parseArgs(argv) {
     else if (a === '--quick') Object.assign(o, { seconds: 1, rounds: 1, latencySeconds: 1, startupRuns: 2, warmSeconds: 1, quick: true });
     else if (a === '--bulk-only') o.bulkOnly = true;
     else if (a === '--oauth-only') o.oauthOnly = true;
+    else if (a === '--jobs-only') o.jobsOnly = true;
+    else if (a === '--jobs-build-dir') {
+      const dir = argv[++i];
+      if (!dir || dir.startsWith('--')) throw new Error('--jobs-build-dir needs a directory');
+      o.jobsBuildDir = path.resolve(dir);
+    }
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -77,6 +85,7 @@ const { simControl, seedTasks, mcpTarget: mcpTargetFor, scenarioTargets, taskCal
 const { writeReport } = await import('./lib/report.mjs');
 const { bulkCreate } = await import('./lib/bulk.mjs');
 const { oauthScenario } = await import('./lib/oauth.mjs');
+const { jobsScenario } = await import('./lib/jobs.mjs');
 
 let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM']) {
@@ -212,6 +221,12 @@ async function main() {
     const r = spawnSync('bash', ['scripts/build.sh', '--out-dir', 'bench/out/build'], { cwd: root, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}\n${r.stderr}`);
     results.buildSeconds = (Date.now() - b0) / 1000;
+    if (!opts.jobsBuildDir) {
+      // The jobs worker (docs/jobs.md §9), for the jobs scenario.
+      log('bench: building the jobs worker (scripts/build.sh --features jobs-worker)');
+      const j = spawnSync('bash', ['scripts/build.sh', '--features', 'jobs-worker'], { cwd: root, encoding: 'utf8', env: { ...process.env, BUILD_DIR: 'bench/out/build-jobs' } });
+      if (j.status !== 0) throw new Error(`the jobs worker's build failed:\n${j.stdout}\n${j.stderr}`);
+    }
   }
   // --skip-build uses build/ as `npm run build` left it.
   const buildDir = opts.buildDir ?? (opts.skipBuild ? path.join(root, 'build') : path.join(outDir, 'build'));
@@ -219,6 +234,30 @@ async function main() {
     if (!existsSync(path.join(buildDir, f))) throw new Error(`${path.relative(root, buildDir)}/${f} is missing: run npm run build`);
   }
   results.buildDir = path.relative(root, buildDir);
+  const jobsBuildDir = opts.jobsBuildDir ?? (opts.skipBuild ? path.join(root, 'build-jobs') : path.join(outDir, 'build-jobs'));
+  const jobsRun = () => {
+    for (const f of ['index.js', 'index_bg.wasm']) {
+      if (!existsSync(path.join(jobsBuildDir, f))) throw new Error(`${path.relative(root, jobsBuildDir)}/${f} is missing: run BUILD_DIR=build-jobs bash scripts/build.sh --features jobs-worker`);
+    }
+    const items = opts.quick ? 1_000 : undefined;
+    log(`bench: dataset-scale jobs: ${opts.quick ? '1,000' : '10,000'} items through one job vs the agent's loop of create_tasks with 100 inline items, SUBREQUEST_LIMIT 50, each create held 50 ms`);
+    return jobsScenario({ root, buildDir, jobsBuildDir, secrets: SECRETS, items, paidItems: opts.quick ? 1_000 : undefined, log });
+  };
+  if (opts.jobsOnly) {
+    const j = await jobsRun();
+    j.buildDir = path.relative(root, buildDir);
+    j.jobsBuildDir = path.relative(root, jobsBuildDir);
+    j.commit = results.commit;
+    j.date = results.date;
+    j.machine = { ...results.machine, loadAtEnd: os.loadavg().map((x) => Math.round(x * 100) / 100) };
+    writeFileSync(path.join(outDir, 'jobs.json'), JSON.stringify(j, null, 2));
+    const { jobsMarkdown, jobsTargets } = await import('./lib/report.mjs');
+    log('');
+    log(jobsMarkdown(j).join('\n'));
+    for (const t of jobsTargets(j)) log(`${t.met ? 'MET    ' : 'MISSED '} ${t.name}: ${t.value}`);
+    log('bench: wrote bench/out/jobs.json');
+    return;
+  }
   const bulkScenario = () => {
     log("bench: bulk create: 100 tasks through create_tasks vs 100 create_task calls, each create held 50 ms");
     return bulkCreate({ root, buildDir, compatibilityDate, secrets: SECRETS, rounds: opts.quick ? 1 : 3, log });
@@ -520,6 +559,7 @@ async function main() {
   }
   results.afterLoadRss = { ours: rssBytes(ours.pid), peer: rssBytes(peer.pid) };
   results.bulkCreate = await bulkScenario();
+  results.jobs = await jobsRun();
   results.oauth = await oauthRun();
   await ours.stop();
   await peer.stop();
