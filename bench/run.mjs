@@ -218,7 +218,7 @@ async function main() {
     log('bench: building the release worker (scripts/build.sh)');
     const b0 = Date.now();
     // Into bench/out/build, so a concurrent `npm run build` cannot swap build/ mid-run.
-    const r = spawnSync('bash', ['scripts/build.sh', '--out-dir', 'bench/out/build'], { cwd: root, encoding: 'utf8' });
+    const r = spawnSync('bash', ['scripts/build.sh'], { cwd: root, encoding: 'utf8', env: { ...process.env, BUILD_DIR: 'bench/out/build' } });
     if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}\n${r.stderr}`);
     results.buildSeconds = (Date.now() - b0) / 1000;
     if (!opts.jobsBuildDir) {

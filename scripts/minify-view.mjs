@@ -11,7 +11,7 @@
 // top-level names can be shortened (nothing outside it refers to them).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,5 +43,9 @@ const min = html.replace(/<(style|script)>([\s\S]*?)<\/\1>/g, (_, tag, body) => 
 if (blocks !== 2) throw new Error(`expected one <style> and one <script> in ${SOURCE}, found ${blocks} blocks`);
 
 mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-writeFileSync(out, min);
+// Written beside and renamed into place: builds running side by side (npm
+// test's jobs builds) never read a half-written file.
+const tmp = `${out}.${process.pid}.tmp`;
+writeFileSync(tmp, min);
+renameSync(tmp, out);
 console.log(`minify-view: ${Buffer.byteLength(html)} → ${Buffer.byteLength(min)} bytes (${out})`);
