@@ -102,9 +102,10 @@ Reuse it to repeat or continue the call; use a new one for new work. Required un
 const OUTPUT_SCHEMA: &str = r#"{"type": "object", "required": ["complete", "total", "items"], "properties": {
 "complete": {"type": "boolean"}, "total": {"type": "integer"}, "created": {"type": "integer"},
 "already_existed": {"type": "integer"}, "failed": {"type": "integer"}, "not_done": {"type": "integer"},
-"next_step": {"type": "string"},
-"items": {"type": "array", "items": {"type": "object", "required": ["index", "unique_id", "outcome"], "properties": {
-"index": {"type": "integer"}, "unique_id": {"type": "string"},
+"next_step": {"type": "string"}, "job": {"type": "string"}, "state": {"type": "string"},
+"message": {"type": "string"}, "next_after": {"type": "integer"},
+"items": {"type": "array", "items": {"type": "object", "required": ["unique_id", "outcome"], "properties": {
+"index": {"type": "integer"}, "line": {"type": "integer"}, "unique_id": {"type": "string"},
 "outcome": {"enum": ["created", "already_existed", "failed", "not_done"]},
 "task_id": {"type": "string"}, "task_status": {"type": "string"}, "scale_status": {"type": "integer"},
 "error": {"type": "string"}}}}}}"#;

@@ -693,3 +693,24 @@ fn a_job_that_failed_as_a_whole_says_so() {
     };
     assert_eq!(v["status"], "cancelled");
 }
+
+#[test]
+fn a_page_is_what_create_tasks_declares_it_answers() {
+    let schema: Value = serde_json::from_str(super::super::OUTPUT_SCHEMA).unwrap();
+    let mut db = MemRows::default();
+    running(&mut db, 2_500);
+    let rows = (1..=2_500)
+        .map(|l| {
+            let mut r = done(l, if l % 7 == 0 { FAILED } else { CREATED });
+            r.error = "x".repeat(100);
+            r.status = Some(400);
+            r
+        })
+        .collect();
+    apply(&mut db, Op::Record { rows }, 3_000).unwrap();
+    for after in [0, 1_000] {
+        let v = look(&mut db, Some(after), false);
+        let page = v["page"].as_object().unwrap();
+        crate::tools::schema::validate(&schema, page).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
