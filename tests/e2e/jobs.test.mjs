@@ -37,7 +37,7 @@ before(async () => {
     startStack({ vars: { TASK_POLL_MS: '100', SUBREQUEST_LIMIT: '50' }, jobsVars: { SCALE_TIMEOUT_MS: '30000' } }),
     startStack({ jobs: false }),
   ]);
-  for (const s of [big, plain, dying, differ, off]) await s.simControl('seed', { projects: [{ name: PROJECT, type: TYPE }] });
+  for (const s of [big, plain, dying, differ, off]) await s.simControl('seed', { projects: [{ name: PROJECT, type: TYPE }, { name: 'jobs-bad', type: TYPE }] });
   await big.simControl('config', { latency: [{ method: 'POST', pattern: 'task/*', ms: 50 }] });
   await big.simControl('faults', [
     { method: 'POST', pattern: 'task/*', probability: 0.02, status: 429, retryAfter: 1 },
@@ -110,6 +110,10 @@ async function allOutcomes(s, first, taskId) {
 
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
+// The suites run side by side (each on stacks of its own, or creating
+// nothing another one counts): the 10,000-line run is mostly waiting on the
+// simulator's latency, and the rest fits in its shadow.
+describe('dataset-scale jobs', { concurrency: true }, () => {
 describe('the two workers', () => {
   test(`${JOBS_CONFIG} agrees with ${MCP_CONFIG}: the same [vars], the job store the MCP worker binds defined there, the same queue`, () => {
     const diffs = configDifferences();
@@ -242,14 +246,14 @@ describe('what a job reports', () => {
   test('a manifest with bad lines creates nothing and names the first of them', async () => {
     const body = '{"attachment": "https://img.example/a.png"}\n{"attachment": 7}\n\n{"colour": "red"}\nnot json\n';
     const url = await manifest(plain, { body, contentType: 'application/x-ndjson' });
-    const before = (await taskStats(plain)).tasks;
-    const task = await startV2(plain, args(url));
+    // A project of its own: other tests create tasks on this stack meanwhile.
+    const task = await startV2(plain, args(url, { project: 'jobs-bad' }));
     const done = await settleV2(plain, task.taskId);
     assert.equal(done.status, 'completed');
     assert.equal(done.result.isError, true);
     const text = done.result.content[0].text;
     for (const needle of ['3 bad lines', 'line 2: ', 'line 4: ', '`colour`', 'line 5: ', 'nothing was created']) assert.ok(text.includes(needle), `${needle} in ${text}`);
-    assert.equal((await taskStats(plain)).tasks, before);
+    assert.equal((await taskStats(plain, { project: 'jobs-bad' })).tasks, 0);
   });
 
   test('a CSV manifest with quoted fields', async () => {
@@ -367,4 +371,5 @@ describe('what is refused', () => {
     const on = await v1(plain, 'tools/list');
     assert.deepEqual(on.json.result.tools.find((t) => t.name === 'create_tasks').execution, { taskSupport: 'optional' });
   });
+});
 });

@@ -488,7 +488,7 @@ fn transient(
         return (r, None);
     }
     r.outcome = PENDING;
-    let backoff = 5u32 << r.attempts.min(6);
+    let backoff = 2u32 << r.attempts.min(6);
     (r, Some(backoff.max(retry_after.unwrap_or(0)).min(900)))
 }
 
