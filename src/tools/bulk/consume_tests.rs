@@ -158,6 +158,14 @@ impl Bench {
         .unwrap();
         a.job.unwrap()
     }
+    /// A job of a JSONL manifest of `lines` items, served.
+    fn served(&self, lines: u32) -> Job {
+        self.world.file(
+            MANIFEST,
+            text_response(200, "application/x-ndjson", &manifest(lines)),
+        );
+        self.job(MANIFEST)
+    }
     fn get(&self) -> Job {
         block_on(call(&self.jobs, "job1", &Op::Get))
             .unwrap()
@@ -199,11 +207,7 @@ fn manifest(lines: u32) -> String {
 #[test]
 fn a_manifest_is_read_once_and_its_chunks_queued() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(25)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(25);
     assert_eq!(block_on(read(&b.cx, &b.jobs, &j)), None);
     let j = b.get();
     assert_eq!((j.state, j.total), (State::Running, 25));
@@ -325,11 +329,7 @@ fn a_manifest_server_that_fails_is_tried_again_later() {
 #[test]
 fn transient_failures_wait_for_the_queue_and_count_attempts() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(3)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(3);
     block_on(read(&b.cx, &b.jobs, &j));
     b.world
         .faults
@@ -351,11 +351,7 @@ fn transient_failures_wait_for_the_queue_and_count_attempts() {
 #[test]
 fn an_item_that_keeps_failing_fails_with_scales_message() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(1)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(1);
     block_on(read(&b.cx, &b.jobs, &j));
     for n in 1..MAX_ATTEMPTS {
         b.world.faults.borrow_mut().push((500, None));
@@ -385,11 +381,7 @@ fn an_item_that_keeps_failing_fails_with_scales_message() {
 #[test]
 fn a_create_answered_5xx_after_it_happened_counts_as_existing() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(1)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(1);
     block_on(read(&b.cx, &b.jobs, &j));
     // Created, then the answer lost: the next attempt meets a 409.
     let body = block_on(call(&b.jobs, "job1", &Op::Claim { chunk: 0 }))
@@ -456,11 +448,7 @@ fn refused_items_fail_by_line_and_the_rest_are_created() {
 #[test]
 fn the_dead_letter_queue_ends_what_the_queue_gave_up_on() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(3)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(3);
     block_on(read(&b.cx, &b.jobs, &j));
     let msg = Msg {
         job: "job1".into(),
@@ -484,11 +472,7 @@ fn the_dead_letter_queue_ends_what_the_queue_gave_up_on() {
 #[test]
 fn a_job_store_that_fails_leaves_the_message_for_later() {
     let b = bench();
-    b.world.file(
-        MANIFEST,
-        text_response(200, "application/x-ndjson", &manifest(2)),
-    );
-    let j = b.job(MANIFEST);
+    let j = b.served(2);
     *b.jobs.failing.borrow_mut() = 1;
     assert_eq!(block_on(read(&b.cx, &b.jobs, &j)), Some(10));
     assert_eq!(b.get().state, State::Ingesting);
