@@ -495,12 +495,12 @@ fn transient(
 /// The queue gave up on `msg` (its dead-letter queue delivered it): a
 /// chunk's pending items fail, a read fails the job.
 pub(crate) async fn dead(cx: &Ctx, jobs: &dyn Jobs, msg: &Msg) -> Option<u32> {
-    let reason = "the queue gave up delivering this item's work after its retries (Scale kept failing, or the consumer kept dying)".to_string();
+    let reason = "the queue gave up delivering this item's work after its retries (Scale kept failing, the consumer kept dying, or the jobs worker's settings differ from the MCP worker's: its log says which)".to_string();
     let op = match msg.chunk {
         Some(chunk) => Op::Dead { chunk, reason },
         None => Op::End {
             state: State::Failed,
-            reason: "the queue gave up on reading the manifest after its retries (its server kept failing)".into(),
+            reason: "the queue gave up on reading the manifest after its retries (its server kept failing, or the jobs worker's settings differ from the MCP worker's: its log says which)".into(),
         },
     };
     match apply(cx, jobs, &msg.job, &op).await {
