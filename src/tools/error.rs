@@ -54,6 +54,14 @@ impl ToolError {
             ..Self::of(ErrorKind::Refused, message)
         }
     }
+    /// The rate limiter's refusal: retried after its period (its status is
+    /// 429, so that callers tell it from every other refusal).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self {
+            status: Some(429),
+            ..Self::of(ErrorKind::Refused, message)
+        }
+    }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::of(ErrorKind::InvalidArguments, message)
     }

@@ -66,14 +66,15 @@ pub(crate) enum Failed {
     Other,
 }
 
-/// Sorts a failed look. The wait tools take no argument the write guards
-/// read, so a refusal without a view rule and without a status is the rate
-/// limiter's (tested below).
+/// Sorts a failed look, or a failed start of a job: a refusal by a view
+/// rule hides the work, the rate limiter's (status 429) asks for a retry
+/// after its period, and any other refusal (a guarded write, a job's rule)
+/// is the tool's answer.
 pub(crate) fn failed(e: &ToolError, rate_limit_period: u32) -> Failed {
     match (e.kind, e.status) {
         (_, Some(404)) => Failed::Hidden,
         (ErrorKind::Refused, _) if e.refusal.is_some() => Failed::Hidden,
-        (ErrorKind::Refused, None) => Failed::Busy(Some(u64::from(rate_limit_period))),
+        (ErrorKind::Refused, Some(429)) => Failed::Busy(Some(u64::from(rate_limit_period))),
         (ErrorKind::Timeout, _) | (ErrorKind::Scale, Some(429 | 500..=599) | None) => {
             Failed::Busy(None)
         }

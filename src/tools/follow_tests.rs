@@ -12,8 +12,14 @@ fn a_failed_look_is_hidden_busy_invalid_or_other() {
     }
     // The rate limiter's refusal has no view rule: retry after its period.
     assert_eq!(
-        failed(&ToolError::refused("too many", None), 10),
+        failed(&ToolError::rate_limited("too many"), 10),
         Failed::Busy(Some(10))
+    );
+    // Any other refusal without a view rule (a guarded write, a job's rule)
+    // is the tool's answer, not a reason to retry.
+    assert_eq!(
+        failed(&ToolError::refused("own key", None), 10),
+        Failed::Other
     );
     for status in [Some(429), Some(500), Some(503), None] {
         assert_eq!(

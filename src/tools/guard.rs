@@ -110,13 +110,10 @@ pub(crate) async fn rate_limit(cx: &Ctx) -> Result<(), ToolError> {
         Ok(true) => Ok(()),
         Ok(false) => {
             let secs = cx.config.rate_limit_period;
-            Err(ToolError::refused(
-                format!(
-                    "Too many tool calls from {} in the last {secs} seconds (the server's RATE_LIMITER). Retry within {secs} seconds. Nothing was sent to Scale.",
-                    p.describe()
-                ),
-                None,
-            ))
+            Err(ToolError::rate_limited(format!(
+                "Too many tool calls from {} in the last {secs} seconds (the server's RATE_LIMITER). Retry within {secs} seconds. Nothing was sent to Scale.",
+                p.describe()
+            )))
         }
         Err(e) => {
             cx.note(format!(

@@ -669,6 +669,18 @@ describe('MCP conformance suite 0.2, authorization server scenarios', () => {
 });
 
 describe('a dataset-scale job of a signed-in user', () => {
+  test('a sign-in with the user\'s own Scale key cannot start one, and is told why', async () => {
+    const t = await exchange(await codeFor(OWN_KEY(USER_KEYS.a)));
+    assert.equal(t.status, 200, JSON.stringify(t.json));
+    const V2 = '2026-07-28';
+    const args = { type: 'imageannotation', idempotency_key: 'own-key-job', items_url: 'https://bucket.example/m.jsonl' };
+    const body = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'create_tasks', arguments: args, _meta: { 'io.modelcontextprotocol/protocolVersion': V2, 'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } } } };
+    const r = await rpc(stack, body, { token: t.json.access_token, headers: { 'mcp-protocol-version': V2, 'mcp-method': 'tools/call', 'mcp-name': 'create_tasks' } });
+    assert.equal(r.json?.result?.isError, true, JSON.stringify(r.json));
+    assert.match(r.json.result.content[0].text, /^Jobs run with the operator's Scale key, and this sign-in uses your own key/);
+    assert.equal(r.json.result.resultType, 'complete', 'a refusal, not a task');
+  });
+
   test('revoking the operator sign-in that started a job stops it before its next chunk', async () => {
     const code = await codeFor(OPERATOR(stack.token, ['scale:read', 'scale:write']));
     const t = await exchange(code);
