@@ -54,7 +54,7 @@ pub fn consume_batch<'a>(
             logs.push("jobs: a batch arrived but JOBS or JOBS_STATE is not bound; its messages are dropped".into());
             return (vec![Verdict::Ack; messages.len()], logs);
         };
-        let (cfg, _) = match load(raw) {
+        let (cfg, keys) = match load(raw) {
             Ok(c) => c,
             Err(errs) => {
                 let names: Vec<&str> = errs.iter().map(|e| e.name).collect();
@@ -73,7 +73,7 @@ pub fn consume_batch<'a>(
         // time of its items rather than the sum of its chunks'.
         let steps = messages
             .iter()
-            .map(|m| Box::pin(one(m, raw, &services, &*jobs, &budget)) as BoxFut<'_, _>)
+            .map(|m| Box::pin(one(m, &cfg, &keys, &services, &*jobs, &budget)) as BoxFut<'_, _>)
             .collect();
         let mut verdicts = Vec::with_capacity(messages.len());
         for (v, lines) in join_all(steps).await {
@@ -87,7 +87,8 @@ pub fn consume_batch<'a>(
 /// One message: its verdict and log lines.
 async fn one(
     m: &Message,
-    raw: &RawSettings,
+    cfg: &Config,
+    keys: &Keyring,
     services: &Services,
     jobs: &dyn Jobs,
     budget: &Rc<Budget>,
@@ -100,8 +101,14 @@ async fn one(
         );
         return (Verdict::Ack, vec![line]);
     };
-    let job = match call(jobs, &msg.job, &Op::Get).await {
-        Ok(a) => a.job,
+    // A chunk's claim is also the look at its job: one call of the object
+    // (it writes nothing, so a step that goes no further loses nothing).
+    let op = match (m.dead, msg.chunk) {
+        (false, Some(chunk)) => Op::Claim { chunk },
+        _ => Op::Get,
+    };
+    let (job, rows) = match call(jobs, &msg.job, &op).await {
+        Ok(a) => (a.job, a.rows),
         Err(e) => {
             return (
                 Verdict::Retry(10),
@@ -113,9 +120,6 @@ async fn one(
     let Some(job) = job.filter(|j| !j.state.ended()) else {
         return (Verdict::Ack, Vec::new());
     };
-    let Ok((cfg, keys)) = load(raw) else {
-        return (Verdict::Retry(60), Vec::new());
-    };
     // A job runs under the settings it was started with, or waits: the
     // dead-letter queue only records that the queue gave up.
     if job.spec.settings != cfg.settings_digest && !m.dead {
@@ -125,7 +129,7 @@ async fn one(
         );
         return (Verdict::Retry(SETTINGS_WAIT_S), vec![line]);
     }
-    let who = match principal(&keys, jobs, &job.spec).await {
+    let who = match principal(keys, jobs, &job.spec).await {
         Ok(who) => who,
         Err(e) => {
             let line = format!(
@@ -136,46 +140,24 @@ async fn one(
             return (Verdict::Retry(30), vec![line]);
         }
     };
-    let cx = match who.map(|p| context(cfg, &keys, services, &job.spec, p)) {
-        Some(Ok(cx)) => cx,
-        gone => {
-            // A step of someone no longer allowed: the job ends here, logged
-            // under the principal it named.
-            let why = match gone {
-                Some(Err(why)) => why,
-                _ => match job.spec.kind.as_str() {
-                    "grant" => "the sign-in that started it was revoked or has expired".to_string(),
-                    _ => "the token that started it is no longer in MCP_AUTH_TOKEN".to_string(),
-                },
-            };
-            let Ok((cfg, _)) = load(raw) else {
-                return (Verdict::Retry(60), Vec::new());
-            };
-            let p = Principal {
-                label: job.spec.label.clone(),
-                kind: PrincipalKind::StaticToken,
-                scopes: crate::auth::Scopes::of(&[]),
-            };
-            let view = View::full(&p);
-            let identity = Identity::operator(p, &cfg, None, &job.spec.origin);
-            let url = (&*job.spec.origin, &*job.spec.path);
-            let cx = Ctx::new(
-                cfg,
-                services.clone(),
-                identity,
-                view,
-                url,
-                &format!("job-{}", msg.job),
-            );
-            let wait = consume::fail(&cx, jobs, &msg.job, format!("stopped: {why}")).await;
-            return (verdict(wait), cx.take_notes());
+    let gone = match &who {
+        None if job.spec.kind == "grant" => {
+            Some("the sign-in that started it was revoked".to_string())
         }
+        None => Some("the token that started it is no longer in MCP_AUTH_TOKEN".to_string()),
+        Some(_) => None,
     };
-    let mut cx = cx;
+    let (mut cx, refused) = context(cfg, keys, services, &job.spec, who);
+    if let Some(why) = gone.or(refused) {
+        // A step of someone no longer allowed: the job ends here, logged
+        // under the principal it named.
+        let wait = consume::fail(&cx, jobs, &msg.job, format!("stopped: {why}")).await;
+        return (verdict(wait), cx.take_notes());
+    }
     cx.budget = budget.clone();
     let wait = match (m.dead, msg.chunk) {
         (true, _) => consume::dead(&cx, jobs, &msg).await,
-        (false, Some(n)) => consume::chunk(&cx, jobs, &msg.job, n).await,
+        (false, Some(_)) => consume::chunk(&cx, jobs, &job, rows).await,
         (false, None) => consume::read(&cx, jobs, &job).await,
     };
     (verdict(wait), cx.take_notes())
@@ -215,36 +197,61 @@ async fn principal(
         }))
 }
 
-/// The context of a job's step: `p` on the operator's account, on the
-/// connection (path and narrowing headers) that started the job; `Err`
-/// says why `p` may no longer create its tasks there.
+/// The context of a job's step: `who` (`None`: gone; the context then
+/// only names the job's principal in its log lines) on the operator's
+/// account, on the connection (path and narrowing headers) that started the
+/// job; with why `who` may no longer create its tasks there, if so.
 fn context(
-    cfg: Config,
+    cfg: &Config,
     keys: &Keyring,
     services: &Services,
     spec: &Spec,
-    p: Principal,
-) -> Result<Ctx, String> {
-    let path = match mcp_path(&spec.path) {
-        Some(Ok(path)) => path,
-        _ => return Err("its MCP path is no longer served".into()),
+    who: Option<Principal>,
+) -> (Ctx, Option<String>) {
+    let (p, view) = match who {
+        Some(p) => {
+            let known = |t: &str| crate::tools::find(t).is_some();
+            let view = match mcp_path(&spec.path) {
+                Some(Ok(path)) => View::new(&p, cfg, keys, &path, &spec.headers, &known),
+                _ => Err("its MCP path is no longer served".into()),
+            };
+            (p, view)
+        }
+        None => {
+            let kind = match spec.kind.as_str() {
+                "grant" => PrincipalKind::Grant,
+                _ => PrincipalKind::StaticToken,
+            };
+            let p = Principal {
+                label: spec.label.clone(),
+                kind,
+                scopes: Scopes::of(&[]),
+            };
+            (p, Err(String::new()))
+        }
     };
-    let known = |t: &str| crate::tools::find(t).is_some();
-    let view = View::new(&p, &cfg, keys, &path, &spec.headers, &known)?;
-    let identity = Identity::operator(p, &cfg, services.store.clone(), &spec.origin);
+    let (view, mut refused) = match view {
+        Ok(v) => (v, None),
+        Err(why) => (View::full(&p), Some(why).filter(|w| !w.is_empty())),
+    };
+    let identity = Identity::operator(p, cfg, services.store.clone(), &spec.origin);
     let request_id = format!("job-{}", spec.id);
+    let url = (&*spec.origin, &*spec.path);
     let mut cx = Ctx::new(
-        cfg,
+        cfg.clone(),
         services.clone(),
         identity,
         view,
-        (&spec.origin, &spec.path),
+        url,
         &request_id,
     );
     cx.narrowing = spec.headers.clone().into();
-    crate::tools::may_create_tasks(&cx)
-        .map_err(|e| format!("it may no longer create tasks here: {}", e.message))?;
-    Ok(cx)
+    if refused.is_none() {
+        refused = crate::tools::may_create_tasks(&cx)
+            .err()
+            .map(|e| format!("it may no longer create tasks here: {}", e.message));
+    }
+    (cx, refused)
 }
 
 #[cfg(test)]

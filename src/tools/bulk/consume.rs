@@ -262,16 +262,9 @@ pub(crate) async fn read(cx: &Ctx, jobs: &dyn Jobs, j: &Job) -> Option<u32> {
             break;
         }
         if bad_count == 0 && rows.len() >= STORE_ROWS {
-            let op = Op::Items {
-                first,
-                read: lines,
-                rows: std::mem::take(&mut rows),
-            };
-            first = false;
-            match apply(cx, jobs, id, &op).await {
-                Some(a) if a.job.as_ref().is_some_and(|j| j.state == State::Ingesting) => {}
-                Some(_) => return None,
-                None => return Some(RETRY_STORE_S),
+            let rows = std::mem::take(&mut rows);
+            if let Some(stop) = store(cx, jobs, id, std::mem::take(&mut first), lines, rows).await {
+                return stop;
             }
         }
     }
@@ -298,15 +291,8 @@ pub(crate) async fn read(cx: &Ctx, jobs: &dyn Jobs, j: &Job) -> Option<u32> {
         ),
     };
     if bad.is_empty() && !rows.is_empty() {
-        let op = Op::Items {
-            first,
-            read: lines,
-            rows,
-        };
-        match apply(cx, jobs, id, &op).await {
-            Some(a) if a.job.as_ref().is_some_and(|j| j.state == State::Ingesting) => {}
-            Some(_) => return None,
-            None => return Some(RETRY_STORE_S),
+        if let Some(stop) = store(cx, jobs, id, first, lines, rows).await {
+            return stop;
         }
     }
     let Some(a) = apply(cx, jobs, id, &Op::Read { total, bad }).await else {
@@ -315,6 +301,24 @@ pub(crate) async fn read(cx: &Ctx, jobs: &dyn Jobs, j: &Job) -> Option<u32> {
     match a.job {
         Some(j) if j.state == State::Running => queue_chunks(cx, jobs, &j).await,
         _ => None,
+    }
+}
+
+/// Stores items read from the manifest (`first`: the read began again);
+/// `Some(the step's answer)` when the read is to stop: the job is no longer
+/// being read (cancelled), or its object could not be reached.
+async fn store(
+    cx: &Ctx,
+    jobs: &dyn Jobs,
+    id: &str,
+    first: bool,
+    read: u32,
+    rows: Vec<Row>,
+) -> Option<Option<u32>> {
+    match apply(cx, jobs, id, &Op::Items { first, read, rows }).await {
+        Some(a) if a.job.as_ref().is_some_and(|j| j.state == State::Ingesting) => None,
+        Some(_) => Some(None),
+        None => Some(Some(RETRY_STORE_S)),
     }
 }
 
@@ -340,19 +344,16 @@ fn fetch_failure(f: &Failure) -> (String, bool) {
     }
 }
 
-/// Creates the pending items of chunk `n` of job `id` (see the module doc).
-pub(crate) async fn chunk(cx: &Ctx, jobs: &dyn Jobs, id: &str, n: u32) -> Option<u32> {
-    let Some(a) = apply(cx, jobs, id, &Op::Claim { chunk: n }).await else {
-        return Some(RETRY_STORE_S);
-    };
-    let j = a.job?;
-    if a.rows.is_empty() {
+/// Creates the pending items `rows` of a chunk of job `j`, as its claim
+/// gave them (see the module doc).
+pub(crate) async fn chunk(cx: &Ctx, jobs: &dyn Jobs, j: &Job, rows: Vec<Row>) -> Option<u32> {
+    if rows.is_empty() {
         return None;
     }
+    let id = j.spec.id.as_str();
     let ty = text(&j.spec.args, "type");
     let s = Session::new(cx);
-    let futs: Vec<crate::io::BoxFut<'_, (Row, Option<u32>)>> = a
-        .rows
+    let futs: Vec<crate::io::BoxFut<'_, (Row, Option<u32>)>> = rows
         .into_iter()
         .map(|r| {
             let (s, ty) = (&s, ty.as_str());

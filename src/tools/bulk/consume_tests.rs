@@ -186,7 +186,9 @@ impl Bench {
         let msgs = self.sent();
         let mut wait = None;
         for m in msgs.iter().filter_map(|m| m.chunk) {
-            if let Some(w) = block_on(chunk(&self.cx, &self.jobs, "job1", m)) {
+            let claimed = block_on(call(&self.jobs, "job1", &Op::Claim { chunk: m })).unwrap();
+            let Some(j) = claimed.job else { continue };
+            if let Some(w) = block_on(chunk(&self.cx, &self.jobs, &j, claimed.rows)) {
                 wait = Some(wait.map_or(w, |x: u32| x.max(w)));
             }
         }
@@ -359,16 +361,7 @@ fn an_item_that_keeps_failing_fails_with_scales_message() {
     }
     b.world.faults.borrow_mut().push((500, None));
     assert_eq!(b.run_chunks(), None);
-    let page = block_on(call(
-        &b.jobs,
-        "job1",
-        &Op::Page {
-            after: 0,
-            limit: 10,
-        },
-    ))
-    .unwrap()
-    .rows;
+    let page = b.jobs.outcomes("job1");
     assert_eq!((page[0].outcome, page[0].status), (FAILED, Some(500)));
     assert!(
         page[0].error.starts_with("failed 8 times"),
@@ -395,16 +388,7 @@ fn a_create_answered_5xx_after_it_happened_counts_as_existing() {
     task["params"] = json!({"attachment": task["attachment"]});
     b.world.tasks.borrow_mut().push(task);
     assert_eq!(b.run_chunks(), None);
-    let page = block_on(call(
-        &b.jobs,
-        "job1",
-        &Op::Page {
-            after: 0,
-            limit: 10,
-        },
-    ))
-    .unwrap()
-    .rows;
+    let page = b.jobs.outcomes("job1");
     assert_eq!(
         (page[0].outcome, page[0].task_id.as_str()),
         (EXISTED, "task-early")
@@ -423,16 +407,7 @@ fn refused_items_fail_by_line_and_the_rest_are_created() {
     assert_eq!(b.run_chunks(), None);
     let j = b.get();
     assert_eq!((j.state, j.created, j.failed), (State::Completed, 1, 1));
-    let page = block_on(call(
-        &b.jobs,
-        "job1",
-        &Op::Page {
-            after: 0,
-            limit: 10,
-        },
-    ))
-    .unwrap()
-    .rows;
+    let page = b.jobs.outcomes("job1");
     assert_eq!(
         (page[0].outcome, page[1].outcome, page[1].line),
         (CREATED, FAILED, 2)

@@ -86,14 +86,22 @@ pub(crate) fn jobs(cx: &Ctx) -> Result<&dyn Jobs, ToolError> {
 
 /// Runs `op` in job `id`'s object.
 pub(crate) async fn call(jobs: &dyn Jobs, id: &str, op: &Op) -> Result<Answer, ToolError> {
-    let out = jobs.call(id, op.to_json()).await.map_err(|e| {
+    let out = reach(jobs, id, op.to_json()).await?;
+    Answer::from_json(&out).ok_or_else(unreadable)
+}
+
+/// Sends `op` (JSON) to job `id`'s object: its answer's text.
+async fn reach(jobs: &dyn Jobs, id: &str, op: String) -> Result<String, ToolError> {
+    jobs.call(id, op).await.map_err(|e| {
         ToolError::store(format!(
             "The job store could not be reached: {}",
             truncate(&e, 200)
         ))
-    })?;
-    Answer::from_json(&out)
-        .ok_or_else(|| ToolError::store("The job store answered something unreadable."))
+    })
+}
+
+fn unreadable() -> ToolError {
+    ToolError::store("The job store answered something unreadable.")
 }
 
 /// Starts a job for the arguments `a` (behind create_tasks's checks, its
@@ -202,14 +210,8 @@ pub(crate) async fn grant_revoked(jobs: &dyn Jobs, id: &str) -> Result<(), Strin
 /// Runs the operation `op` in job `id`'s object: its answer as JSON, `None`
 /// when there is no such job (its ttl ran out).
 async fn ask(jobs: &dyn Jobs, id: &str, op: Value) -> Result<Option<Value>, ToolError> {
-    let out = jobs.call(id, op.to_string()).await.map_err(|e| {
-        ToolError::store(format!(
-            "The job store could not be reached: {}",
-            truncate(&e, 200)
-        ))
-    })?;
-    let v: Value = serde_json::from_str(&out)
-        .map_err(|_| ToolError::store("The job store answered something unreadable."))?;
+    let out = reach(jobs, id, op.to_string()).await?;
+    let v: Value = serde_json::from_str(&out).map_err(|_| unreadable())?;
     Ok(v.get("job").is_some().then_some(v))
 }
 

@@ -182,8 +182,6 @@ pub(crate) enum Op {
     End { state: State, reason: String },
     /// The queue gave up on a chunk: its pending items fail with `reason`.
     Dead { chunk: u32, reason: String },
-    /// Outcomes after line `after`, at most `limit`.
-    Page { after: u32, limit: u32 },
     /// For the object of a signed-in user's grant (`grant:<id>`): the
     /// grant was revoked, so the jobs it started stop.
     Revoke,
@@ -304,9 +302,6 @@ pub(crate) fn apply(db: &mut dyn Rows, op: Op, now: u64) -> Result<Answer, Strin
                 ..r
             });
             record(db, &mut j, rows.collect())?;
-        }
-        Op::Page { after, limit } => {
-            out.rows = db.outcomes(after, limit)?;
         }
         Op::Look { after, any, uri } => {
             let page = match after {
@@ -703,11 +698,6 @@ mod wire {
                     f.push(("reason", reason.as_str().into()));
                     "dead"
                 }
-                Op::Page { after, limit } => {
-                    f.push(("after", (*after).into()));
-                    f.push(("limit", (*limit).into()));
-                    "page"
-                }
                 Op::Revoke => "revoke",
                 Op::Revoked => "revoked",
             };
@@ -752,10 +742,6 @@ mod wire {
                 },
                 "revoke" => Op::Revoke,
                 "revoked" => Op::Revoked,
-                "page" => Op::Page {
-                    after: n32(&v, "after"),
-                    limit: n32(&v, "limit"),
-                },
                 _ => return None,
             })
         }
